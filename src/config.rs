@@ -1,0 +1,765 @@
+//! `feeds.toml` → validated [`Config`]. Reads the file once with spans kept
+//! (toml_edit), checks every key and value, and reports every problem at
+//! once with its line (`feeds.toml:14: source "mairie": sections: unknown
+//! section "setee"`). Depends on nothing else in thau.
+
+use std::collections::HashSet;
+use std::fmt;
+use std::net::SocketAddr;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use toml_edit::{Item, TableLike, Value};
+use url::Url;
+
+/// A validated configuration. Paths are absolute or relative to the current
+/// directory (resolved against the folder of `feeds.toml`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// The file this was read from.
+    pub file: PathBuf,
+    pub server: ServerConfig,
+    pub store: StoreConfig,
+    pub poll: PollConfig,
+    pub sections: Vec<Section>,
+    pub sources: Vec<Source>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServerConfig {
+    pub listen: SocketAddr,
+    /// Prefix of self links in published feeds; never ends with `/`.
+    pub base_url: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoreConfig {
+    pub path: PathBuf,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct PollConfig {
+    pub schedule: Schedule,
+    pub timeout: Duration,
+    pub concurrency: usize,
+    pub max_body: u64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Section {
+    pub slug: String,
+    pub title: String,
+    pub description: Option<String>,
+    pub categories: Vec<String>,
+    pub keywords: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Source {
+    pub name: String,
+    pub location: Location,
+    pub sections: Vec<String>,
+    pub schedule: Option<Schedule>,
+    /// Display name; the feed's own title is used when absent.
+    pub title: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Location {
+    Url(Url),
+    File(PathBuf),
+}
+
+impl Location {
+    /// A stable string naming where the source lives; validators are kept per location.
+    pub fn as_key(&self) -> String {
+        match self {
+            Location::Url(url) => url.to_string(),
+            Location::File(path) => path.display().to_string(),
+        }
+    }
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.as_key())
+    }
+}
+
+/// A cron schedule with seconds first (six or seven fields), as
+/// tokio-cron-scheduler wants it. Five-field schedules are accepted and
+/// run at second 0.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Schedule(String);
+
+impl Schedule {
+    pub fn parse(text: &str) -> Result<Schedule, String> {
+        let fields = text.split_whitespace().count();
+        let six = match fields {
+            5 => format!("0 {}", text.trim()),
+            6 | 7 => text.split_whitespace().collect::<Vec<_>>().join(" "),
+            n => {
+                return Err(format!(
+                    "a cron schedule has 5 fields (minute hour day month weekday) or 6 with seconds first, not {n}"
+                ));
+            }
+        };
+        croner::parser::CronParser::builder()
+            .seconds(croner::parser::Seconds::Required)
+            .year(croner::parser::Year::Optional)
+            .build()
+            .parse(&six)
+            .map_err(|e| e.to_string())?;
+        Ok(Schedule(six))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// One problem found in the file, with where it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub file: String,
+    pub line: usize,
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}: {}", self.file, self.line, self.message)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {}: {source}", path.display())]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("{}", display_problems(.0))]
+    Invalid(Vec<Problem>),
+}
+
+impl ConfigError {
+    pub fn problems(&self) -> &[Problem] {
+        match self {
+            ConfigError::Invalid(p) => p,
+            ConfigError::Read { .. } => &[],
+        }
+    }
+}
+
+fn display_problems(problems: &[Problem]) -> String {
+    problems.iter().map(Problem::to_string).collect::<Vec<_>>().join("\n")
+}
+
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+pub const DEFAULT_SCHEDULE: &str = "0 */15 * * * *";
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(20);
+pub const DEFAULT_CONCURRENCY: usize = 16;
+pub const DEFAULT_MAX_BODY: u64 = 10 * 1024 * 1024;
+
+const TOP_KEYS: &[&str] = &["server", "store", "poll", "sections", "sources"];
+const SERVER_KEYS: &[&str] = &["listen", "base_url"];
+const STORE_KEYS: &[&str] = &["path"];
+const POLL_KEYS: &[&str] = &["schedule", "timeout", "concurrency", "max_body"];
+const SECTION_KEYS: &[&str] = &["slug", "title", "description", "categories", "keywords"];
+const SOURCE_KEYS: &[&str] = &["name", "url", "path", "sections", "schedule", "title"];
+
+impl Config {
+    /// Reads and validates `path`.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Config::parse(&text, path)
+    }
+
+    /// Validates `text`, read from `path` (used for messages and to resolve
+    /// relative paths).
+    pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        let file_name = path.display().to_string();
+        let base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        let doc = match toml_edit::Document::parse(text) {
+            Ok(doc) => doc,
+            Err(e) => {
+                let line = e.span().map(|s| line_of(text, s.start)).unwrap_or(1);
+                return Err(ConfigError::Invalid(vec![Problem {
+                    file: file_name,
+                    line,
+                    message: format!("invalid TOML: {}", e.message().trim()),
+                }]));
+            }
+        };
+        let mut cx = Checker {
+            text,
+            file: file_name,
+            base_dir,
+            problems: Vec::new(),
+        };
+        let config = cx.config(doc.as_table(), path);
+        if cx.problems.is_empty() {
+            Ok(config)
+        } else {
+            cx.problems.sort_by_key(|p| p.line);
+            Err(ConfigError::Invalid(cx.problems))
+        }
+    }
+
+    pub fn source(&self, name: &str) -> Option<&Source> {
+        self.sources.iter().find(|s| s.name == name)
+    }
+
+    pub fn schedule_of<'a>(&'a self, source: &'a Source) -> &'a Schedule {
+        source.schedule.as_ref().unwrap_or(&self.poll.schedule)
+    }
+}
+
+fn line_of(text: &str, offset: usize) -> usize {
+    text.as_bytes()[..offset.min(text.len())]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+        + 1
+}
+
+/// Walks the document, collecting problems instead of stopping at the first.
+struct Checker<'a> {
+    text: &'a str,
+    file: String,
+    base_dir: PathBuf,
+    problems: Vec<Problem>,
+}
+
+/// A table being read, with the words that name it in messages.
+struct Tbl<'t> {
+    table: &'t dyn TableLike,
+    what: String,
+    line: usize,
+}
+
+impl<'a> Checker<'a> {
+    fn line(&self, span: Option<Range<usize>>) -> usize {
+        span.map(|s| line_of(self.text, s.start)).unwrap_or(1)
+    }
+
+    fn problem(&mut self, line: usize, message: String) {
+        self.problems.push(Problem {
+            file: self.file.clone(),
+            line,
+            message,
+        });
+    }
+
+    fn config(&mut self, root: &toml_edit::Table, path: &Path) -> Config {
+        let root = Tbl {
+            table: root,
+            what: String::new(),
+            line: 1,
+        };
+        self.unknown_keys(&root, TOP_KEYS);
+
+        let server = self.table(&root, "server");
+        let store = self.table(&root, "store");
+        let poll = self.table(&root, "poll");
+        for (table, known) in [(&server, SERVER_KEYS), (&store, STORE_KEYS), (&poll, POLL_KEYS)] {
+            if let Some(t) = table {
+                self.unknown_keys(t, known);
+            }
+        }
+
+        let listen = server
+            .as_ref()
+            .and_then(|t| self.parsed(t, "listen", "an address such as \"127.0.0.1:8080\"", |s| s.parse().ok()))
+            .unwrap_or_else(|| DEFAULT_LISTEN.parse().expect("default address parses"));
+        let base_url = server
+            .as_ref()
+            .and_then(|t| {
+                self.parsed(t, "base_url", "an absolute http(s) URL", |s| {
+                    Url::parse(s)
+                        .ok()
+                        .filter(|u| matches!(u.scheme(), "http" | "https"))
+                        .map(|_| s.trim_end_matches('/').to_string())
+                })
+            })
+            .unwrap_or_else(|| format!("http://{listen}"));
+
+        let store_path = store
+            .as_ref()
+            .and_then(|t| self.string(t, "path"))
+            .map(|(p, _)| self.base_dir.join(p))
+            .unwrap_or_else(|| self.base_dir.join("data/thau.sled"));
+
+        let schedule = poll
+            .as_ref()
+            .and_then(|t| self.parsed_with(t, "schedule", Schedule::parse))
+            .unwrap_or_else(|| Schedule::parse(DEFAULT_SCHEDULE).expect("default schedule parses"));
+        let timeout = poll
+            .as_ref()
+            .and_then(|t| self.parsed_with(t, "timeout", parse_duration))
+            .unwrap_or(DEFAULT_TIMEOUT);
+        let concurrency = poll
+            .as_ref()
+            .and_then(|t| self.integer(t, "concurrency", 1, 1024))
+            .map(|n| n as usize)
+            .unwrap_or(DEFAULT_CONCURRENCY);
+        let max_body = poll
+            .as_ref()
+            .and_then(|t| match t.table.get("max_body") {
+                Some(Item::Value(Value::Integer(_))) => self.integer(t, "max_body", 1024, i64::MAX).map(|n| n as u64),
+                _ => self.parsed_with(t, "max_body", parse_size),
+            })
+            .unwrap_or(DEFAULT_MAX_BODY);
+
+        let sections = self.sections(&root);
+        let sources = self.sources(&root, &sections);
+
+        Config {
+            file: path.to_owned(),
+            server: ServerConfig { listen, base_url },
+            store: StoreConfig { path: store_path },
+            poll: PollConfig {
+                schedule,
+                timeout,
+                concurrency,
+                max_body,
+            },
+            sections,
+            sources,
+        }
+    }
+
+    fn sections(&mut self, root: &Tbl<'_>) -> Vec<Section> {
+        let mut sections = Vec::new();
+        let mut seen = HashSet::new();
+        for t in self.array_of_tables(root, "sections") {
+            self.unknown_keys(&t, SECTION_KEYS);
+            let slug = self.required_string(&t, "slug");
+            let label = match &slug {
+                Some((s, _)) => format!("section \"{s}\""),
+                None => t.what.clone(),
+            };
+            let t = Tbl { what: label, ..t };
+            if let Some((slug, line)) = &slug {
+                if slug.is_empty() || !slug.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') {
+                    self.problem(*line, format!("{}: slug must match [a-z0-9-]+", t.what));
+                } else if !seen.insert(slug.clone()) {
+                    self.problem(*line, format!("{}: slug is used by another section", t.what));
+                }
+            }
+            let title = self.required_string(&t, "title");
+            let description = self.string(&t, "description").map(|(s, _)| s);
+            let categories = self.string_list(&t, "categories").unwrap_or_default();
+            let keywords = self.string_list(&t, "keywords").unwrap_or_default();
+            if let (Some((slug, _)), Some((title, _))) = (slug, title) {
+                sections.push(Section {
+                    slug,
+                    title,
+                    description,
+                    categories: categories.into_iter().map(|(s, _)| s).collect(),
+                    keywords: keywords.into_iter().map(|(s, _)| s).collect(),
+                });
+            }
+        }
+        sections
+    }
+
+    fn sources(&mut self, root: &Tbl<'_>, sections: &[Section]) -> Vec<Source> {
+        let slugs: Vec<&str> = sections.iter().map(|s| s.slug.as_str()).collect();
+        let mut sources = Vec::new();
+        let mut seen = HashSet::new();
+        for t in self.array_of_tables(root, "sources") {
+            self.unknown_keys(&t, SOURCE_KEYS);
+            let name = self.required_string(&t, "name");
+            let label = match &name {
+                Some((s, _)) => format!("source \"{s}\""),
+                None => t.what.clone(),
+            };
+            let t = Tbl { what: label, ..t };
+            if let Some((name, line)) = &name {
+                if name.is_empty()
+                    || !name
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+                {
+                    self.problem(*line, format!("{}: name must match [A-Za-z0-9._-]+", t.what));
+                } else if !seen.insert(name.clone()) {
+                    self.problem(*line, format!("{}: name is used by another source", t.what));
+                }
+            }
+            let location = self.location(&t);
+            let mut source_sections = Vec::new();
+            for (slug, line) in self.string_list(&t, "sections").unwrap_or_default() {
+                if slugs.contains(&slug.as_str()) {
+                    source_sections.push(slug);
+                } else {
+                    let hint = did_you_mean(&slug, slugs.iter().copied());
+                    self.problem(line, format!("{}: unknown section \"{slug}\"{hint}", t.what));
+                }
+            }
+            let schedule = self.parsed_with(&t, "schedule", Schedule::parse);
+            let title = self.string(&t, "title").map(|(s, _)| s);
+            if let (Some((name, _)), Some(location)) = (name, location) {
+                sources.push(Source {
+                    name,
+                    location,
+                    sections: source_sections,
+                    schedule,
+                    title,
+                });
+            }
+        }
+        sources
+    }
+
+    fn location(&mut self, t: &Tbl<'_>) -> Option<Location> {
+        let url = self.string(t, "url");
+        let path = self.string(t, "path");
+        match (url, path) {
+            (Some(_), Some((_, line))) => {
+                self.problem(line, format!("{}: give either url or path, not both", t.what));
+                None
+            }
+            (None, None) => {
+                self.problem(t.line, format!("{}: missing url (or path for a local file)", t.what));
+                None
+            }
+            (Some((url, line)), None) => match Url::parse(&url) {
+                Ok(u) if matches!(u.scheme(), "http" | "https") && u.has_host() => Some(Location::Url(u)),
+                Ok(u) => {
+                    self.problem(line, format!("{}: url: scheme {} is not http or https", t.what, u.scheme()));
+                    None
+                }
+                Err(e) => {
+                    self.problem(line, format!("{}: url: invalid URL \"{url}\": {e}", t.what));
+                    None
+                }
+            },
+            (None, Some((path, line))) => {
+                let full = self.base_dir.join(&path);
+                if full.is_file() {
+                    Some(Location::File(full))
+                } else {
+                    self.problem(line, format!("{}: path: no such file {}", t.what, full.display()));
+                    None
+                }
+            }
+        }
+    }
+
+    fn unknown_keys(&mut self, t: &Tbl<'_>, known: &[&str]) {
+        for (key, _) in t.table.iter() {
+            if known.contains(&key) {
+                continue;
+            }
+            let line = self.line(t.table.key(key).and_then(|k| k.span()));
+            let hint = did_you_mean(key, known.iter().copied());
+            let prefix = if t.what.is_empty() { String::new() } else { format!("{}: ", t.what) };
+            self.problem(line, format!("{prefix}unknown key \"{key}\"{hint}"));
+        }
+    }
+
+    fn table<'t>(&mut self, parent: &Tbl<'t>, key: &str) -> Option<Tbl<'t>> {
+        let item = parent.table.get(key)?;
+        match item.as_table_like() {
+            Some(table) => Some(Tbl {
+                table,
+                what: format!("[{key}]"),
+                line: self.line(item.span().or_else(|| parent.table.key(key).and_then(|k| k.span()))),
+            }),
+            None => {
+                let line = self.line(item.span());
+                self.problem(line, format!("{key}: expected a table [{key}]"));
+                None
+            }
+        }
+    }
+
+    fn array_of_tables<'t>(&mut self, parent: &Tbl<'t>, key: &str) -> Vec<Tbl<'t>> {
+        let Some(item) = parent.table.get(key) else {
+            return Vec::new();
+        };
+        let singular = key.trim_end_matches('s');
+        match item {
+            Item::ArrayOfTables(array) => array
+                .iter()
+                .enumerate()
+                .map(|(i, table)| Tbl {
+                    table,
+                    what: format!("{singular} #{}", i + 1),
+                    line: self.line(table.span()),
+                })
+                .collect(),
+            Item::Value(Value::Array(array)) => array
+                .iter()
+                .enumerate()
+                .filter_map(|(i, v)| match v.as_inline_table() {
+                    Some(table) => Some(Tbl {
+                        table,
+                        what: format!("{singular} #{}", i + 1),
+                        line: self.line(v.span()),
+                    }),
+                    None => {
+                        let line = self.line(v.span());
+                        self.problem(line, format!("{key}: expected tables ([[{key}]])"));
+                        None
+                    }
+                })
+                .collect(),
+            other => {
+                let line = self.line(other.span());
+                self.problem(line, format!("{key}: expected [[{key}]] tables"));
+                Vec::new()
+            }
+        }
+    }
+
+    /// The value under `key` (None inside when it is a table) and its line.
+    fn value<'t>(&self, t: &Tbl<'t>, key: &str) -> Option<(Option<&'t Value>, usize)> {
+        let item = t.table.get(key)?;
+        let line = self.line(item.span().or_else(|| t.table.key(key).and_then(|k| k.span())));
+        Some((item.as_value(), line))
+    }
+
+    fn type_problem(&mut self, t: &Tbl<'_>, key: &str, line: usize, expected: &str) {
+        let prefix = if t.what.starts_with('[') {
+            format!("{} {key}", t.what)
+        } else {
+            format!("{}: {key}", t.what)
+        };
+        self.problem(line, format!("{prefix}: expected {expected}"));
+    }
+
+    fn string(&mut self, t: &Tbl<'_>, key: &str) -> Option<(String, usize)> {
+        let (v, line) = self.value(t, key)?;
+        match v.and_then(Value::as_str) {
+            Some(s) => Some((s.to_string(), line)),
+            None => {
+                self.type_problem(t, key, line, "a string");
+                None
+            }
+        }
+    }
+
+    fn required_string(&mut self, t: &Tbl<'_>, key: &str) -> Option<(String, usize)> {
+        if t.table.get(key).is_none() {
+            self.problem(t.line, format!("{}: missing {key}", t.what));
+            return None;
+        }
+        self.string(t, key)
+    }
+
+    fn string_list(&mut self, t: &Tbl<'_>, key: &str) -> Option<Vec<(String, usize)>> {
+        let (v, line) = self.value(t, key)?;
+        let list = v.and_then(Value::as_array).and_then(|a| {
+            a.iter()
+                .map(|v| v.as_str().map(|s| (s.to_string(), self.line(v.span()).max(line))))
+                .collect::<Option<Vec<_>>>()
+        });
+        if list.is_none() {
+            self.type_problem(t, key, line, "a list of strings");
+        }
+        list
+    }
+
+    fn integer(&mut self, t: &Tbl<'_>, key: &str, min: i64, max: i64) -> Option<i64> {
+        let (v, line) = self.value(t, key)?;
+        match v.and_then(Value::as_integer) {
+            Some(n) if (min..=max).contains(&n) => Some(n),
+            _ => {
+                let expected = if max == i64::MAX {
+                    format!("an integer of at least {min}")
+                } else {
+                    format!("an integer from {min} to {max}")
+                };
+                self.type_problem(t, key, line, &expected);
+                None
+            }
+        }
+    }
+
+    fn parsed<T>(&mut self, t: &Tbl<'_>, key: &str, expected: &str, parse: impl Fn(&str) -> Option<T>) -> Option<T> {
+        let (s, line) = self.string(t, key)?;
+        let parsed = parse(&s);
+        if parsed.is_none() {
+            self.type_problem(t, key, line, &format!("{expected}, not \"{s}\""));
+        }
+        parsed
+    }
+
+    fn parsed_with<T>(&mut self, t: &Tbl<'_>, key: &str, parse: impl Fn(&str) -> Result<T, String>) -> Option<T> {
+        let (s, line) = self.string(t, key)?;
+        match parse(&s) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                let prefix = if t.what.starts_with('[') {
+                    format!("{} {key}", t.what)
+                } else {
+                    format!("{}: {key}", t.what)
+                };
+                self.problem(line, format!("{prefix}: \"{s}\": {e}"));
+                None
+            }
+        }
+    }
+}
+
+/// `" (did you mean \"x\"?)"` when a known word is close to `word`.
+fn did_you_mean<'k>(word: &str, known: impl Iterator<Item = &'k str>) -> String {
+    known
+        .map(|k| (edit_distance(word, k), k))
+        .filter(|(d, k)| *d <= 2.max(k.len() / 4) && *d < word.len().max(1))
+        .min()
+        .map(|(_, k)| format!(" (did you mean \"{k}\"?)"))
+        .unwrap_or_default()
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let cur = row[j + 1];
+            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
+            prev = cur;
+        }
+    }
+    row[b.len()]
+}
+
+/// `"20s"`, `"500ms"`, `"2m"`, `"1h"`, `"1d"`.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: u64 = num
+        .parse()
+        .map_err(|_| "expected a duration such as \"20s\", \"500ms\", \"15m\", \"1h\"".to_string())?;
+    let d = match unit.trim() {
+        "ms" => Duration::from_millis(n),
+        "s" => Duration::from_secs(n),
+        "m" => Duration::from_secs(n * 60),
+        "h" => Duration::from_secs(n * 3600),
+        "d" => Duration::from_secs(n * 86400),
+        other => return Err(format!("unknown unit \"{other}\" (use ms, s, m, h or d)")),
+    };
+    if d.is_zero() {
+        return Err("must be more than zero".into());
+    }
+    Ok(d)
+}
+
+/// `"10MiB"`, `"512KiB"`, `"1GB"`, `"2048"` (bytes).
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: u64 = num
+        .parse()
+        .map_err(|_| "expected a size such as \"10MiB\" or \"512KiB\"".to_string())?;
+    let mult: u64 = match unit.trim() {
+        "" | "B" => 1,
+        "KiB" => 1 << 10,
+        "MiB" => 1 << 20,
+        "GiB" => 1 << 30,
+        "KB" | "kB" => 1_000,
+        "MB" => 1_000_000,
+        "GB" => 1_000_000_000,
+        other => return Err(format!("unknown unit \"{other}\" (use B, KiB, MiB, GiB, KB, MB or GB)")),
+    };
+    let size = n.checked_mul(mult).ok_or("too large")?;
+    if size < 1024 {
+        return Err("must be at least 1KiB".into());
+    }
+    Ok(size)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn problems(text: &str) -> Vec<String> {
+        match Config::parse(text, Path::new("feeds.toml")) {
+            Ok(_) => Vec::new(),
+            Err(e) => e.problems().iter().map(Problem::to_string).collect(),
+        }
+    }
+
+    #[test]
+    fn every_problem_is_reported_with_its_line() {
+        let text = r#"[server]
+listen = "nowhere"
+
+[poll]
+timout = "20s"
+schedule = "0 61 * * * *"
+
+[[sections]]
+slug = "sete"
+title = "Sète"
+
+[[sources]]
+name = "mairie"
+url = "https://example.org/feed.xml"
+sections = ["setee"]
+"#;
+        let p = problems(text);
+        assert_eq!(
+            p,
+            vec![
+                r#"feeds.toml:2: [server] listen: expected an address such as "127.0.0.1:8080", not "nowhere""#.to_string(),
+                r#"feeds.toml:5: [poll]: unknown key "timout" (did you mean "timeout"?)"#.to_string(),
+                p[2].clone(),
+                r#"feeds.toml:15: source "mairie": unknown section "setee" (did you mean "sete"?)"#.to_string(),
+            ]
+        );
+        assert!(p[2].starts_with(r#"feeds.toml:6: [poll] schedule: "0 61 * * * *": "#), "{}", p[2]);
+    }
+
+    #[test]
+    fn toml_syntax_error_names_the_line() {
+        let p = problems("[poll]\nconcurrency = \n");
+        assert_eq!(p.len(), 1);
+        assert!(p[0].starts_with("feeds.toml:2: invalid TOML"), "{}", p[0]);
+    }
+
+    #[test]
+    fn five_field_cron_runs_at_second_zero() {
+        assert_eq!(Schedule::parse("*/5 * * * *").unwrap().as_str(), "0 */5 * * * *");
+        assert!(Schedule::parse("* *").is_err());
+    }
+
+    #[test]
+    fn sizes_and_durations() {
+        assert_eq!(parse_size("10MiB"), Ok(10 << 20));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert!(parse_duration("5 parsecs").is_err());
+    }
+
+    #[test]
+    fn source_needs_exactly_one_location_and_a_unique_name() {
+        let p = problems(
+            "[[sources]]\nname = \"a\"\n\n[[sources]]\nname = \"a\"\nurl = \"ftp://x/\"\n",
+        );
+        assert_eq!(
+            p,
+            vec![
+                "feeds.toml:1: source \"a\": missing url (or path for a local file)",
+                "feeds.toml:5: source \"a\": name is used by another source",
+                "feeds.toml:6: source \"a\": url: scheme ftp is not http or https",
+            ]
+        );
+    }
+
+    #[test]
+    fn defaults_fill_an_empty_file() {
+        let c = Config::parse("", Path::new("/etc/thau/feeds.toml")).unwrap();
+        assert_eq!(c.store.path, Path::new("/etc/thau/data/thau.sled"));
+        assert_eq!(c.poll.max_body, DEFAULT_MAX_BODY);
+        assert_eq!(c.server.base_url, "http://127.0.0.1:8080");
+    }
+}

@@ -1,0 +1,288 @@
+//! Fetching a source's document, politely: conditional GET with exactly the
+//! validators the origin gave, gzip/brotli, a per-request timeout, a body
+//! cap enforced while streaming, redirects followed by hand (so a permanent
+//! move can be reported), and `Retry-After` understood. Local files are
+//! fetched too, with their size and mtime as validator. Depends on `config`.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use reqwest::StatusCode;
+use reqwest::header::{self, HeaderMap};
+use url::Url;
+
+use crate::config::Location;
+
+pub const USER_AGENT: &str = concat!("thau/", env!("CARGO_PKG_VERSION"), " (feed aggregator)");
+const MAX_REDIRECTS: usize = 5;
+
+/// What the origin gave us last time, sent back verbatim.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Validators {
+    pub etag: Option<String>,
+    pub last_modified: Option<String>,
+}
+
+#[derive(Debug)]
+pub enum Fetched {
+    /// 304, or a file whose size and mtime did not change.
+    NotModified,
+    Document(Document),
+}
+
+#[derive(Debug)]
+pub struct Document {
+    /// The body, decompressed, at most `max_body` bytes.
+    pub body: Vec<u8>,
+    /// `Content-Type` as sent (its charset matters to decoding).
+    pub content_type: Option<String>,
+    /// Where the document really came from, after redirects (None for files).
+    pub url: Option<Url>,
+    pub validators: Validators,
+}
+
+#[derive(Debug)]
+pub struct FetchOutput {
+    pub fetched: Fetched,
+    /// Set when every redirect on the way was permanent (301/308).
+    pub permanent_redirect: Option<Url>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    #[error("timed out after {}s", .0.as_secs_f32())]
+    Timeout(Duration),
+    #[error("connection failed: {0}")]
+    Connect(String),
+    #[error("gone (HTTP 410): the publisher removed this feed")]
+    Gone,
+    #[error("HTTP {status}{}", retry_after.map(|t| format!(", retry after {}", t.to_rfc3339())).unwrap_or_default())]
+    Status {
+        status: StatusCode,
+        /// From `Retry-After` on 429/503.
+        retry_after: Option<DateTime<Utc>>,
+    },
+    #[error("body larger than the {limit} byte limit (poll.max_body)")]
+    TooLarge { limit: u64 },
+    #[error("more than {MAX_REDIRECTS} redirects")]
+    TooManyRedirects,
+    #[error("redirect without a usable Location header")]
+    BadRedirect,
+    #[error("reading the body failed: {0}")]
+    Body(String),
+    #[error("cannot read {}: {source}", path.display())]
+    File { path: PathBuf, source: std::io::Error },
+}
+
+impl FetchError {
+    pub fn retry_after(&self) -> Option<DateTime<Utc>> {
+        match self {
+            FetchError::Status { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+}
+
+/// One HTTP client shared by every poll (connection pooling, TLS sessions).
+#[derive(Clone)]
+pub struct Fetcher {
+    client: reqwest::Client,
+    timeout: Duration,
+    max_body: u64,
+}
+
+impl Fetcher {
+    pub fn new(timeout: Duration, max_body: u64) -> Result<Fetcher, reqwest::Error> {
+        let client = reqwest::Client::builder()
+            .user_agent(USER_AGENT)
+            .timeout(timeout)
+            .connect_timeout(timeout.min(Duration::from_secs(10)))
+            .redirect(reqwest::redirect::Policy::none())
+            .gzip(true)
+            .brotli(true)
+            .deflate(true)
+            .build()?;
+        Ok(Fetcher {
+            client,
+            timeout,
+            max_body,
+        })
+    }
+
+    pub async fn fetch(&self, location: &Location, validators: &Validators) -> Result<FetchOutput, FetchError> {
+        match location {
+            Location::Url(url) => self.fetch_url(url.clone(), validators).await,
+            Location::File(path) => self.fetch_file(path, validators).await,
+        }
+    }
+
+    async fn fetch_url(&self, mut url: Url, validators: &Validators) -> Result<FetchOutput, FetchError> {
+        let mut all_permanent = true;
+        let mut hops = 0;
+        let response = loop {
+            let mut request = self.client.get(url.clone());
+            if let Some(etag) = &validators.etag {
+                request = request.header(header::IF_NONE_MATCH, etag);
+            }
+            if let Some(lm) = &validators.last_modified {
+                request = request.header(header::IF_MODIFIED_SINCE, lm);
+            }
+            let response = request.send().await.map_err(|e| self.describe(e))?;
+            let status = response.status();
+            if !status.is_redirection() || status == StatusCode::NOT_MODIFIED {
+                break response;
+            }
+            hops += 1;
+            if hops > MAX_REDIRECTS {
+                return Err(FetchError::TooManyRedirects);
+            }
+            all_permanent &= matches!(status, StatusCode::MOVED_PERMANENTLY | StatusCode::PERMANENT_REDIRECT);
+            url = response
+                .headers()
+                .get(header::LOCATION)
+                .and_then(|l| l.to_str().ok())
+                .and_then(|l| url.join(l).ok())
+                .filter(|u| matches!(u.scheme(), "http" | "https"))
+                .ok_or(FetchError::BadRedirect)?;
+        };
+        let permanent_redirect = (hops > 0 && all_permanent).then(|| url.clone());
+
+        let status = response.status();
+        if status == StatusCode::NOT_MODIFIED {
+            return Ok(FetchOutput {
+                fetched: Fetched::NotModified,
+                permanent_redirect,
+            });
+        }
+        if status == StatusCode::GONE {
+            return Err(FetchError::Gone);
+        }
+        if !status.is_success() {
+            let retry_after = match status {
+                StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE => {
+                    retry_after(response.headers(), Utc::now())
+                }
+                _ => None,
+            };
+            return Err(FetchError::Status { status, retry_after });
+        }
+
+        let headers = response.headers();
+        let header_str = |name| headers.get(name).and_then(|v: &header::HeaderValue| v.to_str().ok()).map(str::to_owned);
+        let content_type = header_str(header::CONTENT_TYPE);
+        let validators = Validators {
+            etag: header_str(header::ETAG),
+            last_modified: header_str(header::LAST_MODIFIED),
+        };
+        if response.content_length().is_some_and(|n| n > self.max_body) {
+            return Err(FetchError::TooLarge { limit: self.max_body });
+        }
+        let body = self.read_capped(response).await?;
+        Ok(FetchOutput {
+            fetched: Fetched::Document(Document {
+                body,
+                content_type,
+                url: Some(url),
+                validators,
+            }),
+            permanent_redirect,
+        })
+    }
+
+    /// Reads the (decompressed) body chunk by chunk, failing as soon as it
+    /// passes the cap: a huge body is never held in memory.
+    async fn read_capped(&self, mut response: reqwest::Response) -> Result<Vec<u8>, FetchError> {
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(|e| self.describe(e))? {
+            if body.len() as u64 + chunk.len() as u64 > self.max_body {
+                return Err(FetchError::TooLarge { limit: self.max_body });
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body)
+    }
+
+    async fn fetch_file(&self, path: &Path, validators: &Validators) -> Result<FetchOutput, FetchError> {
+        let file_error = |source| FetchError::File {
+            path: path.to_owned(),
+            source,
+        };
+        let meta = tokio::fs::metadata(path).await.map_err(file_error)?;
+        let mtime = meta
+            .modified()
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map(|d| d.as_nanos())
+            .unwrap_or_default();
+        let etag = format!("file:{}:{mtime}", meta.len());
+        if validators.etag.as_deref() == Some(etag.as_str()) {
+            return Ok(FetchOutput {
+                fetched: Fetched::NotModified,
+                permanent_redirect: None,
+            });
+        }
+        if meta.len() > self.max_body {
+            return Err(FetchError::TooLarge { limit: self.max_body });
+        }
+        let body = tokio::fs::read(path).await.map_err(file_error)?;
+        if body.len() as u64 > self.max_body {
+            return Err(FetchError::TooLarge { limit: self.max_body });
+        }
+        Ok(FetchOutput {
+            fetched: Fetched::Document(Document {
+                body,
+                content_type: None,
+                url: None,
+                validators: Validators {
+                    etag: Some(etag),
+                    last_modified: None,
+                },
+            }),
+            permanent_redirect: None,
+        })
+    }
+
+    fn describe(&self, e: reqwest::Error) -> FetchError {
+        if e.is_timeout() {
+            return FetchError::Timeout(self.timeout);
+        }
+        // The outermost message is generic ("error sending request"); the
+        // innermost cause says what happened.
+        let mut cause: &dyn std::error::Error = &e;
+        while let Some(inner) = cause.source() {
+            cause = inner;
+        }
+        if e.is_connect() || e.is_request() {
+            FetchError::Connect(cause.to_string())
+        } else {
+            FetchError::Body(cause.to_string())
+        }
+    }
+}
+
+/// `Retry-After` as delay-seconds or an HTTP date.
+fn retry_after(headers: &HeaderMap, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    let value = headers.get(header::RETRY_AFTER)?.to_str().ok()?.trim();
+    if let Ok(secs) = value.parse::<u32>() {
+        return Some(now + chrono::Duration::seconds(i64::from(secs)));
+    }
+    DateTime::parse_from_rfc2822(value).ok().map(|t| t.with_timezone(&Utc))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_takes_seconds_or_a_date() {
+        let now = DateTime::parse_from_rfc3339("2026-11-25T10:00:00Z").unwrap().with_timezone(&Utc);
+        let mut h = HeaderMap::new();
+        h.insert(header::RETRY_AFTER, "120".parse().unwrap());
+        assert_eq!(retry_after(&h, now), Some(now + chrono::Duration::seconds(120)));
+        h.insert(header::RETRY_AFTER, "Wed, 25 Nov 2026 11:00:00 GMT".parse().unwrap());
+        assert_eq!(retry_after(&h, now), Some(now + chrono::Duration::hours(1)));
+        h.insert(header::RETRY_AFTER, "soon".parse().unwrap());
+        assert_eq!(retry_after(&h, now), None);
+    }
+}

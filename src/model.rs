@@ -1,0 +1,167 @@
+//! Plain data shared by every stage: the normalized [`Entry`], where it came
+//! from ([`SourceRef`]), and what thau knows about polling a source
+//! ([`FetchState`]). No I/O and no dependencies on other modules.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// One story, normalized, as stored and later published.
+///
+/// An entry relayed by several sources is stored once; `sources` lists every
+/// source that carried it, the first one being the origin whose text is kept.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Entry {
+    /// Store key: `u:<canonical url>` when the story is identified by a URL
+    /// (shared across sources), otherwise scoped to the first source.
+    pub key: String,
+    /// The stable public id: the source guid/id, else the canonical link,
+    /// else `urn:sha256:<hash of title and content>`.
+    pub id: String,
+    /// Canonical absolute link (no fragment, no tracking parameters).
+    pub link: Option<String>,
+    /// Plain text, whitespace collapsed.
+    pub title: String,
+    /// Sanitized HTML.
+    pub summary: Option<String>,
+    /// Sanitized HTML, the full text when the source gave it.
+    pub content: Option<String>,
+    pub published: DateTime<Utc>,
+    pub updated: DateTime<Utc>,
+    /// When thau first stored this entry; the date of undated entries.
+    pub first_seen: DateTime<Utc>,
+    /// False when the source gave no usable date and `published` is `first_seen`.
+    pub dated: bool,
+    pub authors: Vec<Person>,
+    /// Union of the categories of every source that carried the entry.
+    pub categories: Vec<String>,
+    pub enclosures: Vec<Enclosure>,
+    pub language: Option<String>,
+    pub sources: Vec<SourceRef>,
+}
+
+impl Entry {
+    /// Names of the sources that carried this entry, origin first.
+    pub fn source_names(&self) -> impl Iterator<Item = &str> {
+        self.sources.iter().map(|s| s.name.as_str())
+    }
+}
+
+/// One source's view of an entry: enough to route it, to credit the origin
+/// feed (`<source url>` / `atom:source`), and to notice when it changes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SourceRef {
+    /// The source's name in `feeds.toml`.
+    pub name: String,
+    /// The guid/id as this source gave it, if any.
+    pub guid: Option<String>,
+    /// Title of the source's feed document.
+    pub feed_title: Option<String>,
+    /// URL of the source's feed document (absent for local files).
+    pub feed_url: Option<String>,
+    pub categories: Vec<String>,
+    /// Hash of what this source said about the entry (before sanitizing);
+    /// equal fingerprints mean nothing changed.
+    pub fingerprint: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Person {
+    pub name: String,
+    pub email: Option<String>,
+    pub uri: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Enclosure {
+    pub url: String,
+    pub media_type: Option<String>,
+    pub length: Option<u64>,
+}
+
+/// What the last poll of a source did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Outcome {
+    /// At least one entry was new.
+    New,
+    /// No new entry, at least one changed.
+    Updated,
+    /// The document was fetched and parsed; nothing changed.
+    Unchanged,
+    /// The origin answered 304 (or the file did not change): nothing parsed.
+    NotModified,
+    /// The origin asked us to come back later (429/503 with Retry-After) and
+    /// that time has not come yet: nothing fetched.
+    Deferred,
+    Error,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::New => "new",
+            Outcome::Updated => "updated",
+            Outcome::Unchanged => "unchanged",
+            Outcome::NotModified => "not-modified",
+            Outcome::Deferred => "deferred",
+            Outcome::Error => "error",
+        }
+    }
+
+    pub fn is_failure(self) -> bool {
+        self == Outcome::Error
+    }
+}
+
+/// Everything thau remembers about polling one source. Stored per source,
+/// written in the same atomic batch as the entries of the poll.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FetchState {
+    /// The location (URL or path) these validators belong to; when the
+    /// configured location changes the validators are dropped.
+    pub location: String,
+    pub etag: Option<String>,
+    pub last_modified: Option<String>,
+    /// Target of a permanent (301/308) redirect, for the admin to adopt.
+    pub permanent_redirect: Option<String>,
+    pub last_poll: Option<DateTime<Utc>>,
+    pub last_success: Option<DateTime<Utc>>,
+    pub last_outcome: Option<Outcome>,
+    pub last_error: Option<String>,
+    pub consecutive_failures: u32,
+    /// Do not fetch before this instant (from `Retry-After`).
+    pub retry_after: Option<DateTime<Utc>>,
+    /// The origin answered 410 Gone.
+    pub gone: bool,
+    pub polls: u64,
+    pub not_modified: u64,
+    /// Entries in the last document parsed.
+    pub last_entry_count: u32,
+}
+
+/// Folds text for matching: Unicode-decomposed, accents dropped, lowercased,
+/// whitespace collapsed. "Sète", "SETE" and " sète " all fold to "sete".
+pub fn fold(text: &str) -> String {
+    use unicode_normalization::{UnicodeNormalization, char::is_combining_mark};
+    let mut out = String::with_capacity(text.len());
+    for word in text.split_whitespace() {
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.extend(word.nfd().filter(|c| !is_combining_mark(*c)).flat_map(char::to_lowercase));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fold;
+
+    #[test]
+    fn folding_ignores_case_accents_and_spacing() {
+        assert_eq!(fold("Sète"), "sete");
+        assert_eq!(fold("SÈTE"), fold("sete"));
+        assert_eq!(fold("  Mèze  Ville "), "meze ville");
+        assert_eq!(fold("Société"), "societe");
+    }
+}

@@ -1,0 +1,592 @@
+//! Pure: a fetched document → normalized entries. Decodes charsets feed-rs
+//! misses, works around its traps (random ids, invalid `xml:base`), and
+//! turns each entry into a stable record: id, canonical link, plain-text
+//! title, sanitized HTML with absolute URLs, UTC dates. Depends on `model`.
+//!
+//! Two steps, so a re-poll can skip the costly one: [`parse`] yields
+//! [`RawEntry`]s with their key and fingerprint; [`RawEntry::finish`]
+//! sanitizes and builds the [`Entry`] only for what changed.
+
+use std::borrow::Cow;
+use std::collections::{HashMap, HashSet};
+use std::sync::LazyLock;
+
+use chrono::{DateTime, Utc};
+use encoding_rs::Encoding;
+use feed_rs::model::{self as fm, Text};
+use sha2::{Digest, Sha256};
+use url::Url;
+
+use crate::model::{Enclosure, Entry, Person, SourceRef, fold};
+
+/// What the pipeline knows about the document besides its bytes.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DocContext<'a> {
+    /// The source's name in `feeds.toml`.
+    pub source: &'a str,
+    /// Where the document was fetched from (None for local files).
+    pub url: Option<&'a Url>,
+    /// The HTTP `Content-Type`, whose charset overrides the XML declaration.
+    pub content_type: Option<&'a str>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum NormalizeError {
+    #[error("empty document")]
+    Empty,
+    #[error("not a feed: {0}")]
+    Parse(#[from] feed_rs::parser::ParseFeedError),
+}
+
+/// A parsed document: feed-level facts and its entries, not yet sanitized.
+#[derive(Debug)]
+pub struct ParsedFeed {
+    /// The source's name in `feeds.toml`.
+    pub source: String,
+    pub title: Option<String>,
+    /// The site the feed belongs to (its alternate link).
+    pub site: Option<Url>,
+    pub language: Option<String>,
+    pub feed_url: Option<String>,
+    authors: Vec<Person>,
+    pub entries: Vec<RawEntry>,
+}
+
+/// One entry as the source gave it, with what identifies it already worked out.
+#[derive(Debug)]
+pub struct RawEntry {
+    /// Store key (see [`Entry::key`]).
+    pub key: String,
+    pub id: String,
+    pub guid: Option<String>,
+    /// Canonical link.
+    pub link: Option<Url>,
+    /// Hash of everything the source said about this entry.
+    pub fingerprint: String,
+    base: Option<Url>,
+    inner: fm::Entry,
+}
+
+/// Parses a feed document (RSS 0.9x/1.0/2.0, Atom 0.3/1.0, JSON Feed).
+pub fn parse(bytes: &[u8], cx: &DocContext<'_>) -> Result<ParsedFeed, NormalizeError> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(NormalizeError::Empty);
+    }
+    let decoded = decode(bytes, cx.content_type);
+    let feed = match parse_feed(&decoded, cx.url) {
+        Ok(feed) => feed,
+        Err(first) => retry(&decoded, cx.url).ok_or(first)?,
+    };
+    Ok(build(feed, cx))
+}
+
+fn parse_feed(bytes: &[u8], url: Option<&Url>) -> Result<fm::Feed, feed_rs::parser::ParseFeedError> {
+    feed_rs::parser::Builder::new()
+        .base_uri(url.map(Url::as_str))
+        // feed-rs invents an id (a random UUID when there is no link); an
+        // empty one tells us the source gave none, and we derive our own.
+        .id_generator(|_, _, _| String::new())
+        .sanitize_content(false)
+        .build()
+        .parse(bytes)
+}
+
+/// Second chances for documents feed-rs rejects but a reader would accept.
+fn retry(bytes: &[u8], url: Option<&Url>) -> Option<fm::Feed> {
+    // Undeclared or mislabelled legacy charset: read it as windows-1252, as browsers do.
+    let mut bytes = Cow::Borrowed(bytes);
+    if std::str::from_utf8(&bytes).is_err() && Encoding::for_bom(&bytes).is_none() {
+        bytes = Cow::Owned(transcode(&bytes, encoding_rs::WINDOWS_1252));
+        if let Ok(feed) = parse_feed(&bytes, url) {
+            return Some(feed);
+        }
+    }
+    // feed-rs rejects the whole document ("no root element") when an
+    // `xml:base` is not a valid URL: drop such bases and try again.
+    let cleaned = neutralize_invalid_xml_base(&bytes)?;
+    parse_feed(&cleaned, url).ok()
+}
+
+/// The HTTP charset wins over the XML declaration (RFC 7303), a BOM over both.
+/// Returns bytes feed-rs will decode right.
+fn decode<'b>(bytes: &'b [u8], content_type: Option<&str>) -> Cow<'b, [u8]> {
+    let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
+    if first == Some(&b'{') || Encoding::for_bom(bytes).is_some() {
+        return Cow::Borrowed(bytes);
+    }
+    let Some(http) = content_type.and_then(charset).and_then(|l| Encoding::for_label(l.as_bytes())) else {
+        return Cow::Borrowed(bytes);
+    };
+    let declared = xml_declaration(bytes)
+        .and_then(|d| declared_encoding(d))
+        .and_then(|l| Encoding::for_label(l.as_bytes()));
+    match declared {
+        Some(d) if d == http => Cow::Borrowed(bytes),
+        None if http == encoding_rs::UTF_8 => Cow::Borrowed(bytes),
+        _ => Cow::Owned(transcode(bytes, http)),
+    }
+}
+
+fn charset(content_type: &str) -> Option<&str> {
+    content_type.split(';').skip(1).find_map(|p| {
+        let (k, v) = p.split_once('=')?;
+        k.trim()
+            .eq_ignore_ascii_case("charset")
+            .then(|| v.trim().trim_matches(['"', '\'']))
+    })
+}
+
+fn xml_declaration(bytes: &[u8]) -> Option<&[u8]> {
+    let start = bytes.iter().position(|b| !b.is_ascii_whitespace())?;
+    let rest = &bytes[start..];
+    if !rest.starts_with(b"<?xml") {
+        return None;
+    }
+    let end = rest.windows(2).position(|w| w == b"?>")?;
+    Some(&rest[..end + 2])
+}
+
+fn declared_encoding(declaration: &[u8]) -> Option<String> {
+    let text = std::str::from_utf8(declaration).ok()?;
+    let at = text.find("encoding")?;
+    let rest = text[at + "encoding".len()..].trim_start().strip_prefix('=')?.trim_start();
+    let quote = rest.chars().next().filter(|c| *c == '"' || *c == '\'')?;
+    let value = &rest[1..];
+    Some(value[..value.find(quote)?].to_string())
+}
+
+/// Decodes `bytes` as `encoding` into UTF-8 and makes the XML declaration say so.
+fn transcode(bytes: &[u8], encoding: &'static Encoding) -> Vec<u8> {
+    let (text, _) = encoding.decode_without_bom_handling(bytes);
+    let text = text.as_ref();
+    let decl_len = xml_declaration(text.as_bytes()).map(|d| {
+        let start = text.len() - text.trim_start().len();
+        start + d.len()
+    });
+    match decl_len {
+        Some(len) => {
+            let mut out = String::with_capacity(text.len() + 40);
+            out.push_str(r#"<?xml version="1.0" encoding="utf-8"?>"#);
+            out.push_str(&text[len..]);
+            out.into_bytes()
+        }
+        None => text.as_bytes().to_vec(),
+    }
+}
+
+/// Replaces `xml:base` values that are not URLs (which feed-rs refuses)
+/// with empty ones (which it ignores). None when there were none.
+fn neutralize_invalid_xml_base(bytes: &[u8]) -> Option<Vec<u8>> {
+    static XML_BASE: LazyLock<regex::bytes::Regex> = LazyLock::new(|| {
+        regex::bytes::Regex::new(r#"xml:base\s*=\s*(?:"([^"]*)"|'([^']*)')"#).expect("static regex")
+    });
+    let mut changed = false;
+    let out = XML_BASE.replace_all(bytes, |c: &regex::bytes::Captures<'_>| {
+        let value = c.get(1).or_else(|| c.get(2)).map(|m| m.as_bytes()).unwrap_or_default();
+        let valid = match std::str::from_utf8(value).map(Url::parse) {
+            Ok(Ok(_)) | Ok(Err(url::ParseError::RelativeUrlWithoutBase)) => true,
+            _ => false,
+        };
+        if valid {
+            c[0].to_vec()
+        } else {
+            changed = true;
+            b"xml:base=\"\"".to_vec()
+        }
+    });
+    changed.then(|| out.into_owned())
+}
+
+fn build(feed: fm::Feed, cx: &DocContext<'_>) -> ParsedFeed {
+    let site = feed
+        .links
+        .iter()
+        .filter(|l| matches!(l.rel.as_deref(), None | Some("alternate")))
+        .find_map(|l| http_url(&l.href, cx.url));
+    let doc_base = cx.url.cloned().or_else(|| site.clone());
+    let authors = people(&feed.authors);
+    let mut seen = HashSet::new();
+    let mut entries = Vec::with_capacity(feed.entries.len());
+    for inner in feed.entries {
+        let base = inner
+            .base
+            .as_deref()
+            .and_then(|b| http_url(b, doc_base.as_ref()))
+            .or_else(|| doc_base.clone());
+        let raw = RawEntry::new(inner, base, cx.source);
+        if seen.insert(raw.key.clone()) {
+            entries.push(raw);
+        }
+    }
+    ParsedFeed {
+        source: cx.source.to_string(),
+        title: feed.title.map(|t| text_of(&t)).filter(|t| !t.is_empty()),
+        site,
+        language: feed.language,
+        feed_url: cx.url.map(Url::to_string),
+        authors,
+        entries,
+    }
+}
+
+impl RawEntry {
+    fn new(inner: fm::Entry, base: Option<Url>, source: &str) -> RawEntry {
+        let link = inner
+            .links
+            .iter()
+            .filter(|l| matches!(l.rel.as_deref(), None | Some("alternate")))
+            .find_map(|l| canonical_url(&l.href, base.as_ref()));
+        let guid = Some(inner.id.trim()).filter(|g| !g.is_empty()).map(str::to_owned);
+        let fingerprint = fingerprint(&inner);
+        let (key, id) = match (&guid, &link) {
+            (Some(g), _) => match canonical_url(g, None) {
+                Some(u) => (format!("u:{u}"), g.clone()),
+                None => (format!("g:{source}\n{g}"), g.clone()),
+            },
+            (None, Some(link)) => (format!("u:{link}"), link.to_string()),
+            (None, None) => {
+                let mut h = Sha256::new();
+                if let Some(t) = &inner.title {
+                    h.update(t.content.as_bytes());
+                }
+                h.update([0]);
+                for text in [inner.content.as_ref().and_then(|c| c.body.as_deref()), inner.summary.as_ref().map(|s| s.content.as_str())].into_iter().flatten() {
+                    h.update(text.as_bytes());
+                }
+                let hash = hex(&h.finalize()[..16]);
+                (format!("h:{source}\n{hash}"), format!("urn:sha256:{hash}"))
+            }
+        };
+        RawEntry {
+            key,
+            id,
+            guid,
+            link,
+            fingerprint,
+            base,
+            inner,
+        }
+    }
+
+    /// Builds the stored entry: sanitized HTML, plain-text title, UTC dates.
+    /// An entry without a usable date is dated `now` (its first sighting).
+    pub fn finish(self, feed: &ParsedFeed, sanitizer: &mut Sanitizer, now: DateTime<Utc>) -> Entry {
+        let e = self.inner;
+        let base = self.base.as_ref();
+        let summary = e.summary.as_ref().map(|t| sanitizer.text(t, base)).filter(|s| !s.is_empty());
+        let content = e
+            .content
+            .as_ref()
+            .and_then(|c| {
+                let body = c.body.as_deref()?;
+                Some(match c.content_type.as_str() {
+                    "text/plain" => escape_html(body),
+                    _ => sanitizer.html(body, base),
+                })
+            })
+            .filter(|s| !s.is_empty());
+        let mut title = e.title.as_ref().map(text_of).unwrap_or_default();
+        if title.is_empty() {
+            title = headline_from(summary.as_deref().or(content.as_deref()).unwrap_or_default());
+        }
+
+        // A date more than a day ahead is a publisher's mistake, not news
+        // from the future: it would pin the entry on top forever.
+        let usable = |d: Option<DateTime<Utc>>| d.filter(|d| *d <= now + chrono::Duration::days(1));
+        let source_published = usable(e.published).or(usable(e.updated));
+        let published = source_published.unwrap_or(now);
+        let updated = usable(e.updated).unwrap_or(published).max(published);
+
+        let mut authors = people(&e.authors);
+        if authors.is_empty() {
+            authors = feed.authors.clone();
+        }
+        let mut categories: Vec<String> = Vec::new();
+        for c in &e.categories {
+            let name = c.label.as_deref().unwrap_or(&c.term).trim();
+            if !name.is_empty() && !categories.iter().any(|k| fold(k) == fold(name)) {
+                categories.push(name.to_string());
+            }
+        }
+        let mut enclosures: Vec<Enclosure> = Vec::new();
+        let media = e.media.iter().flat_map(|m| &m.content).filter_map(|c| {
+            Some(Enclosure {
+                url: http_url(c.url.as_ref()?.as_str(), base)?.to_string(),
+                media_type: c.content_type.as_ref().map(|t| t.to_string()),
+                length: c.size,
+            })
+        });
+        let linked = e.links.iter().filter(|l| l.rel.as_deref() == Some("enclosure")).filter_map(|l| {
+            Some(Enclosure {
+                url: http_url(&l.href, base)?.to_string(),
+                media_type: l.media_type.clone(),
+                length: l.length,
+            })
+        });
+        for enc in media.chain(linked) {
+            if !enclosures.iter().any(|x| x.url == enc.url) {
+                enclosures.push(enc);
+            }
+        }
+
+        Entry {
+            key: self.key,
+            id: self.id,
+            link: self.link.map(String::from),
+            title,
+            summary,
+            content,
+            published,
+            updated,
+            first_seen: now,
+            dated: source_published.is_some(),
+            authors,
+            categories: categories.clone(),
+            enclosures,
+            language: e.language.or_else(|| feed.language.clone()),
+            sources: vec![SourceRef {
+                name: feed.source.clone(),
+                guid: self.guid,
+                feed_title: feed.title.clone(),
+                feed_url: feed.feed_url.clone(),
+                categories,
+                fingerprint: self.fingerprint,
+            }],
+        }
+    }
+}
+
+fn fingerprint(e: &fm::Entry) -> String {
+    let mut h = Sha256::new();
+    let mut field = |s: &str| {
+        h.update((s.len() as u64).to_le_bytes());
+        h.update(s.as_bytes());
+    };
+    field(e.title.as_ref().map_or("", |t| &t.content));
+    field(e.summary.as_ref().map_or("", |t| &t.content));
+    field(e.content.as_ref().and_then(|c| c.body.as_deref()).unwrap_or(""));
+    for l in &e.links {
+        field(&l.href);
+    }
+    field(&e.published.map(|d| d.to_rfc3339()).unwrap_or_default());
+    field(&e.updated.map(|d| d.to_rfc3339()).unwrap_or_default());
+    for c in &e.categories {
+        field(&c.term);
+    }
+    for a in &e.authors {
+        field(a.name.as_deref().unwrap_or_default());
+    }
+    for m in e.media.iter().flat_map(|m| &m.content) {
+        field(m.url.as_ref().map_or("", |u| u.as_str()));
+    }
+    hex(&h.finalize()[..16])
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn people(persons: &[fm::Person]) -> Vec<Person> {
+    persons
+        .iter()
+        .filter_map(|p| {
+            let name = p.name.as_deref().unwrap_or_default().trim();
+            let email = p.email.as_deref().map(str::trim).filter(|s| !s.is_empty());
+            let name = if name.is_empty() { email? } else { name };
+            Some(Person {
+                name: collapse_whitespace(name),
+                email: email.map(str::to_owned),
+                uri: p.uri.clone().filter(|s| !s.trim().is_empty()),
+            })
+        })
+        .collect()
+}
+
+/// Query parameters that only track readers; they make one story look like many.
+const TRACKING_PARAMS: &[&str] = &[
+    "fbclid", "gclid", "dclid", "gbraid", "wbraid", "msclkid", "yclid", "twclid", "igshid", "mc_cid", "mc_eid",
+    "_hsenc", "_hsmi", "mkt_tok", "oly_anon_id", "oly_enc_id", "vero_id", "vero_conv", "wt_mc", "xtor",
+];
+
+/// An absolute http(s) URL: resolved against `base`, fragment dropped, host
+/// lowercased, default port dropped, tracking parameters removed.
+pub fn canonical_url(href: &str, base: Option<&Url>) -> Option<Url> {
+    let mut url = http_url(href, base)?;
+    url.set_fragment(None);
+    if url.query().is_some() {
+        let kept: Vec<(String, String)> = url
+            .query_pairs()
+            .filter(|(k, _)| {
+                let k = k.to_ascii_lowercase();
+                !k.starts_with("utm_") && !TRACKING_PARAMS.contains(&k.as_str())
+            })
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+        let before = url.query_pairs().count();
+        if kept.is_empty() {
+            url.set_query(None);
+        } else if kept.len() != before {
+            url.query_pairs_mut().clear().extend_pairs(kept);
+        }
+    }
+    Some(url)
+}
+
+fn http_url(href: &str, base: Option<&Url>) -> Option<Url> {
+    let href = href.trim();
+    if href.is_empty() {
+        return None;
+    }
+    let url = match base {
+        Some(base) => base.join(href).ok()?,
+        None => Url::parse(href).ok()?,
+    };
+    matches!(url.scheme(), "http" | "https").then_some(url)
+}
+
+/// Plain text of a text construct: markup removed, entities decoded,
+/// whitespace collapsed. RSS titles are often escaped HTML without saying so,
+/// so anything that looks like markup is treated as HTML.
+fn text_of(t: &Text) -> String {
+    let s = t.content.as_str();
+    if t.content_type.as_str() == "text/plain" && !s.contains(['<', '&']) {
+        return collapse_whitespace(s);
+    }
+    collapse_whitespace(&html_to_text(s))
+}
+
+pub fn html_to_text(html: &str) -> String {
+    static TEXT_ONLY: LazyLock<ammonia::Builder<'static>> = LazyLock::new(|| {
+        let mut b = ammonia::Builder::empty();
+        b.clean_content_tags(["script", "style", "title"].into_iter().collect());
+        b
+    });
+    let escaped = TEXT_ONLY.clean(html).to_string();
+    unescape_serialized(&escaped)
+}
+
+/// Undoes the escaping html5ever's serializer applies to text.
+fn unescape_serialized(s: &str) -> String {
+    if !s.contains('&') {
+        return s.to_string();
+    }
+    s.replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&nbsp;", "\u{a0}")
+        .replace("&amp;", "&")
+}
+
+pub fn escape_html(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 16);
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn collapse_whitespace(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// A title for an untitled entry: the start of its text, cut at a word.
+fn headline_from(html: &str) -> String {
+    let text = collapse_whitespace(&html_to_text(html));
+    if text.chars().count() <= 80 {
+        return text;
+    }
+    let cut: String = text.chars().take(80).collect();
+    let cut = cut.rsplit_once(' ').map_or(cut.as_str(), |(head, _)| head);
+    format!("{cut}…")
+}
+
+/// Sanitizes HTML with ammonia, rewriting relative URLs against the entry's
+/// base. Keeps one configured builder per base (a feed has one or a few).
+#[derive(Default)]
+pub struct Sanitizer {
+    by_base: HashMap<Option<Url>, ammonia::Builder<'static>>,
+}
+
+impl Sanitizer {
+    pub fn html(&mut self, html: &str, base: Option<&Url>) -> String {
+        let builder = self.by_base.entry(base.cloned()).or_insert_with(|| {
+            let mut b = ammonia::Builder::default();
+            match base {
+                Some(base) => b.url_relative(ammonia::UrlRelative::RewriteWithBase(base.clone())),
+                // Without a base a relative URL cannot be made absolute: drop it
+                // rather than publish a link that points nowhere.
+                None => b.url_relative(ammonia::UrlRelative::Deny),
+            };
+            b
+        });
+        builder.clean(html).to_string().trim().to_string()
+    }
+
+    fn text(&mut self, t: &Text, base: Option<&Url>) -> String {
+        if t.content_type.as_str() == "text/plain" {
+            escape_html(t.content.trim())
+        } else {
+            self.html(&t.content, base)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn canonical_url_drops_tracking_fragment_and_case() {
+        let u = canonical_url("HTTP://Example.ORG:80/a?id=3&utm_source=x&fbclid=y#top", None).unwrap();
+        assert_eq!(u.as_str(), "http://example.org/a?id=3");
+        let u = canonical_url("/b?utm_medium=rss", Some(&Url::parse("https://ex.org/x/").unwrap())).unwrap();
+        assert_eq!(u.as_str(), "https://ex.org/b");
+        assert!(canonical_url("javascript:alert(1)", None).is_none());
+        assert!(canonical_url("mailto:a@b.c", None).is_none());
+    }
+
+    #[test]
+    fn html_titles_become_text() {
+        assert_eq!(html_to_text("Fish &amp; <b>Chips</b> &lt;3"), "Fish & Chips <3");
+        assert_eq!(html_to_text("<script>x()</script>Ok"), "Ok");
+    }
+
+    #[test]
+    fn http_charset_overrides_the_declaration() {
+        let latin1 = b"<?xml version=\"1.0\" encoding=\"utf-8\"?><rss version=\"2.0\"><channel><title>S\xe8te</title></channel></rss>";
+        let out = decode(latin1, Some("text/xml; charset=ISO-8859-1"));
+        let text = std::str::from_utf8(&out).unwrap();
+        assert!(text.contains("<title>Sète</title>"), "{text}");
+        assert!(text.starts_with(r#"<?xml version="1.0" encoding="utf-8"?>"#));
+    }
+
+    #[test]
+    fn invalid_xml_base_is_neutralized() {
+        let doc = br#"<feed xml:base="http://[bad/" xmlns="http://www.w3.org/2005/Atom"><entry xml:base='/ok/'/></feed>"#;
+        let out = neutralize_invalid_xml_base(doc).unwrap();
+        assert_eq!(
+            out,
+            br#"<feed xml:base="" xmlns="http://www.w3.org/2005/Atom"><entry xml:base='/ok/'/></feed>"#
+        );
+    }
+
+    #[test]
+    fn sanitizer_removes_scripts_and_makes_urls_absolute() {
+        let mut s = Sanitizer::default();
+        let base = Url::parse("https://ex.org/news/").unwrap();
+        let out = s.html(
+            r#"<p onclick="x()">Hi <a href="a.html">a</a><img src="/i.png"><script>bad()</script><a href="javascript:bad()">j</a></p><iframe src="x"></iframe>"#,
+            Some(&base),
+        );
+        assert_eq!(
+            out,
+            r#"<p>Hi <a href="https://ex.org/news/a.html" rel="noopener noreferrer">a</a><img src="https://ex.org/i.png"><a rel="noopener noreferrer">j</a></p>"#
+        );
+    }
+}
