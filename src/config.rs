@@ -136,7 +136,10 @@ impl fmt::Display for Problem {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read {}: {source}", path.display())]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{}", display_problems(.0))]
     Invalid(Vec<Problem>),
 }
@@ -151,7 +154,11 @@ impl ConfigError {
 }
 
 fn display_problems(problems: &[Problem]) -> String {
-    problems.iter().map(Problem::to_string).collect::<Vec<_>>().join("\n")
+    problems
+        .iter()
+        .map(Problem::to_string)
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -264,7 +271,11 @@ impl<'a> Checker<'a> {
         let server = self.table(&root, "server");
         let store = self.table(&root, "store");
         let poll = self.table(&root, "poll");
-        for (table, known) in [(&server, SERVER_KEYS), (&store, STORE_KEYS), (&poll, POLL_KEYS)] {
+        for (table, known) in [
+            (&server, SERVER_KEYS),
+            (&store, STORE_KEYS),
+            (&poll, POLL_KEYS),
+        ] {
             if let Some(t) = table {
                 self.unknown_keys(t, known);
             }
@@ -272,7 +283,11 @@ impl<'a> Checker<'a> {
 
         let listen = server
             .as_ref()
-            .and_then(|t| self.parsed(t, "listen", "an address such as \"127.0.0.1:8080\"", |s| s.parse().ok()))
+            .and_then(|t| {
+                self.parsed(t, "listen", "an address such as \"127.0.0.1:8080\"", |s| {
+                    s.parse().ok()
+                })
+            })
             .unwrap_or_else(|| DEFAULT_LISTEN.parse().expect("default address parses"));
         let base_url = server
             .as_ref()
@@ -308,7 +323,9 @@ impl<'a> Checker<'a> {
         let max_body = poll
             .as_ref()
             .and_then(|t| match t.table.get("max_body") {
-                Some(Item::Value(Value::Integer(_))) => self.integer(t, "max_body", 1024, i64::MAX).map(|n| n as u64),
+                Some(Item::Value(Value::Integer(_))) => self
+                    .integer(t, "max_body", 1024, i64::MAX)
+                    .map(|n| n as u64),
                 _ => self.parsed_with(t, "max_body", parse_size),
             })
             .unwrap_or(DEFAULT_MAX_BODY);
@@ -343,10 +360,17 @@ impl<'a> Checker<'a> {
             };
             let t = Tbl { what: label, ..t };
             if let Some((slug, line)) = &slug {
-                if slug.is_empty() || !slug.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') {
+                if slug.is_empty()
+                    || !slug
+                        .bytes()
+                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                {
                     self.problem(*line, format!("{}: slug must match [a-z0-9-]+", t.what));
                 } else if !seen.insert(slug.clone()) {
-                    self.problem(*line, format!("{}: slug is used by another section", t.what));
+                    self.problem(
+                        *line,
+                        format!("{}: slug is used by another section", t.what),
+                    );
                 }
             }
             let title = self.required_string(&t, "title");
@@ -384,7 +408,10 @@ impl<'a> Checker<'a> {
                         .bytes()
                         .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
                 {
-                    self.problem(*line, format!("{}: name must match [A-Za-z0-9._-]+", t.what));
+                    self.problem(
+                        *line,
+                        format!("{}: name must match [A-Za-z0-9._-]+", t.what),
+                    );
                 } else if !seen.insert(name.clone()) {
                     self.problem(*line, format!("{}: name is used by another source", t.what));
                 }
@@ -396,7 +423,10 @@ impl<'a> Checker<'a> {
                     source_sections.push(slug);
                 } else {
                     let hint = did_you_mean(&slug, slugs.iter().copied());
-                    self.problem(line, format!("{}: unknown section \"{slug}\"{hint}", t.what));
+                    self.problem(
+                        line,
+                        format!("{}: unknown section \"{slug}\"{hint}", t.what),
+                    );
                 }
             }
             let schedule = self.parsed_with(&t, "schedule", Schedule::parse);
@@ -419,17 +449,32 @@ impl<'a> Checker<'a> {
         let path = self.string(t, "path");
         match (url, path) {
             (Some(_), Some((_, line))) => {
-                self.problem(line, format!("{}: give either url or path, not both", t.what));
+                self.problem(
+                    line,
+                    format!("{}: give either url or path, not both", t.what),
+                );
                 None
             }
             (None, None) => {
-                self.problem(t.line, format!("{}: missing url (or path for a local file)", t.what));
+                self.problem(
+                    t.line,
+                    format!("{}: missing url (or path for a local file)", t.what),
+                );
                 None
             }
             (Some((url, line)), None) => match Url::parse(&url) {
-                Ok(u) if matches!(u.scheme(), "http" | "https") && u.has_host() => Some(Location::Url(u)),
+                Ok(u) if matches!(u.scheme(), "http" | "https") && u.has_host() => {
+                    Some(Location::Url(u))
+                }
                 Ok(u) => {
-                    self.problem(line, format!("{}: url: scheme {} is not http or https", t.what, u.scheme()));
+                    self.problem(
+                        line,
+                        format!(
+                            "{}: url: scheme {} is not http or https",
+                            t.what,
+                            u.scheme()
+                        ),
+                    );
                     None
                 }
                 Err(e) => {
@@ -442,7 +487,10 @@ impl<'a> Checker<'a> {
                 if full.is_file() {
                     Some(Location::File(full))
                 } else {
-                    self.problem(line, format!("{}: path: no such file {}", t.what, full.display()));
+                    self.problem(
+                        line,
+                        format!("{}: path: no such file {}", t.what, full.display()),
+                    );
                     None
                 }
             }
@@ -456,7 +504,11 @@ impl<'a> Checker<'a> {
             }
             let line = self.line(t.table.key(key).and_then(|k| k.span()));
             let hint = did_you_mean(key, known.iter().copied());
-            let prefix = if t.what.is_empty() { String::new() } else { format!("{}: ", t.what) };
+            let prefix = if t.what.is_empty() {
+                String::new()
+            } else {
+                format!("{}: ", t.what)
+            };
             self.problem(line, format!("{prefix}unknown key \"{key}\"{hint}"));
         }
     }
@@ -467,7 +519,10 @@ impl<'a> Checker<'a> {
             Some(table) => Some(Tbl {
                 table,
                 what: format!("[{key}]"),
-                line: self.line(item.span().or_else(|| parent.table.key(key).and_then(|k| k.span()))),
+                line: self.line(
+                    item.span()
+                        .or_else(|| parent.table.key(key).and_then(|k| k.span())),
+                ),
             }),
             None => {
                 let line = self.line(item.span());
@@ -519,7 +574,10 @@ impl<'a> Checker<'a> {
     /// The value under `key` (None inside when it is a table) and its line.
     fn value<'t>(&self, t: &Tbl<'t>, key: &str) -> Option<(Option<&'t Value>, usize)> {
         let item = t.table.get(key)?;
-        let line = self.line(item.span().or_else(|| t.table.key(key).and_then(|k| k.span())));
+        let line = self.line(
+            item.span()
+                .or_else(|| t.table.key(key).and_then(|k| k.span())),
+        );
         Some((item.as_value(), line))
     }
 
@@ -555,7 +613,10 @@ impl<'a> Checker<'a> {
         let (v, line) = self.value(t, key)?;
         let list = v.and_then(Value::as_array).and_then(|a| {
             a.iter()
-                .map(|v| v.as_str().map(|s| (s.to_string(), self.line(v.span()).max(line))))
+                .map(|v| {
+                    v.as_str()
+                        .map(|s| (s.to_string(), self.line(v.span()).max(line)))
+                })
                 .collect::<Option<Vec<_>>>()
         });
         if list.is_none() {
@@ -580,7 +641,13 @@ impl<'a> Checker<'a> {
         }
     }
 
-    fn parsed<T>(&mut self, t: &Tbl<'_>, key: &str, expected: &str, parse: impl Fn(&str) -> Option<T>) -> Option<T> {
+    fn parsed<T>(
+        &mut self,
+        t: &Tbl<'_>,
+        key: &str,
+        expected: &str,
+        parse: impl Fn(&str) -> Option<T>,
+    ) -> Option<T> {
         let (s, line) = self.string(t, key)?;
         let parsed = parse(&s);
         if parsed.is_none() {
@@ -589,7 +656,12 @@ impl<'a> Checker<'a> {
         parsed
     }
 
-    fn parsed_with<T>(&mut self, t: &Tbl<'_>, key: &str, parse: impl Fn(&str) -> Result<T, String>) -> Option<T> {
+    fn parsed_with<T>(
+        &mut self,
+        t: &Tbl<'_>,
+        key: &str,
+        parse: impl Fn(&str) -> Result<T, String>,
+    ) -> Option<T> {
         let (s, line) = self.string(t, key)?;
         match parse(&s) {
             Ok(v) => Some(v),
@@ -636,9 +708,9 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
     let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
     let (num, unit) = s.split_at(split);
-    let n: u64 = num
-        .parse()
-        .map_err(|_| "expected a duration such as \"20s\", \"500ms\", \"15m\", \"1h\"".to_string())?;
+    let n: u64 = num.parse().map_err(|_| {
+        "expected a duration such as \"20s\", \"500ms\", \"15m\", \"1h\"".to_string()
+    })?;
     let d = match unit.trim() {
         "ms" => Duration::from_millis(n),
         "s" => Duration::from_secs(n),
@@ -669,7 +741,11 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
         "KB" | "kB" => 1_000,
         "MB" => 1_000_000,
         "GB" => 1_000_000_000,
-        other => return Err(format!("unknown unit \"{other}\" (use B, KiB, MiB, GiB, KB, MB or GB)")),
+        other => {
+            return Err(format!(
+                "unknown unit \"{other}\" (use B, KiB, MiB, GiB, KB, MB or GB)"
+            ));
+        }
     };
     let size = n.checked_mul(mult).ok_or("too large")?;
     if size < 1024 {
@@ -717,7 +793,11 @@ sections = ["setee"]
                 r#"feeds.toml:15: source "mairie": unknown section "setee" (did you mean "sete"?)"#.to_string(),
             ]
         );
-        assert!(p[2].starts_with(r#"feeds.toml:6: [poll] schedule: "0 61 * * * *": "#), "{}", p[2]);
+        assert!(
+            p[2].starts_with(r#"feeds.toml:6: [poll] schedule: "0 61 * * * *": "#),
+            "{}",
+            p[2]
+        );
     }
 
     #[test]
@@ -729,7 +809,10 @@ sections = ["setee"]
 
     #[test]
     fn five_field_cron_runs_at_second_zero() {
-        assert_eq!(Schedule::parse("*/5 * * * *").unwrap().as_str(), "0 */5 * * * *");
+        assert_eq!(
+            Schedule::parse("*/5 * * * *").unwrap().as_str(),
+            "0 */5 * * * *"
+        );
         assert!(Schedule::parse("* *").is_err());
     }
 

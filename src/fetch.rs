@@ -72,7 +72,10 @@ pub enum FetchError {
     #[error("reading the body failed: {0}")]
     Body(String),
     #[error("cannot read {}: {source}", path.display())]
-    File { path: PathBuf, source: std::io::Error },
+    File {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 }
 
 impl FetchError {
@@ -110,14 +113,22 @@ impl Fetcher {
         })
     }
 
-    pub async fn fetch(&self, location: &Location, validators: &Validators) -> Result<FetchOutput, FetchError> {
+    pub async fn fetch(
+        &self,
+        location: &Location,
+        validators: &Validators,
+    ) -> Result<FetchOutput, FetchError> {
         match location {
             Location::Url(url) => self.fetch_url(url.clone(), validators).await,
             Location::File(path) => self.fetch_file(path, validators).await,
         }
     }
 
-    async fn fetch_url(&self, mut url: Url, validators: &Validators) -> Result<FetchOutput, FetchError> {
+    async fn fetch_url(
+        &self,
+        mut url: Url,
+        validators: &Validators,
+    ) -> Result<FetchOutput, FetchError> {
         let mut all_permanent = true;
         let mut hops = 0;
         let response = loop {
@@ -137,7 +148,10 @@ impl Fetcher {
             if hops > MAX_REDIRECTS {
                 return Err(FetchError::TooManyRedirects);
             }
-            all_permanent &= matches!(status, StatusCode::MOVED_PERMANENTLY | StatusCode::PERMANENT_REDIRECT);
+            all_permanent &= matches!(
+                status,
+                StatusCode::MOVED_PERMANENTLY | StatusCode::PERMANENT_REDIRECT
+            );
             url = response
                 .headers()
                 .get(header::LOCATION)
@@ -165,18 +179,28 @@ impl Fetcher {
                 }
                 _ => None,
             };
-            return Err(FetchError::Status { status, retry_after });
+            return Err(FetchError::Status {
+                status,
+                retry_after,
+            });
         }
 
         let headers = response.headers();
-        let header_str = |name| headers.get(name).and_then(|v: &header::HeaderValue| v.to_str().ok()).map(str::to_owned);
+        let header_str = |name| {
+            headers
+                .get(name)
+                .and_then(|v: &header::HeaderValue| v.to_str().ok())
+                .map(str::to_owned)
+        };
         let content_type = header_str(header::CONTENT_TYPE);
         let validators = Validators {
             etag: header_str(header::ETAG),
             last_modified: header_str(header::LAST_MODIFIED),
         };
         if response.content_length().is_some_and(|n| n > self.max_body) {
-            return Err(FetchError::TooLarge { limit: self.max_body });
+            return Err(FetchError::TooLarge {
+                limit: self.max_body,
+            });
         }
         let body = self.read_capped(response).await?;
         Ok(FetchOutput {
@@ -196,14 +220,20 @@ impl Fetcher {
         let mut body = Vec::new();
         while let Some(chunk) = response.chunk().await.map_err(|e| self.describe(e))? {
             if body.len() as u64 + chunk.len() as u64 > self.max_body {
-                return Err(FetchError::TooLarge { limit: self.max_body });
+                return Err(FetchError::TooLarge {
+                    limit: self.max_body,
+                });
             }
             body.extend_from_slice(&chunk);
         }
         Ok(body)
     }
 
-    async fn fetch_file(&self, path: &Path, validators: &Validators) -> Result<FetchOutput, FetchError> {
+    async fn fetch_file(
+        &self,
+        path: &Path,
+        validators: &Validators,
+    ) -> Result<FetchOutput, FetchError> {
         let file_error = |source| FetchError::File {
             path: path.to_owned(),
             source,
@@ -223,11 +253,15 @@ impl Fetcher {
             });
         }
         if meta.len() > self.max_body {
-            return Err(FetchError::TooLarge { limit: self.max_body });
+            return Err(FetchError::TooLarge {
+                limit: self.max_body,
+            });
         }
         let body = tokio::fs::read(path).await.map_err(file_error)?;
         if body.len() as u64 > self.max_body {
-            return Err(FetchError::TooLarge { limit: self.max_body });
+            return Err(FetchError::TooLarge {
+                limit: self.max_body,
+            });
         }
         Ok(FetchOutput {
             fetched: Fetched::Document(Document {
@@ -267,7 +301,9 @@ fn retry_after(headers: &HeaderMap, now: DateTime<Utc>) -> Option<DateTime<Utc>>
     if let Ok(secs) = value.parse::<u32>() {
         return Some(now + chrono::Duration::seconds(i64::from(secs)));
     }
-    DateTime::parse_from_rfc2822(value).ok().map(|t| t.with_timezone(&Utc))
+    DateTime::parse_from_rfc2822(value)
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
 }
 
 #[cfg(test)]
@@ -276,11 +312,19 @@ mod tests {
 
     #[test]
     fn retry_after_takes_seconds_or_a_date() {
-        let now = DateTime::parse_from_rfc3339("2026-11-25T10:00:00Z").unwrap().with_timezone(&Utc);
+        let now = DateTime::parse_from_rfc3339("2026-11-25T10:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
         let mut h = HeaderMap::new();
         h.insert(header::RETRY_AFTER, "120".parse().unwrap());
-        assert_eq!(retry_after(&h, now), Some(now + chrono::Duration::seconds(120)));
-        h.insert(header::RETRY_AFTER, "Wed, 25 Nov 2026 11:00:00 GMT".parse().unwrap());
+        assert_eq!(
+            retry_after(&h, now),
+            Some(now + chrono::Duration::seconds(120))
+        );
+        h.insert(
+            header::RETRY_AFTER,
+            "Wed, 25 Nov 2026 11:00:00 GMT".parse().unwrap(),
+        );
         assert_eq!(retry_after(&h, now), Some(now + chrono::Duration::hours(1)));
         h.insert(header::RETRY_AFTER, "soon".parse().unwrap());
         assert_eq!(retry_after(&h, now), None);

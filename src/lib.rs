@@ -15,3 +15,5 @@ pub mod config;
 pub mod fetch;
 pub mod model;
 pub mod normalize;
+pub mod pipeline;
+pub mod store;

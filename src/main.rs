@@ -1,1 +1,137 @@
-fn main(){}
+//! The `thau` command line: parses arguments, sets up logging, and calls
+//! into the library.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand};
+use thau::config::Config;
+use thau::pipeline::Poller;
+use thau::store::{Store, StoreError};
+
+/// Aggregates RSS, Atom and JSON Feed sources and republishes one merged
+/// feed per section.
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    /// The configuration file.
+    #[arg(long, global = true, default_value = "feeds.toml")]
+    config: PathBuf,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Validate the configuration; print every problem with its line.
+    Check,
+    /// Poll every source (or one) once and store what is new.
+    Poll {
+        /// Poll only this source.
+        #[arg(long)]
+        source: Option<String>,
+    },
+    /// Serve the section feeds over HTTP (arrives with the publishing work).
+    Serve,
+    /// Write the section feeds to a folder (arrives with the publishing work).
+    Export {
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+/// Exit statuses: 0 all good, 1 some source failed, 2 configuration or store error.
+const SOME_FAILED: u8 = 1;
+const UNUSABLE: u8 = 2;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+
+    let config = match Config::load(&cli.config) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(UNUSABLE);
+        }
+    };
+    match cli.command {
+        Command::Check => {
+            println!(
+                "{}: ok ({} sources, {} sections)",
+                cli.config.display(),
+                config.sources.len(),
+                config.sections.len()
+            );
+            ExitCode::SUCCESS
+        }
+        Command::Poll { source } => poll(&config, source.as_deref()),
+        Command::Serve | Command::Export { .. } => {
+            eprintln!("thau: serve and export are not implemented yet");
+            ExitCode::from(UNUSABLE)
+        }
+    }
+}
+
+fn poll(config: &Config, only: Option<&str>) -> ExitCode {
+    let sources = match only {
+        None => config.sources.clone(),
+        Some(name) => match config.source(name) {
+            Some(s) => vec![s.clone()],
+            None => {
+                eprintln!("{}: no source named \"{name}\"", config.file.display());
+                return ExitCode::from(UNUSABLE);
+            }
+        },
+    };
+    let store = match Store::open(&config.store.path) {
+        Ok(store) => Arc::new(store),
+        Err(e @ StoreError::InUse { .. }) => {
+            eprintln!("thau: {e}; stop it first, or let the running daemon poll");
+            return ExitCode::from(UNUSABLE);
+        }
+        Err(e) => {
+            eprintln!("thau: {e}");
+            return ExitCode::from(UNUSABLE);
+        }
+    };
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("thau: cannot start the async runtime: {e}");
+            return ExitCode::from(UNUSABLE);
+        }
+    };
+    let poller = match Poller::new(config, store.clone()) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("thau: cannot build the HTTP client: {e}");
+            return ExitCode::from(UNUSABLE);
+        }
+    };
+    let reports = runtime.block_on(poller.poll_all(&sources, config.poll.concurrency));
+    let width = reports.iter().map(|r| r.source.len()).max().unwrap_or(0);
+    for r in &reports {
+        println!(
+            "{:width$}  {:<12}  {}",
+            r.source,
+            r.outcome.as_str(),
+            r.detail()
+        );
+    }
+    if let Err(e) = store.flush() {
+        eprintln!("thau: {e}");
+        return ExitCode::from(UNUSABLE);
+    }
+    if reports.iter().any(|r| r.outcome.is_failure()) {
+        ExitCode::from(SOME_FAILED)
+    } else {
+        ExitCode::SUCCESS
+    }
+}

@@ -77,10 +77,69 @@ pub fn parse(bytes: &[u8], cx: &DocContext<'_>) -> Result<ParsedFeed, NormalizeE
         Ok(feed) => feed,
         Err(first) => retry(&decoded, cx.url).ok_or(first)?,
     };
-    Ok(build(feed, cx))
+    // feed-rs resolves links against xml:base but does not say which base
+    // applies to an entry's HTML; find out when the document uses xml:base.
+    let bases = if memchr_xml_base(&decoded) {
+        entry_bases(&decoded, cx.url)
+    } else {
+        Vec::new()
+    };
+    Ok(build(feed, &bases, cx))
 }
 
-fn parse_feed(bytes: &[u8], url: Option<&Url>) -> Result<fm::Feed, feed_rs::parser::ParseFeedError> {
+fn memchr_xml_base(bytes: &[u8]) -> bool {
+    bytes.windows(8).any(|w| w == b"xml:base")
+}
+
+/// The xml:base in force at each `<entry>`/`<item>`, in document order.
+fn entry_bases(bytes: &[u8], doc: Option<&Url>) -> Vec<Option<Url>> {
+    use quick_xml::events::Event;
+    let mut reader = quick_xml::Reader::from_reader(bytes);
+    let mut buf = Vec::new();
+    let mut stack: Vec<Option<Url>> = Vec::new();
+    let mut bases = Vec::new();
+    loop {
+        let (element, empty) = match reader.read_event_into(&mut buf) {
+            Ok(Event::Start(e)) => (e, false),
+            Ok(Event::Empty(e)) => (e, true),
+            Ok(Event::End(_)) => {
+                stack.pop();
+                buf.clear();
+                continue;
+            }
+            Ok(Event::Eof) | Err(_) => break,
+            Ok(_) => {
+                buf.clear();
+                continue;
+            }
+        };
+        let parent = stack.last().cloned().unwrap_or_else(|| doc.cloned());
+        let base = match element.try_get_attribute("xml:base") {
+            Ok(Some(attr)) => {
+                let value = attr.value.into_owned();
+                match &parent {
+                    Some(p) => p.join(&value).ok(),
+                    None => Url::parse(&value).ok(),
+                }
+                .or(parent)
+            }
+            _ => parent,
+        };
+        if matches!(element.local_name().as_ref(), "entry" | "item") {
+            bases.push(base.clone());
+        }
+        if !empty {
+            stack.push(base);
+        }
+        buf.clear();
+    }
+    bases
+}
+
+fn parse_feed(
+    bytes: &[u8],
+    url: Option<&Url>,
+) -> Result<fm::Feed, feed_rs::parser::ParseFeedError> {
     feed_rs::parser::Builder::new()
         .base_uri(url.map(Url::as_str))
         // feed-rs invents an id (a random UUID when there is no link); an
@@ -114,11 +173,14 @@ fn decode<'b>(bytes: &'b [u8], content_type: Option<&str>) -> Cow<'b, [u8]> {
     if first == Some(&b'{') || Encoding::for_bom(bytes).is_some() {
         return Cow::Borrowed(bytes);
     }
-    let Some(http) = content_type.and_then(charset).and_then(|l| Encoding::for_label(l.as_bytes())) else {
+    let Some(http) = content_type
+        .and_then(charset)
+        .and_then(|l| Encoding::for_label(l.as_bytes()))
+    else {
         return Cow::Borrowed(bytes);
     };
     let declared = xml_declaration(bytes)
-        .and_then(|d| declared_encoding(d))
+        .and_then(declared_encoding)
         .and_then(|l| Encoding::for_label(l.as_bytes()));
     match declared {
         Some(d) if d == http => Cow::Borrowed(bytes),
@@ -149,7 +211,10 @@ fn xml_declaration(bytes: &[u8]) -> Option<&[u8]> {
 fn declared_encoding(declaration: &[u8]) -> Option<String> {
     let text = std::str::from_utf8(declaration).ok()?;
     let at = text.find("encoding")?;
-    let rest = text[at + "encoding".len()..].trim_start().strip_prefix('=')?.trim_start();
+    let rest = text[at + "encoding".len()..]
+        .trim_start()
+        .strip_prefix('=')?
+        .trim_start();
     let quote = rest.chars().next().filter(|c| *c == '"' || *c == '\'')?;
     let value = &rest[1..];
     Some(value[..value.find(quote)?].to_string())
@@ -182,11 +247,15 @@ fn neutralize_invalid_xml_base(bytes: &[u8]) -> Option<Vec<u8>> {
     });
     let mut changed = false;
     let out = XML_BASE.replace_all(bytes, |c: &regex::bytes::Captures<'_>| {
-        let value = c.get(1).or_else(|| c.get(2)).map(|m| m.as_bytes()).unwrap_or_default();
-        let valid = match std::str::from_utf8(value).map(Url::parse) {
-            Ok(Ok(_)) | Ok(Err(url::ParseError::RelativeUrlWithoutBase)) => true,
-            _ => false,
-        };
+        let value = c
+            .get(1)
+            .or_else(|| c.get(2))
+            .map(|m| m.as_bytes())
+            .unwrap_or_default();
+        let valid = matches!(
+            std::str::from_utf8(value).map(Url::parse),
+            Ok(Ok(_)) | Ok(Err(url::ParseError::RelativeUrlWithoutBase))
+        );
         if valid {
             c[0].to_vec()
         } else {
@@ -197,7 +266,7 @@ fn neutralize_invalid_xml_base(bytes: &[u8]) -> Option<Vec<u8>> {
     changed.then(|| out.into_owned())
 }
 
-fn build(feed: fm::Feed, cx: &DocContext<'_>) -> ParsedFeed {
+fn build(feed: fm::Feed, bases: &[Option<Url>], cx: &DocContext<'_>) -> ParsedFeed {
     let site = feed
         .links
         .iter()
@@ -207,13 +276,20 @@ fn build(feed: fm::Feed, cx: &DocContext<'_>) -> ParsedFeed {
     let authors = people(&feed.authors);
     let mut seen = HashSet::new();
     let mut entries = Vec::with_capacity(feed.entries.len());
-    for inner in feed.entries {
-        let base = inner
-            .base
-            .as_deref()
-            .and_then(|b| http_url(b, doc_base.as_ref()))
-            .or_else(|| doc_base.clone());
-        let raw = RawEntry::new(inner, base, cx.source);
+    let bases = (bases.len() == feed.entries.len()).then_some(bases);
+    for (i, inner) in feed.entries.into_iter().enumerate() {
+        // Relative URLs in an entry resolve against an explicit xml:base
+        // (the entry's, or its content's own), else the entry's page (right
+        // for feeds served by another host, such as feed proxies), else the
+        // document.
+        let entry_base = bases
+            .and_then(|b| b[i].clone())
+            .filter(|b| Some(b) != cx.url);
+        let explicit_base = match inner.base.as_deref() {
+            Some(content_base) => http_url(content_base, entry_base.as_ref().or(doc_base.as_ref())),
+            None => entry_base,
+        };
+        let raw = RawEntry::new(inner, explicit_base, doc_base.as_ref(), cx.source);
         if seen.insert(raw.key.clone()) {
             entries.push(raw);
         }
@@ -230,13 +306,24 @@ fn build(feed: fm::Feed, cx: &DocContext<'_>) -> ParsedFeed {
 }
 
 impl RawEntry {
-    fn new(inner: fm::Entry, base: Option<Url>, source: &str) -> RawEntry {
+    fn new(
+        inner: fm::Entry,
+        explicit_base: Option<Url>,
+        doc_base: Option<&Url>,
+        source: &str,
+    ) -> RawEntry {
+        let link_base = explicit_base.as_ref().or(doc_base);
         let link = inner
             .links
             .iter()
             .filter(|l| matches!(l.rel.as_deref(), None | Some("alternate")))
-            .find_map(|l| canonical_url(&l.href, base.as_ref()));
-        let guid = Some(inner.id.trim()).filter(|g| !g.is_empty()).map(str::to_owned);
+            .find_map(|l| canonical_url(&l.href, link_base));
+        let base = explicit_base
+            .or_else(|| link.clone())
+            .or_else(|| doc_base.cloned());
+        let guid = Some(inner.id.trim())
+            .filter(|g| !g.is_empty())
+            .map(str::to_owned);
         let fingerprint = fingerprint(&inner);
         let (key, id) = match (&guid, &link) {
             (Some(g), _) => match canonical_url(g, None) {
@@ -250,7 +337,13 @@ impl RawEntry {
                     h.update(t.content.as_bytes());
                 }
                 h.update([0]);
-                for text in [inner.content.as_ref().and_then(|c| c.body.as_deref()), inner.summary.as_ref().map(|s| s.content.as_str())].into_iter().flatten() {
+                for text in [
+                    inner.content.as_ref().and_then(|c| c.body.as_deref()),
+                    inner.summary.as_ref().map(|s| s.content.as_str()),
+                ]
+                .into_iter()
+                .flatten()
+                {
                     h.update(text.as_bytes());
                 }
                 let hash = hex(&h.finalize()[..16]);
@@ -273,7 +366,11 @@ impl RawEntry {
     pub fn finish(self, feed: &ParsedFeed, sanitizer: &mut Sanitizer, now: DateTime<Utc>) -> Entry {
         let e = self.inner;
         let base = self.base.as_ref();
-        let summary = e.summary.as_ref().map(|t| sanitizer.text(t, base)).filter(|s| !s.is_empty());
+        let summary = e
+            .summary
+            .as_ref()
+            .map(|t| sanitizer.text(t, base))
+            .filter(|s| !s.is_empty());
         let content = e
             .content
             .as_ref()
@@ -287,7 +384,12 @@ impl RawEntry {
             .filter(|s| !s.is_empty());
         let mut title = e.title.as_ref().map(text_of).unwrap_or_default();
         if title.is_empty() {
-            title = headline_from(summary.as_deref().or(content.as_deref()).unwrap_or_default());
+            title = headline_from(
+                summary
+                    .as_deref()
+                    .or(content.as_deref())
+                    .unwrap_or_default(),
+            );
         }
 
         // A date more than a day ahead is a publisher's mistake, not news
@@ -316,13 +418,17 @@ impl RawEntry {
                 length: c.size,
             })
         });
-        let linked = e.links.iter().filter(|l| l.rel.as_deref() == Some("enclosure")).filter_map(|l| {
-            Some(Enclosure {
-                url: http_url(&l.href, base)?.to_string(),
-                media_type: l.media_type.clone(),
-                length: l.length,
-            })
-        });
+        let linked = e
+            .links
+            .iter()
+            .filter(|l| l.rel.as_deref() == Some("enclosure"))
+            .filter_map(|l| {
+                Some(Enclosure {
+                    url: http_url(&l.href, base)?.to_string(),
+                    media_type: l.media_type.clone(),
+                    length: l.length,
+                })
+            });
         for enc in media.chain(linked) {
             if !enclosures.iter().any(|x| x.url == enc.url) {
                 enclosures.push(enc);
@@ -364,7 +470,12 @@ fn fingerprint(e: &fm::Entry) -> String {
     };
     field(e.title.as_ref().map_or("", |t| &t.content));
     field(e.summary.as_ref().map_or("", |t| &t.content));
-    field(e.content.as_ref().and_then(|c| c.body.as_deref()).unwrap_or(""));
+    field(
+        e.content
+            .as_ref()
+            .and_then(|c| c.body.as_deref())
+            .unwrap_or(""),
+    );
     for l in &e.links {
         field(&l.href);
     }
@@ -404,8 +515,26 @@ fn people(persons: &[fm::Person]) -> Vec<Person> {
 
 /// Query parameters that only track readers; they make one story look like many.
 const TRACKING_PARAMS: &[&str] = &[
-    "fbclid", "gclid", "dclid", "gbraid", "wbraid", "msclkid", "yclid", "twclid", "igshid", "mc_cid", "mc_eid",
-    "_hsenc", "_hsmi", "mkt_tok", "oly_anon_id", "oly_enc_id", "vero_id", "vero_conv", "wt_mc", "xtor",
+    "fbclid",
+    "gclid",
+    "dclid",
+    "gbraid",
+    "wbraid",
+    "msclkid",
+    "yclid",
+    "twclid",
+    "igshid",
+    "mc_cid",
+    "mc_eid",
+    "_hsenc",
+    "_hsmi",
+    "mkt_tok",
+    "oly_anon_id",
+    "oly_enc_id",
+    "vero_id",
+    "vero_conv",
+    "wt_mc",
+    "xtor",
 ];
 
 /// An absolute http(s) URL: resolved against `base`, fragment dropped, host
@@ -543,9 +672,17 @@ mod tests {
 
     #[test]
     fn canonical_url_drops_tracking_fragment_and_case() {
-        let u = canonical_url("HTTP://Example.ORG:80/a?id=3&utm_source=x&fbclid=y#top", None).unwrap();
+        let u = canonical_url(
+            "HTTP://Example.ORG:80/a?id=3&utm_source=x&fbclid=y#top",
+            None,
+        )
+        .unwrap();
         assert_eq!(u.as_str(), "http://example.org/a?id=3");
-        let u = canonical_url("/b?utm_medium=rss", Some(&Url::parse("https://ex.org/x/").unwrap())).unwrap();
+        let u = canonical_url(
+            "/b?utm_medium=rss",
+            Some(&Url::parse("https://ex.org/x/").unwrap()),
+        )
+        .unwrap();
         assert_eq!(u.as_str(), "https://ex.org/b");
         assert!(canonical_url("javascript:alert(1)", None).is_none());
         assert!(canonical_url("mailto:a@b.c", None).is_none());
@@ -553,7 +690,10 @@ mod tests {
 
     #[test]
     fn html_titles_become_text() {
-        assert_eq!(html_to_text("Fish &amp; <b>Chips</b> &lt;3"), "Fish & Chips <3");
+        assert_eq!(
+            html_to_text("Fish &amp; <b>Chips</b> &lt;3"),
+            "Fish & Chips <3"
+        );
         assert_eq!(html_to_text("<script>x()</script>Ok"), "Ok");
     }
 

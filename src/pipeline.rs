@@ -1,0 +1,256 @@
+//! Polls sources: fetch → normalize → store, one source at a time per
+//! source, many sources at once. A failing source is recorded in its fetch
+//! state and never touches stored entries or other sources. Wires together
+//! `fetch`, `normalize` and `store`.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use futures_util::StreamExt;
+use tracing::{Instrument, info, info_span, warn};
+
+use crate::config::{Config, Source};
+use crate::fetch::{Document, FetchError, Fetched, Fetcher, Validators};
+use crate::model::{FetchState, Outcome};
+use crate::normalize::{self, DocContext, Sanitizer};
+use crate::store::{Counts, Store};
+
+/// What one poll of one source did, for the command line and the logs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PollReport {
+    pub source: String,
+    pub outcome: Outcome,
+    pub counts: Counts,
+    /// Entries in the document (0 when nothing was parsed).
+    pub in_feed: u32,
+    pub error: Option<String>,
+    /// Where the source moved for good, for the admin to update `feeds.toml`.
+    pub moved_to: Option<String>,
+    /// When the origin asked us to come back (429/503 `Retry-After`).
+    pub retry_after: Option<DateTime<Utc>>,
+}
+
+impl PollReport {
+    fn new(source: &str, outcome: Outcome) -> PollReport {
+        PollReport {
+            source: source.to_string(),
+            outcome,
+            counts: Counts::default(),
+            in_feed: 0,
+            error: None,
+            moved_to: None,
+            retry_after: None,
+        }
+    }
+
+    /// One line of detail after the outcome word.
+    pub fn detail(&self) -> String {
+        let mut s = match self.outcome {
+            Outcome::Error => self.error.clone().unwrap_or_default(),
+            Outcome::NotModified => "not modified since last poll".to_string(),
+            Outcome::Deferred => match self.retry_after {
+                Some(t) => format!("origin asked to wait until {}", t.to_rfc3339()),
+                None => "origin asked to wait".to_string(),
+            },
+            _ => format!(
+                "{} new, {} updated, {} unchanged ({} in feed)",
+                self.counts.new, self.counts.updated, self.counts.unchanged, self.in_feed
+            ),
+        };
+        if let Some(to) = &self.moved_to {
+            s.push_str(&format!("; moved permanently to {to} (update feeds.toml)"));
+        }
+        s
+    }
+}
+
+#[derive(Clone)]
+pub struct Poller {
+    store: Arc<Store>,
+    fetcher: Fetcher,
+}
+
+impl Poller {
+    pub fn new(config: &Config, store: Arc<Store>) -> Result<Poller, reqwest::Error> {
+        Ok(Poller {
+            store,
+            fetcher: Fetcher::new(config.poll.timeout, config.poll.max_body)?,
+        })
+    }
+
+    /// Polls `sources`, at most `concurrency` at once; reports in the given order.
+    pub async fn poll_all(&self, sources: &[Source], concurrency: usize) -> Vec<PollReport> {
+        futures_util::stream::iter(sources)
+            .map(|s| self.poll(s))
+            .buffered(concurrency.max(1))
+            .collect()
+            .await
+    }
+
+    pub async fn poll(&self, source: &Source) -> PollReport {
+        let span = info_span!("poll", source = %source.name, url = %source.location);
+        let report = self.poll_inner(source).instrument(span.clone()).await;
+        let _enter = span.enter();
+        match report.outcome {
+            Outcome::Error => warn!(error = report.error.as_deref().unwrap_or(""), "poll failed"),
+            outcome => info!(
+                outcome = outcome.as_str(),
+                new = report.counts.new,
+                updated = report.counts.updated,
+                "polled"
+            ),
+        }
+        report
+    }
+
+    async fn poll_inner(&self, source: &Source) -> PollReport {
+        let name = source.name.as_str();
+        let now = Utc::now();
+        let mut state = match self.store.fetch_state(name) {
+            Ok(state) => state.unwrap_or_default(),
+            Err(e) => return failed(name, &e),
+        };
+        let location = source.location.as_key();
+        if state.location != location {
+            // A new URL: the old validators and verdicts do not apply to it.
+            state = FetchState {
+                location,
+                ..FetchState::default()
+            };
+        }
+        if let Some(until) = state.retry_after.filter(|t| *t > now) {
+            let mut report = PollReport::new(name, Outcome::Deferred);
+            report.retry_after = Some(until);
+            return report;
+        }
+        state.polls += 1;
+        state.last_poll = Some(now);
+        let validators = Validators {
+            etag: state.etag.clone(),
+            last_modified: state.last_modified.clone(),
+        };
+
+        let output = match self.fetcher.fetch(&source.location, &validators).await {
+            Ok(output) => output,
+            Err(e) => return self.record_failure(name, state, &e.to_string(), &e),
+        };
+        let moved_to = output.permanent_redirect.map(String::from);
+        state.permanent_redirect = moved_to.clone();
+        let mut report = match output.fetched {
+            Fetched::NotModified => {
+                state.not_modified += 1;
+                mark_success(&mut state, now);
+                state.last_outcome = Some(Outcome::NotModified);
+                match self.store.save_fetch_state(name, &state) {
+                    Ok(()) => PollReport::new(name, Outcome::NotModified),
+                    Err(e) => failed(name, &e),
+                }
+            }
+            Fetched::Document(doc) => {
+                let store = self.store.clone();
+                let owned = name.to_string();
+                match tokio::task::spawn_blocking(move || ingest(&store, &owned, doc, state, now))
+                    .await
+                {
+                    Ok(report) => report,
+                    Err(e) => failed(name, &e),
+                }
+            }
+        };
+        report.moved_to = moved_to;
+        report
+    }
+
+    fn record_failure(
+        &self,
+        name: &str,
+        mut state: FetchState,
+        reason: &str,
+        error: &FetchError,
+    ) -> PollReport {
+        state.retry_after = error.retry_after();
+        state.gone = matches!(error, FetchError::Gone);
+        let mut report = record_error(&self.store, name, state, reason);
+        report.retry_after = error.retry_after();
+        report
+    }
+}
+
+/// Parses, normalizes and stores one fetched document (CPU-bound: runs on
+/// a blocking thread).
+fn ingest(
+    store: &Store,
+    name: &str,
+    doc: Document,
+    mut state: FetchState,
+    now: DateTime<Utc>,
+) -> PollReport {
+    let cx = DocContext {
+        source: name,
+        url: doc.url.as_ref(),
+        content_type: doc.content_type.as_deref(),
+    };
+    let mut feed = match normalize::parse(&doc.body, &cx) {
+        Ok(feed) => feed,
+        // The validators of a broken document are not kept: the next poll
+        // fetches it again instead of being told "not modified".
+        Err(e) => return record_error(store, name, state, &e.to_string()),
+    };
+    let raw = std::mem::take(&mut feed.entries);
+    let in_feed = raw.len() as u32;
+    let mut sanitizer = Sanitizer::default();
+    let mut entries = Vec::with_capacity(raw.len());
+    let mut skipped = 0;
+    for r in raw {
+        match store.is_unchanged(
+            name,
+            &r.key,
+            r.link.as_ref().map(|l| l.as_str()),
+            &r.fingerprint,
+        ) {
+            Ok(true) => skipped += 1,
+            Ok(false) => entries.push(r.finish(&feed, &mut sanitizer, now)),
+            Err(e) => return record_error(store, name, state, &e.to_string()),
+        }
+    }
+    state.etag = doc.validators.etag;
+    state.last_modified = doc.validators.last_modified;
+    state.last_entry_count = in_feed;
+    mark_success(&mut state, now);
+    match store.apply_poll(name, entries, skipped, &mut state, now) {
+        Ok(counts) => PollReport {
+            counts,
+            in_feed,
+            ..PollReport::new(name, counts.outcome())
+        },
+        // Nothing of this poll was written (the batch is atomic); the old
+        // entries and state stay as they were.
+        Err(e) => failed(name, &e),
+    }
+}
+
+fn mark_success(state: &mut FetchState, now: DateTime<Utc>) {
+    state.last_success = Some(now);
+    state.last_error = None;
+    state.consecutive_failures = 0;
+    state.retry_after = None;
+    state.gone = false;
+}
+
+fn record_error(store: &Store, name: &str, mut state: FetchState, reason: &str) -> PollReport {
+    state.last_outcome = Some(Outcome::Error);
+    state.last_error = Some(reason.to_string());
+    state.consecutive_failures += 1;
+    let mut report = PollReport::new(name, Outcome::Error);
+    report.error = Some(match store.save_fetch_state(name, &state) {
+        Ok(()) => reason.to_string(),
+        Err(e) => format!("{reason} (and recording it failed: {e})"),
+    });
+    report
+}
+
+fn failed(name: &str, error: &dyn std::fmt::Display) -> PollReport {
+    let mut report = PollReport::new(name, Outcome::Error);
+    report.error = Some(error.to_string());
+    report
+}

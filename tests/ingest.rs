@@ -1,0 +1,626 @@
+//! `thau check` and `thau poll` as an admin meets them: the real binary, a
+//! real sled store in a temporary folder, and a real HTTP origin on
+//! 127.0.0.1 serving regional French fixtures and misbehaving on purpose.
+
+mod support;
+
+use std::io::{BufRead, BufReader};
+use std::process::Stdio;
+use std::time::Duration;
+
+use support::{Origin, Route, Site, fixture};
+
+const SECTIONS: &str = r#"
+[[sections]]
+slug = "sete"
+title = "Sète"
+categories = ["Sète"]
+
+[[sections]]
+slug = "agde"
+title = "Agde"
+
+[[sections]]
+slug = "culture"
+title = "Culture"
+categories = ["Culture"]
+"#;
+
+/// A config polling `sources` (name, url) with `poll` settings (a 3 s
+/// timeout unless they say otherwise).
+fn config(sources: &[(&str, String)], poll: &str) -> String {
+    let timeout = if poll.contains("timeout") {
+        ""
+    } else {
+        "timeout = \"3s\""
+    };
+    let mut s = format!("[poll]\n{timeout}\n{poll}\n{SECTIONS}");
+    for (name, url) in sources {
+        s.push_str(&format!(
+            "\n[[sources]]\nname = \"{name}\"\nurl = \"{url}\"\n"
+        ));
+    }
+    s
+}
+
+/// The three demo sources served over HTTP, as a regional desk would poll them.
+fn regional_origin() -> Origin {
+    let origin = Origin::start();
+    origin.route(
+        "/courrier.xml",
+        Route::feed_with_validators(
+            fixture("demo/courrier-thau.xml"),
+            "application/rss+xml",
+            "\"c-1\"",
+            "Tue, 24 Nov 2026 18:31:00 GMT",
+        ),
+    );
+    origin.route(
+        "/agde.atom",
+        Route::feed(fixture("demo/agde-ville.atom"), "application/atom+xml"),
+    );
+    origin.route(
+        "/agenda.json",
+        Route::feed(fixture("demo/agenda-sete.json"), "application/feed+json"),
+    );
+    origin
+}
+
+fn regional_sources(origin: &Origin) -> Vec<(&'static str, String)> {
+    vec![
+        ("courrier", origin.url("/courrier.xml")),
+        ("agde-ville", origin.url("/agde.atom")),
+        ("agenda-sete", origin.url("/agenda.json")),
+    ]
+}
+
+fn by_title<'a>(entries: &'a [thau::model::Entry], start: &str) -> &'a thau::model::Entry {
+    entries
+        .iter()
+        .find(|e| e.title.starts_with(start))
+        .unwrap_or_else(|| {
+            panic!(
+                "no entry titled {start:?} in {:#?}",
+                entries.iter().map(|e| &e.title).collect::<Vec<_>>()
+            )
+        })
+}
+
+#[test]
+fn check_accepts_the_shipped_feeds_toml() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_thau"))
+        .args([
+            "--config",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/feeds.toml"),
+            "check",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn check_reports_every_problem_with_its_line_and_exits_2() {
+    let site = Site::new(
+        r#"[poll]
+concurency = 4
+timeout = "soon"
+
+[[sections]]
+slug = "sete"
+title = "Sète"
+
+[[sources]]
+name = "mairie"
+url = "https://mairie.example/feed.xml"
+sections = ["setee"]
+schedule = "every tuesday"
+"#,
+    );
+    let run = site.thau(&["check"]);
+    assert_eq!(run.code(), 2);
+    let file = site.config_path().display().to_string();
+    let lines: Vec<String> = run
+        .stderr()
+        .lines()
+        .map(|l| l.replacen(&file, "feeds.toml", 1))
+        .collect();
+    assert_eq!(lines.len(), 4, "{lines:#?}");
+    assert_eq!(
+        lines[0],
+        r#"feeds.toml:2: [poll]: unknown key "concurency" (did you mean "concurrency"?)"#
+    );
+    assert!(
+        lines[1].starts_with(r#"feeds.toml:3: [poll] timeout: "soon": expected a duration"#),
+        "{}",
+        lines[1]
+    );
+    assert_eq!(
+        lines[2],
+        r#"feeds.toml:12: source "mairie": unknown section "setee" (did you mean "sete"?)"#
+    );
+    assert!(
+        lines[3].starts_with(r#"feeds.toml:13: source "mairie": schedule: "every tuesday": "#),
+        "{}",
+        lines[3]
+    );
+}
+
+#[test]
+fn poll_stores_each_story_once_with_clean_fields() {
+    let origin = regional_origin();
+    let site = Site::new(&config(&regional_sources(&origin), ""));
+    let run = site.thau(&["poll"]);
+    assert_eq!(run.code(), 0, "{}\n{}", run.stdout(), run.stderr());
+    for source in ["courrier", "agde-ville", "agenda-sete"] {
+        assert_eq!(run.line(source).0, "new", "{}", run.stdout());
+    }
+
+    let entries = site.entries();
+    // 5 + 2 + 2 entries, one story carried by two sources.
+    assert_eq!(
+        entries.len(),
+        8,
+        "{:#?}",
+        entries.iter().map(|e| &e.title).collect::<Vec<_>>()
+    );
+
+    // windows-1252 decoded; tracking parameters gone; relative content links absolute; no script.
+    let stlouis = by_title(&entries, "Sète : la Saint-Louis");
+    assert_eq!(
+        stlouis.link.as_deref(),
+        Some("https://courrier-thau.example/sete/saint-louis-2026.html")
+    );
+    assert_eq!(stlouis.id, "courrier-thau-4102");
+    assert_eq!(stlouis.published.to_rfc3339(), "2026-11-24T17:30:00+00:00");
+    assert_eq!(stlouis.authors[0].name, "Camille Roux");
+    let content = stlouis.content.as_deref().unwrap();
+    assert!(
+        content.contains(r#"href="https://courrier-thau.example/sete/joutes-palmares.html""#),
+        "{content}"
+    );
+    assert!(
+        content.contains(r#"src="https://courrier-thau.example/img/joutes.jpg""#),
+        "{content}"
+    );
+    assert!(
+        !content.contains("script") && !content.contains("track()"),
+        "{content}"
+    );
+    let meze = by_title(
+        &entries,
+        "Mèze : l’étang de Thau classé « zone conchylicole exemplaire »",
+    );
+    assert!(meze.summary.as_deref().unwrap().contains("2 M€"));
+
+    // The Agde budget: one entry, both sources, categories united, the
+    // origin's text and the Atom id kept.
+    let budget: Vec<_> = entries
+        .iter()
+        .filter(|e| {
+            e.link.as_deref() == Some("https://www.agde-ville.example/actualites/budget-2027")
+        })
+        .collect();
+    assert_eq!(budget.len(), 1, "{budget:#?}");
+    let mut sources: Vec<&str> = budget[0].source_names().collect();
+    sources.sort();
+    assert_eq!(sources, ["agde-ville", "courrier"]);
+    for c in ["Agde", "Politique", "Société"] {
+        assert!(
+            budget[0].categories.iter().any(|x| x == c),
+            "{:?}",
+            budget[0].categories
+        );
+    }
+
+    // Atom: HTML title to text; xml:base resolved for links, content and enclosures; iframe gone.
+    let budget_atom = by_title(&entries, "Budget 2027 : les priorités de la ville");
+    assert!(
+        budget_atom
+            .summary
+            .as_deref()
+            .unwrap()
+            .contains(r#"href="https://www.agde-ville.example/documents/budget.pdf""#)
+    );
+    let festival = by_title(&entries, "Festival des arts de la rue");
+    assert_eq!(
+        festival.link.as_deref(),
+        Some("https://www.agde-ville.example/culture/festival-rue")
+    );
+    assert_eq!(
+        festival.enclosures[0].url,
+        "https://www.agde-ville.example/culture/affiche.jpg"
+    );
+    assert!(!festival.content.as_deref().unwrap().contains("iframe"));
+    assert_eq!(festival.authors[0].name, "Service communication");
+
+    // JSON Feed: tags become categories; relative links resolved against the home page.
+    let brassens = by_title(&entries, "Hommage à Brassens");
+    assert!(brassens.categories.iter().any(|c| c == "SÈTE"));
+    assert!(
+        brassens
+            .content
+            .as_deref()
+            .unwrap()
+            .contains("https://agenda-sete.example/billetterie")
+    );
+
+    // RSS enclosure kept; fragment dropped; undated entry dated when first seen.
+    let sommet = by_title(&entries, "Monde : sommet");
+    assert_eq!(sommet.enclosures[0].length, Some(4812345));
+    let olive = by_title(&entries, "Montbazin");
+    assert_eq!(
+        olive.link.as_deref(),
+        Some("https://courrier-thau.example/montbazin/fete-olive.html")
+    );
+    assert!(!olive.dated);
+    assert_eq!(olive.published, olive.first_seen);
+
+    // Indexes ready for sections: by source and by folded category.
+    let store = site.store();
+    assert_eq!(store.keys_by_source("courrier").count(), 5);
+    let sete: Vec<String> = store
+        .keys_by_category("sete")
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(sete.len(), 3, "{sete:?}");
+}
+
+#[test]
+fn repoll_sends_validators_back_and_a_304_is_a_success() {
+    let origin = regional_origin();
+    let site = Site::new(&config(&regional_sources(&origin), ""));
+    assert_eq!(site.thau(&["poll"]).code(), 0);
+    let first = site.entries();
+
+    let run = site.thau(&["poll"]);
+    assert_eq!(run.code(), 0, "{}", run.stdout());
+    assert_eq!(run.line("courrier").0, "not-modified");
+    let seen = origin.requests("/courrier.xml");
+    assert_eq!(seen.len(), 2);
+    assert!(!seen[0].headers.contains_key("if-none-match"));
+    assert_eq!(
+        seen[1].headers.get("if-none-match").map(String::as_str),
+        Some("\"c-1\"")
+    );
+    assert_eq!(
+        seen[1].headers.get("if-modified-since").map(String::as_str),
+        Some("Tue, 24 Nov 2026 18:31:00 GMT")
+    );
+    assert!(
+        seen[0].headers["user-agent"].starts_with("thau/"),
+        "{:?}",
+        seen[0].headers
+    );
+    assert!(seen[0].headers["accept-encoding"].contains("gzip"));
+
+    // The origins without validators are fetched again: nothing new, nothing
+    // duplicated, the undated entry keeps its first-seen date.
+    assert_eq!(run.line("agde-ville").0, "unchanged");
+    assert_eq!(site.entries(), first);
+}
+
+#[test]
+fn a_changed_entry_is_updated_in_place() {
+    let origin = regional_origin();
+    let site = Site::new(&config(&regional_sources(&origin), ""));
+    assert_eq!(site.thau(&["poll"]).code(), 0);
+    let before = by_title(&site.entries(), "Festival des arts de la rue").clone();
+
+    let edited = String::from_utf8(fixture("demo/agde-ville.atom"))
+        .unwrap()
+        .replace("Programme à télécharger", "Programme complet à télécharger");
+    origin.route("/agde.atom", Route::feed(edited, "application/atom+xml"));
+    let run = site.thau(&["poll", "--source", "agde-ville"]);
+    assert_eq!(
+        run.line("agde-ville"),
+        (
+            "updated".into(),
+            "0 new, 1 updated, 1 unchanged (2 in feed)".into()
+        )
+    );
+
+    let entries = site.entries();
+    assert_eq!(entries.len(), 8);
+    let after = by_title(&entries, "Festival des arts de la rue");
+    assert_eq!(after.key, before.key);
+    assert!(
+        after
+            .content
+            .as_deref()
+            .unwrap()
+            .contains("Programme complet")
+    );
+    assert!(
+        after.updated > before.updated,
+        "{} !> {}",
+        after.updated,
+        before.updated
+    );
+    assert_eq!(after.published, before.published);
+}
+
+#[test]
+fn compressed_bodies_and_http_charsets_are_decoded() {
+    let origin = Origin::start();
+    // ISO-8859-1 named only in the HTTP header; the XML declaration says nothing.
+    let latin1: Vec<u8> = "<?xml version=\"1.0\"?><rss version=\"2.0\"><channel><title>Mèze</title><item><title>Fête à Mèze</title><link>https://meze.example/fete</link></item></channel></rss>"
+        .chars()
+        .map(|c| c as u32 as u8)
+        .collect();
+    origin.route(
+        "/latin1.xml",
+        Route::feed(latin1, "text/xml; charset=ISO-8859-1"),
+    );
+    // UTF-16 with a BOM.
+    let mut utf16 = vec![0xFF, 0xFE];
+    for unit in "<?xml version=\"1.0\" encoding=\"utf-16\"?><feed xmlns=\"http://www.w3.org/2005/Atom\"><title>Sète</title><id>urn:x</id><updated>2026-11-01T00:00:00Z</updated><entry><title>Joutes à Sète</title><id>urn:joutes</id><updated>2026-11-01T00:00:00Z</updated></entry></feed>".encode_utf16() {
+        utf16.extend_from_slice(&unit.to_le_bytes());
+    }
+    origin.route("/utf16.atom", Route::feed(utf16, "application/atom+xml"));
+    let site = Site::new(&config(
+        &[
+            ("latin1", origin.url("/latin1.xml")),
+            ("utf16", origin.url("/utf16.atom")),
+        ],
+        "",
+    ));
+    let run = site.thau(&["poll"]);
+    assert_eq!(run.code(), 0, "{}", run.stdout());
+    let entries = site.entries();
+    let titles: Vec<&str> = entries.iter().map(|e| e.title.as_str()).collect();
+    assert!(
+        titles.contains(&"Fête à Mèze") && titles.contains(&"Joutes à Sète"),
+        "{titles:?}"
+    );
+    // The origin compressed both bodies (brotli preferred when offered).
+    let seen = origin.requests("/latin1.xml");
+    assert!(
+        seen[0].headers["accept-encoding"].contains("br"),
+        "{:?}",
+        seen[0].headers
+    );
+}
+
+#[test]
+fn failing_sources_are_reported_and_lose_nothing() {
+    let origin = regional_origin();
+    let site = Site::new(&config(&regional_sources(&origin), ""));
+    assert_eq!(site.thau(&["poll"]).code(), 0);
+    let stored = site.entries();
+
+    let cases: Vec<(Route, &str)> = vec![
+        (Route::status(500, &[]), "HTTP 500"),
+        (Route::status(404, &[]), "HTTP 404"),
+        (Route::status(410, &[]), "gone (HTTP 410)"),
+        (
+            Route::feed("<html><body>Maintenance</body></html>", "text/html"),
+            "not a feed",
+        ),
+        (
+            Route::feed(
+                "<rss version=\"2.0\"><channel><item><title>cut",
+                "application/rss+xml",
+            ),
+            "not a feed",
+        ),
+        (Route::feed("", "application/rss+xml"), "empty document"),
+        (Route::Reset, "connection failed"),
+        (Route::Slow(Duration::from_secs(10)), "timed out after 3s"),
+        (
+            Route::Redirect {
+                code: 302,
+                location: "/courrier.xml-loop".into(),
+            },
+            "HTTP 404",
+        ),
+    ];
+    origin.route("/courrier.xml-loop", Route::status(404, &[]));
+    for (route, reason) in cases {
+        origin.route("/agde.atom", route.clone());
+        let run = site.thau(&["poll"]);
+        assert_eq!(run.code(), 1, "{route:?}: {}", run.stdout());
+        let (outcome, detail) = run.line("agde-ville");
+        assert_eq!(outcome, "error", "{route:?}");
+        assert!(
+            detail.contains(reason),
+            "{route:?}: expected {reason:?} in {detail:?}"
+        );
+        // Other sources still polled, and nothing stored was removed.
+        assert_eq!(run.line("courrier").0, "not-modified");
+        assert_eq!(site.entries().len(), stored.len());
+    }
+    let state = site.store().fetch_state("agde-ville").unwrap().unwrap();
+    assert_eq!(state.consecutive_failures, 9);
+    assert!(state.last_error.is_some());
+}
+
+#[test]
+fn rate_limited_source_is_deferred_until_retry_after() {
+    let origin = regional_origin();
+    origin.route("/agde.atom", Route::status(429, &[("Retry-After", "3600")]));
+    let site = Site::new(&config(&regional_sources(&origin), ""));
+    let run = site.thau(&["poll"]);
+    assert_eq!(run.code(), 1);
+    let (outcome, detail) = run.line("agde-ville");
+    assert_eq!(outcome, "error");
+    assert!(
+        detail.starts_with("HTTP 429 Too Many Requests, retry after "),
+        "{detail}"
+    );
+
+    // Asked to wait an hour: the next poll does not knock.
+    let run = site.thau(&["poll"]);
+    assert_eq!(run.code(), 0, "{}", run.stdout());
+    assert_eq!(run.line("agde-ville").0, "deferred");
+    assert_eq!(origin.requests("/agde.atom").len(), 1);
+}
+
+#[test]
+fn permanent_redirects_are_followed_and_reported() {
+    let origin = regional_origin();
+    origin.route(
+        "/old-agde.atom",
+        Route::Redirect {
+            code: 301,
+            location: "/moved.atom".into(),
+        },
+    );
+    origin.route(
+        "/moved.atom",
+        Route::Redirect {
+            code: 308,
+            location: origin.url("/agde.atom"),
+        },
+    );
+    origin.route(
+        "/temp-agenda.json",
+        Route::Redirect {
+            code: 302,
+            location: "/agenda.json".into(),
+        },
+    );
+    let site = Site::new(&config(
+        &[
+            ("agde-ville", origin.url("/old-agde.atom")),
+            ("agenda-sete", origin.url("/temp-agenda.json")),
+        ],
+        "",
+    ));
+    let run = site.thau(&["poll"]);
+    assert_eq!(run.code(), 0, "{}", run.stdout());
+    let (outcome, detail) = run.line("agde-ville");
+    assert_eq!(outcome, "new");
+    assert!(
+        detail.ends_with(&format!(
+            "moved permanently to {} (update feeds.toml)",
+            origin.url("/agde.atom")
+        )),
+        "{detail}"
+    );
+    assert!(!run.line("agenda-sete").1.contains("moved"));
+    let state = site.store().fetch_state("agde-ville").unwrap().unwrap();
+    assert_eq!(state.permanent_redirect, Some(origin.url("/agde.atom")));
+
+    for i in 0..6 {
+        origin.route(
+            &format!("/loop{i}"),
+            Route::Redirect {
+                code: 302,
+                location: format!("/loop{}", i + 1),
+            },
+        );
+    }
+    site.write_config(&config(&[("loop", origin.url("/loop0"))], ""));
+    assert_eq!(site.thau(&["poll"]).line("loop").1, "more than 5 redirects");
+}
+
+#[test]
+fn a_huge_body_is_refused_while_streaming() {
+    let origin = regional_origin();
+    origin.route("/huge.xml", Route::Huge(64 << 20));
+    let mut sources = regional_sources(&origin);
+    sources.push(("huge", origin.url("/huge.xml")));
+    let site = Site::new(&config(&sources, "max_body = \"1MiB\""));
+    let run = site.thau(&["poll"]);
+    assert_eq!(run.code(), 1);
+    assert_eq!(
+        run.line("huge").1,
+        "body larger than the 1048576 byte limit (poll.max_body)"
+    );
+    assert_eq!(run.line("courrier").0, "new");
+    // thau hung up long before the origin could send 64 MiB.
+    let written = origin.huge_bytes_written();
+    assert!(written < 16 << 20, "origin wrote {written} bytes");
+}
+
+#[test]
+fn a_second_process_is_told_the_store_is_in_use() {
+    let origin = regional_origin();
+    let site = Site::new(&config(&regional_sources(&origin), ""));
+    let held = thau::store::Store::open(&site.store_path()).unwrap();
+    let run = site.thau(&["poll"]);
+    assert_eq!(run.code(), 2);
+    assert!(
+        run.stderr().contains("is in use by another thau process"),
+        "{}",
+        run.stderr()
+    );
+    drop(held);
+    assert_eq!(site.thau(&["poll"]).code(), 0);
+}
+
+#[test]
+fn kill_9_mid_poll_keeps_every_committed_source() {
+    let origin = regional_origin();
+    origin.route("/stuck.xml", Route::Slow(Duration::from_secs(30)));
+    let mut sources = regional_sources(&origin);
+    sources.push(("stuck", origin.url("/stuck.xml")));
+    let site = Site::new(&config(&sources, "timeout = \"60s\""));
+    let mut child = site
+        .command(&["poll"])
+        .env("RUST_LOG", "thau=info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // A source is logged as polled only after its batch is flushed: once the
+    // three quick ones are, kill -9 while the fourth is still in flight.
+    let mut polled = 0;
+    for line in BufReader::new(child.stderr.take().unwrap()).lines() {
+        let line = line.unwrap();
+        if line.contains("polled") {
+            polled += 1;
+            if polled == 3 {
+                break;
+            }
+        }
+    }
+    assert_eq!(polled, 3, "thau stopped early");
+    support::wait_for("the slow source to be requested", || {
+        origin.requests("/stuck.xml").len() == 1
+    });
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    let entries = site.entries();
+    assert_eq!(entries.len(), 8);
+    let store = site.store();
+    assert!(store.fetch_state("stuck").unwrap().is_none());
+    assert!(
+        store
+            .fetch_state("courrier")
+            .unwrap()
+            .unwrap()
+            .etag
+            .is_some()
+    );
+    drop(store);
+    origin.route(
+        "/stuck.xml",
+        Route::feed(fixture("demo/courrier-thau.xml"), "application/rss+xml"),
+    );
+    let run = site.thau(&["poll"]);
+    assert_eq!(run.code(), 0, "{}", run.stdout());
+}
+
+#[test]
+fn unknown_source_and_missing_config_are_clear_errors() {
+    let site = Site::new(&config(&[("a", "http://127.0.0.1:9/a".into())], ""));
+    let run = site.thau(&["poll", "--source", "b"]);
+    assert_eq!(run.code(), 2);
+    assert!(
+        run.stderr().contains("no source named \"b\""),
+        "{}",
+        run.stderr()
+    );
+    std::fs::remove_file(site.config_path()).unwrap();
+    let run = site.thau(&["check"]);
+    assert_eq!(run.code(), 2);
+    assert!(run.stderr().starts_with("cannot read "), "{}", run.stderr());
+}

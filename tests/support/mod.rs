@@ -1,0 +1,381 @@
+//! Test support: a fake origin that is a real HTTP/1.1 server on
+//! 127.0.0.1:0 and can misbehave on purpose, and helpers to run the real
+//! `thau` binary against a config in a temporary folder.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// How the origin answers one path.
+#[derive(Clone, Debug)]
+pub enum Route {
+    /// 200 with the body; 304 when the request's validators match.
+    Feed {
+        body: Vec<u8>,
+        content_type: String,
+        etag: Option<String>,
+        last_modified: Option<String>,
+    },
+    /// Any status with headers and a body.
+    Status {
+        code: u16,
+        headers: Vec<(String, String)>,
+        body: Vec<u8>,
+    },
+    Redirect {
+        code: u16,
+        location: String,
+    },
+    /// Waits this long before answering at all.
+    Slow(Duration),
+    /// Streams this many bytes (chunked, no length) of an endless feed.
+    Huge(u64),
+    /// Closes the connection without a word.
+    Reset,
+}
+
+impl Route {
+    pub fn feed(body: impl Into<Vec<u8>>, content_type: &str) -> Route {
+        Route::Feed {
+            body: body.into(),
+            content_type: content_type.into(),
+            etag: None,
+            last_modified: None,
+        }
+    }
+
+    pub fn feed_with_validators(
+        body: impl Into<Vec<u8>>,
+        content_type: &str,
+        etag: &str,
+        last_modified: &str,
+    ) -> Route {
+        Route::Feed {
+            body: body.into(),
+            content_type: content_type.into(),
+            etag: Some(etag.into()),
+            last_modified: Some(last_modified.into()),
+        }
+    }
+
+    pub fn status(code: u16, headers: &[(&str, &str)]) -> Route {
+        Route::Status {
+            code,
+            headers: headers
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            body: format!("status {code}").into_bytes(),
+        }
+    }
+}
+
+/// A request as the origin saw it.
+#[derive(Clone, Debug)]
+pub struct Seen {
+    pub path: String,
+    /// Header names lowercased.
+    pub headers: HashMap<String, String>,
+}
+
+#[derive(Default)]
+struct Shared {
+    routes: Mutex<HashMap<String, Route>>,
+    seen: Mutex<Vec<Seen>>,
+    /// Bytes of `Huge` bodies actually written.
+    huge_written: AtomicU64,
+}
+
+pub struct Origin {
+    pub base: String,
+    shared: Arc<Shared>,
+}
+
+impl Origin {
+    pub fn start() -> Origin {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let shared = Arc::new(Shared::default());
+        let s = shared.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let s = s.clone();
+                std::thread::spawn(move || serve(stream, &s));
+            }
+        });
+        Origin { base, shared }
+    }
+
+    pub fn route(&self, path: &str, route: Route) {
+        self.shared
+            .routes
+            .lock()
+            .unwrap()
+            .insert(path.to_string(), route);
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub fn requests(&self, path: &str) -> Vec<Seen> {
+        self.shared
+            .seen
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|s| s.path == path)
+            .cloned()
+            .collect()
+    }
+
+    pub fn huge_bytes_written(&self) -> u64 {
+        self.shared.huge_written.load(Ordering::SeqCst)
+    }
+}
+
+fn serve(mut stream: TcpStream, shared: &Shared) {
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    let mut request_line = String::new();
+    if reader.read_line(&mut request_line).is_err() {
+        return;
+    }
+    let path = request_line
+        .split_whitespace()
+        .nth(1)
+        .unwrap_or("/")
+        .to_string();
+    let mut headers = HashMap::new();
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+            break;
+        }
+        if let Some((k, v)) = line.split_once(':') {
+            headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
+        }
+    }
+    shared.seen.lock().unwrap().push(Seen {
+        path: path.clone(),
+        headers: headers.clone(),
+    });
+    let route = shared.routes.lock().unwrap().get(&path).cloned();
+    let _ = match route {
+        None => respond(&mut stream, 404, &[], b"no such path"),
+        Some(Route::Feed {
+            body,
+            content_type,
+            etag,
+            last_modified,
+        }) => {
+            let fresh = match (&etag, headers.get("if-none-match")) {
+                (Some(e), Some(inm)) => e == inm,
+                _ => {
+                    matches!((&last_modified, headers.get("if-modified-since")), (Some(l), Some(ims)) if l == ims)
+                }
+            };
+            let mut h: Vec<(String, String)> = vec![("Content-Type".into(), content_type)];
+            if let Some(e) = etag {
+                h.push(("ETag".into(), e));
+            }
+            if let Some(l) = last_modified {
+                h.push(("Last-Modified".into(), l));
+            }
+            if fresh {
+                respond(&mut stream, 304, &h, b"")
+            } else {
+                let accepts = headers.get("accept-encoding").cloned().unwrap_or_default();
+                let body = if accepts.contains("br") {
+                    h.push(("Content-Encoding".into(), "br".into()));
+                    brotli_bytes(&body)
+                } else if accepts.contains("gzip") {
+                    h.push(("Content-Encoding".into(), "gzip".into()));
+                    gzip_bytes(&body)
+                } else {
+                    body
+                };
+                respond(&mut stream, 200, &h, &body)
+            }
+        }
+        Some(Route::Status {
+            code,
+            headers,
+            body,
+        }) => respond(&mut stream, code, &headers, &body),
+        Some(Route::Redirect { code, location }) => {
+            respond(&mut stream, code, &[("Location".into(), location)], b"")
+        }
+        Some(Route::Slow(d)) => {
+            std::thread::sleep(d);
+            respond(
+                &mut stream,
+                200,
+                &[("Content-Type".into(), "application/rss+xml".into())],
+                b"<rss version=\"2.0\"><channel><title>slow</title></channel></rss>",
+            )
+        }
+        Some(Route::Huge(size)) => stream_huge(&mut stream, size, &shared.huge_written),
+        Some(Route::Reset) => stream.shutdown(Shutdown::Both),
+    };
+}
+
+fn respond(
+    stream: &mut TcpStream,
+    code: u16,
+    headers: &[(String, String)],
+    body: &[u8],
+) -> std::io::Result<()> {
+    let mut head = format!("HTTP/1.1 {code} X\r\nConnection: close\r\n");
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    if code != 304 {
+        head.push_str(&format!("Content-Length: {}\r\n", body.len()));
+    }
+    head.push_str("\r\n");
+    stream.write_all(head.as_bytes())?;
+    stream.write_all(body)?;
+    stream.flush()
+}
+
+fn stream_huge(stream: &mut TcpStream, size: u64, written: &AtomicU64) -> std::io::Result<()> {
+    stream.write_all(b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Type: application/rss+xml\r\nTransfer-Encoding: chunked\r\n\r\n")?;
+    let item = b"<item><title>filler</title><description>xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx</description></item>\n";
+    let mut chunk = Vec::new();
+    chunk.extend_from_slice(b"<rss version=\"2.0\"><channel><title>huge</title>\n");
+    while chunk.len() < 64 * 1024 {
+        chunk.extend_from_slice(item);
+    }
+    let mut sent = 0u64;
+    while sent < size {
+        stream.write_all(format!("{:x}\r\n", chunk.len()).as_bytes())?;
+        stream.write_all(&chunk)?;
+        stream.write_all(b"\r\n")?;
+        sent += chunk.len() as u64;
+        written.fetch_add(chunk.len() as u64, Ordering::SeqCst);
+    }
+    stream.write_all(b"0\r\n\r\n")
+}
+
+pub fn gzip_bytes(body: &[u8]) -> Vec<u8> {
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    e.write_all(body).unwrap();
+    e.finish().unwrap()
+}
+
+pub fn brotli_bytes(body: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    brotli::BrotliCompress(&mut &body[..], &mut out, &Default::default()).unwrap();
+    out
+}
+
+/// A folder holding a `feeds.toml` and the store.
+pub struct Site {
+    pub dir: tempfile::TempDir,
+}
+
+impl Site {
+    pub fn new(config: &str) -> Site {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("feeds.toml"), config).unwrap();
+        Site { dir }
+    }
+
+    pub fn config_path(&self) -> PathBuf {
+        self.dir.path().join("feeds.toml")
+    }
+
+    pub fn write_config(&self, config: &str) {
+        std::fs::write(self.config_path(), config).unwrap();
+    }
+
+    pub fn store_path(&self) -> PathBuf {
+        self.dir.path().join("data/thau.sled")
+    }
+
+    /// Runs `thau --config <feeds.toml> args…`.
+    pub fn thau(&self, args: &[&str]) -> Run {
+        let output = self.command(args).output().expect("run thau");
+        Run(output)
+    }
+
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_thau"));
+        cmd.arg("--config").arg(self.config_path()).args(args);
+        cmd.current_dir(self.dir.path());
+        cmd
+    }
+
+    /// Opens the store the binary wrote (after it exited).
+    pub fn store(&self) -> thau::store::Store {
+        thau::store::Store::open(&self.store_path()).expect("open store")
+    }
+
+    pub fn entries(&self) -> Vec<thau::model::Entry> {
+        self.store()
+            .entries()
+            .collect::<Result<_, _>>()
+            .expect("read entries")
+    }
+}
+
+pub struct Run(pub Output);
+
+impl Run {
+    pub fn code(&self) -> i32 {
+        self.0.status.code().unwrap_or(-1)
+    }
+    pub fn stdout(&self) -> String {
+        String::from_utf8_lossy(&self.0.stdout).into_owned()
+    }
+    pub fn stderr(&self) -> String {
+        String::from_utf8_lossy(&self.0.stderr).into_owned()
+    }
+    /// The `thau poll` line of one source: (outcome, detail).
+    pub fn line(&self, source: &str) -> (String, String) {
+        let out = self.stdout();
+        let line = out
+            .lines()
+            .find(|l| l.split_whitespace().next() == Some(source))
+            .unwrap_or_else(|| panic!("no line for {source} in:\n{out}\n{}", self.stderr()));
+        let mut parts = line.split_whitespace();
+        parts.next();
+        let outcome = parts.next().unwrap_or_default().to_string();
+        (outcome, parts.collect::<Vec<_>>().join(" "))
+    }
+}
+
+/// The demo fixtures shipped with thau.
+pub fn fixture(name: &str) -> Vec<u8> {
+    std::fs::read(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("fixtures")
+            .join(name),
+    )
+    .unwrap()
+}
+
+/// Waits (at most 10 s) for something another process or thread does.
+pub fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !done() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "gave up waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Reads a whole stream (for child stderr).
+pub fn read_all(mut r: impl Read) -> String {
+    let mut s = String::new();
+    let _ = r.read_to_string(&mut s);
+    s
+}
