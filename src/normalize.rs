@@ -8,7 +8,8 @@
 //! sanitizes and builds the [`Entry`] only for what changed.
 
 use std::borrow::Cow;
-use std::collections::{HashMap, HashSet};
+use std::cell::RefCell;
+use std::collections::HashSet;
 use std::sync::LazyLock;
 
 use chrono::{DateTime, Utc};
@@ -36,6 +37,8 @@ pub enum NormalizeError {
     Empty,
     #[error("not a feed: {0}")]
     Parse(#[from] feed_rs::parser::ParseFeedError),
+    #[error("the feed parser crashed on this document")]
+    ParserPanic,
 }
 
 /// A parsed document: feed-level facts and its entries, not yet sanitized.
@@ -73,10 +76,13 @@ pub fn parse(bytes: &[u8], cx: &DocContext<'_>) -> Result<ParsedFeed, NormalizeE
         return Err(NormalizeError::Empty);
     }
     let decoded = decode(bytes, cx.content_type);
-    let feed = match parse_feed(&decoded, cx.url) {
-        Ok(feed) => feed,
-        Err(first) => retry(&decoded, cx.url).ok_or(first)?,
-    };
+    // A parser bug must cost one document, not the process: feed-rs's XML
+    // reader has panicked on inputs its authors did not foresee.
+    let attempt = std::panic::catch_unwind(|| match parse_feed(&decoded, cx.url) {
+        Ok(feed) => Ok(feed),
+        Err(first) => retry(&decoded, cx.url).ok_or(first),
+    });
+    let feed = attempt.map_err(|_| NormalizeError::ParserPanic)??;
     // feed-rs resolves links against xml:base but does not say which base
     // applies to an entry's HTML; find out when the document uses xml:base.
     let bases = if memchr_xml_base(&decoded) {
@@ -150,27 +156,99 @@ fn parse_feed(
         .parse(bytes)
 }
 
-/// Second chances for documents feed-rs rejects but a reader would accept.
+/// Second chances for documents feed-rs rejects but a reader would accept:
+/// each fix that applies is kept and the document parsed again.
 fn retry(bytes: &[u8], url: Option<&Url>) -> Option<fm::Feed> {
-    // Undeclared or mislabelled legacy charset: read it as windows-1252, as browsers do.
-    let mut bytes = Cow::Borrowed(bytes);
-    if std::str::from_utf8(&bytes).is_err() && Encoding::for_bom(&bytes).is_none() {
-        bytes = Cow::Owned(transcode(&bytes, encoding_rs::WINDOWS_1252));
-        if let Ok(feed) = parse_feed(&bytes, url) {
-            return Some(feed);
+    const FIXES: [fn(&[u8]) -> Option<Vec<u8>>; 4] = [
+        legacy_charset,
+        neutralize_invalid_xml_base,
+        versionless_rss,
+        generic_text_types,
+    ];
+    let mut doc = Cow::Borrowed(bytes);
+    for fix in FIXES {
+        if let Some(fixed) = fix(&doc) {
+            doc = Cow::Owned(fixed);
+            if let Ok(feed) = parse_feed(&doc, url) {
+                return Some(feed);
+            }
         }
     }
-    // feed-rs rejects the whole document ("no root element") when an
-    // `xml:base` is not a valid URL: drop such bases and try again.
-    let cleaned = neutralize_invalid_xml_base(&bytes)?;
-    parse_feed(&cleaned, url).ok()
+    None
+}
+
+/// Undeclared or mislabelled legacy charset: read it as windows-1252, as
+/// browsers do.
+fn legacy_charset(bytes: &[u8]) -> Option<Vec<u8>> {
+    (std::str::from_utf8(bytes).is_err() && Encoding::for_bom(bytes).is_none())
+        .then(|| transcode(bytes, encoding_rs::WINDOWS_1252))
+}
+
+/// `<rss>` without a version attribute, which feed-rs does not recognise.
+fn versionless_rss(bytes: &[u8]) -> Option<Vec<u8>> {
+    static RSS: LazyLock<regex::bytes::Regex> =
+        LazyLock::new(|| regex::bytes::Regex::new(r#"<rss(\s[^>]*)?>"#).expect("static regex"));
+    let m = RSS.find(bytes)?;
+    if m.as_bytes().windows(7).any(|w| w == b"version") {
+        return None;
+    }
+    Some(
+        [
+            &bytes[..m.start()],
+            b"<rss version=\"2.0\"",
+            &bytes[m.start() + 4..],
+        ]
+        .concat(),
+    )
+}
+
+/// feed-rs rejects a whole feed when a text construct has a MIME type it
+/// does not know (Atom 0.3's `application/xhtml+xml`, out-of-line
+/// `application/octet-stream` content): name them as Atom 1.0 does.
+fn generic_text_types(bytes: &[u8]) -> Option<Vec<u8>> {
+    static TYPED: LazyLock<regex::bytes::Regex> = LazyLock::new(|| {
+        regex::bytes::Regex::new(r#"(<(?:[\w]+:)?(?:content|summary|title|subtitle|tagline|rights|copyright|info)\b[^>]*?\stype\s*=\s*)("[^"]*"|'[^']*')"#)
+            .expect("static regex")
+    });
+    let mut changed = false;
+    let out = TYPED.replace_all(bytes, |c: &regex::bytes::Captures<'_>| {
+        let value = &c[2][1..c[2].len() - 1];
+        if [&b"text"[..], b"html", b"xhtml"].contains(&value) {
+            return c[0].to_vec();
+        }
+        changed = true;
+        let kind: &[u8] = match value {
+            b"text/html" => b"\"html\"",
+            v if v.ends_with(b"xml") => b"\"xhtml\"",
+            _ => b"\"text\"",
+        };
+        [&c[1], kind].concat()
+    });
+    changed.then(|| out.into_owned())
 }
 
 /// The HTTP charset wins over the XML declaration (RFC 7303), a BOM over both.
 /// Returns bytes feed-rs will decode right.
 fn decode<'b>(bytes: &'b [u8], content_type: Option<&str>) -> Cow<'b, [u8]> {
-    let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
-    if first == Some(&b'{') || Encoding::for_bom(bytes).is_some() {
+    if let Some(utf8) = decode_utf32(bytes) {
+        return Cow::Owned(utf8);
+    }
+    // UTF-16 without a BOM, recognised by how `<?` is spelled (XML 1.0
+    // appendix F); feed-rs's reader cannot take it.
+    match bytes {
+        [0, b'<', 0, b'?', ..] => return Cow::Owned(transcode(bytes, encoding_rs::UTF_16BE)),
+        [b'<', 0, b'?', 0, ..] => return Cow::Owned(transcode(bytes, encoding_rs::UTF_16LE)),
+        _ => {}
+    }
+    match Encoding::for_bom(bytes) {
+        // quick-xml has panicked on UTF-16 with a BOM: hand it UTF-8.
+        Some((enc, bom)) if enc != encoding_rs::UTF_8 => {
+            return Cow::Owned(transcode(&bytes[bom..], enc));
+        }
+        Some(_) => return Cow::Borrowed(bytes),
+        None => {}
+    }
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{') {
         return Cow::Borrowed(bytes);
     }
     let Some(http) = content_type
@@ -187,6 +265,29 @@ fn decode<'b>(bytes: &'b [u8], content_type: Option<&str>) -> Cow<'b, [u8]> {
         None if http == encoding_rs::UTF_8 => Cow::Borrowed(bytes),
         _ => Cow::Owned(transcode(bytes, http)),
     }
+}
+
+/// UTF-32 (which encoding_rs does not do), with or without a BOM.
+fn decode_utf32(bytes: &[u8]) -> Option<Vec<u8>> {
+    let big_endian = match bytes {
+        [0, 0, 0xFE, 0xFF, ..] | [0, 0, 0, b'<', ..] => true,
+        [0xFF, 0xFE, 0, 0, ..] | [b'<', 0, 0, 0, ..] => false,
+        _ => return None,
+    };
+    let text: String = bytes
+        .chunks_exact(4)
+        .map(|c| {
+            let unit = [c[0], c[1], c[2], c[3]];
+            let n = if big_endian {
+                u32::from_be_bytes(unit)
+            } else {
+                u32::from_le_bytes(unit)
+            };
+            char::from_u32(n).unwrap_or(char::REPLACEMENT_CHARACTER)
+        })
+        .filter(|c| *c != '\u{feff}')
+        .collect();
+    Some(transcode(text.as_bytes(), encoding_rs::UTF_8))
 }
 
 fn charset(content_type: &str) -> Option<&str> {
@@ -363,13 +464,13 @@ impl RawEntry {
 
     /// Builds the stored entry: sanitized HTML, plain-text title, UTC dates.
     /// An entry without a usable date is dated `now` (its first sighting).
-    pub fn finish(self, feed: &ParsedFeed, sanitizer: &mut Sanitizer, now: DateTime<Utc>) -> Entry {
+    pub fn finish(self, feed: &ParsedFeed, now: DateTime<Utc>) -> Entry {
         let e = self.inner;
         let base = self.base.as_ref();
         let summary = e
             .summary
             .as_ref()
-            .map(|t| sanitizer.text(t, base))
+            .map(|t| sanitize_text(t, base))
             .filter(|s| !s.is_empty());
         let content = e
             .content
@@ -378,7 +479,7 @@ impl RawEntry {
                 let body = c.body.as_deref()?;
                 Some(match c.content_type.as_str() {
                     "text/plain" => escape_html(body),
-                    _ => sanitizer.html(body, base),
+                    _ => sanitize_html(body, base),
                 })
             })
             .filter(|s| !s.is_empty());
@@ -635,34 +736,42 @@ fn headline_from(html: &str) -> String {
     format!("{cut}…")
 }
 
-/// Sanitizes HTML with ammonia, rewriting relative URLs against the entry's
-/// base. Keeps one configured builder per base (a feed has one or a few).
-#[derive(Default)]
-pub struct Sanitizer {
-    by_base: HashMap<Option<Url>, ammonia::Builder<'static>>,
+thread_local! {
+    /// The base the HTML being sanitized on this thread resolves against.
+    static HTML_BASE: RefCell<Option<Url>> = const { RefCell::new(None) };
 }
 
-impl Sanitizer {
-    pub fn html(&mut self, html: &str, base: Option<&Url>) -> String {
-        let builder = self.by_base.entry(base.cloned()).or_insert_with(|| {
-            let mut b = ammonia::Builder::default();
-            match base {
-                Some(base) => b.url_relative(ammonia::UrlRelative::RewriteWithBase(base.clone())),
-                // Without a base a relative URL cannot be made absolute: drop it
-                // rather than publish a link that points nowhere.
-                None => b.url_relative(ammonia::UrlRelative::Deny),
-            };
-            b
-        });
-        builder.clean(html).to_string().trim().to_string()
+/// Sanitizes HTML with ammonia (no script, style, iframe, event handlers or
+/// `javascript:` URLs), making every relative `href`/`src` absolute against
+/// `base`, or dropping it when there is no base to resolve it against.
+pub fn sanitize_html(html: &str, base: Option<&Url>) -> String {
+    // One builder for every base (building one costs more than cleaning a
+    // short summary); the base is handed over through a thread-local.
+    static HTML: LazyLock<ammonia::Builder<'static>> = LazyLock::new(|| {
+        let mut b = ammonia::Builder::default();
+        b.url_relative(ammonia::UrlRelative::Custom(Box::new(absolute)));
+        b
+    });
+    fn absolute(relative: &str) -> Option<Cow<'_, str>> {
+        HTML_BASE.with_borrow(|base| Some(Cow::Owned(base.as_ref()?.join(relative).ok()?.into())))
     }
+    let html = html.trim();
+    if !html.contains(['<', '&']) {
+        // Plain text: nothing to clean, and html5ever's set-up is the
+        // larger part of cleaning a short summary.
+        return escape_html(html);
+    }
+    HTML_BASE.set(base.cloned());
+    let clean = HTML.clean(html).to_string();
+    HTML_BASE.set(None);
+    clean.trim().to_string()
+}
 
-    fn text(&mut self, t: &Text, base: Option<&Url>) -> String {
-        if t.content_type.as_str() == "text/plain" {
-            escape_html(t.content.trim())
-        } else {
-            self.html(&t.content, base)
-        }
+fn sanitize_text(t: &Text, base: Option<&Url>) -> String {
+    if t.content_type.as_str() == "text/plain" {
+        escape_html(t.content.trim())
+    } else {
+        sanitize_html(&t.content, base)
     }
 }
 
@@ -716,11 +825,101 @@ mod tests {
         );
     }
 
+    fn entries_of(doc: &[u8]) -> Vec<Entry> {
+        let url = Url::parse("https://thau.example/feed").unwrap();
+        let cx = DocContext {
+            source: "s",
+            url: Some(&url),
+            content_type: None,
+        };
+        let mut feed = parse(doc, &cx).unwrap();
+        let raw = std::mem::take(&mut feed.entries);
+        let now = DateTime::parse_from_rfc3339("2026-11-25T12:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        raw.into_iter().map(|r| r.finish(&feed, now)).collect()
+    }
+
+    #[test]
+    fn atom_with_an_invalid_xml_base_is_still_ingested() {
+        let doc = br#"<feed xmlns="http://www.w3.org/2005/Atom" xml:base="http://[::1"><title>t</title>
+            <entry><id>urn:a</id><title>Still here</title><link href="https://ex.org/a"/></entry></feed>"#;
+        assert!(
+            parse_feed(doc, None).is_err(),
+            "feed-rs no longer refuses this: drop the workaround"
+        );
+        assert_eq!(entries_of(doc)[0].title, "Still here");
+    }
+
+    #[test]
+    fn entity_expansion_bomb_stays_small() {
+        let doc = br#"<?xml version="1.0"?><!DOCTYPE rss [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;"><!ENTITY c "&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;"><!ENTITY d "&c;&c;&c;&c;&c;&c;&c;&c;&c;&c;"><!ENTITY e "&d;&d;&d;&d;&d;&d;&d;&d;&d;&d;"><!ENTITY f "&e;&e;&e;&e;&e;&e;&e;&e;&e;&e;"><!ENTITY g "&f;&f;&f;&f;&f;&f;&f;&f;&f;&f;"><!ENTITY h "&g;&g;&g;&g;&g;&g;&g;&g;&g;&g;">]>
+            <rss version="2.0"><channel><title>bomb</title><item><title>&h;</title><link>https://ex.org/b</link></item></channel></rss>"#;
+        let url = Url::parse("https://thau.example/feed").unwrap();
+        let cx = DocContext {
+            source: "s",
+            url: Some(&url),
+            content_type: None,
+        };
+        // Either refused or kept unexpanded; never a 100 MB title.
+        if let Ok(feed) = parse(doc, &cx) {
+            for e in &feed.entries {
+                assert!(
+                    e.inner
+                        .title
+                        .as_ref()
+                        .is_none_or(|t| t.content.len() < 1000)
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn entry_without_guid_or_link_keeps_a_stable_id() {
+        let doc = br#"<rss version="2.0"><channel><title>t</title><item><title>Conseil municipal</title><description>Ordre du jour</description></item></channel></rss>"#;
+        let a = entries_of(doc);
+        let b = entries_of(doc);
+        assert_eq!(a[0].id, b[0].id);
+        assert!(a[0].id.starts_with("urn:sha256:"), "{}", a[0].id);
+        assert!(!a[0].dated);
+    }
+
+    #[test]
+    fn guid_link_and_title_fallbacks() {
+        let doc = r#"<rss version="2.0"><channel><title>t</title><link>https://site.example/</link>
+            <item><guid>https://site.example/?p=1</guid><title>A &amp;amp; B</title></item>
+            <item><link>/b?utm_source=x</link><description>Une longue description sans titre, qui sert de titre quand il manque, coupée proprement au mot</description></item>
+            </channel></rss>"#;
+        let e = entries_of(doc.as_bytes());
+        assert_eq!(e[0].id, "https://site.example/?p=1");
+        assert_eq!(e[0].key, "u:https://site.example/?p=1");
+        assert_eq!(e[0].title, "A & B");
+        assert_eq!(e[1].id, "https://thau.example/b");
+        assert_eq!(
+            e[1].title,
+            "Une longue description sans titre, qui sert de titre quand il manque, coupée…"
+        );
+    }
+
+    #[test]
+    fn future_dates_are_not_trusted() {
+        let doc = br#"<rss version="2.0"><channel><title>t</title><item><guid>g</guid><title>x</title><pubDate>Fri, 01 Jan 2100 00:00:00 GMT</pubDate></item></channel></rss>"#;
+        let e = &entries_of(doc)[0];
+        assert!(!e.dated);
+        assert_eq!(e.published.to_rfc3339(), "2026-11-25T12:00:00+00:00");
+    }
+
+    #[test]
+    fn utf16_without_bom_and_versionless_rss_are_read() {
+        let text = r#"<?xml version="1.0" encoding="utf-16"?><rss><channel><title>t</title><item><guid>g</guid><title>Mèze</title></item></channel></rss>"#;
+        let be: Vec<u8> = text.encode_utf16().flat_map(u16::to_be_bytes).collect();
+        assert_eq!(entries_of(&be)[0].title, "Mèze");
+    }
+
     #[test]
     fn sanitizer_removes_scripts_and_makes_urls_absolute() {
-        let mut s = Sanitizer::default();
         let base = Url::parse("https://ex.org/news/").unwrap();
-        let out = s.html(
+        let out = sanitize_html(
             r#"<p onclick="x()">Hi <a href="a.html">a</a><img src="/i.png"><script>bad()</script><a href="javascript:bad()">j</a></p><iframe src="x"></iframe>"#,
             Some(&base),
         );

@@ -12,7 +12,7 @@ use tracing::{Instrument, info, info_span, warn};
 use crate::config::{Config, Source};
 use crate::fetch::{Document, FetchError, Fetched, Fetcher, Validators};
 use crate::model::{FetchState, Outcome};
-use crate::normalize::{self, DocContext, Sanitizer};
+use crate::normalize::{self, DocContext};
 use crate::store::{Counts, Store};
 
 /// What one poll of one source did, for the command line and the logs.
@@ -178,7 +178,7 @@ impl Poller {
 
 /// Parses, normalizes and stores one fetched document (CPU-bound: runs on
 /// a blocking thread).
-fn ingest(
+pub fn ingest(
     store: &Store,
     name: &str,
     doc: Document,
@@ -198,7 +198,6 @@ fn ingest(
     };
     let raw = std::mem::take(&mut feed.entries);
     let in_feed = raw.len() as u32;
-    let mut sanitizer = Sanitizer::default();
     let mut entries = Vec::with_capacity(raw.len());
     let mut skipped = 0;
     for r in raw {
@@ -209,7 +208,7 @@ fn ingest(
             &r.fingerprint,
         ) {
             Ok(true) => skipped += 1,
-            Ok(false) => entries.push(r.finish(&feed, &mut sanitizer, now)),
+            Ok(false) => entries.push(r.finish(&feed, now)),
             Err(e) => return record_error(store, name, state, &e.to_string()),
         }
     }

@@ -1,0 +1,171 @@
+//! Ingest throughput against feed-rs alone with its `sanitize` feature, on
+//! the same bytes, one core, measured in the same run (see BENCHMARKS.md).
+//!
+//! `cargo bench --bench ingest` — prints MB/s for each and the ratio.
+
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use thau::fetch::{Document, Validators};
+use thau::model::FetchState;
+use thau::store::Store;
+
+/// A ~100 KB RSS 2.0 feed like a regional paper's: 40 items with HTML
+/// content, relative links and images, categories, entities. Each `edition`
+/// has its own stories (distinct links and guids).
+fn sample_feed(edition: usize) -> Vec<u8> {
+    let mut s = String::from(
+        r#"<?xml version="1.0" encoding="utf-8"?>
+<rss version="2.0" xmlns:content="http://purl.org/rss/1.0/modules/content/" xmlns:dc="http://purl.org/dc/elements/1.1/">
+<channel><title>Le Courrier du Bassin de Thau</title><link>https://courrier-thau.example/</link><description>Actualité</description><language>fr</language>
+"#,
+    );
+    for i in 0..40 {
+        s.push_str(&format!(
+            r#"<item><title>Sète : article n°{i} sur l&apos;étang de Thau</title>
+<link>https://courrier-thau.example/sete/{edition}/article-{i}.html?utm_source=rss</link>
+<guid isPermaLink="false">courrier-{edition}-{i}</guid>
+<pubDate>Tue, 24 Nov 2026 {h:02}:{m:02}:00 +0100</pubDate>
+<dc:creator>Camille Roux</dc:creator><category>Sète</category><category>Société</category>
+<description>Résumé de l'article {i} : les conchyliculteurs de Mèze et de Bouzigues s'inquiètent.</description>
+<content:encoded><![CDATA[{body}]]></content:encoded>
+</item>
+"#,
+            h = i % 24,
+            m = i % 60,
+            body = article(i)
+        ));
+    }
+    s.push_str("</channel></rss>\n");
+    s.into_bytes()
+}
+
+fn article(i: usize) -> String {
+    let mut b = String::new();
+    for p in 0..6 {
+        b.push_str(&format!(
+            r#"<p class="chapo" style="color:red">Paragraphe {p} de l'article {i}, avec <a href="/sete/lien-{p}.html" onclick="track()">un lien relatif</a>, <em>de l'emphase</em> &amp; des entités &eacute;, puis une image <img src="/img/{i}-{p}.jpg" alt="photo {p}"> et du texte pour faire une longueur réaliste de contenu de presse régionale.</p>"#
+        ));
+    }
+    b.push_str("<script>tracker()</script><iframe src=\"https://ads.example/\"></iframe>");
+    b
+}
+
+fn feed_rs_sanitize(bytes: &[u8]) -> usize {
+    let feed = feed_rs::parser::Builder::new()
+        .sanitize_content(true)
+        .build()
+        .parse(bytes)
+        .expect("sample parses");
+    feed.entries.len()
+}
+
+/// thau's parse + normalize + sanitize, without the store.
+fn thau_normalize(bytes: &[u8]) -> usize {
+    let url = "https://courrier-thau.example/rss.xml".parse().unwrap();
+    let cx = thau::normalize::DocContext {
+        source: "bench",
+        url: Some(&url),
+        content_type: Some("application/rss+xml"),
+    };
+    let mut feed = thau::normalize::parse(bytes, &cx).unwrap();
+    let raw = std::mem::take(&mut feed.entries);
+    raw.into_iter().map(|r| r.finish(&feed, Utc::now())).count()
+}
+
+fn feed_rs_plain(bytes: &[u8]) -> usize {
+    feed_rs::parser::Builder::new()
+        .sanitize_content(false)
+        .build()
+        .parse(bytes)
+        .unwrap()
+        .entries
+        .len()
+}
+
+fn thau_ingest(store: &Store, source: &str, bytes: &[u8]) -> u32 {
+    let doc = Document {
+        body: bytes.to_vec(),
+        content_type: Some("application/rss+xml".into()),
+        url: Some("https://courrier-thau.example/rss.xml".parse().unwrap()),
+        validators: Validators::default(),
+    };
+    let report = thau::pipeline::ingest(store, source, doc, FetchState::default(), Utc::now());
+    assert!(report.error.is_none(), "{:?}", report.error);
+    report.counts.new + report.counts.updated + report.counts.unchanged
+}
+
+/// Median throughput in MB/s of `rounds` timed runs of `f` over `bytes`.
+fn median_mb_s(times: &mut [Duration], bytes: usize) -> f64 {
+    times.sort();
+    bytes as f64 / times[times.len() / 2].as_secs_f64() / 1e6
+}
+
+fn main() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("bench.sled")).unwrap();
+    let rounds = std::env::var("THAU_BENCH_ROUNDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(60);
+
+    // Warm up both, then interleave so machine noise hits both alike.
+    let warmup = sample_feed(usize::MAX);
+    feed_rs_sanitize(&warmup);
+    thau_ingest(&store, "warmup", &warmup);
+    let (mut base, mut first, mut again) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut plain, mut normalized) = (Vec::new(), Vec::new());
+    for round in 0..rounds {
+        let bytes = sample_feed(round);
+        let t = Instant::now();
+        feed_rs_plain(&bytes);
+        plain.push(t.elapsed());
+        let t = Instant::now();
+        thau_normalize(&bytes);
+        normalized.push(t.elapsed());
+        let t = Instant::now();
+        assert_eq!(feed_rs_sanitize(&bytes), 40);
+        base.push(t.elapsed());
+
+        // A new source each round: every entry is new (parse, normalize,
+        // sanitize, one batch write + flush).
+        let source = format!("s{round}");
+        let t = Instant::now();
+        assert_eq!(thau_ingest(&store, &source, &bytes), 40);
+        first.push(t.elapsed());
+
+        // The same source again, as when an origin ignores conditional GET:
+        // unchanged entries are recognised before sanitizing.
+        let t = Instant::now();
+        thau_ingest(&store, &source, &bytes);
+        again.push(t.elapsed());
+    }
+    let n = warmup.len();
+    let base = median_mb_s(&mut base, n);
+    let first = median_mb_s(&mut first, n);
+    let again = median_mb_s(&mut again, n);
+    let plain = median_mb_s(&mut plain, n);
+    let normalized = median_mb_s(&mut normalized, n);
+    println!(
+        "ingest benchmark: {} KB RSS feed, 40 items, {rounds} interleaved rounds, median",
+        n / 1000
+    );
+    println!("  feed-rs parse + sanitize (baseline)     {base:8.1} MB/s  1.00x");
+    println!(
+        "  thau ingest, all entries new            {first:8.1} MB/s  {:.2}x",
+        first / base
+    );
+    println!(
+        "  thau ingest, unchanged re-fetch (200)   {again:8.1} MB/s  {:.2}x",
+        again / base
+    );
+    println!("where the time goes:");
+    println!(
+        "  feed-rs parse alone                     {plain:8.1} MB/s  {:.2}x",
+        plain / base
+    );
+    println!(
+        "  thau parse + normalize + sanitize       {normalized:8.1} MB/s  {:.2}x",
+        normalized / base
+    );
+}

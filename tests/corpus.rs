@@ -1,0 +1,192 @@
+//! Walks the shared corpus of ~5,000 public feed test documents through
+//! parse + normalize + sanitize: every document yields entries or a clear
+//! error, with no panic, no hang, and bounded memory; and no sanitized HTML
+//! keeps a script, an event handler or a `javascript:` URL.
+//!
+//! The corpus lives outside the repository (`../shared/corpus`, or
+//! `THAU_CORPUS`); the test says so and passes when it is absent. Set
+//! `THAU_CORPUS_VERBOSE=1` to list every refused document and why.
+
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use chrono::Utc;
+use thau::normalize::{self, DocContext};
+use url::Url;
+
+fn corpus_dir() -> Option<PathBuf> {
+    let dir = std::env::var_os("THAU_CORPUS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus"));
+    dir.is_dir().then_some(dir)
+}
+
+fn documents(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(read) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let mut paths: Vec<PathBuf> = read.flatten().map(|e| e.path()).collect();
+    paths.sort();
+    for p in paths {
+        let name = p.file_name().unwrap().to_string_lossy().to_string();
+        if p.is_dir() {
+            documents(&p, out);
+        } else if !(name.starts_with("LICENSE")
+            || name.ends_with(".md")
+            || name.ends_with(".jsonl")
+            || name.ends_with(".serde.json")
+            || name.ends_with("_expected.json"))
+        {
+            out.push(p);
+        }
+    }
+}
+
+/// feedparser's tests say which `Content-Type` they are served with.
+fn declared_content_type(bytes: &[u8]) -> Option<String> {
+    let head = String::from_utf8_lossy(&bytes[..bytes.len().min(1024)]).to_string();
+    let at = head.find("Header: Content-type:")?;
+    let rest = &head[at + "Header: Content-type:".len()..];
+    Some(rest.lines().next()?.trim().to_string())
+}
+
+#[derive(Default, Debug)]
+struct Tally {
+    with_entries: usize,
+    without_entries: usize,
+    errors: usize,
+    entries: usize,
+    unsafe_html: Vec<String>,
+}
+
+fn ingest(path: &Path, tally: &mut Tally) {
+    let bytes = std::fs::read(path).unwrap();
+    let content_type = declared_content_type(&bytes);
+    let url = Url::parse("http://corpus.example/feed.xml").unwrap();
+    let cx = DocContext {
+        source: "corpus",
+        url: Some(&url),
+        content_type: content_type.as_deref(),
+    };
+    match normalize::parse(&bytes, &cx) {
+        Ok(mut feed) => {
+            let raw = std::mem::take(&mut feed.entries);
+            if raw.is_empty() {
+                tally.without_entries += 1;
+            } else {
+                tally.with_entries += 1;
+            }
+            for r in raw {
+                let e = r.finish(&feed, Utc::now());
+                assert!(!e.id.is_empty(), "{}: empty id", path.display());
+                tally.entries += 1;
+                for html in [e.summary.as_deref(), e.content.as_deref()]
+                    .into_iter()
+                    .flatten()
+                {
+                    let lower = html.to_ascii_lowercase();
+                    let bad = [
+                        "<script",
+                        "javascript:",
+                        "<iframe",
+                        "<style",
+                        " onerror=",
+                        " onclick=",
+                        " onload=",
+                        " onmouseover=",
+                    ];
+                    if bad.iter().any(|b| lower.contains(b)) {
+                        tally
+                            .unsafe_html
+                            .push(format!("{}: {html}", path.display()));
+                    }
+                }
+            }
+        }
+        Err(e) => {
+            assert!(!e.to_string().is_empty());
+            if std::env::var_os("THAU_CORPUS_VERBOSE").is_some() {
+                eprintln!("refused {}: {e}", path.display());
+            }
+            tally.errors += 1;
+        }
+    }
+}
+
+#[test]
+fn every_corpus_document_yields_entries_or_a_clear_error() {
+    let Some(dir) = corpus_dir() else {
+        eprintln!("SKIPPED: no feed corpus at ../shared/corpus (set THAU_CORPUS to its path)");
+        return;
+    };
+    let mut docs = Vec::new();
+    documents(&dir, &mut docs);
+    assert!(
+        docs.len() > 1000,
+        "only {} documents under {}",
+        docs.len(),
+        dir.display()
+    );
+
+    // One worker; the test thread watches it so a hang names its document.
+    let (progress_tx, progress_rx) = mpsc::channel::<Option<PathBuf>>();
+    let list = docs.clone();
+    let worker = std::thread::spawn(move || {
+        let mut tally = Tally::default();
+        for path in list {
+            progress_tx.send(Some(path.clone())).unwrap();
+            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                ingest(&path, &mut tally)
+            }));
+            if result.is_err() {
+                panic!("panicked on {}", path.display());
+            }
+        }
+        progress_tx.send(None).unwrap();
+        tally
+    });
+    let mut current = None;
+    loop {
+        match progress_rx.recv_timeout(Duration::from_secs(20)) {
+            Ok(Some(path)) => current = Some(path),
+            Ok(None) => break,
+            Err(mpsc::RecvTimeoutError::Timeout) => panic!("hung on {:?}", current),
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+        }
+    }
+    let tally = worker
+        .join()
+        .unwrap_or_else(|_| panic!("worker panicked on {current:?}"));
+    let peak = peak_rss_kib();
+    eprintln!(
+        "corpus: {} documents: {} with entries ({} entries), {} valid but empty, {} refused with an error; peak RSS {} MiB",
+        docs.len(),
+        tally.with_entries,
+        tally.entries,
+        tally.without_entries,
+        tally.errors,
+        peak / 1024
+    );
+    assert!(
+        tally.unsafe_html.is_empty(),
+        "unsafe HTML survived:\n{}",
+        tally.unsafe_html.join("\n")
+    );
+    assert_eq!(
+        tally.with_entries + tally.without_entries + tally.errors,
+        docs.len()
+    );
+    assert!(peak < 1024 * 1024, "peak RSS {peak} KiB");
+}
+
+fn peak_rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
+}
