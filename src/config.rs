@@ -136,10 +136,7 @@ impl fmt::Display for Problem {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read {}: {source}", path.display())]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Read { path: PathBuf, source: std::io::Error },
     #[error("{}", display_problems(.0))]
     Invalid(Vec<Problem>),
 }
@@ -154,11 +151,7 @@ impl ConfigError {
 }
 
 fn display_problems(problems: &[Problem]) -> String {
-    problems
-        .iter()
-        .map(Problem::to_string)
-        .collect::<Vec<_>>()
-        .join("\n")
+    problems.iter().map(Problem::to_string).collect::<Vec<_>>().join("\n")
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -271,11 +264,7 @@ impl<'a> Checker<'a> {
         let server = self.table(&root, "server");
         let store = self.table(&root, "store");
         let poll = self.table(&root, "poll");
-        for (table, known) in [
-            (&server, SERVER_KEYS),
-            (&store, STORE_KEYS),
-            (&poll, POLL_KEYS),
-        ] {
+        for (table, known) in [(&server, SERVER_KEYS), (&store, STORE_KEYS), (&poll, POLL_KEYS)] {
             if let Some(t) = table {
                 self.unknown_keys(t, known);
             }
@@ -283,11 +272,7 @@ impl<'a> Checker<'a> {
 
         let listen = server
             .as_ref()
-            .and_then(|t| {
-                self.parsed(t, "listen", "an address such as \"127.0.0.1:8080\"", |s| {
-                    s.parse().ok()
-                })
-            })
+            .and_then(|t| self.parsed(t, "listen", "an address such as \"127.0.0.1:8080\"", |s| s.parse().ok()))
             .unwrap_or_else(|| DEFAULT_LISTEN.parse().expect("default address parses"));
         let base_url = server
             .as_ref()
@@ -323,9 +308,7 @@ impl<'a> Checker<'a> {
         let max_body = poll
             .as_ref()
             .and_then(|t| match t.table.get("max_body") {
-                Some(Item::Value(Value::Integer(_))) => self
-                    .integer(t, "max_body", 1024, i64::MAX)
-                    .map(|n| n as u64),
+                Some(Item::Value(Value::Integer(_))) => self.integer(t, "max_body", 1024, i64::MAX).map(|n| n as u64),
                 _ => self.parsed_with(t, "max_body", parse_size),
             })
             .unwrap_or(DEFAULT_MAX_BODY);
@@ -367,10 +350,7 @@ impl<'a> Checker<'a> {
                 {
                     self.problem(*line, format!("{}: slug must match [a-z0-9-]+", t.what));
                 } else if !seen.insert(slug.clone()) {
-                    self.problem(
-                        *line,
-                        format!("{}: slug is used by another section", t.what),
-                    );
+                    self.problem(*line, format!("{}: slug is used by another section", t.what));
                 }
             }
             let title = self.required_string(&t, "title");
@@ -408,10 +388,7 @@ impl<'a> Checker<'a> {
                         .bytes()
                         .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
                 {
-                    self.problem(
-                        *line,
-                        format!("{}: name must match [A-Za-z0-9._-]+", t.what),
-                    );
+                    self.problem(*line, format!("{}: name must match [A-Za-z0-9._-]+", t.what));
                 } else if !seen.insert(name.clone()) {
                     self.problem(*line, format!("{}: name is used by another source", t.what));
                 }
@@ -423,10 +400,7 @@ impl<'a> Checker<'a> {
                     source_sections.push(slug);
                 } else {
                     let hint = did_you_mean(&slug, slugs.iter().copied());
-                    self.problem(
-                        line,
-                        format!("{}: unknown section \"{slug}\"{hint}", t.what),
-                    );
+                    self.problem(line, format!("{}: unknown section \"{slug}\"{hint}", t.what));
                 }
             }
             let schedule = self.parsed_with(&t, "schedule", Schedule::parse);
@@ -449,31 +423,19 @@ impl<'a> Checker<'a> {
         let path = self.string(t, "path");
         match (url, path) {
             (Some(_), Some((_, line))) => {
-                self.problem(
-                    line,
-                    format!("{}: give either url or path, not both", t.what),
-                );
+                self.problem(line, format!("{}: give either url or path, not both", t.what));
                 None
             }
             (None, None) => {
-                self.problem(
-                    t.line,
-                    format!("{}: missing url (or path for a local file)", t.what),
-                );
+                self.problem(t.line, format!("{}: missing url (or path for a local file)", t.what));
                 None
             }
             (Some((url, line)), None) => match Url::parse(&url) {
-                Ok(u) if matches!(u.scheme(), "http" | "https") && u.has_host() => {
-                    Some(Location::Url(u))
-                }
+                Ok(u) if matches!(u.scheme(), "http" | "https") && u.has_host() => Some(Location::Url(u)),
                 Ok(u) => {
                     self.problem(
                         line,
-                        format!(
-                            "{}: url: scheme {} is not http or https",
-                            t.what,
-                            u.scheme()
-                        ),
+                        format!("{}: url: scheme {} is not http or https", t.what, u.scheme()),
                     );
                     None
                 }
@@ -487,10 +449,7 @@ impl<'a> Checker<'a> {
                 if full.is_file() {
                     Some(Location::File(full))
                 } else {
-                    self.problem(
-                        line,
-                        format!("{}: path: no such file {}", t.what, full.display()),
-                    );
+                    self.problem(line, format!("{}: path: no such file {}", t.what, full.display()));
                     None
                 }
             }
@@ -519,10 +478,7 @@ impl<'a> Checker<'a> {
             Some(table) => Some(Tbl {
                 table,
                 what: format!("[{key}]"),
-                line: self.line(
-                    item.span()
-                        .or_else(|| parent.table.key(key).and_then(|k| k.span())),
-                ),
+                line: self.line(item.span().or_else(|| parent.table.key(key).and_then(|k| k.span()))),
             }),
             None => {
                 let line = self.line(item.span());
@@ -574,10 +530,7 @@ impl<'a> Checker<'a> {
     /// The value under `key` (None inside when it is a table) and its line.
     fn value<'t>(&self, t: &Tbl<'t>, key: &str) -> Option<(Option<&'t Value>, usize)> {
         let item = t.table.get(key)?;
-        let line = self.line(
-            item.span()
-                .or_else(|| t.table.key(key).and_then(|k| k.span())),
-        );
+        let line = self.line(item.span().or_else(|| t.table.key(key).and_then(|k| k.span())));
         Some((item.as_value(), line))
     }
 
@@ -613,10 +566,7 @@ impl<'a> Checker<'a> {
         let (v, line) = self.value(t, key)?;
         let list = v.and_then(Value::as_array).and_then(|a| {
             a.iter()
-                .map(|v| {
-                    v.as_str()
-                        .map(|s| (s.to_string(), self.line(v.span()).max(line)))
-                })
+                .map(|v| v.as_str().map(|s| (s.to_string(), self.line(v.span()).max(line))))
                 .collect::<Option<Vec<_>>>()
         });
         if list.is_none() {
@@ -641,13 +591,7 @@ impl<'a> Checker<'a> {
         }
     }
 
-    fn parsed<T>(
-        &mut self,
-        t: &Tbl<'_>,
-        key: &str,
-        expected: &str,
-        parse: impl Fn(&str) -> Option<T>,
-    ) -> Option<T> {
+    fn parsed<T>(&mut self, t: &Tbl<'_>, key: &str, expected: &str, parse: impl Fn(&str) -> Option<T>) -> Option<T> {
         let (s, line) = self.string(t, key)?;
         let parsed = parse(&s);
         if parsed.is_none() {
@@ -656,12 +600,7 @@ impl<'a> Checker<'a> {
         parsed
     }
 
-    fn parsed_with<T>(
-        &mut self,
-        t: &Tbl<'_>,
-        key: &str,
-        parse: impl Fn(&str) -> Result<T, String>,
-    ) -> Option<T> {
+    fn parsed_with<T>(&mut self, t: &Tbl<'_>, key: &str, parse: impl Fn(&str) -> Result<T, String>) -> Option<T> {
         let (s, line) = self.string(t, key)?;
         match parse(&s) {
             Ok(v) => Some(v),
@@ -708,9 +647,9 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
     let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
     let (num, unit) = s.split_at(split);
-    let n: u64 = num.parse().map_err(|_| {
-        "expected a duration such as \"20s\", \"500ms\", \"15m\", \"1h\"".to_string()
-    })?;
+    let n: u64 = num
+        .parse()
+        .map_err(|_| "expected a duration such as \"20s\", \"500ms\", \"15m\", \"1h\"".to_string())?;
     let d = match unit.trim() {
         "ms" => Duration::from_millis(n),
         "s" => Duration::from_secs(n),
@@ -742,9 +681,7 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
         "MB" => 1_000_000,
         "GB" => 1_000_000_000,
         other => {
-            return Err(format!(
-                "unknown unit \"{other}\" (use B, KiB, MiB, GiB, KB, MB or GB)"
-            ));
+            return Err(format!("unknown unit \"{other}\" (use B, KiB, MiB, GiB, KB, MB or GB)"));
         }
     };
     let size = n.checked_mul(mult).ok_or("too large")?;
@@ -787,7 +724,8 @@ sections = ["setee"]
         assert_eq!(
             p,
             vec![
-                r#"feeds.toml:2: [server] listen: expected an address such as "127.0.0.1:8080", not "nowhere""#.to_string(),
+                r#"feeds.toml:2: [server] listen: expected an address such as "127.0.0.1:8080", not "nowhere""#
+                    .to_string(),
                 r#"feeds.toml:5: [poll]: unknown key "timout" (did you mean "timeout"?)"#.to_string(),
                 p[2].clone(),
                 r#"feeds.toml:15: source "mairie": unknown section "setee" (did you mean "sete"?)"#.to_string(),
@@ -809,10 +747,7 @@ sections = ["setee"]
 
     #[test]
     fn five_field_cron_runs_at_second_zero() {
-        assert_eq!(
-            Schedule::parse("*/5 * * * *").unwrap().as_str(),
-            "0 */5 * * * *"
-        );
+        assert_eq!(Schedule::parse("*/5 * * * *").unwrap().as_str(), "0 */5 * * * *");
         assert!(Schedule::parse("* *").is_err());
     }
 
@@ -825,9 +760,7 @@ sections = ["setee"]
 
     #[test]
     fn source_needs_exactly_one_location_and_a_unique_name() {
-        let p = problems(
-            "[[sources]]\nname = \"a\"\n\n[[sources]]\nname = \"a\"\nurl = \"ftp://x/\"\n",
-        );
+        let p = problems("[[sources]]\nname = \"a\"\n\n[[sources]]\nname = \"a\"\nurl = \"ftp://x/\"\n");
         assert_eq!(
             p,
             vec![

@@ -72,10 +72,7 @@ pub enum FetchError {
     #[error("reading the body failed: {0}")]
     Body(String),
     #[error("cannot read {}: {source}", path.display())]
-    File {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    File { path: PathBuf, source: std::io::Error },
 }
 
 impl FetchError {
@@ -113,22 +110,14 @@ impl Fetcher {
         })
     }
 
-    pub async fn fetch(
-        &self,
-        location: &Location,
-        validators: &Validators,
-    ) -> Result<FetchOutput, FetchError> {
+    pub async fn fetch(&self, location: &Location, validators: &Validators) -> Result<FetchOutput, FetchError> {
         match location {
             Location::Url(url) => self.fetch_url(url.clone(), validators).await,
             Location::File(path) => self.fetch_file(path, validators).await,
         }
     }
 
-    async fn fetch_url(
-        &self,
-        mut url: Url,
-        validators: &Validators,
-    ) -> Result<FetchOutput, FetchError> {
+    async fn fetch_url(&self, mut url: Url, validators: &Validators) -> Result<FetchOutput, FetchError> {
         let mut all_permanent = true;
         let mut hops = 0;
         let response = loop {
@@ -148,10 +137,7 @@ impl Fetcher {
             if hops > MAX_REDIRECTS {
                 return Err(FetchError::TooManyRedirects);
             }
-            all_permanent &= matches!(
-                status,
-                StatusCode::MOVED_PERMANENTLY | StatusCode::PERMANENT_REDIRECT
-            );
+            all_permanent &= matches!(status, StatusCode::MOVED_PERMANENTLY | StatusCode::PERMANENT_REDIRECT);
             url = response
                 .headers()
                 .get(header::LOCATION)
@@ -179,10 +165,7 @@ impl Fetcher {
                 }
                 _ => None,
             };
-            return Err(FetchError::Status {
-                status,
-                retry_after,
-            });
+            return Err(FetchError::Status { status, retry_after });
         }
 
         let headers = response.headers();
@@ -198,9 +181,7 @@ impl Fetcher {
             last_modified: header_str(header::LAST_MODIFIED),
         };
         if response.content_length().is_some_and(|n| n > self.max_body) {
-            return Err(FetchError::TooLarge {
-                limit: self.max_body,
-            });
+            return Err(FetchError::TooLarge { limit: self.max_body });
         }
         let body = self.read_capped(response).await?;
         Ok(FetchOutput {
@@ -220,20 +201,14 @@ impl Fetcher {
         let mut body = Vec::new();
         while let Some(chunk) = response.chunk().await.map_err(|e| self.describe(e))? {
             if body.len() as u64 + chunk.len() as u64 > self.max_body {
-                return Err(FetchError::TooLarge {
-                    limit: self.max_body,
-                });
+                return Err(FetchError::TooLarge { limit: self.max_body });
             }
             body.extend_from_slice(&chunk);
         }
         Ok(body)
     }
 
-    async fn fetch_file(
-        &self,
-        path: &Path,
-        validators: &Validators,
-    ) -> Result<FetchOutput, FetchError> {
+    async fn fetch_file(&self, path: &Path, validators: &Validators) -> Result<FetchOutput, FetchError> {
         let file_error = |source| FetchError::File {
             path: path.to_owned(),
             source,
@@ -253,15 +228,11 @@ impl Fetcher {
             });
         }
         if meta.len() > self.max_body {
-            return Err(FetchError::TooLarge {
-                limit: self.max_body,
-            });
+            return Err(FetchError::TooLarge { limit: self.max_body });
         }
         let body = tokio::fs::read(path).await.map_err(file_error)?;
         if body.len() as u64 > self.max_body {
-            return Err(FetchError::TooLarge {
-                limit: self.max_body,
-            });
+            return Err(FetchError::TooLarge { limit: self.max_body });
         }
         Ok(FetchOutput {
             fetched: Fetched::Document(Document {
@@ -301,9 +272,7 @@ fn retry_after(headers: &HeaderMap, now: DateTime<Utc>) -> Option<DateTime<Utc>>
     if let Ok(secs) = value.parse::<u32>() {
         return Some(now + chrono::Duration::seconds(i64::from(secs)));
     }
-    DateTime::parse_from_rfc2822(value)
-        .ok()
-        .map(|t| t.with_timezone(&Utc))
+    DateTime::parse_from_rfc2822(value).ok().map(|t| t.with_timezone(&Utc))
 }
 
 #[cfg(test)]
@@ -317,14 +286,8 @@ mod tests {
             .with_timezone(&Utc);
         let mut h = HeaderMap::new();
         h.insert(header::RETRY_AFTER, "120".parse().unwrap());
-        assert_eq!(
-            retry_after(&h, now),
-            Some(now + chrono::Duration::seconds(120))
-        );
-        h.insert(
-            header::RETRY_AFTER,
-            "Wed, 25 Nov 2026 11:00:00 GMT".parse().unwrap(),
-        );
+        assert_eq!(retry_after(&h, now), Some(now + chrono::Duration::seconds(120)));
+        h.insert(header::RETRY_AFTER, "Wed, 25 Nov 2026 11:00:00 GMT".parse().unwrap());
         assert_eq!(retry_after(&h, now), Some(now + chrono::Duration::hours(1)));
         h.insert(header::RETRY_AFTER, "soon".parse().unwrap());
         assert_eq!(retry_after(&h, now), None);

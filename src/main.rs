@@ -48,9 +48,7 @@ const UNUSABLE: u8 = 2;
 fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
-        )
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
         .with_writer(std::io::stderr)
         .init();
 
@@ -118,12 +116,7 @@ fn poll(config: &Config, only: Option<&str>) -> ExitCode {
     let reports = runtime.block_on(poller.poll_all(&sources, config.poll.concurrency));
     let width = reports.iter().map(|r| r.source.len()).max().unwrap_or(0);
     for r in &reports {
-        println!(
-            "{:width$}  {:<12}  {}",
-            r.source,
-            r.outcome.as_str(),
-            r.detail()
-        );
+        println!("{:width$}  {:<12}  {}", r.source, r.outcome.as_str(), r.detail());
     }
     if let Err(e) = store.flush() {
         eprintln!("thau: {e}");

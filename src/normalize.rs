@@ -94,7 +94,7 @@ pub fn parse(bytes: &[u8], cx: &DocContext<'_>) -> Result<ParsedFeed, NormalizeE
 }
 
 fn memchr_xml_base(bytes: &[u8]) -> bool {
-    bytes.windows(8).any(|w| w == b"xml:base")
+    memchr::memmem::find(bytes, b"xml:base").is_some()
 }
 
 /// The xml:base in force at each `<entry>`/`<item>`, in document order.
@@ -142,10 +142,7 @@ fn entry_bases(bytes: &[u8], doc: Option<&Url>) -> Vec<Option<Url>> {
     bases
 }
 
-fn parse_feed(
-    bytes: &[u8],
-    url: Option<&Url>,
-) -> Result<fm::Feed, feed_rs::parser::ParseFeedError> {
+fn parse_feed(bytes: &[u8], url: Option<&Url>) -> Result<fm::Feed, feed_rs::parser::ParseFeedError> {
     feed_rs::parser::Builder::new()
         .base_uri(url.map(Url::as_str))
         // feed-rs invents an id (a random UUID when there is no link); an
@@ -192,14 +189,7 @@ fn versionless_rss(bytes: &[u8]) -> Option<Vec<u8>> {
     if m.as_bytes().windows(7).any(|w| w == b"version") {
         return None;
     }
-    Some(
-        [
-            &bytes[..m.start()],
-            b"<rss version=\"2.0\"",
-            &bytes[m.start() + 4..],
-        ]
-        .concat(),
-    )
+    Some([&bytes[..m.start()], b"<rss version=\"2.0\"", &bytes[m.start() + 4..]].concat())
 }
 
 /// feed-rs rejects a whole feed when a text construct has a MIME type it
@@ -343,16 +333,11 @@ fn transcode(bytes: &[u8], encoding: &'static Encoding) -> Vec<u8> {
 /// Replaces `xml:base` values that are not URLs (which feed-rs refuses)
 /// with empty ones (which it ignores). None when there were none.
 fn neutralize_invalid_xml_base(bytes: &[u8]) -> Option<Vec<u8>> {
-    static XML_BASE: LazyLock<regex::bytes::Regex> = LazyLock::new(|| {
-        regex::bytes::Regex::new(r#"xml:base\s*=\s*(?:"([^"]*)"|'([^']*)')"#).expect("static regex")
-    });
+    static XML_BASE: LazyLock<regex::bytes::Regex> =
+        LazyLock::new(|| regex::bytes::Regex::new(r#"xml:base\s*=\s*(?:"([^"]*)"|'([^']*)')"#).expect("static regex"));
     let mut changed = false;
     let out = XML_BASE.replace_all(bytes, |c: &regex::bytes::Captures<'_>| {
-        let value = c
-            .get(1)
-            .or_else(|| c.get(2))
-            .map(|m| m.as_bytes())
-            .unwrap_or_default();
+        let value = c.get(1).or_else(|| c.get(2)).map(|m| m.as_bytes()).unwrap_or_default();
         let valid = matches!(
             std::str::from_utf8(value).map(Url::parse),
             Ok(Ok(_)) | Ok(Err(url::ParseError::RelativeUrlWithoutBase))
@@ -383,9 +368,7 @@ fn build(feed: fm::Feed, bases: &[Option<Url>], cx: &DocContext<'_>) -> ParsedFe
         // (the entry's, or its content's own), else the entry's page (right
         // for feeds served by another host, such as feed proxies), else the
         // document.
-        let entry_base = bases
-            .and_then(|b| b[i].clone())
-            .filter(|b| Some(b) != cx.url);
+        let entry_base = bases.and_then(|b| b[i].clone()).filter(|b| Some(b) != cx.url);
         let explicit_base = match inner.base.as_deref() {
             Some(content_base) => http_url(content_base, entry_base.as_ref().or(doc_base.as_ref())),
             None => entry_base,
@@ -407,24 +390,15 @@ fn build(feed: fm::Feed, bases: &[Option<Url>], cx: &DocContext<'_>) -> ParsedFe
 }
 
 impl RawEntry {
-    fn new(
-        inner: fm::Entry,
-        explicit_base: Option<Url>,
-        doc_base: Option<&Url>,
-        source: &str,
-    ) -> RawEntry {
+    fn new(inner: fm::Entry, explicit_base: Option<Url>, doc_base: Option<&Url>, source: &str) -> RawEntry {
         let link_base = explicit_base.as_ref().or(doc_base);
         let link = inner
             .links
             .iter()
             .filter(|l| matches!(l.rel.as_deref(), None | Some("alternate")))
             .find_map(|l| canonical_url(&l.href, link_base));
-        let base = explicit_base
-            .or_else(|| link.clone())
-            .or_else(|| doc_base.cloned());
-        let guid = Some(inner.id.trim())
-            .filter(|g| !g.is_empty())
-            .map(str::to_owned);
+        let base = explicit_base.or_else(|| link.clone()).or_else(|| doc_base.cloned());
+        let guid = Some(inner.id.trim()).filter(|g| !g.is_empty()).map(str::to_owned);
         let fingerprint = fingerprint(&inner);
         let (key, id) = match (&guid, &link) {
             (Some(g), _) => match canonical_url(g, None) {
@@ -485,12 +459,7 @@ impl RawEntry {
             .filter(|s| !s.is_empty());
         let mut title = e.title.as_ref().map(text_of).unwrap_or_default();
         if title.is_empty() {
-            title = headline_from(
-                summary
-                    .as_deref()
-                    .or(content.as_deref())
-                    .unwrap_or_default(),
-            );
+            title = headline_from(summary.as_deref().or(content.as_deref()).unwrap_or_default());
         }
 
         // A date more than a day ahead is a publisher's mistake, not news
@@ -571,12 +540,7 @@ fn fingerprint(e: &fm::Entry) -> String {
     };
     field(e.title.as_ref().map_or("", |t| &t.content));
     field(e.summary.as_ref().map_or("", |t| &t.content));
-    field(
-        e.content
-            .as_ref()
-            .and_then(|c| c.body.as_deref())
-            .unwrap_or(""),
-    );
+    field(e.content.as_ref().and_then(|c| c.body.as_deref()).unwrap_or(""));
     for l in &e.links {
         field(&l.href);
     }
@@ -781,17 +745,9 @@ mod tests {
 
     #[test]
     fn canonical_url_drops_tracking_fragment_and_case() {
-        let u = canonical_url(
-            "HTTP://Example.ORG:80/a?id=3&utm_source=x&fbclid=y#top",
-            None,
-        )
-        .unwrap();
+        let u = canonical_url("HTTP://Example.ORG:80/a?id=3&utm_source=x&fbclid=y#top", None).unwrap();
         assert_eq!(u.as_str(), "http://example.org/a?id=3");
-        let u = canonical_url(
-            "/b?utm_medium=rss",
-            Some(&Url::parse("https://ex.org/x/").unwrap()),
-        )
-        .unwrap();
+        let u = canonical_url("/b?utm_medium=rss", Some(&Url::parse("https://ex.org/x/").unwrap())).unwrap();
         assert_eq!(u.as_str(), "https://ex.org/b");
         assert!(canonical_url("javascript:alert(1)", None).is_none());
         assert!(canonical_url("mailto:a@b.c", None).is_none());
@@ -799,10 +755,7 @@ mod tests {
 
     #[test]
     fn html_titles_become_text() {
-        assert_eq!(
-            html_to_text("Fish &amp; <b>Chips</b> &lt;3"),
-            "Fish & Chips <3"
-        );
+        assert_eq!(html_to_text("Fish &amp; <b>Chips</b> &lt;3"), "Fish & Chips <3");
         assert_eq!(html_to_text("<script>x()</script>Ok"), "Ok");
     }
 
@@ -817,7 +770,8 @@ mod tests {
 
     #[test]
     fn invalid_xml_base_is_neutralized() {
-        let doc = br#"<feed xml:base="http://[bad/" xmlns="http://www.w3.org/2005/Atom"><entry xml:base='/ok/'/></feed>"#;
+        let doc =
+            br#"<feed xml:base="http://[bad/" xmlns="http://www.w3.org/2005/Atom"><entry xml:base='/ok/'/></feed>"#;
         let out = neutralize_invalid_xml_base(doc).unwrap();
         assert_eq!(
             out,
@@ -864,12 +818,7 @@ mod tests {
         // Either refused or kept unexpanded; never a 100 MB title.
         if let Ok(feed) = parse(doc, &cx) {
             for e in &feed.entries {
-                assert!(
-                    e.inner
-                        .title
-                        .as_ref()
-                        .is_none_or(|t| t.content.len() < 1000)
-                );
+                assert!(e.inner.title.as_ref().is_none_or(|t| t.content.len() < 1000));
             }
         }
     }

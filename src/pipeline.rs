@@ -149,9 +149,13 @@ impl Poller {
             Fetched::Document(doc) => {
                 let store = self.store.clone();
                 let owned = name.to_string();
-                match tokio::task::spawn_blocking(move || ingest(&store, &owned, doc, state, now))
-                    .await
-                {
+                match tokio::task::spawn_blocking(move || ingest(&store, &owned, doc, state, now)).await {
+                    // Done once durable: a crash before this point loses the
+                    // whole poll (to be redone), never part of it.
+                    Ok(report) if report.outcome != Outcome::Error => match self.store.flush_async().await {
+                        Ok(()) => report,
+                        Err(e) => failed(name, &e),
+                    },
                     Ok(report) => report,
                     Err(e) => failed(name, &e),
                 }
@@ -161,13 +165,7 @@ impl Poller {
         report
     }
 
-    fn record_failure(
-        &self,
-        name: &str,
-        mut state: FetchState,
-        reason: &str,
-        error: &FetchError,
-    ) -> PollReport {
+    fn record_failure(&self, name: &str, mut state: FetchState, reason: &str, error: &FetchError) -> PollReport {
         state.retry_after = error.retry_after();
         state.gone = matches!(error, FetchError::Gone);
         let mut report = record_error(&self.store, name, state, reason);
@@ -176,15 +174,10 @@ impl Poller {
     }
 }
 
-/// Parses, normalizes and stores one fetched document (CPU-bound: runs on
-/// a blocking thread).
-pub fn ingest(
-    store: &Store,
-    name: &str,
-    doc: Document,
-    mut state: FetchState,
-    now: DateTime<Utc>,
-) -> PollReport {
+/// Parses, normalizes and stores one fetched document in one batch
+/// (CPU-bound: runs on a blocking thread). Not flushed: the caller awaits
+/// [`Store::flush_async`] before calling the poll done.
+pub fn ingest(store: &Store, name: &str, doc: Document, mut state: FetchState, now: DateTime<Utc>) -> PollReport {
     let cx = DocContext {
         source: name,
         url: doc.url.as_ref(),
@@ -200,13 +193,14 @@ pub fn ingest(
     let in_feed = raw.len() as u32;
     let mut entries = Vec::with_capacity(raw.len());
     let mut skipped = 0;
+    // A source never ingested before cannot have delivered these unchanged.
+    let known = state.last_success.is_some();
     for r in raw {
-        match store.is_unchanged(
-            name,
-            &r.key,
-            r.link.as_ref().map(|l| l.as_str()),
-            &r.fingerprint,
-        ) {
+        if !known {
+            entries.push(r.finish(&feed, now));
+            continue;
+        }
+        match store.is_unchanged(name, &r.key, r.link.as_ref().map(|l| l.as_str()), &r.fingerprint) {
             Ok(true) => skipped += 1,
             Ok(false) => entries.push(r.finish(&feed, now)),
             Err(e) => return record_error(store, name, state, &e.to_string()),

@@ -4,14 +4,18 @@
 //!
 //! Keys (`\0` separates parts; names and folded categories never hold one):
 //!
-//! | key                                   | value                    |
-//! |---------------------------------------|--------------------------|
-//! | `meta\0schema`                        | schema version (decimal) |
-//! | `e\0{entry key}`                      | [`Entry`] as JSON        |
-//! | `l\0{canonical link}`                 | entry key                |
-//! | `f\0{source}`                         | [`FetchState`] as JSON   |
-//! | `i\0s\0{source}\0{newest first}{key}` | empty: entries by source |
-//! | `i\0c\0{folded category}\0{…}{key}`   | empty: by category       |
+//! | key                             | value                                  |
+//! |---------------------------------|----------------------------------------|
+//! | `meta\0schema`                  | schema version (decimal)               |
+//! | `e\0{entry key}`                | [`Entry`] as JSON                      |
+//! | `l\0{canonical link}`           | entry key, when it is not `u:{link}`   |
+//! | `f\0{source}`                   | [`FetchState`] as JSON                 |
+//! | `t\0{published, newest first}{key}` | [`Routing`]: what sections need    |
+//!
+//! The `t` index is what sections are rendered from: a scan newest-first
+//! that decides membership from the small [`Routing`] value alone, without
+//! reading entries that do not belong. One index key per entry keeps the
+//! poll's batch small (sled's cost grows with the number of keys written).
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
@@ -32,10 +36,7 @@ pub enum StoreError {
     #[error("store {} is in use by another thau process", path.display())]
     InUse { path: PathBuf },
     #[error("cannot open store {}: {source}", path.display())]
-    Open {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Open { path: PathBuf, source: std::io::Error },
     #[error("store {} has schema version {found}, but this thau reads version {expected}", path.display())]
     Schema {
         path: PathBuf,
@@ -45,10 +46,7 @@ pub enum StoreError {
     #[error("store: {0}")]
     Sled(#[from] sled::Error),
     #[error("store: corrupt record {key:?}: {source}")]
-    Corrupt {
-        key: String,
-        source: serde_json::Error,
-    },
+    Corrupt { key: String, source: serde_json::Error },
 }
 
 /// What one poll did to the store.
@@ -99,13 +97,11 @@ impl Store {
         match lock.try_lock() {
             Ok(()) => {}
             Err(std::fs::TryLockError::WouldBlock) => {
-                return Err(StoreError::InUse {
-                    path: path.to_owned(),
-                });
+                return Err(StoreError::InUse { path: path.to_owned() });
             }
             Err(std::fs::TryLockError::Error(e)) => return Err(open_error(e)),
         }
-        let db = sled::Config::new().path(path).open()?;
+        let db = sled::Config::new().path(path).mode(sled::Mode::HighThroughput).open()?;
         match db.get(SCHEMA_KEY)? {
             Some(v) if v.as_ref() == SCHEMA_VERSION.to_string().as_bytes() => {}
             Some(v) => {
@@ -155,29 +151,13 @@ impl Store {
         })
     }
 
-    /// Keys of the entries a source carried, newest first.
-    pub fn keys_by_source(
-        &self,
-        source: &str,
-    ) -> impl Iterator<Item = Result<String, StoreError>> + '_ {
-        let prefix = index_prefix(b's', source);
-        self.keys_under(prefix)
-    }
-
-    /// Keys of the entries in a (folded) category, newest first.
-    pub fn keys_by_category(
-        &self,
-        category: &str,
-    ) -> impl Iterator<Item = Result<String, StoreError>> + '_ {
-        let prefix = index_prefix(b'c', &fold(category));
-        self.keys_under(prefix)
-    }
-
-    fn keys_under(&self, prefix: Vec<u8>) -> impl Iterator<Item = Result<String, StoreError>> + '_ {
-        let skip = prefix.len() + 8;
-        self.db.scan_prefix(prefix).map(move |kv| {
-            let (k, _) = kv?;
-            Ok(String::from_utf8_lossy(&k[skip..]).into_owned())
+    /// Every entry's key and routing facts, newest (by `published`) first.
+    pub fn recent(&self) -> impl Iterator<Item = Result<(String, Routing), StoreError>> + '_ {
+        self.db.scan_prefix(TIME_PREFIX).map(|kv| {
+            let (k, v) = kv?;
+            let key = String::from_utf8_lossy(&k[TIME_PREFIX.len() + 8..]).into_owned();
+            let routing = decode(&k, &v)?;
+            Ok((key, routing))
         })
     }
 
@@ -190,15 +170,9 @@ impl Store {
         link: Option<&str>,
         fingerprint: &str,
     ) -> Result<bool, StoreError> {
-        let existing = match self.entry(key)? {
-            Some(e) => Some(e),
-            None => match link {
-                Some(link) => match self.db.get(link_key(link))? {
-                    Some(k) => self.entry(&String::from_utf8_lossy(&k))?,
-                    None => None,
-                },
-                None => None,
-            },
+        let existing = match self.find(key, link)? {
+            Some(found) => self.entry(&found)?,
+            None => None,
         };
         Ok(existing.is_some_and(|e| {
             e.sources
@@ -207,9 +181,30 @@ impl Store {
         }))
     }
 
+    /// The key of the stored entry that is this story: the same key, or the
+    /// same canonical link.
+    fn find(&self, key: &str, link: Option<&str>) -> Result<Option<String>, StoreError> {
+        if self.db.contains_key(entry_key(key))? {
+            return Ok(Some(key.to_string()));
+        }
+        let Some(link) = link else { return Ok(None) };
+        let by_link = format!("u:{link}");
+        if by_link != key && self.db.contains_key(entry_key(&by_link))? {
+            return Ok(Some(by_link));
+        }
+        match self.db.get(link_key(link))? {
+            Some(k) => {
+                let k = String::from_utf8_lossy(&k).into_owned();
+                Ok(self.db.contains_key(entry_key(&k))?.then_some(k))
+            }
+            None => Ok(None),
+        }
+    }
+
     /// Stores one source poll: merges `incoming` (each carrying this source as
     /// its only [`SourceRef`]) into what is stored, and records `state` with
-    /// the poll's outcome, in one atomic batch, flushed before returning.
+    /// the poll's outcome, in one atomic batch. Durable once [`Store::flush`]
+    /// (or [`Store::flush_async`]) returns.
     /// `skipped` counts entries the caller already found unchanged.
     pub fn apply_poll(
         &self,
@@ -219,10 +214,7 @@ impl Store {
         state: &mut FetchState,
         now: DateTime<Utc>,
     ) -> Result<Counts, StoreError> {
-        let _turn = self
-            .write
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let _turn = self.write.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let mut counts = Counts {
             unchanged: skipped,
             ..Counts::default()
@@ -230,84 +222,78 @@ impl Store {
         // Entries touched by this poll, with the index keys of their stored
         // version (to remove) — an overlay so that two entries of one poll
         // that are the same story meet each other.
-        let mut touched: BTreeMap<String, (Entry, Vec<Vec<u8>>)> = BTreeMap::new();
+        let mut touched: BTreeMap<String, (Entry, Vec<u8>)> = BTreeMap::new();
         let mut new_links: HashMap<String, String> = HashMap::new();
 
         for entry in incoming {
-            let target = self.resolve(&entry, &touched, &new_links)?;
-            match target {
-                None => {
-                    if let Some(link) = &entry.link {
-                        new_links
-                            .entry(link.clone())
-                            .or_insert_with(|| entry.key.clone());
-                    }
-                    counts.new += 1;
-                    touched.insert(entry.key.clone(), (entry, Vec::new()));
+            let Some(key) = self.same_story(&entry, source, &touched)? else {
+                if let Some(link) = &entry.link {
+                    new_links.entry(link.clone()).or_insert_with(|| entry.key.clone());
                 }
-                Some(key) => {
-                    if !touched.contains_key(&key) {
-                        let stored = self
-                            .entry(&key)?
-                            .expect("resolve only returns stored or touched keys");
-                        let old_index = index_keys(&stored);
-                        touched.insert(key.clone(), (stored, old_index));
-                    }
-                    let (existing, _) = touched.get_mut(&key).expect("inserted above");
-                    if merge(existing, entry, source, now) {
-                        counts.updated += 1;
-                    } else {
-                        counts.unchanged += 1;
-                    }
-                }
+                counts.new += 1;
+                touched.insert(entry.key.clone(), (entry, Vec::new()));
+                continue;
+            };
+            if !touched.contains_key(&key) {
+                let stored = self.entry(&key)?.expect("same_story returns stored or touched keys");
+                let old_index = time_key(&stored);
+                touched.insert(key.clone(), (stored, old_index));
+            }
+            let (existing, _) = touched.get_mut(&key).expect("inserted above");
+            if merge(existing, entry, source, now) {
+                counts.updated += 1;
+            } else {
+                counts.unchanged += 1;
             }
         }
 
         let mut batch = sled::Batch::default();
-        for (key, (entry, old_index)) in &touched {
-            for k in old_index {
-                batch.remove(k.as_slice());
+        for (key, (entry, old_time_key)) in &touched {
+            if !old_time_key.is_empty() {
+                batch.remove(old_time_key.as_slice());
             }
-            for k in index_keys(entry) {
-                batch.insert(k, &[][..]);
-            }
+            batch.insert(time_key(entry), to_json(&Routing::of(entry)));
             batch.insert(entry_key(key), to_json(entry));
         }
         for (link, key) in new_links {
-            batch.insert(link_key(&link), key.as_bytes());
+            // An entry keyed by its link is found without this row.
+            if key.strip_prefix("u:") != Some(link.as_str()) {
+                batch.insert(link_key(&link), key.as_bytes());
+            }
         }
         state.last_outcome = Some(counts.outcome());
         batch.insert(state_key(source), to_json(&*state));
         self.db.apply_batch(batch)?;
-        self.db.flush()?;
         Ok(counts)
     }
 
-    /// The stored entry this one is the same story as: same key, or same
-    /// canonical link.
-    fn resolve(
+    /// The entry this one is the same story as: one this poll already
+    /// touched, or a stored one with the same key or canonical link. A link
+    /// match is a relay from another source, unless this source already
+    /// gave that entry under another guid (two items that share a link, such
+    /// as a town hall linking every notice to its front page).
+    fn same_story(
         &self,
         entry: &Entry,
-        touched: &BTreeMap<String, (Entry, Vec<Vec<u8>>)>,
-        new_links: &HashMap<String, String>,
+        source: &str,
+        touched: &BTreeMap<String, (Entry, Vec<u8>)>,
     ) -> Result<Option<String>, StoreError> {
-        if touched.contains_key(&entry.key) || self.db.contains_key(entry_key(&entry.key))? {
+        if touched.contains_key(&entry.key) {
             return Ok(Some(entry.key.clone()));
         }
-        let Some(link) = &entry.link else {
+        let Some(found) = self.find(&entry.key, entry.link.as_deref())? else {
             return Ok(None);
         };
-        if let Some(key) = new_links.get(link) {
-            return Ok(Some(key.clone()));
+        if found == entry.key {
+            return Ok(Some(found));
         }
-        match self.db.get(link_key(link))? {
-            Some(key) => {
-                let key = String::from_utf8_lossy(&key).into_owned();
-                let exists = touched.contains_key(&key) || self.db.contains_key(entry_key(&key))?;
-                Ok(exists.then_some(key))
-            }
-            None => Ok(None),
-        }
+        let guid = entry.sources.first().and_then(|s| s.guid.as_ref());
+        let stored = match touched.get(&found) {
+            Some((e, _)) => Some(e.clone()),
+            None => self.entry(&found)?,
+        };
+        let conflict = stored.is_some_and(|e| e.sources.iter().any(|s| s.name == source && s.guid.as_ref() != guid));
+        Ok((!conflict).then_some(found))
     }
 
     pub fn flush(&self) -> Result<(), StoreError> {
@@ -315,10 +301,13 @@ impl Store {
         Ok(())
     }
 
-    fn get_json<T: serde::de::DeserializeOwned>(
-        &self,
-        key: &[u8],
-    ) -> Result<Option<T>, StoreError> {
+    /// Flushes without holding a thread; concurrent polls share a flush.
+    pub async fn flush_async(&self) -> Result<(), StoreError> {
+        self.db.flush_async().await?;
+        Ok(())
+    }
+
+    fn get_json<T: serde::de::DeserializeOwned>(&self, key: &[u8]) -> Result<Option<T>, StoreError> {
         match self.db.get(key)? {
             Some(v) => decode(key, &v).map(Some),
             None => Ok(None),
@@ -394,9 +383,7 @@ fn state_key(source: &str) -> Vec<u8> {
     [b"f\0", source.as_bytes()].concat()
 }
 
-fn index_prefix(kind: u8, name: &str) -> Vec<u8> {
-    [b"i\0", &[kind, 0], name.as_bytes(), b"\0"].concat()
-}
+const TIME_PREFIX: &[u8] = b"t\0";
 
 /// Sorts newest first under a byte-ordered scan.
 fn newest_first(t: DateTime<Utc>) -> [u8; 8] {
@@ -404,23 +391,26 @@ fn newest_first(t: DateTime<Utc>) -> [u8; 8] {
     (!ordered).to_be_bytes()
 }
 
-fn index_keys(entry: &Entry) -> Vec<Vec<u8>> {
-    let when = newest_first(entry.published);
-    let mut keys: Vec<Vec<u8>> = entry
-        .sources
-        .iter()
-        .map(|s| index_prefix(b's', &s.name))
-        .chain(
-            entry
-                .categories
-                .iter()
-                .map(|c| index_prefix(b'c', &fold(c))),
-        )
-        .map(|prefix| [prefix.as_slice(), &when, entry.key.as_bytes()].concat())
-        .collect();
-    keys.sort();
-    keys.dedup();
-    keys
+fn time_key(entry: &Entry) -> Vec<u8> {
+    [TIME_PREFIX, &newest_first(entry.published), entry.key.as_bytes()].concat()
+}
+
+/// What deciding an entry's sections needs, kept in the time index.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Routing {
+    /// Sources that carried the entry.
+    pub sources: Vec<String>,
+    /// Its categories, folded ([`fold`]).
+    pub categories: Vec<String>,
+}
+
+impl Routing {
+    fn of(entry: &Entry) -> Routing {
+        Routing {
+            sources: entry.sources.iter().map(|s| s.name.clone()).collect(),
+            categories: entry.categories.iter().map(|c| fold(c)).collect(),
+        }
+    }
 }
 
 fn to_json<T: serde::Serialize>(value: &T) -> Vec<u8> {
@@ -479,10 +469,7 @@ mod tests {
             "mairie",
             now
         ));
-        assert_eq!(
-            stored.source_names().collect::<Vec<_>>(),
-            ["journal", "mairie"]
-        );
+        assert_eq!(stored.source_names().collect::<Vec<_>>(), ["journal", "mairie"]);
         assert_eq!(stored.categories, ["Sète", "Culture"]);
         assert_eq!(stored.title, "title a");
     }
@@ -494,18 +481,8 @@ mod tests {
             .with_timezone(&Utc);
         let mut stored = entry("journal", "k", "a", &[]);
         let before = stored.updated;
-        assert!(!merge(
-            &mut stored,
-            entry("journal", "k", "a", &[]),
-            "journal",
-            now
-        ));
-        assert!(merge(
-            &mut stored,
-            entry("journal", "k", "b", &[]),
-            "journal",
-            now
-        ));
+        assert!(!merge(&mut stored, entry("journal", "k", "a", &[]), "journal", now));
+        assert!(merge(&mut stored, entry("journal", "k", "b", &[]), "journal", now));
         assert_eq!(stored.title, "title b");
         assert_eq!(stored.updated, now);
         assert!(stored.updated > before);

@@ -81,10 +81,7 @@ fn ingest(path: &Path, tally: &mut Tally) {
                 let e = r.finish(&feed, Utc::now());
                 assert!(!e.id.is_empty(), "{}: empty id", path.display());
                 tally.entries += 1;
-                for html in [e.summary.as_deref(), e.content.as_deref()]
-                    .into_iter()
-                    .flatten()
-                {
+                for html in [e.summary.as_deref(), e.content.as_deref()].into_iter().flatten() {
                     let lower = html.to_ascii_lowercase();
                     let bad = [
                         "<script",
@@ -97,9 +94,7 @@ fn ingest(path: &Path, tally: &mut Tally) {
                         " onmouseover=",
                     ];
                     if bad.iter().any(|b| lower.contains(b)) {
-                        tally
-                            .unsafe_html
-                            .push(format!("{}: {html}", path.display()));
+                        tally.unsafe_html.push(format!("{}: {html}", path.display()));
                     }
                 }
             }
@@ -136,9 +131,7 @@ fn every_corpus_document_yields_entries_or_a_clear_error() {
         let mut tally = Tally::default();
         for path in list {
             progress_tx.send(Some(path.clone())).unwrap();
-            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                ingest(&path, &mut tally)
-            }));
+            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| ingest(&path, &mut tally)));
             if result.is_err() {
                 panic!("panicked on {}", path.display());
             }
@@ -173,10 +166,7 @@ fn every_corpus_document_yields_entries_or_a_clear_error() {
         "unsafe HTML survived:\n{}",
         tally.unsafe_html.join("\n")
     );
-    assert_eq!(
-        tally.with_entries + tally.without_entries + tally.errors,
-        docs.len()
-    );
+    assert_eq!(tally.with_entries + tally.without_entries + tally.errors, docs.len());
     assert!(peak < 1024 * 1024, "peak RSS {peak} KiB");
 }
 

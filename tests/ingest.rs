@@ -36,9 +36,7 @@ fn config(sources: &[(&str, String)], poll: &str) -> String {
     };
     let mut s = format!("[poll]\n{timeout}\n{poll}\n{SECTIONS}");
     for (name, url) in sources {
-        s.push_str(&format!(
-            "\n[[sources]]\nname = \"{name}\"\nurl = \"{url}\"\n"
-        ));
+        s.push_str(&format!("\n[[sources]]\nname = \"{name}\"\nurl = \"{url}\"\n"));
     }
     s
 }
@@ -75,33 +73,21 @@ fn regional_sources(origin: &Origin) -> Vec<(&'static str, String)> {
 }
 
 fn by_title<'a>(entries: &'a [thau::model::Entry], start: &str) -> &'a thau::model::Entry {
-    entries
-        .iter()
-        .find(|e| e.title.starts_with(start))
-        .unwrap_or_else(|| {
-            panic!(
-                "no entry titled {start:?} in {:#?}",
-                entries.iter().map(|e| &e.title).collect::<Vec<_>>()
-            )
-        })
+    entries.iter().find(|e| e.title.starts_with(start)).unwrap_or_else(|| {
+        panic!(
+            "no entry titled {start:?} in {:#?}",
+            entries.iter().map(|e| &e.title).collect::<Vec<_>>()
+        )
+    })
 }
 
 #[test]
 fn check_accepts_the_shipped_feeds_toml() {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_thau"))
-        .args([
-            "--config",
-            concat!(env!("CARGO_MANIFEST_DIR"), "/feeds.toml"),
-            "check",
-        ])
+        .args(["--config", concat!(env!("CARGO_MANIFEST_DIR"), "/feeds.toml"), "check"])
         .output()
         .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
 }
 
 #[test]
@@ -188,10 +174,7 @@ fn poll_stores_each_story_once_with_clean_fields() {
         content.contains(r#"src="https://courrier-thau.example/img/joutes.jpg""#),
         "{content}"
     );
-    assert!(
-        !content.contains("script") && !content.contains("track()"),
-        "{content}"
-    );
+    assert!(!content.contains("script") && !content.contains("track()"), "{content}");
     let meze = by_title(
         &entries,
         "Mèze : l’étang de Thau classé « zone conchylicole exemplaire »",
@@ -202,9 +185,7 @@ fn poll_stores_each_story_once_with_clean_fields() {
     // origin's text and the Atom id kept.
     let budget: Vec<_> = entries
         .iter()
-        .filter(|e| {
-            e.link.as_deref() == Some("https://www.agde-ville.example/actualites/budget-2027")
-        })
+        .filter(|e| e.link.as_deref() == Some("https://www.agde-ville.example/actualites/budget-2027"))
         .collect();
     assert_eq!(budget.len(), 1, "{budget:#?}");
     let mut sources: Vec<&str> = budget[0].source_names().collect();
@@ -263,12 +244,21 @@ fn poll_stores_each_story_once_with_clean_fields() {
 
     // Indexes ready for sections: by source and by folded category.
     let store = site.store();
-    assert_eq!(store.keys_by_source("courrier").count(), 5);
-    let sete: Vec<String> = store
-        .keys_by_category("sete")
-        .collect::<Result<_, _>>()
-        .unwrap();
-    assert_eq!(sete.len(), 3, "{sete:?}");
+    let recent: Vec<(String, thau::store::Routing)> = store.recent().collect::<Result<_, _>>().unwrap();
+    assert_eq!(recent.len(), 8);
+    let from = |source: &str| {
+        recent
+            .iter()
+            .filter(|(_, r)| r.sources.iter().any(|s| s == source))
+            .count()
+    };
+    assert_eq!(from("courrier"), 5);
+    let sete = recent
+        .iter()
+        .filter(|(_, r)| r.categories.iter().any(|c| c == "sete"))
+        .count();
+    assert_eq!(sete, 3);
+    assert!(recent.windows(2).all(|w| w[0].0 != w[1].0));
 }
 
 #[test]
@@ -319,23 +309,14 @@ fn a_changed_entry_is_updated_in_place() {
     let run = site.thau(&["poll", "--source", "agde-ville"]);
     assert_eq!(
         run.line("agde-ville"),
-        (
-            "updated".into(),
-            "0 new, 1 updated, 1 unchanged (2 in feed)".into()
-        )
+        ("updated".into(), "0 new, 1 updated, 1 unchanged (2 in feed)".into())
     );
 
     let entries = site.entries();
     assert_eq!(entries.len(), 8);
     let after = by_title(&entries, "Festival des arts de la rue");
     assert_eq!(after.key, before.key);
-    assert!(
-        after
-            .content
-            .as_deref()
-            .unwrap()
-            .contains("Programme complet")
-    );
+    assert!(after.content.as_deref().unwrap().contains("Programme complet"));
     assert!(
         after.updated > before.updated,
         "{} !> {}",
@@ -353,10 +334,7 @@ fn compressed_bodies_and_http_charsets_are_decoded() {
         .chars()
         .map(|c| c as u32 as u8)
         .collect();
-    origin.route(
-        "/latin1.xml",
-        Route::feed(latin1, "text/xml; charset=ISO-8859-1"),
-    );
+    origin.route("/latin1.xml", Route::feed(latin1, "text/xml; charset=ISO-8859-1"));
     // UTF-16 with a BOM.
     let mut utf16 = vec![0xFF, 0xFE];
     for unit in "<?xml version=\"1.0\" encoding=\"utf-16\"?><feed xmlns=\"http://www.w3.org/2005/Atom\"><title>Sète</title><id>urn:x</id><updated>2026-11-01T00:00:00Z</updated><entry><title>Joutes à Sète</title><id>urn:joutes</id><updated>2026-11-01T00:00:00Z</updated></entry></feed>".encode_utf16() {
@@ -403,10 +381,7 @@ fn failing_sources_are_reported_and_lose_nothing() {
             "not a feed",
         ),
         (
-            Route::feed(
-                "<rss version=\"2.0\"><channel><item><title>cut",
-                "application/rss+xml",
-            ),
+            Route::feed("<rss version=\"2.0\"><channel><item><title>cut", "application/rss+xml"),
             "not a feed",
         ),
         (Route::feed("", "application/rss+xml"), "empty document"),
@@ -427,10 +402,7 @@ fn failing_sources_are_reported_and_lose_nothing() {
         assert_eq!(run.code(), 1, "{route:?}: {}", run.stdout());
         let (outcome, detail) = run.line("agde-ville");
         assert_eq!(outcome, "error", "{route:?}");
-        assert!(
-            detail.contains(reason),
-            "{route:?}: expected {reason:?} in {detail:?}"
-        );
+        assert!(detail.contains(reason), "{route:?}: expected {reason:?} in {detail:?}");
         // Other sources still polled, and nothing stored was removed.
         assert_eq!(run.line("courrier").0, "not-modified");
         assert_eq!(site.entries().len(), stored.len());
@@ -592,14 +564,7 @@ fn kill_9_mid_poll_keeps_every_committed_source() {
     assert_eq!(entries.len(), 8);
     let store = site.store();
     assert!(store.fetch_state("stuck").unwrap().is_none());
-    assert!(
-        store
-            .fetch_state("courrier")
-            .unwrap()
-            .unwrap()
-            .etag
-            .is_some()
-    );
+    assert!(store.fetch_state("courrier").unwrap().unwrap().etag.is_some());
     drop(store);
     origin.route(
         "/stuck.xml",
@@ -614,13 +579,36 @@ fn unknown_source_and_missing_config_are_clear_errors() {
     let site = Site::new(&config(&[("a", "http://127.0.0.1:9/a".into())], ""));
     let run = site.thau(&["poll", "--source", "b"]);
     assert_eq!(run.code(), 2);
-    assert!(
-        run.stderr().contains("no source named \"b\""),
-        "{}",
-        run.stderr()
-    );
+    assert!(run.stderr().contains("no source named \"b\""), "{}", run.stderr());
     std::fs::remove_file(site.config_path()).unwrap();
     let run = site.thau(&["check"]);
     assert_eq!(run.code(), 2);
     assert!(run.stderr().starts_with("cannot read "), "{}", run.stderr());
+}
+
+#[test]
+fn two_notices_sharing_a_link_stay_two_entries() {
+    let origin = Origin::start();
+    origin.route(
+        "/mairie.xml",
+        Route::feed(
+            r#"<rss version="2.0"><channel><title>Mairie de Montbazin</title><link>https://montbazin.example/</link>
+<item><guid isPermaLink="false">avis-1</guid><title>Coupure d'eau lundi</title><link>https://montbazin.example/</link></item>
+<item><guid isPermaLink="false">avis-2</guid><title>Collecte des encombrants</title><link>https://montbazin.example/</link></item>
+</channel></rss>"#,
+            "application/rss+xml",
+        ),
+    );
+    let site = Site::new(&config(&[("mairie", origin.url("/mairie.xml"))], ""));
+    assert_eq!(
+        site.thau(&["poll"]).line("mairie").1,
+        "2 new, 0 updated, 0 unchanged (2 in feed)"
+    );
+    assert_eq!(
+        site.thau(&["poll"]).line("mairie").1,
+        "0 new, 0 updated, 2 unchanged (2 in feed)"
+    );
+    let mut titles: Vec<String> = site.entries().into_iter().map(|e| e.title).collect();
+    titles.sort();
+    assert_eq!(titles, ["Collecte des encombrants", "Coupure d'eau lundi"]);
 }

@@ -67,10 +67,7 @@ impl Route {
     pub fn status(code: u16, headers: &[(&str, &str)]) -> Route {
         Route::Status {
             code,
-            headers: headers
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
+            headers: headers.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
             body: format!("status {code}").into_bytes(),
         }
     }
@@ -113,11 +110,7 @@ impl Origin {
     }
 
     pub fn route(&self, path: &str, route: Route) {
-        self.shared
-            .routes
-            .lock()
-            .unwrap()
-            .insert(path.to_string(), route);
+        self.shared.routes.lock().unwrap().insert(path.to_string(), route);
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -146,11 +139,7 @@ fn serve(mut stream: TcpStream, shared: &Shared) {
     if reader.read_line(&mut request_line).is_err() {
         return;
     }
-    let path = request_line
-        .split_whitespace()
-        .nth(1)
-        .unwrap_or("/")
-        .to_string();
+    let path = request_line.split_whitespace().nth(1).unwrap_or("/").to_string();
     let mut headers = HashMap::new();
     loop {
         let mut line = String::new();
@@ -203,14 +192,8 @@ fn serve(mut stream: TcpStream, shared: &Shared) {
                 respond(&mut stream, 200, &h, &body)
             }
         }
-        Some(Route::Status {
-            code,
-            headers,
-            body,
-        }) => respond(&mut stream, code, &headers, &body),
-        Some(Route::Redirect { code, location }) => {
-            respond(&mut stream, code, &[("Location".into(), location)], b"")
-        }
+        Some(Route::Status { code, headers, body }) => respond(&mut stream, code, &headers, &body),
+        Some(Route::Redirect { code, location }) => respond(&mut stream, code, &[("Location".into(), location)], b""),
         Some(Route::Slow(d)) => {
             std::thread::sleep(d);
             respond(
@@ -225,12 +208,7 @@ fn serve(mut stream: TcpStream, shared: &Shared) {
     };
 }
 
-fn respond(
-    stream: &mut TcpStream,
-    code: u16,
-    headers: &[(String, String)],
-    body: &[u8],
-) -> std::io::Result<()> {
+fn respond(stream: &mut TcpStream, code: u16, headers: &[(String, String)], body: &[u8]) -> std::io::Result<()> {
     let mut head = format!("HTTP/1.1 {code} X\r\nConnection: close\r\n");
     for (k, v) in headers {
         head.push_str(&format!("{k}: {v}\r\n"));
@@ -318,10 +296,7 @@ impl Site {
     }
 
     pub fn entries(&self) -> Vec<thau::model::Entry> {
-        self.store()
-            .entries()
-            .collect::<Result<_, _>>()
-            .expect("read entries")
+        self.store().entries().collect::<Result<_, _>>().expect("read entries")
     }
 }
 
@@ -353,22 +328,14 @@ impl Run {
 
 /// The demo fixtures shipped with thau.
 pub fn fixture(name: &str) -> Vec<u8> {
-    std::fs::read(
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("fixtures")
-            .join(name),
-    )
-    .unwrap()
+    std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures").join(name)).unwrap()
 }
 
 /// Waits (at most 10 s) for something another process or thread does.
 pub fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     while !done() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "gave up waiting for {what}"
-        );
+        assert!(std::time::Instant::now() < deadline, "gave up waiting for {what}");
         std::thread::sleep(Duration::from_millis(10));
     }
 }
