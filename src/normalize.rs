@@ -156,7 +156,8 @@ fn parse_feed(bytes: &[u8], url: Option<&Url>) -> Result<fm::Feed, feed_rs::pars
 /// Second chances for documents feed-rs rejects but a reader would accept:
 /// each fix that applies is kept and the document parsed again.
 fn retry(bytes: &[u8], url: Option<&Url>) -> Option<fm::Feed> {
-    const FIXES: [fn(&[u8]) -> Option<Vec<u8>>; 4] = [
+    type Fix = fn(&[u8]) -> Option<Vec<u8>>;
+    const FIXES: [Fix; 4] = [
         legacy_charset,
         neutralize_invalid_xml_base,
         versionless_rss,
