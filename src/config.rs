@@ -29,8 +29,22 @@ pub struct Config {
 #[derive(Debug, Clone, PartialEq)]
 pub struct ServerConfig {
     pub listen: SocketAddr,
-    /// Prefix of self links in published feeds; never ends with `/`.
-    pub base_url: String,
+    /// Prefix of self links in published feeds, never ending with `/`; when
+    /// absent, `http://` and the address the server is bound to.
+    pub base_url: Option<String>,
+    /// Entries in a section feed without `?limit`.
+    pub page_size: usize,
+    /// The largest `?limit` accepted.
+    pub max_page_size: usize,
+    /// `Cache-Control: max-age` of section feeds.
+    pub cache_max_age: Duration,
+}
+
+impl ServerConfig {
+    /// The prefix of published links when serving from `bound`.
+    pub fn base_url(&self, bound: SocketAddr) -> String {
+        self.base_url.clone().unwrap_or_else(|| format!("http://{bound}"))
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -51,6 +65,9 @@ pub struct Section {
     pub slug: String,
     pub title: String,
     pub description: Option<String>,
+    /// Language of the section's feeds (`fr`, `en-GB`…); the entries' most
+    /// common language when absent.
+    pub language: Option<String>,
     pub categories: Vec<String>,
     pub keywords: Vec<String>,
 }
@@ -159,12 +176,15 @@ pub const DEFAULT_SCHEDULE: &str = "0 */15 * * * *";
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(20);
 pub const DEFAULT_CONCURRENCY: usize = 16;
 pub const DEFAULT_MAX_BODY: u64 = 10 * 1024 * 1024;
+pub const DEFAULT_PAGE_SIZE: usize = 50;
+pub const DEFAULT_MAX_PAGE_SIZE: usize = 500;
+pub const DEFAULT_CACHE_MAX_AGE: Duration = Duration::from_secs(300);
 
 const TOP_KEYS: &[&str] = &["server", "store", "poll", "sections", "sources"];
-const SERVER_KEYS: &[&str] = &["listen", "base_url"];
+const SERVER_KEYS: &[&str] = &["listen", "base_url", "page_size", "max_page_size", "cache_max_age"];
 const STORE_KEYS: &[&str] = &["path"];
 const POLL_KEYS: &[&str] = &["schedule", "timeout", "concurrency", "max_body"];
-const SECTION_KEYS: &[&str] = &["slug", "title", "description", "categories", "keywords"];
+const SECTION_KEYS: &[&str] = &["slug", "title", "description", "language", "categories", "keywords"];
 const SOURCE_KEYS: &[&str] = &["name", "url", "path", "sections", "schedule", "title"];
 
 impl Config {
@@ -274,17 +294,34 @@ impl<'a> Checker<'a> {
             .as_ref()
             .and_then(|t| self.parsed(t, "listen", "an address such as \"127.0.0.1:8080\"", |s| s.parse().ok()))
             .unwrap_or_else(|| DEFAULT_LISTEN.parse().expect("default address parses"));
-        let base_url = server
-            .as_ref()
-            .and_then(|t| {
-                self.parsed(t, "base_url", "an absolute http(s) URL", |s| {
-                    Url::parse(s)
-                        .ok()
-                        .filter(|u| matches!(u.scheme(), "http" | "https"))
-                        .map(|_| s.trim_end_matches('/').to_string())
-                })
+        let base_url = server.as_ref().and_then(|t| {
+            self.parsed(t, "base_url", "an absolute http(s) URL", |s| {
+                Url::parse(s)
+                    .ok()
+                    .filter(|u| matches!(u.scheme(), "http" | "https"))
+                    .map(|_| s.trim_end_matches('/').to_string())
             })
-            .unwrap_or_else(|| format!("http://{listen}"));
+        });
+
+        let page_size = server
+            .as_ref()
+            .and_then(|t| self.integer(t, "page_size", 1, 10_000))
+            .map_or(DEFAULT_PAGE_SIZE, |n| n as usize);
+        let max_page_size = server
+            .as_ref()
+            .and_then(|t| self.integer(t, "max_page_size", 1, 10_000))
+            .map_or(DEFAULT_MAX_PAGE_SIZE.max(page_size), |n| n as usize);
+        if max_page_size < page_size {
+            let line = server.as_ref().map_or(1, |t| t.line);
+            self.problem(
+                line,
+                format!("[server]: max_page_size ({max_page_size}) is below page_size ({page_size})"),
+            );
+        }
+        let cache_max_age = server
+            .as_ref()
+            .and_then(|t| self.parsed_with(t, "cache_max_age", parse_duration))
+            .unwrap_or(DEFAULT_CACHE_MAX_AGE);
 
         let store_path = store
             .as_ref()
@@ -318,7 +355,13 @@ impl<'a> Checker<'a> {
 
         Config {
             file: path.to_owned(),
-            server: ServerConfig { listen, base_url },
+            server: ServerConfig {
+                listen,
+                base_url,
+                page_size,
+                max_page_size,
+                cache_max_age,
+            },
             store: StoreConfig { path: store_path },
             poll: PollConfig {
                 schedule,
@@ -355,6 +398,7 @@ impl<'a> Checker<'a> {
             }
             let title = self.required_string(&t, "title");
             let description = self.string(&t, "description").map(|(s, _)| s);
+            let language = self.string(&t, "language").map(|(s, _)| s);
             let categories = self.string_list(&t, "categories").unwrap_or_default();
             let keywords = self.string_list(&t, "keywords").unwrap_or_default();
             if let (Some((slug, _)), Some((title, _))) = (slug, title) {
@@ -362,6 +406,7 @@ impl<'a> Checker<'a> {
                     slug,
                     title,
                     description,
+                    language,
                     categories: categories.into_iter().map(|(s, _)| s).collect(),
                     keywords: keywords.into_iter().map(|(s, _)| s).collect(),
                 });
@@ -776,6 +821,6 @@ sections = ["setee"]
         let c = Config::parse("", Path::new("/etc/thau/feeds.toml")).unwrap();
         assert_eq!(c.store.path, Path::new("/etc/thau/data/thau.sled"));
         assert_eq!(c.poll.max_body, DEFAULT_MAX_BODY);
-        assert_eq!(c.server.base_url, "http://127.0.0.1:8080");
+        assert_eq!(c.server.base_url(c.server.listen), "http://127.0.0.1:8080");
     }
 }

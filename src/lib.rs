@@ -9,11 +9,22 @@
 //! - [`fetch`]: HTTP and file fetching: conditional GET, timeouts, body cap, redirects.
 //! - [`normalize`]: pure: feed bytes → normalized entries (ids, links, dates, HTML).
 //! - [`store`]: sled: entries, section-ready index, per-source fetch state.
+//! - [`route`]: pure: which sections an entry belongs to.
+//! - [`publish`]: pure: entries → RSS 2.0 / Atom 1.0 / JSON Feed, index, OPML.
 //! - [`pipeline`]: polls sources: fetch → normalize → store.
+//! - [`site`]: the published site: sections selected, rendered and compressed
+//!   once per change.
+//! - [`server`]: HTTP over the site (axum): ETags, 304s, gzip/brotli, HEAD.
+//! - [`app`]: composition root for `thau serve` and `thau export`.
 
+pub mod app;
 pub mod config;
 pub mod fetch;
 pub mod model;
 pub mod normalize;
 pub mod pipeline;
+pub mod publish;
+pub mod route;
+pub mod server;
+pub mod site;
 pub mod store;

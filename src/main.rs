@@ -32,10 +32,11 @@ enum Command {
         #[arg(long)]
         source: Option<String>,
     },
-    /// Serve the section feeds over HTTP (arrives with the publishing work).
+    /// Serve the section feeds over HTTP; polls every source at start.
     Serve,
-    /// Write the section feeds to a folder (arrives with the publishing work).
+    /// Write the section feeds, index.html and sections.opml to a folder.
     Export {
+        /// The folder to write into (created if missing).
         #[arg(long)]
         out: PathBuf,
     },
@@ -70,10 +71,56 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::Poll { source } => poll(&config, source.as_deref()),
-        Command::Serve | Command::Export { .. } => {
-            eprintln!("thau: serve and export are not implemented yet");
+        Command::Serve => serve(config),
+        Command::Export { out } => match thau::app::export(&config, &out) {
+            Ok(report) => {
+                for path in &report.written {
+                    println!("wrote {}", out.join(path).display());
+                }
+                println!("{} files written, {} unchanged", report.written.len(), report.unchanged);
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("thau: {e:#}");
+                ExitCode::from(UNUSABLE)
+            }
+        },
+    }
+}
+
+fn serve(config: Config) -> ExitCode {
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("thau: cannot start the async runtime: {e}");
+            return ExitCode::from(UNUSABLE);
+        }
+    };
+    let result = runtime.block_on(thau::app::serve(config, shutdown_signal(), |addr, base_url| {
+        println!("thau: listening on http://{addr}/ (feeds published under {base_url}/)");
+    }));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("thau: {e:#}");
             ExitCode::from(UNUSABLE)
         }
+    }
+}
+
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM.
+async fn shutdown_signal() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term => {}
     }
 }
 

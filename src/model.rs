@@ -169,3 +169,39 @@ mod tests {
         assert_eq!(fold("Société"), "societe");
     }
 }
+
+/// Entries for unit tests elsewhere in the crate.
+#[cfg(test)]
+pub(crate) mod tests_support {
+    use super::*;
+
+    pub fn entry(title: &str) -> Entry {
+        let t = DateTime::parse_from_rfc3339("2026-11-24T17:30:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        Entry {
+            key: format!("g:test\n{title}"),
+            id: title.to_string(),
+            link: None,
+            title: title.to_string(),
+            summary: None,
+            content: None,
+            published: t,
+            updated: t,
+            first_seen: t,
+            dated: true,
+            authors: vec![],
+            categories: vec![],
+            enclosures: vec![],
+            language: None,
+            sources: vec![SourceRef {
+                name: "test".into(),
+                guid: Some(title.to_string()),
+                feed_title: None,
+                feed_url: None,
+                categories: vec![],
+                fingerprint: String::new(),
+            }],
+        }
+    }
+}

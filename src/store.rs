@@ -11,6 +11,7 @@
 //! | `l\0{canonical link}`           | entry key, when it is not `u:{link}`   |
 //! | `f\0{source}`                   | [`FetchState`] as JSON                 |
 //! | `t\0{published, newest first}{key}` | [`Routing`]: what sections need    |
+//! | `p\0{path}`                     | [`PublishMark`] of a published file    |
 //!
 //! The `t` index is what sections are rendered from: a scan newest-first
 //! that decides membership from the small [`Routing`] value alone, without
@@ -136,6 +137,16 @@ impl Store {
     /// losing it to a crash costs one extra fetch, never an entry.
     pub fn save_fetch_state(&self, source: &str, state: &FetchState) -> Result<(), StoreError> {
         self.db.insert(state_key(source), to_json(state))?;
+        Ok(())
+    }
+
+    /// When the published document at `path` last changed, and its hash.
+    pub fn publish_mark(&self, path: &str) -> Result<Option<PublishMark>, StoreError> {
+        self.get_json(&[b"p\0", path.as_bytes()].concat())
+    }
+
+    pub fn set_publish_mark(&self, path: &str, mark: &PublishMark) -> Result<(), StoreError> {
+        self.db.insert([b"p\0", path.as_bytes()].concat(), to_json(mark))?;
         Ok(())
     }
 
@@ -393,6 +404,14 @@ fn newest_first(t: DateTime<Utc>) -> [u8; 8] {
 
 fn time_key(entry: &Entry) -> Vec<u8> {
     [TIME_PREFIX, &newest_first(entry.published), entry.key.as_bytes()].concat()
+}
+
+/// A published document's content hash and when it last changed: its
+/// `Last-Modified`, kept across restarts.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PublishMark {
+    pub hash: String,
+    pub changed: DateTime<Utc>,
 }
 
 /// What deciding an entry's sections needs, kept in the time index.

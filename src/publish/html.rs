@@ -1,0 +1,136 @@
+//! The HTML index page (sections with their feeds, sources with their last
+//! poll) and the OPML list of section feeds. Plain HTML, no JavaScript, and
+//! `<link rel="alternate">` tags so browsers and readers discover the feeds.
+
+use std::fmt::Write;
+
+use super::{Format, section_url};
+use crate::model::{FetchState, Outcome};
+use crate::normalize::escape_html as esc;
+
+/// A section as the index lists it.
+#[derive(Debug, Clone)]
+pub struct SectionSummary {
+    pub slug: String,
+    pub title: String,
+    pub description: Option<String>,
+    /// Entries routed to the section (all of them, not only the published page).
+    pub entries: usize,
+}
+
+/// A source as the index lists it.
+#[derive(Debug, Clone)]
+pub struct SourceStatus {
+    pub name: String,
+    pub location: String,
+    pub state: Option<FetchState>,
+}
+
+/// Which formats an OPML document lists.
+pub const OPML_FORMATS: [Format; 2] = [Format::Rss, Format::Atom];
+
+pub fn index_html(base_url: &str, sections: &[SectionSummary], sources: &[SourceStatus]) -> Vec<u8> {
+    let mut h = String::new();
+    h.push_str("<!DOCTYPE html>\n<html lang=\"fr\">\n<head>\n<meta charset=\"utf-8\">\n");
+    h.push_str("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>thau</title>\n");
+    for s in sections {
+        for (format, kind, label) in [
+            (Format::Rss, "application/rss+xml", "RSS"),
+            (Format::Atom, "application/atom+xml", "Atom"),
+            (Format::Json, "application/feed+json", "JSON Feed"),
+        ] {
+            let _ = writeln!(
+                h,
+                "<link rel=\"alternate\" type=\"{kind}\" title=\"{} ({label})\" href=\"{}\">",
+                esc(&s.title),
+                esc(&section_url(base_url, &s.slug, format))
+            );
+        }
+    }
+    h.push_str(concat!(
+        "<style>body{font-family:sans-serif;max-width:70em;margin:1em auto;padding:0 1em}",
+        "table{border-collapse:collapse;width:100%}th,td{text-align:left;padding:.3em .6em;border-bottom:1px solid #ddd}",
+        ".error{color:#a00}.ok{color:#060}</style>\n</head>\n<body>\n<h1>thau</h1>\n"
+    ));
+    let _ = writeln!(
+        h,
+        "<p>Section feeds to subscribe to; all of them at once: <a href=\"{}\">sections.opml</a>.</p>",
+        esc(&format!("{base_url}/sections.opml"))
+    );
+    h.push_str("<h2>Sections</h2>\n<table>\n<tr><th>Section</th><th>Entries</th><th>Feeds</th></tr>\n");
+    for s in sections {
+        let _ = write!(h, "<tr><td><strong>{}</strong>", esc(&s.title));
+        if let Some(d) = &s.description {
+            let _ = write!(h, "<br>{}", esc(d));
+        }
+        let _ = write!(h, "</td><td>{}</td><td>", s.entries);
+        for (i, format) in Format::ALL.into_iter().enumerate() {
+            let label = ["RSS", "Atom", "JSON Feed"][i];
+            let _ = write!(
+                h,
+                "{}<a href=\"{}\">{label}</a>",
+                if i > 0 { " · " } else { "" },
+                esc(&section_url(base_url, &s.slug, format))
+            );
+        }
+        h.push_str("</td></tr>\n");
+    }
+    h.push_str("</table>\n<h2>Sources</h2>\n<table>\n");
+    h.push_str("<tr><th>Source</th><th>Last poll</th><th>Outcome</th><th>Details</th></tr>\n");
+    for s in sources {
+        let state = s.state.as_ref();
+        let when = state
+            .and_then(|st| st.last_poll)
+            .map_or("never".to_string(), |t| t.format("%Y-%m-%d %H:%M UTC").to_string());
+        let outcome = state.and_then(|st| st.last_outcome);
+        let class = if outcome == Some(Outcome::Error) { "error" } else { "ok" };
+        let mut details = Vec::new();
+        if let Some(st) = state {
+            if let Some(e) = &st.last_error {
+                details.push(esc(e));
+            }
+            if st.consecutive_failures > 1 {
+                details.push(format!("{} failures in a row", st.consecutive_failures));
+            }
+            if let Some(to) = &st.permanent_redirect {
+                details.push(format!("moved permanently to {} (update feeds.toml)", esc(to)));
+            }
+        }
+        let _ = writeln!(
+            h,
+            "<tr><td><strong>{}</strong><br><small>{}</small></td><td>{when}</td><td class=\"{class}\">{}</td><td>{}</td></tr>",
+            esc(&s.name),
+            esc(&s.location),
+            outcome.map_or("not polled yet", Outcome::as_str),
+            details.join("<br>")
+        );
+    }
+    h.push_str("</table>\n</body>\n</html>\n");
+    h.into_bytes()
+}
+
+/// OPML 2.0 listing every section feed in `formats`, one folder per format.
+pub fn opml(base_url: &str, sections: &[SectionSummary], formats: &[Format]) -> Vec<u8> {
+    let mut o = String::from("<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<opml version=\"2.0\">\n");
+    o.push_str("<head><title>thau sections</title></head>\n<body>\n");
+    for &format in formats {
+        let folder = match format {
+            Format::Rss => "RSS 2.0",
+            Format::Atom => "Atom 1.0",
+            Format::Json => "JSON Feed",
+        };
+        let _ = writeln!(o, "<outline text=\"{folder}\">");
+        for s in sections {
+            let _ = writeln!(
+                o,
+                "  <outline type=\"rss\" text=\"{t}\" title=\"{t}\" xmlUrl=\"{}\" htmlUrl=\"{}\"/>",
+                esc(&section_url(base_url, &s.slug, format)),
+                esc(&format!("{base_url}/")),
+                t = esc(&s.title)
+            );
+        }
+        o.push_str("</outline>\n");
+    }
+    o.push_str("</body>\n</opml>\n");
+    o.into_bytes()
+}

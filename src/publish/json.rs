@@ -1,0 +1,130 @@
+//! JSON Feed 1.1 (serde), with the same content as the XML formats. Origin
+//! feeds go in the `_thau` extension object of each item.
+
+use serde::Serialize;
+
+use super::{Format, SectionFeed, public_id};
+use crate::model::Entry;
+use crate::normalize::html_to_text;
+
+#[derive(Serialize)]
+struct JsonFeed<'a> {
+    version: &'static str,
+    title: &'a str,
+    home_page_url: String,
+    feed_url: String,
+    description: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    language: Option<String>,
+    items: Vec<Item<'a>>,
+}
+
+#[derive(Serialize)]
+struct Item<'a> {
+    id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    url: Option<&'a str>,
+    title: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    content_html: Option<&'a str>,
+    /// Plain text, as JSON Feed defines it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    summary: Option<String>,
+    date_published: String,
+    date_modified: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    authors: Vec<Author<'a>>,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    tags: &'a [String],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    language: Option<&'a str>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    attachments: Vec<Attachment<'a>>,
+    _thau: Extension<'a>,
+}
+
+#[derive(Serialize)]
+struct Author<'a> {
+    name: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    url: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct Attachment<'a> {
+    url: &'a str,
+    mime_type: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    size_in_bytes: Option<u64>,
+}
+
+#[derive(Serialize)]
+struct Extension<'a> {
+    sources: Vec<Origin<'a>>,
+}
+
+#[derive(Serialize)]
+struct Origin<'a> {
+    name: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    feed_url: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    feed_title: Option<&'a str>,
+}
+
+pub fn json_feed(feed: &SectionFeed<'_>) -> Vec<u8> {
+    let doc = JsonFeed {
+        version: "https://jsonfeed.org/version/1.1",
+        title: &feed.section.title,
+        home_page_url: format!("{}/", feed.base_url),
+        feed_url: feed.url(Format::Json),
+        description: feed.description(),
+        language: feed.language(),
+        items: feed.entries.iter().map(|e| item(e)).collect(),
+    };
+    let mut out = serde_json::to_vec_pretty(&doc).expect("plain data serializes");
+    out.push(b'\n');
+    out
+}
+
+fn item(e: &Entry) -> Item<'_> {
+    Item {
+        id: public_id(e),
+        url: e.link.as_deref(),
+        title: &e.title,
+        content_html: e.content.as_deref().or(e.summary.as_deref()),
+        summary: e.summary.as_deref().map(html_to_text),
+        date_published: e.published.to_rfc3339(),
+        date_modified: e.updated.to_rfc3339(),
+        authors: e
+            .authors
+            .iter()
+            .map(|a| Author {
+                name: &a.name,
+                url: a.uri.as_deref(),
+            })
+            .collect(),
+        tags: &e.categories,
+        language: e.language.as_deref(),
+        attachments: e
+            .enclosures
+            .iter()
+            .map(|x| Attachment {
+                url: &x.url,
+                mime_type: x.media_type.as_deref().unwrap_or("application/octet-stream"),
+                size_in_bytes: x.length,
+            })
+            .collect(),
+        _thau: Extension {
+            sources: e
+                .sources
+                .iter()
+                .map(|s| Origin {
+                    name: &s.name,
+                    feed_url: s.feed_url.as_deref(),
+                    feed_title: s.feed_title.as_deref(),
+                })
+                .collect(),
+        },
+    }
+}

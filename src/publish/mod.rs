@@ -1,0 +1,140 @@
+//! Pure: a section's entries → RSS 2.0, Atom 1.0 and JSON Feed 1.1 bytes,
+//! plus the HTML index and the OPML list of section feeds. Same input, same
+//! bytes: no clock, no randomness, a total order. Depends on `config`,
+//! `model` and `normalize` (HTML to text).
+
+mod atom;
+mod html;
+mod json;
+mod rss;
+
+use std::cmp::Ordering;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use url::Url;
+
+use crate::config::Section;
+use crate::model::Entry;
+
+pub use self::atom::atom;
+pub use self::html::{OPML_FORMATS, SectionSummary, SourceStatus, index_html, opml};
+pub use self::json::json_feed;
+pub use self::rss::rss;
+
+/// Everything a section feed is rendered from.
+#[derive(Debug, Clone, Copy)]
+pub struct SectionFeed<'a> {
+    pub section: &'a Section,
+    /// `[server].base_url`, without a trailing `/`.
+    pub base_url: &'a str,
+    /// Newest first, already limited.
+    pub entries: &'a [Arc<Entry>],
+}
+
+/// The three formats a section is published in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Format {
+    Rss,
+    Atom,
+    Json,
+}
+
+impl Format {
+    pub const ALL: [Format; 3] = [Format::Rss, Format::Atom, Format::Json];
+
+    pub fn file_name(self) -> &'static str {
+        match self {
+            Format::Rss => "rss.xml",
+            Format::Atom => "atom.xml",
+            Format::Json => "feed.json",
+        }
+    }
+
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Format::Rss => "application/rss+xml; charset=utf-8",
+            Format::Atom => "application/atom+xml; charset=utf-8",
+            Format::Json => "application/feed+json; charset=utf-8",
+        }
+    }
+
+    pub fn render(self, feed: &SectionFeed<'_>) -> Vec<u8> {
+        match self {
+            Format::Rss => rss(feed),
+            Format::Atom => atom(feed),
+            Format::Json => json_feed(feed),
+        }
+    }
+}
+
+impl SectionFeed<'_> {
+    pub fn url(&self, format: Format) -> String {
+        section_url(self.base_url, &self.section.slug, format)
+    }
+
+    /// The newest `updated` among the entries: the feed's own date, never
+    /// the time of rendering (the epoch for an empty section).
+    pub fn updated(&self) -> DateTime<Utc> {
+        self.entries
+            .iter()
+            .map(|e| e.updated)
+            .max()
+            .unwrap_or(DateTime::UNIX_EPOCH)
+    }
+
+    /// The configured language, else the entries' most common one.
+    pub fn language(&self) -> Option<String> {
+        if let Some(l) = &self.section.language {
+            return Some(l.clone());
+        }
+        let mut counts: std::collections::BTreeMap<&str, usize> = Default::default();
+        for l in self.entries.iter().filter_map(|e| e.language.as_deref()) {
+            *counts.entry(l).or_default() += 1;
+        }
+        counts
+            .into_iter()
+            .max_by(|a, b| a.1.cmp(&b.1).then(b.0.cmp(a.0)))
+            .map(|(l, _)| l.to_string())
+    }
+
+    pub fn description(&self) -> String {
+        self.section
+            .description
+            .clone()
+            .unwrap_or_else(|| self.section.title.clone())
+    }
+}
+
+pub fn section_url(base_url: &str, slug: &str, format: Format) -> String {
+    format!("{base_url}/sections/{slug}/{}", format.file_name())
+}
+
+/// Newest first: published, then updated, then id, then key — a total order.
+pub fn newest_first(a: &Entry, b: &Entry) -> Ordering {
+    b.published
+        .cmp(&a.published)
+        .then(b.updated.cmp(&a.updated))
+        .then_with(|| public_id(a).cmp(&public_id(b)))
+        .then_with(|| a.key.cmp(&b.key))
+}
+
+/// The id readers see: the entry's id when it is an absolute IRI (a URL, a
+/// `urn:`, a `tag:`), else a `tag:` IRI naming the origin source, so that
+/// `123` from two town halls stays two stories.
+pub fn public_id(entry: &Entry) -> String {
+    if Url::parse(&entry.id).is_ok() {
+        return entry.id.clone();
+    }
+    let source = entry.sources.first().map_or("unknown", |s| s.name.as_str());
+    let encoded: String = url::form_urlencoded::byte_serialize(entry.id.as_bytes()).collect();
+    format!("tag:thau,2026:{source}/{encoded}")
+}
+
+/// Whether the public id is the entry's web address (RSS `isPermaLink`).
+pub fn id_is_permalink(entry: &Entry) -> bool {
+    Url::parse(&entry.id).is_ok_and(|u| matches!(u.scheme(), "http" | "https"))
+}
+
+#[cfg(test)]
+pub(crate) mod tests;

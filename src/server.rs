@@ -1,0 +1,367 @@
+//! HTTP: `pub fn router(state) -> axum::Router`. Section feeds are served
+//! from the bytes the [`Site`] rendered and compressed when the section
+//! changed — never rendered or compressed per request, except the
+//! `?limit`/`?since` variants, which are rendered (uncompressed) from the
+//! section's entries in memory. Strong ETags, `Last-Modified`, 304s, gzip and
+//! brotli negotiation, HEAD. Depends on `site`, `publish`, `store`.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::config::Config;
+use crate::model::FetchState;
+use crate::publish::{self, Format, SectionFeed, SourceStatus};
+use crate::site::{Doc, Site, hex_sha256};
+use crate::store::Store;
+
+/// What handlers read. The site is swapped whole when a poll changed it.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<Store>,
+    pub config: Arc<RwLock<Arc<Config>>>,
+    pub site: Arc<RwLock<Arc<Site>>>,
+}
+
+impl AppState {
+    fn site(&self) -> Arc<Site> {
+        self.site.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    fn config(&self) -> Arc<Config> {
+        self.config.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/", get(index))
+        .route("/sections.opml", get(opml))
+        .route("/sections/{slug}/{file}", get(section_feed))
+        .route("/healthz", get(healthz))
+        .route("/api/sources", get(api_sources))
+        .fallback(|| async { plain(StatusCode::NOT_FOUND, "not found\n") })
+        .with_state(state)
+}
+
+async fn section_feed(
+    State(state): State<AppState>,
+    Path((slug, file)): Path<(String, String)>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Response {
+    let site = state.site();
+    let Some(section) = site.section(&slug) else {
+        return plain(StatusCode::NOT_FOUND, &format!("no section \"{slug}\"\n"));
+    };
+    let Some(format) = Format::ALL.into_iter().find(|f| f.file_name() == file) else {
+        return plain(
+            StatusCode::NOT_FOUND,
+            "section feeds are rss.xml, atom.xml and feed.json\n",
+        );
+    };
+    let config = state.config();
+    let max_age = config.server.cache_max_age;
+    let params = match FeedParams::parse(query.as_deref(), config.server.max_page_size) {
+        Ok(p) => p,
+        Err(message) => return plain(StatusCode::BAD_REQUEST, &format!("{message}\n")),
+    };
+    if params.is_default(config.server.page_size) {
+        let doc = &section.feeds[&format];
+        return serve_doc(doc, &headers, max_age);
+    }
+    // A variant: rendered from the entries in memory, not compressed.
+    let limit = params.limit.unwrap_or(config.server.page_size);
+    let entries: Vec<_> = section
+        .entries
+        .iter()
+        .filter(|e| params.since.is_none_or(|since| e.updated > since))
+        .take(limit)
+        .cloned()
+        .collect();
+    let feed = SectionFeed {
+        section: &section.section,
+        base_url: &site.base_url,
+        entries: &entries,
+    };
+    let body = format.render(&feed);
+    let hash = hex_sha256(&body);
+    let last_modified = feed.updated();
+    respond(
+        &headers,
+        Variant {
+            content_type: format.content_type(),
+            body: Bytes::from(body),
+            encoding: None,
+            etag: format!("\"{hash}\""),
+            last_modified,
+        },
+        max_age,
+    )
+}
+
+#[derive(Debug, Default)]
+struct FeedParams {
+    limit: Option<usize>,
+    since: Option<DateTime<Utc>>,
+}
+
+impl FeedParams {
+    fn parse(query: Option<&str>, max: usize) -> Result<FeedParams, String> {
+        let mut params = FeedParams::default();
+        for (k, v) in url::form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
+            match k.as_ref() {
+                "limit" => {
+                    let n = v.parse::<usize>().ok().filter(|n| (1..=max).contains(n));
+                    params.limit = Some(n.ok_or(format!("limit must be an integer from 1 to {max}, not \"{v}\""))?);
+                }
+                "since" => {
+                    let t = DateTime::parse_from_rfc3339(&v).map_err(|_| {
+                        format!("since must be an RFC 3339 date such as 2026-11-25T08:00:00Z, not \"{v}\"")
+                    })?;
+                    params.since = Some(t.with_timezone(&Utc));
+                }
+                _ => {}
+            }
+        }
+        Ok(params)
+    }
+
+    fn is_default(&self, page_size: usize) -> bool {
+        self.since.is_none() && self.limit.is_none_or(|l| l == page_size)
+    }
+}
+
+/// One concrete response body.
+struct Variant {
+    content_type: &'static str,
+    body: Bytes,
+    encoding: Option<&'static str>,
+    etag: String,
+    last_modified: DateTime<Utc>,
+}
+
+fn serve_doc(doc: &Doc, headers: &HeaderMap, max_age: Duration) -> Response {
+    // Each encoding is its own representation, with its own strong ETag.
+    let (body, encoding, suffix) = match preferred_encoding(headers) {
+        Encoding::Brotli if !doc.brotli.is_empty() => (doc.brotli.clone(), Some("br"), "-br"),
+        Encoding::Gzip | Encoding::Brotli if !doc.gzip.is_empty() => (doc.gzip.clone(), Some("gzip"), "-gz"),
+        _ => (doc.identity.clone(), None, ""),
+    };
+    respond(
+        headers,
+        Variant {
+            content_type: doc.content_type,
+            body,
+            encoding,
+            etag: format!("\"{}{suffix}\"", doc.hash),
+            last_modified: doc.last_modified,
+        },
+        max_age,
+    )
+}
+
+fn respond(request: &HeaderMap, v: Variant, max_age: Duration) -> Response {
+    let not_modified = match request.get(header::IF_NONE_MATCH).and_then(|h| h.to_str().ok()) {
+        Some(tags) => etag_matches(tags, &v.etag),
+        None => request
+            .get(header::IF_MODIFIED_SINCE)
+            .and_then(|h| h.to_str().ok())
+            .and_then(|s| DateTime::parse_from_rfc2822(s).ok())
+            .is_some_and(|since| v.last_modified <= since),
+    };
+    let mut response = if not_modified {
+        (StatusCode::NOT_MODIFIED, Body::empty()).into_response()
+    } else {
+        let mut r = (StatusCode::OK, Body::from(v.body)).into_response();
+        r.headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static(v.content_type));
+        if let Some(enc) = v.encoding {
+            r.headers_mut()
+                .insert(header::CONTENT_ENCODING, HeaderValue::from_static(enc));
+        }
+        r
+    };
+    let h = response.headers_mut();
+    if let Ok(etag) = HeaderValue::from_str(&v.etag) {
+        h.insert(header::ETAG, etag);
+    }
+    if let Ok(lm) = HeaderValue::from_str(&http_date(v.last_modified)) {
+        h.insert(header::LAST_MODIFIED, lm);
+    }
+    if let Ok(cc) = HeaderValue::from_str(&format!("public, max-age={}", max_age.as_secs())) {
+        h.insert(header::CACHE_CONTROL, cc);
+    }
+    h.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
+    response
+}
+
+/// `If-None-Match` uses the weak comparison; a tag of another encoding of
+/// the same bytes matches too (the client already has this content).
+fn etag_matches(header: &str, etag: &str) -> bool {
+    let opaque = |t: &str| {
+        let t = t.trim().trim_start_matches("W/").trim_matches('"');
+        t.strip_suffix("-gz")
+            .or_else(|| t.strip_suffix("-br"))
+            .unwrap_or(t)
+            .to_string()
+    };
+    let ours = opaque(etag);
+    header.split(',').any(|t| t.trim() == "*" || opaque(t) == ours)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Encoding {
+    Brotli,
+    Gzip,
+    Identity,
+}
+
+fn preferred_encoding(headers: &HeaderMap) -> Encoding {
+    let Some(accept) = headers.get(header::ACCEPT_ENCODING).and_then(|h| h.to_str().ok()) else {
+        return Encoding::Identity;
+    };
+    let mut q: HashMap<String, f32> = HashMap::new();
+    for part in accept.split(',') {
+        let mut it = part.split(';');
+        let name = it.next().unwrap_or("").trim().to_ascii_lowercase();
+        let weight = it
+            .find_map(|p| p.trim().strip_prefix("q=").and_then(|v| v.trim().parse::<f32>().ok()))
+            .unwrap_or(1.0);
+        q.insert(name, weight);
+    }
+    let accepts = |name: &str| q.get(name).or_else(|| q.get("*")).is_some_and(|w| *w > 0.0);
+    if accepts("br") {
+        Encoding::Brotli
+    } else if accepts("gzip") {
+        Encoding::Gzip
+    } else {
+        Encoding::Identity
+    }
+}
+
+fn http_date(t: DateTime<Utc>) -> String {
+    t.format("%a, %d %b %Y %H:%M:%S GMT").to_string()
+}
+
+async fn opml(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let site = state.site();
+    serve_doc(&site.opml, &headers, state.config().server.cache_max_age)
+}
+
+async fn index(State(state): State<AppState>) -> Response {
+    let site = state.site();
+    let config = state.config();
+    let sources = source_statuses(&state.store, &config);
+    let body = publish::index_html(&site.base_url, &site.summaries(), &sources);
+    let mut r = (StatusCode::OK, body).into_response();
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    r
+}
+
+pub fn source_statuses(store: &Store, config: &Config) -> Vec<SourceStatus> {
+    config
+        .sources
+        .iter()
+        .map(|s| SourceStatus {
+            name: s.name.clone(),
+            location: s.location.to_string(),
+            state: store.fetch_state(&s.name).ok().flatten(),
+        })
+        .collect()
+}
+
+#[derive(Serialize)]
+struct SourceJson {
+    name: String,
+    location: String,
+    sections: Vec<String>,
+    #[serde(flatten)]
+    state: FetchState,
+}
+
+async fn api_sources(State(state): State<AppState>) -> Response {
+    let config = state.config();
+    let list: Vec<SourceJson> = config
+        .sources
+        .iter()
+        .map(|s| SourceJson {
+            name: s.name.clone(),
+            location: s.location.to_string(),
+            sections: s.sections.clone(),
+            state: state.store.fetch_state(&s.name).ok().flatten().unwrap_or_default(),
+        })
+        .collect();
+    json(&list)
+}
+
+async fn healthz(State(state): State<AppState>) -> Response {
+    json(&serde_json::json!({ "status": "ok", "sections": state.site().sections.len() }))
+}
+
+fn json<T: Serialize>(value: &T) -> Response {
+    let mut body = serde_json::to_vec_pretty(value).expect("plain data serializes");
+    body.push(b'\n');
+    let mut r = (StatusCode::OK, body).into_response();
+    r.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    r
+}
+
+fn plain(status: StatusCode, message: &str) -> Response {
+    let mut r = (status, message.to_string()).into_response();
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn etags_match_across_encodings_and_weakly() {
+        assert!(etag_matches("\"abc\"", "\"abc-gz\""));
+        assert!(etag_matches("W/\"abc-br\", \"x\"", "\"abc\""));
+        assert!(etag_matches("*", "\"abc\""));
+        assert!(!etag_matches("\"abd\"", "\"abc\""));
+    }
+
+    #[test]
+    fn encoding_negotiation_honours_q_values() {
+        let h = |v: &str| {
+            let mut m = HeaderMap::new();
+            m.insert(header::ACCEPT_ENCODING, v.parse().unwrap());
+            preferred_encoding(&m)
+        };
+        assert_eq!(h("gzip, deflate, br"), Encoding::Brotli);
+        assert_eq!(h("gzip, br;q=0"), Encoding::Gzip);
+        assert_eq!(h("identity"), Encoding::Identity);
+        assert_eq!(h("*"), Encoding::Brotli);
+        assert_eq!(preferred_encoding(&HeaderMap::new()), Encoding::Identity);
+    }
+
+    #[test]
+    fn feed_parameters_are_checked() {
+        assert_eq!(FeedParams::parse(Some("limit=10"), 500).unwrap().limit, Some(10));
+        assert!(FeedParams::parse(Some("limit=0"), 500).is_err());
+        assert!(FeedParams::parse(Some("limit=501"), 500).is_err());
+        assert!(FeedParams::parse(Some("since=yesterday"), 500).is_err());
+        let p = FeedParams::parse(Some("since=2026-11-25T08:00:00%2B01:00"), 500).unwrap();
+        assert_eq!(p.since.unwrap().to_rfc3339(), "2026-11-25T07:00:00+00:00");
+    }
+}

@@ -1,0 +1,238 @@
+//! The published site, built from the store when something changed: each
+//! section's entries selected by the router, every format rendered once and
+//! compressed once (gzip, brotli), with a content hash for the ETag and the
+//! instant the bytes last changed for `Last-Modified` (kept in the store so a
+//! restart does not move it). Requests are served from these bytes. Wires
+//! `store`, `route` and `publish`.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use chrono::{DateTime, SubsecRound, Utc};
+use sha2::{Digest, Sha256};
+
+use crate::config::{Config, Section};
+use crate::model::Entry;
+use crate::publish::{self, Format, SectionFeed, SectionSummary};
+use crate::route::{Router, Verdict};
+use crate::store::{PublishMark, Store, StoreError};
+
+/// One published document and its precomputed encodings.
+#[derive(Debug, Clone)]
+pub struct Doc {
+    pub content_type: &'static str,
+    pub identity: Bytes,
+    pub gzip: Bytes,
+    pub brotli: Bytes,
+    /// Hex SHA-256 of `identity`: the strong ETag's opaque part.
+    pub hash: String,
+    /// When these bytes last changed (whole seconds, as HTTP dates are).
+    pub last_modified: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone)]
+pub struct SiteSection {
+    pub section: Section,
+    /// Newest first, at most `max_page_size`: what `?limit` and `?since` pick from.
+    pub entries: Vec<Arc<Entry>>,
+    /// Entries routed to the section in all.
+    pub total: usize,
+    /// The default page (`page_size` entries) in each format.
+    pub feeds: BTreeMap<Format, Doc>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Site {
+    pub base_url: String,
+    /// In configuration order.
+    pub sections: Vec<SiteSection>,
+    /// RSS and Atom feeds of every section, one folder per format.
+    pub opml: Doc,
+}
+
+impl Site {
+    pub fn section(&self, slug: &str) -> Option<&SiteSection> {
+        self.sections.iter().find(|s| s.section.slug == slug)
+    }
+
+    pub fn summaries(&self) -> Vec<SectionSummary> {
+        self.sections
+            .iter()
+            .map(|s| SectionSummary {
+                slug: s.section.slug.clone(),
+                title: s.section.title.clone(),
+                description: s.section.description.clone(),
+                entries: s.total,
+            })
+            .collect()
+    }
+
+    /// Renders the site from the store. Documents whose bytes did not change
+    /// since `previous` are reused as they are (no recompression, same
+    /// `Last-Modified`).
+    pub fn build(
+        store: &Store,
+        config: &Config,
+        base_url: &str,
+        previous: Option<&Site>,
+        now: DateTime<Utc>,
+    ) -> Result<Site, StoreError> {
+        let router = Router::new(config);
+        let selected = select(store, &router, config.server.max_page_size)?;
+        let mut marks = Marks { store, previous, now };
+        let mut sections = Vec::with_capacity(config.sections.len());
+        for (section, (entries, total)) in config.sections.iter().zip(selected) {
+            let page = &entries[..entries.len().min(config.server.page_size)];
+            let feed = SectionFeed {
+                section,
+                base_url,
+                entries: page,
+            };
+            let mut feeds = BTreeMap::new();
+            for format in Format::ALL {
+                let path = format!("sections/{}/{}", section.slug, format.file_name());
+                feeds.insert(format, marks.doc(&path, format.content_type(), format.render(&feed))?);
+            }
+            sections.push(SiteSection {
+                section: section.clone(),
+                entries,
+                total,
+                feeds,
+            });
+        }
+        let mut site = Site {
+            base_url: base_url.to_string(),
+            sections,
+            opml: empty_doc(),
+        };
+        let opml = publish::opml(base_url, &site.summaries(), &publish::OPML_FORMATS);
+        site.opml = marks.doc("sections.opml", "text/x-opml; charset=utf-8", opml)?;
+        Ok(site)
+    }
+}
+
+/// A section's newest entries and how many it has in all.
+type Picked = (Vec<Arc<Entry>>, usize);
+
+/// Picks, in one scan of the time index, each section's newest
+/// `keep` entries and counts all its entries. An entry is read only when a
+/// section wants it or only its text can tell.
+fn select(store: &Store, router: &Router, keep: usize) -> Result<Vec<Picked>, StoreError> {
+    let n = router.slugs().count();
+    let mut picked: Vec<Picked> = vec![(Vec::new(), 0); n];
+    for row in store.recent() {
+        let (key, routing) = row?;
+        let mut entry: Option<Arc<Entry>> = None;
+        let load = |entry: &mut Option<Arc<Entry>>| -> Result<Option<Arc<Entry>>, StoreError> {
+            if entry.is_none() {
+                *entry = store.entry(&key)?.map(Arc::new);
+            }
+            Ok(entry.clone())
+        };
+        for (i, (entries, total)) in picked.iter_mut().enumerate() {
+            let member = match router.verdict(i, &routing) {
+                Verdict::Out => false,
+                Verdict::In => true,
+                Verdict::NeedsText => match load(&mut entry)? {
+                    Some(e) => router.keywords_match(i, &e),
+                    None => false,
+                },
+            };
+            if !member {
+                continue;
+            }
+            *total += 1;
+            if entries.len() < keep
+                && let Some(e) = load(&mut entry)?
+            {
+                entries.push(e);
+            }
+        }
+    }
+    for (entries, _) in &mut picked {
+        entries.sort_by(|a, b| publish::newest_first(a, b));
+    }
+    Ok(picked)
+}
+
+struct Marks<'a> {
+    store: &'a Store,
+    previous: Option<&'a Site>,
+    now: DateTime<Utc>,
+}
+
+impl Marks<'_> {
+    fn doc(&mut self, path: &str, content_type: &'static str, body: Vec<u8>) -> Result<Doc, StoreError> {
+        let hash = hex_sha256(&body);
+        if let Some(old) = self.previous.and_then(|p| p.doc_at(path)).filter(|d| d.hash == hash) {
+            return Ok(old.clone());
+        }
+        let last_modified = match self.store.publish_mark(path)? {
+            Some(mark) if mark.hash == hash => mark.changed,
+            _ => {
+                let changed = self.now.trunc_subsecs(0);
+                self.store.set_publish_mark(
+                    path,
+                    &PublishMark {
+                        hash: hash.clone(),
+                        changed,
+                    },
+                )?;
+                changed
+            }
+        };
+        Ok(Doc {
+            content_type,
+            gzip: Bytes::from(gzip(&body)),
+            brotli: Bytes::from(brotli(&body)),
+            identity: Bytes::from(body),
+            hash,
+            last_modified,
+        })
+    }
+}
+
+impl Site {
+    fn doc_at(&self, path: &str) -> Option<&Doc> {
+        if path == "sections.opml" {
+            return Some(&self.opml);
+        }
+        let rest = path.strip_prefix("sections/")?;
+        let (slug, file) = rest.split_once('/')?;
+        let format = Format::ALL.into_iter().find(|f| f.file_name() == file)?;
+        self.section(slug)?.feeds.get(&format)
+    }
+}
+
+fn empty_doc() -> Doc {
+    Doc {
+        content_type: "text/plain",
+        identity: Bytes::new(),
+        gzip: Bytes::new(),
+        brotli: Bytes::new(),
+        hash: String::new(),
+        last_modified: DateTime::UNIX_EPOCH,
+    }
+}
+
+pub fn hex_sha256(bytes: &[u8]) -> String {
+    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn gzip(body: &[u8]) -> Vec<u8> {
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    e.write_all(body).expect("writing to memory does not fail");
+    e.finish().expect("writing to memory does not fail")
+}
+
+fn brotli(body: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let params = brotli::enc::BrotliEncoderParams {
+        quality: 9,
+        ..Default::default()
+    };
+    brotli::BrotliCompress(&mut &body[..], &mut out, &params).expect("writing to memory does not fail");
+    out
+}

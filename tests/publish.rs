@@ -1,0 +1,377 @@
+//! `thau serve` and `thau export` as readers and admins meet them: the real
+//! binary serving section feeds polled from a real HTTP origin on
+//! 127.0.0.1, read back over raw HTTP and by real feed readers.
+
+mod support;
+
+use std::io::Read;
+
+use support::{Origin, Route, Serve, Site, fixture, get, http, wait_for};
+
+const SECTIONS: &str = r#"
+[[sections]]
+slug = "sete"
+title = "Sète"
+description = "Toute l'actualité de Sète"
+categories = ["Sète"]
+
+[[sections]]
+slug = "agde"
+title = "Agde"
+categories = ["agde"]
+
+[[sections]]
+slug = "culture"
+title = "Culture"
+categories = ["Culture"]
+
+[[sections]]
+slug = "courrier"
+title = "Le Courrier"
+
+[[sections]]
+slug = "joutes"
+title = "Joutes"
+keywords = ["joutes nautiques"]
+"#;
+
+fn regional_origin() -> Origin {
+    let origin = Origin::start();
+    origin.route(
+        "/courrier.xml",
+        Route::feed(fixture("demo/courrier-thau.xml"), "application/rss+xml"),
+    );
+    origin.route(
+        "/agde.atom",
+        Route::feed(fixture("demo/agde-ville.atom"), "application/atom+xml"),
+    );
+    origin.route(
+        "/agenda.json",
+        Route::feed(fixture("demo/agenda-sete.json"), "application/feed+json"),
+    );
+    origin
+}
+
+fn config(origin: &Origin, extra_server: &str) -> String {
+    format!(
+        r#"[server]
+listen = "127.0.0.1:0"
+{extra_server}
+[poll]
+timeout = "5s"
+{SECTIONS}
+[[sources]]
+name = "courrier"
+url = "{}"
+sections = ["courrier"]
+
+[[sources]]
+name = "agde-ville"
+url = "{}"
+
+[[sources]]
+name = "agenda-sete"
+url = "{}"
+"#,
+        origin.url("/courrier.xml"),
+        origin.url("/agde.atom"),
+        origin.url("/agenda.json")
+    )
+}
+
+/// Items in an RSS document (a count good enough to wait on).
+fn items(rss: &str) -> usize {
+    rss.matches("<item>").count()
+}
+
+/// Starts serving and waits until the startup poll reached the feeds:
+/// each `(section, items)` in `expect`, or all three sources by default.
+fn serving(site: &Site) -> Serve {
+    serving_until(site, &[("sete", 3), ("agde", 1)])
+}
+
+fn serving_until(site: &Site, expect: &[(&str, usize)]) -> Serve {
+    let serve = site.serve();
+    for (slug, n) in expect {
+        let url = serve.url(&format!("/sections/{slug}/rss.xml?limit=100"));
+        wait_for(&format!("section {slug} to have {n} items"), || {
+            items(&get(&url).text()) == *n
+        });
+    }
+    serve
+}
+
+#[test]
+fn section_feeds_route_by_source_category_and_keyword() {
+    let origin = regional_origin();
+    let site = Site::new(&config(&origin, ""));
+    let serve = serving(&site);
+    let sete = get(&serve.url("/sections/sete/rss.xml")).text();
+    // "Sète" and "SÈTE" both route to Sète; the paper's stories are in its own section.
+    assert_eq!(items(&sete), 3, "{sete}");
+    assert!(sete.contains("Hommage à Brassens") && sete.contains("Exposition « La mer »"));
+    // The Agde budget, carried by the town hall and the paper, appears once.
+    let agde = get(&serve.url("/sections/agde/rss.xml")).text();
+    assert_eq!(agde.matches("budget-2027</link>").count(), 1, "{agde}");
+    let joutes = get(&serve.url("/sections/joutes/atom.xml")).text();
+    assert_eq!(joutes.matches("<entry>").count(), 1, "{joutes}");
+    assert!(joutes.contains("Saint-Louis"));
+    let json: serde_json::Value = serde_json::from_slice(&get(&serve.url("/sections/culture/feed.json")).body).unwrap();
+    assert_eq!(json["version"], "https://jsonfeed.org/version/1.1");
+    assert_eq!(json["items"].as_array().unwrap().len(), 4, "{json:#}");
+}
+
+#[test]
+fn http_semantics_of_section_feeds() {
+    let origin = regional_origin();
+    let site = Site::new(&config(&origin, "cache_max_age = \"90s\"\npage_size = 3"));
+    let serve = serving(&site);
+    let url = serve.url("/sections/courrier/atom.xml");
+
+    let plain = get(&url);
+    assert_eq!(plain.status, 200);
+    assert_eq!(
+        plain.header("content-type"),
+        Some("application/atom+xml; charset=utf-8")
+    );
+    assert_eq!(plain.header("cache-control"), Some("public, max-age=90"));
+    assert_eq!(plain.text().matches("<entry>").count(), 3, "page_size");
+    let etag = plain.header("etag").unwrap().to_string();
+    let last_modified = plain.header("last-modified").unwrap().to_string();
+    assert!(etag.starts_with('"') && etag.len() > 40, "{etag}");
+
+    // Conditional requests.
+    let r = http("GET", &url, &[("If-None-Match", &etag)]);
+    assert_eq!((r.status, r.body.len()), (304, 0));
+    assert_eq!(r.header("etag"), Some(etag.as_str()));
+    let r = http("GET", &url, &[("If-Modified-Since", &last_modified)]);
+    assert_eq!(r.status, 304);
+    let r = http(
+        "GET",
+        &url,
+        &[("If-None-Match", "\"stale\""), ("If-Modified-Since", &last_modified)],
+    );
+    assert_eq!(r.status, 200, "If-None-Match wins over If-Modified-Since");
+
+    // Compressed once, negotiated per request, each with its own strong ETag.
+    let gz = http("GET", &url, &[("Accept-Encoding", "gzip")]);
+    assert_eq!(gz.header("content-encoding"), Some("gzip"));
+    assert_ne!(gz.header("etag"), Some(etag.as_str()));
+    let mut unzipped = Vec::new();
+    flate2::read::GzDecoder::new(&gz.body[..])
+        .read_to_end(&mut unzipped)
+        .unwrap();
+    assert_eq!(unzipped, plain.body);
+    let br = http("GET", &url, &[("Accept-Encoding", "gzip, br")]);
+    assert_eq!(br.header("content-encoding"), Some("br"));
+    let mut unbrotli = Vec::new();
+    brotli::BrotliDecompress(&mut &br.body[..], &mut unbrotli).unwrap();
+    assert_eq!(unbrotli, plain.body);
+    assert_eq!(
+        http(
+            "GET",
+            &url,
+            &[
+                ("Accept-Encoding", "gzip"),
+                ("If-None-Match", gz.header("etag").unwrap())
+            ]
+        )
+        .status,
+        304
+    );
+    assert_eq!(plain.header("vary"), Some("accept-encoding"));
+
+    // HEAD: the same headers, no body.
+    let head = http("HEAD", &url, &[]);
+    assert_eq!(head.status, 200);
+    assert_eq!(head.header("etag"), Some(etag.as_str()));
+    assert!(head.body.is_empty());
+
+    // Same store, same bytes.
+    assert_eq!(get(&url).body, plain.body);
+
+    // Parameters, and what is refused.
+    let one = get(&format!("{url}?limit=1"));
+    assert_eq!(one.text().matches("<entry>").count(), 1);
+    let recent = get(&serve.url("/sections/courrier/rss.xml?limit=10&since=2026-11-24T08:30:00Z"));
+    assert_eq!(items(&recent.text()), 2, "{}", recent.text());
+    assert_eq!(
+        http(
+            "GET",
+            &format!("{url}?limit=1"),
+            &[("If-None-Match", one.header("etag").unwrap())]
+        )
+        .status,
+        304
+    );
+    for bad in ["limit=0", "limit=9999", "limit=ten", "since=yesterday"] {
+        let r = get(&format!("{url}?{bad}"));
+        assert_eq!(r.status, 400, "{bad}");
+        assert!(r.text().contains(bad.split('=').next().unwrap()), "{}", r.text());
+    }
+    assert_eq!(get(&serve.url("/sections/nowhere/rss.xml")).status, 404);
+    assert_eq!(get(&serve.url("/sections/sete/feed.xml")).status, 404);
+    assert_eq!(get(&serve.url("/nothing")).status, 404);
+}
+
+#[test]
+fn index_opml_health_and_source_status() {
+    let origin = regional_origin();
+    origin.route("/agenda.json", Route::status(503, &[]));
+    let site = Site::new(&config(&origin, ""));
+    let serve = serving_until(&site, &[("sete", 1), ("agde", 1)]);
+    wait_for("the failing source to be recorded", || {
+        get(&serve.url("/api/sources")).text().contains("HTTP 503")
+    });
+
+    let index = get(&serve.url("/"));
+    assert_eq!(index.header("content-type"), Some("text/html; charset=utf-8"));
+    let html = index.text();
+    assert!(html.contains(&format!(
+        r#"<link rel="alternate" type="application/atom+xml" title="Sète (Atom)" href="{}/sections/sete/atom.xml">"#,
+        serve.base
+    )));
+    assert!(!html.contains("<script"));
+    assert!(
+        html.contains("HTTP 503 Service Unavailable"),
+        "the failing source and why"
+    );
+
+    let opml = get(&serve.url("/sections.opml")).text();
+    assert_eq!(opml.matches("xmlUrl=").count(), 10, "RSS and Atom of 5 sections");
+    assert!(opml.contains(&format!("xmlUrl=\"{}/sections/joutes/atom.xml\"", serve.base)));
+
+    let health: serde_json::Value = serde_json::from_slice(&get(&serve.url("/healthz")).body).unwrap();
+    assert_eq!(health["status"], "ok");
+    let sources: serde_json::Value = serde_json::from_slice(&get(&serve.url("/api/sources")).body).unwrap();
+    let agenda = sources
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "agenda-sete")
+        .unwrap();
+    assert_eq!(agenda["last_outcome"], "error");
+    assert_eq!(agenda["last_error"], "HTTP 503 Service Unavailable");
+}
+
+#[test]
+fn sigterm_stops_cleanly_and_the_store_is_left_whole() {
+    let origin = regional_origin();
+    let site = Site::new(&config(&origin, ""));
+    let serve = serving(&site);
+    let status = serve.terminate();
+    assert!(status.success(), "{status}");
+    // The lock is released and every stored entry is there.
+    assert_eq!(site.entries().len(), 8);
+}
+
+#[test]
+fn export_writes_the_site_and_an_unchanged_store_changes_no_file() {
+    let origin = regional_origin();
+    let site = Site::new(&config(&origin, "base_url = \"https://news.example/thau\""));
+    assert_eq!(site.thau(&["poll"]).code(), 0);
+    let out = site.dir.path().join("public");
+    let run = site.thau(&["export", "--out", out.to_str().unwrap()]);
+    assert_eq!(run.code(), 0, "{}", run.stderr());
+    assert!(
+        run.stdout().ends_with("17 files written, 0 unchanged\n"),
+        "{}",
+        run.stdout()
+    );
+    let rss = std::fs::read_to_string(out.join("sections/sete/rss.xml")).unwrap();
+    assert!(rss.contains("<atom:link href=\"https://news.example/thau/sections/sete/rss.xml\" rel=\"self\""));
+    let mtime = |p: &str| std::fs::metadata(out.join(p)).unwrap().modified().unwrap();
+    let before = mtime("sections/agde/atom.xml");
+
+    let run = site.thau(&["export", "--out", out.to_str().unwrap()]);
+    assert_eq!(run.stdout(), "0 files written, 17 unchanged\n");
+    assert_eq!(mtime("sections/agde/atom.xml"), before);
+}
+
+#[test]
+fn entries_of_a_removed_source_leave_its_sections() {
+    let origin = regional_origin();
+    let site = Site::new(&config(&origin, ""));
+    assert_eq!(site.thau(&["poll"]).code(), 0);
+    let without_agenda = config(&origin, "").replace(
+        &format!(
+            "\n[[sources]]\nname = \"agenda-sete\"\nurl = \"{}\"\n",
+            origin.url("/agenda.json")
+        ),
+        "",
+    );
+    site.write_config(&without_agenda);
+    let out = site.dir.path().join("public");
+    assert_eq!(site.thau(&["export", "--out", out.to_str().unwrap()]).code(), 0);
+    let sete = std::fs::read_to_string(out.join("sections/sete/rss.xml")).unwrap();
+    assert_eq!(items(&sete), 1, "{sete}");
+    assert!(!sete.contains("Brassens"));
+}
+
+/// Every section feed read by real readers: feedparser (RSS and Atom),
+/// newsboat (RSS), rss2email (Atom), and the Atom RELAX NG schema.
+#[test]
+fn real_readers_read_every_section_feed() {
+    let Some(clients) = support::clients_dir() else { return };
+    let origin = regional_origin();
+    let site = Site::new(&config(&origin, ""));
+    let serve = serving(&site);
+
+    for slug in ["sete", "agde", "culture", "courrier", "joutes"] {
+        let rss_url = serve.url(&format!("/sections/{slug}/rss.xml"));
+        let atom_url = serve.url(&format!("/sections/{slug}/atom.xml"));
+        let ours: serde_json::Value =
+            serde_json::from_slice(&get(&serve.url(&format!("/sections/{slug}/feed.json"))).body).unwrap();
+        let ours = ours["items"].as_array().unwrap().clone();
+        for (url, version) in [(&rss_url, "rss20"), (&atom_url, "atom10")] {
+            let fp = support::client(&clients, "feedparser-dump.py", &["--summary", url]);
+            assert_eq!(fp["version"], version, "{url}");
+            assert_eq!(fp["bozo"], false, "{url}: {fp:#}");
+            let entries = fp["entries"].as_array().unwrap();
+            assert_eq!(entries.len(), ours.len(), "{url}");
+            for (theirs, mine) in entries.iter().zip(&ours) {
+                assert_eq!(theirs["id"], mine["id"], "{url}");
+                assert_eq!(theirs["title"], mine["title"], "{url}");
+                assert_eq!(theirs["link"], mine["url"], "{url}");
+                let published = chrono::DateTime::parse_from_rfc3339(mine["date_published"].as_str().unwrap()).unwrap();
+                assert_eq!(
+                    theirs["published_utc"].as_str().unwrap(),
+                    published
+                        .with_timezone(&chrono::Utc)
+                        .format("%Y-%m-%dT%H:%M:%SZ")
+                        .to_string(),
+                    "{url}"
+                );
+            }
+        }
+        let nb = support::client(&clients, "newsboat-read.sh", &[&rss_url]);
+        assert_eq!(
+            nb["items"].as_array().unwrap().len(),
+            ours.len(),
+            "newsboat {rss_url}: {nb:#}"
+        );
+        let v = std::process::Command::new(clients.join("validate-atom.sh"))
+            .arg(&atom_url)
+            .output()
+            .unwrap();
+        assert!(v.status.success(), "{}", String::from_utf8_lossy(&v.stdout));
+    }
+
+    // rss2email: one mail per entry with our ids and links; nothing twice.
+    let state = site.dir.path().join("r2e");
+    let url = serve.url("/sections/sete/atom.xml");
+    let mail = support::client(&clients, "rss2email-read.sh", &["-s", state.to_str().unwrap(), &url]);
+    assert_eq!(mail["new_message_count"], 3, "{mail:#}");
+    let subjects: Vec<&str> = mail["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|m| m["subject"].as_str())
+        .collect();
+    assert!(
+        subjects.iter().any(|s| s.contains("Sète : la Saint-Louis")),
+        "{subjects:?}"
+    );
+    let again = support::client(&clients, "rss2email-read.sh", &["-s", state.to_str().unwrap(), &url]);
+    assert_eq!(again["new_message_count"], 0, "{again:#}");
+}
