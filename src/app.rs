@@ -6,10 +6,12 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use arc_swap::ArcSwap;
+use axum::serve::ListenerExt;
 use chrono::Utc;
 use futures_util::StreamExt;
 use tokio::sync::{Notify, watch};
@@ -42,11 +44,11 @@ pub async fn serve(
     let config = Arc::new(config);
 
     let site = build_site(&store, &config, &base_url, None).await?;
-    let state = AppState {
+    let state = Arc::new(AppState {
         store: store.clone(),
-        config: Arc::new(RwLock::new(config.clone())),
-        site: Arc::new(RwLock::new(site)),
-    };
+        config: ArcSwap::new(config.clone()),
+        site: ArcSwap::new(site),
+    });
     on_listening(bound, &base_url);
 
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -66,6 +68,10 @@ pub async fn serve(
     let polls = tokio::spawn(startup_poll(poller, config.clone(), changed, stop_rx.clone()));
 
     let mut stop = stop_rx.clone();
+    // Feed responses go out in one write; do not let Nagle hold them.
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     axum::serve(listener, server::router(state))
         .with_graceful_shutdown(async move {
             let _ = stop.wait_for(|s| *s).await;
@@ -119,16 +125,16 @@ async fn startup_poll(poller: Poller, config: Arc<Config>, changed: Arc<Notify>,
 
 /// Rebuilds the site when told something changed (coalescing bursts: one
 /// rebuild covers every poll that finished before it started).
-async fn republish(state: AppState, base_url: String, changed: Arc<Notify>, mut stop: watch::Receiver<bool>) {
+async fn republish(state: Arc<AppState>, base_url: String, changed: Arc<Notify>, mut stop: watch::Receiver<bool>) {
     loop {
         tokio::select! {
             _ = changed.notified() => {}
             _ = stop.wait_for(|s| *s) => return,
         }
-        let previous = state.site.read().unwrap_or_else(|e| e.into_inner()).clone();
-        let config = state.config.read().unwrap_or_else(|e| e.into_inner()).clone();
+        let previous = state.site.load_full();
+        let config = state.config.load_full();
         match build_site(&state.store, &config, &base_url, Some(previous)).await {
-            Ok(site) => *state.site.write().unwrap_or_else(|e| e.into_inner()) = site,
+            Ok(site) => state.site.store(site),
             Err(e) => warn!(error = %e, "republishing failed; serving the previous version"),
         }
     }

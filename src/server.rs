@@ -5,13 +5,13 @@
 //! section's entries in memory. Strong ETags, `Last-Modified`, 304s, gzip and
 //! brotli negotiation, HEAD. Depends on `site`, `publish`, `store`.
 
-use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
-use std::time::Duration;
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
 
 use axum::Router;
 use axum::body::{Body, Bytes};
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -21,46 +21,47 @@ use serde::Serialize;
 use crate::config::Config;
 use crate::model::FetchState;
 use crate::publish::{self, Format, SectionFeed, SourceStatus};
-use crate::site::{Doc, Site, hex_sha256};
+use crate::site::{Doc, Site, hex_sha256, http_date};
 use crate::store::Store;
 
-/// What handlers read. The site is swapped whole when a poll changed it.
-#[derive(Clone)]
+/// What handlers read. The site and the config are swapped whole (without
+/// locks: requests load a snapshot) when a poll or a reload changed them.
 pub struct AppState {
     pub store: Arc<Store>,
-    pub config: Arc<RwLock<Arc<Config>>>,
-    pub site: Arc<RwLock<Arc<Site>>>,
+    pub config: ArcSwap<Config>,
+    pub site: ArcSwap<Site>,
 }
 
 impl AppState {
     fn site(&self) -> Arc<Site> {
-        self.site.read().unwrap_or_else(|e| e.into_inner()).clone()
+        self.site.load_full()
     }
 
     fn config(&self) -> Arc<Config> {
-        self.config.read().unwrap_or_else(|e| e.into_inner()).clone()
+        self.config.load_full()
     }
 }
 
-pub fn router(state: AppState) -> Router {
+pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/", get(index))
         .route("/sections.opml", get(opml))
-        .route("/sections/{slug}/{file}", get(section_feed))
+        .route("/sections/{*rest}", get(section_feed))
         .route("/healthz", get(healthz))
         .route("/api/sources", get(api_sources))
         .fallback(|| async { plain(StatusCode::NOT_FOUND, "not found\n") })
         .with_state(state)
 }
 
-async fn section_feed(
-    State(state): State<AppState>,
-    Path((slug, file)): Path<(String, String)>,
-    RawQuery(query): RawQuery,
-    headers: HeaderMap,
-) -> Response {
-    let site = state.site();
-    let Some(section) = site.section(&slug) else {
+/// `/sections/{slug}/{file}`. Takes the request whole: feed requests are the
+/// hot path, and extractors would copy the path and the headers.
+async fn section_feed(State(state): State<Arc<AppState>>, request: Request) -> Response {
+    let site = state.site.load();
+    let (path, query, headers) = (request.uri().path(), request.uri().query(), request.headers());
+    let Some((slug, file)) = path.strip_prefix("/sections/").and_then(|r| r.split_once('/')) else {
+        return plain(StatusCode::NOT_FOUND, "not found\n");
+    };
+    let Some(section) = site.section(slug) else {
         return plain(StatusCode::NOT_FOUND, &format!("no section \"{slug}\"\n"));
     };
     let Some(format) = Format::ALL.into_iter().find(|f| f.file_name() == file) else {
@@ -69,18 +70,15 @@ async fn section_feed(
             "section feeds are rss.xml, atom.xml and feed.json\n",
         );
     };
-    let config = state.config();
-    let max_age = config.server.cache_max_age;
-    let params = match FeedParams::parse(query.as_deref(), config.server.max_page_size) {
+    let params = match FeedParams::parse(query, site.max_page_size) {
         Ok(p) => p,
         Err(message) => return plain(StatusCode::BAD_REQUEST, &format!("{message}\n")),
     };
-    if params.is_default(config.server.page_size) {
-        let doc = &section.feeds[&format];
-        return serve_doc(doc, &headers, max_age);
+    if params.is_default(site.page_size) {
+        return serve_doc(&section.feeds[&format], headers, &site.cache_control);
     }
     // A variant: rendered from the entries in memory, not compressed.
-    let limit = params.limit.unwrap_or(config.server.page_size);
+    let limit = params.limit.unwrap_or(site.page_size);
     let entries: Vec<_> = section
         .entries
         .iter()
@@ -95,17 +93,18 @@ async fn section_feed(
     };
     let body = format.render(&feed);
     let hash = hex_sha256(&body);
-    let last_modified = feed.updated();
+    let etag = HeaderValue::from_str(&format!("\"{hash}\"")).expect("hex is a valid header");
+    let last_modified = HeaderValue::from_str(&http_date(feed.updated())).expect("a date is a valid header");
     respond(
-        &headers,
+        headers,
         Variant {
             content_type: format.content_type(),
             body: Bytes::from(body),
             encoding: None,
-            etag: format!("\"{hash}\""),
-            last_modified,
+            etag: &etag,
+            last_modified: (feed.updated(), &last_modified),
         },
-        max_age,
+        &site.cache_control,
     )
 }
 
@@ -142,20 +141,20 @@ impl FeedParams {
 }
 
 /// One concrete response body.
-struct Variant {
+struct Variant<'a> {
     content_type: &'static str,
     body: Bytes,
     encoding: Option<&'static str>,
-    etag: String,
-    last_modified: DateTime<Utc>,
+    etag: &'a HeaderValue,
+    last_modified: (DateTime<Utc>, &'a HeaderValue),
 }
 
-fn serve_doc(doc: &Doc, headers: &HeaderMap, max_age: Duration) -> Response {
+fn serve_doc(doc: &Doc, headers: &HeaderMap, cache_control: &HeaderValue) -> Response {
     // Each encoding is its own representation, with its own strong ETag.
-    let (body, encoding, suffix) = match preferred_encoding(headers) {
-        Encoding::Brotli if !doc.brotli.is_empty() => (doc.brotli.clone(), Some("br"), "-br"),
-        Encoding::Gzip | Encoding::Brotli if !doc.gzip.is_empty() => (doc.gzip.clone(), Some("gzip"), "-gz"),
-        _ => (doc.identity.clone(), None, ""),
+    let (body, encoding, etag) = match preferred_encoding(headers) {
+        Encoding::Brotli if !doc.brotli.is_empty() => (doc.brotli.clone(), Some("br"), &doc.etags[2]),
+        Encoding::Gzip | Encoding::Brotli if !doc.gzip.is_empty() => (doc.gzip.clone(), Some("gzip"), &doc.etags[1]),
+        _ => (doc.identity.clone(), None, &doc.etags[0]),
     };
     respond(
         headers,
@@ -163,21 +162,21 @@ fn serve_doc(doc: &Doc, headers: &HeaderMap, max_age: Duration) -> Response {
             content_type: doc.content_type,
             body,
             encoding,
-            etag: format!("\"{}{suffix}\"", doc.hash),
-            last_modified: doc.last_modified,
+            etag,
+            last_modified: (doc.last_modified, &doc.last_modified_header),
         },
-        max_age,
+        cache_control,
     )
 }
 
-fn respond(request: &HeaderMap, v: Variant, max_age: Duration) -> Response {
-    let not_modified = match request.get(header::IF_NONE_MATCH).and_then(|h| h.to_str().ok()) {
-        Some(tags) => etag_matches(tags, &v.etag),
+fn respond(request: &HeaderMap, v: Variant<'_>, cache_control: &HeaderValue) -> Response {
+    let not_modified = match request.get(header::IF_NONE_MATCH) {
+        Some(tags) => etag_matches(tags.as_bytes(), v.etag.as_bytes()),
         None => request
             .get(header::IF_MODIFIED_SINCE)
             .and_then(|h| h.to_str().ok())
             .and_then(|s| DateTime::parse_from_rfc2822(s).ok())
-            .is_some_and(|since| v.last_modified <= since),
+            .is_some_and(|since| v.last_modified.0 <= since),
     };
     let mut response = if not_modified {
         (StatusCode::NOT_MODIFIED, Body::empty()).into_response()
@@ -192,31 +191,27 @@ fn respond(request: &HeaderMap, v: Variant, max_age: Duration) -> Response {
         r
     };
     let h = response.headers_mut();
-    if let Ok(etag) = HeaderValue::from_str(&v.etag) {
-        h.insert(header::ETAG, etag);
-    }
-    if let Ok(lm) = HeaderValue::from_str(&http_date(v.last_modified)) {
-        h.insert(header::LAST_MODIFIED, lm);
-    }
-    if let Ok(cc) = HeaderValue::from_str(&format!("public, max-age={}", max_age.as_secs())) {
-        h.insert(header::CACHE_CONTROL, cc);
-    }
+    h.insert(header::ETAG, v.etag.clone());
+    h.insert(header::LAST_MODIFIED, v.last_modified.1.clone());
+    h.insert(header::CACHE_CONTROL, cache_control.clone());
     h.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
     response
 }
 
 /// `If-None-Match` uses the weak comparison; a tag of another encoding of
 /// the same bytes matches too (the client already has this content).
-fn etag_matches(header: &str, etag: &str) -> bool {
-    let opaque = |t: &str| {
-        let t = t.trim().trim_start_matches("W/").trim_matches('"');
-        t.strip_suffix("-gz")
-            .or_else(|| t.strip_suffix("-br"))
-            .unwrap_or(t)
-            .to_string()
-    };
+fn etag_matches(header: &[u8], etag: &[u8]) -> bool {
+    fn opaque(t: &[u8]) -> &[u8] {
+        let t = t.trim_ascii();
+        let t = t.strip_prefix(b"W/").unwrap_or(t);
+        let t = t.strip_prefix(b"\"").unwrap_or(t);
+        let t = t.strip_suffix(b"\"").unwrap_or(t);
+        t.strip_suffix(b"-gz").or_else(|| t.strip_suffix(b"-br")).unwrap_or(t)
+    }
     let ours = opaque(etag);
-    header.split(',').any(|t| t.trim() == "*" || opaque(t) == ours)
+    header
+        .split(|&b| b == b',')
+        .any(|t| t.trim_ascii() == b"*" || opaque(t) == ours)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -230,35 +225,38 @@ fn preferred_encoding(headers: &HeaderMap) -> Encoding {
     let Some(accept) = headers.get(header::ACCEPT_ENCODING).and_then(|h| h.to_str().ok()) else {
         return Encoding::Identity;
     };
-    let mut q: HashMap<String, f32> = HashMap::new();
+    // The weight of each coding named (`*` stands for the others).
+    let (mut br, mut gzip, mut any) = (None, None, None);
     for part in accept.split(',') {
         let mut it = part.split(';');
-        let name = it.next().unwrap_or("").trim().to_ascii_lowercase();
+        let name = it.next().unwrap_or("").trim();
         let weight = it
             .find_map(|p| p.trim().strip_prefix("q=").and_then(|v| v.trim().parse::<f32>().ok()))
             .unwrap_or(1.0);
-        q.insert(name, weight);
+        if name.eq_ignore_ascii_case("br") {
+            br = Some(weight);
+        } else if name.eq_ignore_ascii_case("gzip") {
+            gzip = Some(weight);
+        } else if name == "*" {
+            any = Some(weight);
+        }
     }
-    let accepts = |name: &str| q.get(name).or_else(|| q.get("*")).is_some_and(|w| *w > 0.0);
-    if accepts("br") {
+    let accepts = |w: Option<f32>| w.or(any).is_some_and(|w| w > 0.0);
+    if accepts(br) {
         Encoding::Brotli
-    } else if accepts("gzip") {
+    } else if accepts(gzip) {
         Encoding::Gzip
     } else {
         Encoding::Identity
     }
 }
 
-fn http_date(t: DateTime<Utc>) -> String {
-    t.format("%a, %d %b %Y %H:%M:%S GMT").to_string()
-}
-
-async fn opml(State(state): State<AppState>, headers: HeaderMap) -> Response {
+async fn opml(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
     let site = state.site();
-    serve_doc(&site.opml, &headers, state.config().server.cache_max_age)
+    serve_doc(&site.opml, &headers, &site.cache_control)
 }
 
-async fn index(State(state): State<AppState>) -> Response {
+async fn index(State(state): State<Arc<AppState>>) -> Response {
     let site = state.site();
     let config = state.config();
     let sources = source_statuses(&state.store, &config);
@@ -292,7 +290,7 @@ struct SourceJson {
     state: FetchState,
 }
 
-async fn api_sources(State(state): State<AppState>) -> Response {
+async fn api_sources(State(state): State<Arc<AppState>>) -> Response {
     let config = state.config();
     let list: Vec<SourceJson> = config
         .sources
@@ -307,7 +305,7 @@ async fn api_sources(State(state): State<AppState>) -> Response {
     json(&list)
 }
 
-async fn healthz(State(state): State<AppState>) -> Response {
+async fn healthz(State(state): State<Arc<AppState>>) -> Response {
     json(&serde_json::json!({ "status": "ok", "sections": state.site().sections.len() }))
 }
 
@@ -335,10 +333,10 @@ mod tests {
 
     #[test]
     fn etags_match_across_encodings_and_weakly() {
-        assert!(etag_matches("\"abc\"", "\"abc-gz\""));
-        assert!(etag_matches("W/\"abc-br\", \"x\"", "\"abc\""));
-        assert!(etag_matches("*", "\"abc\""));
-        assert!(!etag_matches("\"abd\"", "\"abc\""));
+        assert!(etag_matches(b"\"abc\"", b"\"abc-gz\""));
+        assert!(etag_matches(b"W/\"abc-br\", \"x\"", b"\"abc\""));
+        assert!(etag_matches(b"*", b"\"abc\""));
+        assert!(!etag_matches(b"\"abd\"", b"\"abc\""));
     }
 
     #[test]

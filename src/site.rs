@@ -10,6 +10,7 @@ use std::io::Write;
 use std::sync::Arc;
 
 use axum::body::Bytes;
+use axum::http::HeaderValue;
 use chrono::{DateTime, SubsecRound, Utc};
 use sha2::{Digest, Sha256};
 
@@ -30,6 +31,30 @@ pub struct Doc {
     pub hash: String,
     /// When these bytes last changed (whole seconds, as HTTP dates are).
     pub last_modified: DateTime<Utc>,
+    /// Response headers, formatted once: the strong ETag of each encoding
+    /// (identity, gzip, brotli) and `Last-Modified`.
+    pub etags: [HeaderValue; 3],
+    pub last_modified_header: HeaderValue,
+}
+
+impl Doc {
+    fn new(content_type: &'static str, body: Vec<u8>, hash: String, last_modified: DateTime<Utc>) -> Doc {
+        let tag = |suffix: &str| HeaderValue::from_str(&format!("\"{hash}{suffix}\"")).expect("hex is a valid header");
+        Doc {
+            content_type,
+            etags: [tag(""), tag("-gz"), tag("-br")],
+            last_modified_header: HeaderValue::from_str(&http_date(last_modified)).expect("a date is a valid header"),
+            gzip: Bytes::from(gzip(&body)),
+            brotli: Bytes::from(brotli(&body)),
+            identity: Bytes::from(body),
+            hash,
+            last_modified,
+        }
+    }
+}
+
+pub fn http_date(t: DateTime<Utc>) -> String {
+    t.format("%a, %d %b %Y %H:%M:%S GMT").to_string()
 }
 
 #[derive(Debug, Clone)]
@@ -46,6 +71,10 @@ pub struct SiteSection {
 #[derive(Debug, Clone)]
 pub struct Site {
     pub base_url: String,
+    /// `[server]` settings requests need, so a request reads one snapshot.
+    pub page_size: usize,
+    pub max_page_size: usize,
+    pub cache_control: HeaderValue,
     /// In configuration order.
     pub sections: Vec<SiteSection>,
     /// RSS and Atom feeds of every section, one folder per format.
@@ -104,6 +133,10 @@ impl Site {
         }
         let mut site = Site {
             base_url: base_url.to_string(),
+            page_size: config.server.page_size,
+            max_page_size: config.server.max_page_size,
+            cache_control: HeaderValue::from_str(&format!("public, max-age={}", config.server.cache_max_age.as_secs()))
+                .expect("digits are a valid header"),
             sections,
             opml: empty_doc(),
         };
@@ -183,14 +216,7 @@ impl Marks<'_> {
                 changed
             }
         };
-        Ok(Doc {
-            content_type,
-            gzip: Bytes::from(gzip(&body)),
-            brotli: Bytes::from(brotli(&body)),
-            identity: Bytes::from(body),
-            hash,
-            last_modified,
-        })
+        Ok(Doc::new(content_type, body, hash, last_modified))
     }
 }
 
@@ -207,14 +233,7 @@ impl Site {
 }
 
 fn empty_doc() -> Doc {
-    Doc {
-        content_type: "text/plain",
-        identity: Bytes::new(),
-        gzip: Bytes::new(),
-        brotli: Bytes::new(),
-        hash: String::new(),
-        last_modified: DateTime::UNIX_EPOCH,
-    }
+    Doc::new("text/plain", Vec::new(), String::new(), DateTime::UNIX_EPOCH)
 }
 
 pub fn hex_sha256(bytes: &[u8]) -> String {

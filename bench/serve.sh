@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# Serving benchmark: `thau serve` against nginx serving the same bytes as
+# static files (gzip_static for gzip), measured with wrk from a second
+# process, alternating the two servers so machine noise hits both alike.
+#
+# usage: bench/serve.sh [SECONDS_PER_RUN] [ROUNDS]   (defaults: 5, 3)
+# needs: nginx, wrk (apt-get install nginx-light wrk), python3
+set -euo pipefail
+cd "$(dirname "$0")/.."
+secs=${1:-5}
+rounds=${2:-3}
+command -v nginx >/dev/null && command -v wrk >/dev/null || { echo "needs nginx and wrk" >&2; exit 2; }
+
+cargo build --release -q
+thau=${THAU_BIN:-${CARGO_TARGET_DIR:-target}/release/thau}
+tmp=$(mktemp -d)
+chmod 755 "$tmp"  # nginx workers run as another user
+trap 'kill $thau_pid 2>/dev/null || true; nginx -c "$tmp/nginx.conf" -s stop 2>/dev/null || true; rm -rf "$tmp"' EXIT
+
+# A ~100 KB section feed: 50 entries with 2 KB HTML bodies.
+python3 - "$tmp/big.xml" <<'PY'
+import sys
+items = []
+for i in range(50):
+    body = "".join(f"<p>Paragraphe {p} de l'article {i} sur l'étang de Thau, avec <a href='https://courrier-thau.example/a/{i}/{p}'>un lien</a> et du texte de presse régionale.</p>" for p in range(12))
+    items.append(f"<item><title>Article {i} : Sète et Mèze</title><link>https://courrier-thau.example/a/{i}.html</link>"
+                 f"<guid isPermaLink='false'>bench-{i}</guid><pubDate>Tue, 24 Nov 2026 {i % 24:02}:{i % 60:02}:00 +0100</pubDate>"
+                 f"<category>Sète</category><description>Résumé {i}</description><content:encoded><![CDATA[{body}]]></content:encoded></item>")
+open(sys.argv[1], "w").write("<?xml version='1.0' encoding='utf-8'?><rss version='2.0' xmlns:content='http://purl.org/rss/1.0/modules/content/'><channel><title>Bench</title><link>https://courrier-thau.example/</link><description>b</description>" + "".join(items) + "</channel></rss>")
+PY
+port_thau=18080; port_nginx=18081
+cat > "$tmp/feeds.toml" <<TOML
+[server]
+listen = "127.0.0.1:$port_thau"
+base_url = "http://127.0.0.1:$port_thau"
+[store]
+path = "$tmp/store"
+[[sections]]
+slug = "big"
+title = "Big"
+[[sources]]
+name = "big"
+path = "$tmp/big.xml"
+sections = ["big"]
+TOML
+"$thau" --config "$tmp/feeds.toml" poll >/dev/null
+"$thau" --config "$tmp/feeds.toml" export --out "$tmp/www" >/dev/null
+gzip -9 -k "$tmp/www/sections/big/rss.xml"
+size=$(stat -c %s "$tmp/www/sections/big/rss.xml")
+
+cat > "$tmp/nginx.conf" <<NGINX
+worker_processes auto;
+pid $tmp/nginx.pid;
+error_log $tmp/nginx-error.log;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  # As a production static host is set up: zero-copy sends, cached file handles.
+  sendfile on;
+  tcp_nopush on;
+  open_file_cache max=64;
+  etag on;
+  types { application/rss+xml xml; }
+  server {
+    listen 127.0.0.1:$port_nginx;
+    root $tmp/www;
+    gzip_static on;
+  }
+}
+NGINX
+nginx -c "$tmp/nginx.conf"
+"$thau" --config "$tmp/feeds.toml" serve >/dev/null 2>&1 &
+thau_pid=$!
+for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port_thau/healthz" >/dev/null && break; sleep 0.1; done
+
+path=/sections/big/rss.xml
+etag_of() { curl -sI "$1" | tr -d '\r' | awk -F': ' 'tolower($1)=="etag"{print $2}'; }
+etag_thau=$(etag_of "http://127.0.0.1:$port_thau$path")
+etag_nginx=$(etag_of "http://127.0.0.1:$port_nginx$path")
+
+# Both must serve the same bytes, or the comparison means nothing.
+for port in $port_nginx $port_thau; do
+  body=$(curl -sf "http://127.0.0.1:$port$path" | sha256sum)
+  [ "$body" = "$(sha256sum < "$tmp/www/sections/big/rss.xml")" ] || { echo "port $port serves other bytes" >&2; exit 1; }
+  gz=$(curl -sf -H 'Accept-Encoding: gzip' "http://127.0.0.1:$port$path" | gunzip | sha256sum)
+  [ "$gz" = "$body" ] || { echo "port $port: gzip body differs" >&2; exit 1; }
+done
+echo "  etags: nginx $etag_nginx, thau $etag_thau" >&2
+
+rps() { wrk -t2 -c64 -d"${secs}s" "$@" | awk '/Requests\/sec/{print $2}'; }
+declare -A total
+for _ in $(seq "$rounds"); do
+  for server in nginx thau; do
+    port_var=port_$server; port=${!port_var}; etag_var=etag_$server; etag=${!etag_var}
+    url="http://127.0.0.1:$port$path"
+    total[$server-identity]=$(echo "${total[$server-identity]:-0} + $(rps "$url")" | bc)
+    total[$server-gzip]=$(echo "${total[$server-gzip]:-0} + $(rps -H 'Accept-Encoding: gzip' "$url")" | bc)
+    total[$server-304]=$(echo "${total[$server-304]:-0} + $(rps -H "If-None-Match: $etag" "$url")" | bc)
+  done
+done
+echo "serving benchmark: $size-byte RSS section, wrk -t2 -c64, ${secs}s x $rounds rounds each, alternating"
+for kind in identity gzip 304; do
+  n=${total[nginx-$kind]}; t=${total[thau-$kind]}
+  printf "  %-9s nginx %9.0f req/s   thau %9.0f req/s   ratio %.2fx\n" "$kind" "$(echo "$n / $rounds" | bc -l)" "$(echo "$t / $rounds" | bc -l)" "$(echo "$t / $n" | bc -l)"
+done
