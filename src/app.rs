@@ -1,7 +1,9 @@
 //! Composition root: opens the store, publishes what it holds, serves HTTP,
-//! polls every source at start and republishes after each poll that changed
-//! something; on shutdown stops polling, drains HTTP, and flushes the store.
-//! Also `thau export`. The only module that starts tasks.
+//! schedules polls (a spread startup poll, then each source's schedule) and
+//! republishes after each poll that changed something; reloads `feeds.toml`
+//! when it changes or on SIGHUP; on shutdown stops scheduling, lets polls in
+//! flight finish within a deadline, drains HTTP, and flushes the store. Also
+//! `thau export`. The only module that starts tasks.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -13,20 +15,21 @@ use anyhow::Context;
 use arc_swap::ArcSwap;
 use axum::serve::ListenerExt;
 use chrono::Utc;
-use futures_util::StreamExt;
-use tokio::sync::{Notify, watch};
+use tokio::sync::{Notify, mpsc, watch};
 use tracing::{info, warn};
 
 use crate::config::Config;
-use crate::model::Outcome;
 use crate::pipeline::Poller;
 use crate::publish::{self, Format};
-use crate::server::{self, AppState};
+use crate::scheduler::{Runner, Scheduler, Skipped, Trigger};
+use crate::server::{self, AdminError, AdminRequest, AppState};
 use crate::site::Site;
 use crate::store::Store;
 
 /// How long in-flight polls get to finish once shutdown starts.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+/// How often `feeds.toml` is checked for changes.
+const CONFIG_CHECK: Duration = Duration::from_secs(1);
 
 /// Runs `thau serve` until `shutdown` resolves. `on_listening` is told the
 /// bound address (the config may say port 0).
@@ -40,14 +43,18 @@ pub async fn serve(
         .await
         .with_context(|| format!("cannot listen on {}", config.server.listen))?;
     let bound = listener.local_addr()?;
-    let base_url = config.server.base_url(bound);
+    let config_path = config.file.clone();
     let config = Arc::new(config);
+    let base_url = config.server.base_url(bound);
 
     let site = build_site(&store, &config, &base_url, None).await?;
+    let (admin_tx, admin_rx) = mpsc::channel::<AdminRequest>(16);
     let state = Arc::new(AppState {
         store: store.clone(),
-        config: ArcSwap::new(config.clone()),
+        config: Arc::new(ArcSwap::new(config.clone())),
         site: ArcSwap::new(site),
+        config_error: ArcSwap::new(Arc::new(None)),
+        admin: admin_tx,
     });
     on_listening(bound, &base_url);
 
@@ -58,28 +65,40 @@ pub async fn serve(
     });
 
     let changed = Arc::new(Notify::new());
-    let publisher = tokio::spawn(republish(
+    let publisher = tokio::spawn(republish(state.clone(), bound, changed.clone(), stop_rx.clone()));
+    let poller = Poller::new(&config, store.clone()).context("cannot build the HTTP client")?;
+    let runner = Arc::new(Runner::new(poller, state.config.clone(), changed.clone()));
+    let scheduler = Arc::new(
+        Scheduler::start(runner.clone())
+            .await
+            .context("cannot start the scheduler")?,
+    );
+    scheduler.poll_soon(config.sources.iter().map(|s| s.name.clone()).collect());
+    tokio::spawn(answer_admin(runner.clone(), admin_rx));
+    tokio::spawn(watch_config(
+        config_path,
         state.clone(),
-        base_url.clone(),
+        scheduler.clone(),
         changed.clone(),
         stop_rx.clone(),
     ));
-    let poller = Poller::new(&config, store.clone()).context("cannot build the HTTP client")?;
-    let polls = tokio::spawn(startup_poll(poller, config.clone(), changed, stop_rx.clone()));
 
-    let mut stop = stop_rx.clone();
     // Feed responses go out in one write; do not let Nagle hold them.
     let listener = listener.tap_io(|tcp| {
         let _ = tcp.set_nodelay(true);
     });
+    let mut stop = stop_rx.clone();
     axum::serve(listener, server::router(state))
         .with_graceful_shutdown(async move {
             let _ = stop.wait_for(|s| *s).await;
         })
         .await?;
 
-    info!("shutting down: waiting for polls in flight");
-    if tokio::time::timeout(SHUTDOWN_GRACE, polls).await.is_err() {
+    // Ordered shutdown: no new polls, in-flight ones finish (or are dropped
+    // whole after the grace period: a poll's batch is atomic), then flush.
+    info!("shutting down: stopping schedules, waiting for polls in flight");
+    scheduler.shutdown().await;
+    if !runner.drain(SHUTDOWN_GRACE).await {
         warn!("polls still running after {}s: abandoned", SHUTDOWN_GRACE.as_secs());
     }
     let _ = publisher.await;
@@ -101,31 +120,120 @@ async fn build_site(
     Ok(Arc::new(site))
 }
 
-/// Polls every source once, `concurrency` at a time, asking for a new
-/// site after each poll that stored something. Stops (dropping the polls in
-/// flight: a poll's batch is atomic) when told to.
-async fn startup_poll(poller: Poller, config: Arc<Config>, changed: Arc<Notify>, mut stop: watch::Receiver<bool>) {
-    let polls = futures_util::stream::iter(config.sources.clone())
-        .map(|s| {
-            let poller = poller.clone();
-            async move { poller.poll(&s).await }
-        })
-        .buffer_unordered(config.poll.concurrency.max(1))
-        .for_each(|report| {
-            if matches!(report.outcome, Outcome::New | Outcome::Updated) {
-                changed.notify_one();
-            }
-            async {}
+/// Polls on demand for the admin API.
+async fn answer_admin(runner: Arc<Runner>, mut requests: mpsc::Receiver<AdminRequest>) {
+    while let Some(request) = requests.recv().await {
+        let runner = runner.clone();
+        tokio::spawn(async move {
+            let answer = runner
+                .run(&request.source, Trigger::Admin)
+                .await
+                .map_err(|skipped| match skipped {
+                    Skipped::UnknownSource => AdminError::UnknownSource,
+                    Skipped::AlreadyRunning => AdminError::Busy("a poll of this source is already running".into()),
+                    Skipped::ShuttingDown => AdminError::Busy("shutting down".into()),
+                    Skipped::Gated(gate) => AdminError::Busy(format!("{gate:?}")),
+                });
+            let _ = request.reply.send(answer);
         });
-    tokio::select! {
-        _ = polls => info!("startup poll done"),
-        _ = stop.wait_for(|s| *s) => info!("startup poll interrupted by shutdown"),
+    }
+}
+
+/// Reloads `feeds.toml` when it changes on disk or on SIGHUP.
+async fn watch_config(
+    path: PathBuf,
+    state: Arc<AppState>,
+    scheduler: Arc<Scheduler>,
+    changed: Arc<Notify>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let stamp = |p: &Path| std::fs::metadata(p).ok().map(|m| (m.modified().ok(), m.len()));
+    let mut last = stamp(&path);
+    let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
+    let mut tick = tokio::time::interval(CONFIG_CHECK);
+    loop {
+        let by_signal = tokio::select! {
+            _ = tick.tick() => false,
+            Some(_) = async { hangup.as_mut()?.recv().await } => true,
+            _ = stop.wait_for(|s| *s) => return,
+        };
+        let now = stamp(&path);
+        if now == last && !by_signal {
+            continue;
+        }
+        last = now;
+        reload(&path, &state, &scheduler, &changed).await;
+    }
+}
+
+/// Validates the file; applies it if valid, else keeps the running config
+/// and shows the problems on the status page and in the log.
+pub async fn reload(path: &Path, state: &AppState, scheduler: &Scheduler, changed: &Notify) {
+    let new = match Config::load(path) {
+        Ok(new) => new,
+        Err(e) => {
+            warn!(error = %e, "feeds.toml is invalid: keeping the running configuration");
+            state.config_error.store(Arc::new(Some(e.to_string())));
+            return;
+        }
+    };
+    state.config_error.store(Arc::new(None));
+    let old = state.config.load_full();
+    if *old == new {
+        return;
+    }
+    let diff = ConfigDiff::between(&old, &new);
+    info!(
+        added = ?diff.added, removed = ?diff.removed, changed = ?diff.changed,
+        sections_changed = diff.sections_changed, "feeds.toml reloaded"
+    );
+    if old.server.listen != new.server.listen || old.store.path != new.store.path {
+        warn!("[server].listen and [store].path take effect at the next restart");
+    }
+    state.config.store(Arc::new(new));
+    if let Err(e) = scheduler.reschedule().await {
+        warn!(error = %e, "rescheduling after reload");
+    }
+    scheduler.poll_soon(diff.added.iter().chain(&diff.changed).cloned().collect());
+    changed.notify_one();
+}
+
+/// What a reload changed, for the log.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct ConfigDiff {
+    pub added: Vec<String>,
+    pub removed: Vec<String>,
+    /// Sources whose location, sections or timing changed.
+    pub changed: Vec<String>,
+    pub sections_changed: bool,
+}
+
+impl ConfigDiff {
+    pub fn between(old: &Config, new: &Config) -> ConfigDiff {
+        let mut diff = ConfigDiff {
+            sections_changed: old.sections != new.sections,
+            ..ConfigDiff::default()
+        };
+        for s in &new.sources {
+            match old.source(&s.name) {
+                None => diff.added.push(s.name.clone()),
+                Some(o) if o != s => diff.changed.push(s.name.clone()),
+                Some(_) => {}
+            }
+        }
+        diff.removed = old
+            .sources
+            .iter()
+            .filter(|s| new.source(&s.name).is_none())
+            .map(|s| s.name.clone())
+            .collect();
+        diff
     }
 }
 
 /// Rebuilds the site when told something changed (coalescing bursts: one
 /// rebuild covers every poll that finished before it started).
-async fn republish(state: Arc<AppState>, base_url: String, changed: Arc<Notify>, mut stop: watch::Receiver<bool>) {
+async fn republish(state: Arc<AppState>, bound: SocketAddr, changed: Arc<Notify>, mut stop: watch::Receiver<bool>) {
     loop {
         tokio::select! {
             _ = changed.notified() => {}
@@ -133,6 +241,7 @@ async fn republish(state: Arc<AppState>, base_url: String, changed: Arc<Notify>,
         }
         let previous = state.site.load_full();
         let config = state.config.load_full();
+        let base_url = config.server.base_url(bound);
         match build_site(&state.store, &config, &base_url, Some(previous)).await {
             Ok(site) => state.site.store(site),
             Err(e) => warn!(error = %e, "republishing failed; serving the previous version"),
@@ -161,10 +270,11 @@ pub fn export(config: &Config, out: &Path) -> anyhow::Result<ExportReport> {
         }
     }
     files.push(("sections.opml".into(), site.opml.identity.to_vec()));
-    let sources = server::source_statuses(&store, config);
+    // No "next poll" in a static page: it would change every minute.
+    let sources = server::source_statuses(&store, config, &site, None);
     files.push((
         "index.html".into(),
-        publish::index_html(&base_url, &site.summaries(), &sources),
+        publish::index_html(&base_url, &site.summaries(), &sources, None),
     ));
 
     let mut report = ExportReport::default();

@@ -38,6 +38,8 @@ pub struct ServerConfig {
     pub max_page_size: usize,
     /// `Cache-Control: max-age` of section feeds.
     pub cache_max_age: Duration,
+    /// Bearer token of the admin endpoints; they are off without one.
+    pub admin_token: Option<String>,
 }
 
 impl ServerConfig {
@@ -54,10 +56,36 @@ pub struct StoreConfig {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct PollConfig {
-    pub schedule: Schedule,
+    /// When sources without their own `schedule`/`every` are polled.
+    pub timing: Timing,
     pub timeout: Duration,
     pub concurrency: usize,
+    /// Polls of one host at once.
+    pub per_host: usize,
     pub max_body: u64,
+    /// Longest wait between polls of a failing source.
+    pub backoff_cap: Duration,
+    /// The startup poll is spread over this window.
+    pub jitter: Duration,
+    /// Honour the origin's `Cache-Control: max-age` / `Expires` as the
+    /// shortest interval between polls.
+    pub respect_cache_headers: bool,
+}
+
+/// When a source is polled.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Timing {
+    Cron(Schedule),
+    Every(Duration),
+}
+
+impl fmt::Display for Timing {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Timing::Cron(s) => write!(f, "cron \"{}\"", s.as_str()),
+            Timing::Every(d) => write!(f, "every {}s", d.as_secs()),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -77,7 +105,8 @@ pub struct Source {
     pub name: String,
     pub location: Location,
     pub sections: Vec<String>,
-    pub schedule: Option<Schedule>,
+    /// Overrides `[poll]`'s timing.
+    pub timing: Option<Timing>,
     /// Display name; the feed's own title is used when absent.
     pub title: Option<String>,
 }
@@ -124,7 +153,6 @@ impl Schedule {
         };
         croner::parser::CronParser::builder()
             .seconds(croner::parser::Seconds::Required)
-            .year(croner::parser::Year::Optional)
             .build()
             .parse(&six)
             .map_err(|e| e.to_string())?;
@@ -175,17 +203,37 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 pub const DEFAULT_SCHEDULE: &str = "0 */15 * * * *";
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(20);
 pub const DEFAULT_CONCURRENCY: usize = 16;
+pub const DEFAULT_PER_HOST: usize = 2;
+pub const DEFAULT_BACKOFF_CAP: Duration = Duration::from_secs(24 * 3600);
+pub const DEFAULT_JITTER: Duration = Duration::from_secs(30);
 pub const DEFAULT_MAX_BODY: u64 = 10 * 1024 * 1024;
 pub const DEFAULT_PAGE_SIZE: usize = 50;
 pub const DEFAULT_MAX_PAGE_SIZE: usize = 500;
 pub const DEFAULT_CACHE_MAX_AGE: Duration = Duration::from_secs(300);
 
 const TOP_KEYS: &[&str] = &["server", "store", "poll", "sections", "sources"];
-const SERVER_KEYS: &[&str] = &["listen", "base_url", "page_size", "max_page_size", "cache_max_age"];
+const SERVER_KEYS: &[&str] = &[
+    "listen",
+    "base_url",
+    "page_size",
+    "max_page_size",
+    "cache_max_age",
+    "admin_token",
+];
 const STORE_KEYS: &[&str] = &["path"];
-const POLL_KEYS: &[&str] = &["schedule", "timeout", "concurrency", "max_body"];
+const POLL_KEYS: &[&str] = &[
+    "schedule",
+    "every",
+    "timeout",
+    "concurrency",
+    "per_host",
+    "max_body",
+    "backoff_cap",
+    "jitter",
+    "respect_cache_headers",
+];
 const SECTION_KEYS: &[&str] = &["slug", "title", "description", "language", "categories", "keywords"];
-const SOURCE_KEYS: &[&str] = &["name", "url", "path", "sections", "schedule", "title"];
+const SOURCE_KEYS: &[&str] = &["name", "url", "path", "sections", "schedule", "every", "title"];
 
 impl Config {
     /// Reads and validates `path`.
@@ -232,8 +280,8 @@ impl Config {
         self.sources.iter().find(|s| s.name == name)
     }
 
-    pub fn schedule_of<'a>(&'a self, source: &'a Source) -> &'a Schedule {
-        source.schedule.as_ref().unwrap_or(&self.poll.schedule)
+    pub fn timing_of<'a>(&'a self, source: &'a Source) -> &'a Timing {
+        source.timing.as_ref().unwrap_or(&self.poll.timing)
     }
 }
 
@@ -320,8 +368,19 @@ impl<'a> Checker<'a> {
         }
         let cache_max_age = server
             .as_ref()
-            .and_then(|t| self.parsed_with(t, "cache_max_age", parse_duration))
+            .and_then(|t| self.parsed_with(t, "cache_max_age", parse_duration_or_zero))
             .unwrap_or(DEFAULT_CACHE_MAX_AGE);
+        let admin_token = server
+            .as_ref()
+            .and_then(|t| self.string(t, "admin_token"))
+            .and_then(|(token, line)| {
+                if token.len() < 16 {
+                    self.problem(line, "[server] admin_token: use at least 16 characters".into());
+                    None
+                } else {
+                    Some(token)
+                }
+            });
 
         let store_path = store
             .as_ref()
@@ -329,10 +388,26 @@ impl<'a> Checker<'a> {
             .map(|(p, _)| self.base_dir.join(p))
             .unwrap_or_else(|| self.base_dir.join("data/thau.sled"));
 
-        let schedule = poll
+        let timing = poll
             .as_ref()
-            .and_then(|t| self.parsed_with(t, "schedule", Schedule::parse))
-            .unwrap_or_else(|| Schedule::parse(DEFAULT_SCHEDULE).expect("default schedule parses"));
+            .and_then(|t| self.timing(t))
+            .unwrap_or_else(|| Timing::Cron(Schedule::parse(DEFAULT_SCHEDULE).expect("default schedule parses")));
+        let per_host = poll
+            .as_ref()
+            .and_then(|t| self.integer(t, "per_host", 1, 1024))
+            .map_or(DEFAULT_PER_HOST, |n| n as usize);
+        let backoff_cap = poll
+            .as_ref()
+            .and_then(|t| self.parsed_with(t, "backoff_cap", parse_duration))
+            .unwrap_or(DEFAULT_BACKOFF_CAP);
+        let jitter = poll
+            .as_ref()
+            .and_then(|t| self.parsed_with(t, "jitter", parse_duration_or_zero))
+            .unwrap_or(DEFAULT_JITTER);
+        let respect_cache_headers = poll
+            .as_ref()
+            .and_then(|t| self.boolean(t, "respect_cache_headers"))
+            .unwrap_or(false);
         let timeout = poll
             .as_ref()
             .and_then(|t| self.parsed_with(t, "timeout", parse_duration))
@@ -361,13 +436,18 @@ impl<'a> Checker<'a> {
                 page_size,
                 max_page_size,
                 cache_max_age,
+                admin_token,
             },
             store: StoreConfig { path: store_path },
             poll: PollConfig {
-                schedule,
+                timing,
                 timeout,
                 concurrency,
+                per_host,
                 max_body,
+                backoff_cap,
+                jitter,
+                respect_cache_headers,
             },
             sections,
             sources,
@@ -448,14 +528,14 @@ impl<'a> Checker<'a> {
                     self.problem(line, format!("{}: unknown section \"{slug}\"{hint}", t.what));
                 }
             }
-            let schedule = self.parsed_with(&t, "schedule", Schedule::parse);
+            let timing = self.timing(&t);
             let title = self.string(&t, "title").map(|(s, _)| s);
             if let (Some((name, _)), Some(location)) = (name, location) {
                 sources.push(Source {
                     name,
                     location,
                     sections: source_sections,
-                    schedule,
+                    timing,
                     title,
                 });
             }
@@ -499,6 +579,42 @@ impl<'a> Checker<'a> {
                 }
             }
         }
+    }
+
+    /// `schedule` (cron) or `every` (a duration), not both.
+    fn timing(&mut self, t: &Tbl<'_>) -> Option<Timing> {
+        let cron = self.parsed_with(t, "schedule", Schedule::parse);
+        let every = self.parsed_with(t, "every", |s| {
+            let d = parse_duration(s)?;
+            if d < Duration::from_secs(10) {
+                return Err("must be at least 10s".into());
+            }
+            Ok(d)
+        });
+        match (cron, every) {
+            (Some(_), Some(_)) => {
+                let line = self.value(t, "every").map_or(t.line, |(_, l)| l);
+                let prefix = if t.what.starts_with('[') {
+                    t.what.clone()
+                } else {
+                    format!("{}:", t.what)
+                };
+                self.problem(line, format!("{prefix} give either schedule or every, not both"));
+                None
+            }
+            (Some(cron), None) => Some(Timing::Cron(cron)),
+            (None, Some(every)) => Some(Timing::Every(every)),
+            (None, None) => None,
+        }
+    }
+
+    fn boolean(&mut self, t: &Tbl<'_>, key: &str) -> Option<bool> {
+        let (v, line) = self.value(t, key)?;
+        let b = v.and_then(Value::as_bool);
+        if b.is_none() {
+            self.type_problem(t, key, line, "true or false");
+        }
+        b
     }
 
     fn unknown_keys(&mut self, t: &Tbl<'_>, known: &[&str]) {
@@ -687,8 +803,17 @@ fn edit_distance(a: &str, b: &str) -> usize {
     row[b.len()]
 }
 
-/// `"20s"`, `"500ms"`, `"2m"`, `"1h"`, `"1d"`.
+/// `"20s"`, `"500ms"`, `"2m"`, `"1h"`, `"1d"`; more than zero.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let d = parse_duration_or_zero(s)?;
+    if d.is_zero() {
+        return Err("must be more than zero".into());
+    }
+    Ok(d)
+}
+
+/// A duration that may be `"0s"`.
+fn parse_duration_or_zero(s: &str) -> Result<Duration, String> {
     let s = s.trim();
     let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
     let (num, unit) = s.split_at(split);
@@ -703,9 +828,6 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         "d" => Duration::from_secs(n * 86400),
         other => return Err(format!("unknown unit \"{other}\" (use ms, s, m, h or d)")),
     };
-    if d.is_zero() {
-        return Err("must be more than zero".into());
-    }
     Ok(d)
 }
 

@@ -45,6 +45,8 @@ pub struct Document {
 #[derive(Debug)]
 pub struct FetchOutput {
     pub fetched: Fetched,
+    /// Until when the origin says the document stays fresh.
+    pub fresh_until: Option<DateTime<Utc>>,
     /// Set when every redirect on the way was permanent (301/308).
     pub permanent_redirect: Option<Url>,
 }
@@ -147,11 +149,13 @@ impl Fetcher {
                 .ok_or(FetchError::BadRedirect)?;
         };
         let permanent_redirect = (hops > 0 && all_permanent).then(|| url.clone());
+        let fresh_until = freshness(response.headers(), Utc::now());
 
         let status = response.status();
         if status == StatusCode::NOT_MODIFIED {
             return Ok(FetchOutput {
                 fetched: Fetched::NotModified,
+                fresh_until,
                 permanent_redirect,
             });
         }
@@ -191,6 +195,7 @@ impl Fetcher {
                 url: Some(url),
                 validators,
             }),
+            fresh_until,
             permanent_redirect,
         })
     }
@@ -224,6 +229,7 @@ impl Fetcher {
         if validators.etag.as_deref() == Some(etag.as_str()) {
             return Ok(FetchOutput {
                 fetched: Fetched::NotModified,
+                fresh_until: None,
                 permanent_redirect: None,
             });
         }
@@ -244,6 +250,7 @@ impl Fetcher {
                     last_modified: None,
                 },
             }),
+            fresh_until: None,
             permanent_redirect: None,
         })
     }
@@ -266,6 +273,35 @@ impl Fetcher {
     }
 }
 
+/// `Cache-Control: max-age` (or `s-maxage`), else `Expires`; none for
+/// `no-cache`/`no-store`.
+fn freshness(headers: &HeaderMap, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    let cc = headers
+        .get(header::CACHE_CONTROL)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let mut max_age = None;
+    for directive in cc.split(',').map(str::trim) {
+        let lower = directive.to_ascii_lowercase();
+        if lower == "no-cache" || lower == "no-store" {
+            return None;
+        }
+        if let Some(v) = lower
+            .strip_prefix("max-age=")
+            .or_else(|| lower.strip_prefix("s-maxage="))
+        {
+            max_age = v.trim_matches('"').parse::<u32>().ok().or(max_age);
+        }
+    }
+    if let Some(secs) = max_age {
+        return Some(now + chrono::Duration::seconds(i64::from(secs)));
+    }
+    let expires = headers.get(header::EXPIRES)?.to_str().ok()?;
+    DateTime::parse_from_rfc2822(expires)
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
+}
+
 /// `Retry-After` as delay-seconds or an HTTP date.
 fn retry_after(headers: &HeaderMap, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
     let value = headers.get(header::RETRY_AFTER)?.to_str().ok()?.trim();
@@ -278,6 +314,21 @@ fn retry_after(headers: &HeaderMap, now: DateTime<Utc>) -> Option<DateTime<Utc>>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn freshness_from_cache_control_or_expires() {
+        let now = DateTime::parse_from_rfc3339("2026-11-25T10:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let mut h = HeaderMap::new();
+        h.insert(header::CACHE_CONTROL, "public, max-age=600".parse().unwrap());
+        assert_eq!(freshness(&h, now), Some(now + chrono::Duration::seconds(600)));
+        h.insert(header::CACHE_CONTROL, "no-cache, max-age=600".parse().unwrap());
+        assert_eq!(freshness(&h, now), None);
+        h.remove(header::CACHE_CONTROL);
+        h.insert(header::EXPIRES, "Wed, 25 Nov 2026 12:00:00 GMT".parse().unwrap());
+        assert_eq!(freshness(&h, now), Some(now + chrono::Duration::hours(2)));
+    }
 
     #[test]
     fn retry_after_takes_seconds_or_a_date() {

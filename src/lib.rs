@@ -25,6 +25,8 @@ pub mod normalize;
 pub mod pipeline;
 pub mod publish;
 pub mod route;
+pub mod schedule;
+pub mod scheduler;
 pub mod server;
 pub mod site;
 pub mod store;

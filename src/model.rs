@@ -114,8 +114,10 @@ impl Outcome {
 }
 
 /// Everything thau remembers about polling one source. Stored per source,
-/// written in the same atomic batch as the entries of the poll.
+/// written in the same atomic batch as the entries of the poll. Fields added
+/// later read as their default from older records.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct FetchState {
     /// The location (URL or path) these validators belong to; when the
     /// configured location changes the validators are dropped.
@@ -137,6 +139,9 @@ pub struct FetchState {
     pub not_modified: u64,
     /// Entries in the last document parsed.
     pub last_entry_count: u32,
+    /// The origin said its document stays fresh until then
+    /// (`Cache-Control: max-age`, `Expires`).
+    pub fresh_until: Option<DateTime<Utc>>,
 }
 
 /// Folds text for matching: Unicode-decomposed, accents dropped, lowercased,

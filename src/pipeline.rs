@@ -8,15 +8,17 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
 use tracing::{Instrument, info, info_span, warn};
+use url::Url;
 
-use crate::config::{Config, Source};
+use crate::config::{Config, Location, Source};
 use crate::fetch::{Document, FetchError, Fetched, Fetcher, Validators};
 use crate::model::{FetchState, Outcome};
 use crate::normalize::{self, DocContext};
 use crate::store::{Counts, Store};
 
-/// What one poll of one source did, for the command line and the logs.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What one poll of one source did, for the command line, the logs and
+/// the admin API.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct PollReport {
     pub source: String,
     pub outcome: Outcome,
@@ -78,6 +80,10 @@ impl Poller {
         })
     }
 
+    pub fn fetch_state(&self, source: &str) -> Option<FetchState> {
+        self.store.fetch_state(source).ok().flatten()
+    }
+
     /// Polls `sources`, at most `concurrency` at once; reports in the given order.
     pub async fn poll_all(&self, sources: &[Source], concurrency: usize) -> Vec<PollReport> {
         futures_util::stream::iter(sources)
@@ -130,12 +136,21 @@ impl Poller {
             last_modified: state.last_modified.clone(),
         };
 
-        let output = match self.fetcher.fetch(&source.location, &validators).await {
+        // A source that moved for good is polled where it went, and the move
+        // is reported until the admin updates feeds.toml.
+        let target = match (&source.location, state.permanent_redirect.as_deref().map(Url::parse)) {
+            (Location::Url(_), Some(Ok(moved))) => Location::Url(moved),
+            _ => source.location.clone(),
+        };
+        let output = match self.fetcher.fetch(&target, &validators).await {
             Ok(output) => output,
             Err(e) => return self.record_failure(name, state, &e.to_string(), &e),
         };
-        let moved_to = output.permanent_redirect.map(String::from);
-        state.permanent_redirect = moved_to.clone();
+        if let Some(moved) = output.permanent_redirect {
+            state.permanent_redirect = Some(moved.into());
+        }
+        state.fresh_until = output.fresh_until;
+        let moved_to = state.permanent_redirect.clone();
         let mut report = match output.fetched {
             Fetched::NotModified => {
                 state.not_modified += 1;
@@ -191,6 +206,12 @@ pub fn ingest(store: &Store, name: &str, doc: Document, mut state: FetchState, n
     };
     let raw = std::mem::take(&mut feed.entries);
     let in_feed = raw.len() as u32;
+    if in_feed == 0 && state.last_entry_count > 0 {
+        // More likely a broken publisher than a feed that was emptied on
+        // purpose: keep what is stored and say so.
+        let reason = format!("the feed suddenly has no entries (it had {})", state.last_entry_count);
+        return record_error(store, name, state, &reason);
+    }
     let mut entries = Vec::with_capacity(raw.len());
     let mut skipped = 0;
     // A source never ingested before cannot have delivered these unchanged.

@@ -11,16 +11,20 @@ use arc_swap::ArcSwap;
 
 use axum::Router;
 use axum::body::{Body, Bytes};
+use axum::extract::Path;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
+use tokio::sync::{mpsc, oneshot};
 
 use crate::config::Config;
 use crate::model::FetchState;
+use crate::pipeline::PollReport;
 use crate::publish::{self, Format, SectionFeed, SourceStatus};
+use crate::schedule;
 use crate::site::{Doc, Site, hex_sha256, http_date};
 use crate::store::Store;
 
@@ -28,8 +32,24 @@ use crate::store::Store;
 /// locks: requests load a snapshot) when a poll or a reload changed them.
 pub struct AppState {
     pub store: Arc<Store>,
-    pub config: ArcSwap<Config>,
+    pub config: Arc<ArcSwap<Config>>,
     pub site: ArcSwap<Site>,
+    /// Why the file on disk is not the running config, when it is invalid.
+    pub config_error: ArcSwap<Option<String>>,
+    /// Polls asked for through the admin API.
+    pub admin: mpsc::Sender<AdminRequest>,
+}
+
+/// "Poll this source now", answered with what the poll did.
+pub struct AdminRequest {
+    pub source: String,
+    pub reply: oneshot::Sender<Result<PollReport, AdminError>>,
+}
+
+#[derive(Debug)]
+pub enum AdminError {
+    UnknownSource,
+    Busy(String),
 }
 
 impl AppState {
@@ -49,6 +69,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/sections/{*rest}", get(section_feed))
         .route("/healthz", get(healthz))
         .route("/api/sources", get(api_sources))
+        .route("/api/sources/{name}/poll", post(admin_poll))
         .fallback(|| async { plain(StatusCode::NOT_FOUND, "not found\n") })
         .with_state(state)
 }
@@ -259,8 +280,9 @@ async fn opml(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Respons
 async fn index(State(state): State<Arc<AppState>>) -> Response {
     let site = state.site();
     let config = state.config();
-    let sources = source_statuses(&state.store, &config);
-    let body = publish::index_html(&site.base_url, &site.summaries(), &sources);
+    let sources = source_statuses(&state.store, &config, &site, Some(Utc::now()));
+    let error = state.config_error.load();
+    let body = publish::index_html(&site.base_url, &site.summaries(), &sources, error.as_deref());
     let mut r = (StatusCode::OK, body).into_response();
     r.headers_mut().insert(
         header::CONTENT_TYPE,
@@ -269,14 +291,29 @@ async fn index(State(state): State<Arc<AppState>>) -> Response {
     r
 }
 
-pub fn source_statuses(store: &Store, config: &Config) -> Vec<SourceStatus> {
+/// Each source's state for the status page; with `now`, its next poll too.
+pub fn source_statuses(store: &Store, config: &Config, site: &Site, now: Option<DateTime<Utc>>) -> Vec<SourceStatus> {
     config
         .sources
         .iter()
-        .map(|s| SourceStatus {
-            name: s.name.clone(),
-            location: s.location.to_string(),
-            state: store.fetch_state(&s.name).ok().flatten(),
+        .map(|s| {
+            let state = store.fetch_state(&s.name).ok().flatten();
+            let next_poll = now.and_then(|now| {
+                schedule::next_poll(
+                    config.timing_of(s),
+                    state.as_ref().unwrap_or(&FetchState::default()),
+                    now,
+                    config.poll.backoff_cap,
+                    config.poll.respect_cache_headers,
+                )
+            });
+            SourceStatus {
+                name: s.name.clone(),
+                location: s.location.to_string(),
+                entries: site.per_source.get(&s.name).copied().unwrap_or(0),
+                next_poll,
+                state,
+            }
         })
         .collect()
 }
@@ -286,23 +323,87 @@ struct SourceJson {
     name: String,
     location: String,
     sections: Vec<String>,
+    schedule: String,
+    /// Entries stored that this source carried.
+    entries: usize,
+    next_poll: Option<DateTime<Utc>>,
+    /// Share of polls answered 304 (or an unchanged file).
+    not_modified_share: f64,
     #[serde(flatten)]
     state: FetchState,
 }
 
 async fn api_sources(State(state): State<Arc<AppState>>) -> Response {
     let config = state.config();
-    let list: Vec<SourceJson> = config
-        .sources
-        .iter()
-        .map(|s| SourceJson {
-            name: s.name.clone(),
-            location: s.location.to_string(),
-            sections: s.sections.clone(),
-            state: state.store.fetch_state(&s.name).ok().flatten().unwrap_or_default(),
+    let site = state.site();
+    let list: Vec<SourceJson> = source_statuses(&state.store, &config, &site, Some(Utc::now()))
+        .into_iter()
+        .zip(&config.sources)
+        .map(|(status, s)| {
+            let fetch = status.state.unwrap_or_default();
+            SourceJson {
+                name: status.name,
+                location: status.location,
+                sections: s.sections.clone(),
+                schedule: config.timing_of(s).to_string(),
+                entries: status.entries,
+                next_poll: status.next_poll,
+                not_modified_share: if fetch.polls == 0 {
+                    0.0
+                } else {
+                    fetch.not_modified as f64 / fetch.polls as f64
+                },
+                state: fetch,
+            }
         })
         .collect();
-    json(&list)
+    let error = state.config_error.load();
+    json(&serde_json::json!({ "config_error": error.as_deref(), "sources": list }))
+}
+
+/// `POST /api/sources/{name}/poll`: polls now, with `Authorization: Bearer
+/// <[server].admin_token>`. Off (404) when no token is configured.
+async fn admin_poll(State(state): State<Arc<AppState>>, Path(name): Path<String>, headers: HeaderMap) -> Response {
+    let config = state.config();
+    let Some(token) = config.server.admin_token.as_deref() else {
+        return plain(
+            StatusCode::NOT_FOUND,
+            "admin endpoints are off: set [server].admin_token\n",
+        );
+    };
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|h| h.to_str().ok())
+        .and_then(|h| h.strip_prefix("Bearer "))
+        .unwrap_or("");
+    if !constant_time_eq(given.as_bytes(), token.as_bytes()) {
+        let mut r = plain(StatusCode::UNAUTHORIZED, "a valid bearer token is required\n");
+        r.headers_mut()
+            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        return r;
+    }
+    let (reply, answer) = oneshot::channel();
+    if state
+        .admin
+        .send(AdminRequest {
+            source: name.clone(),
+            reply,
+        })
+        .await
+        .is_err()
+    {
+        return plain(StatusCode::SERVICE_UNAVAILABLE, "shutting down\n");
+    }
+    match answer.await {
+        Ok(Ok(report)) => json(&report),
+        Ok(Err(AdminError::UnknownSource)) => plain(StatusCode::NOT_FOUND, &format!("no source named \"{name}\"\n")),
+        Ok(Err(AdminError::Busy(why))) => plain(StatusCode::CONFLICT, &format!("{why}\n")),
+        Err(_) => plain(StatusCode::SERVICE_UNAVAILABLE, "shutting down\n"),
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 async fn healthz(State(state): State<Arc<AppState>>) -> Response {

@@ -79,6 +79,8 @@ pub struct Site {
     pub sections: Vec<SiteSection>,
     /// RSS and Atom feeds of every section, one folder per format.
     pub opml: Doc,
+    /// Entries stored per source (configured or not).
+    pub per_source: BTreeMap<String, usize>,
 }
 
 impl Site {
@@ -109,7 +111,7 @@ impl Site {
         now: DateTime<Utc>,
     ) -> Result<Site, StoreError> {
         let router = Router::new(config);
-        let selected = select(store, &router, config.server.max_page_size)?;
+        let (selected, per_source) = select(store, &router, config.server.max_page_size)?;
         let mut marks = Marks { store, previous, now };
         let mut sections = Vec::with_capacity(config.sections.len());
         for (section, (entries, total)) in config.sections.iter().zip(selected) {
@@ -139,6 +141,7 @@ impl Site {
                 .expect("digits are a valid header"),
             sections,
             opml: empty_doc(),
+            per_source,
         };
         let opml = publish::opml(base_url, &site.summaries(), &publish::OPML_FORMATS);
         site.opml = marks.doc("sections.opml", "text/x-opml; charset=utf-8", opml)?;
@@ -152,11 +155,15 @@ type Picked = (Vec<Arc<Entry>>, usize);
 /// Picks, in one scan of the time index, each section's newest
 /// `keep` entries and counts all its entries. An entry is read only when a
 /// section wants it or only its text can tell.
-fn select(store: &Store, router: &Router, keep: usize) -> Result<Vec<Picked>, StoreError> {
+fn select(store: &Store, router: &Router, keep: usize) -> Result<(Vec<Picked>, BTreeMap<String, usize>), StoreError> {
     let n = router.slugs().count();
     let mut picked: Vec<Picked> = vec![(Vec::new(), 0); n];
+    let mut per_source: BTreeMap<String, usize> = BTreeMap::new();
     for row in store.recent() {
         let (key, routing) = row?;
+        for source in &routing.sources {
+            *per_source.entry(source.clone()).or_default() += 1;
+        }
         let mut entry: Option<Arc<Entry>> = None;
         let load = |entry: &mut Option<Arc<Entry>>| -> Result<Option<Arc<Entry>>, StoreError> {
             if entry.is_none() {
@@ -187,7 +194,7 @@ fn select(store: &Store, router: &Router, keep: usize) -> Result<Vec<Picked>, St
     for (entries, _) in &mut picked {
         entries.sort_by(|a, b| publish::newest_first(a, b));
     }
-    Ok(picked)
+    Ok((picked, per_source))
 }
 
 struct Marks<'a> {

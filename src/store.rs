@@ -51,7 +51,7 @@ pub enum StoreError {
 }
 
 /// What one poll did to the store.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Counts {
     pub new: u32,
     pub updated: u32,

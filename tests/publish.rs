@@ -244,7 +244,8 @@ fn index_opml_health_and_source_status() {
     let health: serde_json::Value = serde_json::from_slice(&get(&serve.url("/healthz")).body).unwrap();
     assert_eq!(health["status"], "ok");
     let sources: serde_json::Value = serde_json::from_slice(&get(&serve.url("/api/sources")).body).unwrap();
-    let agenda = sources
+    assert_eq!(sources["config_error"], serde_json::Value::Null);
+    let agenda = sources["sources"]
         .as_array()
         .unwrap()
         .iter()

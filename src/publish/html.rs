@@ -24,12 +24,21 @@ pub struct SourceStatus {
     pub name: String,
     pub location: String,
     pub state: Option<FetchState>,
+    /// Entries stored that it carried.
+    pub entries: usize,
+    /// When it is next polled (None for a gone source, or in an export).
+    pub next_poll: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// Which formats an OPML document lists.
 pub const OPML_FORMATS: [Format; 2] = [Format::Rss, Format::Atom];
 
-pub fn index_html(base_url: &str, sections: &[SectionSummary], sources: &[SourceStatus]) -> Vec<u8> {
+pub fn index_html(
+    base_url: &str,
+    sections: &[SectionSummary],
+    sources: &[SourceStatus],
+    config_error: Option<&str>,
+) -> Vec<u8> {
     let mut h = String::new();
     h.push_str("<!DOCTYPE html>\n<html lang=\"fr\">\n<head>\n<meta charset=\"utf-8\">\n");
     h.push_str("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>thau</title>\n");
@@ -52,6 +61,13 @@ pub fn index_html(base_url: &str, sections: &[SectionSummary], sources: &[Source
         "table{border-collapse:collapse;width:100%}th,td{text-align:left;padding:.3em .6em;border-bottom:1px solid #ddd}",
         ".error{color:#a00}.ok{color:#060}</style>\n</head>\n<body>\n<h1>thau</h1>\n"
     ));
+    if let Some(error) = config_error {
+        let _ = writeln!(
+            h,
+            "<div class=\"error\"><p><strong>feeds.toml has errors; the previous configuration is still running:</strong></p><pre>{}</pre></div>",
+            esc(error)
+        );
+    }
     let _ = writeln!(
         h,
         "<p>Section feeds to subscribe to; all of them at once: <a href=\"{}\">sections.opml</a>.</p>",
@@ -76,7 +92,7 @@ pub fn index_html(base_url: &str, sections: &[SectionSummary], sources: &[Source
         h.push_str("</td></tr>\n");
     }
     h.push_str("</table>\n<h2>Sources</h2>\n<table>\n");
-    h.push_str("<tr><th>Source</th><th>Last poll</th><th>Outcome</th><th>Details</th></tr>\n");
+    h.push_str("<tr><th>Source</th><th>Entries</th><th>Last poll</th><th>Outcome</th><th>Next poll</th><th>Details</th></tr>\n");
     for s in sources {
         let state = s.state.as_ref();
         let when = state
@@ -95,12 +111,22 @@ pub fn index_html(base_url: &str, sections: &[SectionSummary], sources: &[Source
             if let Some(to) = &st.permanent_redirect {
                 details.push(format!("moved permanently to {} (update feeds.toml)", esc(to)));
             }
+            if st.gone {
+                details.push("gone (HTTP 410): no longer polled; remove it or change its url".into());
+            }
+            if st.polls > 0 {
+                details.push(format!("{}% of polls not modified", st.not_modified * 100 / st.polls));
+            }
         }
+        let next = s
+            .next_poll
+            .map_or(String::new(), |t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string());
         let _ = writeln!(
             h,
-            "<tr><td><strong>{}</strong><br><small>{}</small></td><td>{when}</td><td class=\"{class}\">{}</td><td>{}</td></tr>",
+            "<tr><td><strong>{}</strong><br><small>{}</small></td><td>{}</td><td>{when}</td><td class=\"{class}\">{}</td><td>{next}</td><td>{}</td></tr>",
             esc(&s.name),
             esc(&s.location),
+            s.entries,
             outcome.map_or("not polled yet", Outcome::as_str),
             details.join("<br>")
         );

@@ -1,0 +1,225 @@
+//! Runs polls on time: one tokio-cron-scheduler job per source (its cron
+//! schedule or `every` interval), a spread startup poll, and polls on
+//! demand. A source is never polled twice at once; `[poll].concurrency` and
+//! `per_host` bound polls in flight; the [`schedule`](crate::schedule) gate
+//! applies backoff, `Retry-After`, freshness and 410. tokio-cron-scheduler
+//! does not wait for its jobs, so in-flight polls are tracked here for an
+//! orderly shutdown. Wires `pipeline` and `schedule`.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use chrono::Utc;
+use tokio::sync::{Notify, Semaphore};
+use tokio_cron_scheduler::{Job, JobScheduler, JobSchedulerError};
+use tracing::{debug, info, warn};
+use uuid::Uuid;
+
+use crate::config::{Config, Location, Timing};
+use crate::model::Outcome;
+use crate::pipeline::{PollReport, Poller};
+use crate::schedule::{Gate, gate, startup_offset};
+
+/// Why a poll runs: only scheduled ones pass through the politeness gate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trigger {
+    Startup,
+    Schedule,
+    /// An admin asked (`POST /api/sources/{name}/poll`).
+    Admin,
+}
+
+/// Runs one poll at a time per source, within the global and per-host limits.
+pub struct Runner {
+    poller: Poller,
+    config: Arc<ArcSwap<Config>>,
+    running: Mutex<HashSet<String>>,
+    global: Semaphore,
+    hosts: Mutex<HashMap<String, Arc<Semaphore>>>,
+    /// Told after every poll that stored something.
+    changed: Arc<Notify>,
+    in_flight: AtomicUsize,
+    idle: Notify,
+    stopping: AtomicBool,
+}
+
+/// Why a requested poll did not run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Skipped {
+    UnknownSource,
+    AlreadyRunning,
+    ShuttingDown,
+    Gated(Gate),
+}
+
+impl Runner {
+    pub fn new(poller: Poller, config: Arc<ArcSwap<Config>>, changed: Arc<Notify>) -> Runner {
+        let concurrency = config.load().poll.concurrency;
+        Runner {
+            poller,
+            config,
+            running: Mutex::new(HashSet::new()),
+            global: Semaphore::new(concurrency.max(1)),
+            hosts: Mutex::new(HashMap::new()),
+            changed,
+            in_flight: AtomicUsize::new(0),
+            idle: Notify::new(),
+            stopping: AtomicBool::new(false),
+        }
+    }
+
+    /// Polls `name` now (unless gated, already running, or shutting down).
+    pub async fn run(&self, name: &str, trigger: Trigger) -> Result<PollReport, Skipped> {
+        if self.stopping.load(Ordering::SeqCst) {
+            return Err(Skipped::ShuttingDown);
+        }
+        let config = self.config.load_full();
+        let source = config.source(name).ok_or(Skipped::UnknownSource)?.clone();
+        if trigger == Trigger::Schedule {
+            let state = self.poller.fetch_state(name).unwrap_or_default();
+            let verdict = gate(
+                &state,
+                Utc::now(),
+                config.poll.backoff_cap,
+                config.poll.respect_cache_headers,
+            );
+            if verdict != Gate::Open {
+                debug!(source = name, ?verdict, "scheduled poll skipped");
+                return Err(Skipped::Gated(verdict));
+            }
+        }
+        if !lock(&self.running).insert(name.to_string()) {
+            return Err(Skipped::AlreadyRunning);
+        }
+        self.in_flight.fetch_add(1, Ordering::SeqCst);
+        let _guard = InFlight { runner: self, name };
+        let host = match &source.location {
+            Location::Url(url) => url.host_str().unwrap_or_default().to_ascii_lowercase(),
+            Location::File(_) => String::new(),
+        };
+        let per_host = {
+            let mut hosts = lock(&self.hosts);
+            hosts
+                .entry(host)
+                .or_insert_with(|| Arc::new(Semaphore::new(config.poll.per_host.max(1))))
+                .clone()
+        };
+        let _global = self.global.acquire().await.map_err(|_| Skipped::ShuttingDown)?;
+        let _host = per_host.acquire().await.map_err(|_| Skipped::ShuttingDown)?;
+        let report = self.poller.poll(&source).await;
+        if matches!(report.outcome, Outcome::New | Outcome::Updated) {
+            self.changed.notify_one();
+        }
+        Ok(report)
+    }
+
+    /// Stops starting polls and waits (at most `grace`) for those in flight.
+    /// Returns whether they all finished.
+    pub async fn drain(&self, grace: Duration) -> bool {
+        self.stopping.store(true, Ordering::SeqCst);
+        let wait = async {
+            loop {
+                let idle = self.idle.notified();
+                if self.in_flight.load(Ordering::SeqCst) == 0 {
+                    return;
+                }
+                idle.await;
+            }
+        };
+        tokio::time::timeout(grace, wait).await.is_ok()
+    }
+}
+
+struct InFlight<'a> {
+    runner: &'a Runner,
+    name: &'a str,
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        lock(&self.runner.running).remove(self.name);
+        if self.runner.in_flight.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.runner.idle.notify_waiters();
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The cron jobs, one per source, rebuilt whole when the config changes.
+pub struct Scheduler {
+    jobs: JobScheduler,
+    ids: Mutex<Vec<Uuid>>,
+    runner: Arc<Runner>,
+}
+
+impl Scheduler {
+    pub async fn start(runner: Arc<Runner>) -> Result<Scheduler, JobSchedulerError> {
+        let jobs = JobScheduler::new().await?;
+        jobs.start().await?;
+        let scheduler = Scheduler {
+            jobs,
+            ids: Mutex::new(Vec::new()),
+            runner,
+        };
+        scheduler.reschedule().await?;
+        Ok(scheduler)
+    }
+
+    /// Replaces every job with one per source of the current config.
+    pub async fn reschedule(&self) -> Result<(), JobSchedulerError> {
+        let old: Vec<Uuid> = std::mem::take(&mut *lock(&self.ids));
+        for id in old {
+            self.jobs.remove(&id).await?;
+        }
+        let config = self.runner.config.load_full();
+        let mut ids = Vec::with_capacity(config.sources.len());
+        for source in &config.sources {
+            let (runner, name) = (self.runner.clone(), source.name.clone());
+            let run = move |_id, _lock| {
+                let (runner, name) = (runner.clone(), name.clone());
+                Box::pin(async move {
+                    if let Err(skipped) = runner.run(&name, Trigger::Schedule).await {
+                        debug!(source = %name, ?skipped, "no poll");
+                    }
+                }) as std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>
+            };
+            let job = match config.timing_of(source) {
+                Timing::Cron(schedule) => Job::new_async(schedule.as_str(), run)?,
+                Timing::Every(every) => Job::new_repeated_async(*every, run)?,
+            };
+            ids.push(self.jobs.add(job).await?);
+        }
+        info!(jobs = ids.len(), "schedules set");
+        *lock(&self.ids) = ids;
+        Ok(())
+    }
+
+    /// Polls `names` once, each after its own stable offset within the
+    /// jitter window: 50 ms per source, at most `[poll].jitter`.
+    pub fn poll_soon(&self, names: Vec<String>) {
+        let per_source = Duration::from_millis(50).saturating_mul(names.len() as u32);
+        let window = self.runner.config.load().poll.jitter.min(per_source);
+        for name in names {
+            let runner = self.runner.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(startup_offset(&name, window)).await;
+                match runner.run(&name, Trigger::Startup).await {
+                    Ok(_) | Err(Skipped::ShuttingDown) | Err(Skipped::UnknownSource) => {}
+                    Err(skipped) => warn!(source = %name, ?skipped, "startup poll skipped"),
+                }
+            });
+        }
+    }
+
+    pub async fn shutdown(&self) {
+        if let Err(e) = self.jobs.clone().shutdown().await {
+            warn!(error = %e, "stopping the scheduler");
+        }
+    }
+}
