@@ -138,7 +138,10 @@ fn poll(config: &Config, only: Option<&str>) -> ExitCode {
     let store = match Store::open(&config.store.path) {
         Ok(store) => Arc::new(store),
         Err(e @ StoreError::InUse { .. }) => {
-            eprintln!("thau: {e}; stop it first, or let the running daemon poll");
+            eprintln!(
+                "thau: {e}.\nIs `thau serve` running? It polls on schedule; to poll a source now, ask it:\n  curl -X POST -H 'Authorization: Bearer <[server].admin_token>' {}/api/sources/<name>/poll",
+                config.server.base_url(config.server.listen)
+            );
             return ExitCode::from(UNUSABLE);
         }
         Err(e) => {

@@ -1,0 +1,229 @@
+//! `thau serve` as a daemon left alone: schedules, hot reload of
+//! feeds.toml, the admin API, and the failures a long-running aggregator
+//! meets, against a real origin on 127.0.0.1.
+
+mod support;
+
+use support::{Origin, Route, Site, fixture, get, http, wait_for};
+
+const TOKEN: &str = "s3cret-token-for-tests";
+
+fn origin() -> Origin {
+    let origin = Origin::start();
+    origin.route(
+        "/courrier.xml",
+        Route::feed(fixture("demo/courrier-thau.xml"), "application/rss+xml"),
+    );
+    origin.route(
+        "/agde.atom",
+        Route::feed(fixture("demo/agde-ville.atom"), "application/atom+xml"),
+    );
+    origin
+}
+
+fn config(origin: &Origin, extra_sources: &str) -> String {
+    format!(
+        r#"[server]
+listen = "127.0.0.1:0"
+admin_token = "{TOKEN}"
+
+[poll]
+timeout = "5s"
+
+[[sections]]
+slug = "courrier"
+title = "Le Courrier"
+
+[[sections]]
+slug = "agde"
+title = "Agde"
+categories = ["Agde"]
+
+[[sources]]
+name = "courrier"
+url = "{}"
+sections = ["courrier"]
+{extra_sources}"#,
+        origin.url("/courrier.xml")
+    )
+}
+
+fn items(url: &str) -> usize {
+    get(url).text().matches("<item>").count()
+}
+
+fn sources(serve: &support::Serve) -> serde_json::Value {
+    serde_json::from_slice(&get(&serve.url("/api/sources")).body).unwrap()
+}
+
+#[test]
+fn reload_follows_edits_to_feeds_toml() {
+    let origin = origin();
+    let site = Site::new(&config(&origin, ""));
+    let serve = site.serve();
+    let courrier = serve.url("/sections/courrier/rss.xml");
+    wait_for("the first poll", || items(&courrier) == 5);
+
+    // Add a source and a section: both appear without a restart.
+    let with_agde = config(&origin, &format!("\n[[sources]]\nname = \"agde-ville\"\nurl = \"{}\"\n", origin.url("/agde.atom")))
+        .replace("[[sections]]\nslug = \"agde\"", "[[sections]]\nslug = \"festival\"\ntitle = \"Festival\"\nkeywords = [\"arts de la rue\"]\n\n[[sections]]\nslug = \"agde\"");
+    site.write_config(&with_agde);
+    wait_for("the new source's story in its section", || {
+        items(&serve.url("/sections/festival/rss.xml")) == 1
+    });
+    assert_eq!(sources(&serve)["sources"].as_array().unwrap().len(), 2);
+
+    // Break the file: the running config stays, the status says why and where.
+    site.write_config(&with_agde.replace("timeout = \"5s\"", "timeout = \"5s\"\nconcurency = 3"));
+    wait_for("the error on the status page", || {
+        !sources(&serve)["config_error"].is_null()
+    });
+    let error = sources(&serve)["config_error"].as_str().unwrap().to_string();
+    assert!(
+        error.ends_with(r#":7: [poll]: unknown key "concurency" (did you mean "concurrency"?)"#),
+        "{error}"
+    );
+    assert!(
+        get(&serve.url("/"))
+            .text()
+            .contains("unknown key &quot;concurency&quot;")
+    );
+    assert_eq!(items(&serve.url("/sections/festival/rss.xml")), 1, "still served");
+
+    // Fix it, dropping the new source: its entries leave the sections.
+    site.write_config(&config(&origin, ""));
+    wait_for("the error to clear", || sources(&serve)["config_error"].is_null());
+    wait_for("the removed source's entries to leave", || {
+        get(&serve.url("/sections/festival/rss.xml")).status == 404
+    });
+    assert_eq!(items(&courrier), 5);
+}
+
+#[test]
+fn sources_are_polled_on_their_schedule() {
+    let origin = origin();
+    let site = Site::new(&config(&origin, "schedule = \"* * * * * *\"\n"));
+    let serve = site.serve();
+    // Every second: the startup poll, then the schedule.
+    wait_for("three polls", || origin.requests("/courrier.xml").len() >= 3);
+    let status = sources(&serve);
+    let courrier = &status["sources"][0];
+    assert_eq!(courrier["schedule"], "cron \"* * * * * *\"");
+    assert!(courrier["next_poll"].is_string(), "{courrier:#}");
+    assert_eq!(courrier["entries"], 5);
+}
+
+#[test]
+fn admin_poll_needs_the_token() {
+    let origin = origin();
+    let site = Site::new(&config(&origin, ""));
+    let serve = site.serve();
+    let url = serve.url("/api/sources/courrier/poll");
+    assert_eq!(http("POST", &url, &[]).status, 401);
+    assert_eq!(
+        http("POST", &url, &[("Authorization", "Bearer wrong-token-of-same-size")]).status,
+        401
+    );
+    let auth = format!("Bearer {TOKEN}");
+    wait_for("the startup poll to finish", || {
+        let r = http("POST", &url, &[("Authorization", &auth)]);
+        r.status == 200
+    });
+    let r = http("POST", &url, &[("Authorization", &auth)]);
+    let report: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+    assert_eq!(report["source"], "courrier");
+    assert_eq!(report["outcome"], "unchanged", "{report:#}");
+    assert_eq!(
+        http(
+            "POST",
+            &serve.url("/api/sources/nobody/poll"),
+            &[("Authorization", &auth)]
+        )
+        .status,
+        404
+    );
+    drop(serve);
+
+    // Without a token the admin endpoints are off.
+    site.write_config(&config(&origin, "").replace(&format!("admin_token = \"{TOKEN}\"\n"), ""));
+    let serve = site.serve();
+    assert_eq!(http("POST", &serve.url("/api/sources/courrier/poll"), &[]).status, 404);
+}
+
+#[test]
+fn thau_poll_beside_a_running_daemon_points_to_the_api() {
+    let origin = origin();
+    let site = Site::new(&config(&origin, ""));
+    let _serve = site.serve();
+    let run = site.thau(&["poll"]);
+    assert_eq!(run.code(), 2);
+    assert!(
+        run.stderr().contains("is in use by another thau process"),
+        "{}",
+        run.stderr()
+    );
+    assert!(run.stderr().contains("/api/sources/<name>/poll"), "{}", run.stderr());
+}
+
+#[test]
+fn a_permanent_move_is_polled_at_the_new_address() {
+    let origin = origin();
+    origin.route(
+        "/old.xml",
+        Route::Redirect {
+            code: 301,
+            location: "/courrier.xml".into(),
+        },
+    );
+    let site = Site::new(&config(&origin, "").replace(&origin.url("/courrier.xml"), &origin.url("/old.xml")));
+    assert_eq!(site.thau(&["poll"]).line("courrier").0, "new");
+    origin.route("/old.xml", Route::status(404, &[]));
+    let run = site.thau(&["poll"]);
+    let (outcome, detail) = run.line("courrier");
+    assert_eq!(outcome, "unchanged");
+    assert!(
+        detail.contains(&format!("moved permanently to {}", origin.url("/courrier.xml"))),
+        "{detail}"
+    );
+    assert_eq!(
+        origin.requests("/old.xml").len(),
+        1,
+        "the old address is not asked again"
+    );
+}
+
+#[test]
+fn a_feed_that_suddenly_empties_keeps_its_entries() {
+    let origin = origin();
+    let site = Site::new(&config(&origin, ""));
+    assert_eq!(site.thau(&["poll"]).code(), 0);
+    origin.route(
+        "/courrier.xml",
+        Route::feed(
+            "<rss version=\"2.0\"><channel><title>Le Courrier</title></channel></rss>",
+            "application/rss+xml",
+        ),
+    );
+    let run = site.thau(&["poll"]);
+    assert_eq!(run.code(), 1);
+    assert_eq!(run.line("courrier").1, "the feed suddenly has no entries (it had 5)");
+    assert_eq!(site.entries().len(), 5);
+}
+
+#[test]
+fn a_gone_source_is_reported_and_not_scheduled() {
+    let origin = origin();
+    origin.route("/courrier.xml", Route::status(410, &[]));
+    let site = Site::new(&config(&origin, ""));
+    let serve = site.serve();
+    wait_for("the 410 to be recorded", || {
+        sources(&serve)["sources"][0]["gone"] == true
+    });
+    let status = sources(&serve);
+    assert!(status["sources"][0]["next_poll"].is_null(), "{status:#}");
+    assert!(
+        get(&serve.url("/"))
+            .text()
+            .contains("gone (HTTP 410): no longer polled")
+    );
+}
