@@ -19,6 +19,7 @@ use tokio::sync::{Notify, mpsc, watch};
 use tracing::{info, warn};
 
 use crate::config::Config;
+use crate::metrics::Metrics;
 use crate::pipeline::Poller;
 use crate::publish::{self, Format};
 use crate::scheduler::{Runner, Scheduler, Skipped, Trigger};
@@ -49,12 +50,15 @@ pub async fn serve(
 
     let site = build_site(&store, &config, &base_url, None).await?;
     let (admin_tx, admin_rx) = mpsc::channel::<AdminRequest>(16);
+    let metrics = Arc::new(Metrics::default());
+    metrics.record_entries(site.per_source.iter(), site.total_entries);
     let state = Arc::new(AppState {
         store: store.clone(),
         config: Arc::new(ArcSwap::new(config.clone())),
         site: ArcSwap::new(site),
         config_error: ArcSwap::new(Arc::new(None)),
         admin: admin_tx,
+        metrics: metrics.clone(),
     });
     on_listening(bound, &base_url);
 
@@ -67,7 +71,7 @@ pub async fn serve(
     let changed = Arc::new(Notify::new());
     let publisher = tokio::spawn(republish(state.clone(), bound, changed.clone(), stop_rx.clone()));
     let poller = Poller::new(&config, store.clone()).context("cannot build the HTTP client")?;
-    let runner = Arc::new(Runner::new(poller, state.config.clone(), changed.clone()));
+    let runner = Arc::new(Runner::new(poller, state.config.clone(), changed.clone(), metrics));
     let scheduler = Arc::new(
         Scheduler::start(runner.clone())
             .await
@@ -243,7 +247,10 @@ async fn republish(state: Arc<AppState>, bound: SocketAddr, changed: Arc<Notify>
         let config = state.config.load_full();
         let base_url = config.server.base_url(bound);
         match build_site(&state.store, &config, &base_url, Some(previous)).await {
-            Ok(site) => state.site.store(site),
+            Ok(site) => {
+                state.metrics.record_entries(site.per_source.iter(), site.total_entries);
+                state.site.store(site);
+            }
             Err(e) => warn!(error = %e, "republishing failed; serving the previous version"),
         }
     }

@@ -20,6 +20,7 @@
 pub mod app;
 pub mod config;
 pub mod fetch;
+pub mod metrics;
 pub mod model;
 pub mod normalize;
 pub mod pipeline;

@@ -30,6 +30,8 @@ pub struct PollReport {
     pub moved_to: Option<String>,
     /// When the origin asked us to come back (429/503 `Retry-After`).
     pub retry_after: Option<DateTime<Utc>>,
+    /// Size of the document fetched (0 for a 304 or a failure).
+    pub bytes: u64,
 }
 
 impl PollReport {
@@ -42,6 +44,7 @@ impl PollReport {
             error: None,
             moved_to: None,
             retry_after: None,
+            bytes: 0,
         }
     }
 
@@ -162,16 +165,17 @@ impl Poller {
                 }
             }
             Fetched::Document(doc) => {
+                let bytes = doc.body.len() as u64;
                 let store = self.store.clone();
                 let owned = name.to_string();
                 match tokio::task::spawn_blocking(move || ingest(&store, &owned, doc, state, now)).await {
                     // Done once durable: a crash before this point loses the
                     // whole poll (to be redone), never part of it.
                     Ok(report) if report.outcome != Outcome::Error => match self.store.flush_async().await {
-                        Ok(()) => report,
+                        Ok(()) => PollReport { bytes, ..report },
                         Err(e) => failed(name, &e),
                     },
-                    Ok(report) => report,
+                    Ok(report) => PollReport { bytes, ..report },
                     Err(e) => failed(name, &e),
                 }
             }

@@ -19,6 +19,7 @@ use tracing::{debug, info, warn};
 use uuid::Uuid;
 
 use crate::config::{Config, Location, Timing};
+use crate::metrics::Metrics;
 use crate::model::Outcome;
 use crate::pipeline::{PollReport, Poller};
 use crate::schedule::{Gate, gate, startup_offset};
@@ -35,6 +36,7 @@ pub enum Trigger {
 /// Runs one poll at a time per source, within the global and per-host limits.
 pub struct Runner {
     poller: Poller,
+    metrics: Arc<Metrics>,
     config: Arc<ArcSwap<Config>>,
     running: Mutex<HashSet<String>>,
     global: Semaphore,
@@ -56,10 +58,11 @@ pub enum Skipped {
 }
 
 impl Runner {
-    pub fn new(poller: Poller, config: Arc<ArcSwap<Config>>, changed: Arc<Notify>) -> Runner {
+    pub fn new(poller: Poller, config: Arc<ArcSwap<Config>>, changed: Arc<Notify>, metrics: Arc<Metrics>) -> Runner {
         let concurrency = config.load().poll.concurrency;
         Runner {
             poller,
+            metrics,
             config,
             running: Mutex::new(HashSet::new()),
             global: Semaphore::new(concurrency.max(1)),
@@ -109,7 +112,11 @@ impl Runner {
         };
         let _global = self.global.acquire().await.map_err(|_| Skipped::ShuttingDown)?;
         let _host = per_host.acquire().await.map_err(|_| Skipped::ShuttingDown)?;
+        let started = std::time::Instant::now();
         let report = self.poller.poll(&source).await;
+        let success = (report.outcome != Outcome::Error).then(Utc::now);
+        self.metrics
+            .record_poll(name, report.outcome.as_str(), started.elapsed(), report.bytes, success);
         if matches!(report.outcome, Outcome::New | Outcome::Updated) {
             self.changed.notify_one();
         }

@@ -21,6 +21,7 @@ use serde::Serialize;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::config::Config;
+use crate::metrics::Metrics;
 use crate::model::FetchState;
 use crate::pipeline::PollReport;
 use crate::publish::{self, Format, SectionFeed, SourceStatus};
@@ -38,6 +39,7 @@ pub struct AppState {
     pub config_error: ArcSwap<Option<String>>,
     /// Polls asked for through the admin API.
     pub admin: mpsc::Sender<AdminRequest>,
+    pub metrics: Arc<Metrics>,
 }
 
 /// "Poll this source now", answered with what the poll did.
@@ -68,6 +70,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/sections.opml", get(opml))
         .route("/sections/{*rest}", get(section_feed))
         .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
         .route("/api/sources", get(api_sources))
         .route("/api/sources/{name}/poll", post(admin_poll))
         .fallback(|| async { plain(StatusCode::NOT_FOUND, "not found\n") })
@@ -404,6 +407,15 @@ async fn admin_poll(State(state): State<Arc<AppState>>, Path(name): Path<String>
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+async fn metrics(State(state): State<Arc<AppState>>) -> Response {
+    let mut r = (StatusCode::OK, state.metrics.encode()).into_response();
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"),
+    );
+    r
 }
 
 async fn healthz(State(state): State<Arc<AppState>>) -> Response {

@@ -81,6 +81,8 @@ pub struct Site {
     pub opml: Doc,
     /// Entries stored per source (configured or not).
     pub per_source: BTreeMap<String, usize>,
+    /// Entries stored.
+    pub total_entries: usize,
 }
 
 impl Site {
@@ -111,7 +113,7 @@ impl Site {
         now: DateTime<Utc>,
     ) -> Result<Site, StoreError> {
         let router = Router::new(config);
-        let (selected, per_source) = select(store, &router, config.server.max_page_size)?;
+        let (selected, per_source, total_entries) = select(store, &router, config.server.max_page_size)?;
         let mut marks = Marks { store, previous, now };
         let mut sections = Vec::with_capacity(config.sections.len());
         for (section, (entries, total)) in config.sections.iter().zip(selected) {
@@ -142,6 +144,7 @@ impl Site {
             sections,
             opml: empty_doc(),
             per_source,
+            total_entries,
         };
         let opml = publish::opml(base_url, &site.summaries(), &publish::OPML_FORMATS);
         site.opml = marks.doc("sections.opml", "text/x-opml; charset=utf-8", opml)?;
@@ -155,12 +158,18 @@ type Picked = (Vec<Arc<Entry>>, usize);
 /// Picks, in one scan of the time index, each section's newest
 /// `keep` entries and counts all its entries. An entry is read only when a
 /// section wants it or only its text can tell.
-fn select(store: &Store, router: &Router, keep: usize) -> Result<(Vec<Picked>, BTreeMap<String, usize>), StoreError> {
+fn select(
+    store: &Store,
+    router: &Router,
+    keep: usize,
+) -> Result<(Vec<Picked>, BTreeMap<String, usize>, usize), StoreError> {
     let n = router.slugs().count();
     let mut picked: Vec<Picked> = vec![(Vec::new(), 0); n];
     let mut per_source: BTreeMap<String, usize> = BTreeMap::new();
+    let mut total = 0;
     for row in store.recent() {
         let (key, routing) = row?;
+        total += 1;
         for source in &routing.sources {
             *per_source.entry(source.clone()).or_default() += 1;
         }
@@ -194,7 +203,7 @@ fn select(store: &Store, router: &Router, keep: usize) -> Result<(Vec<Picked>, B
     for (entries, _) in &mut picked {
         entries.sort_by(|a, b| publish::newest_first(a, b));
     }
-    Ok((picked, per_source))
+    Ok((picked, per_source, total))
 }
 
 struct Marks<'a> {

@@ -111,6 +111,29 @@ fn sources_are_polled_on_their_schedule() {
     assert_eq!(courrier["schedule"], "cron \"* * * * * *\"");
     assert!(courrier["next_poll"].is_string(), "{courrier:#}");
     assert_eq!(courrier["entries"], 5);
+
+    let metrics = get(&serve.url("/metrics"));
+    assert!(
+        metrics
+            .header("content-type")
+            .unwrap()
+            .starts_with("application/openmetrics-text")
+    );
+    let text = metrics.text();
+    assert!(
+        text.contains(r#"thau_polls_total{source="courrier",outcome="new"} 1"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"thau_polls_total{source="courrier",outcome="not-modified"}"#)
+            || text.contains(r#"outcome="unchanged""#),
+        "{text}"
+    );
+    assert!(text.contains("thau_entries 5"), "{text}");
+    assert!(
+        text.contains(r#"thau_source_last_success_timestamp_seconds{source="courrier"}"#),
+        "{text}"
+    );
 }
 
 #[test]

@@ -114,8 +114,8 @@ pub fn index_html(
             if st.gone {
                 details.push("gone (HTTP 410): no longer polled; remove it or change its url".into());
             }
-            if st.polls > 0 {
-                details.push(format!("{}% of polls not modified", st.not_modified * 100 / st.polls));
+            if let Some(share) = (st.not_modified * 100).checked_div(st.polls) {
+                details.push(format!("{share}% of polls not modified"));
             }
         }
         let next = s
