@@ -29,6 +29,8 @@ use crate::store::Store;
 
 /// How long in-flight polls get to finish once shutdown starts.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+const PRUNE_FIRST: Duration = Duration::from_secs(60);
+const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 /// How often `feeds.toml` is checked for changes.
 const CONFIG_CHECK: Duration = Duration::from_secs(1);
 
@@ -79,6 +81,7 @@ pub async fn serve(
     );
     scheduler.poll_soon(config.sources.iter().map(|s| s.name.clone()).collect());
     tokio::spawn(answer_admin(runner.clone(), admin_rx));
+    tokio::spawn(prune_periodically(state.clone(), changed.clone(), stop_rx.clone()));
     tokio::spawn(watch_config(
         config_path,
         state.clone(),
@@ -122,6 +125,27 @@ async fn build_site(
         tokio::task::spawn_blocking(move || Site::build(&store, &config, &base_url, previous.as_deref(), Utc::now()))
             .await??;
     Ok(Arc::new(site))
+}
+
+/// Applies the retention limits a minute after start, then hourly.
+async fn prune_periodically(state: Arc<AppState>, changed: Arc<Notify>, mut stop: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + PRUNE_FIRST, PRUNE_EVERY);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.wait_for(|s| *s) => return,
+        }
+        let (store, config) = (state.store.clone(), state.config.load_full());
+        match tokio::task::spawn_blocking(move || crate::retention::prune(&store, &config, Utc::now())).await {
+            Ok(Ok(0)) => {}
+            Ok(Ok(n)) => {
+                info!(pruned = n, "retention limits applied");
+                changed.notify_one();
+            }
+            Ok(Err(e)) => warn!(error = %e, "pruning failed"),
+            Err(e) => warn!(error = %e, "pruning failed"),
+        }
+    }
 }
 
 /// Polls on demand for the admin API.

@@ -22,6 +22,8 @@ pub struct Config {
     pub server: ServerConfig,
     pub store: StoreConfig,
     pub poll: PollConfig,
+    /// Global limits on what is kept.
+    pub retention: Retention,
     pub sections: Vec<Section>,
     pub sources: Vec<Source>,
 }
@@ -88,6 +90,14 @@ impl fmt::Display for Timing {
     }
 }
 
+/// Limits on what is kept: at most `max_entries` (newest first), none older
+/// than `max_age`. No limit when absent.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Retention {
+    pub max_entries: Option<usize>,
+    pub max_age: Option<Duration>,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Section {
     pub slug: String,
@@ -98,6 +108,9 @@ pub struct Section {
     pub language: Option<String>,
     pub categories: Vec<String>,
     pub keywords: Vec<String>,
+    /// This section's own limits (an entry is kept while any of its sections
+    /// wants it, within the global limits).
+    pub retention: Retention,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -211,7 +224,8 @@ pub const DEFAULT_PAGE_SIZE: usize = 50;
 pub const DEFAULT_MAX_PAGE_SIZE: usize = 500;
 pub const DEFAULT_CACHE_MAX_AGE: Duration = Duration::from_secs(300);
 
-const TOP_KEYS: &[&str] = &["server", "store", "poll", "sections", "sources"];
+const TOP_KEYS: &[&str] = &["server", "store", "poll", "retention", "sections", "sources"];
+const RETENTION_KEYS: &[&str] = &["max_entries", "max_age"];
 const SERVER_KEYS: &[&str] = &[
     "listen",
     "base_url",
@@ -232,7 +246,16 @@ const POLL_KEYS: &[&str] = &[
     "jitter",
     "respect_cache_headers",
 ];
-const SECTION_KEYS: &[&str] = &["slug", "title", "description", "language", "categories", "keywords"];
+const SECTION_KEYS: &[&str] = &[
+    "slug",
+    "title",
+    "description",
+    "language",
+    "categories",
+    "keywords",
+    "max_entries",
+    "max_age",
+];
 const SOURCE_KEYS: &[&str] = &["name", "url", "path", "sections", "schedule", "every", "title"];
 
 impl Config {
@@ -332,7 +355,13 @@ impl<'a> Checker<'a> {
         let server = self.table(&root, "server");
         let store = self.table(&root, "store");
         let poll = self.table(&root, "poll");
-        for (table, known) in [(&server, SERVER_KEYS), (&store, STORE_KEYS), (&poll, POLL_KEYS)] {
+        let retention_table = self.table(&root, "retention");
+        for (table, known) in [
+            (&server, SERVER_KEYS),
+            (&store, STORE_KEYS),
+            (&poll, POLL_KEYS),
+            (&retention_table, RETENTION_KEYS),
+        ] {
             if let Some(t) = table {
                 self.unknown_keys(t, known);
             }
@@ -425,6 +454,7 @@ impl<'a> Checker<'a> {
             })
             .unwrap_or(DEFAULT_MAX_BODY);
 
+        let retention = retention_table.as_ref().map(|t| self.retention(t)).unwrap_or_default();
         let sections = self.sections(&root);
         let sources = self.sources(&root, &sections);
 
@@ -449,8 +479,16 @@ impl<'a> Checker<'a> {
                 jitter,
                 respect_cache_headers,
             },
+            retention,
             sections,
             sources,
+        }
+    }
+
+    fn retention(&mut self, t: &Tbl<'_>) -> Retention {
+        Retention {
+            max_entries: self.integer(t, "max_entries", 1, i64::MAX).map(|n| n as usize),
+            max_age: self.parsed_with(t, "max_age", parse_duration),
         }
     }
 
@@ -481,6 +519,7 @@ impl<'a> Checker<'a> {
             let language = self.string(&t, "language").map(|(s, _)| s);
             let categories = self.string_list(&t, "categories").unwrap_or_default();
             let keywords = self.string_list(&t, "keywords").unwrap_or_default();
+            let retention = self.retention(&t);
             if let (Some((slug, _)), Some((title, _))) = (slug, title) {
                 sections.push(Section {
                     slug,
@@ -489,6 +528,7 @@ impl<'a> Checker<'a> {
                     language,
                     categories: categories.into_iter().map(|(s, _)| s).collect(),
                     keywords: keywords.into_iter().map(|(s, _)| s).collect(),
+                    retention,
                 });
             }
         }

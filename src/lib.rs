@@ -25,6 +25,7 @@ pub mod model;
 pub mod normalize;
 pub mod pipeline;
 pub mod publish;
+pub mod retention;
 pub mod route;
 pub mod schedule;
 pub mod scheduler;

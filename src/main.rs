@@ -34,6 +34,9 @@ enum Command {
     },
     /// Serve the section feeds over HTTP; polls every source at start.
     Serve,
+    /// Remove entries beyond the [retention] limits (never those a source
+    /// still lists); `thau serve` does this hourly.
+    Prune,
     /// Write the section feeds, index.html and sections.opml to a folder.
     Export {
         /// The folder to write into (created if missing).
@@ -72,6 +75,25 @@ fn main() -> ExitCode {
         }
         Command::Poll { source } => poll(&config, source.as_deref()),
         Command::Serve => serve(config),
+        Command::Prune => {
+            let store = match Store::open(&config.store.path) {
+                Ok(store) => store,
+                Err(e) => {
+                    eprintln!("thau: {e}");
+                    return ExitCode::from(UNUSABLE);
+                }
+            };
+            match thau::retention::prune(&store, &config, chrono::Utc::now()) {
+                Ok(n) => {
+                    println!("{n} entries pruned");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("thau: {e}");
+                    ExitCode::from(UNUSABLE)
+                }
+            }
+        }
         Command::Export { out } => match thau::app::export(&config, &out) {
             Ok(report) => {
                 for path in &report.written {

@@ -217,7 +217,7 @@ pub fn ingest(store: &Store, name: &str, doc: Document, mut state: FetchState, n
         return record_error(store, name, state, &reason);
     }
     let mut entries = Vec::with_capacity(raw.len());
-    let mut skipped = 0;
+    let mut unchanged = Vec::new();
     // A source never ingested before cannot have delivered these unchanged.
     let known = state.last_success.is_some();
     for r in raw {
@@ -225,9 +225,9 @@ pub fn ingest(store: &Store, name: &str, doc: Document, mut state: FetchState, n
             entries.push(r.finish(&feed, now));
             continue;
         }
-        match store.is_unchanged(name, &r.key, r.link.as_ref().map(|l| l.as_str()), &r.fingerprint) {
-            Ok(true) => skipped += 1,
-            Ok(false) => entries.push(r.finish(&feed, now)),
+        match store.unchanged(name, &r.key, r.link.as_ref().map(|l| l.as_str()), &r.fingerprint) {
+            Ok(Some(key)) => unchanged.push(key),
+            Ok(None) => entries.push(r.finish(&feed, now)),
             Err(e) => return record_error(store, name, state, &e.to_string()),
         }
     }
@@ -235,7 +235,7 @@ pub fn ingest(store: &Store, name: &str, doc: Document, mut state: FetchState, n
     state.last_modified = doc.validators.last_modified;
     state.last_entry_count = in_feed;
     mark_success(&mut state, now);
-    match store.apply_poll(name, entries, skipped, &mut state, now) {
+    match store.apply_poll(name, entries, unchanged, &mut state, now) {
         Ok(counts) => PollReport {
             counts,
             in_feed,

@@ -18,7 +18,7 @@ use crate::config::{Config, Section};
 use crate::model::Entry;
 use crate::publish::{self, Format, SectionFeed, SectionSummary};
 use crate::route::{Router, Verdict};
-use crate::store::{PublishMark, Store, StoreError};
+use crate::store::{IndexRow, PublishMark, Store, StoreError};
 
 /// One published document and its precomputed encodings.
 #[derive(Debug, Clone)]
@@ -155,20 +155,19 @@ impl Site {
 /// A section's newest entries and how many it has in all.
 type Picked = (Vec<Arc<Entry>>, usize);
 
+/// Each section's pick, entries stored per source, and entries stored.
+type Selection = (Vec<Picked>, BTreeMap<String, usize>, usize);
+
 /// Picks, in one scan of the time index, each section's newest
 /// `keep` entries and counts all its entries. An entry is read only when a
 /// section wants it or only its text can tell.
-fn select(
-    store: &Store,
-    router: &Router,
-    keep: usize,
-) -> Result<(Vec<Picked>, BTreeMap<String, usize>, usize), StoreError> {
+fn select(store: &Store, router: &Router, keep: usize) -> Result<Selection, StoreError> {
     let n = router.slugs().count();
     let mut picked: Vec<Picked> = vec![(Vec::new(), 0); n];
     let mut per_source: BTreeMap<String, usize> = BTreeMap::new();
     let mut total = 0;
     for row in store.recent() {
-        let (key, routing) = row?;
+        let IndexRow { key, routing, .. } = row?;
         total += 1;
         for source in &routing.sources {
             *per_source.entry(source.clone()).or_default() += 1;

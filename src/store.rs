@@ -12,20 +12,21 @@
 //! | `f\0{source}`                   | [`FetchState`] as JSON                 |
 //! | `t\0{published, newest first}{key}` | [`Routing`]: what sections need    |
 //! | `p\0{path}`                     | [`PublishMark`] of a published file    |
+//! | `d\0{source}`                   | keys the source's last document listed |
 //!
 //! The `t` index is what sections are rendered from: a scan newest-first
 //! that decides membership from the small [`Routing`] value alone, without
 //! reading entries that do not belong. One index key per entry keeps the
 //! poll's batch small (sled's cost grows with the number of keys written).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use chrono::{DateTime, Utc};
 
-use crate::model::{Entry, FetchState, Outcome, fold};
+use crate::model::{Entry, FetchState, Outcome, SourceRef, fold};
 
 /// Bumped whenever the layout above or the meaning of a record changes.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -163,33 +164,72 @@ impl Store {
     }
 
     /// Every entry's key and routing facts, newest (by `published`) first.
-    pub fn recent(&self) -> impl Iterator<Item = Result<(String, Routing), StoreError>> + '_ {
+    pub fn recent(&self) -> impl Iterator<Item = Result<IndexRow, StoreError>> + '_ {
         self.db.scan_prefix(TIME_PREFIX).map(|kv| {
             let (k, v) = kv?;
-            let key = String::from_utf8_lossy(&k[TIME_PREFIX.len() + 8..]).into_owned();
-            let routing = decode(&k, &v)?;
-            Ok((key, routing))
+            let at = TIME_PREFIX.len();
+            let stamp: [u8; 8] = k[at..at + 8].try_into().expect("time keys hold 8 bytes of time");
+            Ok(IndexRow {
+                key: String::from_utf8_lossy(&k[at + 8..]).into_owned(),
+                published: from_newest_first(stamp),
+                routing: decode(&k, &v)?,
+            })
         })
     }
 
-    /// True when the source already delivered this entry with this fingerprint:
-    /// the pipeline then skips sanitizing it.
-    pub fn is_unchanged(
+    /// Keys of every entry that a source listed in its last document: those
+    /// are never pruned.
+    pub fn listed_keys(&self) -> Result<HashSet<String>, StoreError> {
+        let mut keys = HashSet::new();
+        for kv in self.db.scan_prefix(b"d\0") {
+            let (k, v) = kv?;
+            keys.extend(decode::<Vec<String>>(&k, &v)?);
+        }
+        Ok(keys)
+    }
+
+    /// Removes entries (their record, index row and link row) in one batch.
+    pub fn remove_entries(&self, keys: &[String]) -> Result<usize, StoreError> {
+        let _turn = self.write.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut batch = sled::Batch::default();
+        let mut removed = 0;
+        for key in keys {
+            let Some(entry) = self.entry(key)? else { continue };
+            batch.remove(entry_key(key));
+            batch.remove(time_key(&entry));
+            if let Some(link) = &entry.link
+                && self
+                    .db
+                    .get(link_key(link))?
+                    .is_some_and(|k| k.as_ref() == key.as_bytes())
+            {
+                batch.remove(link_key(link));
+            }
+            removed += 1;
+        }
+        self.db.apply_batch(batch)?;
+        self.db.flush()?;
+        Ok(removed)
+    }
+
+    /// The stored key when the source already delivered this entry with
+    /// this fingerprint: the pipeline then skips sanitizing it.
+    pub fn unchanged(
         &self,
         source: &str,
         key: &str,
         link: Option<&str>,
         fingerprint: &str,
-    ) -> Result<bool, StoreError> {
-        let existing = match self.find(key, link)? {
-            Some(found) => self.entry(&found)?,
-            None => None,
+    ) -> Result<Option<String>, StoreError> {
+        let Some(found) = self.find(key, link)? else {
+            return Ok(None);
         };
-        Ok(existing.is_some_and(|e| {
+        let same = self.entry(&found)?.is_some_and(|e| {
             e.sources
                 .iter()
                 .any(|s| s.name == source && s.fingerprint == fingerprint)
-        }))
+        });
+        Ok(same.then_some(found))
     }
 
     /// The key of the stored entry that is this story: the same key, or the
@@ -216,20 +256,22 @@ impl Store {
     /// its only [`SourceRef`]) into what is stored, and records `state` with
     /// the poll's outcome, in one atomic batch. Durable once [`Store::flush`]
     /// (or [`Store::flush_async`]) returns.
-    /// `skipped` counts entries the caller already found unchanged.
+    /// `unchanged` holds the stored keys of entries the caller already found
+    /// unchanged; with the keys of `incoming` they are what the source lists.
     pub fn apply_poll(
         &self,
         source: &str,
         incoming: Vec<Entry>,
-        skipped: u32,
+        unchanged: Vec<String>,
         state: &mut FetchState,
         now: DateTime<Utc>,
     ) -> Result<Counts, StoreError> {
         let _turn = self.write.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let mut counts = Counts {
-            unchanged: skipped,
+            unchanged: unchanged.len() as u32,
             ..Counts::default()
         };
+        let mut listed = unchanged;
         // Entries touched by this poll, with the index keys of their stored
         // version (to remove) — an overlay so that two entries of one poll
         // that are the same story meet each other.
@@ -241,10 +283,12 @@ impl Store {
                 if let Some(link) = &entry.link {
                     new_links.entry(link.clone()).or_insert_with(|| entry.key.clone());
                 }
+                listed.push(entry.key.clone());
                 counts.new += 1;
                 touched.insert(entry.key.clone(), (entry, Vec::new()));
                 continue;
             };
+            listed.push(key.clone());
             if !touched.contains_key(&key) {
                 let stored = self.entry(&key)?.expect("same_story returns stored or touched keys");
                 let old_index = time_key(&stored);
@@ -274,6 +318,9 @@ impl Store {
         }
         state.last_outcome = Some(counts.outcome());
         batch.insert(state_key(source), to_json(&*state));
+        listed.sort();
+        listed.dedup();
+        batch.insert(listed_key(source), to_json(&listed));
         self.db.apply_batch(batch)?;
         Ok(counts)
     }
@@ -327,10 +374,14 @@ impl Store {
 }
 
 /// Folds `incoming` (one source's version of the story) into `existing`.
-/// The origin source (the first to deliver it) owns the text; a relay adds
-/// itself and its categories. Returns whether anything changed.
+/// The origin source owns the text; a relay adds itself and its
+/// categories. The origin is the source with the strongest claim to the
+/// story — its own id is the story's URL (the publisher's permalink), then
+/// it has the full text — and, at equal claims, the first to deliver it; so
+/// which version wins does not depend on which poll finished first. The
+/// entry's id never changes. Returns whether anything changed.
 fn merge(existing: &mut Entry, incoming: Entry, source: &str, now: DateTime<Utc>) -> bool {
-    let Some(sref) = incoming.sources.into_iter().next() else {
+    let Some(sref) = incoming.sources.first().cloned() else {
         return false;
     };
     match existing.sources.iter().position(|s| s.name == source) {
@@ -338,29 +389,12 @@ fn merge(existing: &mut Entry, incoming: Entry, source: &str, now: DateTime<Utc>
         Some(pos) => {
             existing.sources[pos] = sref;
             if pos == 0 {
-                let text_changed = existing.title != incoming.title
-                    || existing.summary != incoming.summary
-                    || existing.content != incoming.content
-                    || existing.enclosures != incoming.enclosures;
-                existing.title = incoming.title;
-                existing.summary = incoming.summary;
-                existing.content = incoming.content;
-                existing.link = incoming.link.or(existing.link.take());
-                existing.authors = incoming.authors;
-                existing.enclosures = incoming.enclosures;
-                existing.language = incoming.language.or(existing.language.take());
-                if incoming.dated {
-                    existing.published = incoming.published;
-                    existing.dated = true;
-                }
-                // The story moved on: its `updated` moves with it, to the
-                // source's own date when it gives a newer one, else to now.
-                let mut updated = existing.updated.max(incoming.updated);
-                if text_changed && updated <= existing.updated {
-                    updated = now;
-                }
-                existing.updated = updated.max(existing.published);
+                take_text(existing, incoming, now);
             }
+        }
+        None if claim(&sref, incoming.content.is_some()) > claim(&existing.sources[0], existing.content.is_some()) => {
+            existing.sources.insert(0, sref);
+            take_text(existing, incoming, now);
         }
         None => {
             existing.sources.push(sref);
@@ -382,12 +416,51 @@ fn merge(existing: &mut Entry, incoming: Entry, source: &str, now: DateTime<Utc>
     true
 }
 
+/// How strongly a source's version speaks for the story.
+fn claim(source: &SourceRef, has_content: bool) -> u8 {
+    let permalink = source
+        .guid
+        .as_deref()
+        .and_then(|g| url::Url::parse(g).ok())
+        .is_some_and(|u| matches!(u.scheme(), "http" | "https"));
+    u8::from(permalink) * 2 + u8::from(has_content)
+}
+
+/// The origin's new text replaces the stored one; `updated` moves with it,
+/// to the source's own date when it gives a newer one, else to now.
+fn take_text(existing: &mut Entry, incoming: Entry, now: DateTime<Utc>) {
+    let text_changed = existing.title != incoming.title
+        || existing.summary != incoming.summary
+        || existing.content != incoming.content
+        || existing.enclosures != incoming.enclosures;
+    existing.title = incoming.title;
+    existing.summary = incoming.summary;
+    existing.content = incoming.content;
+    existing.link = incoming.link.or(existing.link.take());
+    existing.authors = incoming.authors;
+    existing.enclosures = incoming.enclosures;
+    existing.language = incoming.language.or(existing.language.take());
+    if incoming.dated {
+        existing.published = incoming.published;
+        existing.dated = true;
+    }
+    let mut updated = existing.updated.max(incoming.updated);
+    if text_changed && updated <= existing.updated {
+        updated = now;
+    }
+    existing.updated = updated.max(existing.published);
+}
+
 fn entry_key(key: &str) -> Vec<u8> {
     [b"e\0", key.as_bytes()].concat()
 }
 
 fn link_key(link: &str) -> Vec<u8> {
     [b"l\0", link.as_bytes()].concat()
+}
+
+fn listed_key(source: &str) -> Vec<u8> {
+    [b"d\0", source.as_bytes()].concat()
 }
 
 fn state_key(source: &str) -> Vec<u8> {
@@ -400,6 +473,19 @@ const TIME_PREFIX: &[u8] = b"t\0";
 fn newest_first(t: DateTime<Utc>) -> [u8; 8] {
     let ordered = (t.timestamp_millis() as u64) ^ (1 << 63);
     (!ordered).to_be_bytes()
+}
+
+fn from_newest_first(bytes: [u8; 8]) -> DateTime<Utc> {
+    let millis = (!u64::from_be_bytes(bytes) ^ (1 << 63)) as i64;
+    DateTime::from_timestamp_millis(millis).unwrap_or(DateTime::UNIX_EPOCH)
+}
+
+/// One row of the time index.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndexRow {
+    pub key: String,
+    pub published: DateTime<Utc>,
+    pub routing: Routing,
 }
 
 fn time_key(entry: &Entry) -> Vec<u8> {
@@ -494,6 +580,24 @@ mod tests {
     }
 
     #[test]
+    fn the_publisher_s_own_version_wins_whichever_arrives_first() {
+        let now = Utc::now();
+        let mut publisher = entry("mairie", "u:https://mairie.example/budget", "m", &["Agde"]);
+        publisher.sources[0].guid = Some("https://mairie.example/budget".into());
+        let paper = entry("journal", "g:journal\n42", "j", &["Société"]);
+
+        let mut paper_first = paper.clone();
+        assert!(merge(&mut paper_first, publisher.clone(), "mairie", now));
+        let mut publisher_first = publisher.clone();
+        assert!(merge(&mut publisher_first, paper.clone(), "journal", now));
+        for stored in [&paper_first, &publisher_first] {
+            assert_eq!(stored.title, "title m");
+            assert_eq!(stored.source_names().collect::<Vec<_>>(), ["mairie", "journal"]);
+        }
+        assert_eq!(paper_first.id, paper.id, "the id never changes");
+    }
+
+    #[test]
     fn the_origin_changing_its_text_moves_updated() {
         let now = DateTime::parse_from_rfc3339("2026-11-25T08:00:00Z")
             .unwrap()
@@ -514,5 +618,6 @@ mod tests {
         let b = newest_first(t("2025-01-01T00:00:00Z"));
         let c = newest_first(t("1960-01-01T00:00:00Z"));
         assert!(a < b && b < c);
+        assert_eq!(from_newest_first(c), t("1960-01-01T00:00:00Z"));
     }
 }

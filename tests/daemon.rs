@@ -250,3 +250,30 @@ fn a_gone_source_is_reported_and_not_scheduled() {
             .contains("gone (HTTP 410): no longer polled")
     );
 }
+
+#[test]
+fn prune_keeps_what_sources_still_list() {
+    let origin = origin();
+    let site = Site::new(&config(&origin, "").replace("[poll]", "[retention]\nmax_entries = 2\n\n[poll]"));
+    assert_eq!(site.thau(&["poll"]).code(), 0);
+    // Everything is still listed by the paper: nothing goes.
+    assert_eq!(site.thau(&["prune"]).stdout(), "0 entries pruned\n");
+    assert_eq!(site.entries().len(), 5);
+
+    // The paper now lists only its oldest story; the others may go, down to the limit.
+    // (The fixture is windows-1252: cut it as bytes.)
+    let paper = fixture("demo/courrier-thau.xml");
+    let find = |needle: &[u8]| paper.windows(needle.len()).position(|w| w == needle).unwrap();
+    let first_item = find(b"<item>");
+    let monde = find(b"<title>Monde");
+    let monde_item = paper[..monde].windows(6).rposition(|w| w == b"<item>").unwrap();
+    let trimmed = [&paper[..first_item], &paper[monde_item..]].concat();
+    origin.route("/courrier.xml", Route::feed(trimmed, "application/rss+xml"));
+    assert_eq!(site.thau(&["poll"]).code(), 0);
+    // Newest first: the undated Montbazin story (dated when first seen), the
+    // Saint-Louis, then Mèze and Agde beyond the limit, then the listed Monde.
+    assert_eq!(site.thau(&["prune"]).stdout(), "2 entries pruned\n");
+    let mut left: Vec<String> = site.entries().into_iter().map(|e| e.title[..5].to_string()).collect();
+    left.sort();
+    assert_eq!(left, ["Monde", "Montb", "Sète"], "the listed story stays");
+}

@@ -244,21 +244,26 @@ fn poll_stores_each_story_once_with_clean_fields() {
 
     // Indexes ready for sections: by source and by folded category.
     let store = site.store();
-    let recent: Vec<(String, thau::store::Routing)> = store.recent().collect::<Result<_, _>>().unwrap();
+    let recent: Vec<thau::store::IndexRow> = store.recent().collect::<Result<_, _>>().unwrap();
     assert_eq!(recent.len(), 8);
     let from = |source: &str| {
         recent
             .iter()
-            .filter(|(_, r)| r.sources.iter().any(|s| s == source))
+            .filter(|r| r.routing.sources.iter().any(|s| s == source))
             .count()
     };
     assert_eq!(from("courrier"), 5);
     let sete = recent
         .iter()
-        .filter(|(_, r)| r.categories.iter().any(|c| c == "sete"))
+        .filter(|r| r.routing.categories.iter().any(|c| c == "sete"))
         .count();
     assert_eq!(sete, 3);
-    assert!(recent.windows(2).all(|w| w[0].0 != w[1].0));
+    assert!(
+        recent
+            .windows(2)
+            .all(|w| w[0].published >= w[1].published && w[0].key != w[1].key)
+    );
+    assert_eq!(store.listed_keys().unwrap().len(), 8);
 }
 
 #[test]

@@ -1,0 +1,126 @@
+//! Pruning, so the store does not grow forever: entries beyond the global
+//! limits (`[retention]`), or beyond the limits of every section they belong
+//! to, are removed — except those a source still lists in its last
+//! document. Sections match by source and category here (keyword-only
+//! membership does not keep an entry). Wires `store` and `route`.
+
+use chrono::{DateTime, Utc};
+
+use crate::config::{Config, Retention};
+use crate::route::{Router, Verdict};
+use crate::store::{IndexRow, Store, StoreError};
+
+/// Which of `rows` (newest first) to prune. Pure.
+pub fn doomed(
+    rows: &[IndexRow],
+    config: &Config,
+    listed: &std::collections::HashSet<String>,
+    now: DateTime<Utc>,
+) -> Vec<String> {
+    let router = Router::new(config);
+    let beyond = |limits: &Retention, rank: usize, published: DateTime<Utc>| {
+        limits.max_entries.is_some_and(|max| rank > max)
+            || limits
+                .max_age
+                .and_then(|age| chrono::Duration::from_std(age).ok())
+                .is_some_and(|age| published < now - age)
+    };
+    let mut section_ranks = vec![0usize; config.sections.len()];
+    let mut out = Vec::new();
+    for (i, row) in rows.iter().enumerate() {
+        let mut in_any = false;
+        let mut wanted = false;
+        for (s, section) in config.sections.iter().enumerate() {
+            if router.verdict(s, &row.routing) != Verdict::In {
+                continue;
+            }
+            in_any = true;
+            section_ranks[s] += 1;
+            wanted |= !beyond(&section.retention, section_ranks[s], row.published);
+        }
+        let prune = beyond(&config.retention, i + 1, row.published) || (in_any && !wanted);
+        if prune && !listed.contains(&row.key) {
+            out.push(row.key.clone());
+        }
+    }
+    out
+}
+
+/// Prunes the store; returns how many entries went.
+pub fn prune(store: &Store, config: &Config, now: DateTime<Utc>) -> Result<usize, StoreError> {
+    let rows: Vec<IndexRow> = store.recent().collect::<Result<_, _>>()?;
+    let listed = store.listed_keys()?;
+    let keys = doomed(&rows, config, &listed, now);
+    if keys.is_empty() {
+        return Ok(0);
+    }
+    store.remove_entries(&keys)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::fold;
+    use crate::store::Routing;
+    use std::collections::HashSet;
+    use std::path::Path;
+
+    fn row(key: &str, days_ago: i64, source: &str, categories: &[&str], now: DateTime<Utc>) -> IndexRow {
+        IndexRow {
+            key: key.into(),
+            published: now - chrono::Duration::days(days_ago),
+            routing: Routing {
+                sources: vec![source.into()],
+                categories: categories.iter().map(|c| fold(c)).collect(),
+            },
+        }
+    }
+
+    fn config(text: &str) -> Config {
+        Config::parse(text, Path::new("feeds.toml")).unwrap()
+    }
+
+    const BASE: &str = r#"
+[[sections]]
+slug = "sete"
+title = "Sète"
+categories = ["Sète"]
+max_entries = 2
+[[sections]]
+slug = "culture"
+title = "Culture"
+categories = ["Culture"]
+[[sources]]
+name = "journal"
+url = "https://journal.example/rss"
+"#;
+
+    #[test]
+    fn a_section_limit_prunes_only_what_no_other_section_keeps() {
+        let now = Utc::now();
+        let rows = vec![
+            row("a", 1, "journal", &["Sète"], now),
+            row("b", 2, "journal", &["Sète"], now),
+            row("c", 3, "journal", &["Sète", "Culture"], now),
+            row("d", 4, "journal", &["Sète"], now),
+            row("e", 5, "journal", &[], now),
+        ];
+        let doomed = doomed(&rows, &config(BASE), &HashSet::new(), now);
+        // c is third in Sète but Culture (no limit) keeps it; e is in no section.
+        assert_eq!(doomed, ["d"]);
+    }
+
+    #[test]
+    fn global_limits_and_still_listed_entries() {
+        let now = Utc::now();
+        let text = format!("[retention]\nmax_entries = 3\nmax_age = \"30d\"\n{BASE}");
+        let rows = vec![
+            row("a", 1, "journal", &["Culture"], now),
+            row("b", 40, "journal", &["Culture"], now),
+            row("c", 41, "journal", &["Culture"], now),
+            row("d", 42, "journal", &["Culture"], now),
+        ];
+        let listed: HashSet<String> = ["c".to_string()].into();
+        assert_eq!(doomed(&rows, &config(&text), &listed, now), ["b", "d"]);
+    }
+}
