@@ -14,8 +14,13 @@
 //! - [`pipeline`]: polls sources: fetch → normalize → store.
 //! - [`site`]: the published site: sections selected, rendered and compressed
 //!   once per change.
-//! - [`server`]: HTTP over the site (axum): ETags, 304s, gzip/brotli, HEAD.
-//! - [`app`]: composition root for `thau serve` and `thau export`.
+//! - [`server`]: HTTP over the site (axum): ETags, 304s, gzip/brotli, HEAD,
+//!   status, admin and metrics endpoints.
+//! - [`schedule`]: pure polling policy: backoff, Retry-After, freshness, 410.
+//! - [`retention`]: which entries to prune.
+//! - [`metrics`]: Prometheus counters.
+//! - [`scheduler`]: one cron job per source, single-flight, concurrency limits.
+//! - [`app`]: composition root for `thau serve` (reload, shutdown) and `thau export`.
 
 pub mod app;
 pub mod config;

@@ -71,6 +71,7 @@ fn main() -> ExitCode {
                 config.sources.len(),
                 config.sections.len()
             );
+            report_moves(&config);
             ExitCode::SUCCESS
         }
         Command::Poll { source } => poll(&config, source.as_deref()),
@@ -107,6 +108,38 @@ fn main() -> ExitCode {
                 ExitCode::from(UNUSABLE)
             }
         },
+    }
+}
+
+/// What the store knows that the admin should act on: sources that moved
+/// for good or are gone. Advice only: the exit status stays 0.
+fn report_moves(config: &Config) {
+    let store = match Store::open(&config.store.path) {
+        Ok(store) => store,
+        Err(StoreError::InUse { .. }) => {
+            println!("(the store is in use by a running thau; its status page and /api/sources list moved sources)");
+            return;
+        }
+        Err(_) => return,
+    };
+    for source in &config.sources {
+        let Ok(Some(state)) = store.fetch_state(&source.name) else {
+            continue;
+        };
+        if let Some(to) = &state.permanent_redirect {
+            println!(
+                "{}: source \"{}\": moved permanently to {to}; set its url to that",
+                config.file.display(),
+                source.name
+            );
+        }
+        if state.gone {
+            println!(
+                "{}: source \"{}\": gone (HTTP 410) at its url; it is no longer polled",
+                config.file.display(),
+                source.name
+            );
+        }
     }
 }
 
