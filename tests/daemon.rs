@@ -4,22 +4,9 @@
 
 mod support;
 
-use support::{Origin, Route, Site, fixture, get, http, wait_for};
+use support::{Origin, Route, Site, fixture, get, http, regional_origin, wait_for};
 
 const TOKEN: &str = "s3cret-token-for-tests";
-
-fn origin() -> Origin {
-    let origin = Origin::start();
-    origin.route(
-        "/courrier.xml",
-        Route::feed(fixture("demo/courrier-thau.xml"), "application/rss+xml"),
-    );
-    origin.route(
-        "/agde.atom",
-        Route::feed(fixture("demo/agde-ville.atom"), "application/atom+xml"),
-    );
-    origin
-}
 
 fn config(origin: &Origin, extra_sources: &str) -> String {
     format!(
@@ -58,7 +45,7 @@ fn sources(serve: &support::Serve) -> serde_json::Value {
 
 #[test]
 fn reload_follows_edits_to_feeds_toml() {
-    let origin = origin();
+    let origin = regional_origin();
     let site = Site::new(&config(&origin, ""));
     let serve = site.serve();
     let courrier = serve.url("/sections/courrier/rss.xml");
@@ -101,7 +88,7 @@ fn reload_follows_edits_to_feeds_toml() {
 
 #[test]
 fn sources_are_polled_on_their_schedule() {
-    let origin = origin();
+    let origin = regional_origin();
     let site = Site::new(&config(&origin, "schedule = \"* * * * * *\"\n"));
     let serve = site.serve();
     // Every second: the startup poll, then the schedule.
@@ -138,7 +125,7 @@ fn sources_are_polled_on_their_schedule() {
 
 #[test]
 fn admin_poll_needs_the_token() {
-    let origin = origin();
+    let origin = regional_origin();
     let site = Site::new(&config(&origin, ""));
     let serve = site.serve();
     let url = serve.url("/api/sources/courrier/poll");
@@ -155,7 +142,7 @@ fn admin_poll_needs_the_token() {
     let r = http("POST", &url, &[("Authorization", &auth)]);
     let report: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
     assert_eq!(report["source"], "courrier");
-    assert_eq!(report["outcome"], "unchanged", "{report:#}");
+    assert_eq!(report["outcome"], "not-modified", "{report:#}");
     assert_eq!(
         http(
             "POST",
@@ -175,7 +162,7 @@ fn admin_poll_needs_the_token() {
 
 #[test]
 fn thau_poll_beside_a_running_daemon_points_to_the_api() {
-    let origin = origin();
+    let origin = regional_origin();
     let site = Site::new(&config(&origin, ""));
     let _serve = site.serve();
     let run = site.thau(&["poll"]);
@@ -190,7 +177,7 @@ fn thau_poll_beside_a_running_daemon_points_to_the_api() {
 
 #[test]
 fn a_permanent_move_is_polled_at_the_new_address() {
-    let origin = origin();
+    let origin = regional_origin();
     origin.route(
         "/old.xml",
         Route::Redirect {
@@ -203,7 +190,7 @@ fn a_permanent_move_is_polled_at_the_new_address() {
     origin.route("/old.xml", Route::status(404, &[]));
     let run = site.thau(&["poll"]);
     let (outcome, detail) = run.line("courrier");
-    assert_eq!(outcome, "unchanged");
+    assert_eq!(outcome, "not-modified", "validators from the new address: {detail}");
     assert!(
         detail.contains(&format!("moved permanently to {}", origin.url("/courrier.xml"))),
         "{detail}"
@@ -217,7 +204,7 @@ fn a_permanent_move_is_polled_at_the_new_address() {
 
 #[test]
 fn a_feed_that_suddenly_empties_keeps_its_entries() {
-    let origin = origin();
+    let origin = regional_origin();
     let site = Site::new(&config(&origin, ""));
     assert_eq!(site.thau(&["poll"]).code(), 0);
     origin.route(
@@ -235,7 +222,7 @@ fn a_feed_that_suddenly_empties_keeps_its_entries() {
 
 #[test]
 fn a_gone_source_is_reported_and_not_scheduled() {
-    let origin = origin();
+    let origin = regional_origin();
     origin.route("/courrier.xml", Route::status(410, &[]));
     let site = Site::new(&config(&origin, ""));
     let serve = site.serve();
@@ -253,7 +240,7 @@ fn a_gone_source_is_reported_and_not_scheduled() {
 
 #[test]
 fn prune_keeps_what_sources_still_list() {
-    let origin = origin();
+    let origin = regional_origin();
     let site = Site::new(&config(&origin, "").replace("[poll]", "[retention]\nmax_entries = 2\n\n[poll]"));
     assert_eq!(site.thau(&["poll"]).code(), 0);
     // Everything is still listed by the paper: nothing goes.

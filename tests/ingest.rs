@@ -8,7 +8,7 @@ use std::io::{BufRead, BufReader};
 use std::process::Stdio;
 use std::time::Duration;
 
-use support::{Origin, Route, Site, fixture};
+use support::{Origin, Route, Site, fixture, regional_origin};
 
 const SECTIONS: &str = r#"
 [[sections]]
@@ -39,29 +39,6 @@ fn config(sources: &[(&str, String)], poll: &str) -> String {
         s.push_str(&format!("\n[[sources]]\nname = \"{name}\"\nurl = \"{url}\"\n"));
     }
     s
-}
-
-/// The three demo sources served over HTTP, as a regional desk would poll them.
-fn regional_origin() -> Origin {
-    let origin = Origin::start();
-    origin.route(
-        "/courrier.xml",
-        Route::feed_with_validators(
-            fixture("demo/courrier-thau.xml"),
-            "application/rss+xml",
-            "\"c-1\"",
-            "Tue, 24 Nov 2026 18:31:00 GMT",
-        ),
-    );
-    origin.route(
-        "/agde.atom",
-        Route::feed(fixture("demo/agde-ville.atom"), "application/atom+xml"),
-    );
-    origin.route(
-        "/agenda.json",
-        Route::feed(fixture("demo/agenda-sete.json"), "application/feed+json"),
-    );
-    origin
 }
 
 fn regional_sources(origin: &Origin) -> Vec<(&'static str, String)> {

@@ -6,7 +6,7 @@ mod support;
 
 use std::io::Read;
 
-use support::{Origin, Route, Serve, Site, fixture, get, http, wait_for};
+use support::{Origin, Route, Serve, Site, get, http, regional_origin, wait_for};
 
 const SECTIONS: &str = r#"
 [[sections]]
@@ -34,23 +34,6 @@ slug = "joutes"
 title = "Joutes"
 keywords = ["joutes nautiques"]
 "#;
-
-fn regional_origin() -> Origin {
-    let origin = Origin::start();
-    origin.route(
-        "/courrier.xml",
-        Route::feed(fixture("demo/courrier-thau.xml"), "application/rss+xml"),
-    );
-    origin.route(
-        "/agde.atom",
-        Route::feed(fixture("demo/agde-ville.atom"), "application/atom+xml"),
-    );
-    origin.route(
-        "/agenda.json",
-        Route::feed(fixture("demo/agenda-sete.json"), "application/feed+json"),
-    );
-    origin
-}
 
 fn config(origin: &Origin, extra_server: &str) -> String {
     format!(

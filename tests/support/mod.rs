@@ -326,6 +326,32 @@ impl Run {
     }
 }
 
+/// An origin serving the three demo sources the way a regional desk meets
+/// them: the paper (windows-1252 RSS, with ETag and Last-Modified) at
+/// `/courrier.xml`, the town hall's Atom at `/agde.atom`, the culture agenda's
+/// JSON Feed at `/agenda.json`.
+pub fn regional_origin() -> Origin {
+    let origin = Origin::start();
+    origin.route(
+        "/courrier.xml",
+        Route::feed_with_validators(
+            fixture("demo/courrier-thau.xml"),
+            "application/rss+xml",
+            "\"c-1\"",
+            "Tue, 24 Nov 2026 18:31:00 GMT",
+        ),
+    );
+    origin.route(
+        "/agde.atom",
+        Route::feed(fixture("demo/agde-ville.atom"), "application/atom+xml"),
+    );
+    origin.route(
+        "/agenda.json",
+        Route::feed(fixture("demo/agenda-sete.json"), "application/feed+json"),
+    );
+    origin
+}
+
 /// The demo fixtures shipped with thau.
 pub fn fixture(name: &str) -> Vec<u8> {
     std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures").join(name)).unwrap()
