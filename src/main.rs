@@ -5,10 +5,14 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use arc_swap::ArcSwap;
 use clap::{Parser, Subcommand};
 use thau::config::Config;
+use thau::metrics::Metrics;
 use thau::pipeline::Poller;
+use thau::scheduler::Runner;
 use thau::store::{Store, StoreError};
+use tokio::sync::Notify;
 
 /// Aggregates RSS, Atom and JSON Feed sources and republishes one merged
 /// feed per section.
@@ -218,7 +222,15 @@ fn poll(config: &Config, only: Option<&str>) -> ExitCode {
             return ExitCode::from(UNUSABLE);
         }
     };
-    let reports = runtime.block_on(poller.poll_all(&sources, config.poll.concurrency));
+    // The daemon's runner: the same concurrency and per-host limits.
+    let runner = Runner::new(
+        poller,
+        Arc::new(ArcSwap::from_pointee(config.clone())),
+        Arc::new(Notify::new()),
+        Arc::new(Metrics::default()),
+    );
+    let names: Vec<String> = sources.iter().map(|s| s.name.clone()).collect();
+    let reports = runtime.block_on(runner.run_all(&names));
     let width = reports.iter().map(|r| r.source.len()).max().unwrap_or(0);
     for r in &reports {
         println!("{:width$}  {:<12}  {}", r.source, r.outcome.as_str(), r.detail());

@@ -6,7 +6,6 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use futures_util::StreamExt;
 use tracing::{Instrument, info, info_span, warn};
 use url::Url;
 
@@ -48,6 +47,11 @@ impl PollReport {
         }
     }
 
+    /// A poll that failed before it started.
+    pub fn failed(source: &str, reason: &str) -> PollReport {
+        failed(source, &reason)
+    }
+
     /// One line of detail after the outcome word.
     pub fn detail(&self) -> String {
         let mut s = match self.outcome {
@@ -85,15 +89,6 @@ impl Poller {
 
     pub fn fetch_state(&self, source: &str) -> Option<FetchState> {
         self.store.fetch_state(source).ok().flatten()
-    }
-
-    /// Polls `sources`, at most `concurrency` at once; reports in the given order.
-    pub async fn poll_all(&self, sources: &[Source], concurrency: usize) -> Vec<PollReport> {
-        futures_util::stream::iter(sources)
-            .map(|s| self.poll(s))
-            .buffered(concurrency.max(1))
-            .collect()
-            .await
     }
 
     pub async fn poll(&self, source: &Source) -> PollReport {

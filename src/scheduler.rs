@@ -123,6 +123,17 @@ impl Runner {
         Ok(report)
     }
 
+    /// Polls every source named, as an admin asked (no backoff gate), within
+    /// the concurrency and per-host limits; reports in the order given.
+    pub async fn run_all(&self, names: &[String]) -> Vec<PollReport> {
+        let runs = names.iter().map(|name| async move {
+            self.run(name, Trigger::Admin)
+                .await
+                .unwrap_or_else(|skipped| PollReport::failed(name, &format!("not polled: {skipped:?}")))
+        });
+        futures_util::future::join_all(runs).await
+    }
+
     /// Stops starting polls and waits (at most `grace`) for those in flight.
     /// Returns whether they all finished.
     pub async fn drain(&self, grace: Duration) -> bool {

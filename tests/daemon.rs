@@ -264,3 +264,33 @@ fn prune_keeps_what_sources_still_list() {
     left.sort();
     assert_eq!(left, ["Monde", "Montb", "Sète"], "the listed story stays");
 }
+
+#[test]
+fn polls_of_one_host_respect_per_host() {
+    let origin = Origin::start();
+    for i in 0..3 {
+        origin.route(
+            &format!("/slow{i}.xml"),
+            Route::Slow(std::time::Duration::from_millis(300)),
+        );
+    }
+    let port = origin.base.rsplit(':').next().unwrap().to_string();
+    let sources = |host: &str| {
+        (0..3)
+            .map(|i| format!("[[sources]]\nname = \"s{host}{i}\"\nurl = \"http://{host}:{port}/slow{i}.xml\"\n"))
+            .collect::<String>()
+    };
+    // Three sources on one host, one at a time.
+    let site = Site::new(&format!("[poll]\nper_host = 1\n{}", sources("127.0.0.1")));
+    assert_eq!(site.thau(&["poll"]).code(), 0);
+    assert_eq!(origin.most_slow_at_once(), 1);
+    // The same three under another host name are another host: two at once
+    // across hosts, still one per host.
+    let site = Site::new(&format!(
+        "[poll]\nper_host = 1\n{}{}",
+        sources("127.0.0.1"),
+        sources("localhost")
+    ));
+    assert_eq!(site.thau(&["poll"]).code(), 0);
+    assert_eq!(origin.most_slow_at_once(), 2);
+}

@@ -87,6 +87,9 @@ struct Shared {
     seen: Mutex<Vec<Seen>>,
     /// Bytes of `Huge` bodies actually written.
     huge_written: AtomicU64,
+    /// `Slow` requests being answered now, and the most at once.
+    slow_now: AtomicU64,
+    slow_max: AtomicU64,
 }
 
 pub struct Origin {
@@ -130,6 +133,11 @@ impl Origin {
 
     pub fn huge_bytes_written(&self) -> u64 {
         self.shared.huge_written.load(Ordering::SeqCst)
+    }
+
+    /// The most `Slow` requests this origin was answering at once.
+    pub fn most_slow_at_once(&self) -> u64 {
+        self.shared.slow_max.load(Ordering::SeqCst)
     }
 }
 
@@ -195,7 +203,10 @@ fn serve(mut stream: TcpStream, shared: &Shared) {
         Some(Route::Status { code, headers, body }) => respond(&mut stream, code, &headers, &body),
         Some(Route::Redirect { code, location }) => respond(&mut stream, code, &[("Location".into(), location)], b""),
         Some(Route::Slow(d)) => {
+            let now = shared.slow_now.fetch_add(1, Ordering::SeqCst) + 1;
+            shared.slow_max.fetch_max(now, Ordering::SeqCst);
             std::thread::sleep(d);
+            shared.slow_now.fetch_sub(1, Ordering::SeqCst);
             respond(
                 &mut stream,
                 200,
