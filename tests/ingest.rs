@@ -594,3 +594,104 @@ fn two_notices_sharing_a_link_stay_two_entries() {
     titles.sort();
     assert_eq!(titles, ["Collecte des encombrants", "Coupure d'eau lundi"]);
 }
+
+/// A full disk: the poll that cannot be written says so and fails, nothing
+/// committed before is lost, and once there is room again polling resumes.
+/// Needs root to mount a small tmpfs for the store; says so and passes
+/// otherwise.
+#[test]
+fn a_full_disk_is_a_clear_error_that_loses_nothing() {
+    struct Mount(std::path::PathBuf);
+    impl Drop for Mount {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("umount").arg(&self.0).status();
+        }
+    }
+    let site = Site::new("");
+    let store_dir = site.dir.path().join("data");
+    std::fs::create_dir_all(&store_dir).unwrap();
+    let mounted = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=2m", "tmpfs"])
+        .arg(&store_dir)
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !mounted {
+        eprintln!("SKIPPED: cannot mount a small tmpfs here (needs root)");
+        return;
+    }
+    let _mount = Mount(store_dir.clone());
+
+    // Distinct 80 KB feeds, polled one by one until the disk is full.
+    let mut config = String::new();
+    for n in 0..40 {
+        let items: String = (0..40)
+            .map(|i| {
+                format!(
+                    "<item><guid>https://ex.example/{n}/{i}</guid><title>F{n} A{i}</title><description>{}</description></item>",
+                    format!("{n} {i} ").repeat(300)
+                )
+            })
+            .collect();
+        let path = site.dir.path().join(format!("feed{n}.xml"));
+        std::fs::write(
+            &path,
+            format!("<rss version=\"2.0\"><channel><title>t</title>{items}</channel></rss>"),
+        )
+        .unwrap();
+        config.push_str(&format!(
+            "[[sources]]\nname = \"f{n}\"\npath = \"{}\"\n",
+            path.display()
+        ));
+    }
+    site.write_config(&config);
+    let mut stored = 0;
+    let mut failure = None;
+    for n in 0..40 {
+        let run = site.thau(&["poll", "--source", &format!("f{n}")]);
+        if run.code() == 0 {
+            stored += 40;
+            continue;
+        }
+        failure = Some((n, run));
+        break;
+    }
+    let (failed_source, run) = failure.expect("2 MiB filled up");
+    assert!([1, 2].contains(&run.code()), "{}", run.code());
+    let said = format!("{}{}", run.stdout(), run.stderr());
+    assert!(said.contains("No space left on device"), "{said}");
+
+    // Room again: everything committed is there, the failed poll is all or nothing.
+    std::process::Command::new("mount")
+        .args(["-o", "remount,size=64m"])
+        .arg(&store_dir)
+        .status()
+        .unwrap();
+    let entries = site.entries();
+    assert!(
+        entries.len() >= stored && entries.len() % 40 == 0,
+        "{} entries after {stored}",
+        entries.len()
+    );
+    let run = site.thau(&["poll", "--source", &format!("f{failed_source}")]);
+    assert_eq!(run.code(), 0, "{}{}", run.stdout(), run.stderr());
+    assert_eq!(site.entries().len(), stored + 40);
+}
+
+#[test]
+fn a_store_of_another_schema_version_is_refused_clearly() {
+    let site = Site::new("");
+    drop(site.store());
+    let db = sled::open(site.store_path()).unwrap();
+    db.insert(b"meta\0schema", &b"999"[..]).unwrap();
+    db.flush().unwrap();
+    drop(db);
+    let run = site.thau(&["poll"]);
+    assert_eq!(run.code(), 2);
+    assert!(
+        run.stderr()
+            .contains("has schema version 999, but this thau reads version 1"),
+        "{}",
+        run.stderr()
+    );
+}
