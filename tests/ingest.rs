@@ -669,7 +669,7 @@ fn a_full_disk_is_a_clear_error_that_loses_nothing() {
         .unwrap();
     let entries = site.entries();
     assert!(
-        entries.len() >= stored && entries.len() % 40 == 0,
+        entries.len() >= stored && entries.len().is_multiple_of(40),
         "{} entries after {stored}",
         entries.len()
     );
