@@ -215,8 +215,16 @@ pub async fn reload(path: &Path, state: &AppState, scheduler: &Scheduler, change
         added = ?diff.added, removed = ?diff.removed, changed = ?diff.changed,
         sections_changed = diff.sections_changed, "feeds.toml reloaded"
     );
-    if old.server.listen != new.server.listen || old.store.path != new.store.path {
-        warn!("[server].listen and [store].path take effect at the next restart");
+    if old.server.listen != new.server.listen
+        || old.store.path != new.store.path
+        || old.poll.concurrency != new.poll.concurrency
+        || old.poll.per_host != new.poll.per_host
+        || old.poll.timeout != new.poll.timeout
+        || old.poll.max_body != new.poll.max_body
+    {
+        warn!(
+            "[server].listen, [store].path and [poll] concurrency, per_host, timeout and max_body take effect at the next restart"
+        );
     }
     state.config.store(Arc::new(new));
     if let Err(e) = scheduler.reschedule().await {
