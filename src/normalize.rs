@@ -559,7 +559,8 @@ fn fingerprint(e: &fm::Entry) -> String {
     hex(&h.finalize()[..16])
 }
 
-fn hex(bytes: &[u8]) -> String {
+/// Lowercase hex of `bytes`.
+pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 

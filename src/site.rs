@@ -16,6 +16,7 @@ use sha2::{Digest, Sha256};
 
 use crate::config::{Config, Section};
 use crate::model::Entry;
+use crate::normalize::hex;
 use crate::publish::{self, Format, SectionFeed, SectionSummary};
 use crate::route::{Router, Verdict};
 use crate::store::{IndexRow, PublishMark, Store, StoreError};
@@ -252,7 +253,7 @@ fn empty_doc() -> Doc {
 }
 
 pub fn hex_sha256(bytes: &[u8]) -> String {
-    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+    hex(&Sha256::digest(bytes))
 }
 
 fn gzip(body: &[u8]) -> Vec<u8> {
