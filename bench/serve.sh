@@ -4,6 +4,8 @@
 # process, alternating the two servers so machine noise hits both alike.
 #
 # usage: bench/serve.sh [SECONDS_PER_RUN] [ROUNDS]   (defaults: 5, 3)
+#        NGINX_FILE_CACHE=off bench/serve.sh …   nginx without open_file_cache
+#        (as Debian's stock nginx.conf has it)
 # needs: nginx, wrk (apt-get install nginx-light wrk), python3
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -58,7 +60,7 @@ http {
   # As a production static host is set up: zero-copy sends, cached file handles.
   sendfile on;
   tcp_nopush on;
-  open_file_cache max=64;
+  $( [ "${NGINX_FILE_CACHE:-on}" = off ] || echo "open_file_cache max=64;" )
   etag on;
   types { application/rss+xml xml; }
   server {
