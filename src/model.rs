@@ -162,9 +162,21 @@ pub fn fold(text: &str) -> String {
     out
 }
 
+/// The names in order, without empty ones and without repeats under [`fold`]
+/// ("Sète" then "SETE" keeps "Sète").
+pub fn distinct_folded<'a>(names: impl IntoIterator<Item = &'a str>) -> Vec<String> {
+    let mut seen = std::collections::HashSet::new();
+    names
+        .into_iter()
+        .map(str::trim)
+        .filter(|n| !n.is_empty() && seen.insert(fold(n)))
+        .map(str::to_owned)
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
-    use super::fold;
+    use super::{distinct_folded, fold};
 
     #[test]
     fn folding_ignores_case_accents_and_spacing() {
@@ -172,6 +184,11 @@ mod tests {
         assert_eq!(fold("SÈTE"), fold("sete"));
         assert_eq!(fold("  Mèze  Ville "), "meze ville");
         assert_eq!(fold("Société"), "societe");
+    }
+
+    #[test]
+    fn distinct_folded_keeps_the_first_spelling() {
+        assert_eq!(distinct_folded(["Sète", " ", "SETE", "Culture"]), ["Sète", "Culture"]);
     }
 }
 

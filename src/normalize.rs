@@ -18,7 +18,7 @@ use feed_rs::model::{self as fm, Text};
 use sha2::{Digest, Sha256};
 use url::Url;
 
-use crate::model::{Enclosure, Entry, Person, SourceRef, fold};
+use crate::model::{Enclosure, Entry, Person, SourceRef, distinct_folded};
 
 /// What the pipeline knows about the document besides its bytes.
 #[derive(Debug, Clone, Copy, Default)]
@@ -474,13 +474,7 @@ impl RawEntry {
         if authors.is_empty() {
             authors = feed.authors.clone();
         }
-        let mut categories: Vec<String> = Vec::new();
-        for c in &e.categories {
-            let name = c.label.as_deref().unwrap_or(&c.term).trim();
-            if !name.is_empty() && !categories.iter().any(|k| fold(k) == fold(name)) {
-                categories.push(name.to_string());
-            }
-        }
+        let categories = distinct_folded(e.categories.iter().map(|c| c.label.as_deref().unwrap_or(&c.term)));
         let mut enclosures: Vec<Enclosure> = Vec::new();
         let media = e.media.iter().flat_map(|m| &m.content).filter_map(|c| {
             Some(Enclosure {

@@ -47,9 +47,11 @@ impl PollReport {
         }
     }
 
-    /// A poll that failed before it started.
-    pub fn failed(source: &str, reason: &str) -> PollReport {
-        failed(source, &reason)
+    /// A poll that failed without recording it in the fetch state.
+    pub fn failed(source: &str, error: &dyn std::fmt::Display) -> PollReport {
+        let mut report = PollReport::new(source, Outcome::Error);
+        report.error = Some(error.to_string());
+        report
     }
 
     /// One line of detail after the outcome word.
@@ -112,7 +114,7 @@ impl Poller {
         let now = Utc::now();
         let mut state = match self.store.fetch_state(name) {
             Ok(state) => state.unwrap_or_default(),
-            Err(e) => return failed(name, &e),
+            Err(e) => return PollReport::failed(name, &e),
         };
         let location = source.location.as_key();
         if state.location != location {
@@ -142,7 +144,7 @@ impl Poller {
         };
         let output = match self.fetcher.fetch(&target, &validators).await {
             Ok(output) => output,
-            Err(e) => return self.record_failure(name, state, &e.to_string(), &e),
+            Err(e) => return self.record_failure(name, state, &e),
         };
         if let Some(moved) = output.permanent_redirect {
             state.permanent_redirect = Some(moved.into());
@@ -156,7 +158,7 @@ impl Poller {
                 state.last_outcome = Some(Outcome::NotModified);
                 match self.store.save_fetch_state(name, &state) {
                     Ok(()) => PollReport::new(name, Outcome::NotModified),
-                    Err(e) => failed(name, &e),
+                    Err(e) => PollReport::failed(name, &e),
                 }
             }
             Fetched::Document(doc) => {
@@ -168,10 +170,10 @@ impl Poller {
                     // whole poll (to be redone), never part of it.
                     Ok(report) if report.outcome != Outcome::Error => match self.store.flush_async().await {
                         Ok(()) => PollReport { bytes, ..report },
-                        Err(e) => failed(name, &e),
+                        Err(e) => PollReport::failed(name, &e),
                     },
                     Ok(report) => PollReport { bytes, ..report },
-                    Err(e) => failed(name, &e),
+                    Err(e) => PollReport::failed(name, &e),
                 }
             }
         };
@@ -179,10 +181,10 @@ impl Poller {
         report
     }
 
-    fn record_failure(&self, name: &str, mut state: FetchState, reason: &str, error: &FetchError) -> PollReport {
+    fn record_failure(&self, name: &str, mut state: FetchState, error: &FetchError) -> PollReport {
         state.retry_after = error.retry_after();
         state.gone = matches!(error, FetchError::Gone);
-        let mut report = record_error(&self.store, name, state, reason);
+        let mut report = record_error(&self.store, name, state, &error.to_string());
         report.retry_after = error.retry_after();
         report
     }
@@ -238,7 +240,7 @@ pub fn ingest(store: &Store, name: &str, doc: Document, mut state: FetchState, n
         },
         // Nothing of this poll was written (the batch is atomic); the old
         // entries and state stay as they were.
-        Err(e) => failed(name, &e),
+        Err(e) => PollReport::failed(name, &e),
     }
 }
 
@@ -259,11 +261,5 @@ fn record_error(store: &Store, name: &str, mut state: FetchState, reason: &str) 
         Ok(()) => reason.to_string(),
         Err(e) => format!("{reason} (and recording it failed: {e})"),
     });
-    report
-}
-
-fn failed(name: &str, error: &dyn std::fmt::Display) -> PollReport {
-    let mut report = PollReport::new(name, Outcome::Error);
-    report.error = Some(error.to_string());
     report
 }

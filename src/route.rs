@@ -97,18 +97,6 @@ impl Router {
             .iter()
             .any(|k| text.windows(k.len()).any(|w| w == k.as_slice()))
     }
-
-    /// Every section `entry` belongs to (for tests and the status page).
-    pub fn sections_of(&self, entry: &Entry, routing: &Routing) -> Vec<&str> {
-        (0..self.sections.len())
-            .filter(|&i| match self.verdict(i, routing) {
-                Verdict::In => true,
-                Verdict::Out => false,
-                Verdict::NeedsText => self.keywords_match(i, entry),
-            })
-            .map(|i| self.sections[i].slug.as_str())
-            .collect()
-    }
 }
 
 /// Folded words: letters and digits, accents and case dropped.

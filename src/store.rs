@@ -26,7 +26,7 @@ use std::sync::Mutex;
 
 use chrono::{DateTime, Utc};
 
-use crate::model::{Entry, FetchState, Outcome, SourceRef, fold};
+use crate::model::{Entry, FetchState, Outcome, SourceRef, distinct_folded, fold};
 
 /// Bumped whenever the layout above or the meaning of a record changes.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -73,7 +73,6 @@ impl Counts {
 
 pub struct Store {
     db: sled::Db,
-    path: PathBuf,
     /// Polls of different sources may touch the same entry (a relayed
     /// story): their read-merge-write sections take turns.
     write: Mutex<()>,
@@ -120,14 +119,9 @@ impl Store {
         }
         Ok(Store {
             db,
-            path: path.to_owned(),
             write: Mutex::new(()),
             _lock: lock,
         })
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.path
     }
 
     pub fn fetch_state(&self, source: &str) -> Result<Option<FetchState>, StoreError> {
@@ -406,13 +400,7 @@ fn merge(existing: &mut Entry, incoming: Entry, source: &str, now: DateTime<Utc>
             }
         }
     }
-    let mut categories: Vec<String> = Vec::new();
-    for c in existing.sources.iter().flat_map(|s| &s.categories) {
-        if !categories.iter().any(|k| fold(k) == fold(c)) {
-            categories.push(c.clone());
-        }
-    }
-    existing.categories = categories;
+    existing.categories = distinct_folded(existing.sources.iter().flat_map(|s| &s.categories).map(String::as_str));
     true
 }
 
