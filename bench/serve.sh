@@ -6,11 +6,13 @@
 # usage: bench/serve.sh [SECONDS_PER_RUN] [ROUNDS]   (defaults: 5, 3)
 #        NGINX_FILE_CACHE=off bench/serve.sh …   nginx without open_file_cache
 #        (as Debian's stock nginx.conf has it)
+#        KINDS="304" bench/serve.sh …   only some of: identity gzip 304
 # needs: nginx, wrk (apt-get install nginx-light wrk), python3
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-5}
 rounds=${2:-3}
+kinds=${KINDS:-identity gzip 304}
 command -v nginx >/dev/null && command -v wrk >/dev/null || { echo "needs nginx and wrk" >&2; exit 2; }
 
 cargo build --release -q
@@ -95,13 +97,18 @@ for _ in $(seq "$rounds"); do
   for server in nginx thau; do
     port_var=port_$server; port=${!port_var}; etag_var=etag_$server; etag=${!etag_var}
     url="http://127.0.0.1:$port$path"
-    total[$server-identity]=$(echo "${total[$server-identity]:-0} + $(rps "$url")" | bc)
-    total[$server-gzip]=$(echo "${total[$server-gzip]:-0} + $(rps -H 'Accept-Encoding: gzip' "$url")" | bc)
-    total[$server-304]=$(echo "${total[$server-304]:-0} + $(rps -H "If-None-Match: $etag" "$url")" | bc)
+    for kind in $kinds; do
+      case $kind in
+        identity) args=() ;;
+        gzip) args=(-H 'Accept-Encoding: gzip') ;;
+        304) args=(-H "If-None-Match: $etag") ;;
+      esac
+      total[$server-$kind]=$(echo "${total[$server-$kind]:-0} + $(rps "${args[@]}" "$url")" | bc)
+    done
   done
 done
 echo "serving benchmark: $size-byte RSS section, wrk -t2 -c64, ${secs}s x $rounds rounds each, alternating"
-for kind in identity gzip 304; do
+for kind in $kinds; do
   n=${total[nginx-$kind]}; t=${total[thau-$kind]}
   printf "  %-9s nginx %9.0f req/s   thau %9.0f req/s   ratio %.2fx\n" "$kind" "$(echo "$n / $rounds" | bc -l)" "$(echo "$t / $rounds" | bc -l)" "$(echo "$t / $n" | bc -l)"
 done

@@ -13,7 +13,6 @@ use std::time::Duration;
 
 use anyhow::Context;
 use arc_swap::ArcSwap;
-use axum::serve::ListenerExt;
 use chrono::Utc;
 use tokio::sync::{Notify, mpsc, watch};
 use tracing::{info, warn};
@@ -90,16 +89,7 @@ pub async fn serve(
         stop_rx.clone(),
     ));
 
-    // Feed responses go out in one write; do not let Nagle hold them.
-    let listener = listener.tap_io(|tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
-    let mut stop = stop_rx.clone();
-    axum::serve(listener, server::router(state))
-        .with_graceful_shutdown(async move {
-            let _ = stop.wait_for(|s| *s).await;
-        })
-        .await?;
+    server::serve(listener, state, stop_rx.clone()).await;
 
     // Ordered shutdown: no new polls, in-flight ones finish (or are dropped
     // whole after the grace period: a poll's batch is atomic), then flush.

@@ -1,11 +1,15 @@
-//! HTTP: `pub fn router(state) -> axum::Router`. Section feeds are served
+//! HTTP: `serve(listener, state, stop)` and the `router` behind it. Section
+//! feeds are served
 //! from the bytes the [`Site`] rendered and compressed when the section
 //! changed — never rendered or compressed per request, except the
 //! `?limit`/`?since` variants, which are rendered (uncompressed) from the
 //! section's entries in memory. Strong ETags, `Last-Modified`, 304s, gzip and
 //! brotli negotiation, HEAD. Depends on `site`, `publish`, `store`.
 
+use std::convert::Infallible;
+use std::future::Ready;
 use std::sync::Arc;
+use std::time::Duration;
 
 use arc_swap::ArcSwap;
 
@@ -13,12 +17,19 @@ use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::Path;
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use chrono::{DateTime, Utc};
+use futures_util::future::Either;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
 use serde::Serialize;
-use tokio::sync::{mpsc, oneshot};
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, oneshot, watch};
+use tower_service::Service;
+use tracing::{debug, warn};
 
 use crate::config::Config;
 use crate::metrics::Metrics;
@@ -77,11 +88,91 @@ pub fn router(state: Arc<AppState>) -> Router {
         .with_state(state)
 }
 
+/// Serves HTTP/1.1 on `listener` until `stop` turns true, then lets the
+/// requests in progress finish (idle keep-alive connections are closed).
+///
+/// Feed requests — the hot path, answered from memory — skip the router;
+/// everything else goes through [`router`]. Plain HTTP/1.1 like a static
+/// host: no h2c upgrade sniffing per connection.
+pub async fn serve(listener: TcpListener, state: Arc<AppState>, mut stop: watch::Receiver<bool>) {
+    let service = Http {
+        router: router(state.clone()),
+        state,
+    };
+    let mut http = hyper::server::conn::http1::Builder::new();
+    // A client that opens a connection and sends nothing (or a request head
+    // byte by byte) must not hold it forever.
+    http.timer(TokioTimer::new()).header_read_timeout(HEADER_READ_TIMEOUT);
+    let graceful = GracefulShutdown::new();
+    loop {
+        let (tcp, _) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(conn) => conn,
+                Err(e) => {
+                    // Out of file descriptors, most likely: wait, do not spin.
+                    warn!("cannot accept a connection: {e}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            _ = stop.wait_for(|s| *s) => break,
+        };
+        // Feed responses go out in one write; do not let Nagle hold them.
+        let _ = tcp.set_nodelay(true);
+        let conn = graceful.watch(http.serve_connection(TokioIo::new(tcp), service.clone()));
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                debug!("connection ended: {e}");
+            }
+        });
+    }
+    drop(listener);
+    if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown()).await.is_err() {
+        warn!("requests still in progress after {}s: dropped", DRAIN_TIMEOUT.as_secs());
+    }
+}
+
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// One connection's service: the feed fast path, else the router.
+#[derive(Clone)]
+struct Http {
+    state: Arc<AppState>,
+    router: Router,
+}
+
+type Routed = std::pin::Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+
+impl hyper::service::Service<hyper::Request<Incoming>> for Http {
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Either<Ready<Result<Response, Infallible>>, Routed>;
+
+    fn call(&self, request: hyper::Request<Incoming>) -> Self::Future {
+        let feed =
+            matches!(*request.method(), Method::GET | Method::HEAD) && request.uri().path().starts_with("/sections/");
+        if feed {
+            return Either::Left(std::future::ready(Ok(feed_response(
+                &self.state,
+                request.uri(),
+                request.headers(),
+            ))));
+        }
+        let mut router = self.router.clone();
+        Either::Right(Box::pin(async move { router.call(request.map(Body::new)).await }))
+    }
+}
+
 /// `/sections/{slug}/{file}`. Takes the request whole: feed requests are the
 /// hot path, and extractors would copy the path and the headers.
 async fn section_feed(State(state): State<Arc<AppState>>, request: Request) -> Response {
+    feed_response(&state, request.uri(), request.headers())
+}
+
+fn feed_response(state: &AppState, uri: &Uri, headers: &HeaderMap) -> Response {
     let site = state.site.load();
-    let (path, query, headers) = (request.uri().path(), request.uri().query(), request.headers());
+    let (path, query) = (uri.path(), uri.query());
     let Some((slug, file)) = path.strip_prefix("/sections/").and_then(|r| r.split_once('/')) else {
         return plain(StatusCode::NOT_FOUND, "not found\n");
     };

@@ -4,7 +4,9 @@
 
 mod support;
 
-use std::io::Read;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
 
 use support::{Origin, Route, Serve, Site, get, http, regional_origin, wait_for};
 
@@ -195,6 +197,10 @@ fn http_semantics_of_section_feeds() {
     assert_eq!(get(&serve.url("/sections/nowhere/rss.xml")).status, 404);
     assert_eq!(get(&serve.url("/sections/sete/feed.xml")).status, 404);
     assert_eq!(get(&serve.url("/nothing")).status, 404);
+    // Feeds are read-only: other methods are refused, not served.
+    let post = http("POST", &url, &[("Content-Length", "0")]);
+    assert_eq!(post.status, 405);
+    assert_eq!(post.header("allow"), Some("GET,HEAD"));
 }
 
 #[test]
@@ -243,8 +249,23 @@ fn sigterm_stops_cleanly_and_the_store_is_left_whole() {
     let origin = regional_origin();
     let site = Site::new(&config(&origin, ""));
     let serve = serving(&site);
+    // Neither a reader holding a keep-alive connection nor a client that
+    // connected and never spoke keeps the daemon from stopping.
+    let mut keep_alive = TcpStream::connect(serve.url("").trim_start_matches("http://")).unwrap();
+    let request = "GET /sections/sete/rss.xml HTTP/1.1\r\nHost: thau\r\n\r\n";
+    keep_alive.write_all(request.as_bytes()).unwrap();
+    let mut first = [0; 12];
+    keep_alive.read_exact(&mut first).unwrap();
+    assert_eq!(&first, b"HTTP/1.1 200");
+    let _silent = TcpStream::connect(serve.url("").trim_start_matches("http://")).unwrap();
+    let asked = Instant::now();
     let status = serve.terminate();
     assert!(status.success(), "{status}");
+    assert!(
+        asked.elapsed() < Duration::from_secs(8),
+        "idle connections held the shutdown for {:?}",
+        asked.elapsed()
+    );
     // The lock is released and every stored entry is there.
     assert_eq!(site.entries().len(), 8);
 }
