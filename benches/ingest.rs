@@ -12,7 +12,7 @@ use thau::store::Store;
 /// A ~100 KB RSS 2.0 feed like a regional paper's: 40 items with HTML
 /// content, relative links and images, categories, entities. Each `edition`
 /// has its own stories (distinct links and guids).
-fn sample_feed(edition: usize) -> Vec<u8> {
+pub fn sample_feed(edition: usize) -> Vec<u8> {
     let mut s = String::from(
         r#"<?xml version="1.0" encoding="utf-8"?>
 <rss version="2.0" xmlns:content="http://purl.org/rss/1.0/modules/content/" xmlns:dc="http://purl.org/dc/elements/1.1/">
@@ -39,7 +39,7 @@ fn sample_feed(edition: usize) -> Vec<u8> {
     s.into_bytes()
 }
 
-fn article(i: usize) -> String {
+pub fn article(i: usize) -> String {
     let mut b = String::new();
     for p in 0..6 {
         b.push_str(&format!(
@@ -50,7 +50,7 @@ fn article(i: usize) -> String {
     b
 }
 
-fn feed_rs_sanitize(bytes: &[u8]) -> usize {
+pub fn feed_rs_sanitize(bytes: &[u8]) -> usize {
     let feed = feed_rs::parser::Builder::new()
         .sanitize_content(true)
         .build()

@@ -1,8 +1,7 @@
 //! HTTP: `serve(listener, state, stop)` and the `router` behind it. Section
-//! feeds are served
-//! from the bytes the [`Site`] rendered and compressed when the section
-//! changed — never rendered or compressed per request, except the
-//! `?limit`/`?since` variants, which are rendered (uncompressed) from the
+//! feeds are served from the bytes the [`Site`] rendered and compressed when
+//! the section changed — never rendered or compressed per request, except
+//! the `?limit`/`?since` variants, which are rendered (uncompressed) from the
 //! section's entries in memory. Strong ETags, `Last-Modified`, 304s, gzip and
 //! brotli negotiation, HEAD. Depends on `site`, `publish`, `store`.
 
