@@ -7,6 +7,7 @@
 //! - [`model`]: plain data (entries, fetch state).
 //! - [`config`]: `feeds.toml` → validated [`config::Config`], every problem at once.
 //! - [`fetch`]: HTTP and file fetching: conditional GET, timeouts, body cap, redirects.
+//! - [`dates`]: pure: the feed dates feed-rs cannot read.
 //! - [`normalize`]: pure: feed bytes → normalized entries (ids, links, dates, HTML).
 //! - [`store`]: sled: entries, section-ready index, per-source fetch state.
 //! - [`route`]: pure: which sections an entry belongs to.
@@ -24,6 +25,7 @@
 
 pub mod app;
 pub mod config;
+pub mod dates;
 pub mod fetch;
 pub mod metrics;
 pub mod model;

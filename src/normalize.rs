@@ -18,6 +18,7 @@ use feed_rs::model::{self as fm, Text};
 use sha2::{Digest, Sha256};
 use url::Url;
 
+use crate::dates;
 use crate::model::{Enclosure, Entry, Person, SourceRef, distinct_folded};
 
 /// What the pipeline knows about the document besides its bytes.
@@ -84,40 +85,65 @@ pub fn parse(bytes: &[u8], cx: &DocContext<'_>) -> Result<ParsedFeed, NormalizeE
     });
     let feed = attempt.map_err(|_| NormalizeError::ParserPanic)??;
     // feed-rs resolves links against xml:base but does not say which base
-    // applies to an entry's HTML; find out when the document uses xml:base.
-    let bases = if memchr_xml_base(&decoded) {
-        entry_bases(&decoded, cx.url)
+    // applies to an entry's HTML, and drops dates it cannot read: look at
+    // the document again when it uses xml:base or an entry came out undated.
+    let undated = feed
+        .entries
+        .iter()
+        .any(|e| e.published.is_none() && e.updated.is_none());
+    let scans = if undated || memchr::memmem::find(&decoded, b"xml:base").is_some() {
+        scan_entries(&utf8(&decoded), cx.url)
     } else {
         Vec::new()
     };
-    Ok(build(feed, &bases, cx))
+    Ok(build(feed, scans, cx))
 }
 
-fn memchr_xml_base(bytes: &[u8]) -> bool {
-    memchr::memmem::find(bytes, b"xml:base").is_some()
+/// The document in UTF-8, as quick-xml reads it: a legacy charset feed-rs
+/// decoded itself (named in the XML declaration, else windows-1252) is
+/// transcoded.
+fn utf8(bytes: &[u8]) -> Cow<'_, [u8]> {
+    if std::str::from_utf8(bytes).is_ok() {
+        return Cow::Borrowed(bytes);
+    }
+    let declared = xml_declaration(bytes)
+        .and_then(declared_encoding)
+        .and_then(|l| Encoding::for_label(l.as_bytes()));
+    Cow::Owned(transcode(bytes, declared.unwrap_or(encoding_rs::WINDOWS_1252)))
 }
 
-/// The xml:base in force at each `<entry>`/`<item>`, in document order.
-fn entry_bases(bytes: &[u8], doc: Option<&Url>) -> Vec<Option<Url>> {
+/// What [`scan_entries`] finds of one `<entry>`/`<item>`.
+#[derive(Debug, Default)]
+struct EntryScan {
+    /// The xml:base in force.
+    base: Option<Url>,
+    /// The text of its first publication-date and update-date elements.
+    published: Option<String>,
+    updated: Option<String>,
+}
+
+/// Each `<entry>`/`<item>` in document order, with its xml:base and raw
+/// dates.
+fn scan_entries(bytes: &[u8], doc: Option<&Url>) -> Vec<EntryScan> {
     use quick_xml::events::Event;
     let mut reader = quick_xml::Reader::from_reader(bytes);
-    let mut buf = Vec::new();
     let mut stack: Vec<Option<Url>> = Vec::new();
-    let mut bases = Vec::new();
+    let mut scans: Vec<EntryScan> = Vec::new();
+    // The depth of the children of the entry being read, while in one.
+    let mut in_entry: Option<usize> = None;
     loop {
-        let (element, empty) = match reader.read_event_into(&mut buf) {
+        let (element, empty) = match reader.read_event() {
             Ok(Event::Start(e)) => (e, false),
             Ok(Event::Empty(e)) => (e, true),
             Ok(Event::End(_)) => {
                 stack.pop();
-                buf.clear();
+                if in_entry.is_some_and(|depth| stack.len() < depth) {
+                    in_entry = None;
+                }
                 continue;
             }
             Ok(Event::Eof) | Err(_) => break,
-            Ok(_) => {
-                buf.clear();
-                continue;
-            }
+            Ok(_) => continue,
         };
         let parent = stack.last().cloned().unwrap_or_else(|| doc.cloned());
         let base = match element.try_get_attribute("xml:base") {
@@ -131,15 +157,38 @@ fn entry_bases(bytes: &[u8], doc: Option<&Url>) -> Vec<Option<Url>> {
             }
             _ => parent,
         };
-        if matches!(element.local_name().as_ref(), "entry" | "item") {
-            bases.push(base.clone());
+        let name = element.local_name().as_ref().to_ascii_lowercase();
+        if matches!(name.as_str(), "entry" | "item") {
+            scans.push(EntryScan {
+                base: base.clone(),
+                ..EntryScan::default()
+            });
+            if !empty {
+                in_entry = Some(stack.len() + 1);
+            }
+        } else if let (Some(depth), Some(scan), false) = (in_entry, scans.last_mut(), empty)
+            && stack.len() == depth
+        {
+            let slot = match name.as_str() {
+                "pubdate" | "published" | "issued" | "created" | "date" => Some(&mut scan.published),
+                "updated" | "modified" => Some(&mut scan.updated),
+                _ => None,
+            };
+            if let Some(slot) = slot.filter(|slot| slot.is_none()) {
+                let end = element.to_end().into_owned();
+                *slot = reader.read_text(end.name()).ok().map(|t| {
+                    let t = t.trim();
+                    quick_xml::escape::unescape(t).map_or_else(|_| t.to_string(), |u| u.into_owned())
+                });
+                // read_text consumed the end tag: the element is not on the stack.
+                continue;
+            }
         }
         if !empty {
             stack.push(base);
         }
-        buf.clear();
     }
-    bases
+    scans
 }
 
 fn parse_feed(bytes: &[u8], url: Option<&Url>) -> Result<fm::Feed, feed_rs::parser::ParseFeedError> {
@@ -353,7 +402,7 @@ fn neutralize_invalid_xml_base(bytes: &[u8]) -> Option<Vec<u8>> {
     changed.then(|| out.into_owned())
 }
 
-fn build(feed: fm::Feed, bases: &[Option<Url>], cx: &DocContext<'_>) -> ParsedFeed {
+fn build(feed: fm::Feed, scans: Vec<EntryScan>, cx: &DocContext<'_>) -> ParsedFeed {
     let site = feed
         .links
         .iter()
@@ -363,13 +412,21 @@ fn build(feed: fm::Feed, bases: &[Option<Url>], cx: &DocContext<'_>) -> ParsedFe
     let authors = people(&feed.authors);
     let mut seen = HashSet::new();
     let mut entries = Vec::with_capacity(feed.entries.len());
-    let bases = (bases.len() == feed.entries.len()).then_some(bases);
-    for (i, inner) in feed.entries.into_iter().enumerate() {
+    // Matched by position; a document feed-rs read differently is left as
+    // feed-rs read it.
+    let mut scans = scans.into_iter();
+    let matched = scans.len() == feed.entries.len();
+    for mut inner in feed.entries {
+        let scan = scans.next().filter(|_| matched).unwrap_or_default();
+        if inner.published.is_none() && inner.updated.is_none() {
+            inner.published = scan.published.as_deref().and_then(dates::parse_lenient);
+            inner.updated = scan.updated.as_deref().and_then(dates::parse_lenient);
+        }
         // Relative URLs in an entry resolve against an explicit xml:base
         // (the entry's, or its content's own), else the entry's page (right
         // for feeds served by another host, such as feed proxies), else the
         // document.
-        let entry_base = bases.and_then(|b| b[i].clone()).filter(|b| Some(b) != cx.url);
+        let entry_base = scan.base.filter(|b| Some(b) != cx.url);
         let explicit_base = match inner.base.as_deref() {
             Some(content_base) => http_url(content_base, entry_base.as_ref().or(doc_base.as_ref())),
             None => entry_base,

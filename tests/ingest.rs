@@ -141,6 +141,10 @@ fn poll_stores_each_story_once_with_clean_fields() {
     );
     assert_eq!(stlouis.id, "courrier-thau-4102");
     assert_eq!(stlouis.published.to_rfc3339(), "2026-11-24T17:30:00+00:00");
+    // A French CMS's date, with a zone name chrono and feed-rs do not know.
+    let etang = by_title(&entries, "Mèze : l’étang de Thau");
+    assert_eq!(etang.published.to_rfc3339(), "2026-11-24T08:15:00+00:00");
+    assert!(etang.dated);
     assert_eq!(stlouis.authors[0].name, "Camille Roux");
     let content = stlouis.content.as_deref().unwrap();
     assert!(
