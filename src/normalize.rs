@@ -859,6 +859,25 @@ mod tests {
     }
 
     #[test]
+    fn windows_1252_atom_keeps_its_xml_base_and_dates() {
+        let doc = b"<?xml version=\"1.0\" encoding=\"windows-1252\"?>\
+            <feed xmlns=\"http://www.w3.org/2005/Atom\"><title>S\xe8te</title><id>urn:f</id>\
+            <entry xml:base=\"https://mairie.example/actus/\"><id>urn:a</id><title>M\xe8ze</title>\
+            <published>lun., 23 nov. 2026 18:00:00 CET</published>\
+            <content type=\"html\">&lt;a href=\"conseil.html\"&gt;Conseil&lt;/a&gt;</content></entry></feed>";
+        let e = &entries_of(doc)[0];
+        assert_eq!(e.title, "M\u{e8}ze");
+        assert!(
+            e.content
+                .as_deref()
+                .unwrap()
+                .contains("https://mairie.example/actus/conseil.html"),
+            "{e:?}"
+        );
+        assert_eq!(e.published.to_rfc3339(), "2026-11-23T17:00:00+00:00");
+    }
+
+    #[test]
     fn entity_expansion_bomb_stays_small() {
         let doc = br#"<?xml version="1.0"?><!DOCTYPE rss [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;"><!ENTITY c "&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;"><!ENTITY d "&c;&c;&c;&c;&c;&c;&c;&c;&c;&c;"><!ENTITY e "&d;&d;&d;&d;&d;&d;&d;&d;&d;&d;"><!ENTITY f "&e;&e;&e;&e;&e;&e;&e;&e;&e;&e;"><!ENTITY g "&f;&f;&f;&f;&f;&f;&f;&f;&f;&f;"><!ENTITY h "&g;&g;&g;&g;&g;&g;&g;&g;&g;&g;">]>
             <rss version="2.0"><channel><title>bomb</title><item><title>&h;</title><link>https://ex.org/b</link></item></channel></rss>"#;
