@@ -58,6 +58,8 @@ struct Tally {
     without_entries: usize,
     errors: usize,
     entries: usize,
+    /// Entries with no date thau could read (dated when first seen).
+    undated: usize,
     unsafe_html: Vec<String>,
 }
 
@@ -82,6 +84,7 @@ fn ingest(path: &Path, tally: &mut Tally) {
                 let e = r.finish(&feed, Utc::now());
                 assert!(!e.id.is_empty(), "{}: empty id", path.display());
                 tally.entries += 1;
+                tally.undated += usize::from(!e.dated);
                 for html in [e.summary.as_deref(), e.content.as_deref()].into_iter().flatten() {
                     let lower = html.to_ascii_lowercase();
                     let bad = [
@@ -154,10 +157,11 @@ fn every_corpus_document_yields_entries_or_a_clear_error() {
         .unwrap_or_else(|_| panic!("worker panicked on {current:?}"));
     let peak = peak_rss_kib();
     eprintln!(
-        "corpus: {} documents: {} with entries ({} entries), {} valid but empty, {} refused with an error; peak RSS {} MiB",
+        "corpus: {} documents: {} with entries ({} entries, {} of them undated), {} valid but empty, {} refused with an error; peak RSS {} MiB",
         docs.len(),
         tally.with_entries,
         tally.entries,
+        tally.undated,
         tally.without_entries,
         tally.errors,
         peak / 1024
