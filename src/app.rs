@@ -71,7 +71,7 @@ pub async fn serve(
 
     let changed = Arc::new(Notify::new());
     let publisher = tokio::spawn(republish(state.clone(), bound, changed.clone(), stop_rx.clone()));
-    let poller = Poller::new(&config, store.clone()).context("cannot build the HTTP client")?;
+    let poller = Poller::new(store.clone()).context("cannot build the HTTP client")?;
     let runner = Arc::new(Runner::new(poller, state.config.clone(), changed.clone(), metrics));
     let scheduler = Arc::new(
         Scheduler::start(runner.clone())
@@ -205,16 +205,8 @@ pub async fn reload(path: &Path, state: &AppState, scheduler: &Scheduler, change
         added = ?diff.added, removed = ?diff.removed, changed = ?diff.changed,
         sections_changed = diff.sections_changed, "feeds.toml reloaded"
     );
-    if old.server.listen != new.server.listen
-        || old.store.path != new.store.path
-        || old.poll.concurrency != new.poll.concurrency
-        || old.poll.per_host != new.poll.per_host
-        || old.poll.timeout != new.poll.timeout
-        || old.poll.max_body != new.poll.max_body
-    {
-        warn!(
-            "[server].listen, [store].path and [poll] concurrency, per_host, timeout and max_body take effect at the next restart"
-        );
+    if old.server.listen != new.server.listen || old.store.path != new.store.path {
+        warn!("[server].listen and [store].path take effect at the next restart");
     }
     state.config.store(Arc::new(new));
     if let Err(e) = scheduler.reschedule().await {

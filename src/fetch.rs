@@ -86,51 +86,62 @@ impl FetchError {
     }
 }
 
+/// What one fetch may take: `[poll]` `timeout` (per request, body included)
+/// and `max_body`. Given per fetch, so a reload applies to the next poll.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub timeout: Duration,
+    pub max_body: u64,
+}
+
 /// One HTTP client shared by every poll (connection pooling, TLS sessions).
 #[derive(Clone)]
 pub struct Fetcher {
     client: reqwest::Client,
-    timeout: Duration,
-    max_body: u64,
 }
 
 impl Fetcher {
-    pub fn new(timeout: Duration, max_body: u64) -> Result<Fetcher, reqwest::Error> {
+    pub fn new() -> Result<Fetcher, reqwest::Error> {
         let client = reqwest::Client::builder()
             .user_agent(USER_AGENT)
-            .timeout(timeout)
-            .connect_timeout(timeout.min(Duration::from_secs(10)))
+            .connect_timeout(Duration::from_secs(10))
             .redirect(reqwest::redirect::Policy::none())
             .gzip(true)
             .brotli(true)
             .deflate(true)
             .build()?;
-        Ok(Fetcher {
-            client,
-            timeout,
-            max_body,
-        })
+        Ok(Fetcher { client })
     }
 
-    pub async fn fetch(&self, location: &Location, validators: &Validators) -> Result<FetchOutput, FetchError> {
+    pub async fn fetch(
+        &self,
+        location: &Location,
+        validators: &Validators,
+        limits: Limits,
+    ) -> Result<FetchOutput, FetchError> {
         match location {
-            Location::Url(url) => self.fetch_url(url.clone(), validators).await,
-            Location::File(path) => self.fetch_file(path, validators).await,
+            Location::Url(url) => self.fetch_url(url.clone(), validators, limits).await,
+            Location::File(path) => fetch_file(path, validators, limits).await,
         }
     }
 
-    async fn fetch_url(&self, mut url: Url, validators: &Validators) -> Result<FetchOutput, FetchError> {
+    async fn fetch_url(
+        &self,
+        mut url: Url,
+        validators: &Validators,
+        limits: Limits,
+    ) -> Result<FetchOutput, FetchError> {
         let mut all_permanent = true;
         let mut hops = 0;
         let response = loop {
-            let mut request = self.client.get(url.clone());
+            let mut request = self.client.get(url.clone()).timeout(limits.timeout);
             if let Some(etag) = &validators.etag {
                 request = request.header(header::IF_NONE_MATCH, etag);
             }
             if let Some(lm) = &validators.last_modified {
                 request = request.header(header::IF_MODIFIED_SINCE, lm);
             }
-            let response = request.send().await.map_err(|e| self.describe(e))?;
+            let response = request.send().await.map_err(|e| describe(e, limits))?;
             let status = response.status();
             if !status.is_redirection() || status == StatusCode::NOT_MODIFIED {
                 break response;
@@ -184,10 +195,10 @@ impl Fetcher {
             etag: header_str(header::ETAG),
             last_modified: header_str(header::LAST_MODIFIED),
         };
-        if response.content_length().is_some_and(|n| n > self.max_body) {
-            return Err(FetchError::TooLarge { limit: self.max_body });
+        if response.content_length().is_some_and(|n| n > limits.max_body) {
+            return Err(FetchError::TooLarge { limit: limits.max_body });
         }
-        let body = self.read_capped(response).await?;
+        let body = read_capped(response, limits).await?;
         Ok(FetchOutput {
             fetched: Fetched::Document(Document {
                 body,
@@ -199,77 +210,77 @@ impl Fetcher {
             permanent_redirect,
         })
     }
+}
 
-    /// Reads the (decompressed) body chunk by chunk, failing as soon as it
-    /// passes the cap: a huge body is never held in memory.
-    async fn read_capped(&self, mut response: reqwest::Response) -> Result<Vec<u8>, FetchError> {
-        let mut body = Vec::new();
-        while let Some(chunk) = response.chunk().await.map_err(|e| self.describe(e))? {
-            if body.len() as u64 + chunk.len() as u64 > self.max_body {
-                return Err(FetchError::TooLarge { limit: self.max_body });
-            }
-            body.extend_from_slice(&chunk);
+/// Reads the (decompressed) body chunk by chunk, failing as soon as it
+/// passes the cap: a huge body is never held in memory.
+async fn read_capped(mut response: reqwest::Response, limits: Limits) -> Result<Vec<u8>, FetchError> {
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(|e| describe(e, limits))? {
+        if body.len() as u64 + chunk.len() as u64 > limits.max_body {
+            return Err(FetchError::TooLarge { limit: limits.max_body });
         }
-        Ok(body)
+        body.extend_from_slice(&chunk);
     }
+    Ok(body)
+}
 
-    async fn fetch_file(&self, path: &Path, validators: &Validators) -> Result<FetchOutput, FetchError> {
-        let file_error = |source| FetchError::File {
-            path: path.to_owned(),
-            source,
-        };
-        let meta = tokio::fs::metadata(path).await.map_err(file_error)?;
-        let mtime = meta
-            .modified()
-            .ok()
-            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-            .map(|d| d.as_nanos())
-            .unwrap_or_default();
-        let etag = format!("file:{}:{mtime}", meta.len());
-        if validators.etag.as_deref() == Some(etag.as_str()) {
-            return Ok(FetchOutput {
-                fetched: Fetched::NotModified,
-                fresh_until: None,
-                permanent_redirect: None,
-            });
-        }
-        if meta.len() > self.max_body {
-            return Err(FetchError::TooLarge { limit: self.max_body });
-        }
-        let body = tokio::fs::read(path).await.map_err(file_error)?;
-        if body.len() as u64 > self.max_body {
-            return Err(FetchError::TooLarge { limit: self.max_body });
-        }
-        Ok(FetchOutput {
-            fetched: Fetched::Document(Document {
-                body,
-                content_type: None,
-                url: None,
-                validators: Validators {
-                    etag: Some(etag),
-                    last_modified: None,
-                },
-            }),
+async fn fetch_file(path: &Path, validators: &Validators, limits: Limits) -> Result<FetchOutput, FetchError> {
+    let file_error = |source| FetchError::File {
+        path: path.to_owned(),
+        source,
+    };
+    let meta = tokio::fs::metadata(path).await.map_err(file_error)?;
+    let mtime = meta
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    let etag = format!("file:{}:{mtime}", meta.len());
+    if validators.etag.as_deref() == Some(etag.as_str()) {
+        return Ok(FetchOutput {
+            fetched: Fetched::NotModified,
             fresh_until: None,
             permanent_redirect: None,
-        })
+        });
     }
+    if meta.len() > limits.max_body {
+        return Err(FetchError::TooLarge { limit: limits.max_body });
+    }
+    let body = tokio::fs::read(path).await.map_err(file_error)?;
+    if body.len() as u64 > limits.max_body {
+        return Err(FetchError::TooLarge { limit: limits.max_body });
+    }
+    Ok(FetchOutput {
+        fetched: Fetched::Document(Document {
+            body,
+            content_type: None,
+            url: None,
+            validators: Validators {
+                etag: Some(etag),
+                last_modified: None,
+            },
+        }),
+        fresh_until: None,
+        permanent_redirect: None,
+    })
+}
 
-    fn describe(&self, e: reqwest::Error) -> FetchError {
-        if e.is_timeout() {
-            return FetchError::Timeout(self.timeout);
-        }
-        // The outermost message is generic ("error sending request"); the
-        // innermost cause says what happened.
-        let mut cause: &dyn std::error::Error = &e;
-        while let Some(inner) = cause.source() {
-            cause = inner;
-        }
-        if e.is_connect() || e.is_request() {
-            FetchError::Connect(cause.to_string())
-        } else {
-            FetchError::Body(cause.to_string())
-        }
+fn describe(e: reqwest::Error, limits: Limits) -> FetchError {
+    if e.is_timeout() {
+        return FetchError::Timeout(limits.timeout);
+    }
+    // The outermost message is generic ("error sending request"); the
+    // innermost cause says what happened.
+    let mut cause: &dyn std::error::Error = &e;
+    while let Some(inner) = cause.source() {
+        cause = inner;
+    }
+    if e.is_connect() || e.is_request() {
+        FetchError::Connect(cause.to_string())
+    } else {
+        FetchError::Body(cause.to_string())
     }
 }
 

@@ -219,7 +219,7 @@ fn poll(config: &Config, only: Option<&str>) -> ExitCode {
             return ExitCode::from(UNUSABLE);
         }
     };
-    let poller = match Poller::new(config, store.clone()) {
+    let poller = match Poller::new(store.clone()) {
         Ok(p) => p,
         Err(e) => {
             eprintln!("thau: cannot build the HTTP client: {e}");

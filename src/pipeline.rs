@@ -9,8 +9,8 @@ use chrono::{DateTime, Utc};
 use tracing::{Instrument, info, info_span, warn};
 use url::Url;
 
-use crate::config::{Config, Location, Source};
-use crate::fetch::{Document, FetchError, Fetched, Fetcher, Validators};
+use crate::config::{Location, PollConfig, Source};
+use crate::fetch::{Document, FetchError, Fetched, Fetcher, Limits, Validators};
 use crate::model::{FetchState, Outcome};
 use crate::normalize::{self, DocContext};
 use crate::store::{Counts, Store};
@@ -82,10 +82,10 @@ pub struct Poller {
 }
 
 impl Poller {
-    pub fn new(config: &Config, store: Arc<Store>) -> Result<Poller, reqwest::Error> {
+    pub fn new(store: Arc<Store>) -> Result<Poller, reqwest::Error> {
         Ok(Poller {
             store,
-            fetcher: Fetcher::new(config.poll.timeout, config.poll.max_body)?,
+            fetcher: Fetcher::new()?,
         })
     }
 
@@ -93,9 +93,10 @@ impl Poller {
         self.store.fetch_state(source).ok().flatten()
     }
 
-    pub async fn poll(&self, source: &Source) -> PollReport {
+    /// Polls `source` once, within `limits`' timeout and body cap.
+    pub async fn poll(&self, source: &Source, limits: &PollConfig) -> PollReport {
         let span = info_span!("poll", source = %source.name, url = %source.location);
-        let report = self.poll_inner(source).instrument(span.clone()).await;
+        let report = self.poll_inner(source, limits).instrument(span.clone()).await;
         let _enter = span.enter();
         match report.outcome {
             Outcome::Error => warn!(error = report.error.as_deref().unwrap_or(""), "poll failed"),
@@ -109,7 +110,7 @@ impl Poller {
         report
     }
 
-    async fn poll_inner(&self, source: &Source) -> PollReport {
+    async fn poll_inner(&self, source: &Source, limits: &PollConfig) -> PollReport {
         let name = source.name.as_str();
         let now = Utc::now();
         let mut state = match self.store.fetch_state(name) {
@@ -142,7 +143,18 @@ impl Poller {
             (Location::Url(_), Some(Ok(moved))) => Location::Url(moved),
             _ => source.location.clone(),
         };
-        let output = match self.fetcher.fetch(&target, &validators).await {
+        let output = match self
+            .fetcher
+            .fetch(
+                &target,
+                &validators,
+                Limits {
+                    timeout: limits.timeout,
+                    max_body: limits.max_body,
+                },
+            )
+            .await
+        {
             Ok(output) => output,
             Err(e) => return self.record_failure(name, state, &e),
         };

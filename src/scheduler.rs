@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use chrono::Utc;
-use tokio::sync::{Notify, Semaphore};
+use tokio::sync::{Notify, Semaphore, SemaphorePermit};
 use tokio_cron_scheduler::{Job, JobScheduler, JobSchedulerError};
 use tracing::{debug, info, warn};
 use uuid::Uuid;
@@ -39,8 +39,8 @@ pub struct Runner {
     metrics: Arc<Metrics>,
     config: Arc<ArcSwap<Config>>,
     running: Mutex<HashSet<String>>,
-    global: Semaphore,
-    hosts: Mutex<HashMap<String, Arc<Semaphore>>>,
+    global: Limit,
+    hosts: Mutex<HashMap<String, Arc<Limit>>>,
     /// Told after every poll that stored something.
     changed: Arc<Notify>,
     in_flight: AtomicUsize,
@@ -65,7 +65,7 @@ impl Runner {
             metrics,
             config,
             running: Mutex::new(HashSet::new()),
-            global: Semaphore::new(concurrency.max(1)),
+            global: Limit::new(concurrency),
             hosts: Mutex::new(HashMap::new()),
             changed,
             in_flight: AtomicUsize::new(0),
@@ -103,17 +103,23 @@ impl Runner {
             Location::Url(url) => url.host_str().unwrap_or_default().to_ascii_lowercase(),
             Location::File(_) => String::new(),
         };
-        let per_host = {
-            let mut hosts = lock(&self.hosts);
-            hosts
-                .entry(host)
-                .or_insert_with(|| Arc::new(Semaphore::new(config.poll.per_host.max(1))))
-                .clone()
-        };
-        let _global = self.global.acquire().await.map_err(|_| Skipped::ShuttingDown)?;
-        let _host = per_host.acquire().await.map_err(|_| Skipped::ShuttingDown)?;
+        // The limits are read from the config at each poll, so a reload
+        // changes them for the polls that start after it.
+        let per_host = lock(&self.hosts)
+            .entry(host)
+            .or_insert_with(|| Arc::new(Limit::new(config.poll.per_host)))
+            .clone();
+        let _global = self
+            .global
+            .acquire(config.poll.concurrency)
+            .await
+            .ok_or(Skipped::ShuttingDown)?;
+        let _host = per_host
+            .acquire(config.poll.per_host)
+            .await
+            .ok_or(Skipped::ShuttingDown)?;
         let started = std::time::Instant::now();
-        let report = self.poller.poll(&source).await;
+        let report = self.poller.poll(&source, &config.poll).await;
         let success = (report.outcome != Outcome::Error).then(Utc::now);
         self.metrics
             .record_poll(name, report.outcome.as_str(), started.elapsed(), report.bytes, success);
@@ -148,6 +154,73 @@ impl Runner {
             }
         };
         tokio::time::timeout(grace, wait).await.is_ok()
+    }
+}
+
+/// A bound on polls in flight whose size can change while permits are held:
+/// a smaller size retires permits as the polls holding them finish.
+struct Limit {
+    permits: Semaphore,
+    sizes: Mutex<Sizes>,
+}
+
+#[derive(Debug)]
+struct Sizes {
+    size: usize,
+    /// Permits held by polls that are to be retired when released.
+    owed: usize,
+}
+
+impl Limit {
+    fn new(size: usize) -> Limit {
+        let size = size.max(1);
+        Limit {
+            permits: Semaphore::new(size),
+            sizes: Mutex::new(Sizes { size, owed: 0 }),
+        }
+    }
+
+    /// Waits for a permit, once the limit is `size`. None once closed.
+    async fn acquire(&self, size: usize) -> Option<LimitPermit<'_>> {
+        self.resize(size);
+        let permit = self.permits.acquire().await.ok()?;
+        Some(LimitPermit {
+            limit: self,
+            permit: Some(permit),
+        })
+    }
+
+    fn resize(&self, to: usize) {
+        let to = to.max(1);
+        let mut sizes = lock(&self.sizes);
+        if to > sizes.size {
+            let grow = to - sizes.size;
+            let forgiven = grow.min(sizes.owed);
+            sizes.owed -= forgiven;
+            self.permits.add_permits(grow - forgiven);
+        } else if to < sizes.size {
+            let shrink = sizes.size - to;
+            sizes.owed += shrink - self.permits.forget_permits(shrink);
+        }
+        sizes.size = to;
+    }
+}
+
+/// A poll's place within a [`Limit`].
+struct LimitPermit<'a> {
+    limit: &'a Limit,
+    permit: Option<SemaphorePermit<'a>>,
+}
+
+impl Drop for LimitPermit<'_> {
+    fn drop(&mut self) {
+        let mut sizes = lock(&self.limit.sizes);
+        if sizes.owed > 0 {
+            sizes.owed -= 1;
+            if let Some(permit) = self.permit.take() {
+                permit.forget();
+            }
+        }
     }
 }
 
@@ -239,5 +312,38 @@ impl Scheduler {
         if let Err(e) = self.jobs.clone().shutdown().await {
             warn!(error = %e, "stopping the scheduler");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_limit_grows_at_once_and_shrinks_as_permits_come_back() {
+        let limit = Limit::new(3);
+        let held = vec![
+            limit.acquire(3).await.unwrap(),
+            limit.acquire(3).await.unwrap(),
+            limit.acquire(3).await.unwrap(),
+        ];
+        limit.resize(1);
+        assert_eq!(limit.permits.available_permits(), 0);
+        drop(held);
+        // Two of the three released permits were retired.
+        assert_eq!(limit.permits.available_permits(), 1);
+        let one = limit.acquire(1).await.unwrap();
+        assert!(limit.permits.try_acquire().is_err(), "one poll at a time now");
+        drop(one);
+        limit.resize(4);
+        assert_eq!(limit.permits.available_permits(), 4);
+
+        // Shrunk, then grown back before the polls finished: nothing is owed.
+        let held = vec![limit.acquire(4).await.unwrap(), limit.acquire(4).await.unwrap()];
+        limit.resize(1);
+        limit.resize(3);
+        assert_eq!(limit.permits.available_permits(), 1);
+        drop(held);
+        assert_eq!(limit.permits.available_permits(), 3);
     }
 }

@@ -87,6 +87,61 @@ fn reload_follows_edits_to_feeds_toml() {
 }
 
 #[test]
+fn reload_applies_poll_limits_to_the_next_polls() {
+    let origin = regional_origin();
+    let mut slow_sources = String::new();
+    for i in 0..3 {
+        origin.route(
+            &format!("/slow{i}.xml"),
+            Route::Slow(std::time::Duration::from_millis(400)),
+        );
+        let url = origin.url(&format!("/slow{i}.xml"));
+        slow_sources.push_str(&format!("\n[[sources]]\nname = \"slow{i}\"\nurl = \"{url}\"\n"));
+    }
+    let with_limits = |limits: &str| config(&origin, &slow_sources).replace("[poll]\n", &format!("[poll]\n{limits}\n"));
+    let site = Site::new(&with_limits("per_host = 1\nmax_body = \"1KiB\""));
+    let serve = site.serve();
+    let source = |name: &str| {
+        let all = sources(&serve);
+        all["sources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["name"] == name)
+            .cloned()
+            .unwrap()
+    };
+    wait_for("the startup polls", || {
+        ["courrier", "slow0", "slow1", "slow2"]
+            .iter()
+            .all(|s| !source(s)["last_poll"].is_null())
+    });
+    let error = source("courrier")["last_error"].as_str().unwrap().to_string();
+    assert!(error.contains("1024 byte limit"), "{error}");
+    assert_eq!(origin.most_slow_at_once(), 1, "per_host = 1");
+
+    // Both limits raised in feeds.toml: the next polls run under them.
+    site.write_config(&with_limits("per_host = 3\nmax_body = \"1MiB\""));
+    let auth = format!("Bearer {TOKEN}");
+    let admin_poll = |name: &str| {
+        let r = http(
+            "POST",
+            &serve.url(&format!("/api/sources/{name}/poll")),
+            &[("Authorization", &auth)],
+        );
+        serde_json::from_slice::<serde_json::Value>(&r.body).unwrap()
+    };
+    wait_for("the paper's feed to fit", || admin_poll("courrier")["outcome"] == "new");
+    origin.reset_most_slow_at_once();
+    std::thread::scope(|s| {
+        for i in 0..3 {
+            s.spawn(move || admin_poll(&format!("slow{i}")));
+        }
+    });
+    assert_eq!(origin.most_slow_at_once(), 3, "per_host = 3");
+}
+
+#[test]
 fn sources_are_polled_on_their_schedule() {
     let origin = regional_origin();
     let site = Site::new(&config(&origin, "schedule = \"* * * * * *\"\n"));

@@ -139,6 +139,11 @@ impl Origin {
     pub fn most_slow_at_once(&self) -> u64 {
         self.shared.slow_max.load(Ordering::SeqCst)
     }
+
+    /// Starts counting [`Origin::most_slow_at_once`] afresh.
+    pub fn reset_most_slow_at_once(&self) {
+        self.shared.slow_max.store(0, Ordering::SeqCst);
+    }
 }
 
 fn serve(mut stream: TcpStream, shared: &Shared) {
