@@ -36,7 +36,7 @@ use crate::model::FetchState;
 use crate::pipeline::PollReport;
 use crate::publish::{self, Format, SectionFeed, SourceStatus};
 use crate::schedule;
-use crate::site::{Doc, Site, hex_sha256, http_date};
+use crate::site::{Doc, Site, etag, hex_sha256, http_date};
 use crate::store::Store;
 
 /// What handlers read. The site and the config are swapped whole (without
@@ -206,8 +206,7 @@ fn feed_response(state: &AppState, uri: &Uri, headers: &HeaderMap) -> Response {
         entries: &entries,
     };
     let body = format.render(&feed);
-    let hash = hex_sha256(&body);
-    let etag = HeaderValue::from_str(&format!("\"{hash}\"")).expect("hex is a valid header");
+    let etag = etag(&hex_sha256(&body), "");
     let last_modified = HeaderValue::from_str(&http_date(feed.updated())).expect("a date is a valid header");
     respond(
         headers,

@@ -40,10 +40,9 @@ pub struct Doc {
 
 impl Doc {
     fn new(content_type: &'static str, body: Vec<u8>, hash: String, last_modified: DateTime<Utc>) -> Doc {
-        let tag = |suffix: &str| HeaderValue::from_str(&format!("\"{hash}{suffix}\"")).expect("hex is a valid header");
         Doc {
             content_type,
-            etags: [tag(""), tag("-gz"), tag("-br")],
+            etags: [etag(&hash, ""), etag(&hash, "-gz"), etag(&hash, "-br")],
             last_modified_header: HeaderValue::from_str(&http_date(last_modified)).expect("a date is a valid header"),
             gzip: Bytes::from(gzip(&body)),
             brotli: Bytes::from(brotli(&body)),
@@ -52,6 +51,13 @@ impl Doc {
             last_modified,
         }
     }
+}
+
+/// A strong ETag from a content hash: its first 128 bits (as unlikely to
+/// collide as the whole hash, for caches), then the encoding's `suffix`.
+pub fn etag(hex_hash: &str, suffix: &str) -> HeaderValue {
+    let opaque = hex_hash.get(..32).unwrap_or(hex_hash);
+    HeaderValue::from_str(&format!("\"{opaque}{suffix}\"")).expect("hex is a valid header")
 }
 
 pub fn http_date(t: DateTime<Utc>) -> String {
