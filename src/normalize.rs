@@ -18,8 +18,8 @@ use feed_rs::model::{self as fm, Text};
 use sha2::{Digest, Sha256};
 use url::Url;
 
-use crate::dates;
 use crate::model::{Enclosure, Entry, Person, SourceRef, distinct_folded};
+use crate::{atom03, dates};
 
 /// What the pipeline knows about the document besides its bytes.
 #[derive(Debug, Clone, Copy, Default)]
@@ -76,7 +76,13 @@ pub fn parse(bytes: &[u8], cx: &DocContext<'_>) -> Result<ParsedFeed, NormalizeE
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(NormalizeError::Empty);
     }
-    let decoded = decode(bytes, cx.content_type);
+    let mut decoded = decode(bytes, cx.content_type);
+    // feed-rs reads no entries from Atom 0.3: give it the 1.0 equivalent.
+    if memchr::memmem::find(&decoded, b"purl.org/atom/ns#").is_some()
+        && let Some(upgraded) = atom03::upgrade(&utf8(&decoded))
+    {
+        decoded = Cow::Owned(upgraded);
+    }
     // A parser bug must cost one document, not the process: feed-rs's XML
     // reader has panicked on inputs its authors did not foresee.
     let attempt = std::panic::catch_unwind(|| match parse_feed(&decoded, cx.url) {
@@ -620,6 +626,12 @@ fn people(persons: &[fm::Person]) -> Vec<Person> {
         .iter()
         .filter_map(|p| {
             let name = p.name.as_deref().unwrap_or_default().trim();
+            // RSS's "email@example.org (Name)": feed-rs keeps the parentheses.
+            let name = name
+                .strip_prefix('(')
+                .and_then(|n| n.strip_suffix(')'))
+                .unwrap_or(name)
+                .trim();
             let email = p.email.as_deref().map(str::trim).filter(|s| !s.is_empty());
             let name = if name.is_empty() { email? } else { name };
             Some(Person {

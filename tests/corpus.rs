@@ -255,3 +255,118 @@ fn feedparser_date_vectors_are_read_right_or_not_at_all() {
     let unexpected: Vec<_> = unread.iter().filter(|u| !UNREAD_DATES.contains(&u.as_str())).collect();
     assert!(unexpected.is_empty(), "dates thau should read: {unexpected:?}");
 }
+
+/// Where thau reads an entry otherwise than gofeed, and why.
+const GOFEED_DIFFERENCES: [(&str, &str); 5] = [
+    (
+        "feed_item_author_-_rss_channel_item_author_atom: authors",
+        "feed-rs ignores atom:author inside an RSS item",
+    ),
+    (
+        "feed_item_fallbacks_-_rss_channel_item_extensions: ",
+        "feed-rs reads neither dc:title nor dc:author in an RSS 2.0 item",
+    ),
+    (
+        "feed_item_links_-_rss_channel_item_links: link",
+        "of three links, thau keeps the first, gofeed the last",
+    ),
+    (
+        "feed_item_description_-_rdf_item_description: no entry",
+        "feed-rs drops an RSS 1.0 item without a link (the spec requires one)",
+    ),
+    ("feed_item_title_-_rdf_item_title: no entry", "the same"),
+];
+
+/// gofeed's translator cases (`gofeed/testdata/translator/{rss,atom}`): for
+/// each entry-level field gofeed's expected output names, thau's entry says
+/// the same (links compared as URLs, dates as instants).
+#[test]
+fn gofeed_translator_expectations_for_entries() {
+    let Some(dir) = corpus_dir() else {
+        eprintln!("SKIPPED: no feed corpus at ../shared/corpus (set THAU_CORPUS to its path)");
+        return;
+    };
+    let mut cases = Vec::new();
+    for format in ["rss", "atom"] {
+        for file in std::fs::read_dir(dir.join("gofeed/testdata/translator").join(format)).unwrap() {
+            let path = file.unwrap().path();
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            if name.starts_with("feed_item_") && name.ends_with(".xml") {
+                cases.push(path);
+            }
+        }
+    }
+    cases.sort();
+    let (mut agreed, mut differ) = (0, Vec::new());
+    for path in &cases {
+        let expected: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(path.with_extension("json")).unwrap()).unwrap();
+        let Some(want) = expected["items"].get(0) else { continue };
+        let bytes = std::fs::read(path).unwrap();
+        let cx = DocContext {
+            source: "gofeed",
+            url: None,
+            content_type: None,
+        };
+        let mut feed = normalize::parse(&bytes, &cx).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let raw = std::mem::take(&mut feed.entries);
+        let case = path.file_stem().unwrap().to_string_lossy();
+        let Some(got) = raw.into_iter().next().map(|r| r.finish(&feed, Utc::now())) else {
+            differ.push(format!("{case}: no entry"));
+            continue;
+        };
+        let mut check = |field: &str, same: bool, detail: String| {
+            if same {
+                agreed += 1;
+            } else {
+                differ.push(format!("{case}: {field}: {detail}"));
+            }
+        };
+        if let Some(title) = want["title"].as_str() {
+            check("title", got.title == title, format!("{:?} vs {title:?}", got.title));
+        }
+        if let Some(link) = want["link"].as_str() {
+            let same = got.link.as_deref().map(Url::parse).and_then(Result::ok) == Url::parse(link).ok();
+            check("link", same, format!("{:?} vs {link:?}", got.link));
+        }
+        for (field, ours) in [("publishedParsed", got.published), ("updatedParsed", got.updated)] {
+            if let Some(date) = want[field].as_str() {
+                let same = got.dated && date.parse::<chrono::DateTime<Utc>>().ok() == Some(ours);
+                check(field, same, format!("{ours} vs {date}"));
+            }
+        }
+        if let Some(authors) = want["authors"].as_array() {
+            let names: Vec<&str> = authors.iter().filter_map(|a| a["name"].as_str()).collect();
+            let ours: Vec<&str> = got.authors.iter().map(|a| a.name.as_str()).collect();
+            if !names.is_empty() {
+                check("authors", ours == names, format!("{ours:?} vs {names:?}"));
+            }
+        }
+        if let Some(categories) = want["categories"].as_array() {
+            let theirs: Vec<&str> = categories.iter().filter_map(|c| c.as_str()).collect();
+            check(
+                "categories",
+                got.categories == theirs,
+                format!("{:?} vs {theirs:?}", got.categories),
+            );
+        }
+        if let Some(enclosures) = want["enclosures"].as_array() {
+            let theirs: Vec<&str> = enclosures.iter().filter_map(|e| e["url"].as_str()).collect();
+            let ours: Vec<&str> = got.enclosures.iter().map(|e| e.url.as_str()).collect();
+            check("enclosures", ours == theirs, format!("{ours:?} vs {theirs:?}"));
+        }
+        if let Some(guid) = want["guid"].as_str() {
+            check("guid", got.id == guid, format!("{:?} vs {guid:?}", got.id));
+        }
+    }
+    println!(
+        "gofeed translator cases: {} files, {agreed} fields agree, {} differ as known",
+        cases.len(),
+        differ.len()
+    );
+    let unexpected: Vec<_> = differ
+        .iter()
+        .filter(|d| !GOFEED_DIFFERENCES.iter().any(|(case, _)| d.starts_with(case)))
+        .collect();
+    assert!(unexpected.is_empty(), "differ from gofeed:\n{unexpected:#?}");
+}
