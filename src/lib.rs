@@ -8,7 +8,7 @@
 //! - [`config`]: `feeds.toml` → validated [`config::Config`], every problem at once.
 //! - [`fetch`]: HTTP and file fetching: conditional GET, timeouts, body cap, redirects.
 //! - [`dates`]: pure: the feed dates feed-rs cannot read.
-//! - [`atom03`]: pure: Atom 0.3 rewritten as Atom 1.0 for feed-rs.
+//! - [`legacy_ns`]: pure: feeds in namespaces feed-rs skips (Atom 0.3, RSS 0.90…) rewritten.
 //! - [`normalize`]: pure: feed bytes → normalized entries (ids, links, dates, HTML).
 //! - [`store`]: sled: entries, section-ready index, per-source fetch state.
 //! - [`route`]: pure: which sections an entry belongs to.
@@ -25,10 +25,10 @@
 //! - [`app`]: composition root for `thau serve` (reload, shutdown) and `thau export`.
 
 pub mod app;
-pub mod atom03;
 pub mod config;
 pub mod dates;
 pub mod fetch;
+pub mod legacy_ns;
 pub mod metrics;
 pub mod model;
 pub mod normalize;

@@ -19,7 +19,7 @@ use sha2::{Digest, Sha256};
 use url::Url;
 
 use crate::model::{Enclosure, Entry, Person, SourceRef, distinct_folded};
-use crate::{atom03, dates};
+use crate::{dates, legacy_ns};
 
 /// What the pipeline knows about the document besides its bytes.
 #[derive(Debug, Clone, Copy, Default)]
@@ -77,9 +77,10 @@ pub fn parse(bytes: &[u8], cx: &DocContext<'_>) -> Result<ParsedFeed, NormalizeE
         return Err(NormalizeError::Empty);
     }
     let mut decoded = decode(bytes, cx.content_type);
-    // feed-rs reads no entries from Atom 0.3: give it the 1.0 equivalent.
-    if memchr::memmem::find(&decoded, b"purl.org/atom/ns#").is_some()
-        && let Some(upgraded) = atom03::upgrade(&utf8(&decoded))
+    // feed-rs reads no entries from Atom 0.3, RSS 0.90 and other namespaces
+    // it does not know: give it their modern equivalents.
+    if legacy_ns::may_apply(&decoded)
+        && let Some(upgraded) = legacy_ns::upgrade(&utf8(&decoded))
     {
         decoded = Cow::Owned(upgraded);
     }

@@ -1,12 +1,19 @@
-//! Atom 0.3 documents rewritten as Atom 1.0, which feed-rs reads: feed-rs
-//! 3.0 recognises only the 1.0 namespace and returns an Atom 0.3 feed with
-//! no entries at all (351 of the corpus's documents). Pure.
+//! Feeds in namespaces feed-rs does not know, rewritten into ones it reads.
+//! feed-rs 3.0 matches elements by namespace and silently skips the rest, so
+//! each of these came out with no entries at all. Pure.
 //!
-//! The namespace is replaced, and the elements and attributes that were
-//! renamed in 1.0 are renamed: `issued` → `published`, `modified` →
-//! `updated`, `tagline` → `subtitle`, `copyright` → `rights`, a person's
-//! `url` → `uri`, and text constructs' MIME `type` (`text/html`) → `html`,
-//! their `mode` dropped. Everything else is copied as it was.
+//! - Atom 0.3 (`http://purl.org/atom/ns#`; 351 of the corpus's documents) →
+//!   Atom 1.0, with the elements and attributes renamed in 1.0: `issued` →
+//!   `published`, `modified` → `updated`, `tagline` → `subtitle`,
+//!   `copyright` → `rights`, a person's `url` → `uri`, text constructs' MIME
+//!   `type` (`text/html`) → `html`, their `mode` dropped.
+//! - RSS 0.90 (Netscape's RDF namespace) → RSS 1.0, its RDF successor with
+//!   the same element names.
+//! - RSS 2.0 in UserLand's default namespace (`http://backend.userland.com/rss2`,
+//!   still served by some news sites) → RSS 2.0 without a namespace.
+//! - Atom 1.0's namespace with the wrong case → the right one.
+//!
+//! Everything else is copied as it was.
 
 use std::borrow::Cow;
 
@@ -16,19 +23,50 @@ use quick_xml::events::{BytesEnd, BytesStart, Event};
 
 const ATOM_03: &str = "http://purl.org/atom/ns#";
 const ATOM_10: &str = "http://www.w3.org/2005/Atom";
+/// RSS 0.90's namespace, as the spec wrote it and as Netscape's own feed did.
+const RSS_090: [&str; 2] = [
+    "http://my.netscape.com/rdf/simple/0.9/",
+    "http://channel.netscape.com/rdf/simple/0.9/",
+];
+const RSS_10: &str = "http://purl.org/rss/1.0/";
+const USERLAND: [&str; 2] = ["http://backend.userland.com/rss2", "http://backend.userland.com/rss"];
 
-/// The Atom 1.0 version of an Atom 0.3 document (UTF-8); None when `xml`
-/// is not Atom 0.3 or cannot be read.
+/// Whether `xml` may declare one of the namespaces rewritten here: a quick
+/// test before [`upgrade`], which needs UTF-8.
+pub fn may_apply(xml: &[u8]) -> bool {
+    let finder = |needle: &str| memchr::memmem::find(xml, needle.as_bytes()).is_some();
+    finder("purl.org/atom/ns#")
+        || finder("netscape.com/rdf/simple/0.9")
+        || finder("backend.userland.com/rss")
+        || finder("w3.org/2005/atom")
+}
+
+/// What a namespace URI becomes: None when it stays.
+fn replacement(uri: &str) -> Option<Option<&'static str>> {
+    match uri {
+        ATOM_03 => Some(Some(ATOM_10)),
+        u if RSS_090.contains(&u) => Some(Some(RSS_10)),
+        u if USERLAND.contains(&u) => Some(None),
+        u if u != ATOM_10 && u.eq_ignore_ascii_case(ATOM_10) => Some(Some(ATOM_10)),
+        _ => None,
+    }
+}
+
+/// The document (UTF-8) with its legacy namespaces replaced; None when it
+/// declares none or cannot be read.
 pub fn upgrade(xml: &[u8]) -> Option<Vec<u8>> {
-    memchr::memmem::find(xml, ATOM_03.as_bytes())?;
+    if !may_apply(xml) {
+        return None;
+    }
     let mut reader = quick_xml::Reader::from_reader(xml);
     let mut writer = Writer::new(Vec::with_capacity(xml.len() + 64));
-    // Prefixes bound to the 0.3 namespace ("" for the default namespace).
+    // Prefixes bound to the Atom 0.3 namespace ("" for the default one).
     let mut prefixes: Vec<String> = Vec::new();
+    let mut replaced = false;
     loop {
         let event = match reader.read_event().ok()? {
-            Event::Start(e) => Event::Start(start(&e, &mut prefixes)?),
-            Event::Empty(e) => Event::Empty(start(&e, &mut prefixes)?),
+            Event::Start(e) => Event::Start(start(&e, &mut prefixes, &mut replaced)?),
+            Event::Empty(e) => Event::Empty(start(&e, &mut prefixes, &mut replaced)?),
             Event::End(e) => {
                 let qualified = e.name();
                 Event::End(BytesEnd::new(renamed(qualified.as_ref(), &prefixes).into_owned()))
@@ -38,10 +76,10 @@ pub fn upgrade(xml: &[u8]) -> Option<Vec<u8>> {
         };
         writer.write_event(event).ok()?;
     }
-    (!prefixes.is_empty()).then(|| writer.into_inner())
+    replaced.then(|| writer.into_inner())
 }
 
-fn start(element: &BytesStart<'_>, prefixes: &mut Vec<String>) -> Option<BytesStart<'static>> {
+fn start(element: &BytesStart<'_>, prefixes: &mut Vec<String>, replaced: &mut bool) -> Option<BytesStart<'static>> {
     // Namespace declarations first: they may bind this element's own prefix.
     for attr in element.attributes().with_checks(false) {
         let attr = attr.ok()?;
@@ -56,6 +94,10 @@ fn start(element: &BytesStart<'_>, prefixes: &mut Vec<String>) -> Option<BytesSt
         }
     }
     let qualified = element.name();
+    let in_atom_03 = {
+        let (prefix, _) = qualified.as_ref().split_once(':').unwrap_or(("", ""));
+        prefixes.iter().any(|p| p == prefix)
+    };
     let name = renamed(qualified.as_ref(), prefixes);
     let text_construct = matches!(local(&name), "title" | "subtitle" | "summary" | "content" | "rights");
     let mut out = BytesStart::new(name.into_owned());
@@ -63,13 +105,21 @@ fn start(element: &BytesStart<'_>, prefixes: &mut Vec<String>) -> Option<BytesSt
         let attr = attr.ok()?;
         let key = attr.key.as_ref().to_string();
         let value = attr.value.as_ref();
-        match key.as_str() {
-            k if value == ATOM_03 && (k == "xmlns" || k.starts_with("xmlns:")) => {
-                out.push_attribute((k, ATOM_10));
+        let declaration = key == "xmlns" || key.starts_with("xmlns:");
+        match (key.as_str(), declaration.then(|| replacement(value)).flatten()) {
+            (k, Some(uri)) => {
+                *replaced = true;
+                match uri {
+                    Some(uri) => out.push_attribute((k, uri)),
+                    // A prefix bound to UserLand's namespace stays bound.
+                    None if k != "xmlns" => out.push_attribute((k, value)),
+                    None => {}
+                }
             }
-            "mode" | "version" => {}
-            "type" if text_construct => out.push_attribute(("type", text_type(value))),
-            _ => out.push_attribute(Attribute {
+            // Attributes of Atom 0.3 elements only.
+            ("mode" | "version", _) if in_atom_03 => {}
+            ("type", _) if in_atom_03 && text_construct => out.push_attribute(("type", text_type(value))),
+            (_, None) => out.push_attribute(Attribute {
                 key: attr.key,
                 value: Cow::Owned(value.to_string()),
             }),
@@ -150,6 +200,25 @@ mod tests {
         assert_eq!(entry.title.as_ref().unwrap().content, "Conseil & budget");
         assert_eq!(entry.published.unwrap().to_rfc3339(), "2004-01-01T09:00:00+00:00");
         assert_eq!(entry.content.as_ref().unwrap().body.as_deref(), Some("<p>Texte</p>"));
+    }
+
+    #[test]
+    fn rss_090_and_userland_rss_become_what_feed_rs_reads() {
+        let rss090 = br#"<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#" xmlns="http://channel.netscape.com/rdf/simple/0.9/">
+  <channel><title>Mozilla</title><link>http://www.mozilla.org</link><description>d</description></channel>
+  <item><title>Status</title><link>http://www.mozilla.org/status/</link></item></rdf:RDF>"#;
+        let feed = feed_rs::parser::parse(&upgrade(rss090).unwrap()[..]).unwrap();
+        assert_eq!(feed.entries[0].title.as_ref().unwrap().content, "Status");
+
+        let userland = br#"<rss version="2.0" xmlns="http://backend.userland.com/rss2" xmlns:yandex="http://news.yandex.ru"><channel><title>t</title>
+  <item><title>Oren</title><link>http://www.oren.ru/news/1/</link><yandex:full-text>x</yandex:full-text></item></channel></rss>"#;
+        let upgraded = String::from_utf8(upgrade(userland).unwrap()).unwrap();
+        assert!(
+            upgraded.starts_with(r#"<rss version="2.0" xmlns:yandex="http://news.yandex.ru">"#),
+            "{upgraded}"
+        );
+        let feed = feed_rs::parser::parse(upgraded.as_bytes()).unwrap();
+        assert_eq!(feed.entries[0].title.as_ref().unwrap().content, "Oren");
     }
 
     #[test]
