@@ -60,6 +60,8 @@ struct Tally {
     entries: usize,
     /// Entries with no date thau could read (dated when first seen).
     undated: usize,
+    /// Atom 0.3 documents with an `<entry>` that gave no entry.
+    atom_03_lost: Vec<String>,
     unsafe_html: Vec<String>,
 }
 
@@ -75,6 +77,13 @@ fn ingest(path: &Path, tally: &mut Tally) {
     match normalize::parse(&bytes, &cx) {
         Ok(mut feed) => {
             let raw = std::mem::take(&mut feed.entries);
+            let atom_03 = |b: &[u8]| {
+                let has = |needle: &[u8]| b.windows(needle.len()).any(|w| w == needle);
+                has(b"purl.org/atom/ns#") && has(b"<entry")
+            };
+            if raw.is_empty() && atom_03(&bytes) {
+                tally.atom_03_lost.push(path.display().to_string());
+            }
             if raw.is_empty() {
                 tally.without_entries += 1;
             } else {
@@ -165,6 +174,11 @@ fn every_corpus_document_yields_entries_or_a_clear_error() {
         tally.without_entries,
         tally.errors,
         peak / 1024
+    );
+    assert!(
+        tally.atom_03_lost.is_empty(),
+        "Atom 0.3 documents read without entries:\n{}",
+        tally.atom_03_lost.join("\n")
     );
     assert!(
         tally.unsafe_html.is_empty(),
