@@ -303,6 +303,12 @@ impl Config {
         self.sources.iter().find(|s| s.name == name)
     }
 
+    /// `no source named "x"`, with the name meant when one is close.
+    pub fn no_such_source(&self, name: &str) -> String {
+        let hint = did_you_mean(name, self.sources.iter().map(|s| s.name.as_str()));
+        format!("no source named \"{name}\"{hint}")
+    }
+
     pub fn timing_of<'a>(&'a self, source: &'a Source) -> &'a Timing {
         source.timing.as_ref().unwrap_or(&self.poll.timing)
     }

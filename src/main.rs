@@ -193,7 +193,7 @@ fn poll(config: &Config, only: Option<&str>) -> ExitCode {
         Some(name) => match config.source(name) {
             Some(s) => vec![s.clone()],
             None => {
-                eprintln!("{}: no source named \"{name}\"", config.file.display());
+                eprintln!("{}: {}", config.file.display(), config.no_such_source(name));
                 return ExitCode::from(UNUSABLE);
             }
         },

@@ -488,7 +488,10 @@ async fn admin_poll(State(state): State<Arc<AppState>>, Path(name): Path<String>
     }
     match answer.await {
         Ok(Ok(report)) => json(&report),
-        Ok(Err(AdminError::UnknownSource)) => plain(StatusCode::NOT_FOUND, &format!("no source named \"{name}\"\n")),
+        Ok(Err(AdminError::UnknownSource)) => plain(
+            StatusCode::NOT_FOUND,
+            &format!("{}\n", state.config().no_such_source(&name)),
+        ),
         Ok(Err(AdminError::Busy(why))) => plain(StatusCode::CONFLICT, &format!("{why}\n")),
         Err(_) => plain(StatusCode::SERVICE_UNAVAILABLE, "shutting down\n"),
     }

@@ -292,6 +292,14 @@ fn a_changed_entry_is_updated_in_place() {
         .unwrap()
         .replace("Programme à télécharger", "Programme complet à télécharger");
     origin.route("/agde.atom", Route::feed(edited, "application/atom+xml"));
+    let typo = site.thau(&["poll", "--source", "agde-vile"]);
+    assert_eq!(typo.code(), 2);
+    assert!(
+        typo.stderr()
+            .ends_with("no source named \"agde-vile\" (did you mean \"agde-ville\"?)\n"),
+        "{}",
+        typo.stderr()
+    );
     let run = site.thau(&["poll", "--source", "agde-ville"]);
     assert_eq!(
         run.line("agde-ville"),
