@@ -40,6 +40,17 @@ pub enum NormalizeError {
     Parse(#[from] feed_rs::parser::ParseFeedError),
     #[error("the feed parser crashed on this document")]
     ParserPanic,
+    /// A web page where a feed was expected, with the feeds it announces.
+    #[error("not a feed but an HTML page{}", announced(.0))]
+    HtmlPage(Vec<String>),
+}
+
+fn announced(feeds: &[String]) -> String {
+    match feeds {
+        [] => " (it links to no feed)".to_string(),
+        [one] => format!("; its feed is {one}: use that URL"),
+        many => format!("; it links to these feeds: {}", many.join(", ")),
+    }
 }
 
 /// A parsed document: feed-level facts and its entries, not yet sanitized.
@@ -90,7 +101,13 @@ pub fn parse(bytes: &[u8], cx: &DocContext<'_>) -> Result<ParsedFeed, NormalizeE
         Ok(feed) => Ok(feed),
         Err(first) => retry(&decoded, cx.url).ok_or(first),
     });
-    let feed = attempt.map_err(|_| NormalizeError::ParserPanic)??;
+    let feed = match attempt.map_err(|_| NormalizeError::ParserPanic)? {
+        Ok(feed) => feed,
+        Err(_) if looks_like_html(&decoded) => {
+            return Err(NormalizeError::HtmlPage(discover_feeds(&utf8(&decoded), cx.url)));
+        }
+        Err(e) => return Err(e.into()),
+    };
     // feed-rs resolves links against xml:base but does not say which base
     // applies to an entry's HTML, and drops dates it cannot read: look at
     // the document again when it uses xml:base or an entry came out undated.
@@ -104,6 +121,51 @@ pub fn parse(bytes: &[u8], cx: &DocContext<'_>) -> Result<ParsedFeed, NormalizeE
         Vec::new()
     };
     Ok(build(feed, scans, cx))
+}
+
+fn looks_like_html(bytes: &[u8]) -> bool {
+    let start = bytes.iter().position(|b| !b.is_ascii_whitespace()).unwrap_or(0);
+    let head = &bytes[start..bytes.len().min(start + 15)];
+    head.to_ascii_lowercase().starts_with(b"<!doctype html") || head.to_ascii_lowercase().starts_with(b"<html")
+}
+
+/// The feeds a web page announces (`<link rel="alternate" type="application/rss+xml" href>`,
+/// Atom and JSON Feed alike), made absolute against the page's URL.
+fn discover_feeds(html: &[u8], page: Option<&Url>) -> Vec<String> {
+    static LINK: LazyLock<regex::bytes::Regex> =
+        LazyLock::new(|| regex::bytes::Regex::new(r"(?is)<link\b[^>]*>").expect("valid regex"));
+    static ATTR: LazyLock<regex::bytes::Regex> = LazyLock::new(|| {
+        regex::bytes::Regex::new(r#"(?is)([a-z-]+)\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>]+))"#).expect("valid regex")
+    });
+    let mut feeds = Vec::new();
+    for link in LINK.find_iter(html) {
+        let (mut rel, mut kind, mut href) = (String::new(), String::new(), None);
+        for a in ATTR.captures_iter(link.as_bytes()) {
+            let value = a
+                .get(2)
+                .or(a.get(3))
+                .or(a.get(4))
+                .map_or("".into(), |v| String::from_utf8_lossy(v.as_bytes()));
+            match a[1].to_ascii_lowercase().as_slice() {
+                b"rel" => rel = value.to_ascii_lowercase(),
+                b"type" => kind = value.trim().to_ascii_lowercase(),
+                b"href" => href = Some(value.trim().to_string()),
+                _ => {}
+            }
+        }
+        let is_feed = matches!(
+            kind.as_str(),
+            "application/rss+xml" | "application/atom+xml" | "application/feed+json" | "application/json"
+        );
+        if rel.split_whitespace().any(|r| r == "alternate")
+            && is_feed
+            && let Some(url) = href.and_then(|h| http_url(&h, page))
+            && !feeds.contains(&url.to_string())
+        {
+            feeds.push(url.to_string());
+        }
+    }
+    feeds
 }
 
 /// The document in UTF-8, as quick-xml reads it: a legacy charset feed-rs
@@ -888,6 +950,27 @@ mod tests {
             "{e:?}"
         );
         assert_eq!(e.published.to_rfc3339(), "2026-11-23T17:00:00+00:00");
+    }
+
+    #[test]
+    fn a_web_page_says_which_feeds_it_announces() {
+        let page = br#"<!doctype html><html><head>
+            <link rel="stylesheet" href="/s.css">
+            <link rel='alternate' type='application/rss+xml' href='https://mairie.example/rss'>
+            <LINK REL="alternate" TYPE="application/atom+xml" HREF="atom.xml" title="Atom">
+            <link rel="alternate" hreflang="en" href="/en/">
+          </head><body>Accueil</body></html>"#;
+        let url = Url::parse("https://mairie.example/actus/").unwrap();
+        let cx = DocContext {
+            source: "mairie",
+            url: Some(&url),
+            content_type: Some("text/html"),
+        };
+        let error = parse(page, &cx).unwrap_err().to_string();
+        assert_eq!(
+            error,
+            "not a feed but an HTML page; it links to these feeds: https://mairie.example/rss, https://mairie.example/actus/atom.xml"
+        );
     }
 
     #[test]

@@ -372,7 +372,15 @@ fn failing_sources_are_reported_and_lose_nothing() {
         (Route::status(410, &[]), "gone (HTTP 410)"),
         (
             Route::feed("<html><body>Maintenance</body></html>", "text/html"),
-            "not a feed",
+            "not a feed but an HTML page (it links to no feed)",
+        ),
+        (
+            // The site's address instead of its feed's: say which URL to use.
+            Route::feed(
+                "<!DOCTYPE html><html><head><title>Agde</title>\n<link rel=\"alternate\" type=\"application/atom+xml\" title=\"Actualités\" href=\"/actualites.atom\"></head></html>",
+                "text/html; charset=utf-8",
+            ),
+            "not a feed but an HTML page; its feed is http://127.0.0.1",
         ),
         (
             Route::feed("<rss version=\"2.0\"><channel><item><title>cut", "application/rss+xml"),
@@ -402,7 +410,7 @@ fn failing_sources_are_reported_and_lose_nothing() {
         assert_eq!(site.entries().len(), stored.len());
     }
     let state = site.store().fetch_state("agde-ville").unwrap().unwrap();
-    assert_eq!(state.consecutive_failures, 9);
+    assert_eq!(state.consecutive_failures, 10);
     assert!(state.last_error.is_some());
 }
 
