@@ -64,6 +64,9 @@ pub struct ParsedFeed {
     pub language: Option<String>,
     pub feed_url: Option<String>,
     authors: Vec<Person>,
+    /// Whether the format says when a title is HTML (Atom, JSON Feed): then
+    /// a plain-text title is kept as written. RSS does not say.
+    typed_text: bool,
     pub entries: Vec<RawEntry>,
 }
 
@@ -479,6 +482,7 @@ fn build(feed: fm::Feed, scans: Vec<EntryScan>, cx: &DocContext<'_>) -> ParsedFe
         .find_map(|l| http_url(&l.href, cx.url));
     let doc_base = cx.url.cloned().or_else(|| site.clone());
     let authors = people(&feed.authors);
+    let typed_text = matches!(feed.feed_type, fm::FeedType::Atom | fm::FeedType::JSON);
     let mut seen = HashSet::new();
     let mut entries = Vec::with_capacity(feed.entries.len());
     // Matched by position; a document feed-rs read differently is left as
@@ -500,30 +504,34 @@ fn build(feed: fm::Feed, scans: Vec<EntryScan>, cx: &DocContext<'_>) -> ParsedFe
             Some(content_base) => http_url(content_base, entry_base.as_ref().or(doc_base.as_ref())),
             None => entry_base,
         };
-        let raw = RawEntry::new(inner, explicit_base, doc_base.as_ref(), cx.source);
+        let raw = RawEntry::new(inner, explicit_base, doc_base.as_ref(), cx.source, !typed_text);
         if seen.insert(raw.key.clone()) {
             entries.push(raw);
         }
     }
     ParsedFeed {
         source: cx.source.to_string(),
-        title: feed.title.map(|t| text_of(&t)).filter(|t| !t.is_empty()),
+        title: feed.title.map(|t| text_of(&t, typed_text)).filter(|t| !t.is_empty()),
         site,
         language: feed.language,
         feed_url: cx.url.map(Url::to_string),
         authors,
+        typed_text,
         entries,
     }
 }
 
 impl RawEntry {
-    fn new(inner: fm::Entry, explicit_base: Option<Url>, doc_base: Option<&Url>, source: &str) -> RawEntry {
+    /// `rss`: an RSS item, whose guid is its permalink by default.
+    fn new(inner: fm::Entry, explicit_base: Option<Url>, doc_base: Option<&Url>, source: &str, rss: bool) -> RawEntry {
         let link_base = explicit_base.as_ref().or(doc_base);
         let link = inner
             .links
             .iter()
             .filter(|l| matches!(l.rel.as_deref(), None | Some("alternate")))
-            .find_map(|l| canonical_url(&l.href, link_base));
+            .find_map(|l| canonical_url(&l.href, link_base))
+            // An item with only `<guid>https://…</guid>`: that is its link.
+            .or_else(|| rss.then(|| canonical_url(inner.id.trim(), None)).flatten());
         let base = explicit_base.or_else(|| link.clone()).or_else(|| doc_base.cloned());
         let guid = Some(inner.id.trim()).filter(|g| !g.is_empty()).map(str::to_owned);
         let fingerprint = fingerprint(&inner);
@@ -584,7 +592,11 @@ impl RawEntry {
                 })
             })
             .filter(|s| !s.is_empty());
-        let mut title = e.title.as_ref().map(text_of).unwrap_or_default();
+        let mut title = e
+            .title
+            .as_ref()
+            .map(|t| text_of(t, feed.typed_text))
+            .unwrap_or_default();
         if title.is_empty() {
             title = headline_from(summary.as_deref().or(content.as_deref()).unwrap_or_default());
         }
@@ -767,11 +779,13 @@ fn http_url(href: &str, base: Option<&Url>) -> Option<Url> {
 }
 
 /// Plain text of a text construct: markup removed, entities decoded,
-/// whitespace collapsed. RSS titles are often escaped HTML without saying so,
-/// so anything that looks like markup is treated as HTML.
-fn text_of(t: &Text) -> String {
+/// whitespace collapsed. A title typed as text (`typed`: Atom, JSON Feed)
+/// is kept as written ("History of the <blink> tag"); RSS titles are often
+/// escaped HTML without saying so, so there anything that looks like markup
+/// is treated as HTML.
+fn text_of(t: &Text, typed: bool) -> String {
     let s = t.content.as_str();
-    if t.content_type.as_str() == "text/plain" && !s.contains(['<', '&']) {
+    if t.content_type.as_str() == "text/plain" && (typed || !s.contains(['<', '&'])) {
         return collapse_whitespace(s);
     }
     collapse_whitespace(&html_to_text(s))
@@ -885,6 +899,29 @@ mod tests {
     fn html_titles_become_text() {
         assert_eq!(html_to_text("Fish &amp; <b>Chips</b> &lt;3"), "Fish & Chips <3");
         assert_eq!(html_to_text("<script>x()</script>Ok"), "Ok");
+    }
+
+    #[test]
+    fn a_text_title_is_kept_as_written_where_the_format_says_it_is_text() {
+        let atom = br#"<feed xmlns="http://www.w3.org/2005/Atom"><title>t</title><id>urn:f</id>
+            <entry><id>urn:a</id><title type="text">History of the &lt;blink&gt; tag</title></entry>
+            <entry><id>urn:b</id><title type="html">Fish &amp;amp; &lt;b&gt;Chips&lt;/b&gt;</title></entry></feed>"#;
+        let titles: Vec<String> = entries_of(atom).into_iter().map(|e| e.title).collect();
+        assert_eq!(titles, ["History of the <blink> tag", "Fish & Chips"]);
+        // RSS does not say: markup in a title is taken for HTML.
+        let rss = br#"<rss version="2.0"><channel><title>t</title>
+            <item><guid>g</guid><title>Fish &amp;amp; &lt;b&gt;Chips&lt;/b&gt;</title></item></channel></rss>"#;
+        assert_eq!(entries_of(rss)[0].title, "Fish & Chips");
+    }
+
+    #[test]
+    fn an_rss_item_with_only_a_permalink_guid_links_to_it() {
+        let rss = br#"<rss version="2.0"><channel><title>t</title>
+            <item><title>a</title><guid>https://Mairie.example/actus/42#top</guid></item>
+            <item><title>b</title><guid isPermaLink="false">mairie-43</guid></item></channel></rss>"#;
+        let entries = entries_of(rss);
+        assert_eq!(entries[0].link.as_deref(), Some("https://mairie.example/actus/42"));
+        assert_eq!(entries[1].link, None);
     }
 
     #[test]
