@@ -32,9 +32,11 @@ const RSS_10: &str = "http://purl.org/rss/1.0/";
 const USERLAND: [&str; 2] = ["http://backend.userland.com/rss2", "http://backend.userland.com/rss"];
 
 /// Whether `xml` may declare one of the namespaces rewritten here: a quick
-/// test before [`upgrade`], which needs UTF-8.
+/// test before [`upgrade`], which needs UTF-8. Namespaces are declared on
+/// the root element, so only the head of the document is searched.
 pub fn may_apply(xml: &[u8]) -> bool {
-    let finder = |needle: &str| memchr::memmem::find(xml, needle.as_bytes()).is_some();
+    let head = &xml[..xml.len().min(4096)];
+    let finder = |needle: &str| memchr::memmem::find(head, needle.as_bytes()).is_some();
     finder("purl.org/atom/ns#")
         || finder("netscape.com/rdf/simple/0.9")
         || finder("backend.userland.com/rss")
