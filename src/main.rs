@@ -90,7 +90,7 @@ fn main() -> ExitCode {
             };
             match thau::retention::prune(&store, &config, chrono::Utc::now()) {
                 Ok(n) => {
-                    println!("{n} entries pruned");
+                    println!("{n} {} pruned", if n == 1 { "entry" } else { "entries" });
                     ExitCode::SUCCESS
                 }
                 Err(e) => {

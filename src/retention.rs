@@ -1,21 +1,24 @@
 //! Pruning, so the store does not grow forever: entries beyond the global
 //! limits (`[retention]`), or beyond the limits of every section they belong
-//! to, are removed — except those a source still lists in its last
-//! document. Sections match by source and category here (keyword-only
-//! membership does not keep an entry). Wires `store` and `route`.
+//! to (by source, category or keyword), are removed — except those a source
+//! still lists in its last document. Wires `store` and `route`.
 
 use chrono::{DateTime, Utc};
 
 use crate::config::{Config, Retention};
+use crate::model::Entry;
 use crate::route::{Router, Verdict};
 use crate::store::{IndexRow, Store, StoreError};
 
-/// Which of `rows` (newest first) to prune. Pure.
+/// Which of `rows` (newest first) to prune. Pure but for `keywords_match`,
+/// asked whether a row's entry has a keyword section's words (which needs
+/// its text) only when source and categories do not decide.
 pub fn doomed(
     rows: &[IndexRow],
     config: &Config,
     listed: &std::collections::HashSet<String>,
     now: DateTime<Utc>,
+    mut keywords_match: impl FnMut(&Router, usize, &IndexRow) -> bool,
 ) -> Vec<String> {
     let router = Router::new(config);
     let beyond = |limits: &Retention, rank: usize, published: DateTime<Utc>| {
@@ -31,7 +34,12 @@ pub fn doomed(
         let mut in_any = false;
         let mut wanted = false;
         for (s, section) in config.sections.iter().enumerate() {
-            if router.verdict(s, &row.routing) != Verdict::In {
+            let member = match router.verdict(s, &row.routing) {
+                Verdict::In => true,
+                Verdict::Out => false,
+                Verdict::NeedsText => keywords_match(&router, s, row),
+            };
+            if !member {
                 continue;
             }
             in_any = true;
@@ -50,7 +58,19 @@ pub fn doomed(
 pub fn prune(store: &Store, config: &Config, now: DateTime<Utc>) -> Result<usize, StoreError> {
     let rows: Vec<IndexRow> = store.recent().collect::<Result<_, _>>()?;
     let listed = store.listed_keys()?;
-    let keys = doomed(&rows, config, &listed, now);
+    // One read per row, however many keyword sections ask.
+    let mut read: Option<(String, Result<Option<Entry>, StoreError>)> = None;
+    let keys = doomed(&rows, config, &listed, now, |router, section, row| {
+        if read.as_ref().is_none_or(|(key, _)| *key != row.key) {
+            read = Some((row.key.clone(), store.entry(&row.key)));
+        }
+        match read.as_ref().map(|(_, entry)| entry) {
+            Some(Ok(Some(entry))) => router.keywords_match(section, entry),
+            // An entry that cannot be read is kept rather than judged.
+            Some(Err(_)) => true,
+            _ => false,
+        }
+    });
     if keys.is_empty() {
         return Ok(0);
     }
@@ -105,9 +125,33 @@ url = "https://journal.example/rss"
             row("d", 4, "journal", &["Sète"], now),
             row("e", 5, "journal", &[], now),
         ];
-        let doomed = doomed(&rows, &config(BASE), &HashSet::new(), now);
+        let doomed = doomed(&rows, &config(BASE), &HashSet::new(), now, |_, _, _| false);
         // c is third in Sète but Culture (no limit) keeps it; e is in no section.
         assert_eq!(doomed, ["d"]);
+    }
+
+    #[test]
+    fn a_keyword_section_keeps_what_it_shows() {
+        let now = Utc::now();
+        let text = format!("{BASE}\n[[sections]]\nslug = \"joutes\"\ntitle = \"Joutes\"\nkeywords = [\"joutes\"]\n");
+        let rows = vec![
+            row("a", 1, "journal", &["Sète"], now),
+            row("b", 2, "journal", &["Sète"], now),
+            row("c", 3, "journal", &["Sète"], now),
+            row("d", 4, "journal", &["Sète"], now),
+        ];
+        // Beyond Sète's limit of 2, but d's title is about the joutes.
+        let mut asked = Vec::new();
+        let doomed = doomed(&rows, &config(&text), &HashSet::new(), now, |_, section, row| {
+            asked.push((section, row.key.clone()));
+            row.key == "d"
+        });
+        assert_eq!(doomed, ["c"]);
+        assert_eq!(
+            asked.len(),
+            4,
+            "asked once per row, for the keyword section only: {asked:?}"
+        );
     }
 
     #[test]
@@ -121,6 +165,6 @@ url = "https://journal.example/rss"
             row("d", 42, "journal", &["Culture"], now),
         ];
         let listed: HashSet<String> = ["c".to_string()].into();
-        assert_eq!(doomed(&rows, &config(&text), &listed, now), ["b", "d"]);
+        assert_eq!(doomed(&rows, &config(&text), &listed, now, |_, _, _| false), ["b", "d"]);
     }
 }

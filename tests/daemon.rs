@@ -321,6 +321,34 @@ fn prune_keeps_what_sources_still_list() {
 }
 
 #[test]
+fn prune_keeps_what_a_keyword_section_shows() {
+    let origin = regional_origin();
+    let text = config(&origin, "").replace(
+        "slug = \"courrier\"\ntitle = \"Le Courrier\"\n",
+        "slug = \"courrier\"\ntitle = \"Le Courrier\"\nmax_entries = 1\n\n[[sections]]\nslug = \"joutes\"\ntitle = \"Joutes\"\nkeywords = [\"joutes nautiques\"]\n",
+    );
+    let site = Site::new(&text);
+    assert_eq!(site.thau(&["poll"]).code(), 0);
+    // The paper now lists only its Monde story: the others may go.
+    let paper = fixture("demo/courrier-thau.xml");
+    let find = |needle: &[u8]| paper.windows(needle.len()).position(|w| w == needle).unwrap();
+    let monde_item = paper[..find(b"<title>Monde")]
+        .windows(6)
+        .rposition(|w| w == b"<item>")
+        .unwrap();
+    let trimmed = [&paper[..find(b"<item>")], &paper[monde_item..]].concat();
+    origin.route("/courrier.xml", Route::feed(trimmed, "application/rss+xml"));
+    assert_eq!(site.thau(&["poll"]).code(), 0);
+    // Le Courrier keeps its newest (the undated Montbazin story), Agde its
+    // budget story, and the Saint-Louis stays because its summary is about
+    // the joutes nautiques: only Mèze goes.
+    assert_eq!(site.thau(&["prune"]).stdout(), "1 entry pruned\n");
+    let mut left: Vec<String> = site.entries().into_iter().map(|e| e.title[..5].to_string()).collect();
+    left.sort();
+    assert_eq!(left, ["Agde ", "Monde", "Montb", "Sète"]);
+}
+
+#[test]
 fn polls_of_one_host_respect_per_host() {
     let origin = Origin::start();
     for i in 0..3 {
