@@ -58,6 +58,10 @@ pub struct SourceRef {
     pub feed_title: Option<String>,
     /// URL of the source's feed document (absent for local files).
     pub feed_url: Option<String>,
+    /// The feed document's own `updated` when this source's version was
+    /// taken (what `atom:source` preserves).
+    #[serde(default)]
+    pub feed_updated: Option<DateTime<Utc>>,
     pub categories: Vec<String>,
     /// Hash of what this source said about the entry (before sanitizing);
     /// equal fingerprints mean nothing changed.
@@ -221,6 +225,7 @@ pub(crate) mod tests_support {
                 guid: Some(title.to_string()),
                 feed_title: None,
                 feed_url: None,
+                feed_updated: None,
                 categories: vec![],
                 fingerprint: String::new(),
             }],

@@ -63,6 +63,8 @@ pub struct ParsedFeed {
     pub site: Option<Url>,
     pub language: Option<String>,
     pub feed_url: Option<String>,
+    /// The document's own `updated`/`lastBuildDate`, in UTC.
+    pub updated: Option<DateTime<Utc>>,
     authors: Vec<Person>,
     /// Whether the format says when a title is HTML (Atom, JSON Feed): then
     /// a plain-text title is kept as written. RSS does not say.
@@ -515,6 +517,7 @@ fn build(feed: fm::Feed, scans: Vec<EntryScan>, cx: &DocContext<'_>) -> ParsedFe
         site,
         language: feed.language,
         feed_url: cx.url.map(Url::to_string),
+        updated: feed.updated,
         authors,
         typed_text,
         entries,
@@ -658,6 +661,7 @@ impl RawEntry {
                 guid: self.guid,
                 feed_title: feed.title.clone(),
                 feed_url: feed.feed_url.clone(),
+                feed_updated: feed.updated,
                 categories,
                 fingerprint: self.fingerprint,
             }],

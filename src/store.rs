@@ -546,6 +546,7 @@ mod tests {
                 guid: None,
                 feed_title: None,
                 feed_url: None,
+                feed_updated: None,
                 categories: categories.iter().map(|c| c.to_string()).collect(),
                 fingerprint: fingerprint.into(),
             }],

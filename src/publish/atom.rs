@@ -90,7 +90,8 @@ fn entry(e: &Entry) -> AtomEntry {
             Some(Source {
                 id: url.clone(),
                 title: Text::plain(o.feed_title.clone().unwrap_or_else(|| o.name.clone())),
-                updated: fixed(e.updated),
+                // The source feed's date when the entry was taken from it.
+                updated: fixed(o.feed_updated.unwrap_or(e.updated)),
                 links: vec![link(url, "self", "application/xml")],
                 ..Source::default()
             })

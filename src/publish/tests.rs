@@ -20,6 +20,7 @@ fn source(name: &str, url: Option<&str>, title: &str) -> SourceRef {
         guid: None,
         feed_title: Some(title.into()),
         feed_url: url.map(Into::into),
+        feed_updated: None,
         categories: vec![],
         fingerprint: String::new(),
     }
@@ -45,7 +46,11 @@ pub(crate) fn sample_entries() -> Vec<Arc<Entry>> {
             length: Some(4812345),
         }],
         language: Some("fr".into()),
-        sources: vec![source("courrier", Some("https://courrier-thau.example/rss.xml"), "Le Courrier du Bassin de Thau")],
+        sources: vec![SourceRef {
+            // atom:source carries the paper's feed date, not the entry's.
+            feed_updated: Some(t("2026-11-24T18:31:00Z")),
+            ..source("courrier", Some("https://courrier-thau.example/rss.xml"), "Le Courrier du Bassin de Thau")
+        }],
     };
     let budget = Entry {
         key: "u:https://www.agde-ville.example/actualites/budget-2027".into(),
