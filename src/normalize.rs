@@ -697,7 +697,13 @@ fn fingerprint(e: &fm::Entry) -> String {
 
 /// Lowercase hex of `bytes`.
 pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        out.push(DIGITS[usize::from(b >> 4)] as char);
+        out.push(DIGITS[usize::from(b & 0xf)] as char);
+    }
+    out
 }
 
 fn people(persons: &[fm::Person]) -> Vec<Person> {
@@ -897,6 +903,11 @@ mod tests {
         assert_eq!(u.as_str(), "https://ex.org/b");
         assert!(canonical_url("javascript:alert(1)", None).is_none());
         assert!(canonical_url("mailto:a@b.c", None).is_none());
+    }
+
+    #[test]
+    fn hex_is_lowercase_two_digits_a_byte() {
+        assert_eq!(hex(&[0x00, 0x0f, 0xab, 0xff]), "000fabff");
     }
 
     #[test]
