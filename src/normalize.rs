@@ -795,10 +795,15 @@ fn http_url(href: &str, base: Option<&Url>) -> Option<Url> {
 /// is treated as HTML.
 fn text_of(t: &Text, typed: bool) -> String {
     let s = t.content.as_str();
-    if t.content_type.as_str() == "text/plain" && (typed || !s.contains(['<', '&'])) {
-        return collapse_whitespace(s);
+    if t.content_type.as_str() != "text/plain" || (!typed && s.contains(['<', '&'])) {
+        return collapse_whitespace(&html_to_text(s));
     }
-    collapse_whitespace(&html_to_text(s))
+    if typed && s.contains('&') {
+        // Text escaped twice ("Sète &amp;amp; Mèze" in the XML) is common
+        // enough: decode what looks like entities, keep what looks like tags.
+        return collapse_whitespace(&html_to_text(&s.replace('<', "&lt;").replace('>', "&gt;")));
+    }
+    collapse_whitespace(s)
 }
 
 pub fn html_to_text(html: &str) -> String {
@@ -920,9 +925,10 @@ mod tests {
     fn a_text_title_is_kept_as_written_where_the_format_says_it_is_text() {
         let atom = br#"<feed xmlns="http://www.w3.org/2005/Atom"><title>t</title><id>urn:f</id>
             <entry><id>urn:a</id><title type="text">History of the &lt;blink&gt; tag</title></entry>
-            <entry><id>urn:b</id><title type="html">Fish &amp;amp; &lt;b&gt;Chips&lt;/b&gt;</title></entry></feed>"#;
+            <entry><id>urn:b</id><title type="html">Fish &amp;amp; &lt;b&gt;Chips&lt;/b&gt;</title></entry>
+            <entry><id>urn:c</id><title>S&#232;te &amp;amp; M&amp;egrave;ze &lt;3</title></entry></feed>"#;
         let titles: Vec<String> = entries_of(atom).into_iter().map(|e| e.title).collect();
-        assert_eq!(titles, ["History of the <blink> tag", "Fish & Chips"]);
+        assert_eq!(titles, ["History of the <blink> tag", "Fish & Chips", "Sète & Mèze <3"]);
         // RSS does not say: markup in a title is taken for HTML.
         let rss = br#"<rss version="2.0"><channel><title>t</title>
             <item><guid>g</guid><title>Fish &amp;amp; &lt;b&gt;Chips&lt;/b&gt;</title></item></channel></rss>"#;
