@@ -20,7 +20,14 @@ fn corpus_dir() -> Option<PathBuf> {
     let dir = std::env::var_os("THAU_CORPUS")
         .map(PathBuf::from)
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus"));
-    dir.is_dir().then_some(dir)
+    if !dir.is_dir() {
+        eprintln!(
+            "SKIPPED: no feed corpus at {} (set THAU_CORPUS to its path)",
+            dir.display()
+        );
+        return None;
+    }
+    Some(dir)
 }
 
 fn documents(dir: &Path, out: &mut Vec<PathBuf>) {
@@ -124,10 +131,7 @@ fn ingest(path: &Path, tally: &mut Tally) {
 
 #[test]
 fn every_corpus_document_yields_entries_or_a_clear_error() {
-    let Some(dir) = corpus_dir() else {
-        eprintln!("SKIPPED: no feed corpus at ../shared/corpus (set THAU_CORPUS to its path)");
-        return;
-    };
+    let Some(dir) = corpus_dir() else { return };
     let mut docs = Vec::new();
     documents(&dir, &mut docs);
     assert!(
@@ -221,10 +225,7 @@ const UNREAD_DATES: [&str; 10] = [
 /// out as feedparser reads it, or the entry is undated; never another date.
 #[test]
 fn feedparser_date_vectors_are_read_right_or_not_at_all() {
-    let Some(dir) = corpus_dir() else {
-        eprintln!("SKIPPED: no feed corpus at ../shared/corpus (set THAU_CORPUS to its path)");
-        return;
-    };
+    let Some(dir) = corpus_dir() else { return };
     let vectors = std::fs::read_to_string(dir.join("feedparser/derived/date-vectors.jsonl")).unwrap();
     let url = Url::parse("http://corpus.example/feed.xml").unwrap();
     let (mut right, mut wrong, mut unread) = (0, Vec::new(), Vec::new());
@@ -296,10 +297,7 @@ const GOFEED_DIFFERENCES: [(&str, &str); 5] = [
 /// the same (links compared as URLs, dates as instants).
 #[test]
 fn gofeed_translator_expectations_for_entries() {
-    let Some(dir) = corpus_dir() else {
-        eprintln!("SKIPPED: no feed corpus at ../shared/corpus (set THAU_CORPUS to its path)");
-        return;
-    };
+    let Some(dir) = corpus_dir() else { return };
     let mut cases = Vec::new();
     for format in ["rss", "atom"] {
         for file in std::fs::read_dir(dir.join("gofeed/testdata/translator").join(format)).unwrap() {
