@@ -3,22 +3,24 @@
 //! to (by source, category or keyword), are removed — except those a source
 //! still lists in its last document. Wires `store` and `route`.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 
 use crate::config::{Config, Retention};
 use crate::model::Entry;
-use crate::route::{Router, Verdict};
+use crate::route::Router;
 use crate::store::{IndexRow, Store, StoreError};
 
-/// Which of `rows` (newest first) to prune. Pure but for `keywords_match`,
-/// asked whether a row's entry has a keyword section's words (which needs
-/// its text) only when source and categories do not decide.
-pub fn doomed(
+/// Which of `rows` (newest first) to prune. Pure but for `entry`, which
+/// reads a row's entry when only a keyword section's words can tell whether
+/// it belongs there (at most once a row).
+pub fn doomed<E>(
     rows: &[IndexRow],
     config: &Config,
     listed: &std::collections::HashSet<String>,
     now: DateTime<Utc>,
-    mut keywords_match: impl FnMut(&Router, usize, &IndexRow) -> bool,
+    mut entry: impl FnMut(&IndexRow) -> Result<Option<Arc<Entry>>, E>,
 ) -> Vec<String> {
     let router = Router::new(config);
     let beyond = |limits: &Retention, rank: usize, published: DateTime<Utc>| {
@@ -33,13 +35,13 @@ pub fn doomed(
     for (i, row) in rows.iter().enumerate() {
         let mut in_any = false;
         let mut wanted = false;
+        let mut text: Option<Result<Option<Arc<Entry>>, ()>> = None;
         for (s, section) in config.sections.iter().enumerate() {
-            let member = match router.verdict(s, &row.routing) {
-                Verdict::In => true,
-                Verdict::Out => false,
-                Verdict::NeedsText => keywords_match(&router, s, row),
-            };
-            if !member {
+            let member = router.member(s, &row.routing, || {
+                text.get_or_insert_with(|| entry(row).map_err(drop)).clone()
+            });
+            // An entry that cannot be read is kept rather than judged.
+            if !member.unwrap_or(true) {
                 continue;
             }
             in_any = true;
@@ -58,18 +60,8 @@ pub fn doomed(
 pub fn prune(store: &Store, config: &Config, now: DateTime<Utc>) -> Result<usize, StoreError> {
     let rows: Vec<IndexRow> = store.recent().collect::<Result<_, _>>()?;
     let listed = store.listed_keys()?;
-    // One read per row, however many keyword sections ask.
-    let mut read: Option<(String, Result<Option<Entry>, StoreError>)> = None;
-    let keys = doomed(&rows, config, &listed, now, |router, section, row| {
-        if read.as_ref().is_none_or(|(key, _)| *key != row.key) {
-            read = Some((row.key.clone(), store.entry(&row.key)));
-        }
-        match read.as_ref().map(|(_, entry)| entry) {
-            Some(Ok(Some(entry))) => router.keywords_match(section, entry),
-            // An entry that cannot be read is kept rather than judged.
-            Some(Err(_)) => true,
-            _ => false,
-        }
+    let keys = doomed(&rows, config, &listed, now, |row| {
+        store.entry(&row.key).map(|e| e.map(Arc::new))
     });
     if keys.is_empty() {
         return Ok(0);
@@ -81,6 +73,7 @@ pub fn prune(store: &Store, config: &Config, now: DateTime<Utc>) -> Result<usize
 mod tests {
     use super::*;
     use crate::model::fold;
+    use crate::publish::tests::sample_entries;
     use crate::store::Routing;
     use std::collections::HashSet;
     use std::path::Path;
@@ -94,6 +87,11 @@ mod tests {
                 categories: categories.iter().map(|c| fold(c)).collect(),
             },
         }
+    }
+
+    /// For configurations without keyword sections: never asked.
+    fn no_text(row: &IndexRow) -> Result<Option<Arc<Entry>>, ()> {
+        panic!("{} read though no keyword section asked", row.key)
     }
 
     fn config(text: &str) -> Config {
@@ -125,7 +123,7 @@ url = "https://journal.example/rss"
             row("d", 4, "journal", &["Sète"], now),
             row("e", 5, "journal", &[], now),
         ];
-        let doomed = doomed(&rows, &config(BASE), &HashSet::new(), now, |_, _, _| false);
+        let doomed = doomed(&rows, &config(BASE), &HashSet::new(), now, no_text);
         // c is third in Sète but Culture (no limit) keeps it; e is in no section.
         assert_eq!(doomed, ["d"]);
     }
@@ -141,10 +139,13 @@ url = "https://journal.example/rss"
             row("d", 4, "journal", &["Sète"], now),
         ];
         // Beyond Sète's limit of 2, but d's title is about the joutes.
+        let samples = sample_entries();
+        let (joutes, budget) = (&samples[0], &samples[1]);
+        assert!(joutes.title.contains("joutes") && !budget.title.contains("joutes"));
         let mut asked = Vec::new();
-        let doomed = doomed(&rows, &config(&text), &HashSet::new(), now, |_, section, row| {
-            asked.push((section, row.key.clone()));
-            row.key == "d"
+        let doomed = doomed(&rows, &config(&text), &HashSet::new(), now, |row| {
+            asked.push(row.key.clone());
+            Ok::<_, ()>(Some(if row.key == "d" { joutes.clone() } else { budget.clone() }))
         });
         assert_eq!(doomed, ["c"]);
         assert_eq!(
@@ -165,6 +166,6 @@ url = "https://journal.example/rss"
             row("d", 42, "journal", &["Culture"], now),
         ];
         let listed: HashSet<String> = ["c".to_string()].into();
-        assert_eq!(doomed(&rows, &config(&text), &listed, now, |_, _, _| false), ["b", "d"]);
+        assert_eq!(doomed(&rows, &config(&text), &listed, now, no_text), ["b", "d"]);
     }
 }

@@ -6,6 +6,7 @@
 //! [`Routing`].
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use crate::config::Config;
 use crate::model::{Entry, fold};
@@ -82,6 +83,22 @@ impl Router {
         } else {
             Verdict::NeedsText
         }
+    }
+
+    /// Whether the entry behind `routing` belongs to section `index`. Its
+    /// text is asked for (`entry`) only when the section's keywords decide;
+    /// an entry no longer stored belongs nowhere.
+    pub fn member<E>(
+        &self,
+        index: usize,
+        routing: &Routing,
+        entry: impl FnOnce() -> Result<Option<Arc<Entry>>, E>,
+    ) -> Result<bool, E> {
+        Ok(match self.verdict(index, routing) {
+            Verdict::In => true,
+            Verdict::Out => false,
+            Verdict::NeedsText => entry()?.is_some_and(|e| self.keywords_match(index, &e)),
+        })
     }
 
     /// Whether section `index`'s keywords appear in the entry's title or summary.

@@ -18,7 +18,7 @@ use crate::config::{Config, Section};
 use crate::model::Entry;
 use crate::normalize::hex;
 use crate::publish::{self, Format, SectionFeed, SectionSummary};
-use crate::route::{Router, Verdict};
+use crate::route::Router;
 use crate::store::{IndexRow, PublishMark, Store, StoreError};
 
 /// One published document and its precomputed encodings.
@@ -187,15 +187,7 @@ fn select(store: &Store, router: &Router, keep: usize) -> Result<Selection, Stor
             Ok(entry.clone())
         };
         for (i, (entries, total)) in picked.iter_mut().enumerate() {
-            let member = match router.verdict(i, &routing) {
-                Verdict::Out => false,
-                Verdict::In => true,
-                Verdict::NeedsText => match load(&mut entry)? {
-                    Some(e) => router.keywords_match(i, &e),
-                    None => false,
-                },
-            };
-            if !member {
+            if !router.member(i, &routing, || load(&mut entry))? {
                 continue;
             }
             *total += 1;
