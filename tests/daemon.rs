@@ -303,21 +303,15 @@ fn prune_keeps_what_sources_still_list() {
     assert_eq!(site.entries().len(), 5);
 
     // The paper now lists only its oldest story; the others may go, down to the limit.
-    // (The fixture is windows-1252: cut it as bytes.)
-    let paper = fixture("demo/courrier-thau.xml");
-    let find = |needle: &[u8]| paper.windows(needle.len()).position(|w| w == needle).unwrap();
-    let first_item = find(b"<item>");
-    let monde = find(b"<title>Monde");
-    let monde_item = paper[..monde].windows(6).rposition(|w| w == b"<item>").unwrap();
-    let trimmed = [&paper[..first_item], &paper[monde_item..]].concat();
-    origin.route("/courrier.xml", Route::feed(trimmed, "application/rss+xml"));
+    origin.route(
+        "/courrier.xml",
+        Route::feed(paper_listing_only_monde(), "application/rss+xml"),
+    );
     assert_eq!(site.thau(&["poll"]).code(), 0);
     // Newest first: the undated Montbazin story (dated when first seen), the
     // Saint-Louis, then Mèze and Agde beyond the limit, then the listed Monde.
     assert_eq!(site.thau(&["prune"]).stdout(), "2 entries pruned\n");
-    let mut left: Vec<String> = site.entries().into_iter().map(|e| e.title[..5].to_string()).collect();
-    left.sort();
-    assert_eq!(left, ["Monde", "Montb", "Sète"], "the listed story stays");
+    assert_eq!(titles_left(&site), ["Monde", "Montb", "Sète"], "the listed story stays");
 }
 
 #[test]
@@ -330,22 +324,35 @@ fn prune_keeps_what_a_keyword_section_shows() {
     let site = Site::new(&text);
     assert_eq!(site.thau(&["poll"]).code(), 0);
     // The paper now lists only its Monde story: the others may go.
+    origin.route(
+        "/courrier.xml",
+        Route::feed(paper_listing_only_monde(), "application/rss+xml"),
+    );
+    assert_eq!(site.thau(&["poll"]).code(), 0);
+    // Le Courrier keeps its newest (the undated Montbazin story), Agde its
+    // budget story, and the Saint-Louis stays because its summary is about
+    // the joutes nautiques: only Mèze goes.
+    assert_eq!(site.thau(&["prune"]).stdout(), "1 entry pruned\n");
+    assert_eq!(titles_left(&site), ["Agde ", "Monde", "Montb", "Sète"]);
+}
+
+/// The demo paper's feed with only its (oldest) Monde story left. The
+/// fixture is windows-1252: it is cut as bytes.
+fn paper_listing_only_monde() -> Vec<u8> {
     let paper = fixture("demo/courrier-thau.xml");
     let find = |needle: &[u8]| paper.windows(needle.len()).position(|w| w == needle).unwrap();
     let monde_item = paper[..find(b"<title>Monde")]
         .windows(6)
         .rposition(|w| w == b"<item>")
         .unwrap();
-    let trimmed = [&paper[..find(b"<item>")], &paper[monde_item..]].concat();
-    origin.route("/courrier.xml", Route::feed(trimmed, "application/rss+xml"));
-    assert_eq!(site.thau(&["poll"]).code(), 0);
-    // Le Courrier keeps its newest (the undated Montbazin story), Agde its
-    // budget story, and the Saint-Louis stays because its summary is about
-    // the joutes nautiques: only Mèze goes.
-    assert_eq!(site.thau(&["prune"]).stdout(), "1 entry pruned\n");
+    [&paper[..find(b"<item>")], &paper[monde_item..]].concat()
+}
+
+/// The first five bytes of each stored entry's title, sorted.
+fn titles_left(site: &Site) -> Vec<String> {
     let mut left: Vec<String> = site.entries().into_iter().map(|e| e.title[..5].to_string()).collect();
     left.sort();
-    assert_eq!(left, ["Agde ", "Monde", "Montb", "Sète"]);
+    left
 }
 
 #[test]
