@@ -221,8 +221,7 @@ fn day_number(token: &str) -> Option<u32> {
 /// A numeric offset, a zone name whose offset is not in doubt, or
 /// `GMT`/`UTC` followed by an offset.
 fn zone(token: &str) -> Option<FixedOffset> {
-    const NAMED: [(&str, i32); 33] = [
-        ("z", 0),
+    const NAMED: [(&str, i32); 35] = [
         ("ut", 0),
         ("utc", 0),
         ("gmt", 0),
@@ -255,9 +254,11 @@ fn zone(token: &str) -> Option<FixedOffset> {
         ("mt", -7),
         ("mst", -7),
         ("mdt", -6),
+        ("pt", -8),
+        ("pst", -8),
+        ("pdt", -7),
     ];
-    const PACIFIC: [(&str, i32); 3] = [("pt", -8), ("pst", -8), ("pdt", -7)];
-    if let Some((_, hours)) = NAMED.iter().chain(&PACIFIC).find(|(name, _)| *name == token) {
+    if let Some((_, hours)) = NAMED.iter().find(|(name, _)| *name == token) {
         return FixedOffset::east_opt(hours * 3600);
     }
     let numeric = ["gmt", "utc", "ut"]
