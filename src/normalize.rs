@@ -130,8 +130,8 @@ pub fn parse(bytes: &[u8], cx: &DocContext<'_>) -> Result<ParsedFeed, NormalizeE
 
 fn looks_like_html(bytes: &[u8]) -> bool {
     let start = bytes.iter().position(|b| !b.is_ascii_whitespace()).unwrap_or(0);
-    let head = &bytes[start..bytes.len().min(start + 15)];
-    head.to_ascii_lowercase().starts_with(b"<!doctype html") || head.to_ascii_lowercase().starts_with(b"<html")
+    let head = bytes[start..bytes.len().min(start + 15)].to_ascii_lowercase();
+    head.starts_with(b"<!doctype html") || head.starts_with(b"<html")
 }
 
 /// The feeds a web page announces (`<link rel="alternate" type="application/rss+xml" href>`,
