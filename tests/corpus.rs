@@ -204,6 +204,18 @@ fn peak_rss_kib() -> u64 {
         .unwrap_or(0)
 }
 
+/// The first entry of a document, normalized as a poll would store it.
+fn first_entry(doc: &[u8], url: Option<&Url>) -> Result<Option<thau::model::Entry>, normalize::NormalizeError> {
+    let cx = DocContext {
+        source: "corpus",
+        url,
+        content_type: None,
+    };
+    let mut feed = normalize::parse(doc, &cx)?;
+    let raw = std::mem::take(&mut feed.entries);
+    Ok(raw.into_iter().next().map(|r| r.finish(&feed, Utc::now())))
+}
+
 /// Date strings thau does not read (the entry is then dated when first
 /// seen): non-English, non-French month and AM/PM words, and ISO 8601's
 /// basic, ordinal and two-digit-year forms, which no feed in the corpus uses.
@@ -244,14 +256,7 @@ fn feedparser_date_vectors_are_read_right_or_not_at_all() {
                 r#"<feed xmlns="http://www.w3.org/2005/Atom"><id>urn:f</id><title>t</title><updated>2020-01-01T00:00:00Z</updated><entry><id>urn:e</id><title>a</title><published>{text}</published><updated>{text}</updated></entry></feed>"#
             ),
         ] {
-            let cx = DocContext {
-                source: "dates",
-                url: Some(&url),
-                content_type: None,
-            };
-            let mut feed = normalize::parse(doc.as_bytes(), &cx).unwrap();
-            let raw = std::mem::take(&mut feed.entries);
-            let entry = raw.into_iter().next().unwrap().finish(&feed, Utc::now());
+            let entry = first_entry(doc.as_bytes(), Some(&url)).unwrap().expect("one entry");
             // feedparser's dates have whole seconds.
             let got = entry.dated.then(|| entry.published.with_nanosecond(0).unwrap());
             match (got, expected) {
@@ -315,15 +320,9 @@ fn gofeed_translator_expectations_for_entries() {
             serde_json::from_slice(&std::fs::read(path.with_extension("json")).unwrap()).unwrap();
         let Some(want) = expected["items"].get(0) else { continue };
         let bytes = std::fs::read(path).unwrap();
-        let cx = DocContext {
-            source: "gofeed",
-            url: None,
-            content_type: None,
-        };
-        let mut feed = normalize::parse(&bytes, &cx).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        let raw = std::mem::take(&mut feed.entries);
         let case = path.file_stem().unwrap().to_string_lossy();
-        let Some(got) = raw.into_iter().next().map(|r| r.finish(&feed, Utc::now())) else {
+        let first = first_entry(&bytes, None).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let Some(got) = first else {
             differ.push(format!("{case}: no entry"));
             continue;
         };
