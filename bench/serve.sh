@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Serving benchmark: `thau serve` against nginx serving the same bytes as
 # static files (gzip_static for gzip), measured with wrk from a second
-# process, alternating the two servers so machine noise hits both alike.
+# process. Each round runs the two servers back to back and keeps their
+# ratio, so machine noise hits both alike; the median ratio is reported.
 #
 # usage: bench/serve.sh [SECONDS_PER_RUN] [ROUNDS]   (defaults: 5, 3)
 #        NGINX_FILE_CACHE=off bench/serve.sh …   nginx without open_file_cache
 #        (as Debian's stock nginx.conf has it)
-#        KINDS="304" bench/serve.sh …   only some of: identity gzip 304
+#        KINDS="304" bench/serve.sh …   only some of: identity gzip 304, or
+#        304-new (a new connection per request, as most feed readers poll)
 # needs: nginx, wrk (apt-get install nginx-light wrk), python3
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -92,23 +94,34 @@ done
 echo "  etags: nginx $etag_nginx, thau $etag_thau" >&2
 
 rps() { wrk -t2 -c64 -d"${secs}s" "$@" | awk '/Requests\/sec/{print $2}'; }
-declare -A total
-for _ in $(seq "$rounds"); do
-  for server in nginx thau; do
-    port_var=port_$server; port=${!port_var}; etag_var=etag_$server; etag=${!etag_var}
-    url="http://127.0.0.1:$port$path"
-    for kind in $kinds; do
+# Each round measures the two servers back to back (nginx first in odd
+# rounds, thau first in even ones) and keeps their ratio: a paired ratio is
+# what this noisy machine can measure; the mean of req/s drifts with load.
+declare -A total ratios
+for round in $(seq "$rounds"); do
+  order="nginx thau"; [ $((round % 2)) = 0 ] && order="thau nginx"
+  for kind in $kinds; do
+    declare -A got=()
+    for server in $order; do
+      port_var=port_$server; port=${!port_var}; etag_var=etag_$server; etag=${!etag_var}
       case $kind in
         identity) args=() ;;
         gzip) args=(-H 'Accept-Encoding: gzip') ;;
         304) args=(-H "If-None-Match: $etag") ;;
+        304-new) args=(-H "If-None-Match: $etag" -H 'Connection: close') ;;
       esac
-      total[$server-$kind]=$(echo "${total[$server-$kind]:-0} + $(rps "${args[@]}" "$url")" | bc)
+      got[$server]=$(rps "${args[@]}" "http://127.0.0.1:$port$path")
+      total[$server-$kind]=$(echo "${total[$server-$kind]:-0} + ${got[$server]}" | bc)
     done
+    ratios[$kind]+="$(echo "${got[thau]} / ${got[nginx]}" | bc -l) "
   done
 done
-echo "serving benchmark: $size-byte RSS section, wrk -t2 -c64, ${secs}s x $rounds rounds each, alternating"
+echo "serving benchmark: $size-byte RSS section, wrk -t2 -c64, ${secs}s x $rounds rounds each, paired"
 for kind in $kinds; do
   n=${total[nginx-$kind]}; t=${total[thau-$kind]}
-  printf "  %-9s nginx %9.0f req/s   thau %9.0f req/s   ratio %.2fx\n" "$kind" "$(echo "$n / $rounds" | bc -l)" "$(echo "$t / $rounds" | bc -l)" "$(echo "$t / $n" | bc -l)"
+  # median, lowest and highest paired ratio, and the rounds thau won
+  read -r median low high won < <(echo "${ratios[$kind]}" | tr ' ' '\n' | grep . | sort -g |
+    awk '{r[NR]=$1; if ($1 >= 1) w++} END {m = NR % 2 ? r[(NR+1)/2] : (r[NR/2] + r[NR/2+1]) / 2; print m, r[1], r[NR], w+0}')
+  printf "  %-9s nginx %9.0f req/s   thau %9.0f req/s   median paired ratio %.2fx (%.2f-%.2f, thau ahead in %d of %d)\n" \
+    "$kind" "$(echo "$n / $rounds" | bc -l)" "$(echo "$t / $rounds" | bc -l)" "$median" "$low" "$high" "$won" "$rounds"
 done
