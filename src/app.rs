@@ -41,10 +41,9 @@ pub async fn serve(
     on_listening: impl FnOnce(SocketAddr, &str),
 ) -> anyhow::Result<()> {
     let store = Arc::new(Store::open(&config.store.path)?);
-    let listener = tokio::net::TcpListener::bind(config.server.listen)
-        .await
+    let listeners = server::Listeners::bind(config.server.listen)
         .with_context(|| format!("cannot listen on {}", config.server.listen))?;
-    let bound = listener.local_addr()?;
+    let bound = listeners.local_addr()?;
     let config_path = config.file.clone();
     let config = Arc::new(config);
     let base_url = config.server.base_url(bound);
@@ -89,7 +88,7 @@ pub async fn serve(
         stop_rx.clone(),
     ));
 
-    server::serve(listener, state, stop_rx.clone()).await;
+    let served = server::serve(listeners, state, stop_rx.clone()).await;
 
     // Ordered shutdown: no new polls, in-flight ones finish (or are dropped
     // whole after the grace period: a poll's batch is atomic), then flush.
@@ -100,6 +99,7 @@ pub async fn serve(
     }
     let _ = publisher.await;
     store.flush_async().await?;
+    served.context("cannot serve HTTP")?;
     info!("store flushed; bye");
     Ok(())
 }

@@ -1,4 +1,4 @@
-//! HTTP: `serve(listener, state, stop)` and the `router` behind it. Section
+//! HTTP: `serve(listeners, state, stop)` and the `router` behind it. Section
 //! feeds are served from the bytes the [`Site`] rendered and compressed when
 //! the section changed — never rendered or compressed per request, except
 //! the `?limit`/`?since` variants, which are rendered (uncompressed) from the
@@ -7,6 +7,8 @@
 
 use std::convert::Infallible;
 use std::future::Ready;
+use std::io;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -25,7 +27,7 @@ use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use serde::Serialize;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::{mpsc, oneshot, watch};
 use tower_service::Service;
 use tracing::{debug, warn};
@@ -87,16 +89,87 @@ pub fn router(state: Arc<AppState>) -> Router {
         .with_state(state)
 }
 
-/// Serves HTTP/1.1 on `listener` until `stop` turns true, then lets the
+/// The listening sockets: on Linux one per core, all bound to one address
+/// with `SO_REUSEPORT`, so that the kernel spreads new connections among
+/// them and each [`serve`] lane accepts its own, as nginx's workers do with
+/// `reuseport`. Elsewhere (where `SO_REUSEPORT` does not spread), one.
+pub struct Listeners(Vec<std::net::TcpListener>);
+
+impl Listeners {
+    /// Binds `addr`; with port 0, every socket gets the port the first got.
+    /// Must be called within the runtime.
+    pub fn bind(mut addr: SocketAddr) -> io::Result<Listeners> {
+        let count = if cfg!(target_os = "linux") {
+            std::thread::available_parallelism().map_or(2, |n| n.get())
+        } else {
+            1
+        };
+        let mut sockets = Vec::with_capacity(count);
+        for _ in 0..count {
+            let socket = if addr.is_ipv4() {
+                TcpSocket::new_v4()?
+            } else {
+                TcpSocket::new_v6()?
+            };
+            socket.set_reuseaddr(true)?;
+            #[cfg(target_os = "linux")]
+            socket.set_reuseport(true)?;
+            // Feed responses go out in one write; do not let Nagle hold them.
+            // Accepted sockets inherit it: no system call per connection.
+            socket.set_nodelay(true)?;
+            socket.bind(addr)?;
+            let listener = socket.listen(1024)?;
+            addr = listener.local_addr()?;
+            sockets.push(listener.into_std()?);
+        }
+        Ok(Listeners(sockets))
+    }
+
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.0[0].local_addr()
+    }
+}
+
+/// Serves HTTP/1.1 on `listeners` until `stop` turns true, then lets the
 /// requests in progress finish (idle keep-alive connections are closed).
 ///
 /// Feed requests — the hot path, answered from memory — skip the router;
 /// everything else goes through [`router`]. Plain HTTP/1.1 like a static
 /// host: no h2c upgrade sniffing per connection.
-pub async fn serve(listener: TcpListener, state: Arc<AppState>, mut stop: watch::Receiver<bool>) {
+///
+/// Each listener has its lane: a thread with its own single-threaded
+/// runtime that accepts and serves its connections, so a request never
+/// wakes another thread. (On tokio's shared scheduler, each new connection
+/// took four more system calls than nginx's; see BENCHMARKS.md.) Errors
+/// only if the lanes cannot start.
+pub async fn serve(listeners: Listeners, state: Arc<AppState>, stop: watch::Receiver<bool>) -> io::Result<()> {
     let service = Http {
         router: router(state.clone()),
         state,
+    };
+    let mut lanes = Vec::with_capacity(listeners.0.len());
+    for (index, listener) in listeners.0.into_iter().enumerate() {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        let (service, stop) = (service.clone(), stop.clone());
+        let (done, finished) = oneshot::channel();
+        std::thread::Builder::new()
+            .name(format!("thau-http-{index}"))
+            .spawn(move || {
+                runtime.block_on(lane(listener, service, stop));
+                let _ = done.send(());
+            })?;
+        lanes.push(finished);
+    }
+    for finished in lanes {
+        let _ = finished.await;
+    }
+    Ok(())
+}
+
+async fn lane(listener: std::net::TcpListener, service: Http, mut stop: watch::Receiver<bool>) {
+    let listener = match TcpListener::from_std(listener) {
+        Ok(listener) => listener,
+        Err(e) => return warn!("cannot listen: {e}"),
     };
     let mut http = hyper::server::conn::http1::Builder::new();
     // A client that opens a connection and sends nothing (or a request head
@@ -116,8 +189,6 @@ pub async fn serve(listener: TcpListener, state: Arc<AppState>, mut stop: watch:
             },
             _ = stop.wait_for(|s| *s) => break,
         };
-        // Feed responses go out in one write; do not let Nagle hold them.
-        let _ = tcp.set_nodelay(true);
         let conn = graceful.watch(http.serve_connection(TokioIo::new(tcp), service.clone()));
         tokio::spawn(async move {
             if let Err(e) = conn.await {
@@ -566,5 +637,34 @@ mod tests {
         assert!(FeedParams::parse(Some("since=yesterday"), 500).is_err());
         let p = FeedParams::parse(Some("since=2026-11-25T08:00:00%2B01:00"), 500).unwrap();
         assert_eq!(p.since.unwrap().to_rfc3339(), "2026-11-25T07:00:00+00:00");
+    }
+
+    /// What lets a lane skip a system call per connection: the accepted
+    /// socket has TCP_NODELAY from its listener.
+    #[tokio::test]
+    async fn listeners_share_one_port_and_pass_nodelay_on() {
+        let listeners = Listeners::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let addr = listeners.local_addr().unwrap();
+        assert_ne!(addr.port(), 0);
+        assert!(listeners.0.iter().all(|l| l.local_addr().unwrap() == addr));
+        if cfg!(target_os = "linux") {
+            let cores = std::thread::available_parallelism().unwrap().get();
+            assert_eq!(listeners.0.len(), cores);
+        }
+        let clients: Vec<_> = (0..8).map(|_| std::net::TcpStream::connect(addr).unwrap()).collect();
+        let mut accepted = Vec::new();
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while accepted.len() < clients.len() && std::time::Instant::now() < deadline {
+            // Non-blocking listeners: take what each has queued.
+            accepted.extend(listeners.0.iter().filter_map(|l| l.accept().ok()));
+        }
+        assert_eq!(
+            accepted.len(),
+            clients.len(),
+            "every connection reaches one of the listeners"
+        );
+        for (stream, _) in accepted {
+            assert!(stream.nodelay().unwrap(), "an accepted socket inherits TCP_NODELAY");
+        }
     }
 }
