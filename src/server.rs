@@ -96,9 +96,26 @@ pub fn router(state: Arc<AppState>) -> Router {
 pub struct Listeners(Vec<std::net::TcpListener>);
 
 impl Listeners {
-    /// Binds `addr`; with port 0, every socket gets the port the first got.
+    /// Binds `addr` (port 0: a free port). Fails with `AddrInUse` when
+    /// another socket listens there, even one that set `SO_REUSEPORT` (a
+    /// second thau, say), which would otherwise share our connections.
     /// Must be called within the runtime.
-    pub fn bind(mut addr: SocketAddr) -> io::Result<Listeners> {
+    pub fn bind(addr: SocketAddr) -> io::Result<Listeners> {
+        let new_socket = || {
+            let socket = if addr.is_ipv4() {
+                TcpSocket::new_v4()?
+            } else {
+                TcpSocket::new_v6()?
+            };
+            socket.set_reuseaddr(true)?;
+            Ok::<_, io::Error>(socket)
+        };
+        // A plain bind claims the port, or fails if anyone listens on it.
+        let addr = {
+            let probe = new_socket()?;
+            probe.bind(addr)?;
+            probe.local_addr()?
+        };
         let count = if cfg!(target_os = "linux") {
             std::thread::available_parallelism().map_or(2, |n| n.get())
         } else {
@@ -106,21 +123,14 @@ impl Listeners {
         };
         let mut sockets = Vec::with_capacity(count);
         for _ in 0..count {
-            let socket = if addr.is_ipv4() {
-                TcpSocket::new_v4()?
-            } else {
-                TcpSocket::new_v6()?
-            };
-            socket.set_reuseaddr(true)?;
+            let socket = new_socket()?;
             #[cfg(target_os = "linux")]
             socket.set_reuseport(true)?;
             // Feed responses go out in one write; do not let Nagle hold them.
             // Accepted sockets inherit it: no system call per connection.
             socket.set_nodelay(true)?;
             socket.bind(addr)?;
-            let listener = socket.listen(1024)?;
-            addr = listener.local_addr()?;
-            sockets.push(listener.into_std()?);
+            sockets.push(socket.listen(1024)?.into_std()?);
         }
         Ok(Listeners(sockets))
     }
@@ -666,5 +676,22 @@ mod tests {
         for (stream, _) in accepted {
             assert!(stream.nodelay().unwrap(), "an accepted socket inherits TCP_NODELAY");
         }
+    }
+
+    /// `SO_REUSEPORT` lets any process of the same user join the port: a
+    /// second `thau serve` on it must be refused, not handed half the
+    /// connections.
+    #[tokio::test]
+    async fn a_port_in_use_is_refused() {
+        let first = Listeners::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let second = Listeners::bind(first.local_addr().unwrap())
+            .err()
+            .expect("the port is taken");
+        assert_eq!(second.kind(), io::ErrorKind::AddrInUse);
+        let plain = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let taken = Listeners::bind(plain.local_addr().unwrap())
+            .err()
+            .expect("the port is taken");
+        assert_eq!(taken.kind(), io::ErrorKind::AddrInUse);
     }
 }
