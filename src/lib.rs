@@ -16,8 +16,9 @@
 //! - [`pipeline`]: polls sources: fetch → normalize → store.
 //! - [`site`]: the published site: sections selected, rendered and compressed
 //!   once per change.
-//! - [`server`]: HTTP/1.1 over the site (hyper; axum routes all but the feeds):
-//!   ETags, 304s, gzip/brotli, HEAD, status, admin and metrics endpoints.
+//! - [`server`]: HTTP/1.1 over the site (hyper; axum routes all but the feeds),
+//!   one accepting thread per core: ETags, 304s, gzip/brotli, HEAD, status,
+//!   admin and metrics endpoints.
 //! - [`schedule`]: pure polling policy: backoff, Retry-After, freshness, 410.
 //! - [`retention`]: which entries to prune.
 //! - [`metrics`]: Prometheus counters.
