@@ -71,6 +71,7 @@ fn thau_normalize(bytes: &[u8]) -> usize {
         source: "bench",
         url: Some(&url),
         content_type: Some("application/rss+xml"),
+        timezone: None,
     };
     let mut feed = thau::normalize::parse(bytes, &cx).unwrap();
     let raw = std::mem::take(&mut feed.entries);
@@ -108,7 +109,7 @@ fn thau_ingest(store: &Store, source: &str, bytes: &[u8]) -> u32 {
     };
     // What a poll starts from: the state the last poll of this source left.
     let state = store.fetch_state(source).unwrap().unwrap_or_default();
-    let report = thau::pipeline::ingest(store, source, doc, state, Utc::now());
+    let report = thau::pipeline::ingest(store, source, None, doc, state, Utc::now());
     assert!(report.error.is_none(), "{:?}", report.error);
     report.counts.new + report.counts.updated + report.counts.unchanged
 }

@@ -10,6 +10,7 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use chrono_tz::Tz;
 use toml_edit::{Item, TableLike, Value};
 use url::Url;
 
@@ -122,6 +123,9 @@ pub struct Source {
     pub timing: Option<Timing>,
     /// Display name; the feed's own title is used when absent.
     pub title: Option<String>,
+    /// Where the publisher is: dates it writes without a zone are local
+    /// time there (UTC when absent). Its own `timezone`, else `[poll]`'s.
+    pub timezone: Option<Tz>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -245,6 +249,7 @@ const POLL_KEYS: &[&str] = &[
     "backoff_cap",
     "jitter",
     "respect_cache_headers",
+    "timezone",
 ];
 const SECTION_KEYS: &[&str] = &[
     "slug",
@@ -256,7 +261,9 @@ const SECTION_KEYS: &[&str] = &[
     "max_entries",
     "max_age",
 ];
-const SOURCE_KEYS: &[&str] = &["name", "url", "path", "sections", "schedule", "every", "title"];
+const SOURCE_KEYS: &[&str] = &[
+    "name", "url", "path", "sections", "schedule", "every", "title", "timezone",
+];
 
 impl Config {
     /// Reads and validates `path`.
@@ -462,7 +469,10 @@ impl<'a> Checker<'a> {
 
         let retention = retention_table.as_ref().map(|t| self.retention(t)).unwrap_or_default();
         let sections = self.sections(&root);
-        let sources = self.sources(&root, &sections);
+        let timezone = poll
+            .as_ref()
+            .and_then(|t| self.parsed_with(t, "timezone", parse_timezone));
+        let sources = self.sources(&root, &sections, timezone);
 
         Config {
             file: path.to_owned(),
@@ -541,7 +551,7 @@ impl<'a> Checker<'a> {
         sections
     }
 
-    fn sources(&mut self, root: &Tbl<'_>, sections: &[Section]) -> Vec<Source> {
+    fn sources(&mut self, root: &Tbl<'_>, sections: &[Section], timezone: Option<Tz>) -> Vec<Source> {
         let slugs: Vec<&str> = sections.iter().map(|s| s.slug.as_str()).collect();
         let mut sources = Vec::new();
         let mut seen = HashSet::new();
@@ -576,6 +586,7 @@ impl<'a> Checker<'a> {
             }
             let timing = self.timing(&t);
             let title = self.string(&t, "title").map(|(s, _)| s);
+            let own_timezone = self.parsed_with(&t, "timezone", parse_timezone);
             if let (Some((name, _)), Some(location)) = (name, location) {
                 sources.push(Source {
                     name,
@@ -583,6 +594,7 @@ impl<'a> Checker<'a> {
                     sections: source_sections,
                     timing,
                     title,
+                    timezone: own_timezone.or(timezone),
                 });
             }
         }
@@ -850,6 +862,14 @@ fn edit_distance(a: &str, b: &str) -> usize {
 }
 
 /// `"20s"`, `"500ms"`, `"2m"`, `"1h"`, `"1d"`; more than zero.
+/// An IANA time zone name such as `Europe/Paris`.
+pub fn parse_timezone(s: &str) -> Result<Tz, String> {
+    s.parse().map_err(|_| {
+        let hint = did_you_mean(s, chrono_tz::TZ_VARIANTS.iter().map(|tz| tz.name()));
+        format!("not a time zone name such as \"Europe/Paris\"{hint}")
+    })
+}
+
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let d = parse_duration_or_zero(s)?;
     if d.is_zero() {

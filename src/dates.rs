@@ -6,18 +6,47 @@
 //!
 //! Every part of the text must be understood: a date this cannot read is no
 //! date (the entry is then dated when first seen), never a wrong one. A
-//! missing zone means UTC, as feedparser reads it. Checked against
+//! missing zone means UTC, as feedparser reads it, unless the source says
+//! where its publisher is ([`parse_in`]: a town hall in Sète writing
+//! `2026-11-24 10:00` means Paris time). Checked against
 //! feedparser's date vectors in `tests/corpus.rs`; `dtparse` and
 //! `dateparser` were tried first and read several of them wrongly (a date
 //! with no zone dated at today's time, `2003` as November 25th).
 
 use std::sync::LazyLock;
 
-use chrono::{DateTime, FixedOffset, NaiveDate, NaiveTime, TimeZone, Utc};
+use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, NaiveTime, Offset, TimeZone, Utc};
+use chrono_tz::Tz;
 use regex::Regex;
 
 /// The instant `text` names, or `None` when any part of it is not understood.
 pub fn parse_lenient(text: &str) -> Option<DateTime<Utc>> {
+    parse_in(text, None)
+}
+
+/// As [`parse_lenient`], but a date written without a zone is local time
+/// in `zone` (UTC when `None`).
+pub fn parse_in(text: &str, zone: Option<Tz>) -> Option<DateTime<Utc>> {
+    let (local, offset) = read(text)?;
+    let offset = match (offset, zone) {
+        (Some(offset), _) => offset,
+        (None, None) => utc(),
+        // Ambiguous (the hour clocks go back): the first. Skipped (the hour
+        // they go forward): the offset in force just before.
+        (None, Some(zone)) => match zone.from_local_datetime(&local).earliest() {
+            Some(t) => return Some(t.with_timezone(&Utc)),
+            None => zone
+                .offset_from_local_datetime(&(local - chrono::TimeDelta::hours(1)))
+                .earliest()?
+                .fix(),
+        },
+    };
+    let local = offset.from_local_datetime(&local).single()?;
+    Some(local.with_timezone(&Utc))
+}
+
+/// The local date and time `text` names, and its offset when it gives one.
+fn read(text: &str) -> Option<(NaiveDateTime, Option<FixedOffset>)> {
     let text = text.trim();
     if text.is_empty() {
         return None;
@@ -27,7 +56,7 @@ pub fn parse_lenient(text: &str) -> Option<DateTime<Utc>> {
 
 /// `2003`, `2003-12`, `2003-12-31`, `2003-12-31T10:14[:55[.123]][zone]`,
 /// with a space instead of `T`, and an optional space before the zone.
-fn w3c_dtf(text: &str) -> Option<DateTime<Utc>> {
+fn w3c_dtf(text: &str) -> Option<(NaiveDateTime, Option<FixedOffset>)> {
     static W3C: LazyLock<Regex> = LazyLock::new(|| {
         Regex::new(
             r"^(\d{4})(?:-(\d{2})(?:-(\d{2})(?:[T ](\d{1,2}):(\d{2})(?::(\d{2})(?:[.,]\d+)?)? ?(Z|[+-]\d{2}:?\d{2})?)?)?)?$",
@@ -46,15 +75,15 @@ fn w3c_dtf(text: &str) -> Option<DateTime<Utc>> {
         None => NaiveTime::MIN,
     };
     let offset = match c.get(7) {
-        Some(zone) => numeric_offset(zone.as_str())?,
-        None => utc(),
+        Some(zone) => Some(numeric_offset(zone.as_str())?),
+        None => None,
     };
-    at(date, time, offset)
+    Some((date.and_time(time), offset))
 }
 
 /// RFC 822 and its relatives: the parts in any of the usual orders, told
 /// apart by their shape.
-fn rfc822_like(text: &str) -> Option<DateTime<Utc>> {
+fn rfc822_like(text: &str) -> Option<(NaiveDateTime, Option<FixedOffset>)> {
     let tokens: Vec<String> = text
         .split(|c: char| c.is_whitespace() || c == ',')
         .filter(|t| !t.is_empty())
@@ -109,7 +138,7 @@ fn rfc822_like(text: &str) -> Option<DateTime<Utc>> {
             NaiveDate::from_ymd_opt(year, month_seen?, day)?
         }
     };
-    at(date, time.unwrap_or(NaiveTime::MIN), offset.unwrap_or_else(utc))
+    Some((date.and_time(time.unwrap_or(NaiveTime::MIN)), offset))
 }
 
 fn set_once<T>(slot: &mut Option<T>, value: T) -> Option<()> {
@@ -120,11 +149,6 @@ fn set_once<T>(slot: &mut Option<T>, value: T) -> Option<()> {
             Some(())
         }
     }
-}
-
-fn at(date: NaiveDate, time: NaiveTime, offset: FixedOffset) -> Option<DateTime<Utc>> {
-    let local = offset.from_local_datetime(&date.and_time(time)).single()?;
-    Some(local.with_timezone(&Utc))
 }
 
 fn utc() -> FixedOffset {
@@ -313,6 +337,28 @@ mod tests {
         ] {
             assert_eq!(utc_of(text).as_deref(), Some(expected), "{text}");
         }
+    }
+
+    #[test]
+    fn a_date_without_a_zone_is_read_in_the_publishers_zone() {
+        let paris: Tz = "Europe/Paris".parse().unwrap();
+        let in_paris = |text| parse_in(text, Some(paris)).map(|d| d.format("%Y-%m-%dT%H:%M:%SZ").to_string());
+        for (text, expected) in [
+            ("2026-11-24 10:00:00", "2026-11-24T09:00:00Z"),
+            ("24 nov. 2026 10:00", "2026-11-24T09:00:00Z"),
+            ("2026-07-14T22:30", "2026-07-14T20:30:00Z"),
+            ("2026-11-24", "2026-11-23T23:00:00Z"),
+            // Clocks went back at 03:00 on 2026-10-25: 02:30 came twice.
+            ("2026-10-25 02:30", "2026-10-25T00:30:00Z"),
+            // And forward at 02:00 on 2026-03-29: 02:30 never came.
+            ("2026-03-29 02:30", "2026-03-29T01:30:00Z"),
+            // A zone written in the date wins.
+            ("2026-11-24 10:00:00 +00:00", "2026-11-24T10:00:00Z"),
+            ("Tue, 24 Nov 2026 10:00:00 GMT", "2026-11-24T10:00:00Z"),
+        ] {
+            assert_eq!(in_paris(text).as_deref(), Some(expected), "{text}");
+        }
+        assert_eq!(utc_of("2026-11-24 10:00:00").as_deref(), Some("2026-11-24T10:00:00Z"));
     }
 
     #[test]

@@ -13,6 +13,7 @@ use std::collections::HashSet;
 use std::sync::LazyLock;
 
 use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
 use encoding_rs::Encoding;
 use feed_rs::model::{self as fm, Text};
 use sha2::{Digest, Sha256};
@@ -30,6 +31,9 @@ pub struct DocContext<'a> {
     pub url: Option<&'a Url>,
     /// The HTTP `Content-Type`, whose charset overrides the XML declaration.
     pub content_type: Option<&'a str>,
+    /// Where the publisher is: dates written without a zone are local time
+    /// there (UTC when `None`).
+    pub timezone: Option<Tz>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -114,8 +118,9 @@ pub fn parse(bytes: &[u8], cx: &DocContext<'_>) -> Result<ParsedFeed, NormalizeE
         Err(e) => return Err(e.into()),
     };
     // feed-rs resolves links against xml:base but does not say which base
-    // applies to an entry's HTML, and drops dates it cannot read: look at
-    // the document again when it uses xml:base or an entry came out undated.
+    // applies to an entry's HTML, and drops dates it cannot read (any date
+    // without a zone among them): look at the document again when it uses
+    // xml:base or an entry came out undated.
     let undated = feed
         .entries
         .iter()
@@ -494,8 +499,9 @@ fn build(feed: fm::Feed, scans: Vec<EntryScan>, cx: &DocContext<'_>) -> ParsedFe
     for mut inner in feed.entries {
         let scan = scans.next().filter(|_| matched).unwrap_or_default();
         if inner.published.is_none() && inner.updated.is_none() {
-            inner.published = scan.published.as_deref().and_then(dates::parse_lenient);
-            inner.updated = scan.updated.as_deref().and_then(dates::parse_lenient);
+            let read = |raw: &Option<String>| raw.as_deref().and_then(|raw| dates::parse_in(raw, cx.timezone));
+            inner.published = read(&scan.published);
+            inner.updated = read(&scan.updated);
         }
         // Relative URLs in an entry resolve against an explicit xml:base
         // (the entry's, or its content's own), else the entry's page (right
@@ -971,6 +977,7 @@ mod tests {
             source: "s",
             url: Some(&url),
             content_type: None,
+            timezone: None,
         };
         let mut feed = parse(doc, &cx).unwrap();
         let raw = std::mem::take(&mut feed.entries);
@@ -1023,6 +1030,7 @@ mod tests {
             source: "mairie",
             url: Some(&url),
             content_type: Some("text/html"),
+            timezone: None,
         };
         let error = parse(page, &cx).unwrap_err().to_string();
         assert_eq!(
@@ -1040,6 +1048,7 @@ mod tests {
             source: "s",
             url: Some(&url),
             content_type: None,
+            timezone: None,
         };
         // Either refused or kept unexpanded; never a 100 MB title.
         if let Ok(feed) = parse(doc, &cx) {

@@ -6,6 +6,7 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
 use tracing::{Instrument, info, info_span, warn};
 use url::Url;
 
@@ -176,8 +177,8 @@ impl Poller {
             Fetched::Document(doc) => {
                 let bytes = doc.body.len() as u64;
                 let store = self.store.clone();
-                let owned = name.to_string();
-                match tokio::task::spawn_blocking(move || ingest(&store, &owned, doc, state, now)).await {
+                let (owned, timezone) = (name.to_string(), source.timezone);
+                match tokio::task::spawn_blocking(move || ingest(&store, &owned, timezone, doc, state, now)).await {
                     // Done once durable: a crash before this point loses the
                     // whole poll (to be redone), never part of it.
                     Ok(report) if report.outcome != Outcome::Error => match self.store.flush_async().await {
@@ -205,11 +206,19 @@ impl Poller {
 /// Parses, normalizes and stores one fetched document in one batch
 /// (CPU-bound: runs on a blocking thread). Not flushed: the caller awaits
 /// [`Store::flush_async`] before calling the poll done.
-pub fn ingest(store: &Store, name: &str, doc: Document, mut state: FetchState, now: DateTime<Utc>) -> PollReport {
+pub fn ingest(
+    store: &Store,
+    name: &str,
+    timezone: Option<Tz>,
+    doc: Document,
+    mut state: FetchState,
+    now: DateTime<Utc>,
+) -> PollReport {
     let cx = DocContext {
         source: name,
         url: doc.url.as_ref(),
         content_type: doc.content_type.as_deref(),
+        timezone,
     };
     let mut feed = match normalize::parse(&doc.body, &cx) {
         Ok(feed) => feed,

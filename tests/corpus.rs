@@ -80,6 +80,7 @@ fn ingest(path: &Path, tally: &mut Tally) {
         source: "corpus",
         url: Some(&url),
         content_type: content_type.as_deref(),
+        timezone: None,
     };
     match normalize::parse(&bytes, &cx) {
         Ok(mut feed) => {
@@ -210,6 +211,7 @@ fn first_entry(doc: &[u8], url: Option<&Url>) -> Result<Option<thau::model::Entr
         source: "corpus",
         url,
         content_type: None,
+        timezone: None,
     };
     let mut feed = normalize::parse(doc, &cx)?;
     let raw = std::mem::take(&mut feed.entries);

@@ -281,6 +281,64 @@ fn repoll_sends_validators_back_and_a_304_is_a_success() {
     assert_eq!(site.entries(), first);
 }
 
+/// A town hall that writes dates without a zone means its own local time:
+/// with `timezone` (here from `[poll]`), Paris time; a source that says
+/// `timezone = "UTC"` keeps feedparser's reading. A date with a zone is
+/// read as written either way.
+#[test]
+fn dates_without_a_zone_are_read_in_the_publishers_timezone() {
+    let site = Site::new("");
+    let feed = |id: &str| {
+        format!(
+            r#"<rss version="2.0" xmlns:dc="http://purl.org/dc/elements/1.1/"><channel><title>Mairie</title>
+<item><guid>https://{id}.example/conseil</guid><title>Conseil municipal</title><pubDate>24 nov. 2026 10:00</pubDate></item>
+<item><guid>https://{id}.example/feu</guid><title>Feu d'artifice</title><dc:date>2026-07-14T22:30:00</dc:date></item>
+<item><guid>https://{id}.example/marche</guid><title>Marché</title><pubDate>Tue, 24 Nov 2026 07:00:00 GMT</pubDate></item>
+</channel></rss>"#
+        )
+    };
+    for id in ["sete", "ailleurs"] {
+        std::fs::write(site.dir.path().join(format!("{id}.xml")), feed(id)).unwrap();
+    }
+    site.write_config(
+        "[poll]\ntimezone = \"Europe/Paris\"\n\
+         [[sources]]\nname = \"sete\"\npath = \"sete.xml\"\n\
+         [[sources]]\nname = \"ailleurs\"\npath = \"ailleurs.xml\"\ntimezone = \"UTC\"\n",
+    );
+    let run = site.thau(&["poll"]);
+    assert_eq!(run.code(), 0, "{}\n{}", run.stdout(), run.stderr());
+    let entries = site.entries();
+    let published = |id: &str| {
+        let e = entries.iter().find(|e| e.id == id).unwrap_or_else(|| panic!("no {id}"));
+        assert!(e.dated, "{id} dated by the feed");
+        e.published.to_rfc3339()
+    };
+    assert_eq!(published("https://sete.example/conseil"), "2026-11-24T09:00:00+00:00");
+    assert_eq!(published("https://sete.example/feu"), "2026-07-14T20:30:00+00:00");
+    assert_eq!(published("https://sete.example/marche"), "2026-11-24T07:00:00+00:00");
+    assert_eq!(
+        published("https://ailleurs.example/conseil"),
+        "2026-11-24T10:00:00+00:00"
+    );
+    assert_eq!(published("https://ailleurs.example/feu"), "2026-07-14T22:30:00+00:00");
+    assert_eq!(
+        published("https://ailleurs.example/marche"),
+        "2026-11-24T07:00:00+00:00"
+    );
+
+    // A name that is no time zone is a config error with its line.
+    site.write_config("[[sources]]\nname = \"sete\"\npath = \"sete.xml\"\ntimezone = \"Europe/Pari\"\n");
+    let run = site.thau(&["check"]);
+    assert_eq!(run.code(), 2);
+    assert!(
+        run.stderr().contains(
+            r#"feeds.toml:4: source "sete": timezone: "Europe/Pari": not a time zone name such as "Europe/Paris" (did you mean "Europe/Paris"?)"#
+        ),
+        "{}",
+        run.stderr()
+    );
+}
+
 #[test]
 fn a_changed_entry_is_updated_in_place() {
     let origin = regional_origin();
