@@ -146,6 +146,10 @@ pub struct FetchState {
     /// The origin said its document stays fresh until then
     /// (`Cache-Control: max-age`, `Expires`).
     pub fresh_until: Option<DateTime<Utc>>,
+    /// The source's `timezone` when these validators were kept: when it
+    /// changes they are dropped, so the document is read again in the new
+    /// zone.
+    pub timezone: Option<String>,
 }
 
 /// Folds text for matching: Unicode-decomposed, accents dropped, lowercased,

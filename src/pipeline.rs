@@ -126,6 +126,12 @@ impl Poller {
                 ..FetchState::default()
             };
         }
+        let timezone = source.timezone.map(|tz| tz.name().to_owned());
+        if state.timezone != timezone {
+            // Dates are read differently now: read the document again, even
+            // unchanged (its entries are then re-dated in place).
+            (state.etag, state.last_modified, state.timezone) = (None, None, timezone);
+        }
         if let Some(until) = state.retry_after.filter(|t| *t > now) {
             let mut report = PollReport::new(name, Outcome::Deferred);
             report.retry_after = Some(until);

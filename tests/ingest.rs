@@ -326,6 +326,17 @@ fn dates_without_a_zone_are_read_in_the_publishers_timezone() {
         "2026-11-24T07:00:00+00:00"
     );
 
+    // Changing a source's zone re-dates what it stored at the next poll.
+    site.write_config("[[sources]]\nname = \"ailleurs\"\npath = \"ailleurs.xml\"\ntimezone = \"Europe/Paris\"\n");
+    let run = site.thau(&["poll"]);
+    assert_eq!(run.code(), 0, "{}\n{}", run.stdout(), run.stderr());
+    let entries = site.entries();
+    let conseil = entries
+        .iter()
+        .find(|e| e.id == "https://ailleurs.example/conseil")
+        .unwrap();
+    assert_eq!(conseil.published.to_rfc3339(), "2026-11-24T09:00:00+00:00");
+
     // A name that is no time zone is a config error with its line.
     site.write_config("[[sources]]\nname = \"sete\"\npath = \"sete.xml\"\ntimezone = \"Europe/Pari\"\n");
     let run = site.thau(&["check"]);
