@@ -7,7 +7,7 @@
 //! orderly shutdown. Wires `pipeline` and `schedule`.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -38,12 +38,13 @@ pub struct Runner {
     poller: Poller,
     metrics: Arc<Metrics>,
     config: Arc<ArcSwap<Config>>,
+    /// Sources being polled; shutdown waits for it to empty.
     running: Mutex<HashSet<String>>,
     global: Limit,
     hosts: Mutex<HashMap<String, Arc<Limit>>>,
     /// Told after every poll that stored something.
     changed: Arc<Notify>,
-    in_flight: AtomicUsize,
+    /// Told when `running` empties.
     idle: Notify,
     stopping: AtomicBool,
 }
@@ -68,7 +69,6 @@ impl Runner {
             global: Limit::new(concurrency),
             hosts: Mutex::new(HashMap::new()),
             changed,
-            in_flight: AtomicUsize::new(0),
             idle: Notify::new(),
             stopping: AtomicBool::new(false),
         }
@@ -97,7 +97,6 @@ impl Runner {
         if !lock(&self.running).insert(name.to_string()) {
             return Err(Skipped::AlreadyRunning);
         }
-        self.in_flight.fetch_add(1, Ordering::SeqCst);
         let _guard = InFlight { runner: self, name };
         let host = match &source.location {
             Location::Url(url) => url.host_str().unwrap_or_default().to_ascii_lowercase(),
@@ -147,7 +146,7 @@ impl Runner {
         let wait = async {
             loop {
                 let idle = self.idle.notified();
-                if self.in_flight.load(Ordering::SeqCst) == 0 {
+                if lock(&self.running).is_empty() {
                     return;
                 }
                 idle.await;
@@ -231,8 +230,9 @@ struct InFlight<'a> {
 
 impl Drop for InFlight<'_> {
     fn drop(&mut self) {
-        lock(&self.runner.running).remove(self.name);
-        if self.runner.in_flight.fetch_sub(1, Ordering::SeqCst) == 1 {
+        let mut running = lock(&self.runner.running);
+        running.remove(self.name);
+        if running.is_empty() {
             self.runner.idle.notify_waiters();
         }
     }
