@@ -98,15 +98,7 @@ impl Site {
     }
 
     pub fn summaries(&self) -> Vec<SectionSummary> {
-        self.sections
-            .iter()
-            .map(|s| SectionSummary {
-                slug: s.section.slug.clone(),
-                title: s.section.title.clone(),
-                description: s.section.description.clone(),
-                entries: s.total,
-            })
-            .collect()
+        summaries(&self.sections)
     }
 
     /// Renders the site from the store. Documents whose bytes did not change
@@ -142,21 +134,32 @@ impl Site {
                 feeds,
             });
         }
-        let mut site = Site {
+        let opml = publish::opml(base_url, &summaries(&sections), &publish::OPML_FORMATS);
+        let opml = marks.doc("sections.opml", "text/x-opml; charset=utf-8", opml)?;
+        Ok(Site {
             base_url: base_url.to_string(),
             page_size: config.server.page_size,
             max_page_size: config.server.max_page_size,
             cache_control: HeaderValue::from_str(&format!("public, max-age={}", config.server.cache_max_age.as_secs()))
                 .expect("digits are a valid header"),
             sections,
-            opml: empty_doc(),
+            opml,
             per_source,
             total_entries,
-        };
-        let opml = publish::opml(base_url, &site.summaries(), &publish::OPML_FORMATS);
-        site.opml = marks.doc("sections.opml", "text/x-opml; charset=utf-8", opml)?;
-        Ok(site)
+        })
     }
+}
+
+fn summaries(sections: &[SiteSection]) -> Vec<SectionSummary> {
+    sections
+        .iter()
+        .map(|s| SectionSummary {
+            slug: s.section.slug.clone(),
+            title: s.section.title.clone(),
+            description: s.section.description.clone(),
+            entries: s.total,
+        })
+        .collect()
 }
 
 /// A section's newest entries and how many it has in all.
@@ -244,10 +247,6 @@ impl Site {
         let format = Format::ALL.into_iter().find(|f| f.file_name() == file)?;
         self.section(slug)?.feeds.get(&format)
     }
-}
-
-fn empty_doc() -> Doc {
-    Doc::new("text/plain", Vec::new(), String::new(), DateTime::UNIX_EPOCH)
 }
 
 pub fn hex_sha256(bytes: &[u8]) -> String {
