@@ -456,12 +456,7 @@ async fn index(State(state): State<Arc<AppState>>) -> Response {
     let sources = source_statuses(&state.store, &config, &site, Some(Utc::now()));
     let error = state.config_error.load();
     let body = publish::index_html(&site.base_url, &site.summaries(), &sources, error.as_deref());
-    let mut r = (StatusCode::OK, body).into_response();
-    r.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/html; charset=utf-8"),
-    );
-    r
+    typed(StatusCode::OK, "text/html; charset=utf-8", body)
 }
 
 /// Each source's state for the status page; with `now`, its next poll too.
@@ -583,12 +578,11 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 }
 
 async fn metrics(State(state): State<Arc<AppState>>) -> Response {
-    let mut r = (StatusCode::OK, state.metrics.encode()).into_response();
-    r.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"),
-    );
-    r
+    typed(
+        StatusCode::OK,
+        "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        state.metrics.encode(),
+    )
 }
 
 async fn healthz(State(state): State<Arc<AppState>>) -> Response {
@@ -598,18 +592,18 @@ async fn healthz(State(state): State<Arc<AppState>>) -> Response {
 fn json<T: Serialize>(value: &T) -> Response {
     let mut body = serde_json::to_vec_pretty(value).expect("plain data serializes");
     body.push(b'\n');
-    let mut r = (StatusCode::OK, body).into_response();
-    r.headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    r
+    typed(StatusCode::OK, "application/json", body)
 }
 
 fn plain(status: StatusCode, message: &str) -> Response {
-    let mut r = (status, message.to_string()).into_response();
-    r.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
+    typed(status, "text/plain; charset=utf-8", message.to_string())
+}
+
+fn typed(status: StatusCode, content_type: &'static str, body: impl Into<Body>) -> Response {
+    let mut r = Response::new(body.into());
+    *r.status_mut() = status;
+    r.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     r
 }
 
