@@ -188,10 +188,10 @@ async fn shutdown_signal() {
 }
 
 fn poll(config: &Config, only: Option<&str>) -> ExitCode {
-    let sources = match only {
-        None => config.sources.clone(),
+    let names: Vec<String> = match only {
+        None => config.sources.iter().map(|s| s.name.clone()).collect(),
         Some(name) => match config.source(name) {
-            Some(s) => vec![s.clone()],
+            Some(s) => vec![s.name.clone()],
             None => {
                 eprintln!("{}: {}", config.file.display(), config.no_such_source(name));
                 return ExitCode::from(UNUSABLE);
@@ -233,7 +233,6 @@ fn poll(config: &Config, only: Option<&str>) -> ExitCode {
         Arc::new(Notify::new()),
         Arc::new(Metrics::default()),
     );
-    let names: Vec<String> = sources.iter().map(|s| s.name.clone()).collect();
     let reports = runtime.block_on(runner.run_all(&names));
     let width = reports.iter().map(|r| r.source.len()).max().unwrap_or(0);
     for r in &reports {
