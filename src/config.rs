@@ -10,6 +10,7 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use toml_edit::{Item, TableLike, Value};
 use url::Url;
@@ -152,9 +153,20 @@ impl fmt::Display for Location {
 
 /// A cron schedule with seconds first (six or seven fields), as
 /// tokio-cron-scheduler wants it. Five-field schedules are accepted and
-/// run at second 0.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Schedule(String);
+/// run at second 0. Parsed once; equal when written the same.
+#[derive(Debug, Clone)]
+pub struct Schedule {
+    text: String,
+    cron: croner::Cron,
+}
+
+impl PartialEq for Schedule {
+    fn eq(&self, other: &Schedule) -> bool {
+        self.text == other.text
+    }
+}
+
+impl Eq for Schedule {}
 
 impl Schedule {
     pub fn parse(text: &str) -> Result<Schedule, String> {
@@ -168,16 +180,21 @@ impl Schedule {
                 ));
             }
         };
-        croner::parser::CronParser::builder()
+        let cron = croner::parser::CronParser::builder()
             .seconds(croner::parser::Seconds::Required)
             .build()
             .parse(&six)
             .map_err(|e| e.to_string())?;
-        Ok(Schedule(six))
+        Ok(Schedule { text: six, cron })
     }
 
     pub fn as_str(&self) -> &str {
-        &self.0
+        &self.text
+    }
+
+    /// The first time the schedule fires after `now`.
+    pub fn next_after(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        self.cron.find_next_occurrence(&now, false).ok()
     }
 }
 

@@ -57,13 +57,7 @@ pub fn gate(state: &FetchState, now: DateTime<Utc>, backoff_cap: Duration, respe
 /// The next time the source's timing fires after `now` (for the status page).
 pub fn next_tick(timing: &Timing, last_poll: Option<DateTime<Utc>>, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
     match timing {
-        Timing::Cron(schedule) => croner::parser::CronParser::builder()
-            .seconds(croner::parser::Seconds::Required)
-            .build()
-            .parse(schedule.as_str())
-            .ok()?
-            .find_next_occurrence(&now, false)
-            .ok(),
+        Timing::Cron(schedule) => schedule.next_after(now),
         Timing::Every(every) => {
             let every = chrono::Duration::from_std(*every).ok()?;
             Some(last_poll.map_or(now, |last| (last + every).max(now)))
