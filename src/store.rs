@@ -22,7 +22,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Condvar, Mutex};
 
 use chrono::{DateTime, Utc};
 
@@ -47,6 +47,8 @@ pub enum StoreError {
     },
     #[error("store: {0}")]
     Sled(#[from] sled::Error),
+    #[error("store: cannot write to disk: {0}")]
+    Flush(String),
     #[error("store: corrupt record {key:?}: {source}")]
     Corrupt { key: String, source: serde_json::Error },
 }
@@ -76,6 +78,8 @@ pub struct Store {
     /// Polls of different sources may touch the same entry (a relayed
     /// story): their read-merge-write sections take turns.
     write: Mutex<()>,
+    commits: Arc<GroupCommit>,
+    flusher: Option<std::thread::JoinHandle<()>>,
     _lock: File,
 }
 
@@ -117,9 +121,19 @@ impl Store {
                 db.flush()?;
             }
         }
+        let commits = Arc::new(GroupCommit::default());
+        let flusher = {
+            let (db, commits) = (db.clone(), commits.clone());
+            std::thread::Builder::new()
+                .name("thau-store-flush".into())
+                .spawn(move || commits.run(&db))
+                .map_err(open_error)?
+        };
         Ok(Store {
             db,
             write: Mutex::new(()),
+            commits,
+            flusher: Some(flusher),
             _lock: lock,
         })
     }
@@ -184,7 +198,7 @@ impl Store {
 
     /// Removes entries (their record, index row and link row) in one batch.
     pub fn remove_entries(&self, keys: &[String]) -> Result<usize, StoreError> {
-        let _turn = self.write.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let _turn = lock(&self.write);
         let mut batch = sled::Batch::default();
         let mut removed = 0;
         for key in keys {
@@ -202,7 +216,7 @@ impl Store {
             removed += 1;
         }
         self.db.apply_batch(batch)?;
-        self.db.flush()?;
+        self.flush()?;
         Ok(removed)
     }
 
@@ -260,7 +274,7 @@ impl Store {
         state: &mut FetchState,
         now: DateTime<Utc>,
     ) -> Result<Counts, StoreError> {
-        let _turn = self.write.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let _turn = lock(&self.write);
         let mut counts = Counts {
             unchanged: unchanged.len() as u32,
             ..Counts::default()
@@ -348,15 +362,21 @@ impl Store {
         Ok((!conflict).then_some(found))
     }
 
+    /// Makes every write that returned before this call durable: waits for
+    /// the next flush of the store's one flusher thread (see [`GroupCommit`]).
     pub fn flush(&self) -> Result<(), StoreError> {
-        self.db.flush()?;
-        Ok(())
+        let ticket = self.commits.request();
+        self.commits.wait(ticket)
     }
 
-    /// Flushes without holding a thread; concurrent polls share a flush.
+    /// [`Store::flush`] without holding a thread: concurrent polls share
+    /// one flush.
     pub async fn flush_async(&self) -> Result<(), StoreError> {
-        self.db.flush_async().await?;
-        Ok(())
+        let ticket = self.commits.request();
+        let mut done = self.commits.done.subscribe();
+        // The sender lives as long as `self`: this only ends when served.
+        let _ = done.wait_for(|served| *served >= ticket).await;
+        self.commits.result_of(ticket)
     }
 
     fn get_json<T: serde::de::DeserializeOwned>(&self, key: &[u8]) -> Result<Option<T>, StoreError> {
@@ -365,6 +385,103 @@ impl Store {
             None => Ok(None),
         }
     }
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        self.commits.stop();
+        if let Some(flusher) = self.flusher.take() {
+            let _ = flusher.join();
+        }
+    }
+}
+
+/// Group commit: one thread flushes sled for everyone who waits. sled 0.34
+/// deadlocks when flushes run concurrently (its issues #1308 and #1241: each
+/// `flush_async` parks a worker of its small pool, waiting for log writes
+/// queued behind them), so no two flushes ever run at once here. A waiter
+/// takes a ticket after its writes; the flush that starts after the ticket
+/// was issued covers them, and serves every ticket issued before it started.
+#[derive(Default)]
+struct GroupCommit {
+    state: Mutex<CommitState>,
+    /// Wakes the flusher when a ticket is issued, and blocking waiters when
+    /// a flush ends.
+    requested: Condvar,
+    served: Condvar,
+    /// The newest ticket served, for async waiters.
+    done: tokio::sync::watch::Sender<u64>,
+}
+
+#[derive(Default)]
+struct CommitState {
+    /// The newest ticket issued.
+    issued: u64,
+    /// The newest ticket a finished flush covered.
+    served: u64,
+    /// The last failed flush: the tickets it covered (from, to] and why.
+    failed: Option<(u64, u64, String)>,
+    stopping: bool,
+}
+
+impl GroupCommit {
+    fn request(&self) -> u64 {
+        let mut state = lock(&self.state);
+        state.issued += 1;
+        self.requested.notify_one();
+        state.issued
+    }
+
+    fn wait(&self, ticket: u64) -> Result<(), StoreError> {
+        let mut state = lock(&self.state);
+        while state.served < ticket {
+            state = self.served.wait(state).unwrap_or_else(|e| e.into_inner());
+        }
+        drop(state);
+        self.result_of(ticket)
+    }
+
+    fn result_of(&self, ticket: u64) -> Result<(), StoreError> {
+        match &lock(&self.state).failed {
+            Some((from, to, why)) if (*from + 1..=*to).contains(&ticket) => Err(StoreError::Flush(why.clone())),
+            _ => Ok(()),
+        }
+    }
+
+    /// The flusher thread: flush whenever tickets are waiting, until stopped
+    /// with none left.
+    fn run(&self, db: &sled::Db) {
+        loop {
+            let (from, target) = {
+                let mut state = lock(&self.state);
+                while state.issued == state.served && !state.stopping {
+                    state = self.requested.wait(state).unwrap_or_else(|e| e.into_inner());
+                }
+                if state.issued == state.served {
+                    return;
+                }
+                (state.served, state.issued)
+            };
+            let result = db.flush();
+            let mut state = lock(&self.state);
+            if let Err(e) = result {
+                state.failed = Some((from, target, e.to_string()));
+            }
+            state.served = target;
+            drop(state);
+            self.served.notify_all();
+            self.done.send_replace(target);
+        }
+    }
+
+    fn stop(&self) {
+        lock(&self.state).stopping = true;
+        self.requested.notify_one();
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// Folds `incoming` (one source's version of the story) into `existing`.
