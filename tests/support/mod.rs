@@ -77,6 +77,8 @@ impl Route {
 #[derive(Clone, Debug)]
 pub struct Seen {
     pub path: String,
+    /// When the request head was read.
+    pub at: std::time::Instant,
     /// Header names lowercased.
     pub headers: HashMap<String, String>,
 }
@@ -99,7 +101,13 @@ pub struct Origin {
 
 impl Origin {
     pub fn start() -> Origin {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+        Origin::start_on("127.0.0.1")
+    }
+
+    /// An origin on another loopback address (127.0.0.2 …): another host
+    /// for thau's per-host limits.
+    pub fn start_on(ip: &str) -> Origin {
+        let listener = TcpListener::bind((ip, 0)).expect("bind loopback");
         let base = format!("http://{}", listener.local_addr().unwrap());
         let shared = Arc::new(Shared::default());
         let s = shared.clone();
@@ -164,6 +172,7 @@ fn serve(mut stream: TcpStream, shared: &Shared) {
         }
     }
     shared.seen.lock().unwrap().push(Seen {
+        at: std::time::Instant::now(),
         path: path.clone(),
         headers: headers.clone(),
     });
