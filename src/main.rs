@@ -1,12 +1,16 @@
 //! The `thau` command line: parses arguments, sets up logging, and calls
 //! into the library.
 
+use std::collections::BTreeMap;
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 use clap::{Parser, Subcommand};
+use futures_util::StreamExt;
+use indicatif::{ProgressBar, ProgressStyle};
 use thau::config::Config;
 use thau::metrics::Metrics;
 use thau::pipeline::Poller;
@@ -233,18 +237,57 @@ fn poll(config: &Config, only: Option<&str>) -> ExitCode {
         Arc::new(Notify::new()),
         Arc::new(Metrics::default()),
     );
-    let reports = runtime.block_on(runner.run_all(&names));
-    let width = reports.iter().map(|r| r.source.len()).max().unwrap_or(0);
-    for r in &reports {
-        println!("{:width$}  {:<12}  {}", r.source, r.outcome.as_str(), r.detail());
+    let width = names.iter().map(String::len).max().unwrap_or(0);
+    let progress = progress_bar(names.len() as u64);
+    let started = std::time::Instant::now();
+    let mut tally: BTreeMap<&'static str, usize> = BTreeMap::new();
+    let mut failed: Vec<String> = Vec::new();
+    runtime.block_on(async {
+        let mut reports = std::pin::pin!(runner.run_each(&names));
+        while let Some(r) = reports.next().await {
+            // Each line as its poll ends: with thousands of sources, the
+            // first ones are minutes ahead of the last.
+            progress.suspend(|| println!("{:width$}  {:<12}  {}", r.source, r.outcome.as_str(), r.detail()));
+            progress.inc(1);
+            *tally.entry(r.outcome.as_str()).or_default() += 1;
+            if r.outcome.is_failure() {
+                failed.push(r.source);
+            }
+        }
+    });
+    progress.finish_and_clear();
+    let counts: Vec<String> = tally.iter().map(|(outcome, n)| format!("{n} {outcome}")).collect();
+    println!(
+        "{} {} polled in {:.1}s: {}",
+        names.len(),
+        if names.len() == 1 { "source" } else { "sources" },
+        started.elapsed().as_secs_f64(),
+        counts.join(", ")
+    );
+    if !failed.is_empty() {
+        failed.sort();
+        println!("failed: {}", failed.join(", "));
     }
     if let Err(e) = store.flush() {
         eprintln!("thau: {e}");
         return ExitCode::from(UNUSABLE);
     }
-    if reports.iter().any(|r| r.outcome.is_failure()) {
+    if !failed.is_empty() {
         ExitCode::from(SOME_FAILED)
     } else {
         ExitCode::SUCCESS
     }
+}
+
+/// A progress bar on standard error when it is a terminal; hidden otherwise
+/// (logs, pipes and tests get the lines alone).
+fn progress_bar(len: u64) -> ProgressBar {
+    if !std::io::stderr().is_terminal() || len < 2 {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(len);
+    if let Ok(style) = ProgressStyle::with_template("{bar:40} {pos}/{len} sources polled, {elapsed} (about {eta} left)") {
+        bar.set_style(style);
+    }
+    bar
 }

@@ -22,7 +22,7 @@ use crate::config::{Config, Location, Timing};
 use crate::metrics::Metrics;
 use crate::model::Outcome;
 use crate::pipeline::{PollReport, Poller};
-use crate::schedule::{Gate, gate, startup_offset};
+use crate::schedule::{Gate, gate, spread_offset, tick_window};
 
 /// Why a poll runs: only scheduled ones pass through the politeness gate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -129,14 +129,17 @@ impl Runner {
     }
 
     /// Polls every source named, as an admin asked (no backoff gate), within
-    /// the concurrency and per-host limits; reports in the order given.
-    pub async fn run_all(&self, names: &[String]) -> Vec<PollReport> {
-        let runs = names.iter().map(|name| async move {
-            self.run(name, Trigger::Admin)
-                .await
-                .unwrap_or_else(|skipped| PollReport::failed(name, &format!("not polled: {skipped:?}")))
-        });
-        futures_util::future::join_all(runs).await
+    /// the concurrency and per-host limits; yields each report as its poll
+    /// ends.
+    pub fn run_each<'a>(&'a self, names: &'a [String]) -> impl futures_util::Stream<Item = PollReport> + 'a {
+        names
+            .iter()
+            .map(|name| async move {
+                self.run(name, Trigger::Admin)
+                    .await
+                    .unwrap_or_else(|skipped| PollReport::failed(name, &format!("not polled: {skipped:?}")))
+            })
+            .collect::<futures_util::stream::FuturesUnordered<_>>()
     }
 
     /// Stops starting polls and waits (at most `grace`) for those in flight.
@@ -270,11 +273,16 @@ impl Scheduler {
         }
         let config = self.runner.config.load_full();
         let mut ids = Vec::with_capacity(config.sources.len());
+        let now = Utc::now();
         for source in &config.sources {
             let (runner, name) = (self.runner.clone(), source.name.clone());
+            // Each source's ticks come at its own stable offset after the
+            // schedule's: 10,000 sources on one cron do not fire at once.
+            let offset = spread_offset(&name, tick_window(config.timing_of(source), config.poll.jitter, now));
             let run = move |_id, _lock| {
                 let (runner, name) = (runner.clone(), name.clone());
                 Box::pin(async move {
+                    tokio::time::sleep(offset).await;
                     if let Err(skipped) = runner.run(&name, Trigger::Schedule).await {
                         debug!(source = %name, ?skipped, "no poll");
                     }
@@ -299,7 +307,7 @@ impl Scheduler {
         for name in names {
             let runner = self.runner.clone();
             tokio::spawn(async move {
-                tokio::time::sleep(startup_offset(&name, window)).await;
+                tokio::time::sleep(spread_offset(&name, window)).await;
                 match runner.run(&name, Trigger::Startup).await {
                     Ok(_) | Err(Skipped::ShuttingDown) | Err(Skipped::UnknownSource) => {}
                     Err(skipped) => warn!(source = %name, ?skipped, "startup poll skipped"),

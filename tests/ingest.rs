@@ -582,6 +582,34 @@ fn a_huge_body_is_refused_while_streaming() {
     assert!(written < 16 << 20, "origin wrote {written} bytes");
 }
 
+/// With thousands of sources the last poll ends minutes after the first:
+/// each source's line is printed as its poll ends, then a summary.
+#[test]
+fn poll_prints_each_source_as_it_finishes() {
+    let origin = regional_origin();
+    origin.route("/slow.xml", Route::Slow(Duration::from_secs(4)));
+    let mut sources = regional_sources(&origin);
+    sources.push(("slow", origin.url("/slow.xml")));
+    let site = Site::new(&config(&sources, "timeout = \"10s\""));
+    let mut child = site.command(&["poll"]).stdout(Stdio::piped()).spawn().unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    assert!(!line.starts_with("slow"), "{line}");
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the first line came while the slow source was still being polled"
+    );
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut out, &mut rest).unwrap();
+    assert!(child.wait().unwrap().success());
+    let lines: Vec<&str> = rest.lines().collect();
+    assert!(lines[lines.len() - 2].starts_with("slow "), "{rest}");
+    let summary = lines[lines.len() - 1];
+    assert!(summary.starts_with("4 sources polled in "), "{summary}");
+    assert!(summary.ends_with(": 3 new, 1 unchanged"), "{summary}");
+}
+
 #[test]
 fn a_second_process_is_told_the_store_is_in_use() {
     let origin = regional_origin();
