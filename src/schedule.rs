@@ -82,10 +82,11 @@ pub fn next_poll(
     next_tick(timing, state.last_poll, from)
 }
 
-/// A stable spread of the startup poll: each source gets its own offset in
-/// `[0, window)`, the same on every start, so 500 sources do not fire in the
-/// same second and tests know what to expect.
-pub fn startup_offset(name: &str, window: Duration) -> Duration {
+/// A stable spread of polls: each source gets its own offset in
+/// `[0, window)`, the same on every start and every tick, so 10,000 sources
+/// on one schedule do not fire in the same millisecond, and tests know what
+/// to expect.
+pub fn spread_offset(name: &str, window: Duration) -> Duration {
     if window.is_zero() {
         return Duration::ZERO;
     }
@@ -94,6 +95,20 @@ pub fn startup_offset(name: &str, window: Duration) -> Duration {
         (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
     });
     Duration::from_millis(hash % window.as_millis().max(1) as u64)
+}
+
+/// The window a source's scheduled polls are spread over: `jitter`, but at
+/// most half the time between two ticks, so a spread poll never runs into
+/// the next tick.
+pub fn tick_window(timing: &Timing, jitter: Duration, now: DateTime<Utc>) -> Duration {
+    let period = match timing {
+        Timing::Every(every) => Some(*every),
+        Timing::Cron(schedule) => schedule
+            .next_after(now)
+            .and_then(|a| Some((a, schedule.next_after(a)?)))
+            .and_then(|(a, b)| (b - a).to_std().ok()),
+    };
+    period.map_or(Duration::ZERO, |p| jitter.min(p / 2))
 }
 
 #[cfg(test)]
@@ -186,12 +201,12 @@ mod tests {
     fn startup_offsets_are_spread_and_stable() {
         let window = Duration::from_secs(10);
         let offsets: Vec<Duration> = (0..100)
-            .map(|i| startup_offset(&format!("source-{i}"), window))
+            .map(|i| spread_offset(&format!("source-{i}"), window))
             .collect();
         assert!(offsets.iter().all(|o| *o < window));
-        assert_eq!(offsets[7], startup_offset("source-7", window));
+        assert_eq!(offsets[7], spread_offset("source-7", window));
         let first_second = offsets.iter().filter(|o| o.as_secs() == 0).count();
         assert!(first_second < 30, "{first_second} of 100 in the first second");
-        assert_eq!(startup_offset("x", Duration::ZERO), Duration::ZERO);
+        assert_eq!(spread_offset("x", Duration::ZERO), Duration::ZERO);
     }
 }

@@ -178,6 +178,44 @@ fn sources_are_polled_on_their_schedule() {
     );
 }
 
+/// Sources on one schedule used to fire within a few milliseconds of each
+/// other: with thousands, one burst of requests and store writes per tick.
+/// Each now waits its own stable offset within `jitter` (at most half the
+/// period).
+#[test]
+fn scheduled_polls_are_spread_over_jitter() {
+    let origin = Origin::start();
+    let names: Vec<String> = (0..12).map(|n| format!("town-{n}")).collect();
+    let mut text = String::from(
+        "[server]\nlisten = \"127.0.0.1:0\"\n[poll]\nschedule = \"*/4 * * * * *\"\njitter = \"10s\"\n",
+    );
+    for name in &names {
+        let path = format!("/{name}.xml");
+        origin.route(&path, Route::feed(fixture("demo/courrier-thau.xml"), "application/rss+xml"));
+        text.push_str(&format!("\n[[sources]]\nname = \"{name}\"\nurl = \"{}\"\n", origin.url(&path)));
+    }
+    let site = Site::new(&text);
+    let _serve = site.serve();
+    // The startup poll, then one scheduled tick for every source.
+    wait_for("a scheduled poll of every source", || {
+        names.iter().all(|n| origin.requests(&format!("/{n}.xml")).len() >= 2)
+    });
+    let ticks: Vec<std::time::Instant> = names.iter().map(|n| origin.requests(&format!("/{n}.xml"))[1].at).collect();
+    let spread = *ticks.iter().max().unwrap() - *ticks.iter().min().unwrap();
+    // Every 4 s: the window is 2 s (half the period, under the 10 s jitter).
+    let offsets: Vec<std::time::Duration> = names
+        .iter()
+        .map(|n| thau::schedule::spread_offset(n, std::time::Duration::from_secs(2)))
+        .collect();
+    let expected = *offsets.iter().max().unwrap() - *offsets.iter().min().unwrap();
+    assert!(expected > std::time::Duration::from_secs(1), "{offsets:?}");
+    assert!(
+        spread + std::time::Duration::from_millis(300) >= expected,
+        "scheduled polls came within {spread:?}, their offsets span {expected:?}"
+    );
+    assert!(spread < std::time::Duration::from_secs(4), "one tick: {spread:?}");
+}
+
 #[test]
 fn admin_poll_needs_the_token() {
     let origin = regional_origin();
