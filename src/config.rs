@@ -1,7 +1,7 @@
 //! `feeds.toml` → validated [`Config`]. Reads the file once with spans kept
 //! (toml_edit), checks every key and value, and reports every problem at
 //! once with its line (`feeds.toml:14: source "mairie": sections: unknown
-//! section "setee"`). Depends on nothing else in thau.
+//! section "setee"`). Depends on `redact` only.
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
@@ -138,18 +138,34 @@ pub enum Location {
 }
 
 impl Location {
-    /// A stable string naming where the source lives; validators are kept per location.
+    /// A stable string naming where the source lives; validators are kept
+    /// per location. It is stored and shown, so it holds no credentials: a
+    /// URL with secrets is named by its redacted form and a hash of the
+    /// whole (a changed password is still a changed location).
     pub fn as_key(&self) -> String {
         match self {
+            Location::Url(url) if crate::redact::has_secrets(url) => {
+                use sha2::Digest;
+                let hash = sha2::Sha256::digest(url.as_str().as_bytes());
+                format!("{} #{}", crate::redact::redacted(url), hex16(&hash))
+            }
             Location::Url(url) => url.to_string(),
             Location::File(path) => path.display().to_string(),
         }
     }
 }
 
+fn hex16(bytes: &[u8]) -> String {
+    bytes.iter().take(8).map(|b| format!("{b:02x}")).collect()
+}
+
+/// Shows a URL without its credentials (see [`crate::redact`]).
 impl fmt::Display for Location {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.as_key())
+        match self {
+            Location::Url(url) => f.write_str(crate::redact::redacted(url).as_str()),
+            Location::File(path) => write!(f, "{}", path.display()),
+        }
     }
 }
 
@@ -651,6 +667,7 @@ impl Checker {
                     None
                 }
                 Err(e) => {
+                    let url = mask_userinfo(&url);
                     self.problem(line, format!("{}: url: invalid URL \"{url}\": {e}", t.what));
                     None
                 }
@@ -861,6 +878,18 @@ impl Checker {
                 None
             }
         }
+    }
+}
+
+/// An unparsable URL as text, with what looks like a password masked (the
+/// message may be shown on the status page).
+fn mask_userinfo(url: &str) -> String {
+    let Some(scheme_end) = url.find("://") else { return url.to_string() };
+    let rest = &url[scheme_end + 3..];
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => format!("{}://{}{}", &url[..scheme_end], crate::redact::MASK, &rest[at..]),
+        None => url.to_string(),
     }
 }
 

@@ -5,6 +5,7 @@
 //! Data flows one way; a module uses only the modules above it.
 //!
 //! - [`model`]: plain data (entries, fetch state).
+//! - [`redact`]: pure: URLs without their credentials, as thau shows them.
 //! - [`config`]: `feeds.toml` → validated [`config::Config`], every problem at once.
 //! - [`fetch`]: HTTP and file fetching: conditional GET, timeouts, body cap, redirects.
 //! - [`dates`]: pure: the feed dates feed-rs cannot read.
@@ -35,6 +36,7 @@ pub mod model;
 pub mod normalize;
 pub mod pipeline;
 pub mod publish;
+pub mod redact;
 pub mod retention;
 pub mod route;
 pub mod schedule;

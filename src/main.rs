@@ -138,7 +138,7 @@ fn report_moves(config: &Config) {
         let Ok(Some(state)) = store.fetch_state(&source.name) else {
             continue;
         };
-        if let Some(to) = &state.permanent_redirect {
+        if let Some(to) = state.permanent_redirect.as_deref().map(thau::redact::redacted_str) {
             println!(
                 "{}: source \"{}\": moved permanently to {to}; set its url to that",
                 config.file.display(),

@@ -104,6 +104,11 @@ pub fn parse(bytes: &[u8], cx: &DocContext<'_>) -> Result<ParsedFeed, NormalizeE
     {
         decoded = Cow::Owned(upgraded);
     }
+    // Published as the entries' origin: never with credentials.
+    let feed_url = cx.url.map(|u| crate::redact::redacted(u).to_string());
+    // Relative links never inherit the credentials of the source's URL.
+    let base = cx.url.map(|u| crate::redact::base(u).into_owned());
+    let cx = &DocContext { url: base.as_ref(), ..*cx };
     // A parser bug must cost one document, not the process: feed-rs's XML
     // reader has panicked on inputs its authors did not foresee.
     let attempt = std::panic::catch_unwind(|| match parse_feed(&decoded, cx.url) {
@@ -130,7 +135,10 @@ pub fn parse(bytes: &[u8], cx: &DocContext<'_>) -> Result<ParsedFeed, NormalizeE
     } else {
         Vec::new()
     };
-    Ok(build(feed, scans, cx))
+    Ok(ParsedFeed {
+        feed_url,
+        ..build(feed, scans, cx)
+    })
 }
 
 fn looks_like_html(bytes: &[u8]) -> bool {

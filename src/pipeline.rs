@@ -169,7 +169,10 @@ impl Poller {
             state.permanent_redirect = Some(moved.into());
         }
         state.fresh_until = output.fresh_until;
-        let moved_to = state.permanent_redirect.clone();
+        let moved_to = state
+            .permanent_redirect
+            .as_deref()
+            .map(|to| crate::redact::redacted_str(to).into_owned());
         let mut report = match output.fetched {
             Fetched::NotModified => {
                 state.not_modified += 1;

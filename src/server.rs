@@ -498,7 +498,27 @@ struct SourceJson {
     /// Share of polls answered 304 (or an unchanged file).
     not_modified_share: f64,
     #[serde(flatten)]
-    state: FetchState,
+    state: serde_json::Map<String, serde_json::Value>,
+}
+
+/// A source's fetch state as the API shows it: without its storage key
+/// (`location` is shown above it) and with no credentials in a redirect.
+fn shown_state(state: &FetchState) -> serde_json::Map<String, serde_json::Value> {
+    let mut shown = FetchState {
+        permanent_redirect: state
+            .permanent_redirect
+            .as_deref()
+            .map(|to| crate::redact::redacted_str(to).into_owned()),
+        ..state.clone()
+    };
+    shown.location.clear();
+    match serde_json::to_value(&shown) {
+        Ok(serde_json::Value::Object(mut map)) => {
+            map.remove("location");
+            map
+        }
+        _ => serde_json::Map::new(),
+    }
 }
 
 async fn api_sources(State(state): State<Arc<AppState>>) -> Response {
@@ -521,7 +541,7 @@ async fn api_sources(State(state): State<Arc<AppState>>) -> Response {
                 } else {
                     fetch.not_modified as f64 / fetch.polls as f64
                 },
-                state: fetch,
+                state: shown_state(&fetch),
             }
         })
         .collect();

@@ -86,7 +86,7 @@ fn entry(e: &Entry) -> AtomEntry {
             })
             .collect(),
         source: e.sources.first().and_then(|o| {
-            let url = o.feed_url.clone()?;
+            let url = crate::redact::redacted_str(o.feed_url.as_deref()?).into_owned();
             Some(Source {
                 id: url.clone(),
                 title: Text::plain(o.feed_title.clone().unwrap_or_else(|| o.name.clone())),

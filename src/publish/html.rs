@@ -109,7 +109,10 @@ pub fn index_html(
                 details.push(format!("{} failures in a row", st.consecutive_failures));
             }
             if let Some(to) = &st.permanent_redirect {
-                details.push(format!("moved permanently to {} (update feeds.toml)", esc(to)));
+                details.push(format!(
+                    "moved permanently to {} (update feeds.toml)",
+                    esc(&crate::redact::redacted_str(to))
+                ));
             }
             if st.gone {
                 details.push("gone (HTTP 410): no longer polled; remove it or change its url".into());

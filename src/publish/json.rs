@@ -67,7 +67,7 @@ struct Extension<'a> {
 struct Origin<'a> {
     name: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
-    feed_url: Option<&'a str>,
+    feed_url: Option<std::borrow::Cow<'a, str>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     feed_title: Option<&'a str>,
 }
@@ -121,7 +121,7 @@ fn item(e: &Entry) -> Item<'_> {
                 .iter()
                 .map(|s| Origin {
                     name: &s.name,
-                    feed_url: s.feed_url.as_deref(),
+                    feed_url: s.feed_url.as_deref().map(crate::redact::redacted_str),
                     feed_title: s.feed_title.as_deref(),
                 })
                 .collect(),

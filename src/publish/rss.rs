@@ -81,7 +81,7 @@ fn item(e: &crate::model::Entry) -> Item {
         }),
         source: origin.and_then(|o| {
             Some(Source {
-                url: o.feed_url.clone()?,
+                url: crate::redact::redacted_str(o.feed_url.as_deref()?).into_owned(),
                 title: o.feed_title.clone(),
             })
         }),

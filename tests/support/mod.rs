@@ -482,10 +482,26 @@ pub struct Serve {
 impl Site {
     /// Starts `thau serve` (the config should say `listen = "127.0.0.1:0"`).
     pub fn serve(&self) -> Serve {
-        let mut child = self
-            .command(&["serve"])
+        self.serve_with(self.command(&["serve"]), std::process::Stdio::inherit())
+    }
+
+    /// Starts `thau serve` logging at info level into `log` (in the site's
+    /// folder); read it with [`Site::log`].
+    pub fn serve_logged(&self) -> Serve {
+        let log = std::fs::File::create(self.dir.path().join("serve.log")).unwrap();
+        let mut cmd = self.command(&["serve"]);
+        cmd.env("RUST_LOG", "thau=info");
+        self.serve_with(cmd, log.into())
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("serve.log")).unwrap_or_default()
+    }
+
+    fn serve_with(&self, mut cmd: Command, stderr: std::process::Stdio) -> Serve {
+        let mut child = cmd
             .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::inherit())
+            .stderr(stderr)
             .spawn()
             .expect("start thau serve");
         let mut out = BufReader::new(child.stdout.take().unwrap());
