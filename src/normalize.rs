@@ -236,11 +236,9 @@ fn scan_entries(bytes: &[u8], doc: Option<&Url>) -> Vec<EntryScan> {
         let base = match element.try_get_attribute("xml:base") {
             Ok(Some(attr)) => {
                 let value = attr.value.into_owned();
-                match &parent {
-                    Some(p) => p.join(&value).ok(),
-                    None => Url::parse(&value).ok(),
-                }
-                .or(parent)
+                // A base that is not http(s) (`javascript:…//`) is never
+                // used: relative links would inherit its scheme.
+                http_url(&value, parent.as_ref()).or(parent)
             }
             _ => parent,
         };
@@ -736,10 +734,16 @@ fn people(persons: &[fm::Person]) -> Vec<Person> {
             Some(Person {
                 name: collapse_whitespace(name),
                 email: email.map(str::to_owned),
-                uri: p.uri.clone().filter(|s| !s.trim().is_empty()),
+                uri: p.uri.as_deref().and_then(author_uri),
             })
         })
         .collect()
+}
+
+/// An author's page or address: http(s) or mailto only.
+fn author_uri(uri: &str) -> Option<String> {
+    let url = Url::parse(uri.trim()).ok()?;
+    matches!(url.scheme(), "http" | "https" | "mailto").then(|| url.to_string())
 }
 
 /// Query parameters that only track readers; they make one story look like many.
@@ -888,7 +892,8 @@ pub fn sanitize_html(html: &str, base: Option<&Url>) -> String {
         b
     });
     fn absolute(relative: &str) -> Option<Cow<'_, str>> {
-        HTML_BASE.with_borrow(|base| Some(Cow::Owned(base.as_ref()?.join(relative).ok()?.into())))
+        // What leaves here is not checked again by ammonia: only http(s).
+        HTML_BASE.with_borrow(|base| Some(Cow::Owned(http_url(relative, base.as_ref())?.into())))
     }
     let html = html.trim();
     if !html.contains(['<', '&']) {
@@ -896,7 +901,7 @@ pub fn sanitize_html(html: &str, base: Option<&Url>) -> String {
         // larger part of cleaning a short summary.
         return escape_html(html);
     }
-    HTML_BASE.set(base.cloned());
+    HTML_BASE.set(base.filter(|b| matches!(b.scheme(), "http" | "https")).cloned());
     let clean = HTML.clean(html).to_string();
     HTML_BASE.set(None);
     clean.trim().to_string()

@@ -45,3 +45,43 @@ fn credentials_in_a_source_url_are_used_but_never_shown() {
     assert!(rss.contains(&format!("<link>{}/actus/conseil</link>", origin.base)), "{rss}");
     assert!(rss.contains(&format!("\"{}/actus/ordre-du-jour.pdf\"", origin.base)), "{rss}");
 }
+
+/// An Atom feed whose xml:base is `javascript:` or `data:` used to smuggle
+/// that scheme into sanitized HTML (`href="javascript:alert(document.domain)//#top"`),
+/// and author URIs were republished as written.
+#[test]
+fn hostile_bases_and_uris_never_reach_a_published_feed() {
+    let origin = Origin::start();
+    let atom = r##"<?xml version="1.0" encoding="utf-8"?>
+<feed xmlns="http://www.w3.org/2005/Atom"><title>Piège</title><id>urn:trap</id><updated>2026-11-20T10:00:00Z</updated>
+ <entry xml:base="javascript:alert(document.domain)//"><id>urn:trap:1</id><title>Un</title><updated>2026-11-20T10:00:00Z</updated>
+  <author><name>Mallory</name><uri>javascript:alert(2)</uri></author>
+  <link rel="enclosure" href="javascript:alert(3)" type="audio/mpeg"/>
+  <content type="html">&lt;a href="#top"&gt;haut&lt;/a&gt; &lt;img src="x.png"&gt;</content></entry>
+ <entry xml:base="data:text/html,&lt;script&gt;alert(4)&lt;/script&gt;"><id>urn:trap:2</id><title>Deux</title><updated>2026-11-20T10:00:00Z</updated>
+  <content type="html">&lt;a href="page.html"&gt;page&lt;/a&gt;</content></entry>
+ <entry xml:base="javascript://%0aalert(5)"><id>urn:trap:3</id><title>Trois</title><updated>2026-11-20T10:00:00Z</updated>
+  <author><name>Eve</name><uri>mailto:eve@example.org</uri></author>
+  <content type="html">&lt;img src="/i.png"&gt;</content></entry>
+</feed>"##;
+    origin.route("/trap.atom", Route::feed(atom, "application/atom+xml"));
+    let site = Site::new(&format!(
+        "[server]\nlisten = \"127.0.0.1:0\"\n[[sections]]\nslug = \"trap\"\ntitle = \"Piège\"\n\
+         [[sources]]\nname = \"trap\"\nurl = \"{}\"\nsections = [\"trap\"]\n",
+        origin.url("/trap.atom")
+    ));
+    let serve = site.serve();
+    wait_for("the entries", || get(&serve.url("/sections/trap/rss.xml")).text().contains("Trois"));
+    for format in ["rss.xml", "atom.xml", "feed.json"] {
+        let body = get(&serve.url(&format!("/sections/trap/{format}"))).text();
+        for bad in ["javascript:", "data:", "alert("] {
+            assert!(!body.contains(bad), "{format} carries {bad}:\n{body}");
+        }
+        // Relative links resolve against the document instead.
+        assert!(body.contains(&origin.url("/x.png")), "{format}: {body}");
+        if format != "rss.xml" {
+            // (RSS's dc:creator names authors without their address.)
+            assert!(body.contains("mailto:eve@example.org"), "{format} keeps a mailto author: {body}");
+        }
+    }
+}

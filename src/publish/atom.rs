@@ -7,7 +7,7 @@ use atom_syndication::{
 };
 use chrono::{DateTime, Utc};
 
-use super::{Format, SectionFeed, public_id};
+use super::{Format, SectionFeed, public_id, safe_url};
 use crate::model::Entry;
 
 pub fn atom(feed: &SectionFeed<'_>) -> Vec<u8> {
@@ -59,7 +59,8 @@ fn entry(e: &Entry) -> AtomEntry {
         links: e
             .link
             .iter()
-            .map(|l| link(l.clone(), "alternate", "text/html"))
+            .filter_map(|l| safe_url(l, false))
+            .map(|l| link(l.to_owned(), "alternate", "text/html"))
             .collect(),
         summary: e.summary.as_ref().map(html),
         content: e.content.as_ref().map(|c| Content {
@@ -73,7 +74,7 @@ fn entry(e: &Entry) -> AtomEntry {
             .map(|a| Person {
                 name: a.name.clone(),
                 email: a.email.clone(),
-                uri: a.uri.clone(),
+                uri: a.uri.as_deref().and_then(|u| safe_url(u, true)).map(str::to_owned),
                 ..Person::default()
             })
             .collect(),

@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use super::{Format, SectionFeed, public_id};
+use super::{Format, SectionFeed, public_id, safe_url};
 use crate::model::Entry;
 use crate::normalize::html_to_text;
 
@@ -90,7 +90,7 @@ pub fn json_feed(feed: &SectionFeed<'_>) -> Vec<u8> {
 fn item(e: &Entry) -> Item<'_> {
     Item {
         id: public_id(e),
-        url: e.link.as_deref(),
+        url: e.link.as_deref().and_then(|l| safe_url(l, false)),
         title: &e.title,
         content_html: e.content.as_deref().or(e.summary.as_deref()),
         summary: e.summary.as_deref().map(html_to_text),
@@ -101,7 +101,7 @@ fn item(e: &Entry) -> Item<'_> {
             .iter()
             .map(|a| Author {
                 name: &a.name,
-                url: a.uri.as_deref(),
+                url: a.uri.as_deref().and_then(|u| safe_url(u, true)),
             })
             .collect(),
         tags: &e.categories,
@@ -109,6 +109,7 @@ fn item(e: &Entry) -> Item<'_> {
         attachments: e
             .enclosures
             .iter()
+            .filter(|x| safe_url(&x.url, false).is_some())
             .map(|x| Attachment {
                 url: &x.url,
                 mime_type: x.media_type.as_deref().unwrap_or("application/octet-stream"),

@@ -106,6 +106,17 @@ impl SectionFeed<'_> {
     }
 }
 
+/// A URL thau may republish as a link, an enclosure or an author's page:
+/// http(s), and mailto where `mailto` says so. Entries are filtered when
+/// they are stored; this keeps anything stored before from going out.
+pub fn safe_url(url: &str, mailto: bool) -> Option<&str> {
+    let scheme = url.split_once(':')?.0;
+    let ok = scheme.eq_ignore_ascii_case("http")
+        || scheme.eq_ignore_ascii_case("https")
+        || (mailto && scheme.eq_ignore_ascii_case("mailto"));
+    (ok && Url::parse(url).is_ok()).then_some(url)
+}
+
 pub fn section_url(base_url: &str, slug: &str, format: Format) -> String {
     format!("{base_url}/sections/{slug}/{}", format.file_name())
 }

@@ -8,7 +8,7 @@ use rss::extension::atom::{AtomExtension, Link};
 use rss::extension::dublincore::DublinCoreExtension;
 use rss::{Category, Channel, Enclosure, Guid, Item, Source};
 
-use super::{Format, SectionFeed, id_is_permalink, public_id};
+use super::{Format, SectionFeed, id_is_permalink, public_id, safe_url};
 
 pub fn rss(feed: &SectionFeed<'_>) -> Vec<u8> {
     // Declared explicitly: a merged feed that loses one is not XML.
@@ -50,7 +50,7 @@ fn item(e: &crate::model::Entry) -> Item {
     let origin = e.sources.first();
     Item {
         title: Some(e.title.clone()),
-        link: e.link.clone(),
+        link: e.link.as_deref().and_then(|l| safe_url(l, false)).map(str::to_owned),
         // Readers that ignore content:encoded still get the text.
         description: e.summary.clone().or_else(|| e.content.clone()),
         content: e.content.clone(),
@@ -67,7 +67,7 @@ fn item(e: &crate::model::Entry) -> Item {
                 domain: None,
             })
             .collect(),
-        enclosure: e.enclosures.first().map(|x| Enclosure {
+        enclosure: e.enclosures.iter().find(|x| safe_url(&x.url, false).is_some()).map(|x| Enclosure {
             url: x.url.clone(),
             length: x.length.unwrap_or(0).to_string(),
             mime_type: x
