@@ -72,6 +72,7 @@ fn thau_normalize(bytes: &[u8]) -> usize {
         url: Some(&url),
         content_type: Some("application/rss+xml"),
         timezone: None,
+        max_entries: None,
     };
     let mut feed = thau::normalize::parse(bytes, &cx).unwrap();
     let raw = std::mem::take(&mut feed.entries);
@@ -109,7 +110,11 @@ fn thau_ingest(store: &Store, source: &str, bytes: &[u8]) -> u32 {
     };
     // What a poll starts from: the state the last poll of this source left.
     let state = store.fetch_state(source).unwrap().unwrap_or_default();
-    let report = thau::pipeline::ingest(store, source, None, doc, state, Utc::now());
+    let options = thau::pipeline::IngestOptions {
+        timezone: None,
+        max_entries: thau::config::DEFAULT_MAX_ENTRIES_PER_POLL,
+    };
+    let report = thau::pipeline::ingest(store, source, &options, doc, state, Utc::now());
     assert!(report.error.is_none(), "{:?}", report.error);
     report.counts.new + report.counts.updated + report.counts.unchanged
 }

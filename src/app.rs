@@ -40,7 +40,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
     on_listening: impl FnOnce(SocketAddr, &str),
 ) -> anyhow::Result<()> {
-    let store = Arc::new(Store::open(&config.store.path)?);
+    let store = Arc::new(Store::open_config(&config.store)?);
     let listeners = server::Listeners::bind(config.server.listen)
         .with_context(|| format!("cannot listen on {}", config.server.listen))?;
     let bound = listeners.local_addr()?;
@@ -280,7 +280,7 @@ pub struct ExportReport {
 /// Writes the site as static files under `out`. A file whose bytes did not
 /// change is not touched, so an unchanged store changes no file.
 pub fn export(config: &Config, out: &Path) -> anyhow::Result<ExportReport> {
-    let store = Store::open(&config.store.path)?;
+    let store = Store::open_config(&config.store)?;
     let base_url = config.server.base_url(config.server.listen);
     let site = Site::build(&store, config, &base_url, None, Utc::now())?;
     let mut files: Vec<(PathBuf, Vec<u8>)> = Vec::new();

@@ -58,6 +58,8 @@ impl ServerConfig {
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoreConfig {
     pub path: PathBuf,
+    /// sled's page cache, in bytes (sled's own default is 1 GiB).
+    pub cache: u64,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -76,6 +78,8 @@ pub struct PollConfig {
     /// Honour the origin's `Cache-Control: max-age` / `Expires` as the
     /// shortest interval between polls.
     pub respect_cache_headers: bool,
+    /// The most entries taken from one document: its newest.
+    pub max_entries_per_poll: usize,
 }
 
 /// When a source is polled.
@@ -259,6 +263,8 @@ pub const DEFAULT_PER_HOST: usize = 2;
 pub const DEFAULT_BACKOFF_CAP: Duration = Duration::from_secs(24 * 3600);
 pub const DEFAULT_JITTER: Duration = Duration::from_secs(30);
 pub const DEFAULT_MAX_BODY: u64 = 10 * 1024 * 1024;
+pub const DEFAULT_MAX_ENTRIES_PER_POLL: usize = 2000;
+pub const DEFAULT_STORE_CACHE: u64 = 64 * 1024 * 1024;
 pub const DEFAULT_PAGE_SIZE: usize = 50;
 pub const DEFAULT_MAX_PAGE_SIZE: usize = 500;
 pub const DEFAULT_CACHE_MAX_AGE: Duration = Duration::from_secs(300);
@@ -273,7 +279,7 @@ const SERVER_KEYS: &[&str] = &[
     "cache_max_age",
     "admin_token",
 ];
-const STORE_KEYS: &[&str] = &["path"];
+const STORE_KEYS: &[&str] = &["path", "cache"];
 const POLL_KEYS: &[&str] = &[
     "schedule",
     "every",
@@ -285,6 +291,7 @@ const POLL_KEYS: &[&str] = &[
     "jitter",
     "respect_cache_headers",
     "timezone",
+    "max_entries_per_poll",
 ];
 const SECTION_KEYS: &[&str] = &[
     "slug",
@@ -472,6 +479,10 @@ impl Checker {
             .and_then(|t| self.string(t, "path"))
             .map(|(p, _)| self.base_dir.join(p))
             .unwrap_or_else(|| self.base_dir.join("data/thau.sled"));
+        let store_cache = store
+            .as_ref()
+            .and_then(|t| self.parsed_with(t, "cache", parse_size))
+            .unwrap_or(DEFAULT_STORE_CACHE);
 
         let timing = poll
             .as_ref()
@@ -510,6 +521,10 @@ impl Checker {
             })
             .unwrap_or(DEFAULT_MAX_BODY);
 
+        let max_entries_per_poll = poll
+            .as_ref()
+            .and_then(|t| self.integer(t, "max_entries_per_poll", 1, 1_000_000))
+            .map_or(DEFAULT_MAX_ENTRIES_PER_POLL, |n| n as usize);
         let retention = retention_table.as_ref().map(|t| self.retention(t)).unwrap_or_default();
         let sections = self.sections(&root);
         let timezone = poll
@@ -527,7 +542,10 @@ impl Checker {
                 cache_max_age,
                 admin_token,
             },
-            store: StoreConfig { path: store_path },
+            store: StoreConfig {
+                path: store_path,
+                cache: store_cache,
+            },
             poll: PollConfig {
                 timing,
                 timeout,
@@ -537,6 +555,7 @@ impl Checker {
                 backoff_cap,
                 jitter,
                 respect_cache_headers,
+                max_entries_per_poll,
             },
             retention,
             sections,

@@ -85,7 +85,7 @@ fn main() -> ExitCode {
         Command::Poll { source } => poll(&config, source.as_deref()),
         Command::Serve => serve(config),
         Command::Prune => {
-            let store = match Store::open(&config.store.path) {
+            let store = match Store::open_config(&config.store) {
                 Ok(store) => store,
                 Err(e) => {
                     eprintln!("thau: {e}");
@@ -126,7 +126,7 @@ fn report_moves(config: &Config) {
     if !config.store.path.exists() {
         return;
     }
-    let store = match Store::open(&config.store.path) {
+    let store = match Store::open_config(&config.store) {
         Ok(store) => store,
         Err(StoreError::InUse { .. }) => {
             println!("(the store is in use by a running thau; its status page and /api/sources list moved sources)");
@@ -202,7 +202,7 @@ fn poll(config: &Config, only: Option<&str>) -> ExitCode {
             }
         },
     };
-    let store = match Store::open(&config.store.path) {
+    let store = match Store::open_config(&config.store) {
         Ok(store) => Arc::new(store),
         Err(e @ StoreError::InUse { .. }) => {
             eprintln!(

@@ -32,6 +32,8 @@ pub struct PollReport {
     pub retry_after: Option<DateTime<Utc>>,
     /// Size of the document fetched (0 for a 304 or a failure).
     pub bytes: u64,
+    /// Older entries of the document not taken (past `max_entries_per_poll`).
+    pub skipped: u32,
 }
 
 impl PollReport {
@@ -45,6 +47,7 @@ impl PollReport {
             moved_to: None,
             retry_after: None,
             bytes: 0,
+            skipped: 0,
         }
     }
 
@@ -69,6 +72,12 @@ impl PollReport {
                 self.counts.new, self.counts.updated, self.counts.unchanged, self.in_feed
             ),
         };
+        if self.skipped > 0 {
+            s.push_str(&format!(
+                "; the {} oldest not taken (max_entries_per_poll)",
+                self.skipped
+            ));
+        }
         if let Some(to) = &self.moved_to {
             s.push_str(&format!("; moved permanently to {to} (update feeds.toml)"));
         }
@@ -186,8 +195,12 @@ impl Poller {
             Fetched::Document(doc) => {
                 let bytes = doc.body.len() as u64;
                 let store = self.store.clone();
-                let (owned, timezone) = (name.to_string(), source.timezone);
-                match tokio::task::spawn_blocking(move || ingest(&store, &owned, timezone, doc, state, now)).await {
+                let owned = name.to_string();
+                let options = IngestOptions {
+                    timezone: source.timezone,
+                    max_entries: limits.max_entries_per_poll,
+                };
+                match tokio::task::spawn_blocking(move || ingest(&store, &owned, &options, doc, state, now)).await {
                     // Done once durable: a crash before this point loses the
                     // whole poll (to be redone), never part of it.
                     Ok(report) if report.outcome != Outcome::Error => match self.store.flush_async().await {
@@ -212,13 +225,22 @@ impl Poller {
     }
 }
 
+/// How a source's documents are read.
+#[derive(Debug, Clone, Copy)]
+pub struct IngestOptions {
+    /// Where the publisher is (dates without a zone).
+    pub timezone: Option<Tz>,
+    /// The most entries taken from one document (its newest).
+    pub max_entries: usize,
+}
+
 /// Parses, normalizes and stores one fetched document in one batch
 /// (CPU-bound: runs on a blocking thread). Not flushed: the caller awaits
 /// [`Store::flush_async`] before calling the poll done.
 pub fn ingest(
     store: &Store,
     name: &str,
-    timezone: Option<Tz>,
+    options: &IngestOptions,
     doc: Document,
     mut state: FetchState,
     now: DateTime<Utc>,
@@ -227,7 +249,8 @@ pub fn ingest(
         source: name,
         url: doc.url.as_ref(),
         content_type: doc.content_type.as_deref(),
-        timezone,
+        timezone: options.timezone,
+        max_entries: Some(options.max_entries),
     };
     let mut feed = match normalize::parse(&doc.body, &cx) {
         Ok(feed) => feed,
@@ -236,7 +259,8 @@ pub fn ingest(
         Err(e) => return record_error(store, name, state, &e.to_string()),
     };
     let raw = std::mem::take(&mut feed.entries);
-    let in_feed = raw.len() as u32;
+    let in_feed = feed.total as u32;
+    let skipped = feed.total.saturating_sub(raw.len()) as u32;
     if in_feed == 0 && state.last_entry_count > 0 {
         // More likely a broken publisher than a feed that was emptied on
         // purpose: keep what is stored and say so.
@@ -266,6 +290,7 @@ pub fn ingest(
         Ok(counts) => PollReport {
             counts,
             in_feed,
+            skipped,
             ..PollReport::new(name, counts.outcome())
         },
         // Nothing of this poll was written (the batch is atomic); the old

@@ -1,6 +1,6 @@
 //! The sled store: entries, the index sections are rendered from, and
 //! per-source fetch state, all in one tree so that one [`sled::Batch`] per
-//! source poll commits atomically. Depends on `model`.
+//! source poll commits atomically. Depends on `model` and `config`.
 //!
 //! Keys (`\0` separates parts; names and folded categories never hold one):
 //!
@@ -84,8 +84,20 @@ pub struct Store {
 }
 
 impl Store {
-    /// Opens (or creates) the store at `path`. Only one process may hold it.
+    /// Opens (or creates) the store at `path` with the default cache. Only
+    /// one process may hold it.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
+        Store::open_with(path, crate::config::DEFAULT_STORE_CACHE)
+    }
+
+    /// Opens the store `[store]` describes.
+    pub fn open_config(config: &crate::config::StoreConfig) -> Result<Store, StoreError> {
+        Store::open_with(&config.path, config.cache)
+    }
+
+    /// Opens (or creates) the store at `path`, with a page cache of at most
+    /// `cache` bytes.
+    pub fn open_with(path: &Path, cache: u64) -> Result<Store, StoreError> {
         let open_error = |source| StoreError::Open {
             path: path.to_owned(),
             source,
@@ -106,7 +118,11 @@ impl Store {
             }
             Err(std::fs::TryLockError::Error(e)) => return Err(open_error(e)),
         }
-        let db = sled::Config::new().path(path).mode(sled::Mode::HighThroughput).open()?;
+        let db = sled::Config::new()
+            .path(path)
+            .mode(sled::Mode::HighThroughput)
+            .cache_capacity(cache)
+            .open()?;
         match db.get(SCHEMA_KEY)? {
             Some(v) if v.as_ref() == SCHEMA_VERSION.to_string().as_bytes() => {}
             Some(v) => {

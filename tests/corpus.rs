@@ -81,6 +81,7 @@ fn ingest(path: &Path, tally: &mut Tally) {
         url: Some(&url),
         content_type: content_type.as_deref(),
         timezone: None,
+        max_entries: None,
     };
     match normalize::parse(&bytes, &cx) {
         Ok(mut feed) => {
@@ -212,6 +213,7 @@ fn first_entry(doc: &[u8], url: Option<&Url>) -> Result<Option<thau::model::Entr
         url,
         content_type: None,
         timezone: None,
+        max_entries: None,
     };
     let mut feed = normalize::parse(doc, &cx)?;
     let raw = std::mem::take(&mut feed.entries);

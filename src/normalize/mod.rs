@@ -22,6 +22,8 @@ use url::Url;
 use crate::model::{Enclosure, Entry, Person, SourceRef, distinct_folded};
 use crate::{dates, legacy_ns};
 
+mod cap;
+
 /// What the pipeline knows about the document besides its bytes.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct DocContext<'a> {
@@ -34,6 +36,8 @@ pub struct DocContext<'a> {
     /// Where the publisher is: dates written without a zone are local time
     /// there (UTC when `None`).
     pub timezone: Option<Tz>,
+    /// The most entries taken from one document (its newest); None: all.
+    pub max_entries: Option<usize>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -70,6 +74,8 @@ pub struct ParsedFeed {
     /// The document's own `updated`/`lastBuildDate`, in UTC.
     pub updated: Option<DateTime<Utc>>,
     authors: Vec<Person>,
+    /// Entries in the document, beyond `max_entries` included.
+    pub total: usize,
     /// Whether the format says when a title is HTML (Atom, JSON Feed): then
     /// a plain-text title is kept as written. RSS does not say.
     typed_text: bool,
@@ -104,6 +110,15 @@ pub fn parse(bytes: &[u8], cx: &DocContext<'_>) -> Result<ParsedFeed, NormalizeE
     {
         decoded = Cow::Owned(upgraded);
     }
+    // Past the cap, only the newest entries reach feed-rs: its model of a
+    // document of 300,000 tiny items would take gigabytes.
+    let mut total = None;
+    if let Some(max) = cx.max_entries
+        && let Some((cut, all)) = cap::newest(&decoded, max, cx.timezone)
+    {
+        decoded = Cow::Owned(cut);
+        total = Some(all);
+    }
     // Published as the entries' origin: never with credentials.
     let feed_url = cx.url.map(|u| crate::redact::redacted(u).to_string());
     // Relative links never inherit the credentials of the source's URL.
@@ -135,9 +150,11 @@ pub fn parse(bytes: &[u8], cx: &DocContext<'_>) -> Result<ParsedFeed, NormalizeE
     } else {
         Vec::new()
     };
+    let built = build(feed, scans, cx);
     Ok(ParsedFeed {
         feed_url,
-        ..build(feed, scans, cx)
+        total: total.unwrap_or(built.entries.len()),
+        ..built
     })
 }
 
@@ -531,6 +548,7 @@ fn build(feed: fm::Feed, scans: Vec<EntryScan>, cx: &DocContext<'_>) -> ParsedFe
         feed_url: cx.url.map(Url::to_string),
         updated: feed.updated,
         authors,
+        total: entries.len(),
         typed_text,
         entries,
     }
@@ -991,6 +1009,7 @@ mod tests {
             url: Some(&url),
             content_type: None,
             timezone: None,
+            max_entries: None,
         };
         let mut feed = parse(doc, &cx).unwrap();
         let raw = std::mem::take(&mut feed.entries);
@@ -1044,6 +1063,7 @@ mod tests {
             url: Some(&url),
             content_type: Some("text/html"),
             timezone: None,
+            max_entries: None,
         };
         let error = parse(page, &cx).unwrap_err().to_string();
         assert_eq!(
@@ -1062,6 +1082,7 @@ mod tests {
             url: Some(&url),
             content_type: None,
             timezone: None,
+            max_entries: None,
         };
         // Either refused or kept unexpanded; never a 100 MB title.
         if let Ok(feed) = parse(doc, &cx) {
