@@ -4,8 +4,7 @@
 mod support;
 
 use std::fmt::Write as _;
-use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use support::{Origin, Route, Site};
 
@@ -30,30 +29,6 @@ fn feed(source: usize, items: usize) -> String {
     s
 }
 
-/// Runs `thau` with `args`, killing it and failing past `deadline`.
-fn run_within(site: &Site, args: &[&str], deadline: Duration) -> support::Run {
-    let mut child = site
-        .command(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start thau");
-    let started = Instant::now();
-    while child.try_wait().unwrap().is_none() {
-        if started.elapsed() > deadline {
-            let _ = child.kill();
-            let out = child.wait_with_output().unwrap();
-            panic!(
-                "thau {args:?} still running after {deadline:?}: hung\nstdout:\n{}\nstderr:\n{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    support::Run(child.wait_with_output().unwrap())
-}
-
 /// sled 0.34 deadlocks for good when flushes run concurrently: hundreds of
 /// polls with new entries finishing together used to hang `thau poll` at
 /// 0% CPU. The store's group commit makes one flush serve them all.
@@ -71,7 +46,7 @@ fn hundreds_of_sources_with_new_entries_poll_without_hanging() {
         let _ = write!(config, "\n[[sources]]\nname = \"s{n}\"\nurl = \"{}\"\n", origin.url(&path));
     }
     let site = Site::new(&config);
-    let run = run_within(&site, &["poll"], Duration::from_secs(120));
+    let run = site.thau_within(&["poll"], Duration::from_secs(120));
     assert_eq!(run.code(), 0, "{}\n{}", run.stdout(), run.stderr());
     for n in 0..SOURCES {
         let (outcome, detail) = run.line(&format!("s{n}"));
@@ -94,7 +69,7 @@ fn fifty_thousand_sources_are_checked_quickly_with_the_same_messages() {
         );
     }
     let site = Site::new(&config);
-    let run = run_within(&site, &["check"], Duration::from_secs(30));
+    let run = site.thau_within(&["check"], Duration::from_secs(30));
     assert_eq!(run.code(), 0, "{}", run.stderr());
     assert!(run.stdout().contains("ok (50000 sources, 1 sections)"), "{}", run.stdout());
 
@@ -102,7 +77,7 @@ fn fifty_thousand_sources_are_checked_quickly_with_the_same_messages() {
     let lines = config.lines().count();
     config.push_str("\n[[sources]]\nname = \"last\"\nurl = \"http://127.0.0.1/last.xml\"\nsections = [\"setee\"]\n");
     site.write_config(&config);
-    let run = run_within(&site, &["check"], Duration::from_secs(30));
+    let run = site.thau_within(&["check"], Duration::from_secs(30));
     assert_eq!(run.code(), 2);
     assert_eq!(
         run.stderr().trim(),

@@ -149,3 +149,51 @@ fn a_feed_of_hundreds_of_thousands_of_items_is_capped_and_memory_stays_bounded()
     );
     assert_eq!(site.entries().len(), 6000);
 }
+
+/// One entry of deeply nested HTML made html5ever work quadratically: 40,000
+/// nested <div>s took seconds to poll, 500,000 more than ten minutes, and
+/// `feed.json?limit=` re-rendered it on the serving threads until /healthz
+/// timed out. Nesting is now bounded before any HTML parser sees it, and
+/// variants render off the serving threads.
+#[test]
+fn deeply_nested_html_costs_linear_time_and_never_blocks_serving() {
+    let origin = Origin::start();
+    let deep = format!("{}profond{}", "<div>".repeat(200_000), "</div>".repeat(200_000));
+    let escaped = deep.replace('<', "&lt;").replace('>', "&gt;");
+    let mut rss = String::from("<rss version=\"2.0\"><channel><title>n</title>");
+    rss.push_str(&format!("<item><guid>deep</guid><title>Profond</title><description>{escaped}</description></item>"));
+    for i in 0..60 {
+        rss.push_str(&format!("<item><guid>g{i}</guid><title>Brève {i}</title><description>&lt;p&gt;texte {i}&lt;/p&gt;</description></item>"));
+    }
+    rss.push_str("</channel></rss>");
+    origin.route("/deep.xml", Route::Status {
+        code: 200,
+        headers: vec![("Content-Type".into(), "application/rss+xml".into())],
+        body: rss.into_bytes(),
+    });
+    let site = Site::new(&format!(
+        "[server]\nlisten = \"127.0.0.1:0\"\n[poll]\nmax_body = \"20MiB\"\n[[sections]]\nslug = \"n\"\ntitle = \"N\"\n\
+         [[sources]]\nname = \"deep\"\nurl = \"{}\"\nsections = [\"n\"]\n",
+        origin.url("/deep.xml")
+    ));
+    let run = site.thau_within(&["poll"], std::time::Duration::from_secs(60));
+    assert_eq!(run.code(), 0, "{}{}", run.stdout(), run.stderr());
+    let entry = site.entries().into_iter().find(|e| e.title == "Profond").unwrap();
+    let html = entry.summary.unwrap();
+    assert!(html.contains("profond") && html.matches("<div>").count() <= 100, "{} divs", html.matches("<div>").count());
+
+    let serve = site.serve();
+    let variants: Vec<_> = (0..4)
+        .map(|n| {
+            let url = serve.url(&format!("/sections/n/feed.json?limit={}", 10 + n));
+            std::thread::spawn(move || get(&url))
+        })
+        .collect();
+    let health = get(&serve.url("/healthz"));
+    assert_eq!(health.status, 200);
+    for v in variants {
+        let v = v.join().unwrap();
+        assert_eq!(v.status, 200);
+        assert!(serde_json::from_slice::<serde_json::Value>(&v.body).is_ok());
+    }
+}

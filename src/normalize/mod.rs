@@ -23,6 +23,7 @@ use crate::model::{Enclosure, Entry, Person, SourceRef, distinct_folded};
 use crate::{dates, legacy_ns};
 
 mod cap;
+mod nesting;
 
 /// What the pipeline knows about the document besides its bytes.
 #[derive(Debug, Clone, Copy, Default)]
@@ -848,7 +849,7 @@ pub fn html_to_text(html: &str) -> String {
         b.clean_content_tags(["script", "style", "title"].into_iter().collect());
         b
     });
-    let escaped = TEXT_ONLY.clean(html).to_string();
+    let escaped = TEXT_ONLY.clean(&nesting::bound(html)).to_string();
     unescape_serialized(&escaped)
 }
 
@@ -920,7 +921,7 @@ pub fn sanitize_html(html: &str, base: Option<&Url>) -> String {
         return escape_html(html);
     }
     HTML_BASE.set(base.filter(|b| matches!(b.scheme(), "http" | "https")).cloned());
-    let clean = HTML.clean(html).to_string();
+    let clean = HTML.clean(&nesting::bound(html)).to_string();
     HTML_BASE.set(None);
     clean.trim().to_string()
 }

@@ -308,6 +308,31 @@ impl Site {
         Run(output)
     }
 
+    /// Runs `thau` with `args`, killing it and failing past `deadline` (a
+    /// hang or a quadratic loop reports instead of stalling the suite).
+    pub fn thau_within(&self, args: &[&str], deadline: Duration) -> Run {
+        let mut child = self
+            .command(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("start thau");
+        let started = std::time::Instant::now();
+        while child.try_wait().unwrap().is_none() {
+            if started.elapsed() > deadline {
+                let _ = child.kill();
+                let out = child.wait_with_output().unwrap();
+                panic!(
+                    "thau {args:?} still running after {deadline:?}\nstdout:\n{}\nstderr:\n{}",
+                    String::from_utf8_lossy(&out.stdout),
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Run(child.wait_with_output().unwrap())
+    }
+
     pub fn command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_thau"));
         cmd.arg("--config").arg(self.config_path()).args(args);
