@@ -59,6 +59,7 @@ pub async fn serve(
         config_error: ArcSwap::new(Arc::new(None)),
         admin: admin_tx,
         metrics: metrics.clone(),
+        renders: tokio::sync::Semaphore::new(server::VARIANT_RENDERS),
     });
     on_listening(bound, &base_url);
 

@@ -1,9 +1,10 @@
 //! HTTP: `serve(listeners, state, stop)` and the `router` behind it. Section
 //! feeds are served from the bytes the [`Site`] rendered and compressed when
-//! the section changed — never rendered or compressed per request, except
-//! the `?limit`/`?since` variants, which are rendered (uncompressed) from the
-//! section's entries in memory. Strong ETags, `Last-Modified`, 304s, gzip and
-//! brotli negotiation, HEAD. Depends on `site`, `publish`, `store`.
+//! the section changed. `?limit`/`?since` variants are rendered on request,
+//! but never on the serving threads: on the blocking pool, a few at a time,
+//! and kept with the site until it changes. Strong ETags, `Last-Modified`,
+//! 304s, gzip and brotli negotiation, HEAD. Depends on `site`, `publish`,
+//! `store`.
 
 use std::convert::Infallible;
 use std::future::Ready;
@@ -36,9 +37,9 @@ use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::model::FetchState;
 use crate::pipeline::PollReport;
-use crate::publish::{self, Format, SectionFeed, SourceStatus};
+use crate::publish::{self, Format, SourceStatus};
 use crate::schedule;
-use crate::site::{Doc, Site, etag, hex_sha256, http_date};
+use crate::site::{Doc, Site, VariantKey};
 use crate::store::Store;
 
 /// What handlers read. The site and the config are swapped whole (without
@@ -52,7 +53,13 @@ pub struct AppState {
     /// Polls asked for through the admin API.
     pub admin: mpsc::Sender<AdminRequest>,
     pub metrics: Arc<Metrics>,
+    /// Feed variants being rendered at once, on the blocking pool.
+    pub renders: tokio::sync::Semaphore,
 }
+
+/// `?limit`/`?since` variants rendered at once: the serving threads never
+/// render, and a burst of variant requests cannot take every core.
+pub const VARIANT_RENDERS: usize = 2;
 
 /// "Poll this source now", answered with what the poll did.
 pub struct AdminRequest {
@@ -233,11 +240,14 @@ impl hyper::service::Service<hyper::Request<Incoming>> for Http {
         let feed =
             matches!(*request.method(), Method::GET | Method::HEAD) && request.uri().path().starts_with("/sections/");
         if feed {
-            return Either::Left(std::future::ready(Ok(feed_response(
-                &self.state,
-                request.uri(),
-                request.headers(),
-            ))));
+            return match feed_response(&self.state, request.uri(), request.headers()) {
+                FeedAnswer::Now(response) => Either::Left(std::future::ready(Ok(response))),
+                FeedAnswer::Render(render) => {
+                    let state = self.state.clone();
+                    let headers = request.headers().clone();
+                    Either::Right(Box::pin(async move { Ok(render_variant(state, render, headers).await) }))
+                }
+            };
         }
         let mut router = self.router.clone();
         Either::Right(Box::pin(async move { router.call(request.map(Body::new)).await }))
@@ -247,59 +257,77 @@ impl hyper::service::Service<hyper::Request<Incoming>> for Http {
 /// `/sections/{slug}/{file}`. Takes the request whole: feed requests are the
 /// hot path, and extractors would copy the path and the headers.
 async fn section_feed(State(state): State<Arc<AppState>>, request: Request) -> Response {
-    feed_response(&state, request.uri(), request.headers())
+    match feed_response(&state, request.uri(), request.headers()) {
+        FeedAnswer::Now(response) => response,
+        FeedAnswer::Render(render) => render_variant(state.clone(), render, request.headers().clone()).await,
+    }
 }
 
-fn feed_response(state: &AppState, uri: &Uri, headers: &HeaderMap) -> Response {
+/// A feed request answered from memory, or a variant to render first.
+enum FeedAnswer {
+    Now(Response),
+    Render(VariantKey),
+}
+
+fn feed_response(state: &AppState, uri: &Uri, headers: &HeaderMap) -> FeedAnswer {
     let site = state.site.load();
     let (path, query) = (uri.path(), uri.query());
+    let not_found = |message: &str| FeedAnswer::Now(plain(StatusCode::NOT_FOUND, message));
     let Some((slug, file)) = path.strip_prefix("/sections/").and_then(|r| r.split_once('/')) else {
-        return plain(StatusCode::NOT_FOUND, "not found\n");
+        return not_found("not found\n");
     };
     let Some(section) = site.section(slug) else {
-        return plain(StatusCode::NOT_FOUND, &format!("no section \"{slug}\"\n"));
+        return not_found(&format!("no section \"{slug}\"\n"));
     };
     let Some(format) = Format::ALL.into_iter().find(|f| f.file_name() == file) else {
-        return plain(
-            StatusCode::NOT_FOUND,
-            "section feeds are rss.xml, atom.xml and feed.json\n",
-        );
+        return not_found("section feeds are rss.xml, atom.xml and feed.json\n");
     };
     let params = match FeedParams::parse(query, site.max_page_size) {
         Ok(p) => p,
-        Err(message) => return plain(StatusCode::BAD_REQUEST, &format!("{message}\n")),
+        Err(message) => return FeedAnswer::Now(plain(StatusCode::BAD_REQUEST, &format!("{message}\n"))),
     };
     if params.is_default(site.page_size) {
-        return serve_doc(&section.feeds[&format], headers, &site.cache_control);
+        return FeedAnswer::Now(serve_doc(&section.feeds[&format], headers, &site.cache_control));
     }
-    // A variant: rendered from the entries in memory, not compressed.
-    let limit = params.limit.unwrap_or(site.page_size);
-    let entries: Vec<_> = section
-        .entries
-        .iter()
-        .filter(|e| params.since.is_none_or(|since| e.updated > since))
-        .take(limit)
-        .cloned()
-        .collect();
-    let feed = SectionFeed {
-        section: &section.section,
-        base_url: &site.base_url,
-        entries: &entries,
+    let key = VariantKey {
+        slug: slug.to_string(),
+        format,
+        limit: params.limit.unwrap_or(site.page_size),
+        since: params.since,
     };
-    let body = format.render(&feed);
-    let etag = etag(&hex_sha256(&body), "");
-    let last_modified = HeaderValue::from_str(&http_date(feed.updated())).expect("a date is a valid header");
-    respond(
-        headers,
-        Variant {
-            content_type: format.content_type(),
-            body: Bytes::from(body),
-            encoding: None,
-            etag: &etag,
-            last_modified: (feed.updated(), &last_modified),
-        },
-        &site.cache_control,
-    )
+    match site.variants.get(&key) {
+        Some(doc) => FeedAnswer::Now(serve_doc(&doc, headers, &site.cache_control)),
+        None => FeedAnswer::Render(key),
+    }
+}
+
+/// Renders a `?limit`/`?since` variant away from the serving threads (on
+/// the blocking pool, [`VARIANT_RENDERS`] at a time), keeps it with the
+/// site until the next republish, and serves it.
+async fn render_variant(state: Arc<AppState>, key: VariantKey, headers: HeaderMap) -> Response {
+    let Ok(_turn) = state.renders.acquire().await else {
+        return plain(StatusCode::SERVICE_UNAVAILABLE, "shutting down\n");
+    };
+    let site = state.site.load_full();
+    // Another request may have rendered it while this one waited.
+    if let Some(doc) = site.variants.get(&key) {
+        return serve_doc(&doc, &headers, &site.cache_control);
+    }
+    let rendered = {
+        let (site, key) = (site.clone(), key.clone());
+        tokio::task::spawn_blocking(move || site.render_variant(&key)).await
+    };
+    match rendered {
+        Ok(Some(doc)) => {
+            let doc = site.variants.insert(key, doc);
+            serve_doc(&doc, &headers, &site.cache_control)
+        }
+        Ok(None) => plain(StatusCode::NOT_FOUND, "no such section\n"),
+        Err(e) => {
+            warn!(error = %e, "rendering a feed variant failed");
+            plain(StatusCode::INTERNAL_SERVER_ERROR, "rendering failed\n")
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -318,7 +346,10 @@ impl FeedParams {
                     params.limit = Some(n.ok_or(format!("limit must be an integer from 1 to {max}, not \"{v}\""))?);
                 }
                 "since" => {
-                    let t = DateTime::parse_from_rfc3339(&v).map_err(|_| {
+                    // An unencoded `+01:00` arrives as a space.
+                    let t = DateTime::parse_from_rfc3339(&v)
+                        .or_else(|e| DateTime::parse_from_rfc3339(&v.replace(' ', "+")).map_err(|_| e))
+                        .map_err(|_| {
                         format!("since must be an RFC 3339 date such as 2026-11-25T08:00:00Z, not \"{v}\"")
                     })?;
                     params.since = Some(t.with_timezone(&Utc));
@@ -661,6 +692,8 @@ mod tests {
         assert!(FeedParams::parse(Some("since=yesterday"), 500).is_err());
         let p = FeedParams::parse(Some("since=2026-11-25T08:00:00%2B01:00"), 500).unwrap();
         assert_eq!(p.since.unwrap().to_rfc3339(), "2026-11-25T07:00:00+00:00");
+        let p = FeedParams::parse(Some("since=2026-11-25T08:00:00+01:00"), 500).unwrap();
+        assert_eq!(p.since.unwrap().to_rfc3339(), "2026-11-25T07:00:00+00:00", "an unencoded +");
     }
 
     /// What lets a lane skip a system call per connection: the accepted

@@ -5,9 +5,9 @@
 //! restart does not move it). Requests are served from these bytes. Wires
 //! `store`, `route` and `publish`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use axum::body::Bytes;
 use axum::http::HeaderValue;
@@ -41,11 +41,20 @@ pub struct Doc {
 impl Doc {
     fn new(content_type: &'static str, body: Vec<u8>, hash: String, last_modified: DateTime<Utc>) -> Doc {
         Doc {
+            gzip: Bytes::from(gzip(&body, flate2::Compression::best())),
+            brotli: Bytes::from(brotli(&body)),
+            ..Doc::plain(content_type, body, hash, last_modified)
+        }
+    }
+
+    /// Without its compressed forms (each is then served as identity).
+    fn plain(content_type: &'static str, body: Vec<u8>, hash: String, last_modified: DateTime<Utc>) -> Doc {
+        Doc {
             content_type,
             etags: [etag(&hash, ""), etag(&hash, "-gz"), etag(&hash, "-br")],
             last_modified_header: HeaderValue::from_str(&http_date(last_modified)).expect("a date is a valid header"),
-            gzip: Bytes::from(gzip(&body)),
-            brotli: Bytes::from(brotli(&body)),
+            gzip: Bytes::new(),
+            brotli: Bytes::new(),
             identity: Bytes::from(body),
             hash,
             last_modified,
@@ -73,9 +82,46 @@ pub struct SiteSection {
     pub total: usize,
     /// The default page (`page_size` entries) in each format.
     pub feeds: BTreeMap<Format, Doc>,
+    /// When what the section holds (its `entries`) last changed: the
+    /// `Last-Modified` of its `?limit`/`?since` variants.
+    pub changed: DateTime<Utc>,
 }
 
-#[derive(Debug, Clone)]
+/// A `?limit`/`?since` variant of a section feed.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct VariantKey {
+    pub slug: String,
+    pub format: Format,
+    pub limit: usize,
+    pub since: Option<DateTime<Utc>>,
+}
+
+/// Variants rendered since the site was built; dropped with it.
+#[derive(Debug, Default)]
+pub struct Variants(Mutex<HashMap<VariantKey, Arc<Doc>>>);
+
+/// Variants kept at once (the cache is emptied when full: requests for
+/// variants are rare, and each costs at most one render).
+const MAX_VARIANTS: usize = 64;
+
+impl Variants {
+    pub fn get(&self, key: &VariantKey) -> Option<Arc<Doc>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).get(key).cloned()
+    }
+
+    /// Keeps `doc`; returns it shared.
+    pub fn insert(&self, key: VariantKey, doc: Doc) -> Arc<Doc> {
+        let doc = Arc::new(doc);
+        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if map.len() >= MAX_VARIANTS {
+            map.clear();
+        }
+        map.insert(key, doc.clone());
+        doc
+    }
+}
+
+#[derive(Debug)]
 pub struct Site {
     pub base_url: String,
     /// `[server]` settings requests need, so a request reads one snapshot.
@@ -90,6 +136,8 @@ pub struct Site {
     pub per_source: BTreeMap<String, usize>,
     /// Entries stored.
     pub total_entries: usize,
+    /// `?limit`/`?since` variants rendered for requests.
+    pub variants: Variants,
 }
 
 impl Site {
@@ -127,11 +175,13 @@ impl Site {
                 let path = format!("sections/{}/{}", section.slug, format.file_name());
                 feeds.insert(format, marks.doc(&path, format.content_type(), format.render(&feed))?);
             }
+            let changed = marks.changed(&format!("sections/{}", section.slug), content_hash(&entries))?;
             sections.push(SiteSection {
                 section: section.clone(),
                 entries,
                 total,
                 feeds,
+                changed,
             });
         }
         let opml = publish::opml(base_url, &summaries(&sections), &publish::OPML_FORMATS);
@@ -146,8 +196,67 @@ impl Site {
             opml,
             per_source,
             total_entries,
+            variants: Variants::default(),
         })
     }
+
+    /// Renders a variant of a section feed: its entries updated after
+    /// `since`, at most `limit` (within the `max_page_size` kept), dated by
+    /// the section's last change. Gzipped fast, not brotli'd: variants are
+    /// rendered on request and must stay cheap. None for an unknown section.
+    pub fn render_variant(&self, key: &VariantKey) -> Option<Doc> {
+        let section = self.section(&key.slug)?;
+        let entries: Vec<Arc<Entry>> = section
+            .entries
+            .iter()
+            .filter(|e| key.since.is_none_or(|since| e.updated > since))
+            .take(key.limit)
+            .cloned()
+            .collect();
+        let feed = SectionFeed {
+            section: &section.section,
+            base_url: &self.base_url,
+            entries: &entries,
+        };
+        let body = key.format.render(&feed);
+        let gzipped = gzip(&body, flate2::Compression::fast());
+        let doc = Doc::plain(key.format.content_type(), body, hex_sha256_of(&feed, key), section.changed);
+        Some(Doc {
+            gzip: Bytes::from(gzipped),
+            ..doc
+        })
+    }
+}
+
+/// A variant's ETag hash: its bytes differ whenever its entries or their
+/// text do, and so does this (cheaper than hashing the rendered bytes again).
+fn hex_sha256_of(feed: &SectionFeed<'_>, key: &VariantKey) -> String {
+    let mut h = Sha256::new();
+    h.update(format!("{key:?}"));
+    h.update(content_hash(feed.entries));
+    hex(&h.finalize())
+}
+
+/// A hash of what a list of entries shows: each one's key, dates, sources
+/// and categories, which every change to an entry moves.
+fn content_hash(entries: &[Arc<Entry>]) -> String {
+    let mut h = Sha256::new();
+    for e in entries {
+        h.update(e.key.as_bytes());
+        h.update([0]);
+        h.update(e.updated.timestamp_micros().to_le_bytes());
+        h.update(e.published.timestamp_micros().to_le_bytes());
+        for s in &e.sources {
+            h.update(s.name.as_bytes());
+            h.update([1]);
+            h.update(s.fingerprint.as_bytes());
+        }
+        for c in &e.categories {
+            h.update(c.as_bytes());
+            h.update([2]);
+        }
+    }
+    hex(&h.finalize())
 }
 
 fn summaries(sections: &[SiteSection]) -> Vec<SectionSummary> {
@@ -214,25 +323,25 @@ struct Marks<'a> {
 }
 
 impl Marks<'_> {
+    /// When what `path` names last changed, given its content hash now
+    /// (kept in the store across restarts).
+    fn changed(&mut self, path: &str, hash: String) -> Result<DateTime<Utc>, StoreError> {
+        Ok(match self.store.publish_mark(path)? {
+            Some(mark) if mark.hash == hash => mark.changed,
+            _ => {
+                let changed = self.now.trunc_subsecs(0);
+                self.store.set_publish_mark(path, &PublishMark { hash, changed })?;
+                changed
+            }
+        })
+    }
+
     fn doc(&mut self, path: &str, content_type: &'static str, body: Vec<u8>) -> Result<Doc, StoreError> {
         let hash = hex_sha256(&body);
         if let Some(old) = self.previous.and_then(|p| p.doc_at(path)).filter(|d| d.hash == hash) {
             return Ok(old.clone());
         }
-        let last_modified = match self.store.publish_mark(path)? {
-            Some(mark) if mark.hash == hash => mark.changed,
-            _ => {
-                let changed = self.now.trunc_subsecs(0);
-                self.store.set_publish_mark(
-                    path,
-                    &PublishMark {
-                        hash: hash.clone(),
-                        changed,
-                    },
-                )?;
-                changed
-            }
-        };
+        let last_modified = self.changed(path, hash.clone())?;
         Ok(Doc::new(content_type, body, hash, last_modified))
     }
 }
@@ -253,8 +362,8 @@ pub fn hex_sha256(bytes: &[u8]) -> String {
     hex(&Sha256::digest(bytes))
 }
 
-fn gzip(body: &[u8]) -> Vec<u8> {
-    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+fn gzip(body: &[u8], level: flate2::Compression) -> Vec<u8> {
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), level);
     e.write_all(body).expect("writing to memory does not fail");
     e.finish().expect("writing to memory does not fail")
 }

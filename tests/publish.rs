@@ -404,3 +404,59 @@ fn real_readers_read_every_section_feed() {
     let again = support::client(&clients, "rss2email-read.sh", &["-s", state.to_str().unwrap(), &url]);
     assert_eq!(again["new_message_count"], 0, "{again:#}");
 }
+
+fn rss_with(items: &[(&str, &str)]) -> String {
+    let mut rss = String::from("<rss version=\"2.0\"><channel><title>Mairie</title><link>https://mairie.example/</link>");
+    for (guid, date) in items {
+        rss.push_str(&format!(
+            "<item><guid>https://mairie.example/{guid}</guid><title>Avis {guid}</title><pubDate>{date}</pubDate></item>"
+        ));
+    }
+    rss.push_str("</channel></rss>");
+    rss
+}
+
+/// A `?limit=` variant used to carry its newest entry's date as
+/// `Last-Modified`: after a poll added an older entry its bytes and ETag
+/// changed, but `If-Modified-Since` still got a 304. It now carries the
+/// section's last change.
+#[test]
+fn a_variant_changes_its_last_modified_when_an_older_entry_arrives() {
+    let origin = Origin::start();
+    let three = [
+        ("a", "Fri, 20 Nov 2026 08:00:00 GMT"),
+        ("b", "Sat, 21 Nov 2026 08:00:00 GMT"),
+        ("c", "Sun, 22 Nov 2026 08:00:00 GMT"),
+    ];
+    origin.route("/mairie.xml", Route::feed(rss_with(&three), "application/rss+xml"));
+    let token = "a-long-enough-admin-token";
+    let site = Site::new(&format!(
+        "[server]\nlisten = \"127.0.0.1:0\"\npage_size = 2\nadmin_token = \"{token}\"\n\
+         [[sections]]\nslug = \"mairie\"\ntitle = \"Mairie\"\n\
+         [[sources]]\nname = \"mairie\"\nurl = \"{}\"\nsections = [\"mairie\"]\n",
+        origin.url("/mairie.xml")
+    ));
+    let serve = site.serve();
+    let variant = serve.url("/sections/mairie/rss.xml?limit=10");
+    wait_for("three items", || items(&get(&variant).text()) == 3);
+    let first = get(&variant);
+    let last_modified = first.header("last-modified").unwrap().to_string();
+    assert_eq!(http("GET", &variant, &[("If-Modified-Since", &last_modified)]).status, 304);
+
+    // Last-Modified has whole seconds: let the clock pass one.
+    std::thread::sleep(Duration::from_millis(1100));
+    let mut four = three.to_vec();
+    four.push(("older", "Tue, 10 Nov 2026 08:00:00 GMT"));
+    origin.route("/mairie.xml", Route::feed(rss_with(&four), "application/rss+xml"));
+    let auth = format!("Bearer {token}");
+    let polled = http("POST", &serve.url("/api/sources/mairie/poll"), &[("Authorization", &auth)]);
+    assert_eq!(polled.status, 200, "{}", polled.text());
+    wait_for("the older entry", || items(&get(&variant).text()) == 4);
+    let again = http("GET", &variant, &[("If-Modified-Since", &last_modified)]);
+    assert_eq!(again.status, 200, "the variant changed since {last_modified}");
+    assert_ne!(again.header("etag"), first.header("etag"));
+    assert_ne!(again.header("last-modified").unwrap(), last_modified);
+    // The default page (the newest two) did not change.
+    let page = serve.url("/sections/mairie/rss.xml");
+    assert_eq!(items(&get(&page).text()), 2);
+}
