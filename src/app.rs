@@ -89,7 +89,9 @@ pub async fn serve(
         stop_rx.clone(),
     ));
 
-    let served = server::serve(listeners, state, stop_rx.clone()).await;
+    let max_connections = max_connections(raise_fd_limit(), config.poll.concurrency);
+    info!(max_connections, "serving");
+    let served = server::serve(listeners, state, stop_rx.clone(), max_connections).await;
 
     // Ordered shutdown: no new polls, in-flight ones finish (or are dropped
     // whole after the grace period: a poll's batch is atomic), then flush.
@@ -99,10 +101,48 @@ pub async fn serve(
         warn!("polls still running after {}s: abandoned", SHUTDOWN_GRACE.as_secs());
     }
     let _ = publisher.await;
-    store.flush_async().await?;
+    // A flush that hangs (a full or failing disk) must not keep thau from
+    // stopping: give up after the grace period and say so.
+    match tokio::time::timeout(SHUTDOWN_GRACE, store.flush_async()).await {
+        Ok(flushed) => flushed?,
+        Err(_) => anyhow::bail!(
+            "the store did not finish writing within {}s; stopping anyway (the last polls may be redone)",
+            SHUTDOWN_GRACE.as_secs()
+        ),
+    }
     served.context("cannot serve HTTP")?;
     info!("store flushed; bye");
     Ok(())
+}
+
+/// Raises this process's open-file limit to its hard limit (as nginx's
+/// `worker_rlimit_nofile` or Go's runtime do); returns the limit in force.
+pub fn raise_fd_limit() -> u64 {
+    // SAFETY: getrlimit/setrlimit only read and write the struct given.
+    unsafe {
+        let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
+            return 1024;
+        }
+        if limit.rlim_cur < limit.rlim_max {
+            let raised = libc::rlimit {
+                rlim_cur: limit.rlim_max,
+                rlim_max: limit.rlim_max,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
+                limit = raised;
+            }
+        }
+        limit.rlim_cur as u64
+    }
+}
+
+/// HTTP connections served at once: the descriptor limit less a reserve
+/// for the store, the logs, and the polls (each in flight, and each idle in
+/// the client's pool).
+pub fn max_connections(fd_limit: u64, concurrency: usize) -> usize {
+    let reserve = 64 + 2 * concurrency as u64;
+    fd_limit.saturating_sub(reserve).clamp(8, 1_000_000) as usize
 }
 
 async fn build_site(

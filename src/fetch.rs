@@ -106,6 +106,10 @@ impl Fetcher {
             .user_agent(USER_AGENT)
             .connect_timeout(Duration::from_secs(10))
             .redirect(reqwest::redirect::Policy::none())
+            // Idle connections hold descriptors: few, and not for long (a
+            // source is polled every few minutes at most).
+            .pool_max_idle_per_host(2)
+            .pool_idle_timeout(Duration::from_secs(15))
             .gzip(true)
             .brotli(true)
             .deflate(true)

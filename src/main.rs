@@ -166,6 +166,8 @@ fn serve(config: Config) -> ExitCode {
     let result = runtime.block_on(thau::app::serve(config, shutdown_signal(), |addr, base_url| {
         println!("thau: listening on http://{addr}/ (feeds published under {base_url}/)");
     }));
+    // A poll stuck in a store write must not keep the process alive.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(5));
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -159,20 +159,29 @@ impl Listeners {
 /// wakes another thread. (On tokio's shared scheduler, each new connection
 /// took four more system calls than nginx's; see BENCHMARKS.md.) Errors
 /// only if the lanes cannot start.
-pub async fn serve(listeners: Listeners, state: Arc<AppState>, stop: watch::Receiver<bool>) -> io::Result<()> {
+pub async fn serve(
+    listeners: Listeners,
+    state: Arc<AppState>,
+    stop: watch::Receiver<bool>,
+    max_connections: usize,
+) -> io::Result<()> {
     let service = Http {
         router: router(state.clone()),
         state,
     };
+    // Shared by the lanes: past it, connections wait in the listen backlog
+    // (and idle ones close after HEADER_READ_TIMEOUT), so clients can never
+    // take the descriptors the store and the polls need.
+    let connections = Arc::new(tokio::sync::Semaphore::new(max_connections.max(1)));
     let mut lanes = Vec::with_capacity(listeners.0.len());
     for (index, listener) in listeners.0.into_iter().enumerate() {
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-        let (service, stop) = (service.clone(), stop.clone());
+        let (service, stop, connections) = (service.clone(), stop.clone(), connections.clone());
         let (done, finished) = oneshot::channel();
         std::thread::Builder::new()
             .name(format!("thau-http-{index}"))
             .spawn(move || {
-                runtime.block_on(lane(listener, service, stop));
+                runtime.block_on(lane(listener, service, stop, connections));
                 let _ = done.send(());
             })?;
         lanes.push(finished);
@@ -183,7 +192,12 @@ pub async fn serve(listeners: Listeners, state: Arc<AppState>, stop: watch::Rece
     Ok(())
 }
 
-async fn lane(listener: std::net::TcpListener, service: Http, mut stop: watch::Receiver<bool>) {
+async fn lane(
+    listener: std::net::TcpListener,
+    service: Http,
+    mut stop: watch::Receiver<bool>,
+    connections: Arc<tokio::sync::Semaphore>,
+) {
     let listener = match TcpListener::from_std(listener) {
         Ok(listener) => listener,
         Err(e) => return warn!("cannot listen: {e}"),
@@ -194,6 +208,13 @@ async fn lane(listener: std::net::TcpListener, service: Http, mut stop: watch::R
     http.timer(TokioTimer::new()).header_read_timeout(HEADER_READ_TIMEOUT);
     let graceful = GracefulShutdown::new();
     loop {
+        let permit = tokio::select! {
+            permit = connections.clone().acquire_owned() => match permit {
+                Ok(permit) => permit,
+                Err(_) => break,
+            },
+            _ = stop.wait_for(|s| *s) => break,
+        };
         let (tcp, _) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(conn) => conn,
@@ -211,6 +232,7 @@ async fn lane(listener: std::net::TcpListener, service: Http, mut stop: watch::R
             if let Err(e) = conn.await {
                 debug!("connection ended: {e}");
             }
+            drop(permit);
         });
     }
     drop(listener);

@@ -404,13 +404,20 @@ impl Store {
 }
 
 impl Drop for Store {
+    /// Lets the flusher serve the tickets left, for at most
+    /// [`FLUSHER_GRACE`]: a flush that hangs (a disk gone bad) must not keep
+    /// the process from ending.
     fn drop(&mut self) {
         self.commits.stop();
-        if let Some(flusher) = self.flusher.take() {
+        if self.commits.wait_exit(FLUSHER_GRACE)
+            && let Some(flusher) = self.flusher.take()
+        {
             let _ = flusher.join();
         }
     }
 }
+
+const FLUSHER_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Group commit: one thread flushes sled for everyone who waits. sled 0.34
 /// deadlocks when flushes run concurrently (its issues #1308 and #1241: each
@@ -438,6 +445,7 @@ struct CommitState {
     /// The last failed flush: the tickets it covered (from, to] and why.
     failed: Option<(u64, u64, String)>,
     stopping: bool,
+    exited: bool,
 }
 
 impl GroupCommit {
@@ -474,6 +482,8 @@ impl GroupCommit {
                     state = self.requested.wait(state).unwrap_or_else(|e| e.into_inner());
                 }
                 if state.issued == state.served {
+                    state.exited = true;
+                    self.served.notify_all();
                     return;
                 }
                 (state.served, state.issued)
@@ -493,6 +503,16 @@ impl GroupCommit {
     fn stop(&self) {
         lock(&self.state).stopping = true;
         self.requested.notify_one();
+    }
+
+    /// Waits for the flusher to end, at most `grace`; whether it did.
+    fn wait_exit(&self, grace: std::time::Duration) -> bool {
+        let state = lock(&self.state);
+        let (state, _) = self
+            .served
+            .wait_timeout_while(state, grace, |s| !s.exited)
+            .unwrap_or_else(|e| e.into_inner());
+        state.exited
     }
 }
 

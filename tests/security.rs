@@ -197,3 +197,48 @@ fn deeply_nested_html_costs_linear_time_and_never_blocks_serving() {
         assert!(serde_json::from_slice::<serde_json::Value>(&v.body).is_ok());
     }
 }
+
+/// With a low descriptor limit, idle client connections used to take every
+/// descriptor: the next store write hung in sled's flush, no later poll
+/// ran, and SIGTERM no longer stopped thau. Connections are now capped
+/// below the limit, polls go on, and thau stops on SIGTERM.
+#[test]
+fn idle_connections_cannot_starve_the_store_or_stop_shutdown() {
+    let origin = Origin::start();
+    let feed = |items: &[&str]| {
+        let mut rss = String::from("<rss version=\"2.0\"><channel><title>m</title>");
+        for i in items {
+            rss.push_str(&format!("<item><guid>https://m.example/{i}</guid><title>{i}</title></item>"));
+        }
+        rss.push_str("</channel></rss>");
+        Route::feed(rss, "application/rss+xml")
+    };
+    origin.route("/m.xml", feed(&["un"]));
+    let site = Site::new(&format!(
+        "[server]\nlisten = \"127.0.0.1:0\"\n[poll]\nschedule = \"* * * * * *\"\n\
+         [[sources]]\nname = \"m\"\nurl = \"{}\"\n",
+        origin.url("/m.xml")
+    ));
+    let mut cmd = std::process::Command::new("sh");
+    cmd.arg("-c")
+        .arg(format!(
+            "ulimit -n 200 && exec {} --config {} serve",
+            env!("CARGO_BIN_EXE_thau"),
+            site.config_path().display()
+        ))
+        .current_dir(site.dir.path());
+    let serve = support::Serve::start(cmd);
+    wait_for("the first poll", || !origin.requests("/m.xml").is_empty());
+    let addr = serve.base.trim_start_matches("http://").to_string();
+    let idle: Vec<std::net::TcpStream> = (0..400).filter_map(|_| std::net::TcpStream::connect(&addr).ok()).collect();
+    assert!(idle.len() >= 300, "{} connections opened", idle.len());
+    origin.route("/m.xml", feed(&["un", "deux"]));
+    let polled = origin.requests("/m.xml").len();
+    wait_for("two more polls", || origin.requests("/m.xml").len() >= polled + 2);
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let status = serve.terminate();
+    assert!(status.success(), "{status:?}");
+    drop(idle);
+    let titles: Vec<String> = site.entries().into_iter().map(|e| e.title).collect();
+    assert!(titles.contains(&"deux".to_string()), "{titles:?}");
+}

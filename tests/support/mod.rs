@@ -524,9 +524,16 @@ impl Site {
     }
 
     fn serve_with(&self, mut cmd: Command, stderr: std::process::Stdio) -> Serve {
+        cmd.stderr(stderr);
+        Serve::start(cmd)
+    }
+}
+
+impl Serve {
+    /// Starts a `thau serve` command (stdout is read for the address).
+    pub fn start(mut cmd: Command) -> Serve {
         let mut child = cmd
             .stdout(std::process::Stdio::piped())
-            .stderr(stderr)
             .spawn()
             .expect("start thau serve");
         let mut out = BufReader::new(child.stdout.take().unwrap());
