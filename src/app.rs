@@ -60,6 +60,7 @@ pub async fn serve(
         admin: admin_tx,
         metrics: metrics.clone(),
         renders: tokio::sync::Semaphore::new(server::VARIANT_RENDERS),
+        polls: Arc::default(),
     });
     on_listening(bound, &base_url);
 
@@ -72,7 +73,13 @@ pub async fn serve(
     let changed = Arc::new(Notify::new());
     let publisher = tokio::spawn(republish(state.clone(), bound, changed.clone(), stop_rx.clone()));
     let poller = Poller::new(store.clone()).context("cannot build the HTTP client")?;
-    let runner = Arc::new(Runner::new(poller, state.config.clone(), changed.clone(), metrics));
+    let runner = Arc::new(Runner::new(
+        poller,
+        state.config.clone(),
+        changed.clone(),
+        metrics,
+        state.polls.clone(),
+    ));
     let scheduler = Arc::new(
         Scheduler::start(runner.clone())
             .await
@@ -81,6 +88,7 @@ pub async fn serve(
     scheduler.poll_soon(config.sources.iter().map(|s| s.name.clone()).collect());
     tokio::spawn(answer_admin(runner.clone(), admin_rx));
     tokio::spawn(prune_periodically(state.clone(), changed.clone(), stop_rx.clone()));
+    tokio::spawn(recover_store(state.clone(), changed.clone(), stop_rx.clone()));
     tokio::spawn(watch_config(
         config_path,
         state.clone(),
@@ -179,6 +187,33 @@ async fn prune_periodically(state: Arc<AppState>, changed: Arc<Notify>, mut stop
     }
 }
 
+/// While store writes fail (a full disk), tries every few seconds whether
+/// they work again, so thau recovers without a restart (and `/healthz`
+/// says so) even when no poll is due; republishes once they do.
+async fn recover_store(state: Arc<AppState>, changed: Arc<Notify>, mut stop: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(5));
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.wait_for(|s| *s) => return,
+        }
+        if state.store.health().writable {
+            continue;
+        }
+        let store = state.store.clone();
+        let healthy = tokio::task::spawn_blocking(move || {
+            store.recover();
+            store.health().writable
+        })
+        .await
+        .unwrap_or(false);
+        if healthy {
+            info!("the store can be written again");
+            changed.notify_one();
+        }
+    }
+}
+
 /// Polls on demand for the admin API.
 async fn answer_admin(runner: Arc<Runner>, mut requests: mpsc::Receiver<AdminRequest>) {
     while let Some(request) = requests.recv().await {
@@ -249,6 +284,7 @@ pub async fn reload(path: &Path, state: &AppState, scheduler: &Scheduler, change
     if old.server.listen != new.server.listen || old.store.path != new.store.path {
         warn!("[server].listen and [store].path take effect at the next restart");
     }
+    state.polls.retain(|name| new.source(name).is_some());
     state.config.store(Arc::new(new));
     if let Err(e) = scheduler.reschedule().await {
         warn!(error = %e, "rescheduling after reload");
@@ -333,10 +369,10 @@ pub fn export(config: &Config, out: &Path) -> anyhow::Result<ExportReport> {
     }
     files.push(("sections.opml".into(), site.opml.identity.to_vec()));
     // No "next poll" in a static page: it would change every minute.
-    let sources = server::source_statuses(&store, config, &site, None);
+    let sources = server::source_statuses(&store, config, &site, None, None);
     files.push((
         "index.html".into(),
-        publish::index_html(&base_url, &site.summaries(), &sources, None),
+        publish::index_html(&base_url, &site.summaries(), &sources, None, None),
     ));
 
     let mut report = ExportReport::default();

@@ -80,7 +80,76 @@ pub struct PollConfig {
     pub respect_cache_headers: bool,
     /// The most entries taken from one document: its newest.
     pub max_entries_per_poll: usize,
+    /// Addresses that are not the public internet: a public source may not
+    /// redirect thau there.
+    pub internal_networks: std::sync::Arc<[Net]>,
 }
+
+/// An IP network, `10.0.0.0/8` or `fc00::/7`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Net {
+    addr: std::net::IpAddr,
+    prefix: u8,
+}
+
+impl Net {
+    pub fn parse(s: &str) -> Result<Net, String> {
+        let (addr, prefix) = s.split_once('/').unwrap_or((s, ""));
+        let addr: std::net::IpAddr = addr
+            .trim()
+            .parse()
+            .map_err(|_| "expected an address with a prefix length, such as \"10.0.0.0/8\"".to_string())?;
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let prefix = match prefix.trim() {
+            "" => max,
+            p => p.parse::<u8>().ok().filter(|p| *p <= max).ok_or(format!("prefix length must be 0 to {max}"))?,
+        };
+        Ok(Net { addr, prefix })
+    }
+
+    pub fn contains(&self, ip: std::net::IpAddr) -> bool {
+        // An IPv4 address seen through IPv6 (::ffff:10.0.0.1) is that address.
+        let ip = match ip {
+            std::net::IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, std::net::IpAddr::V4),
+            v4 => v4,
+        };
+        let bits = |ip: std::net::IpAddr| match ip {
+            std::net::IpAddr::V4(v4) => (u128::from(u32::from(v4)) << 96, 32u32),
+            std::net::IpAddr::V6(v6) => (u128::from(v6), 128u32),
+        };
+        let ((net, width), (ip, ip_width)) = (bits(self.addr), bits(ip));
+        if width != ip_width {
+            return false;
+        }
+        let mask = if self.prefix == 0 { 0 } else { u128::MAX << (128 - u32::from(self.prefix)) };
+        net & mask == ip & mask
+    }
+}
+
+/// What is not the public internet: loopback, private, shared (CGNAT),
+/// link-local, unique-local, unspecified, multicast, documentation and
+/// benchmarking ranges.
+pub const DEFAULT_INTERNAL_NETWORKS: &[&str] = &[
+    "0.0.0.0/8",
+    "10.0.0.0/8",
+    "100.64.0.0/10",
+    "127.0.0.0/8",
+    "169.254.0.0/16",
+    "172.16.0.0/12",
+    "192.0.0.0/24",
+    "192.0.2.0/24",
+    "192.168.0.0/16",
+    "198.18.0.0/15",
+    "198.51.100.0/24",
+    "203.0.113.0/24",
+    "224.0.0.0/4",
+    "240.0.0.0/4",
+    "::/128",
+    "::1/128",
+    "fc00::/7",
+    "fe80::/10",
+    "ff00::/8",
+];
 
 /// When a source is polled.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -292,6 +361,7 @@ const POLL_KEYS: &[&str] = &[
     "respect_cache_headers",
     "timezone",
     "max_entries_per_poll",
+    "internal_networks",
 ];
 const SECTION_KEYS: &[&str] = &[
     "slug",
@@ -525,6 +595,20 @@ impl Checker {
             .as_ref()
             .and_then(|t| self.integer(t, "max_entries_per_poll", 1, 1_000_000))
             .map_or(DEFAULT_MAX_ENTRIES_PER_POLL, |n| n as usize);
+        let internal_networks: Vec<Net> = match poll.as_ref().and_then(|t| self.string_list(t, "internal_networks")) {
+            Some(list) => list
+                .into_iter()
+                .filter_map(|(s, line)| {
+                    Net::parse(&s)
+                        .map_err(|e| self.problem(line, format!("[poll] internal_networks: \"{s}\": {e}")))
+                        .ok()
+                })
+                .collect(),
+            None => DEFAULT_INTERNAL_NETWORKS
+                .iter()
+                .map(|s| Net::parse(s).expect("default networks parse"))
+                .collect(),
+        };
         let retention = retention_table.as_ref().map(|t| self.retention(t)).unwrap_or_default();
         let sections = self.sections(&root);
         let timezone = poll
@@ -556,6 +640,7 @@ impl Checker {
                 jitter,
                 respect_cache_headers,
                 max_entries_per_poll,
+                internal_networks: internal_networks.into(),
             },
             retention,
             sections,

@@ -1,18 +1,24 @@
 //! Fetching a source's document, politely: conditional GET with exactly the
-//! validators the origin gave, gzip/brotli, a per-request timeout, a body
-//! cap enforced while streaming, redirects followed by hand (so a permanent
-//! move can be reported), and `Retry-After` understood. Local files are
-//! fetched too, with their size and mtime as validator. Depends on `config`.
+//! validators the origin gave, gzip/brotli, one timeout for the whole fetch
+//! (redirects and body included), a body cap enforced while streaming,
+//! redirects followed by hand (so a permanent move can be reported, and a
+//! public source cannot send thau to an internal address), and
+//! `Retry-After` understood. Local files are fetched too, with their size
+//! and mtime as validator. Depends on `config`.
 
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
+
+use arc_swap::ArcSwap;
 
 use chrono::{DateTime, Utc};
 use reqwest::StatusCode;
 use reqwest::header::{self, HeaderMap};
 use url::Url;
 
-use crate::config::Location;
+use crate::config::{Location, Net};
 
 pub const USER_AGENT: &str = concat!("thau/", env!("CARGO_PKG_VERSION"), " (feed aggregator)");
 const MAX_REDIRECTS: usize = 5;
@@ -73,6 +79,8 @@ pub enum FetchError {
     BadRedirect,
     #[error("reading the body failed: {0}")]
     Body(String),
+    #[error("refused a redirect from a public address to an internal one ({0}); configure that address directly if it is wanted")]
+    InternalRedirect(String),
     #[error("cannot read {}: {source}", path.display())]
     File { path: PathBuf, source: std::io::Error },
 }
@@ -86,35 +94,76 @@ impl FetchError {
     }
 }
 
-/// What one fetch may take: `[poll]` `timeout` (per request, body included)
-/// and `max_body`. Given per fetch, so a reload applies to the next poll.
-#[derive(Debug, Clone, Copy)]
+/// What one fetch may take: `[poll]` `timeout` (the whole fetch: every
+/// redirect and the body) and `max_body`, and where a public source may
+/// not lead. Given per fetch, so a reload applies to the next poll.
+#[derive(Debug, Clone)]
 pub struct Limits {
     pub timeout: Duration,
     pub max_body: u64,
+    pub internal: Arc<[Net]>,
 }
 
-/// One HTTP client shared by every poll (connection pooling, TLS sessions).
+fn is_internal(ip: IpAddr, internal: &[Net]) -> bool {
+    internal.iter().any(|net| net.contains(ip))
+}
+
+/// Resolves names to public addresses only: the client a public source is
+/// fetched with, so that neither a redirect nor a name that later resolves
+/// elsewhere (DNS rebinding) can reach an internal address.
+struct PublicOnly(Arc<ArcSwap<Vec<Net>>>);
+
+impl reqwest::dns::Resolve for PublicOnly {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let internal = self.0.load_full();
+        let host = name.as_str().to_string();
+        Box::pin(async move {
+            let public: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
+                .await?
+                .filter(|a| !is_internal(a.ip(), &internal))
+                .collect();
+            if public.is_empty() {
+                return Err(format!("{host} has only internal addresses").into());
+            }
+            Ok(Box::new(public.into_iter()) as reqwest::dns::Addrs)
+        })
+    }
+}
+
+fn client_builder() -> reqwest::ClientBuilder {
+    reqwest::Client::builder()
+        .user_agent(USER_AGENT)
+        .connect_timeout(Duration::from_secs(10))
+        .redirect(reqwest::redirect::Policy::none())
+        // Idle connections hold descriptors: few, and not for long (a
+        // source is polled every few minutes at most).
+        .pool_max_idle_per_host(2)
+        .pool_idle_timeout(Duration::from_secs(15))
+        .gzip(true)
+        .brotli(true)
+        .deflate(true)
+}
+
+/// The HTTP clients shared by every poll (connection pooling, TLS
+/// sessions): one for sources that are public, one for the ones an admin
+/// configured on an internal address.
 #[derive(Clone)]
 pub struct Fetcher {
-    client: reqwest::Client,
+    public: reqwest::Client,
+    any: reqwest::Client,
+    internal: Arc<ArcSwap<Vec<Net>>>,
 }
 
 impl Fetcher {
     pub fn new() -> Result<Fetcher, reqwest::Error> {
-        let client = reqwest::Client::builder()
-            .user_agent(USER_AGENT)
-            .connect_timeout(Duration::from_secs(10))
-            .redirect(reqwest::redirect::Policy::none())
-            // Idle connections hold descriptors: few, and not for long (a
-            // source is polled every few minutes at most).
-            .pool_max_idle_per_host(2)
-            .pool_idle_timeout(Duration::from_secs(15))
-            .gzip(true)
-            .brotli(true)
-            .deflate(true)
-            .build()?;
-        Ok(Fetcher { client })
+        let internal = Arc::new(ArcSwap::from_pointee(Vec::new()));
+        Ok(Fetcher {
+            public: client_builder()
+                .dns_resolver(Arc::new(PublicOnly(internal.clone())))
+                .build()?,
+            any: client_builder().build()?,
+            internal,
+        })
     }
 
     pub async fn fetch(
@@ -124,21 +173,43 @@ impl Fetcher {
         limits: Limits,
     ) -> Result<FetchOutput, FetchError> {
         match location {
-            Location::Url(url) => self.fetch_url(url.clone(), validators, limits).await,
-            Location::File(path) => fetch_file(path, validators, limits).await,
+            Location::Url(url) => {
+                // One deadline for the whole fetch: a chain of slow
+                // redirects used to take up to six times the timeout.
+                match tokio::time::timeout(limits.timeout, self.fetch_url(url.clone(), validators, &limits)).await {
+                    Ok(fetched) => fetched,
+                    Err(_) => Err(FetchError::Timeout(limits.timeout)),
+                }
+            }
+            Location::File(path) => fetch_file(path, validators, &limits).await,
         }
     }
 
-    async fn fetch_url(
-        &self,
-        mut url: Url,
-        validators: &Validators,
-        limits: Limits,
-    ) -> Result<FetchOutput, FetchError> {
+    /// Whether `url` is on the public internet (by its address, or what its
+    /// name resolves to): then it may not lead thau to an internal address.
+    async fn is_public(url: &Url, internal: &[Net]) -> bool {
+        match url.host() {
+            Some(url::Host::Ipv4(ip)) => !is_internal(IpAddr::V4(ip), internal),
+            Some(url::Host::Ipv6(ip)) => !is_internal(IpAddr::V6(ip), internal),
+            Some(url::Host::Domain(name)) => match tokio::net::lookup_host((name, 0)).await {
+                Ok(mut addrs) => addrs.any(|a| !is_internal(a.ip(), internal)),
+                // Unresolvable: the fetch will say so; guard it anyway.
+                Err(_) => true,
+            },
+            None => false,
+        }
+    }
+
+    async fn fetch_url(&self, mut url: Url, validators: &Validators, limits: &Limits) -> Result<FetchOutput, FetchError> {
+        if **self.internal.load() != *limits.internal {
+            self.internal.store(Arc::new(limits.internal.to_vec()));
+        }
+        let public = Fetcher::is_public(&url, &limits.internal).await;
+        let client = if public { &self.public } else { &self.any };
         let mut all_permanent = true;
         let mut hops = 0;
         let response = loop {
-            let mut request = self.client.get(url.clone()).timeout(limits.timeout);
+            let mut request = client.get(url.clone()).timeout(limits.timeout);
             if let Some(etag) = &validators.etag {
                 request = request.header(header::IF_NONE_MATCH, etag);
             }
@@ -162,6 +233,16 @@ impl Fetcher {
                 .and_then(|l| url.join(l).ok())
                 .filter(|u| matches!(u.scheme(), "http" | "https"))
                 .ok_or(FetchError::BadRedirect)?;
+            // Names are checked by the public client's resolver; addresses
+            // written in the URL never go through it.
+            let literal = match url.host() {
+                Some(url::Host::Ipv4(ip)) => Some(IpAddr::V4(ip)),
+                Some(url::Host::Ipv6(ip)) => Some(IpAddr::V6(ip)),
+                _ => None,
+            };
+            if public && literal.is_some_and(|ip| is_internal(ip, &limits.internal)) {
+                return Err(FetchError::InternalRedirect(crate::redact::redacted(&url).to_string()));
+            }
         };
         let permanent_redirect = (hops > 0 && all_permanent).then(|| url.clone());
         let fresh_until = freshness(response.headers(), Utc::now());
@@ -218,7 +299,7 @@ impl Fetcher {
 
 /// Reads the (decompressed) body chunk by chunk, failing as soon as it
 /// passes the cap: a huge body is never held in memory.
-async fn read_capped(mut response: reqwest::Response, limits: Limits) -> Result<Vec<u8>, FetchError> {
+async fn read_capped(mut response: reqwest::Response, limits: &Limits) -> Result<Vec<u8>, FetchError> {
     let mut body = Vec::new();
     while let Some(chunk) = response.chunk().await.map_err(|e| describe(e, limits))? {
         if body.len() as u64 + chunk.len() as u64 > limits.max_body {
@@ -229,7 +310,7 @@ async fn read_capped(mut response: reqwest::Response, limits: Limits) -> Result<
     Ok(body)
 }
 
-async fn fetch_file(path: &Path, validators: &Validators, limits: Limits) -> Result<FetchOutput, FetchError> {
+async fn fetch_file(path: &Path, validators: &Validators, limits: &Limits) -> Result<FetchOutput, FetchError> {
     let file_error = |source| FetchError::File {
         path: path.to_owned(),
         source,
@@ -271,7 +352,7 @@ async fn fetch_file(path: &Path, validators: &Validators, limits: Limits) -> Res
     })
 }
 
-fn describe(e: reqwest::Error, limits: Limits) -> FetchError {
+fn describe(e: reqwest::Error, limits: &Limits) -> FetchError {
     if e.is_timeout() {
         return FetchError::Timeout(limits.timeout);
     }

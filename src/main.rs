@@ -238,6 +238,7 @@ fn poll(config: &Config, only: Option<&str>) -> ExitCode {
         Arc::new(ArcSwap::from_pointee(config.clone())),
         Arc::new(Notify::new()),
         Arc::new(Metrics::default()),
+        Arc::default(),
     );
     let width = names.iter().map(String::len).max().unwrap_or(0);
     let progress = progress_bar(names.len() as u64);

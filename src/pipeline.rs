@@ -167,6 +167,7 @@ impl Poller {
                 Limits {
                     timeout: limits.timeout,
                     max_body: limits.max_body,
+                    internal: limits.internal_networks.clone(),
                 },
             )
             .await

@@ -6,13 +6,13 @@
 //! does not wait for its jobs, so in-flight polls are tracked here for an
 //! orderly shutdown. Wires `pipeline` and `schedule`.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use tokio::sync::{Notify, Semaphore, SemaphorePermit};
 use tokio_cron_scheduler::{Job, JobScheduler, JobSchedulerError};
 use tracing::{debug, info, warn};
@@ -33,10 +33,55 @@ pub enum Trigger {
     Admin,
 }
 
+/// What recent polls said, in memory, for the status page and `/healthz`:
+/// it holds even what the store could not record (a full disk).
+#[derive(Debug, Default)]
+pub struct PollLog(Mutex<PollLogInner>);
+
+#[derive(Debug, Default)]
+struct PollLogInner {
+    /// Sources whose last poll failed: when, and why.
+    failing: BTreeMap<String, (DateTime<Utc>, String)>,
+    /// The last poll that fetched a document (200 or 304).
+    last_success: Option<DateTime<Utc>>,
+}
+
+impl PollLog {
+    pub fn record(&self, report: &PollReport, at: DateTime<Utc>) {
+        let mut log = lock(&self.0);
+        match report.outcome {
+            Outcome::Error => {
+                let why = report.error.clone().unwrap_or_default();
+                log.failing.insert(report.source.clone(), (at, why));
+            }
+            Outcome::Deferred => {}
+            _ => {
+                log.failing.remove(&report.source);
+                log.last_success = Some(at);
+            }
+        }
+    }
+
+    /// Sources whose last poll failed, by name: when, and why.
+    pub fn failing(&self) -> BTreeMap<String, (DateTime<Utc>, String)> {
+        lock(&self.0).failing.clone()
+    }
+
+    pub fn last_success(&self) -> Option<DateTime<Utc>> {
+        lock(&self.0).last_success
+    }
+
+    /// Forgets sources no longer configured.
+    pub fn retain(&self, keep: impl Fn(&str) -> bool) {
+        lock(&self.0).failing.retain(|name, _| keep(name));
+    }
+}
+
 /// Runs one poll at a time per source, within the global and per-host limits.
 pub struct Runner {
     poller: Poller,
     metrics: Arc<Metrics>,
+    log: Arc<PollLog>,
     config: Arc<ArcSwap<Config>>,
     /// Sources being polled; shutdown waits for it to empty.
     running: Mutex<HashSet<String>>,
@@ -59,11 +104,18 @@ pub enum Skipped {
 }
 
 impl Runner {
-    pub fn new(poller: Poller, config: Arc<ArcSwap<Config>>, changed: Arc<Notify>, metrics: Arc<Metrics>) -> Runner {
+    pub fn new(
+        poller: Poller,
+        config: Arc<ArcSwap<Config>>,
+        changed: Arc<Notify>,
+        metrics: Arc<Metrics>,
+        log: Arc<PollLog>,
+    ) -> Runner {
         let concurrency = config.load().poll.concurrency;
         Runner {
             poller,
             metrics,
+            log,
             config,
             running: Mutex::new(HashSet::new()),
             global: Limit::new(concurrency),
@@ -119,7 +171,11 @@ impl Runner {
             .ok_or(Skipped::ShuttingDown)?;
         let started = std::time::Instant::now();
         let report = self.poller.poll(&source, &config.poll).await;
-        let success = (report.outcome != Outcome::Error).then(Utc::now);
+        // Only a fetched document (200 or 304) is a success: not a poll
+        // deferred by Retry-After.
+        let fetched = !matches!(report.outcome, Outcome::Error | Outcome::Deferred);
+        let success = fetched.then(Utc::now);
+        self.log.record(&report, Utc::now());
         self.metrics
             .record_poll(name, report.outcome.as_str(), started.elapsed(), report.bytes, success);
         if matches!(report.outcome, Outcome::New | Outcome::Updated) {

@@ -39,6 +39,7 @@ use crate::model::FetchState;
 use crate::pipeline::PollReport;
 use crate::publish::{self, Format, SourceStatus};
 use crate::schedule;
+use crate::scheduler::PollLog;
 use crate::site::{Doc, Site, VariantKey};
 use crate::store::Store;
 
@@ -55,6 +56,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Feed variants being rendered at once, on the blocking pool.
     pub renders: tokio::sync::Semaphore,
+    /// What recent polls said (also what the store could not record).
+    pub polls: Arc<PollLog>,
 }
 
 /// `?limit`/`?since` variants rendered at once: the serving threads never
@@ -506,19 +509,43 @@ async fn opml(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Respons
 async fn index(State(state): State<Arc<AppState>>) -> Response {
     let site = state.site();
     let config = state.config();
-    let sources = source_statuses(&state.store, &config, &site, Some(Utc::now()));
+    let sources = source_statuses(&state.store, &config, &site, Some(Utc::now()), Some(&state.polls));
     let error = state.config_error.load();
-    let body = publish::index_html(&site.base_url, &site.summaries(), &sources, error.as_deref());
+    let store = state.store.health();
+    let body = publish::index_html(
+        &site.base_url,
+        &site.summaries(),
+        &sources,
+        error.as_deref(),
+        store.error.as_deref(),
+    );
     typed(StatusCode::OK, "text/html; charset=utf-8", body)
 }
 
 /// Each source's state for the status page; with `now`, its next poll too.
-pub fn source_statuses(store: &Store, config: &Config, site: &Site, now: Option<DateTime<Utc>>) -> Vec<SourceStatus> {
+/// A failure the store could not record (a full disk) is taken from
+/// `polls`, what the runner saw.
+pub fn source_statuses(
+    store: &Store,
+    config: &Config,
+    site: &Site,
+    now: Option<DateTime<Utc>>,
+    polls: Option<&PollLog>,
+) -> Vec<SourceStatus> {
+    let failing = polls.map(PollLog::failing).unwrap_or_default();
     config
         .sources
         .iter()
         .map(|s| {
-            let state = store.fetch_state(&s.name).ok().flatten();
+            let mut state = store.fetch_state(&s.name).ok().flatten();
+            if let Some((at, why)) = failing.get(&s.name)
+                && state.as_ref().is_none_or(|st| st.last_poll.is_none_or(|last| last < *at))
+            {
+                let st = state.get_or_insert_with(FetchState::default);
+                st.last_poll = Some(*at);
+                st.last_outcome = Some(crate::model::Outcome::Error);
+                st.last_error = Some(why.clone());
+            }
             let next_poll = now.and_then(|now| {
                 schedule::next_poll(
                     config.timing_of(s),
@@ -577,7 +604,7 @@ fn shown_state(state: &FetchState) -> serde_json::Map<String, serde_json::Value>
 async fn api_sources(State(state): State<Arc<AppState>>) -> Response {
     let config = state.config();
     let site = state.site();
-    let list: Vec<SourceJson> = source_statuses(&state.store, &config, &site, Some(Utc::now()))
+    let list: Vec<SourceJson> = source_statuses(&state.store, &config, &site, Some(Utc::now()), Some(&state.polls))
         .into_iter()
         .zip(&config.sources)
         .map(|(status, s)| {
@@ -658,8 +685,27 @@ async fn metrics(State(state): State<Arc<AppState>>) -> Response {
     )
 }
 
+/// `200` while thau can do its work, `503` while the store cannot be
+/// written (a full disk): what a load balancer or a monitor should watch.
 async fn healthz(State(state): State<Arc<AppState>>) -> Response {
-    json(&serde_json::json!({ "status": "ok", "sections": state.site().sections.len() }))
+    let store = state.store.health();
+    let failing = state.polls.failing();
+    let last_success = state.polls.last_success();
+    let body = serde_json::json!({
+        "status": if store.writable { "ok" } else { "store-not-writable" },
+        "ready": true,
+        "sections": state.site().sections.len(),
+        "store": store,
+        "last_successful_poll": last_success.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+        "seconds_since_last_successful_poll": last_success.map(|t| (Utc::now() - t).num_seconds().max(0)),
+        "failing_sources": failing.len(),
+        "failing": failing.keys().take(20).collect::<Vec<_>>(),
+    });
+    let mut response = json(&body);
+    if !store.writable {
+        *response.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+    }
+    response
 }
 
 fn json<T: Serialize>(value: &T) -> Response {

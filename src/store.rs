@@ -22,7 +22,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Condvar, Mutex, RwLock};
 
 use chrono::{DateTime, Utc};
 
@@ -49,6 +49,8 @@ pub enum StoreError {
     Sled(#[from] sled::Error),
     #[error("store: cannot write to disk: {0}")]
     Flush(String),
+    #[error("store unavailable until it can be written again: {0}")]
+    Unavailable(String),
     #[error("store: corrupt record {key:?}: {source}")]
     Corrupt { key: String, source: serde_json::Error },
 }
@@ -74,7 +76,13 @@ impl Counts {
 }
 
 pub struct Store {
-    db: sled::Db,
+    /// The open sled database; None while it is being reopened after a
+    /// write failed (sled 0.34 keeps failing every write after one I/O
+    /// error, even once the disk has room again, until it is reopened).
+    db: Arc<RwLock<Option<sled::Db>>>,
+    path: PathBuf,
+    cache: u64,
+    health: Mutex<Health>,
     /// Polls of different sources may touch the same entry (a relayed
     /// story): their read-merge-write sections take turns.
     write: Mutex<()>,
@@ -82,6 +90,26 @@ pub struct Store {
     flusher: Option<std::thread::JoinHandle<()>>,
     _lock: File,
 }
+
+/// Whether the store can be written, as `/healthz` reports it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct StoreHealth {
+    pub writable: bool,
+    /// Why the last write failed, while it has not succeeded since.
+    pub error: Option<String>,
+    /// Since when writes fail.
+    pub since: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Default)]
+struct Health {
+    /// The first failure of the current run of failures, and the latest.
+    failing: Option<(DateTime<Utc>, String)>,
+    last_reopen: Option<std::time::Instant>,
+}
+
+/// How often a failing store is reopened to see whether writes work again.
+const REOPEN_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
 
 impl Store {
     /// Opens (or creates) the store at `path` with the default cache. Only
@@ -118,11 +146,7 @@ impl Store {
             }
             Err(std::fs::TryLockError::Error(e)) => return Err(open_error(e)),
         }
-        let db = sled::Config::new()
-            .path(path)
-            .mode(sled::Mode::HighThroughput)
-            .cache_capacity(cache)
-            .open()?;
+        let db = open_sled(path, cache)?;
         match db.get(SCHEMA_KEY)? {
             Some(v) if v.as_ref() == SCHEMA_VERSION.to_string().as_bytes() => {}
             Some(v) => {
@@ -137,6 +161,7 @@ impl Store {
                 db.flush()?;
             }
         }
+        let db = Arc::new(RwLock::new(Some(db)));
         let commits = Arc::new(GroupCommit::default());
         let flusher = {
             let (db, commits) = (db.clone(), commits.clone());
@@ -147,11 +172,90 @@ impl Store {
         };
         Ok(Store {
             db,
+            path: path.to_owned(),
+            cache,
+            health: Mutex::new(Health::default()),
             write: Mutex::new(()),
             commits,
             flusher: Some(flusher),
             _lock: lock,
         })
+    }
+
+    /// The database, for one operation.
+    fn db(&self) -> Result<sled::Db, StoreError> {
+        self.db
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+            .ok_or_else(|| StoreError::Unavailable(self.health().error.unwrap_or_default()))
+    }
+
+    /// The database, for a write: reopened first when writes have been
+    /// failing (at most every few seconds).
+    fn db_for_write(&self) -> Result<sled::Db, StoreError> {
+        self.recover();
+        self.db()
+    }
+
+    /// Notes the outcome of a write: a failure makes the store unhealthy
+    /// until a later write succeeds.
+    fn wrote<T>(&self, result: Result<T, StoreError>) -> Result<T, StoreError> {
+        let mut health = lock(&self.health);
+        match &result {
+            Ok(_) => health.failing = None,
+            Err(e @ (StoreError::Sled(_) | StoreError::Flush(_))) => {
+                let since = health.failing.as_ref().map_or_else(Utc::now, |(since, _)| *since);
+                health.failing = Some((since, e.to_string()));
+            }
+            Err(_) => {}
+        }
+        result
+    }
+
+    pub fn health(&self) -> StoreHealth {
+        let health = lock(&self.health);
+        match &health.failing {
+            None => StoreHealth {
+                writable: true,
+                ..StoreHealth::default()
+            },
+            Some((since, error)) => StoreHealth {
+                writable: false,
+                error: Some(error.clone()),
+                since: Some(*since),
+            },
+        }
+    }
+
+    /// When writes have been failing, reopens the database (at most every
+    /// [`REOPEN_EVERY`]) and checks that a write works again; the daemon
+    /// calls this periodically so that health comes back without a poll.
+    pub fn recover(&self) {
+        {
+            let mut health = lock(&self.health);
+            if health.failing.is_none() || health.last_reopen.is_some_and(|t| t.elapsed() < REOPEN_EVERY) {
+                return;
+            }
+            health.last_reopen = Some(std::time::Instant::now());
+        }
+        let _turn = lock(&self.write);
+        let reopened = {
+            let mut slot = self.db.write().unwrap_or_else(|e| e.into_inner());
+            // sled releases its files only when the last handle goes.
+            drop(slot.take());
+            let reopened = open_sled(&self.path, self.cache);
+            if let Ok(db) = &reopened {
+                *slot = Some(db.clone());
+            }
+            reopened
+        };
+        let probe = reopened.and_then(|db| {
+            db.insert(SCHEMA_KEY, SCHEMA_VERSION.to_string().as_bytes())?;
+            db.flush()?;
+            Ok(())
+        });
+        self.wrote(probe).ok();
     }
 
     pub fn fetch_state(&self, source: &str) -> Result<Option<FetchState>, StoreError> {
@@ -161,7 +265,8 @@ impl Store {
     /// Records a poll that stored no entries (an error, a 304). Not flushed:
     /// losing it to a crash costs one extra fetch, never an entry.
     pub fn save_fetch_state(&self, source: &str, state: &FetchState) -> Result<(), StoreError> {
-        self.db.insert(state_key(source), to_json(state))?;
+        let db = self.db_for_write()?;
+        self.wrote(db.insert(state_key(source), to_json(state)).map_err(StoreError::from))?;
         Ok(())
     }
 
@@ -171,7 +276,8 @@ impl Store {
     }
 
     pub fn set_publish_mark(&self, path: &str, mark: &PublishMark) -> Result<(), StoreError> {
-        self.db.insert([b"p\0", path.as_bytes()].concat(), to_json(mark))?;
+        let db = self.db_for_write()?;
+        self.wrote(db.insert([b"p\0", path.as_bytes()].concat(), to_json(mark)).map_err(StoreError::from))?;
         Ok(())
     }
 
@@ -180,16 +286,23 @@ impl Store {
     }
 
     /// Every stored entry, in key order.
-    pub fn entries(&self) -> impl Iterator<Item = Result<Entry, StoreError>> + '_ {
-        self.db.scan_prefix(b"e\0").map(|kv| {
-            let (k, v) = kv?;
-            decode(&k, &v)
-        })
+    pub fn entries(&self) -> Box<dyn Iterator<Item = Result<Entry, StoreError>> + Send> {
+        match self.db() {
+            Ok(db) => Box::new(db.scan_prefix(b"e\0").map(|kv| {
+                let (k, v) = kv?;
+                decode(&k, &v)
+            })),
+            Err(e) => Box::new(std::iter::once(Err(e))),
+        }
     }
 
     /// Every entry's key and routing facts, newest (by `published`) first.
-    pub fn recent(&self) -> impl Iterator<Item = Result<IndexRow, StoreError>> + '_ {
-        self.db.scan_prefix(TIME_PREFIX).map(|kv| {
+    pub fn recent(&self) -> Box<dyn Iterator<Item = Result<IndexRow, StoreError>> + Send> {
+        let db = match self.db() {
+            Ok(db) => db,
+            Err(e) => return Box::new(std::iter::once(Err(e))),
+        };
+        Box::new(db.scan_prefix(TIME_PREFIX).map(|kv| {
             let (k, v) = kv?;
             let at = TIME_PREFIX.len();
             let stamp: [u8; 8] = k[at..at + 8].try_into().expect("time keys hold 8 bytes of time");
@@ -198,14 +311,14 @@ impl Store {
                 published: from_newest_first(stamp),
                 routing: decode(&k, &v)?,
             })
-        })
+        }))
     }
 
     /// Keys of every entry that a source listed in its last document: those
     /// are never pruned.
     pub fn listed_keys(&self) -> Result<HashSet<String>, StoreError> {
         let mut keys = HashSet::new();
-        for kv in self.db.scan_prefix(b"d\0") {
+        for kv in self.db()?.scan_prefix(b"d\0") {
             let (k, v) = kv?;
             keys.extend(decode::<Vec<String>>(&k, &v)?);
         }
@@ -214,6 +327,7 @@ impl Store {
 
     /// Removes entries (their record, index row and link row) in one batch.
     pub fn remove_entries(&self, keys: &[String]) -> Result<usize, StoreError> {
+        let db = self.db_for_write()?;
         let _turn = lock(&self.write);
         let mut batch = sled::Batch::default();
         let mut removed = 0;
@@ -222,8 +336,7 @@ impl Store {
             batch.remove(entry_key(key));
             batch.remove(time_key(&entry));
             if let Some(link) = &entry.link
-                && self
-                    .db
+                && db
                     .get(link_key(link))?
                     .is_some_and(|k| k.as_ref() == key.as_bytes())
             {
@@ -231,7 +344,8 @@ impl Store {
             }
             removed += 1;
         }
-        self.db.apply_batch(batch)?;
+        self.wrote(db.apply_batch(batch).map_err(StoreError::from))?;
+        drop(_turn);
         self.flush()?;
         Ok(removed)
     }
@@ -259,18 +373,19 @@ impl Store {
     /// The key of the stored entry that is this story: the same key, or the
     /// same canonical link.
     fn find(&self, key: &str, link: Option<&str>) -> Result<Option<String>, StoreError> {
-        if self.db.contains_key(entry_key(key))? {
+        let db = self.db()?;
+        if db.contains_key(entry_key(key))? {
             return Ok(Some(key.to_string()));
         }
         let Some(link) = link else { return Ok(None) };
         let by_link = format!("u:{link}");
-        if by_link != key && self.db.contains_key(entry_key(&by_link))? {
+        if by_link != key && db.contains_key(entry_key(&by_link))? {
             return Ok(Some(by_link));
         }
-        match self.db.get(link_key(link))? {
+        match db.get(link_key(link))? {
             Some(k) => {
                 let k = String::from_utf8_lossy(&k).into_owned();
-                Ok(self.db.contains_key(entry_key(&k))?.then_some(k))
+                Ok(db.contains_key(entry_key(&k))?.then_some(k))
             }
             None => Ok(None),
         }
@@ -290,6 +405,7 @@ impl Store {
         state: &mut FetchState,
         now: DateTime<Utc>,
     ) -> Result<Counts, StoreError> {
+        let db = self.db_for_write()?;
         let _turn = lock(&self.write);
         let mut counts = Counts {
             unchanged: unchanged.len() as u32,
@@ -345,7 +461,7 @@ impl Store {
         listed.sort();
         listed.dedup();
         batch.insert(listed_key(source), to_json(&listed));
-        self.db.apply_batch(batch)?;
+        self.wrote(db.apply_batch(batch).map_err(StoreError::from))?;
         Ok(counts)
     }
 
@@ -382,7 +498,7 @@ impl Store {
     /// the next flush of the store's one flusher thread (see [`GroupCommit`]).
     pub fn flush(&self) -> Result<(), StoreError> {
         let ticket = self.commits.request();
-        self.commits.wait(ticket)
+        self.wrote(self.commits.wait(ticket))
     }
 
     /// [`Store::flush`] without holding a thread: concurrent polls share
@@ -392,15 +508,23 @@ impl Store {
         let mut done = self.commits.done.subscribe();
         // The sender lives as long as `self`: this only ends when served.
         let _ = done.wait_for(|served| *served >= ticket).await;
-        self.commits.result_of(ticket)
+        self.wrote(self.commits.result_of(ticket))
     }
 
     fn get_json<T: serde::de::DeserializeOwned>(&self, key: &[u8]) -> Result<Option<T>, StoreError> {
-        match self.db.get(key)? {
+        match self.db()?.get(key)? {
             Some(v) => decode(key, &v).map(Some),
             None => Ok(None),
         }
     }
+}
+
+fn open_sled(path: &Path, cache: u64) -> Result<sled::Db, StoreError> {
+    Ok(sled::Config::new()
+        .path(path)
+        .mode(sled::Mode::HighThroughput)
+        .cache_capacity(cache)
+        .open()?)
 }
 
 impl Drop for Store {
@@ -474,7 +598,7 @@ impl GroupCommit {
 
     /// The flusher thread: flush whenever tickets are waiting, until stopped
     /// with none left.
-    fn run(&self, db: &sled::Db) {
+    fn run(&self, db: &RwLock<Option<sled::Db>>) {
         loop {
             let (from, target) = {
                 let mut state = lock(&self.state);
@@ -488,10 +612,14 @@ impl GroupCommit {
                 }
                 (state.served, state.issued)
             };
-            let result = db.flush();
+            let current = db.read().unwrap_or_else(|e| e.into_inner()).clone();
+            let result = match current {
+                Some(db) => db.flush().map(drop).map_err(|e| e.to_string()),
+                None => Err("the store is being reopened".to_string()),
+            };
             let mut state = lock(&self.state);
             if let Err(e) = result {
-                state.failed = Some((from, target, e.to_string()));
+                state.failed = Some((from, target, e));
             }
             state.served = target;
             drop(state);

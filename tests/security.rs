@@ -242,3 +242,122 @@ fn idle_connections_cannot_starve_the_store_or_stop_shutdown() {
     let titles: Vec<String> = site.entries().into_iter().map(|e| e.title).collect();
     assert!(titles.contains(&"deux".to_string()), "{titles:?}");
 }
+
+/// After a full disk every poll used to fail until a restart (sled keeps
+/// failing after one I/O error), while `/healthz` said ok. thau now says
+/// so (503, the error, the failing sources), reopens the store every few
+/// seconds, and recovers on its own once there is room again.
+#[test]
+fn a_full_disk_is_reported_by_healthz_and_recovered_from_without_a_restart() {
+    struct Mount(std::path::PathBuf);
+    impl Drop for Mount {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("umount").arg("-l").arg(&self.0).status();
+        }
+    }
+    let site = Site::new("");
+    let store_dir = site.dir.path().join("data");
+    std::fs::create_dir_all(&store_dir).unwrap();
+    let mounted = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=2m", "tmpfs"])
+        .arg(&store_dir)
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !mounted {
+        eprintln!("SKIPPED: cannot mount a small tmpfs here (needs root)");
+        return;
+    }
+    let _mount = Mount(store_dir.clone());
+    let mut config = String::from("[server]\nlisten = \"127.0.0.1:0\"\n[poll]\nschedule = \"* * * * * *\"\n");
+    for n in 0..40 {
+        let items: String = (0..40)
+            .map(|i| {
+                format!(
+                    "<item><guid>https://ex.example/{n}/{i}</guid><title>F{n} A{i}</title><description>{}</description></item>",
+                    format!("{n} {i} ").repeat(300)
+                )
+            })
+            .collect();
+        let path = site.dir.path().join(format!("feed{n}.xml"));
+        std::fs::write(&path, format!("<rss version=\"2.0\"><channel><title>t</title>{items}</channel></rss>")).unwrap();
+        config.push_str(&format!("[[sources]]\nname = \"f{n}\"\npath = \"{}\"\n", path.display()));
+    }
+    site.write_config(&config);
+    let serve = site.serve();
+    let health = serve.url("/healthz");
+    let until = |what: &str, secs: u64, mut done: Box<dyn FnMut() -> bool + '_>| {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+        while !done() {
+            assert!(std::time::Instant::now() < deadline, "gave up waiting for {what}");
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    };
+    until("the disk to fill", 30, Box::new(|| get(&health).status == 503));
+    let said: serde_json::Value = serde_json::from_slice(&get(&health).body).unwrap();
+    assert_eq!(said["status"], "store-not-writable", "{said:#}");
+    assert_eq!(said["store"]["writable"], false);
+    assert!(said["store"]["error"].as_str().unwrap().contains("No space left on device"), "{said:#}");
+    assert!(said["failing_sources"].as_u64().unwrap() > 0, "{said:#}");
+    assert!(get(&serve.url("/")).text().contains("The store cannot be written"));
+
+    std::process::Command::new("mount")
+        .args(["-o", "remount,size=64m"])
+        .arg(&store_dir)
+        .status()
+        .unwrap();
+    until("health to come back", 30, Box::new(|| get(&health).status == 200));
+    until("every source stored", 30, Box::new(|| {
+        let api: serde_json::Value = serde_json::from_slice(&get(&serve.url("/api/sources")).body).unwrap();
+        api["sources"].as_array().unwrap().iter().all(|s| s["entries"] == 40)
+    }));
+    let said: serde_json::Value = serde_json::from_slice(&get(&health).body).unwrap();
+    assert_eq!(said["failing_sources"], 0, "{said:#}");
+    assert!(serve.terminate().success());
+}
+
+/// A public origin could redirect thau to an internal address and have an
+/// internal page ingested and republished. (Here 127.0.0.2 plays the
+/// internal network and 127.0.0.1 the public internet.)
+#[test]
+fn a_public_source_cannot_redirect_to_an_internal_address() {
+    let public = Origin::start_on("127.0.0.1");
+    let internal = Origin::start_on("127.0.0.2");
+    let secret = "<rss version=\"2.0\"><channel><title>intranet</title><item><guid>s1</guid><title>Salaires</title></item></channel></rss>";
+    internal.route("/secret.xml", Route::feed(secret, "application/rss+xml"));
+    public.route("/moved.xml", Route::Redirect { code: 302, location: internal.url("/secret.xml") });
+    let site = Site::new(&format!(
+        "[poll]\ninternal_networks = [\"127.0.0.2/32\"]\n\
+         [[sources]]\nname = \"public\"\nurl = \"{}\"\n\
+         [[sources]]\nname = \"intranet\"\nurl = \"{}\"\n",
+        public.url("/moved.xml"),
+        internal.url("/secret.xml")
+    ));
+    let run = site.thau(&["poll"]);
+    let (outcome, detail) = run.line("public");
+    assert_eq!(outcome, "error");
+    assert!(detail.starts_with("refused a redirect from a public address to an internal one"), "{detail}");
+    // An admin may still configure an internal source directly.
+    assert_eq!(run.line("intranet").0, "new");
+    assert_eq!(internal.requests("/secret.xml").len(), 1, "only the configured source fetched it");
+}
+
+/// `timeout` applied to each request, so a chain of slow redirects took up
+/// to six times it. It now bounds the whole fetch.
+#[test]
+fn timeout_bounds_a_whole_chain_of_redirects() {
+    let origin = Origin::start();
+    let feed = "<rss version=\"2.0\"><channel><title>t</title><item><guid>a</guid><title>A</title></item></channel></rss>";
+    origin.route("/end.xml", Route::feed(feed, "application/rss+xml"));
+    for hop in 0..4 {
+        let next = if hop == 3 { "/end.xml".to_string() } else { format!("/hop{}", hop + 1) };
+        let redirect = Route::Redirect { code: 302, location: origin.url(&next) };
+        origin.route(&format!("/hop{hop}"), Route::Delayed(std::time::Duration::from_millis(700), Box::new(redirect)));
+    }
+    let site = Site::new(&format!(
+        "[poll]\ntimeout = \"2s\"\n[[sources]]\nname = \"slow\"\nurl = \"{}\"\n",
+        origin.url("/hop0")
+    ));
+    let run = site.thau(&["poll"]);
+    assert_eq!(run.line("slow"), ("error".to_string(), "timed out after 2s".to_string()));
+}

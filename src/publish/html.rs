@@ -38,6 +38,7 @@ pub fn index_html(
     sections: &[SectionSummary],
     sources: &[SourceStatus],
     config_error: Option<&str>,
+    store_error: Option<&str>,
 ) -> Vec<u8> {
     let mut h = String::new();
     h.push_str("<!DOCTYPE html>\n<html lang=\"fr\">\n<head>\n<meta charset=\"utf-8\">\n");
@@ -61,6 +62,13 @@ pub fn index_html(
         "table{border-collapse:collapse;width:100%}th,td{text-align:left;padding:.3em .6em;border-bottom:1px solid #ddd}",
         ".error{color:#a00}.ok{color:#060}</style>\n</head>\n<body>\n<h1>thau</h1>\n"
     ));
+    if let Some(error) = store_error {
+        let _ = writeln!(
+            h,
+            "<div class=\"error\"><p><strong>The store cannot be written: polls fail until it can (thau retries every few seconds).</strong></p><pre>{}</pre></div>",
+            esc(error)
+        );
+    }
     if let Some(error) = config_error {
         let _ = writeln!(
             h,

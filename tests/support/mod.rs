@@ -38,6 +38,8 @@ pub enum Route {
     Huge(u64),
     /// Closes the connection without a word.
     Reset,
+    /// Waits, then answers as the inner route.
+    Delayed(Duration, Box<Route>),
 }
 
 impl Route {
@@ -176,7 +178,11 @@ fn serve(mut stream: TcpStream, shared: &Shared) {
         path: path.clone(),
         headers: headers.clone(),
     });
-    let route = shared.routes.lock().unwrap().get(&path).cloned();
+    let mut route = shared.routes.lock().unwrap().get(&path).cloned();
+    while let Some(Route::Delayed(wait, inner)) = route {
+        std::thread::sleep(wait);
+        route = Some(*inner);
+    }
     let _ = match route {
         None => respond(&mut stream, 404, &[], b"no such path"),
         Some(Route::Feed {
@@ -230,6 +236,7 @@ fn serve(mut stream: TcpStream, shared: &Shared) {
         }
         Some(Route::Huge(size)) => stream_huge(&mut stream, size, &shared.huge_written),
         Some(Route::Reset) => stream.shutdown(Shutdown::Both),
+        Some(Route::Delayed(..)) => unreachable!("unwrapped above"),
     };
 }
 
