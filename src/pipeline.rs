@@ -3,6 +3,7 @@
 //! state and never touches stored entries or other sources. Wires together
 //! `fetch`, `normalize` and `store`.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -14,7 +15,7 @@ use crate::config::{Location, PollConfig, Source};
 use crate::fetch::{Document, FetchError, Fetched, Fetcher, Limits, Validators};
 use crate::model::{FetchState, Outcome};
 use crate::normalize::{self, DocContext};
-use crate::store::{Counts, Store};
+use crate::store::{Counts, Listed, Store};
 
 /// What one poll of one source did, for the command line, the logs and
 /// the admin API.
@@ -270,17 +271,33 @@ pub fn ingest(
     }
     let mut entries = Vec::with_capacity(raw.len());
     let mut unchanged = Vec::new();
-    // A source never ingested before cannot have delivered these unchanged.
-    let known = state.last_success.is_some();
-    for r in raw {
-        if !known {
-            entries.push(r.finish(&feed, now));
-            continue;
-        }
-        match store.unchanged(name, &r.key, r.link.as_ref().map(|l| l.as_str()), &r.fingerprint) {
-            Ok(Some(key)) => unchanged.push(key),
-            Ok(None) => entries.push(r.finish(&feed, now)),
+    // What the source's last document listed, with fingerprints: an entry
+    // the source did not change is not sanitized or written again. (A
+    // source never ingested before cannot have delivered these unchanged.)
+    let listed: HashMap<String, Listed> = if state.last_success.is_some() {
+        match store.listed(name) {
+            Ok(listed) => listed.into_iter().map(|l| (l.key.clone(), l)).collect(),
             Err(e) => return record_error(store, name, state, &e.to_string()),
+        }
+    } else {
+        HashMap::new()
+    };
+    for r in raw {
+        match listed.get(&r.key) {
+            Some(l) if l.fingerprint == r.fingerprint => unchanged.push(l.clone()),
+            // Listed by a thau that kept no fingerprints: ask the entry.
+            Some(l) if l.fingerprint.is_empty() => {
+                match store.unchanged(name, &r.key, r.link.as_ref().map(|l| l.as_str()), &r.fingerprint) {
+                    Ok(Some(stored)) => unchanged.push(Listed {
+                        key: r.key.clone(),
+                        stored,
+                        fingerprint: r.fingerprint.clone(),
+                    }),
+                    Ok(None) => entries.push(r.finish(&feed, now)),
+                    Err(e) => return record_error(store, name, state, &e.to_string()),
+                }
+            }
+            _ => entries.push(r.finish(&feed, now)),
         }
     }
     state.etag = doc.validators.etag;

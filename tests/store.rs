@@ -64,3 +64,64 @@ fn concurrent_polls_waiting_for_their_flush_never_hang() {
         assert_eq!(state.polls, u64::from(ROUNDS));
     }
 }
+
+/// A store written by an earlier thau (schema 1: JSON records) is read as
+/// it is and marked schema 2; nothing is lost, and an older thau then
+/// refuses it clearly rather than misreading compact records.
+#[test]
+fn a_schema_1_store_is_read_and_upgraded() {
+    use chrono::{DateTime, Utc};
+    let dir = tempfile::tempdir().unwrap();
+    let t = DateTime::parse_from_rfc3339("2026-11-20T08:00:00Z").unwrap().with_timezone(&Utc);
+    let entry = thau::model::Entry {
+        key: "u:https://mairie.example/1".into(),
+        id: "https://mairie.example/1".into(),
+        link: Some("https://mairie.example/1".into()),
+        title: "Conseil municipal".into(),
+        summary: Some("<p>Ordre du jour</p>".into()),
+        content: None,
+        published: t,
+        updated: t,
+        first_seen: t,
+        dated: true,
+        authors: vec![],
+        categories: vec!["Sète".into()],
+        enclosures: vec![],
+        language: Some("fr".into()),
+        sources: vec![thau::model::SourceRef {
+            name: "mairie".into(),
+            guid: Some("https://mairie.example/1".into()),
+            feed_title: None,
+            feed_url: None,
+            feed_updated: None,
+            categories: vec!["Sète".into()],
+            fingerprint: "f1".into(),
+        }],
+    };
+    {
+        let db = sled::open(dir.path()).unwrap();
+        db.insert(b"meta\0schema", &b"1"[..]).unwrap();
+        db.insert(b"e\0u:https://mairie.example/1", serde_json::to_vec(&entry).unwrap()).unwrap();
+        let stamp = (!((t.timestamp_millis() as u64) ^ (1 << 63))).to_be_bytes();
+        let time_key = [&b"t\0"[..], &stamp, b"u:https://mairie.example/1"].concat();
+        db.insert(time_key, &br#"{"sources":["mairie"],"categories":["sete"]}"#[..]).unwrap();
+        db.insert(b"d\0mairie", &br#"["u:https://mairie.example/1"]"#[..]).unwrap();
+        db.flush().unwrap();
+    }
+    let store = Store::open(dir.path()).unwrap();
+    assert_eq!(store.entry("u:https://mairie.example/1").unwrap().unwrap(), entry);
+    let rows: Vec<_> = store.recent().collect::<Result<_, _>>().unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].routing.categories, ["sete"]);
+    assert!(store.listed_keys().unwrap().contains("u:https://mairie.example/1"));
+    // The same entry polled again is recognised as unchanged.
+    let mut state = FetchState::default();
+    let counts = store
+        .apply_poll("mairie", vec![entry.clone()], vec![], &mut state, chrono::Utc::now())
+        .unwrap();
+    assert_eq!((counts.new, counts.updated, counts.unchanged), (0, 0, 1));
+    assert_eq!(store.listed("mairie").unwrap()[0].fingerprint, "f1");
+    drop(store);
+    let db = sled::open(dir.path()).unwrap();
+    assert_eq!(db.get(b"meta\0schema").unwrap().unwrap().as_ref(), b"2");
+}

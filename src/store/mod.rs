@@ -7,12 +7,12 @@
 //! | key                             | value                                  |
 //! |---------------------------------|----------------------------------------|
 //! | `meta\0schema`                  | schema version (decimal)               |
-//! | `e\0{entry key}`                | [`Entry`] as JSON                      |
+//! | `e\0{entry key}`                | [`Entry`], compressed JSON ([`codec`]) |
 //! | `l\0{canonical link}`           | entry key, when it is not `u:{link}`   |
 //! | `f\0{source}`                   | [`FetchState`] as JSON                 |
 //! | `t\0{published, newest first}{key}` | [`Routing`]: what sections need    |
 //! | `p\0{path}`                     | [`PublishMark`] of a published file    |
-//! | `d\0{source}`                   | keys the source's last document listed |
+//! | `d\0{source}`                   | what the source's last document listed ([`Listed`]: keys and fingerprints) |
 //!
 //! The `t` index is what sections are rendered from: a scan newest-first
 //! that decides membership from the small [`Routing`] value alone, without
@@ -28,8 +28,14 @@ use chrono::{DateTime, Utc};
 
 use crate::model::{Entry, FetchState, Outcome, SourceRef, distinct_folded, fold};
 
+mod codec;
+pub use codec::Listed;
+
 /// Bumped whenever the layout above or the meaning of a record changes.
-pub const SCHEMA_VERSION: u32 = 1;
+/// 2: compact records ([`codec`]); version 1 stores (JSON records) are
+/// read as they are and marked 2, so an older thau refuses them clearly.
+pub const SCHEMA_VERSION: u32 = 2;
+const READABLE_VERSIONS: [&[u8]; 2] = [b"1", b"2"];
 const SCHEMA_KEY: &[u8] = b"meta\0schema";
 const LOCK_FILE: &str = "thau.lock";
 
@@ -51,8 +57,8 @@ pub enum StoreError {
     Flush(String),
     #[error("store unavailable until it can be written again: {0}")]
     Unavailable(String),
-    #[error("store: corrupt record {key:?}: {source}")]
-    Corrupt { key: String, source: serde_json::Error },
+    #[error("store: corrupt record {key:?}: {why}")]
+    Corrupt { key: String, why: String },
 }
 
 /// What one poll did to the store.
@@ -149,6 +155,10 @@ impl Store {
         let db = open_sled(path, cache)?;
         match db.get(SCHEMA_KEY)? {
             Some(v) if v.as_ref() == SCHEMA_VERSION.to_string().as_bytes() => {}
+            Some(v) if READABLE_VERSIONS.contains(&v.as_ref()) => {
+                db.insert(SCHEMA_KEY, SCHEMA_VERSION.to_string().as_bytes())?;
+                db.flush()?;
+            }
             Some(v) => {
                 return Err(StoreError::Schema {
                     path: path.to_owned(),
@@ -282,7 +292,11 @@ impl Store {
     }
 
     pub fn entry(&self, key: &str) -> Result<Option<Entry>, StoreError> {
-        self.get_json(&entry_key(key))
+        let key = entry_key(key);
+        match self.db()?.get(&key)? {
+            Some(v) => codec::decode_entry(&key, &v).map(Some),
+            None => Ok(None),
+        }
     }
 
     /// Every stored entry, in key order.
@@ -290,7 +304,7 @@ impl Store {
         match self.db() {
             Ok(db) => Box::new(db.scan_prefix(b"e\0").map(|kv| {
                 let (k, v) = kv?;
-                decode(&k, &v)
+                codec::decode_entry(&k, &v)
             })),
             Err(e) => Box::new(std::iter::once(Err(e))),
         }
@@ -309,7 +323,7 @@ impl Store {
             Ok(IndexRow {
                 key: String::from_utf8_lossy(&k[at + 8..]).into_owned(),
                 published: from_newest_first(stamp),
-                routing: decode(&k, &v)?,
+                routing: codec::decode_routing(&k, &v)?,
             })
         }))
     }
@@ -320,9 +334,18 @@ impl Store {
         let mut keys = HashSet::new();
         for kv in self.db()?.scan_prefix(b"d\0") {
             let (k, v) = kv?;
-            keys.extend(decode::<Vec<String>>(&k, &v)?);
+            keys.extend(codec::decode_listed(&k, &v)?.into_iter().map(|l| l.stored));
         }
         Ok(keys)
+    }
+
+    /// What `source`'s last document listed (none before its first poll).
+    pub fn listed(&self, source: &str) -> Result<Vec<Listed>, StoreError> {
+        let key = listed_key(source);
+        match self.db()?.get(&key)? {
+            Some(v) => codec::decode_listed(&key, &v),
+            None => Ok(Vec::new()),
+        }
     }
 
     /// Removes entries (their record, index row and link row) in one batch.
@@ -395,16 +418,26 @@ impl Store {
     /// its only [`SourceRef`]) into what is stored, and records `state` with
     /// the poll's outcome, in one atomic batch. Durable once [`Store::flush`]
     /// (or [`Store::flush_async`]) returns.
-    /// `unchanged` holds the stored keys of entries the caller already found
-    /// unchanged; with the keys of `incoming` they are what the source lists.
+    /// `unchanged` lists the entries the caller already found unchanged;
+    /// with `incoming` they are what the source's document lists.
     pub fn apply_poll(
         &self,
         source: &str,
         incoming: Vec<Entry>,
-        unchanged: Vec<String>,
+        unchanged: Vec<Listed>,
         state: &mut FetchState,
         now: DateTime<Utc>,
     ) -> Result<Counts, StoreError> {
+        // Encoding (JSON, compressed) is the costly part of writing an entry: done
+        // before taking the write lock, so polls do it in parallel; used as
+        // is for every entry that is new (re-encoded only when merged).
+        let incoming: Vec<(Entry, Vec<u8>)> = incoming
+            .into_iter()
+            .map(|e| {
+                let bytes = codec::encode_entry(&e);
+                (e, bytes)
+            })
+            .collect();
         let db = self.db_for_write()?;
         let _turn = lock(&self.write);
         let mut counts = Counts {
@@ -414,21 +447,34 @@ impl Store {
         let mut listed = unchanged;
         // Entries touched by this poll, with the index keys of their stored
         // version (to remove) — an overlay so that two entries of one poll
-        // that are the same story meet each other.
+        // that are the same story meet each other — and, for a new one
+        // nothing merged into, its encoded form.
         let mut touched: BTreeMap<String, (Entry, Vec<u8>)> = BTreeMap::new();
+        let mut encoded: HashMap<String, Vec<u8>> = HashMap::new();
         let mut new_links: HashMap<String, String> = HashMap::new();
 
-        for entry in incoming {
+        for (entry, bytes) in incoming {
+            let fingerprint = entry.sources.first().map(|s| s.fingerprint.clone()).unwrap_or_default();
             let Some(key) = self.same_story(&entry, source, &touched)? else {
                 if let Some(link) = &entry.link {
                     new_links.entry(link.clone()).or_insert_with(|| entry.key.clone());
                 }
-                listed.push(entry.key.clone());
+                listed.push(Listed {
+                    key: entry.key.clone(),
+                    stored: entry.key.clone(),
+                    fingerprint,
+                });
                 counts.new += 1;
+                encoded.insert(entry.key.clone(), bytes);
                 touched.insert(entry.key.clone(), (entry, Vec::new()));
                 continue;
             };
-            listed.push(key.clone());
+            encoded.remove(&key);
+            listed.push(Listed {
+                key: entry.key.clone(),
+                stored: key.clone(),
+                fingerprint,
+            });
             if !touched.contains_key(&key) {
                 let stored = self.entry(&key)?.expect("same_story returns stored or touched keys");
                 let old_index = time_key(&stored);
@@ -447,8 +493,9 @@ impl Store {
             if !old_time_key.is_empty() {
                 batch.remove(old_time_key.as_slice());
             }
-            batch.insert(time_key(entry), to_json(&Routing::of(entry)));
-            batch.insert(entry_key(key), to_json(entry));
+            batch.insert(time_key(entry), codec::encode_routing(&Routing::of(entry)));
+            let bytes = encoded.remove(key).unwrap_or_else(|| codec::encode_entry(entry));
+            batch.insert(entry_key(key), bytes);
         }
         for (link, key) in new_links {
             // An entry keyed by its link is found without this row.
@@ -458,9 +505,9 @@ impl Store {
         }
         state.last_outcome = Some(counts.outcome());
         batch.insert(state_key(source), to_json(&*state));
-        listed.sort();
-        listed.dedup();
-        batch.insert(listed_key(source), to_json(&listed));
+        listed.sort_by(|a, b| a.key.cmp(&b.key));
+        listed.dedup_by(|a, b| a.key == b.key);
+        batch.insert(listed_key(source), codec::encode_listed(&listed));
         self.wrote(db.apply_batch(batch).map_err(StoreError::from))?;
         Ok(counts)
     }
@@ -792,9 +839,9 @@ fn to_json<T: serde::Serialize>(value: &T) -> Vec<u8> {
 }
 
 fn decode<T: serde::de::DeserializeOwned>(key: &[u8], value: &[u8]) -> Result<T, StoreError> {
-    serde_json::from_slice(value).map_err(|source| StoreError::Corrupt {
+    serde_json::from_slice(value).map_err(|e| StoreError::Corrupt {
         key: String::from_utf8_lossy(key).into_owned(),
-        source,
+        why: e.to_string(),
     })
 }
 
