@@ -23,8 +23,9 @@ use crate::pipeline::Poller;
 use crate::publish::{self, Format};
 use crate::scheduler::{Runner, Scheduler, Skipped, Trigger};
 use crate::server::{self, AdminError, AdminRequest, AppState};
+use crate::select::Selection;
 use crate::site::Site;
-use crate::store::Store;
+use crate::store::{Store, StoreError};
 
 /// How long in-flight polls get to finish once shutdown starts.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
@@ -48,14 +49,15 @@ pub async fn serve(
     let config = Arc::new(config);
     let base_url = config.server.base_url(bound);
 
-    let site = build_site(&store, &config, &base_url, None).await?;
+    // Serve at once: the site is rendered in the background (seconds on a
+    // store of a million entries); until then feeds answer 503.
+    store.track_changes();
     let (admin_tx, admin_rx) = mpsc::channel::<AdminRequest>(16);
     let metrics = Arc::new(Metrics::default());
-    metrics.record_entries(site.per_source.iter(), site.total_entries);
     let state = Arc::new(AppState {
         store: store.clone(),
         config: Arc::new(ArcSwap::new(config.clone())),
-        site: ArcSwap::new(site),
+        site: ArcSwap::new(Arc::new(Site::placeholder(&config, &base_url))),
         config_error: ArcSwap::new(Arc::new(None)),
         admin: admin_tx,
         metrics: metrics.clone(),
@@ -69,6 +71,10 @@ pub async fn serve(
         shutdown.await;
         let _ = stop_tx.send(true);
     });
+
+    let max_connections = max_connections(raise_fd_limit(), config.poll.concurrency);
+    info!(max_connections, "serving");
+    let served = tokio::spawn(server::serve(listeners, state.clone(), stop_rx.clone(), max_connections));
 
     let changed = Arc::new(Notify::new());
     let publisher = tokio::spawn(republish(state.clone(), bound, changed.clone(), stop_rx.clone()));
@@ -97,9 +103,7 @@ pub async fn serve(
         stop_rx.clone(),
     ));
 
-    let max_connections = max_connections(raise_fd_limit(), config.poll.concurrency);
-    info!(max_connections, "serving");
-    let served = server::serve(listeners, state, stop_rx.clone(), max_connections).await;
+    let served = served.await.unwrap_or_else(|e| Err(std::io::Error::other(e)));
 
     // Ordered shutdown: no new polls, in-flight ones finish (or are dropped
     // whole after the grace period: a poll's batch is atomic), then flush.
@@ -153,18 +157,6 @@ pub fn max_connections(fd_limit: u64, concurrency: usize) -> usize {
     fd_limit.saturating_sub(reserve).clamp(8, 1_000_000) as usize
 }
 
-async fn build_site(
-    store: &Arc<Store>,
-    config: &Arc<Config>,
-    base_url: &str,
-    previous: Option<Arc<Site>>,
-) -> anyhow::Result<Arc<Site>> {
-    let (store, config, base_url) = (store.clone(), config.clone(), base_url.to_string());
-    let site =
-        tokio::task::spawn_blocking(move || Site::build(&store, &config, &base_url, previous.as_deref(), Utc::now()))
-            .await??;
-    Ok(Arc::new(site))
-}
 
 /// Applies the retention limits a minute after start, then hourly.
 async fn prune_periodically(state: Arc<AppState>, changed: Arc<Notify>, mut stop: watch::Receiver<bool>) {
@@ -326,23 +318,51 @@ impl ConfigDiff {
     }
 }
 
-/// Rebuilds the site when told something changed (coalescing bursts: one
-/// rebuild covers every poll that finished before it started).
+/// Keeps the site up to date: renders it once from a full scan of the
+/// store, then after each change applies what the writes did to the
+/// selection and renders only the sections that show something else
+/// (coalescing bursts: one pass covers every write made before it). A new
+/// configuration, or a store that was reopened, starts from a full scan.
 async fn republish(state: Arc<AppState>, bound: SocketAddr, changed: Arc<Notify>, mut stop: watch::Receiver<bool>) {
+    // The selection and the configuration it was made for.
+    let mut current: Option<(Arc<Config>, Selection)> = None;
     loop {
+        let config = state.config.load_full();
+        let rescan = current.as_ref().is_none_or(|(c, _)| !Arc::ptr_eq(c, &config));
+        let (store, previous) = (state.store.clone(), state.site.load_full());
+        let base_url = config.server.base_url(bound);
+        let taken = current.take();
+        let job = {
+            let config = config.clone();
+            tokio::task::spawn_blocking(move || -> Result<(Selection, Site), StoreError> {
+                let started = std::time::Instant::now();
+                let (selection, dirty) = match taken {
+                    Some((_, mut selection)) if !rescan => {
+                        let changes = store.take_changes();
+                        let dirty = selection.apply(&store, &changes)?;
+                        (selection, Some(dirty))
+                    }
+                    _ => (store.while_quiet(|| Selection::scan(&store, &config))?, None),
+                };
+                let previous = previous.ready.then_some(previous.as_ref());
+                let site = Site::build(&store, &config, &selection, &base_url, previous, dirty.as_deref(), Utc::now())?;
+                tracing::debug!(elapsed_ms = started.elapsed().as_millis() as u64, rescan, "site republished");
+                Ok((selection, site))
+            })
+        };
+        match job.await {
+            Ok(Ok((selection, site))) => {
+                state.metrics.record_entries(site.per_source.iter(), site.total_entries);
+                state.site.store(Arc::new(site));
+                current = Some((config, selection));
+            }
+            // Next time, from a full scan.
+            Ok(Err(e)) => warn!(error = %e, "republishing failed; serving the previous version"),
+            Err(e) => warn!(error = %e, "republishing failed; serving the previous version"),
+        }
         tokio::select! {
             _ = changed.notified() => {}
             _ = stop.wait_for(|s| *s) => return,
-        }
-        let previous = state.site.load_full();
-        let config = state.config.load_full();
-        let base_url = config.server.base_url(bound);
-        match build_site(&state.store, &config, &base_url, Some(previous)).await {
-            Ok(site) => {
-                state.metrics.record_entries(site.per_source.iter(), site.total_entries);
-                state.site.store(site);
-            }
-            Err(e) => warn!(error = %e, "republishing failed; serving the previous version"),
         }
     }
 }
@@ -359,7 +379,8 @@ pub struct ExportReport {
 pub fn export(config: &Config, out: &Path) -> anyhow::Result<ExportReport> {
     let store = Store::open_config(&config.store)?;
     let base_url = config.server.base_url(config.server.listen);
-    let site = Site::build(&store, config, &base_url, None, Utc::now())?;
+    let selection = Selection::scan(&store, config)?;
+    let site = Site::build(&store, config, &selection, &base_url, None, None, Utc::now())?;
     let mut files: Vec<(PathBuf, Vec<u8>)> = Vec::new();
     for s in &site.sections {
         for format in Format::ALL {

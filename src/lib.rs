@@ -13,6 +13,7 @@
 //! - [`normalize`]: pure: feed bytes → normalized entries (ids, links, dates, HTML).
 //! - [`store`]: sled: entries, section-ready index, per-source fetch state.
 //! - [`route`]: pure: which sections an entry belongs to.
+//! - [`select`]: which entries each section shows, kept up to date from the store's changes.
 //! - [`publish`]: pure: entries → RSS 2.0 / Atom 1.0 / JSON Feed, index, OPML.
 //! - [`pipeline`]: polls sources: fetch → normalize → store.
 //! - [`site`]: the published site: sections selected, rendered and compressed
@@ -40,6 +41,7 @@ pub mod redact;
 pub mod retention;
 pub mod route;
 pub mod schedule;
+pub mod select;
 pub mod scheduler;
 pub mod server;
 pub mod site;

@@ -3,6 +3,7 @@
 //! to (by source, category or keyword), are removed — except those a source
 //! still lists in its last document. Wires `store` and `route`.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -12,61 +13,102 @@ use crate::model::Entry;
 use crate::route::Router;
 use crate::store::{IndexRow, Store, StoreError};
 
-/// Which of `rows` (newest first) to prune. Pure but for `entry`, which
-/// reads a row's entry when only a keyword section's words can tell whether
-/// it belongs there (at most once a row).
-pub fn doomed<E>(
-    rows: &[IndexRow],
-    config: &Config,
-    listed: &std::collections::HashSet<String>,
+/// Judges index rows one by one, newest first, keeping the running rank
+/// of each section: pruning a store of a million entries holds no more
+/// than one row at a time.
+pub struct Pruner<'a> {
+    config: &'a Config,
+    router: Router,
+    listed: &'a HashSet<String>,
     now: DateTime<Utc>,
-    mut entry: impl FnMut(&IndexRow) -> Result<Option<Arc<Entry>>, E>,
-) -> Vec<String> {
-    let router = Router::new(config);
-    let beyond = |limits: &Retention, rank: usize, published: DateTime<Utc>| {
-        limits.max_entries.is_some_and(|max| rank > max)
-            || limits
-                .max_age
-                .and_then(|age| chrono::Duration::from_std(age).ok())
-                .is_some_and(|age| published < now - age)
-    };
-    let mut section_ranks = vec![0usize; config.sections.len()];
-    let mut out = Vec::new();
-    for (i, row) in rows.iter().enumerate() {
+    section_ranks: Vec<usize>,
+    rank: usize,
+}
+
+impl<'a> Pruner<'a> {
+    pub fn new(config: &'a Config, listed: &'a HashSet<String>, now: DateTime<Utc>) -> Pruner<'a> {
+        Pruner {
+            config,
+            router: Router::new(config),
+            listed,
+            now,
+            section_ranks: vec![0; config.sections.len()],
+            rank: 0,
+        }
+    }
+
+    /// Whether `row` (the next, newest first) goes. `entry` reads its entry
+    /// when only a keyword section's words can tell whether it belongs
+    /// there (at most once).
+    pub fn doomed<E>(&mut self, row: &IndexRow, entry: impl FnOnce() -> Result<Option<Arc<Entry>>, E>) -> bool {
+        let now = self.now;
+        let beyond = |limits: &Retention, rank: usize, published: DateTime<Utc>| {
+            limits.max_entries.is_some_and(|max| rank > max)
+                || limits
+                    .max_age
+                    .and_then(|age| chrono::Duration::from_std(age).ok())
+                    .is_some_and(|age| published < now - age)
+        };
+        self.rank += 1;
         let mut in_any = false;
         let mut wanted = false;
+        let mut entry = Some(entry);
         let mut text: Option<Result<Option<Arc<Entry>>, ()>> = None;
-        for (s, section) in config.sections.iter().enumerate() {
-            let member = router.member(s, &row.routing, || {
-                text.get_or_insert_with(|| entry(row).map_err(drop)).clone()
+        for (s, section) in self.config.sections.iter().enumerate() {
+            let member = self.router.member(s, &row.routing, || {
+                text.get_or_insert_with(|| entry.take().map_or(Err(()), |read| read().map_err(drop)))
+                    .clone()
             });
             // An entry that cannot be read is kept rather than judged.
             if !member.unwrap_or(true) {
                 continue;
             }
             in_any = true;
-            section_ranks[s] += 1;
-            wanted |= !beyond(&section.retention, section_ranks[s], row.published);
+            self.section_ranks[s] += 1;
+            wanted |= !beyond(&section.retention, self.section_ranks[s], row.published);
         }
-        let prune = beyond(&config.retention, i + 1, row.published) || (in_any && !wanted);
-        if prune && !listed.contains(&row.key) {
-            out.push(row.key.clone());
-        }
+        let prune = beyond(&self.config.retention, self.rank, row.published) || (in_any && !wanted);
+        prune && !self.listed.contains(&row.key)
     }
-    out
 }
 
-/// Prunes the store; returns how many entries went.
+/// Which of `rows` (newest first) to prune. Pure but for `entry`, which
+/// reads a row's entry when only a keyword section's words can tell whether
+/// it belongs there (at most once a row).
+pub fn doomed<E>(
+    rows: &[IndexRow],
+    config: &Config,
+    listed: &HashSet<String>,
+    now: DateTime<Utc>,
+    mut entry: impl FnMut(&IndexRow) -> Result<Option<Arc<Entry>>, E>,
+) -> Vec<String> {
+    let mut pruner = Pruner::new(config, listed, now);
+    rows.iter()
+        .filter(|row| pruner.doomed(row, || entry(row)))
+        .map(|row| row.key.clone())
+        .collect()
+}
+
+/// Prunes the store, streaming its index and removing in batches; returns
+/// how many entries went.
 pub fn prune(store: &Store, config: &Config, now: DateTime<Utc>) -> Result<usize, StoreError> {
-    let rows: Vec<IndexRow> = store.recent().collect::<Result<_, _>>()?;
     let listed = store.listed_keys()?;
-    let keys = doomed(&rows, config, &listed, now, |row| {
-        store.entry(&row.key).map(|e| e.map(Arc::new))
-    });
-    if keys.is_empty() {
-        return Ok(0);
+    let mut pruner = Pruner::new(config, &listed, now);
+    let mut batch = Vec::new();
+    let mut removed = 0;
+    for row in store.recent() {
+        let row = row?;
+        if pruner.doomed(&row, || store.entry(&row.key).map(|e| e.map(Arc::new))) {
+            batch.push(row.key);
+        }
+        if batch.len() >= 1000 {
+            removed += store.remove_entries(&std::mem::take(&mut batch))?;
+        }
     }
-    store.remove_entries(&keys)
+    if !batch.is_empty() {
+        removed += store.remove_entries(&batch)?;
+    }
+    Ok(removed)
 }
 
 #[cfg(test)]

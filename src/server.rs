@@ -298,6 +298,9 @@ fn feed_response(state: &AppState, uri: &Uri, headers: &HeaderMap) -> FeedAnswer
     let site = state.site.load();
     let (path, query) = (uri.path(), uri.query());
     let not_found = |message: &str| FeedAnswer::Now(plain(StatusCode::NOT_FOUND, message));
+    if !site.ready {
+        return FeedAnswer::Now(starting());
+    }
     let Some((slug, file)) = path.strip_prefix("/sections/").and_then(|r| r.split_once('/')) else {
         return not_found("not found\n");
     };
@@ -501,12 +504,39 @@ fn preferred_encoding(headers: &HeaderMap) -> Encoding {
     }
 }
 
+/// While the site is first rendered (seconds, on a large store).
+fn starting() -> Response {
+    let mut r = plain(StatusCode::SERVICE_UNAVAILABLE, "thau is starting: the feeds are being rendered\n");
+    r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("2"));
+    r
+}
+
 async fn opml(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
     let site = state.site();
+    if !site.ready {
+        return starting();
+    }
     serve_doc(&site.opml, &headers, &site.cache_control)
 }
 
+/// Runs `page` on the blocking pool: the status pages read every source's
+/// state from the store (10,000 reads on a large desk), which must not
+/// hold a serving thread.
+async fn off_lane(state: Arc<AppState>, page: fn(&AppState) -> Response) -> Response {
+    match tokio::task::spawn_blocking(move || page(&state)).await {
+        Ok(response) => response,
+        Err(e) => {
+            warn!(error = %e, "rendering a status page failed");
+            plain(StatusCode::INTERNAL_SERVER_ERROR, "rendering failed\n")
+        }
+    }
+}
+
 async fn index(State(state): State<Arc<AppState>>) -> Response {
+    off_lane(state, index_page).await
+}
+
+fn index_page(state: &AppState) -> Response {
     let site = state.site();
     let config = state.config();
     let sources = source_statuses(&state.store, &config, &site, Some(Utc::now()), Some(&state.polls));
@@ -602,6 +632,10 @@ fn shown_state(state: &FetchState) -> serde_json::Map<String, serde_json::Value>
 }
 
 async fn api_sources(State(state): State<Arc<AppState>>) -> Response {
+    off_lane(state, api_sources_page).await
+}
+
+fn api_sources_page(state: &AppState) -> Response {
     let config = state.config();
     let site = state.site();
     let list: Vec<SourceJson> = source_statuses(&state.store, &config, &site, Some(Utc::now()), Some(&state.polls))
@@ -693,7 +727,7 @@ async fn healthz(State(state): State<Arc<AppState>>) -> Response {
     let last_success = state.polls.last_success();
     let body = serde_json::json!({
         "status": if store.writable { "ok" } else { "store-not-writable" },
-        "ready": true,
+        "ready": state.site().ready,
         "sections": state.site().sections.len(),
         "store": store,
         "last_successful_poll": last_success.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),

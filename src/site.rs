@@ -18,8 +18,8 @@ use crate::config::{Config, Section};
 use crate::model::Entry;
 use crate::normalize::hex;
 use crate::publish::{self, Format, SectionFeed, SectionSummary};
-use crate::route::Router;
-use crate::store::{IndexRow, PublishMark, Store, StoreError};
+use crate::select::Selection;
+use crate::store::{PublishMark, Store, StoreError};
 
 /// One published document and its precomputed encodings.
 #[derive(Debug, Clone)]
@@ -138,6 +138,8 @@ pub struct Site {
     pub total_entries: usize,
     /// `?limit`/`?since` variants rendered for requests.
     pub variants: Variants,
+    /// False for the placeholder served while the first rendering runs.
+    pub ready: bool,
 }
 
 impl Site {
@@ -149,21 +151,33 @@ impl Site {
         summaries(&self.sections)
     }
 
-    /// Renders the site from the store. Documents whose bytes did not change
-    /// since `previous` are reused as they are (no recompression, same
-    /// `Last-Modified`).
+    /// Renders the site from a selection. Documents whose bytes did not
+    /// change since `previous` are reused as they are (no recompression,
+    /// same `Last-Modified`); with `dirty`, sections not marked are not
+    /// even rendered again.
     pub fn build(
         store: &Store,
         config: &Config,
+        selection: &Selection,
         base_url: &str,
         previous: Option<&Site>,
+        dirty: Option<&[bool]>,
         now: DateTime<Utc>,
     ) -> Result<Site, StoreError> {
-        let router = Router::new(config);
-        let (selected, per_source, total_entries) = select(store, &router, config.server.max_page_size)?;
         let mut marks = Marks { store, previous, now };
         let mut sections = Vec::with_capacity(config.sections.len());
-        for (section, (entries, total)) in config.sections.iter().zip(selected) {
+        for (i, (section, pick)) in config.sections.iter().zip(&selection.picks).enumerate() {
+            let clean = dirty.is_some_and(|d| !d[i]);
+            if clean
+                && let Some(old) = previous.and_then(|p| p.section(&section.slug)).filter(|s| s.section == *section)
+            {
+                sections.push(SiteSection {
+                    total: pick.total,
+                    ..old.clone()
+                });
+                continue;
+            }
+            let entries = pick.entries();
             let page = &entries[..entries.len().min(config.server.page_size)];
             let feed = SectionFeed {
                 section,
@@ -179,7 +193,7 @@ impl Site {
             sections.push(SiteSection {
                 section: section.clone(),
                 entries,
-                total,
+                total: pick.total,
                 feeds,
                 changed,
             });
@@ -194,10 +208,28 @@ impl Site {
                 .expect("digits are a valid header"),
             sections,
             opml,
-            per_source,
-            total_entries,
+            per_source: selection.per_source.clone(),
+            total_entries: selection.total,
             variants: Variants::default(),
+            ready: true,
         })
+    }
+
+    /// What is served while the site is first rendered: no section yet.
+    pub fn placeholder(config: &Config, base_url: &str) -> Site {
+        let empty = |content_type| Doc::plain(content_type, Vec::new(), String::new(), DateTime::UNIX_EPOCH);
+        Site {
+            base_url: base_url.to_string(),
+            page_size: config.server.page_size,
+            max_page_size: config.server.max_page_size,
+            cache_control: HeaderValue::from_static("no-store"),
+            sections: Vec::new(),
+            opml: empty("text/x-opml; charset=utf-8"),
+            per_source: BTreeMap::new(),
+            total_entries: 0,
+            variants: Variants::default(),
+            ready: false,
+        }
     }
 
     /// Renders a variant of a section feed: its entries updated after
@@ -269,51 +301,6 @@ fn summaries(sections: &[SiteSection]) -> Vec<SectionSummary> {
             entries: s.total,
         })
         .collect()
-}
-
-/// A section's newest entries and how many it has in all.
-type Picked = (Vec<Arc<Entry>>, usize);
-
-/// Each section's pick, entries stored per source, and entries stored.
-type Selection = (Vec<Picked>, BTreeMap<String, usize>, usize);
-
-/// Picks, in one scan of the time index, each section's newest
-/// `keep` entries and counts all its entries. An entry is read only when a
-/// section wants it or only its text can tell.
-fn select(store: &Store, router: &Router, keep: usize) -> Result<Selection, StoreError> {
-    let n = router.slugs().count();
-    let mut picked: Vec<Picked> = vec![(Vec::new(), 0); n];
-    let mut per_source: BTreeMap<String, usize> = BTreeMap::new();
-    let mut total = 0;
-    for row in store.recent() {
-        let IndexRow { key, routing, .. } = row?;
-        total += 1;
-        for source in &routing.sources {
-            *per_source.entry(source.clone()).or_default() += 1;
-        }
-        let mut entry: Option<Arc<Entry>> = None;
-        let load = |entry: &mut Option<Arc<Entry>>| -> Result<Option<Arc<Entry>>, StoreError> {
-            if entry.is_none() {
-                *entry = store.entry(&key)?.map(Arc::new);
-            }
-            Ok(entry.clone())
-        };
-        for (i, (entries, total)) in picked.iter_mut().enumerate() {
-            if !router.member(i, &routing, || load(&mut entry))? {
-                continue;
-            }
-            *total += 1;
-            if entries.len() < keep
-                && let Some(e) = load(&mut entry)?
-            {
-                entries.push(e);
-            }
-        }
-    }
-    for (entries, _) in &mut picked {
-        entries.sort_by(|a, b| publish::newest_first(a, b));
-    }
-    Ok((picked, per_source, total))
 }
 
 struct Marks<'a> {

@@ -125,3 +125,112 @@ fn a_schema_1_store_is_read_and_upgraded() {
     let db = sled::open(dir.path()).unwrap();
     assert_eq!(db.get(b"meta\0schema").unwrap().unwrap().as_ref(), b"2");
 }
+
+/// The publisher keeps each section's selection up to date from the
+/// changes writes report instead of scanning the store after every poll:
+/// after any sequence of polls (new stories, changed ones, relays, moved
+/// dates) and prunes, it must equal a fresh scan.
+#[test]
+fn a_selection_kept_up_to_date_equals_a_fresh_scan() {
+    use chrono::{Duration, TimeZone, Utc};
+    use thau::model::{Entry, SourceRef};
+    use thau::select::Selection;
+
+    let config = thau::config::Config::parse(
+        r#"
+[server]
+page_size = 3
+max_page_size = 5
+[[sections]]
+slug = "sete"
+title = "Sète"
+categories = ["Sète"]
+[[sections]]
+slug = "mairie"
+title = "Mairie"
+[[sections]]
+slug = "joutes"
+title = "Joutes"
+keywords = ["joutes"]
+[[sources]]
+name = "mairie"
+url = "https://mairie.example/rss"
+sections = ["mairie"]
+[[sources]]
+name = "journal"
+url = "https://journal.example/rss"
+"#,
+        std::path::Path::new("feeds.toml"),
+    )
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    store.track_changes();
+    let mut selection = store.while_quiet(|| Selection::scan(&store, &config)).unwrap();
+
+    // A small deterministic generator.
+    let mut seed = 42u64;
+    let mut next = move |n: u64| {
+        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        (seed >> 33) % n
+    };
+    let base = Utc.with_ymd_and_hms(2026, 11, 1, 0, 0, 0).unwrap();
+    let entry = |source: &str, story: u64, day: u64, version: u64, category: &str, title: &str| {
+        let link = format!("https://news.example/{story}");
+        let t = base + Duration::hours(day as i64);
+        Entry {
+            key: format!("u:{link}"),
+            id: link.clone(),
+            link: Some(link),
+            title: title.to_string(),
+            summary: None,
+            content: Some(format!("<p>v{version}</p>")),
+            published: t,
+            updated: t,
+            first_seen: t,
+            dated: true,
+            authors: vec![],
+            categories: vec![category.to_string()],
+            enclosures: vec![],
+            language: None,
+            sources: vec![SourceRef {
+                name: source.into(),
+                guid: None,
+                feed_title: None,
+                feed_url: None,
+                feed_updated: None,
+                categories: vec![category.to_string()],
+                fingerprint: format!("{story}-{version}-{day}"),
+            }],
+        }
+    };
+    let shown = |s: &Selection| -> Vec<(Vec<String>, usize)> {
+        s.picks
+            .iter()
+            .map(|p| (p.entries().iter().map(|e| format!("{}:{}", e.key, e.title)).collect(), p.total))
+            .collect()
+    };
+    for step in 0..300 {
+        if step % 25 == 24 {
+            // Prune a few stories.
+            let keys: Vec<String> = (0..3).map(|_| format!("u:https://news.example/{}", next(40))).collect();
+            store.remove_entries(&keys).unwrap();
+        } else {
+            let source = ["mairie", "journal"][next(2) as usize];
+            let polled: Vec<Entry> = (0..1 + next(4))
+                .map(|_| {
+                    let story = next(40);
+                    let category = ["Sète", "Agde", "sete"][next(3) as usize];
+                    let title = ["Les joutes", "Le budget", "Le marché"][next(3) as usize];
+                    entry(source, story, next(500), next(3), category, title)
+                })
+                .collect();
+            let mut state = FetchState::default();
+            store.apply_poll(source, polled, vec![], &mut state, Utc::now()).unwrap();
+        }
+        selection.apply(&store, &store.take_changes()).unwrap();
+        let fresh = Selection::scan(&store, &config).unwrap();
+        assert_eq!(shown(&selection), shown(&fresh), "after step {step}");
+        assert_eq!((selection.total, &selection.per_source), (fresh.total, &fresh.per_source), "after step {step}");
+    }
+}

@@ -94,7 +94,29 @@ pub struct Store {
     write: Mutex<()>,
     commits: Arc<GroupCommit>,
     flusher: Option<std::thread::JoinHandle<()>>,
+    /// What writes did to the entries since the publisher last asked; None
+    /// while nobody asks (`thau poll`).
+    changes: Mutex<Option<Vec<Change>>>,
     _lock: File,
+}
+
+/// What one write did to the entries: the index rows it removed (with the
+/// entry as it was, which keyword sections need to judge it) and the
+/// entries it wrote. The publisher keeps its selection up to date with it.
+#[derive(Debug, Default)]
+pub struct Change {
+    pub removed: Vec<(IndexRow, Option<Arc<Entry>>)>,
+    pub added: Vec<(IndexRow, Arc<Entry>)>,
+}
+
+impl IndexRow {
+    fn of(entry: &Entry) -> IndexRow {
+        IndexRow {
+            key: entry.key.clone(),
+            published: entry.published,
+            routing: Routing::of(entry),
+        }
+    }
 }
 
 /// Whether the store can be written, as `/healthz` reports it.
@@ -188,8 +210,34 @@ impl Store {
             write: Mutex::new(()),
             commits,
             flusher: Some(flusher),
+            changes: Mutex::new(None),
             _lock: lock,
         })
+    }
+
+    /// From now on, keeps what each write does for [`Store::take_changes`].
+    pub fn track_changes(&self) {
+        lock(&self.changes).get_or_insert_with(Vec::new);
+    }
+
+    /// What writes did since the last call.
+    pub fn take_changes(&self) -> Vec<Change> {
+        lock(&self.changes).as_mut().map(std::mem::take).unwrap_or_default()
+    }
+
+    /// Runs `f` while no write happens, having forgotten the changes
+    /// recorded so far: a full scan of the index, whose result later
+    /// changes then update without counting anything twice.
+    pub fn while_quiet<T>(&self, f: impl FnOnce() -> T) -> T {
+        let _turn = lock(&self.write);
+        self.take_changes();
+        f()
+    }
+
+    fn record(&self, change: Change) {
+        if let Some(changes) = lock(&self.changes).as_mut() {
+            changes.push(change);
+        }
     }
 
     /// The database, for one operation.
@@ -312,11 +360,28 @@ impl Store {
 
     /// Every entry's key and routing facts, newest (by `published`) first.
     pub fn recent(&self) -> Box<dyn Iterator<Item = Result<IndexRow, StoreError>> + Send> {
+        self.index_rows(TIME_PREFIX.to_vec())
+    }
+
+    /// As [`Store::recent`], from just after the row of (`published`, `key`).
+    pub fn recent_after(
+        &self,
+        published: DateTime<Utc>,
+        key: &str,
+    ) -> Box<dyn Iterator<Item = Result<IndexRow, StoreError>> + Send> {
+        let mut from = [TIME_PREFIX, &newest_first(published), key.as_bytes()].concat();
+        // The smallest key after this one.
+        from.push(0);
+        self.index_rows(from)
+    }
+
+    fn index_rows(&self, from: Vec<u8>) -> Box<dyn Iterator<Item = Result<IndexRow, StoreError>> + Send> {
         let db = match self.db() {
             Ok(db) => db,
             Err(e) => return Box::new(std::iter::once(Err(e))),
         };
-        Box::new(db.scan_prefix(TIME_PREFIX).map(|kv| {
+        let end = [TIME_PREFIX[0], TIME_PREFIX[1] + 1];
+        Box::new(db.range(from..end.to_vec()).map(|kv| {
             let (k, v) = kv?;
             let at = TIME_PREFIX.len();
             let stamp: [u8; 8] = k[at..at + 8].try_into().expect("time keys hold 8 bytes of time");
@@ -348,27 +413,34 @@ impl Store {
         }
     }
 
-    /// Removes entries (their record, index row and link row) in one batch.
+    /// Removes entries (their record, index row and link row), in batches
+    /// of at most [`REMOVE_BATCH`] entries (each atomic), then flushes.
     pub fn remove_entries(&self, keys: &[String]) -> Result<usize, StoreError> {
-        let db = self.db_for_write()?;
-        let _turn = lock(&self.write);
-        let mut batch = sled::Batch::default();
+        let mut seen = HashSet::new();
+        let keys: Vec<&String> = keys.iter().filter(|k| seen.insert(*k)).collect();
         let mut removed = 0;
-        for key in keys {
-            let Some(entry) = self.entry(key)? else { continue };
-            batch.remove(entry_key(key));
-            batch.remove(time_key(&entry));
-            if let Some(link) = &entry.link
-                && db
-                    .get(link_key(link))?
-                    .is_some_and(|k| k.as_ref() == key.as_bytes())
-            {
-                batch.remove(link_key(link));
+        for chunk in keys.chunks(REMOVE_BATCH) {
+            let db = self.db_for_write()?;
+            let _turn = lock(&self.write);
+            let mut batch = sled::Batch::default();
+            let mut change = Change::default();
+            for key in chunk {
+                let Some(entry) = self.entry(key)? else { continue };
+                batch.remove(entry_key(key));
+                batch.remove(time_key(&entry));
+                if let Some(link) = &entry.link
+                    && db
+                        .get(link_key(link))?
+                        .is_some_and(|k| k.as_ref() == key.as_bytes())
+                {
+                    batch.remove(link_key(link));
+                }
+                change.removed.push((IndexRow::of(&entry), Some(Arc::new(entry))));
+                removed += 1;
             }
-            removed += 1;
+            self.wrote(db.apply_batch(batch).map_err(StoreError::from))?;
+            self.record(change);
         }
-        self.wrote(db.apply_batch(batch).map_err(StoreError::from))?;
-        drop(_turn);
         self.flush()?;
         Ok(removed)
     }
@@ -449,7 +521,7 @@ impl Store {
         // version (to remove) — an overlay so that two entries of one poll
         // that are the same story meet each other — and, for a new one
         // nothing merged into, its encoded form.
-        let mut touched: BTreeMap<String, (Entry, Vec<u8>)> = BTreeMap::new();
+        let mut touched: BTreeMap<String, Touched> = BTreeMap::new();
         let mut encoded: HashMap<String, Vec<u8>> = HashMap::new();
         let mut new_links: HashMap<String, String> = HashMap::new();
 
@@ -466,7 +538,14 @@ impl Store {
                 });
                 counts.new += 1;
                 encoded.insert(entry.key.clone(), bytes);
-                touched.insert(entry.key.clone(), (entry, Vec::new()));
+                touched.insert(
+                    entry.key.clone(),
+                    Touched {
+                        entry,
+                        old: None,
+                        changed: true,
+                    },
+                );
                 continue;
             };
             encoded.remove(&key);
@@ -477,11 +556,18 @@ impl Store {
             });
             if !touched.contains_key(&key) {
                 let stored = self.entry(&key)?.expect("same_story returns stored or touched keys");
-                let old_index = time_key(&stored);
-                touched.insert(key.clone(), (stored, old_index));
+                touched.insert(
+                    key.clone(),
+                    Touched {
+                        old: Some(Arc::new(stored.clone())),
+                        entry: stored,
+                        changed: false,
+                    },
+                );
             }
-            let (existing, _) = touched.get_mut(&key).expect("inserted above");
-            if merge(existing, entry, source, now) {
+            let t = touched.get_mut(&key).expect("inserted above");
+            if merge(&mut t.entry, entry, source, now) {
+                t.changed = true;
                 counts.updated += 1;
             } else {
                 counts.unchanged += 1;
@@ -489,13 +575,17 @@ impl Store {
         }
 
         let mut batch = sled::Batch::default();
-        for (key, (entry, old_time_key)) in &touched {
-            if !old_time_key.is_empty() {
-                batch.remove(old_time_key.as_slice());
+        let mut change = Change::default();
+        for (key, t) in touched.into_iter().filter(|(_, t)| t.changed) {
+            if let Some(old) = t.old {
+                batch.remove(time_key(&old));
+                change.removed.push((IndexRow::of(&old), Some(old)));
             }
-            batch.insert(time_key(entry), codec::encode_routing(&Routing::of(entry)));
-            let bytes = encoded.remove(key).unwrap_or_else(|| codec::encode_entry(entry));
-            batch.insert(entry_key(key), bytes);
+            let row = IndexRow::of(&t.entry);
+            batch.insert(time_key(&t.entry), codec::encode_routing(&row.routing));
+            let bytes = encoded.remove(&key).unwrap_or_else(|| codec::encode_entry(&t.entry));
+            batch.insert(entry_key(&key), bytes);
+            change.added.push((row, Arc::new(t.entry)));
         }
         for (link, key) in new_links {
             // An entry keyed by its link is found without this row.
@@ -509,6 +599,9 @@ impl Store {
         listed.dedup_by(|a, b| a.key == b.key);
         batch.insert(listed_key(source), codec::encode_listed(&listed));
         self.wrote(db.apply_batch(batch).map_err(StoreError::from))?;
+        if !change.added.is_empty() {
+            self.record(change);
+        }
         Ok(counts)
     }
 
@@ -521,7 +614,7 @@ impl Store {
         &self,
         entry: &Entry,
         source: &str,
-        touched: &BTreeMap<String, (Entry, Vec<u8>)>,
+        touched: &BTreeMap<String, Touched>,
     ) -> Result<Option<String>, StoreError> {
         if touched.contains_key(&entry.key) {
             return Ok(Some(entry.key.clone()));
@@ -534,7 +627,7 @@ impl Store {
         }
         let guid = entry.sources.first().and_then(|s| s.guid.as_ref());
         let stored = match touched.get(&found) {
-            Some((e, _)) => Some(e.clone()),
+            Some(t) => Some(t.entry.clone()),
             None => self.entry(&found)?,
         };
         let conflict = stored.is_some_and(|e| e.sources.iter().any(|s| s.name == source && s.guid.as_ref() != guid));
@@ -695,6 +788,14 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// An entry a poll touched: as it will be written, as it was stored (None
+/// when new), and whether it changed.
+struct Touched {
+    entry: Entry,
+    old: Option<Arc<Entry>>,
+    changed: bool,
+}
+
 /// Folds `incoming` (one source's version of the story) into `existing`.
 /// The origin source owns the text; a relay adds itself and its
 /// categories. The origin is the source with the strongest claim to the
@@ -784,6 +885,10 @@ fn state_key(source: &str) -> Vec<u8> {
 }
 
 const TIME_PREFIX: &[u8] = b"t\0";
+
+/// Entries removed per batch: pruning a million entries holds a thousand
+/// at a time in memory.
+const REMOVE_BATCH: usize = 1000;
 
 /// Sorts newest first under a byte-ordered scan.
 fn newest_first(t: DateTime<Utc>) -> [u8; 8] {

@@ -552,7 +552,13 @@ impl Serve {
             .unwrap_or_else(|| panic!("no address in {line:?}"))
             .trim_end_matches('/')
             .to_string();
-        Serve { child, base }
+        let serve = Serve { child, base };
+        // The site is rendered in the background: feeds answer 503 until then.
+        let health = serve.url("/healthz");
+        wait_for("the site to be rendered", || {
+            serde_json::from_slice::<serde_json::Value>(&get(&health).body).is_ok_and(|h| h["ready"] == true)
+        });
+        serve
     }
 }
 

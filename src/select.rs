@@ -1,0 +1,187 @@
+//! Which entries each section shows: its newest `max_page_size` members
+//! and how many it has in all, with entries stored per source. Built by one
+//! scan of the store's time index, then kept up to date from the changes
+//! each write reports ([`Change`]), so republishing after a poll costs the
+//! poll's entries, not the store's million. Wires `store` and `route`.
+
+use std::cmp::Reverse;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+
+use crate::config::Config;
+use crate::model::Entry;
+use crate::route::Router;
+use crate::store::{Change, IndexRow, Store, StoreError};
+
+/// Where an entry sits in the time index: newest first, then by key.
+type Rank = (Reverse<DateTime<Utc>>, String);
+
+/// One section's part of a [`Selection`].
+#[derive(Debug, Clone, Default)]
+pub struct Pick {
+    /// The section's newest members (at most `keep`), by index order.
+    top: BTreeMap<Rank, Arc<Entry>>,
+    /// Its members in all.
+    pub total: usize,
+}
+
+impl Pick {
+    /// The entries, newest first as the feeds list them.
+    pub fn entries(&self) -> Vec<Arc<Entry>> {
+        let mut entries: Vec<Arc<Entry>> = self.top.values().cloned().collect();
+        entries.sort_by(|a, b| crate::publish::newest_first(a, b));
+        entries
+    }
+}
+
+/// What every section shows, for one configuration.
+#[derive(Debug, Clone)]
+pub struct Selection {
+    router: Router,
+    keep: usize,
+    /// One per section, in configuration order.
+    pub picks: Vec<Pick>,
+    /// Entries stored per source (configured or not).
+    pub per_source: BTreeMap<String, usize>,
+    /// Entries stored.
+    pub total: usize,
+}
+
+impl Selection {
+    /// Scans the whole time index once. An entry is read only when a
+    /// section wants it or only its text can tell.
+    pub fn scan(store: &Store, config: &Config) -> Result<Selection, StoreError> {
+        let router = Router::new(config);
+        let mut selection = Selection {
+            picks: vec![Pick::default(); router.slugs().count()],
+            router,
+            keep: config.server.max_page_size,
+            per_source: BTreeMap::new(),
+            total: 0,
+        };
+        for row in store.recent() {
+            let row = row?;
+            selection.count(&row.routing.sources, 1);
+            let mut entry: Option<Arc<Entry>> = None;
+            for i in 0..selection.picks.len() {
+                let member = selection.router.member(i, &row.routing, || load(store, &row.key, &mut entry))?;
+                if !member {
+                    continue;
+                }
+                let pick = &mut selection.picks[i];
+                pick.total += 1;
+                if pick.top.len() < selection.keep
+                    && let Some(e) = load(store, &row.key, &mut entry)?
+                {
+                    pick.top.insert(rank(&row), e);
+                }
+            }
+        }
+        Ok(selection)
+    }
+
+    /// Applies what writes did since; returns which sections now show
+    /// something else (their feeds must be rendered again).
+    pub fn apply(&mut self, store: &Store, changes: &[Change]) -> Result<Vec<bool>, StoreError> {
+        let mut dirty = vec![false; self.picks.len()];
+        for change in changes {
+            for (row, old) in &change.removed {
+                self.count(&row.routing.sources, -1);
+                for (i, dirty) in dirty.iter_mut().enumerate() {
+                    let member = self
+                        .router
+                        .member(i, &row.routing, || Ok::<_, StoreError>(old.clone()))?;
+                    if !member {
+                        continue;
+                    }
+                    let pick = &mut self.picks[i];
+                    pick.total = pick.total.saturating_sub(1);
+                    *dirty |= pick.top.remove(&rank(row)).is_some();
+                }
+            }
+            for (row, entry) in &change.added {
+                self.count(&row.routing.sources, 1);
+                for (i, dirty) in dirty.iter_mut().enumerate() {
+                    let member = self
+                        .router
+                        .member(i, &row.routing, || Ok::<_, StoreError>(Some(entry.clone())))?;
+                    if !member {
+                        continue;
+                    }
+                    let pick = &mut self.picks[i];
+                    // The page always holds the first members in index
+                    // order: an entry older than its last one belongs on it
+                    // only when no other member is missing from it.
+                    let complete = pick.top.len() == pick.total;
+                    pick.total += 1;
+                    let rank = rank(row);
+                    let newer = pick.top.last_key_value().is_some_and(|(last, _)| rank < *last);
+                    if newer || (complete && pick.top.len() < self.keep) {
+                        pick.top.insert(rank, entry.clone());
+                        if pick.top.len() > self.keep {
+                            pick.top.pop_last();
+                        }
+                        *dirty = true;
+                    }
+                }
+            }
+        }
+        for i in 0..self.picks.len() {
+            if self.picks[i].top.len() < self.keep.min(self.picks[i].total) {
+                // An entry left the page and older members exist: take them
+                // from where the page ends.
+                self.refill(store, i)?;
+                dirty[i] = true;
+            }
+        }
+        Ok(dirty)
+    }
+
+    /// Fills section `i`'s page from the time index, after its last entry.
+    fn refill(&mut self, store: &Store, i: usize) -> Result<(), StoreError> {
+        let after = self.picks[i].top.last_key_value().map(|(rank, _)| rank.clone());
+        let rows = match &after {
+            Some((Reverse(published), key)) => store.recent_after(*published, key),
+            None => store.recent(),
+        };
+        for row in rows {
+            let row = row?;
+            let mut entry = None;
+            if !self.router.member(i, &row.routing, || load(store, &row.key, &mut entry))? {
+                continue;
+            }
+            if let Some(e) = load(store, &row.key, &mut entry)? {
+                self.picks[i].top.insert(rank(&row), e);
+            }
+            if self.picks[i].top.len() >= self.keep {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    fn count(&mut self, sources: &[String], delta: isize) {
+        self.total = self.total.saturating_add_signed(delta);
+        for source in sources {
+            let n = self.per_source.entry(source.clone()).or_default();
+            *n = n.saturating_add_signed(delta);
+            if *n == 0 {
+                self.per_source.remove(source);
+            }
+        }
+    }
+}
+
+fn rank(row: &IndexRow) -> Rank {
+    (Reverse(row.published), row.key.clone())
+}
+
+/// Reads an entry once for all the sections asking.
+fn load(store: &Store, key: &str, entry: &mut Option<Arc<Entry>>) -> Result<Option<Arc<Entry>>, StoreError> {
+    if entry.is_none() {
+        *entry = store.entry(key)?.map(Arc::new);
+    }
+    Ok(entry.clone())
+}
