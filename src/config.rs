@@ -333,7 +333,7 @@ pub const DEFAULT_BACKOFF_CAP: Duration = Duration::from_secs(24 * 3600);
 pub const DEFAULT_JITTER: Duration = Duration::from_secs(30);
 pub const DEFAULT_MAX_BODY: u64 = 10 * 1024 * 1024;
 pub const DEFAULT_MAX_ENTRIES_PER_POLL: usize = 2000;
-pub const DEFAULT_STORE_CACHE: u64 = 64 * 1024 * 1024;
+pub const DEFAULT_STORE_CACHE: u64 = 32 * 1024 * 1024;
 pub const DEFAULT_PAGE_SIZE: usize = 50;
 pub const DEFAULT_MAX_PAGE_SIZE: usize = 500;
 pub const DEFAULT_CACHE_MAX_AGE: Duration = Duration::from_secs(300);
@@ -536,7 +536,10 @@ impl Checker {
             .as_ref()
             .and_then(|t| self.string(t, "admin_token"))
             .and_then(|(token, line)| {
-                if token.len() < 16 {
+                if token.trim().is_empty() || token.chars().any(char::is_whitespace) {
+                    self.problem(line, "[server] admin_token: must not be blank or hold spaces".into());
+                    None
+                } else if token.chars().count() < 16 {
                     self.problem(line, "[server] admin_token: use at least 16 characters".into());
                     None
                 } else {

@@ -24,7 +24,8 @@ use crate::model::Outcome;
 use crate::pipeline::{PollReport, Poller};
 use crate::schedule::{Gate, gate, spread_offset, tick_window};
 
-/// Why a poll runs: only scheduled ones pass through the politeness gate.
+/// Why a poll runs: scheduled and startup polls pass through the politeness
+/// gate (a restart must not forget a 410 or a backoff); an admin's do not.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Trigger {
     Startup,
@@ -133,8 +134,13 @@ impl Runner {
         }
         let config = self.config.load_full();
         let source = config.source(name).ok_or(Skipped::UnknownSource)?.clone();
-        if trigger == Trigger::Schedule {
-            let state = self.poller.fetch_state(name).unwrap_or_default();
+        let state = match trigger {
+            Trigger::Admin => None,
+            _ => self.poller.fetch_state(name),
+        };
+        // What the store says of another location (the url changed) does
+        // not hold for this one.
+        if let Some(state) = state.filter(|s| s.location == source.location.as_key()) {
             let verdict = gate(
                 &state,
                 Utc::now(),
@@ -188,14 +194,17 @@ impl Runner {
     /// the concurrency and per-host limits; yields each report as its poll
     /// ends.
     pub fn run_each<'a>(&'a self, names: &'a [String]) -> impl futures_util::Stream<Item = PollReport> + 'a {
-        names
-            .iter()
-            .map(|name| async move {
+        use futures_util::StreamExt;
+        // A poll's future is large (a fetch, a parse): made a few at a time
+        // beyond the limit, not 10,000 at once.
+        let ahead = self.config.load().poll.concurrency.saturating_mul(4).max(64);
+        futures_util::stream::iter(names)
+            .map(move |name| async move {
                 self.run(name, Trigger::Admin)
                     .await
                     .unwrap_or_else(|skipped| PollReport::failed(name, &format!("not polled: {skipped:?}")))
             })
-            .collect::<futures_util::stream::FuturesUnordered<_>>()
+            .buffer_unordered(ahead)
     }
 
     /// Stops starting polls and waits (at most `grace`) for those in flight.
@@ -366,6 +375,7 @@ impl Scheduler {
                 tokio::time::sleep(spread_offset(&name, window)).await;
                 match runner.run(&name, Trigger::Startup).await {
                     Ok(_) | Err(Skipped::ShuttingDown) | Err(Skipped::UnknownSource) => {}
+                    Err(Skipped::Gated(gate)) => debug!(source = %name, ?gate, "startup poll waits"),
                     Err(skipped) => warn!(source = %name, ?skipped, "startup poll skipped"),
                 }
             });

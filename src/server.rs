@@ -673,12 +673,7 @@ async fn admin_poll(State(state): State<Arc<AppState>>, Path(name): Path<String>
             "admin endpoints are off: set [server].admin_token\n",
         );
     };
-    let given = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|h| h.to_str().ok())
-        .and_then(|h| h.strip_prefix("Bearer "))
-        .unwrap_or("");
-    if !constant_time_eq(given.as_bytes(), token.as_bytes()) {
+    if !bearer_matches(&headers, token) {
         let mut r = plain(StatusCode::UNAUTHORIZED, "a valid bearer token is required\n");
         r.headers_mut()
             .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
@@ -707,8 +702,24 @@ async fn admin_poll(State(state): State<Arc<AppState>>, Path(name): Path<String>
     }
 }
 
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+/// Whether the request carries `Authorization: Bearer <token>` (the scheme
+/// in any case, RFC 9110). Compared as SHA-256 digests, byte by byte
+/// without stopping early: the time taken says nothing about the token,
+/// not even its length.
+fn bearer_matches(headers: &HeaderMap, token: &str) -> bool {
+    let Some(given) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|h| h.to_str().ok())
+        .and_then(|h| h.trim().split_once(char::is_whitespace))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, given)| given.trim())
+        .filter(|given| !given.is_empty())
+    else {
+        return false;
+    };
+    use sha2::Digest;
+    let (a, b) = (sha2::Sha256::digest(given.as_bytes()), sha2::Sha256::digest(token.as_bytes()));
+    a.iter().zip(b.iter()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 async fn metrics(State(state): State<Arc<AppState>>) -> Response {
@@ -770,6 +781,23 @@ mod tests {
         assert!(etag_matches(b"W/\"abc-br\", \"x\"", b"\"abc\""));
         assert!(etag_matches(b"*", b"\"abc\""));
         assert!(!etag_matches(b"\"abd\"", b"\"abc\""));
+    }
+
+    #[test]
+    fn bearer_tokens_are_matched_whatever_the_scheme_s_case() {
+        let with = |value: &str| {
+            let mut h = HeaderMap::new();
+            h.insert(header::AUTHORIZATION, value.parse().unwrap());
+            h
+        };
+        let token = "s3cret-token-for-tests";
+        assert!(bearer_matches(&with("Bearer s3cret-token-for-tests"), token));
+        assert!(bearer_matches(&with("bearer s3cret-token-for-tests"), token));
+        assert!(bearer_matches(&with("BEARER   s3cret-token-for-tests "), token));
+        assert!(!bearer_matches(&with("Bearer s3cret-token-for-test"), token));
+        assert!(!bearer_matches(&with("Basic s3cret-token-for-tests"), token));
+        assert!(!bearer_matches(&with("Bearer "), token));
+        assert!(!bearer_matches(&HeaderMap::new(), token));
     }
 
     #[test]

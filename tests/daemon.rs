@@ -232,10 +232,13 @@ fn admin_poll_needs_the_token() {
         let r = http("POST", &url, &[("Authorization", &auth)]);
         r.status == 200
     });
-    let r = http("POST", &url, &[("Authorization", &auth)]);
+    // The scheme is case-insensitive (RFC 9110).
+    let r = http("POST", &url, &[("Authorization", &format!("bearer {TOKEN}"))]);
+    assert_eq!(r.status, 200, "{}", r.text());
     let report: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
     assert_eq!(report["source"], "courrier");
     assert_eq!(report["outcome"], "not-modified", "{report:#}");
+    assert_eq!(http("POST", &url, &[("Authorization", "Bearer ")]).status, 401);
     assert_eq!(
         http(
             "POST",
@@ -246,6 +249,17 @@ fn admin_poll_needs_the_token() {
         404
     );
     drop(serve);
+
+    // A token counts characters, not bytes, and is never blank.
+    for (token, why) in [
+        ("éééééééééééé", "use at least 16 characters"),
+        ("                ", "must not be blank or hold spaces"),
+    ] {
+        site.write_config(&config(&origin, "").replace(TOKEN, token));
+        let check = site.thau(&["check"]);
+        assert_eq!(check.code(), 2);
+        assert!(check.stderr().contains(&format!("[server] admin_token: {why}")), "{}", check.stderr());
+    }
 
     // Without a token the admin endpoints are off.
     site.write_config(&config(&origin, "").replace(&format!("admin_token = \"{TOKEN}\"\n"), ""));
@@ -421,4 +435,50 @@ fn polls_of_one_host_respect_per_host() {
     ));
     assert_eq!(site.thau(&["poll"]).code(), 0);
     assert_eq!(origin.most_slow_at_once(), 2);
+}
+
+/// A restart used to forget politeness: the startup poll fetched a source
+/// that had answered 410 Gone and one that had asked to wait an hour. And
+/// a poll deferred by Retry-After counted as a success in /metrics.
+#[test]
+fn a_restart_keeps_gone_and_retry_after_and_a_deferred_poll_is_no_success() {
+    let origin = regional_origin();
+    origin.route("/gone.xml", Route::status(410, &[]));
+    origin.route("/busy.xml", Route::status(429, &[("Retry-After", "3600")]));
+    let extra = format!(
+        "\n[[sources]]\nname = \"gone\"\nurl = \"{}\"\n\n[[sources]]\nname = \"busy\"\nurl = \"{}\"\n",
+        origin.url("/gone.xml"),
+        origin.url("/busy.xml")
+    );
+    let site = Site::new(&config(&origin, &extra));
+    let serve = site.serve();
+    wait_for("the first polls", || {
+        origin.requests("/gone.xml").len() == 1 && origin.requests("/busy.xml").len() == 1
+    });
+    wait_for("their outcomes stored", || {
+        let status = sources(&serve);
+        status["sources"].as_array().unwrap().iter().filter(|s| s["last_outcome"] == "error").count() == 2
+    });
+    // An admin poll of the busy source is deferred: nothing fetched, no success.
+    let auth = format!("Bearer {TOKEN}");
+    let r = http("POST", &serve.url("/api/sources/busy/poll"), &[("Authorization", &auth)]);
+    let report: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+    assert_eq!(report["outcome"], "deferred", "{report:#}");
+    assert_eq!(origin.requests("/busy.xml").len(), 1);
+    let metrics = get(&serve.url("/metrics")).text();
+    assert!(
+        !metrics.contains(r#"thau_source_last_success_timestamp_seconds{source="busy"}"#),
+        "{metrics}"
+    );
+    assert!(serve.terminate().success());
+
+    let restarted = site.serve();
+    let courrier = origin.requests("/courrier.xml").len();
+    wait_for("the startup poll of the healthy source", || {
+        origin.requests("/courrier.xml").len() > courrier
+    });
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    assert_eq!(origin.requests("/gone.xml").len(), 1, "a gone source is not fetched again");
+    assert_eq!(origin.requests("/busy.xml").len(), 1, "Retry-After holds across a restart");
+    drop(restarted);
 }
