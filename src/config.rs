@@ -663,13 +663,13 @@ impl Checker {
         let mut sections = Vec::new();
         let mut seen = HashSet::new();
         for t in self.array_of_tables(root, "sections") {
-            self.unknown_keys(&t, SECTION_KEYS);
             let slug = self.required_string(&t, "slug");
             let label = match &slug {
                 Some((s, _)) => format!("section \"{s}\""),
                 None => t.what.clone(),
             };
             let t = Tbl { what: label, ..t };
+            self.unknown_keys(&t, SECTION_KEYS);
             if let Some((slug, line)) = &slug {
                 if slug.is_empty()
                     || !slug
@@ -707,13 +707,13 @@ impl Checker {
         let mut sources = Vec::new();
         let mut seen = HashSet::new();
         for t in self.array_of_tables(root, "sources") {
-            self.unknown_keys(&t, SOURCE_KEYS);
             let name = self.required_string(&t, "name");
             let label = match &name {
                 Some((s, _)) => format!("source \"{s}\""),
                 None => t.what.clone(),
             };
             let t = Tbl { what: label, ..t };
+            self.unknown_keys(&t, SOURCE_KEYS);
             if let Some((name, line)) = &name {
                 if name.is_empty()
                     || !name
@@ -1132,6 +1132,20 @@ sections = ["setee"]
             p[2].starts_with(r#"feeds.toml:6: [poll] schedule: "0 61 * * * *": "#),
             "{}",
             p[2]
+        );
+    }
+
+    #[test]
+    fn unknown_keys_name_their_source_and_section() {
+        let p = problems(
+            "[[sections]]\nslug = \"sete\"\ntitle = \"Sète\"\ncategorie = [\"Sète\"]\n\n[[sources]]\nname = \"mairie\"\nurl = \"https://mairie.example/rss\"\nsection = [\"sete\"]\n",
+        );
+        assert_eq!(
+            p,
+            [
+                "feeds.toml:4: section \"sete\": unknown key \"categorie\" (did you mean \"categories\"?)",
+                "feeds.toml:9: source \"mairie\": unknown key \"section\" (did you mean \"sections\"?)",
+            ]
         );
     }
 

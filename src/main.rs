@@ -59,9 +59,13 @@ const UNUSABLE: u8 = 2;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Colours only on a terminal, and not when NO_COLOR is set (no-color.org):
+    // journald and log files get plain text.
+    let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
+        .with_env_filter(log_filter())
         .with_writer(std::io::stderr)
+        .with_ansi(colour)
         .init();
 
     let config = match Config::load(&cli.config) {
@@ -280,6 +284,21 @@ fn poll(config: &Config, only: Option<&str>) -> ExitCode {
     } else {
         ExitCode::SUCCESS
     }
+}
+
+/// `RUST_LOG` (default: warnings), with html5ever's parse-error chatter off
+/// unless asked for by name: one entry of broken tables made it log
+/// 200,000 warnings.
+fn log_filter() -> tracing_subscriber::EnvFilter {
+    let asked = std::env::var("RUST_LOG").unwrap_or_default();
+    let mut filter = tracing_subscriber::EnvFilter::try_new(if asked.trim().is_empty() { "warn" } else { &asked })
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    if !asked.contains("html5ever")
+        && let Ok(quiet) = "html5ever=error".parse()
+    {
+        filter = filter.add_directive(quiet);
+    }
+    filter
 }
 
 /// A progress bar on standard error when it is a terminal; hidden otherwise

@@ -22,7 +22,7 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use futures_util::future::Either;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -614,11 +614,17 @@ struct SourceJson {
 /// A source's fetch state as the API shows it: without its storage key
 /// (`location` is shown above it) and with no credentials in a redirect.
 fn shown_state(state: &FetchState) -> serde_json::Map<String, serde_json::Value> {
+    // Whole seconds: nanoseconds only make the page harder to read.
+    let secs = |t: Option<DateTime<Utc>>| t.map(|t| t.trunc_subsecs(0));
     let mut shown = FetchState {
         permanent_redirect: state
             .permanent_redirect
             .as_deref()
             .map(|to| crate::redact::redacted_str(to).into_owned()),
+        last_poll: secs(state.last_poll),
+        last_success: secs(state.last_success),
+        retry_after: secs(state.retry_after),
+        fresh_until: secs(state.fresh_until),
         ..state.clone()
     };
     shown.location.clear();
@@ -649,7 +655,7 @@ fn api_sources_page(state: &AppState) -> Response {
                 sections: s.sections.clone(),
                 schedule: config.timing_of(s).to_string(),
                 entries: status.entries,
-                next_poll: status.next_poll,
+                next_poll: status.next_poll.map(|t| t.trunc_subsecs(0)),
                 not_modified_share: if fetch.polls == 0 {
                     0.0
                 } else {

@@ -152,6 +152,12 @@ fn sources_are_polled_on_their_schedule() {
     let courrier = &status["sources"][0];
     assert_eq!(courrier["schedule"], "cron \"* * * * * *\"");
     assert!(courrier["next_poll"].is_string(), "{courrier:#}");
+    // Whole seconds, not nanoseconds.
+    for field in ["next_poll", "last_poll", "last_success"] {
+        let t = courrier[field].as_str().unwrap();
+        assert!(!t.contains('.'), "{field}: {t}");
+        assert!(chrono::DateTime::parse_from_rfc3339(t).is_ok(), "{field}: {t}");
+    }
     assert_eq!(courrier["entries"], 5);
 
     let metrics = get(&serve.url("/metrics"));

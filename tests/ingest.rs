@@ -812,3 +812,25 @@ fn a_store_of_another_schema_version_is_refused_clearly() {
         run.stderr()
     );
 }
+
+/// Logs written to a file or journald carried ANSI colours, and one entry
+/// of badly nested tables made the HTML parser log a warning per table.
+#[test]
+fn logs_are_plain_text_off_a_terminal_and_the_html_parser_keeps_quiet() {
+    let origin = Origin::start();
+    let tables = "&lt;table&gt;&lt;b&gt;&lt;tr&gt;&lt;td&gt;x&lt;/b&gt;&lt;/table&gt;".repeat(2000);
+    let rss = format!(
+        "<rss version=\"2.0\"><channel><title>t</title><item><guid>g</guid><title>Tables</title><description>{tables}</description></item></channel></rss>"
+    );
+    origin.route("/tables.xml", Route::feed(rss, "application/rss+xml"));
+    origin.route("/broken.xml", Route::status(500, &[]));
+    let site = Site::new(&config(
+        &[("tables", origin.url("/tables.xml")), ("broken", origin.url("/broken.xml"))],
+        "",
+    ));
+    let run = site.command(&["poll"]).env("RUST_LOG", "thau=info").output().unwrap();
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(stderr.contains("poll failed"), "{stderr}");
+    assert!(!stderr.contains('\u{1b}'), "no colour codes when stderr is not a terminal: {stderr:?}");
+    assert!(stderr.lines().count() < 20, "{} lines of log", stderr.lines().count());
+}
