@@ -201,6 +201,7 @@ impl Poller {
                 let options = IngestOptions {
                     timezone: source.timezone,
                     max_entries: limits.max_entries_per_poll,
+                    title: source.title.clone(),
                 };
                 match tokio::task::spawn_blocking(move || ingest(&store, &owned, &options, doc, state, now)).await {
                     // Done once durable: a crash before this point loses the
@@ -228,12 +229,15 @@ impl Poller {
 }
 
 /// How a source's documents are read.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct IngestOptions {
     /// Where the publisher is (dates without a zone).
     pub timezone: Option<Tz>,
     /// The most entries taken from one document (its newest).
     pub max_entries: usize,
+    /// The source's `title` in feeds.toml: how readers see it named,
+    /// instead of its feed's own title.
+    pub title: Option<String>,
 }
 
 /// Parses, normalizes and stores one fetched document in one batch
@@ -260,6 +264,9 @@ pub fn ingest(
         // fetches it again instead of being told "not modified".
         Err(e) => return record_error(store, name, state, &e.to_string()),
     };
+    if let Some(title) = &options.title {
+        feed.title = Some(title.clone());
+    }
     let raw = std::mem::take(&mut feed.entries);
     let in_feed = feed.total as u32;
     let skipped = feed.total.saturating_sub(raw.len()) as u32;

@@ -587,6 +587,7 @@ pub fn source_statuses(
             });
             SourceStatus {
                 name: s.name.clone(),
+                title: s.title.clone(),
                 location: s.location.to_string(),
                 entries: site.per_source.get(&s.name).copied().unwrap_or(0),
                 next_poll,

@@ -8,7 +8,7 @@ use std::io::{BufRead, BufReader};
 use std::process::Stdio;
 use std::time::Duration;
 
-use support::{Origin, Route, Site, fixture, regional_origin};
+use support::{Origin, Route, Site, fixture, get, regional_origin};
 
 const SECTIONS: &str = r#"
 [[sections]]
@@ -833,4 +833,65 @@ fn logs_are_plain_text_off_a_terminal_and_the_html_parser_keeps_quiet() {
     assert!(stderr.contains("poll failed"), "{stderr}");
     assert!(!stderr.contains('\u{1b}'), "no colour codes when stderr is not a terminal: {stderr:?}");
     assert!(stderr.lines().count() < 20, "{} lines of log", stderr.lines().count());
+}
+
+/// Odd inputs readers used to get wrong: a JSON Feed attachment without a
+/// url (it became the link), an item with no text (invalid JSON Feed), one
+/// invalid byte in UTF-8 (mojibake), a text title holding markup (a tag in
+/// RSS readers), `&amp;` in a feed URL suggested from a web page, and a
+/// source's configured title (never used).
+#[test]
+fn odd_inputs_are_republished_faithfully() {
+    let origin = Origin::start();
+    let json = r#"{"version": "https://jsonfeed.org/version/1.1", "title": "Podcast de l'étang", "items": [
+        {"id": "ep1", "title": "Épisode 1", "attachments": [{"url": "https://podcast.example/ep1.mp3", "mime_type": "audio/mpeg", "size_in_bytes": 1234}]},
+        {"id": "ep2", "title": "Épisode 2"}]}"#;
+    origin.route("/podcast.json", Route::feed(json, "application/feed+json"));
+    let mut utf8 = "<?xml version=\"1.0\" encoding=\"utf-8\"?><rss version=\"2.0\"><channel><title>t</title><item><guid>u1</guid><title>Mèze et Sète @</title></item></channel></rss>".as_bytes().to_vec();
+    let at = utf8.iter().position(|&b| b == b'@').unwrap();
+    utf8[at] = 0xff;
+    origin.route("/utf8.xml", Route::feed(utf8, "application/rss+xml"));
+    let atom = r#"<feed xmlns="http://www.w3.org/2005/Atom"><title>t</title><id>urn:t</id><updated>2026-11-20T10:00:00Z</updated>
+        <entry><id>urn:b</id><title type="text">History of the &lt;blink&gt; tag</title><updated>2026-11-20T10:00:00Z</updated></entry></feed>"#;
+    origin.route("/blink.atom", Route::feed(atom, "application/atom+xml"));
+    let page = r#"<!doctype html><html><head><link rel="alternate" type="application/rss+xml" href="/rss?lang=fr&amp;rubrique=sete"></head></html>"#;
+    origin.route("/page", Route::feed(page, "text/html"));
+    let mut text = format!(
+        "[server]\nlisten = \"127.0.0.1:0\"\n[[sections]]\nslug = \"all\"\ntitle = \"Tout\"\n\n\
+         [[sources]]\nname = \"podcast\"\nurl = \"{}\"\nsections = [\"all\"]\ntitle = \"Le podcast du Bassin\"\n\n\
+         [[sources]]\nname = \"utf8\"\nurl = \"{}\"\nsections = [\"all\"]\n\n\
+         [[sources]]\nname = \"blink\"\nurl = \"{}\"\nsections = [\"all\"]\n\n\
+         [[sources]]\nname = \"page\"\nurl = \"{}\"\n",
+        origin.url("/podcast.json"),
+        origin.url("/utf8.xml"),
+        origin.url("/blink.atom"),
+        origin.url("/page")
+    );
+    let site = Site::new(&text);
+    let run = site.thau(&["poll"]);
+    assert_eq!(
+        run.line("page").1,
+        format!("not a feed but an HTML page; its feed is {}: use that URL", origin.url("/rss?lang=fr&rubrique=sete"))
+    );
+
+    text = text.replace(&format!("[[sources]]\nname = \"page\"\nurl = \"{}\"\n", origin.url("/page")), "");
+    site.write_config(&text);
+    let serve = site.serve();
+    let feed: serde_json::Value = serde_json::from_slice(&get(&serve.url("/sections/all/feed.json")).body).unwrap();
+    let items = feed["items"].as_array().unwrap();
+    let item = |title: &str| items.iter().find(|i| i["title"] == title).unwrap_or_else(|| panic!("{title}: {feed:#}"));
+    let ep1 = item("Épisode 1");
+    assert!(ep1.get("url").is_none(), "an attachment is not the item's link: {ep1:#}");
+    assert_eq!(ep1["attachments"][0]["url"], "https://podcast.example/ep1.mp3");
+    assert_eq!(ep1["attachments"][0]["mime_type"], "audio/mpeg");
+    let ep2 = item("Épisode 2");
+    assert!(ep2.get("content_html").is_some() || ep2.get("content_text").is_some(), "{ep2:#}");
+    item("Mèze et Sète \u{fffd}");
+    assert_eq!(ep1["_thau"]["sources"][0]["feed_title"], "Le podcast du Bassin");
+    let rss = get(&serve.url("/sections/all/rss.xml")).text();
+    assert!(rss.contains(">Le podcast du Bassin</source>"), "{rss}");
+    // Readers that take RSS titles for HTML see text, not a <blink> tag.
+    assert!(rss.contains("<title>History of the &amp;lt;blink&amp;gt; tag</title>"), "{rss}");
+    let atom = get(&serve.url("/sections/all/atom.xml")).text();
+    assert!(atom.contains("<title>History of the &lt;blink&gt; tag</title>"), "Atom says it is text: {atom}");
 }

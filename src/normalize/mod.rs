@@ -95,6 +95,7 @@ pub struct RawEntry {
     /// Hash of everything the source said about this entry.
     pub fingerprint: String,
     base: Option<Url>,
+    kind: Kind,
     inner: fm::Entry,
 }
 
@@ -173,6 +174,8 @@ fn discover_feeds(html: &[u8], page: Option<&Url>) -> Vec<String> {
     static ATTR: LazyLock<regex::bytes::Regex> = LazyLock::new(|| {
         regex::bytes::Regex::new(r#"(?is)([a-z-]+)\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>]+))"#).expect("valid regex")
     });
+    // Attribute values are HTML: `&amp;` in an href is `&`.
+    let unescape = |v: &str| quick_xml::escape::unescape(v).map_or_else(|_| v.to_string(), |u| u.into_owned());
     let mut feeds = Vec::new();
     for link in LINK.find_iter(html) {
         let (mut rel, mut kind, mut href) = (String::new(), String::new(), None);
@@ -185,7 +188,7 @@ fn discover_feeds(html: &[u8], page: Option<&Url>) -> Vec<String> {
             match a[1].to_ascii_lowercase().as_slice() {
                 b"rel" => rel = value.to_ascii_lowercase(),
                 b"type" => kind = value.trim().to_ascii_lowercase(),
-                b"href" => href = Some(value.trim().to_string()),
+                b"href" => href = Some(unescape(value.trim())),
                 _ => {}
             }
         }
@@ -210,6 +213,9 @@ fn discover_feeds(html: &[u8], page: Option<&Url>) -> Vec<String> {
 fn utf8(bytes: &[u8]) -> Cow<'_, [u8]> {
     if std::str::from_utf8(bytes).is_ok() {
         return Cow::Borrowed(bytes);
+    }
+    if let Some(text) = lenient_utf8(bytes) {
+        return Cow::Owned(text.into_bytes());
     }
     let declared = xml_declaration(bytes)
         .and_then(declared_encoding)
@@ -327,11 +333,34 @@ fn retry(bytes: &[u8], url: Option<&Url>) -> Option<fm::Feed> {
     None
 }
 
-/// Undeclared or mislabelled legacy charset: read it as windows-1252, as
-/// browsers do.
+/// A document that is not valid UTF-8 although it says it is (or says
+/// nothing): UTF-8 with a few bad bytes stays UTF-8 (they become U+FFFD,
+/// as browsers read it: one stray byte must not turn every `è` into
+/// `Ã¨`); anything else is read as windows-1252, as browsers do.
 fn legacy_charset(bytes: &[u8]) -> Option<Vec<u8>> {
-    (std::str::from_utf8(bytes).is_err() && Encoding::for_bom(bytes).is_none())
-        .then(|| transcode(bytes, encoding_rs::WINDOWS_1252))
+    if std::str::from_utf8(bytes).is_ok() || Encoding::for_bom(bytes).is_some() {
+        return None;
+    }
+    Some(match lenient_utf8(bytes) {
+        Some(text) => text.into_bytes(),
+        None => transcode(bytes, encoding_rs::WINDOWS_1252),
+    })
+}
+
+/// `bytes` as UTF-8 with replacement characters, when they say they are
+/// UTF-8 (or say nothing) and are mostly valid UTF-8: at least as many
+/// well-formed multi-byte characters as broken sequences.
+fn lenient_utf8(bytes: &[u8]) -> Option<String> {
+    let declared = xml_declaration(bytes).and_then(declared_encoding);
+    if declared.is_some_and(|d| !matches!(d.to_ascii_lowercase().as_str(), "utf-8" | "utf8")) {
+        return None;
+    }
+    let (mut valid, mut broken) = (0usize, 0usize);
+    for chunk in bytes.utf8_chunks() {
+        valid += chunk.valid().chars().filter(|c| !c.is_ascii()).count();
+        broken += usize::from(!chunk.invalid().is_empty());
+    }
+    (valid >= broken).then(|| String::from_utf8_lossy(bytes).into_owned())
 }
 
 /// `<rss>` without a version attribute, which feed-rs does not recognise.
@@ -536,7 +565,12 @@ fn build(feed: fm::Feed, scans: Vec<EntryScan>, cx: &DocContext<'_>) -> ParsedFe
             Some(content_base) => http_url(content_base, entry_base.as_ref().or(doc_base.as_ref())),
             None => entry_base,
         };
-        let raw = RawEntry::new(inner, explicit_base, doc_base.as_ref(), cx.source, !typed_text);
+        let kind = match feed.feed_type {
+            fm::FeedType::JSON => Kind::Json,
+            fm::FeedType::Atom => Kind::Atom,
+            _ => Kind::Rss,
+        };
+        let raw = RawEntry::new(inner, explicit_base, doc_base.as_ref(), cx.source, kind);
         if seen.insert(raw.key.clone()) {
             entries.push(raw);
         }
@@ -555,14 +589,30 @@ fn build(feed: fm::Feed, scans: Vec<EntryScan>, cx: &DocContext<'_>) -> ParsedFe
     }
 }
 
+/// The format an entry came in, where it changes how it is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// An RSS item's guid is its permalink by default.
+    Rss,
+    Atom,
+    /// feed-rs gives a JSON Feed item's attachments as plain links, told
+    /// apart from its `url` by their MIME type.
+    Json,
+}
+
+/// Whether a link feed-rs gives is an enclosure (podcast audio, images).
+fn is_enclosure(link: &fm::Link, kind: Kind) -> bool {
+    link.rel.as_deref() == Some("enclosure") || (kind == Kind::Json && link.rel.is_none() && link.media_type.is_some())
+}
+
 impl RawEntry {
-    /// `rss`: an RSS item, whose guid is its permalink by default.
-    fn new(inner: fm::Entry, explicit_base: Option<Url>, doc_base: Option<&Url>, source: &str, rss: bool) -> RawEntry {
+    fn new(inner: fm::Entry, explicit_base: Option<Url>, doc_base: Option<&Url>, source: &str, kind: Kind) -> RawEntry {
+        let rss = kind == Kind::Rss;
         let link_base = explicit_base.as_ref().or(doc_base);
         let link = inner
             .links
             .iter()
-            .filter(|l| matches!(l.rel.as_deref(), None | Some("alternate")))
+            .filter(|l| matches!(l.rel.as_deref(), None | Some("alternate")) && !is_enclosure(l, kind))
             .find_map(|l| canonical_url(&l.href, link_base))
             // An item with only `<guid>https://…</guid>`: that is its link.
             .or_else(|| rss.then(|| canonical_url(inner.id.trim(), None)).flatten());
@@ -601,6 +651,7 @@ impl RawEntry {
             link,
             fingerprint,
             base,
+            kind,
             inner,
         }
     }
@@ -655,10 +706,11 @@ impl RawEntry {
                 length: c.size,
             })
         });
+        let kind = self.kind;
         let linked = e
             .links
             .iter()
-            .filter(|l| l.rel.as_deref() == Some("enclosure"))
+            .filter(|l| is_enclosure(l, kind))
             .filter_map(|l| {
                 Some(Enclosure {
                     url: http_url(&l.href, base)?.to_string(),
@@ -981,6 +1033,19 @@ mod tests {
         let entries = entries_of(rss);
         assert_eq!(entries[0].link.as_deref(), Some("https://mairie.example/actus/42"));
         assert_eq!(entries[1].link, None);
+    }
+
+    #[test]
+    fn one_invalid_byte_in_utf8_is_replaced_not_read_as_windows_1252() {
+        let doc = "<?xml version=\"1.0\" encoding=\"utf-8\"?><rss version=\"2.0\"><channel><title>t</title><item><guid>g</guid><title>Mèze et Sète \u{0}</title></item></channel></rss>"
+            .replace('\u{0}', "BAD");
+        let mut bytes = doc.into_bytes();
+        let at = bytes.windows(3).position(|w| w == b"BAD").unwrap();
+        bytes.splice(at..at + 3, [0xff]);
+        assert_eq!(entries_of(&bytes)[0].title, "Mèze et Sète \u{fffd}");
+        // A windows-1252 document without a declaration is still read as such.
+        let latin = b"<rss version=\"2.0\"><channel><title>t</title><item><guid>g</guid><title>M\xe8ze</title></item></channel></rss>";
+        assert_eq!(entries_of(latin)[0].title, "Mèze");
     }
 
     #[test]

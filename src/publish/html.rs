@@ -22,6 +22,8 @@ pub struct SectionSummary {
 #[derive(Debug, Clone)]
 pub struct SourceStatus {
     pub name: String,
+    /// Its `title` in feeds.toml, when it has one.
+    pub title: Option<String>,
     pub location: String,
     pub state: Option<FetchState>,
     /// Entries stored that it carried.
@@ -135,7 +137,10 @@ pub fn index_html(
         let _ = writeln!(
             h,
             "<tr><td><strong>{}</strong><br><small>{}</small></td><td>{}</td><td>{when}</td><td class=\"{class}\">{}</td><td>{next}</td><td>{}</td></tr>",
-            esc(&s.name),
+            match &s.title {
+                Some(title) => format!("{} ({})", esc(title), esc(&s.name)),
+                None => esc(&s.name),
+            },
             esc(&s.location),
             s.entries,
             outcome.map_or("not polled yet", Outcome::as_str),

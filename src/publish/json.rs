@@ -27,6 +27,10 @@ struct Item<'a> {
     title: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     content_html: Option<&'a str>,
+    /// JSON Feed requires `content_html` or `content_text`: an entry with
+    /// no text gets an empty `content_text`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    content_text: Option<&'static str>,
     /// Plain text, as JSON Feed defines it.
     #[serde(skip_serializing_if = "Option::is_none")]
     summary: Option<String>,
@@ -93,6 +97,7 @@ fn item(e: &Entry) -> Item<'_> {
         url: e.link.as_deref().and_then(|l| safe_url(l, false)),
         title: &e.title,
         content_html: e.content.as_deref().or(e.summary.as_deref()),
+        content_text: (e.content.is_none() && e.summary.is_none()).then_some(""),
         summary: e.summary.as_deref().map(html_to_text),
         date_published: e.published.to_rfc3339(),
         date_modified: e.updated.to_rfc3339(),

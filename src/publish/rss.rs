@@ -46,10 +46,28 @@ pub fn rss(feed: &SectionFeed<'_>) -> Vec<u8> {
     out
 }
 
+/// An entry's title (plain text) as RSS carries it. Many readers take an
+/// RSS title for entity-encoded HTML, so a title holding what looks like a
+/// tag (`<img src=x onerror=…>` from an Atom text title) is HTML-escaped
+/// once before the XML writer escapes it again: readers see text, never a
+/// tag. (feedparser then shows the escaped form; a title such as
+/// `a < b` is left as it is.)
+fn rss_title(title: &str) -> String {
+    let looks_like_a_tag = title
+        .as_bytes()
+        .windows(2)
+        .any(|w| w[0] == b'<' && (w[1].is_ascii_alphabetic() || matches!(w[1], b'/' | b'!' | b'?')));
+    if looks_like_a_tag {
+        crate::normalize::escape_html(title)
+    } else {
+        title.to_string()
+    }
+}
+
 fn item(e: &crate::model::Entry) -> Item {
     let origin = e.sources.first();
     Item {
-        title: Some(e.title.clone()),
+        title: Some(rss_title(&e.title)),
         link: e.link.as_deref().and_then(|l| safe_url(l, false)).map(str::to_owned),
         // Readers that ignore content:encoded still get the text.
         description: e.summary.clone().or_else(|| e.content.clone()),
