@@ -54,6 +54,7 @@ fn main() {
                         feed_title: Some(format!("Le journal {s}")),
                         feed_url: Some(format!("http://127.0.0.{}:18090/feed-{s}.xml", s % 32 + 1)),
                         feed_updated: None,
+                        full_text: false,
                         categories: vec![town.to_string()],
                         fingerprint: format!("{n:032x}"),
                     }],

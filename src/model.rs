@@ -62,6 +62,10 @@ pub struct SourceRef {
     /// taken (what `atom:source` preserves).
     #[serde(default)]
     pub feed_updated: Option<DateTime<Utc>>,
+    /// Whether this source's version has the full text (content, not only
+    /// a summary): it then speaks for the story before one that does not.
+    #[serde(default)]
+    pub full_text: bool,
     pub categories: Vec<String>,
     /// Hash of what this source said about the entry (before sanitizing);
     /// equal fingerprints mean nothing changed.
@@ -230,6 +234,7 @@ pub(crate) mod tests_support {
                 feed_title: None,
                 feed_url: None,
                 feed_updated: None,
+                full_text: false,
                 categories: vec![],
                 fingerprint: String::new(),
             }],

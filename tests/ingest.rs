@@ -895,3 +895,63 @@ fn odd_inputs_are_republished_faithfully() {
     let atom = get(&serve.url("/sections/all/atom.xml")).text();
     assert!(atom.contains("<title>History of the &lt;blink&gt; tag</title>"), "Atom says it is text: {atom}");
 }
+
+/// Two sources relaying each other's stories used to publish different ids
+/// and titles depending on which poll finished first. What is published is
+/// now a function of the versions alone.
+#[test]
+fn relayed_stories_publish_the_same_ids_and_texts_whatever_the_poll_order() {
+    let origin = Origin::start();
+    let journal = r#"<rss version="2.0"><channel><title>Le Journal</title>
+        <item><guid isPermaLink="false">j-1</guid><title>Budget : ce qu'en dit le journal</title><link>https://mairie.example/budget-2027</link><description>Bref.</description></item>
+        <item><guid isPermaLink="false">j-2</guid><title>Marché : version du journal</title><link>https://marche.example/jeudi</link><description>Le marché du jeudi.</description></item>
+        </channel></rss>"#;
+    let mairie = r#"<feed xmlns="http://www.w3.org/2005/Atom"><title>Mairie</title><id>urn:mairie</id><updated>2026-11-20T10:00:00Z</updated>
+        <entry><id>https://mairie.example/budget-2027</id><title>Budget 2027 adopté</title><updated>2026-11-20T10:00:00Z</updated>
+        <link href="https://mairie.example/budget-2027"/><content type="html">&lt;p&gt;Le texte complet.&lt;/p&gt;</content></entry></feed>"#;
+    let agenda = r#"<rss version="2.0"><channel><title>Agenda</title>
+        <item><guid isPermaLink="false">a-9</guid><title>Marché : version de l'agenda</title><link>https://marche.example/jeudi</link><description>Le marché, jeudi matin.</description></item>
+        </channel></rss>"#;
+    origin.route("/journal.xml", Route::feed(journal, "application/rss+xml"));
+    origin.route("/mairie.atom", Route::feed(mairie, "application/atom+xml"));
+    origin.route("/agenda.xml", Route::feed(agenda, "application/rss+xml"));
+    let sources = [
+        ("journal", origin.url("/journal.xml")),
+        ("mairie", origin.url("/mairie.atom")),
+        ("agenda", origin.url("/agenda.xml")),
+    ];
+    let published = |order: &[&[&str]]| {
+        let site = Site::new(&config(&sources, ""));
+        for batch in order {
+            let mut args = vec!["poll"];
+            if let [one] = batch {
+                args.extend(["--source", one]);
+            }
+            assert_eq!(site.thau(&args).code(), 0);
+        }
+        let mut entries: Vec<(String, String, Option<String>, Vec<String>)> = site
+            .entries()
+            .into_iter()
+            .map(|e| {
+                let sources = e.source_names().map(str::to_owned).collect();
+                (e.id, e.title, e.link, sources)
+            })
+            .collect();
+        entries.sort();
+        entries
+    };
+    let all_at_once = published(&[&["journal", "mairie", "agenda"]]);
+    assert_eq!(all_at_once.len(), 2, "{all_at_once:#?}");
+    let budget = all_at_once.iter().find(|e| e.0.contains("budget")).unwrap();
+    assert_eq!(budget.1, "Budget 2027 adopté", "the publisher's permalink version speaks for the story");
+    assert_eq!(budget.3, ["mairie", "journal"]);
+    let market = all_at_once.iter().find(|e| e.1.starts_with("Marché")).unwrap();
+    assert_eq!(market.3, ["agenda", "journal"], "equal claims: alphabetical");
+    for order in [
+        &[&["journal"][..], &["mairie"], &["agenda"]][..],
+        &[&["agenda"], &["mairie"], &["journal"]],
+        &[&["mairie"], &["journal"], &["agenda"]],
+    ] {
+        assert_eq!(published(order), all_at_once, "polled in the order {order:?}");
+    }
+}

@@ -724,6 +724,7 @@ impl RawEntry {
             }
         }
 
+        let full_text = content.is_some();
         Entry {
             key: self.key,
             id: self.id,
@@ -747,6 +748,7 @@ impl RawEntry {
                 feed_updated: feed.updated,
                 categories,
                 fingerprint: self.fingerprint,
+                full_text,
             }],
         }
     }

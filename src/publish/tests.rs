@@ -21,6 +21,7 @@ fn source(name: &str, url: Option<&str>, title: &str) -> SourceRef {
         feed_title: Some(title.into()),
         feed_url: url.map(Into::into),
         feed_updated: None,
+        full_text: false,
         categories: vec![],
         fingerprint: String::new(),
     }

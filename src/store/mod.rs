@@ -797,30 +797,34 @@ struct Touched {
 }
 
 /// Folds `incoming` (one source's version of the story) into `existing`.
-/// The origin source owns the text; a relay adds itself and its
+/// The origin source owns the text and the id; a relay adds itself and its
 /// categories. The origin is the source with the strongest claim to the
-/// story — its own id is the story's URL (the publisher's permalink), then
-/// it has the full text — and, at equal claims, the first to deliver it; so
-/// which version wins does not depend on which poll finished first. The
-/// entry's id never changes. Returns whether anything changed.
+/// story: its own id is the story's URL (the publisher's permalink), then
+/// it gave the full text, then (at equal claims) the first name in
+/// alphabetical order; relays follow in the same order. So what is
+/// published, id included, does not depend on which poll finished first.
+/// Returns whether anything changed.
 fn merge(existing: &mut Entry, incoming: Entry, source: &str, now: DateTime<Utc>) -> bool {
     let Some(sref) = incoming.sources.first().cloned() else {
         return false;
     };
-    match existing.sources.iter().position(|s| s.name == source) {
-        Some(pos) if existing.sources[pos].fingerprint == sref.fingerprint => return false,
-        Some(pos) => {
-            existing.sources[pos] = sref;
-            if pos == 0 {
-                take_text(existing, incoming, now);
-            }
+    let pos = existing.sources.iter().position(|s| s.name == source);
+    if let Some(p) = pos {
+        if existing.sources[p].fingerprint == sref.fingerprint {
+            return false;
         }
-        None if claim(&sref, incoming.content.is_some()) > claim(&existing.sources[0], existing.content.is_some()) => {
-            existing.sources.insert(0, sref);
-            take_text(existing, incoming, now);
-        }
-        None => {
-            existing.sources.push(sref);
+        existing.sources.remove(p);
+    }
+    let origin = existing.sources.first().is_none_or(|o| rank(&sref) > rank(o));
+    if origin {
+        existing.sources.insert(0, sref);
+        take_text(existing, incoming, now);
+    } else {
+        existing.sources.push(sref);
+        existing.sources[1..].sort_by(|a, b| rank(b).cmp(&rank(a)));
+        // (A source that was the origin and lost its claim keeps its text:
+        // the new origin's is not stored. Rare: a permalink guid dropped.)
+        if pos != Some(0) {
             if existing.content.is_none() && incoming.content.is_some() {
                 existing.content = incoming.content;
             }
@@ -833,14 +837,15 @@ fn merge(existing: &mut Entry, incoming: Entry, source: &str, now: DateTime<Utc>
     true
 }
 
-/// How strongly a source's version speaks for the story.
-fn claim(source: &SourceRef, has_content: bool) -> u8 {
+/// How strongly a source's version speaks for the story, highest first; a
+/// total order (names are unique).
+fn rank(source: &SourceRef) -> (bool, bool, std::cmp::Reverse<&str>) {
     let permalink = source
         .guid
         .as_deref()
         .and_then(|g| url::Url::parse(g).ok())
         .is_some_and(|u| matches!(u.scheme(), "http" | "https"));
-    u8::from(permalink) * 2 + u8::from(has_content)
+    (permalink, source.full_text, std::cmp::Reverse(source.name.as_str()))
 }
 
 /// The origin's new text replaces the stored one; `updated` moves with it,
@@ -850,6 +855,7 @@ fn take_text(existing: &mut Entry, incoming: Entry, now: DateTime<Utc>) {
         || existing.summary != incoming.summary
         || existing.content != incoming.content
         || existing.enclosures != incoming.enclosures;
+    existing.id = incoming.id;
     existing.title = incoming.title;
     existing.summary = incoming.summary;
     existing.content = incoming.content;
@@ -980,6 +986,7 @@ mod tests {
                 feed_title: None,
                 feed_url: None,
                 feed_updated: None,
+                full_text: false,
                 categories: categories.iter().map(|c| c.to_string()).collect(),
                 fingerprint: fingerprint.into(),
             }],
@@ -1016,7 +1023,8 @@ mod tests {
             assert_eq!(stored.title, "title m");
             assert_eq!(stored.source_names().collect::<Vec<_>>(), ["mairie", "journal"]);
         }
-        assert_eq!(paper_first.id, paper.id, "the id never changes");
+        assert_eq!(paper_first.id, publisher.id, "the id is the origin's, whichever came first");
+        assert_eq!(publisher_first.id, publisher.id);
     }
 
     #[test]
