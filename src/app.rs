@@ -20,6 +20,7 @@ use tracing::{info, warn};
 use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::pipeline::Poller;
+use crate::export::ExportReport;
 use crate::publish::{self, Format};
 use crate::scheduler::{Runner, Scheduler, Skipped, Trigger};
 use crate::server::{self, AdminError, AdminRequest, AppState};
@@ -353,7 +354,22 @@ async fn republish(state: Arc<AppState>, bound: SocketAddr, changed: Arc<Notify>
         match job.await {
             Ok(Ok((selection, site))) => {
                 state.metrics.record_entries(site.per_source.iter(), site.total_entries);
-                state.site.store(Arc::new(site));
+                let site = Arc::new(site);
+                state.site.store(site.clone());
+                if let Some(dir) = config.export_dir.clone() {
+                    // The daemon holds the store, so `thau export` cannot run
+                    // beside it: it writes the static site itself.
+                    let (store, config) = (state.store.clone(), config.clone());
+                    let written = tokio::task::spawn_blocking(move || write_site(&site, &store, &config, &dir)).await;
+                    match written {
+                        Ok(Ok(report)) if !report.written.is_empty() => {
+                            info!(written = report.written.len(), "static site exported");
+                        }
+                        Ok(Ok(_)) => {}
+                        Ok(Err(e)) => warn!(error = %e, "exporting the static site failed"),
+                        Err(e) => warn!(error = %e, "exporting the static site failed"),
+                    }
+                }
                 current = Some((config, selection));
             }
             // Next time, from a full scan.
@@ -367,51 +383,43 @@ async fn republish(state: Arc<AppState>, bound: SocketAddr, changed: Arc<Notify>
     }
 }
 
-/// What `thau export` wrote.
-#[derive(Debug, Default)]
-pub struct ExportReport {
-    pub written: Vec<PathBuf>,
-    pub unchanged: usize,
-}
-
-/// Writes the site as static files under `out`. A file whose bytes did not
-/// change is not touched, so an unchanged store changes no file.
+/// Writes the site as static files under `out`, as `thau export` does (a
+/// file whose bytes did not change is not touched, so an unchanged store
+/// changes no file). Each feed and the OPML get `.gz` and `.br` siblings
+/// for nginx's `gzip_static`/`brotli_static`.
 pub fn export(config: &Config, out: &Path) -> anyhow::Result<ExportReport> {
     let store = Store::open_config(&config.store)?;
     let base_url = config.server.base_url(config.server.listen);
     let selection = Selection::scan(&store, config)?;
     let site = Site::build(&store, config, &selection, &base_url, None, None, Utc::now())?;
-    let mut files: Vec<(PathBuf, Vec<u8>)> = Vec::new();
+    let report = write_site(&site, &store, config, out)?;
+    store.flush()?;
+    Ok(report)
+}
+
+fn write_site(site: &Site, store: &Store, config: &Config, out: &Path) -> anyhow::Result<ExportReport> {
+    let mut docs: Vec<(PathBuf, &crate::site::Doc)> = Vec::new();
     for s in &site.sections {
         for format in Format::ALL {
             let path = Path::new("sections").join(&s.section.slug).join(format.file_name());
-            files.push((path, s.feeds[&format].identity.to_vec()));
+            docs.push((path, &s.feeds[&format]));
         }
     }
-    files.push(("sections.opml".into(), site.opml.identity.to_vec()));
+    docs.push(("sections.opml".into(), &site.opml));
     // No "next poll" in a static page: it would change every minute.
-    let sources = server::source_statuses(&store, config, &site, None, None);
-    files.push((
-        "index.html".into(),
-        publish::index_html(&base_url, &site.summaries(), &sources, None, None),
-    ));
-
-    let mut report = ExportReport::default();
-    for (relative, bytes) in files {
-        let path = out.join(&relative);
-        if std::fs::read(&path).is_ok_and(|old| old == bytes) {
-            report.unchanged += 1;
-            continue;
+    let sources = server::source_statuses(store, config, site, None, None);
+    let index = publish::index_html(&site.base_url, &site.summaries(), &sources, None, None);
+    let mut files: Vec<(PathBuf, &[u8])> = Vec::new();
+    for (path, doc) in &docs {
+        files.push((path.clone(), &doc.identity));
+        let sibling = |ext: &str| PathBuf::from(format!("{}.{ext}", path.display()));
+        if !doc.gzip.is_empty() {
+            files.push((sibling("gz"), &doc.gzip));
         }
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        if !doc.brotli.is_empty() {
+            files.push((sibling("br"), &doc.brotli));
         }
-        // Write then rename, so a web server never serves half a file.
-        let tmp = path.with_extension("tmp~");
-        std::fs::write(&tmp, &bytes).with_context(|| format!("cannot write {}", tmp.display()))?;
-        std::fs::rename(&tmp, &path).with_context(|| format!("cannot write {}", path.display()))?;
-        report.written.push(relative);
     }
-    store.flush()?;
-    Ok(report)
+    files.push(("index.html".into(), &index));
+    Ok(crate::export::write_files(out, files)?)
 }

@@ -26,6 +26,9 @@ pub struct Config {
     pub poll: PollConfig,
     /// Global limits on what is kept.
     pub retention: Retention,
+    /// Where `thau serve` writes the site as static files after each
+    /// change (`[export] dir`).
+    pub export_dir: Option<PathBuf>,
     pub sections: Vec<Section>,
     pub sources: Vec<Source>,
     /// Position of each source in `sources`, by name.
@@ -338,7 +341,8 @@ pub const DEFAULT_PAGE_SIZE: usize = 50;
 pub const DEFAULT_MAX_PAGE_SIZE: usize = 500;
 pub const DEFAULT_CACHE_MAX_AGE: Duration = Duration::from_secs(300);
 
-const TOP_KEYS: &[&str] = &["server", "store", "poll", "retention", "sections", "sources"];
+const TOP_KEYS: &[&str] = &["server", "store", "poll", "retention", "export", "sections", "sources"];
+const EXPORT_KEYS: &[&str] = &["dir"];
 const RETENTION_KEYS: &[&str] = &["max_entries", "max_age"];
 const SERVER_KEYS: &[&str] = &[
     "listen",
@@ -489,7 +493,9 @@ impl Checker {
         let store = self.table(&root, "store");
         let poll = self.table(&root, "poll");
         let retention_table = self.table(&root, "retention");
+        let export = self.table(&root, "export");
         for (table, known) in [
+            (&export, EXPORT_KEYS),
             (&server, SERVER_KEYS),
             (&store, STORE_KEYS),
             (&poll, POLL_KEYS),
@@ -547,11 +553,26 @@ impl Checker {
                 }
             });
 
-        let store_path = store
-            .as_ref()
-            .and_then(|t| self.string(t, "path"))
-            .map(|(p, _)| self.base_dir.join(p))
-            .unwrap_or_else(|| self.base_dir.join("data/thau.sled"));
+        let store_path = match store.as_ref().and_then(|t| self.string(t, "path")) {
+            Some((p, line)) => {
+                let path = self.base_dir.join(p);
+                if path.exists() && !path.is_dir() {
+                    self.problem(
+                        line,
+                        format!("[store] path: {} is a file; the store is a folder", path.display()),
+                    );
+                }
+                path
+            }
+            None => self.base_dir.join("data/thau.sled"),
+        };
+        let export_dir = export.as_ref().and_then(|t| self.string(t, "dir")).map(|(d, line)| {
+            let dir = self.base_dir.join(d);
+            if dir.exists() && !dir.is_dir() {
+                self.problem(line, format!("[export] dir: {} is not a folder", dir.display()));
+            }
+            dir
+        });
         let store_cache = store
             .as_ref()
             .and_then(|t| self.parsed_with(t, "cache", parse_size))
@@ -646,6 +667,7 @@ impl Checker {
                 internal_networks: internal_networks.into(),
             },
             retention,
+            export_dir,
             sections,
             by_name: sources.iter().enumerate().map(|(i, s)| (s.name.clone(), i)).collect(),
             sources,
@@ -1146,6 +1168,16 @@ sections = ["setee"]
                 "feeds.toml:4: section \"sete\": unknown key \"categorie\" (did you mean \"categories\"?)",
                 "feeds.toml:9: source \"mairie\": unknown key \"section\" (did you mean \"sections\"?)",
             ]
+        );
+    }
+
+    #[test]
+    fn a_store_path_that_is_a_file_is_refused() {
+        let file = tempfile::NamedTempFile::new().unwrap();
+        let p = problems(&format!("[store]\npath = \"{}\"\n", file.path().display()));
+        assert_eq!(
+            p,
+            [format!("feeds.toml:2: [store] path: {} is a file; the store is a folder", file.path().display())]
         );
     }
 

@@ -25,11 +25,13 @@
 //! - [`retention`]: which entries to prune.
 //! - [`metrics`]: Prometheus counters.
 //! - [`scheduler`]: one cron job per source, single-flight, concurrency limits.
+//! - [`export`]: writing files into a served folder safely (temporaries, no links followed).
 //! - [`app`]: composition root for `thau serve` (reload, shutdown) and `thau export`.
 
 pub mod app;
 pub mod config;
 pub mod dates;
+pub mod export;
 pub mod fetch;
 pub mod legacy_ns;
 pub mod metrics;

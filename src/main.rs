@@ -117,6 +117,13 @@ fn main() -> ExitCode {
             }
             Err(e) => {
                 eprintln!("thau: {e:#}");
+                if matches!(e.downcast_ref::<StoreError>(), Some(StoreError::InUse { .. })) {
+                    eprintln!(
+                        "thau serve holds the store: set [export] dir = \"{}\" in {} and it writes the site itself after each change",
+                        out.display(),
+                        cli.config.display()
+                    );
+                }
                 ExitCode::from(UNUSABLE)
             }
         },

@@ -281,19 +281,79 @@ fn export_writes_the_site_and_an_unchanged_store_changes_no_file() {
     let out = site.dir.path().join("public");
     let run = site.thau(&["export", "--out", out.to_str().unwrap()]);
     assert_eq!(run.code(), 0, "{}", run.stderr());
+    // 5 sections × 3 formats and the OPML, each with .gz and .br, and index.html.
     assert!(
-        run.stdout().ends_with("17 files written, 0 unchanged\n"),
+        run.stdout().ends_with("49 files written, 0 unchanged\n"),
         "{}",
         run.stdout()
     );
+    let gz = std::fs::read(out.join("sections/sete/rss.xml.gz")).unwrap();
+    let mut unzipped = String::new();
+    std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&gz[..]), &mut unzipped).unwrap();
+    assert_eq!(unzipped, std::fs::read_to_string(out.join("sections/sete/rss.xml")).unwrap());
+    assert!(out.join("sections/sete/rss.xml.br").exists());
     let rss = std::fs::read_to_string(out.join("sections/sete/rss.xml")).unwrap();
     assert!(rss.contains("<atom:link href=\"https://news.example/thau/sections/sete/rss.xml\" rel=\"self\""));
     let mtime = |p: &str| std::fs::metadata(out.join(p)).unwrap().modified().unwrap();
     let before = mtime("sections/agde/atom.xml");
 
     let run = site.thau(&["export", "--out", out.to_str().unwrap()]);
-    assert_eq!(run.stdout(), "0 files written, 17 unchanged\n");
+    assert_eq!(run.stdout(), "0 files written, 49 unchanged\n");
     assert_eq!(mtime("sections/agde/atom.xml"), before);
+
+    // Links planted in the folder are never followed: a file that is a
+    // link to /dev/zero is replaced, not read; a folder that is a link is
+    // refused. No temporary is left behind.
+    let planted = out.join("sections/agde/rss.xml");
+    std::fs::remove_file(&planted).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", &planted).unwrap();
+    let run = site.thau(&["export", "--out", out.to_str().unwrap()]);
+    assert_eq!(run.code(), 0, "{}", run.stderr());
+    assert!(!std::fs::symlink_metadata(&planted).unwrap().file_type().is_symlink());
+    assert!(std::fs::read_to_string(&planted).unwrap().starts_with("<?xml"));
+    let elsewhere = site.dir.path().join("elsewhere");
+    std::fs::create_dir(&elsewhere).unwrap();
+    std::fs::remove_dir_all(out.join("sections/culture")).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, out.join("sections/culture")).unwrap();
+    let run = site.thau(&["export", "--out", out.to_str().unwrap()]);
+    assert_eq!(run.code(), 2);
+    assert!(run.stderr().contains("refusing to write through the symbolic link"), "{}", run.stderr());
+    assert_eq!(std::fs::read_dir(&elsewhere).unwrap().count(), 0);
+    let leftovers: Vec<_> = walk(&out).into_iter().filter(|p| p.to_string_lossy().contains(".thau-")).collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        if e.file_type().unwrap().is_dir() {
+            out.extend(walk(&p));
+        }
+        out.push(p);
+    }
+    out
+}
+
+/// `thau export` cannot run beside `thau serve` (the store is held): with
+/// `[export] dir` the daemon writes the static site after each change.
+#[test]
+fn the_daemon_exports_the_site_itself_with_export_dir() {
+    let origin = regional_origin();
+    let site = Site::new(&format!("[export]\ndir = \"public\"\n{}", config(&origin, "")));
+    let serve = serving(&site);
+    let out = site.dir.path().join("public");
+    wait_for("the exported feeds", || {
+        std::fs::read_to_string(out.join("sections/sete/rss.xml")).is_ok_and(|rss| items(&rss) == 3)
+    });
+    assert!(out.join("sections/sete/rss.xml.gz").exists() && out.join("sections.opml.br").exists());
+    // Once every source was polled, the same bytes as served.
+    wait_for("the export to catch up with what is served", || {
+        std::fs::read(out.join("sections/agde/atom.xml")).ok() == Some(get(&serve.url("/sections/agde/atom.xml")).body)
+    });
+    let run = site.thau(&["export", "--out", "elsewhere"]);
+    assert_eq!(run.code(), 2);
+    assert!(run.stderr().contains("[export] dir"), "{}", run.stderr());
 }
 
 #[test]
