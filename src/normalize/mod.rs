@@ -961,6 +961,10 @@ pub fn sanitize_html(html: &str, base: Option<&Url>) -> String {
     // short summary); the base is handed over through a thread-local.
     static HTML: LazyLock<ammonia::Builder<'static>> = LazyLock::new(|| {
         let mut b = ammonia::Builder::default();
+        // Links readers can follow safely: the web, mail and phone numbers
+        // (a town hall's). Not ammonia's longer default list (ftp, irc,
+        // magnet, sms…).
+        b.url_schemes(["http", "https", "mailto", "tel"].into_iter().collect());
         b.url_relative(ammonia::UrlRelative::Custom(Box::new(absolute)));
         b
     });
@@ -1200,6 +1204,20 @@ mod tests {
         let text = r#"<?xml version="1.0" encoding="utf-16"?><rss><channel><title>t</title><item><guid>g</guid><title>Mèze</title></item></channel></rss>"#;
         let be: Vec<u8> = text.encode_utf16().flat_map(u16::to_be_bytes).collect();
         assert_eq!(entries_of(&be)[0].title, "Mèze");
+    }
+
+    /// Found by tests/fuzz.rs: ammonia's default schemes let `magnet:`,
+    /// `ftp:`, `sms:`… links through.
+    #[test]
+    fn content_links_are_web_mail_or_phone_only() {
+        let out = sanitize_html(
+            r#"<a href="magnet:?xt=urn:x">m</a><a href="ftp://f.example/a">f</a><img src="sms:+33"><a href="tel:+33467000000">t</a><a href="mailto:mairie@meze.example">@</a>"#,
+            None,
+        );
+        assert_eq!(
+            out,
+            r#"<a rel="noopener noreferrer">m</a><a rel="noopener noreferrer">f</a><img><a href="tel:+33467000000" rel="noopener noreferrer">t</a><a href="mailto:mairie@meze.example" rel="noopener noreferrer">@</a>"#
+        );
     }
 
     #[test]
