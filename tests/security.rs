@@ -293,7 +293,7 @@ fn a_full_disk_is_reported_by_healthz_and_recovered_from_without_a_restart() {
             std::thread::sleep(std::time::Duration::from_millis(100));
         }
     };
-    until("the disk to fill", 30, Box::new(|| get(&health).status == 503));
+    until("the disk to fill", 60, Box::new(|| get(&health).status == 503));
     let said: serde_json::Value = serde_json::from_slice(&get(&health).body).unwrap();
     assert_eq!(said["status"], "store-not-writable", "{said:#}");
     assert_eq!(said["store"]["writable"], false);
@@ -306,8 +306,8 @@ fn a_full_disk_is_reported_by_healthz_and_recovered_from_without_a_restart() {
         .arg(&store_dir)
         .status()
         .unwrap();
-    until("health to come back", 30, Box::new(|| get(&health).status == 200));
-    until("every source stored", 30, Box::new(|| {
+    until("health to come back", 60, Box::new(|| get(&health).status == 200));
+    until("every source stored", 60, Box::new(|| {
         let api: serde_json::Value = serde_json::from_slice(&get(&serve.url("/api/sources")).body).unwrap();
         api["sources"].as_array().unwrap().iter().all(|s| s["entries"] == 40)
     }));

@@ -24,6 +24,9 @@ use crate::{dates, legacy_ns};
 
 mod cap;
 mod nesting;
+mod scan;
+
+use scan::{EntryScan, scan_entries};
 
 /// What the pipeline knows about the document besides its bytes.
 #[derive(Debug, Clone, Copy, Default)]
@@ -143,14 +146,10 @@ pub fn parse(bytes: &[u8], cx: &DocContext<'_>) -> Result<ParsedFeed, NormalizeE
     // applies to an entry's HTML, and drops dates it cannot read (any date
     // without a zone among them): look at the document again when it uses
     // xml:base or an entry came out undated.
-    let undated = feed
-        .entries
-        .iter()
-        .any(|e| e.published.is_none() && e.updated.is_none());
-    let scans = if undated || memchr::memmem::find(&decoded, b"xml:base").is_some() {
-        scan_entries(&utf8(&decoded), cx.url)
-    } else {
+    let scans = if feed.feed_type == fm::FeedType::JSON {
         Vec::new()
+    } else {
+        scan_entries(&utf8(&decoded), cx.url)
     };
     let built = build(feed, scans, cx);
     Ok(ParsedFeed {
@@ -221,83 +220,6 @@ fn utf8(bytes: &[u8]) -> Cow<'_, [u8]> {
         .and_then(declared_encoding)
         .and_then(|l| Encoding::for_label(l.as_bytes()));
     Cow::Owned(transcode(bytes, declared.unwrap_or(encoding_rs::WINDOWS_1252)))
-}
-
-/// What [`scan_entries`] finds of one `<entry>`/`<item>`.
-#[derive(Debug, Default)]
-struct EntryScan {
-    /// The xml:base in force.
-    base: Option<Url>,
-    /// The text of its first publication-date and update-date elements.
-    published: Option<String>,
-    updated: Option<String>,
-}
-
-/// Each `<entry>`/`<item>` in document order, with its xml:base and raw
-/// dates.
-fn scan_entries(bytes: &[u8], doc: Option<&Url>) -> Vec<EntryScan> {
-    use quick_xml::events::Event;
-    let mut reader = quick_xml::Reader::from_reader(bytes);
-    let mut stack: Vec<Option<Url>> = Vec::new();
-    let mut scans: Vec<EntryScan> = Vec::new();
-    // The depth of the children of the entry being read, while in one.
-    let mut in_entry: Option<usize> = None;
-    loop {
-        let (element, empty) = match reader.read_event() {
-            Ok(Event::Start(e)) => (e, false),
-            Ok(Event::Empty(e)) => (e, true),
-            Ok(Event::End(_)) => {
-                stack.pop();
-                if in_entry.is_some_and(|depth| stack.len() < depth) {
-                    in_entry = None;
-                }
-                continue;
-            }
-            Ok(Event::Eof) | Err(_) => break,
-            Ok(_) => continue,
-        };
-        let parent = stack.last().cloned().unwrap_or_else(|| doc.cloned());
-        let base = match element.try_get_attribute("xml:base") {
-            Ok(Some(attr)) => {
-                let value = attr.value.into_owned();
-                // A base that is not http(s) (`javascript:…//`) is never
-                // used: relative links would inherit its scheme.
-                http_url(&value, parent.as_ref()).or(parent)
-            }
-            _ => parent,
-        };
-        let name = element.local_name().as_ref().to_ascii_lowercase();
-        if matches!(name.as_str(), "entry" | "item") {
-            scans.push(EntryScan {
-                base: base.clone(),
-                ..EntryScan::default()
-            });
-            if !empty {
-                in_entry = Some(stack.len() + 1);
-            }
-        } else if let (Some(depth), Some(scan), false) = (in_entry, scans.last_mut(), empty)
-            && stack.len() == depth
-        {
-            let slot = match name.as_str() {
-                "pubdate" | "published" | "issued" | "created" | "date" => Some(&mut scan.published),
-                "updated" | "modified" => Some(&mut scan.updated),
-                _ => None,
-            };
-            if let Some(slot) = slot.filter(|slot| slot.is_none()) {
-                let end = element.to_end().into_owned();
-                *slot = reader.read_text(end.name()).ok().map(|t| {
-                    let t = t.trim();
-                    quick_xml::escape::unescape(t).map_or_else(|_| t.to_string(), |u| u.into_owned())
-                });
-                // read_text consumed the end tag: the element is not on the stack.
-                continue;
-            }
-        }
-        if !empty {
-            stack.push(base);
-        }
-    }
-    scans
 }
 
 fn parse_feed(bytes: &[u8], url: Option<&Url>) -> Result<fm::Feed, feed_rs::parser::ParseFeedError> {
@@ -551,11 +473,7 @@ fn build(feed: fm::Feed, scans: Vec<EntryScan>, cx: &DocContext<'_>) -> ParsedFe
     let matched = scans.len() == feed.entries.len();
     for mut inner in feed.entries {
         let scan = scans.next().filter(|_| matched).unwrap_or_default();
-        if inner.published.is_none() && inner.updated.is_none() {
-            let read = |raw: &Option<String>| raw.as_deref().and_then(|raw| dates::parse_in(raw, cx.timezone));
-            inner.published = read(&scan.published);
-            inner.updated = read(&scan.updated);
-        }
+        amend(&mut inner, &scan, cx.timezone);
         // Relative URLs in an entry resolve against an explicit xml:base
         // (the entry's, or its content's own), else the entry's page (right
         // for feeds served by another host, such as feed proxies), else the
@@ -586,6 +504,63 @@ fn build(feed: fm::Feed, scans: Vec<EntryScan>, cx: &DocContext<'_>) -> ParsedFe
         total: entries.len(),
         typed_text,
         entries,
+    }
+}
+
+/// What readers read of an entry where feed-rs reads otherwise: the first
+/// of repeated titles, guids and dates (feed-rs keeps the last), dates it
+/// cannot read, and the titles, texts and categories of modules it skips.
+fn amend(inner: &mut fm::Entry, scan: &EntryScan, timezone: Option<Tz>) {
+    let read = |raw: &Option<String>| raw.as_deref().and_then(|raw| dates::parse_in(raw, timezone));
+    if (inner.published.is_none() && inner.updated.is_none()) || scan.dates > 1 {
+        if let Some(first) = read(&scan.published) {
+            inner.published = Some(first);
+        }
+        if inner.updated.is_none() {
+            inner.updated = read(&scan.updated);
+        }
+    }
+    if scan.titles > 1
+        && let (Some(title), Some(first)) = (inner.title.as_mut(), &scan.title)
+    {
+        title.content = first.clone();
+    }
+    if inner.title.as_ref().is_none_or(|t| t.content.trim().is_empty())
+        && let Some(other) = &scan.other_title
+    {
+        inner.title = Some(text(other, "text/plain"));
+    }
+    if scan.guids > 1
+        && let Some((first, _)) = &scan.guid
+    {
+        inner.id = first.clone();
+    }
+    for subject in &scan.subjects {
+        if !subject.is_empty() && !inner.categories.iter().any(|c| c.term == *subject) {
+            inner.categories.push(fm::Category::new(subject));
+        }
+    }
+    if inner.content.as_ref().is_none_or(|c| c.body.as_deref().is_none_or(str::is_empty))
+        && let Some(body) = &scan.body
+    {
+        inner.content = Some(fm::Content {
+            body: Some(body.clone()),
+            content_type: "text/html".parse().expect("a media type"),
+            ..fm::Content::default()
+        });
+    }
+    if inner.summary.as_ref().is_none_or(|s| s.content.trim().is_empty())
+        && let Some(other) = &scan.other_text
+    {
+        inner.summary = Some(text(other, "text/html"));
+    }
+}
+
+fn text(content: &str, media_type: &str) -> Text {
+    Text {
+        content_type: media_type.parse().expect("a media type"),
+        src: None,
+        content: content.trim().to_string(),
     }
 }
 

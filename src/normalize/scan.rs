@@ -1,0 +1,234 @@
+//! Pure: a second look at each `<item>`/`<entry>` of an XML document, for
+//! what feed-rs does not say or says differently from how readers read it:
+//! the xml:base in force, the *first* title, guid and date when an entry
+//! repeats them (feed-rs keeps the last), and the texts, titles and
+//! categories of modules it skips (Dublin Core, Media RSS, iTunes, Atom
+//! elements inside RSS items, XHTML bodies).
+
+use quick_xml::events::{BytesStart, Event};
+use url::Url;
+
+const DC: &str = "http://purl.org/dc/elements/1.1/";
+const MEDIA: &str = "http://search.yahoo.com/mrss/";
+const ITUNES: &str = "http://www.itunes.com/dtds/podcast-1.0.dtd";
+const ATOM: &str = "http://www.w3.org/2005/Atom";
+const XHTML: &str = "http://www.w3.org/1999/xhtml";
+
+/// What the scan finds of one entry. Texts are as written (entities
+/// decoded, CDATA opened); HTML bodies keep their markup.
+#[derive(Debug, Default, Clone)]
+pub struct EntryScan {
+    /// The xml:base in force (http(s) only).
+    pub base: Option<Url>,
+    /// Its first publication-date and update-date elements' text.
+    pub published: Option<String>,
+    pub updated: Option<String>,
+    /// How many of each it has: more than one means feed-rs kept the last.
+    pub dates: usize,
+    pub titles: usize,
+    pub guids: usize,
+    /// The first title, guid (and whether it is a permalink).
+    pub title: Option<String>,
+    pub guid: Option<(String, bool)>,
+    /// `dc:title`, `media:title`: titles feed-rs does not read.
+    pub other_title: Option<String>,
+    /// `dc:subject`s.
+    pub subjects: Vec<String>,
+    /// Texts feed-rs does not read, in the order readers prefer them:
+    /// an XHTML body (HTML), Atom content or summary in an RSS item,
+    /// `dc:description`, `media:description`, `itunes:summary`.
+    pub body: Option<String>,
+    pub other_text: Option<String>,
+}
+
+/// Each `<entry>`/`<item>` in document order (an entry inside another,
+/// such as one in an `atom:source`, is not one).
+pub fn scan_entries(bytes: &[u8], doc: Option<&Url>) -> Vec<EntryScan> {
+    let mut reader = quick_xml::Reader::from_reader(bytes);
+    // Per open element: its xml:base and its namespace declarations.
+    let mut stack: Vec<(Option<Url>, Vec<(String, String)>)> = Vec::new();
+    let mut scans: Vec<EntryScan> = Vec::new();
+    // The depth of the entry being read, while in one.
+    let mut in_entry: Option<usize> = None;
+    loop {
+        let (element, empty) = match reader.read_event() {
+            Ok(Event::Start(e)) => (e, false),
+            Ok(Event::Empty(e)) => (e, true),
+            Ok(Event::End(_)) => {
+                stack.pop();
+                if in_entry.is_some_and(|depth| stack.len() < depth) {
+                    in_entry = None;
+                }
+                continue;
+            }
+            Ok(Event::Eof) | Err(_) => break,
+            Ok(_) => continue,
+        };
+        let parent = stack.last().and_then(|(b, _)| b.clone()).or_else(|| doc.cloned());
+        let base = match element.try_get_attribute("xml:base") {
+            Ok(Some(attr)) => {
+                let value = attr.value.into_owned();
+                // A base that is not http(s) (`javascript:…//`) is never
+                // used: relative links would inherit its scheme.
+                super::http_url(&value, parent.as_ref()).or(parent)
+            }
+            _ => parent,
+        };
+        let declared = declarations(&element);
+        let (ns, local) = resolve(&element, &declared, &stack);
+        let local = local.to_ascii_lowercase();
+        let depth = stack.len();
+        if in_entry.is_none() && matches!(local.as_str(), "entry" | "item") {
+            scans.push(EntryScan {
+                base: base.clone(),
+                ..EntryScan::default()
+            });
+            if !empty {
+                in_entry = Some(depth + 1);
+                stack.push((base, declared));
+            }
+            continue;
+        }
+        let top = in_entry == Some(depth);
+        let in_group = in_entry.is_some_and(|d| depth == d + 1) && ns.as_deref() == Some(MEDIA);
+        let wanted = match (ns.as_deref(), local.as_str()) {
+            (Some(MEDIA), "title" | "description") => top || in_group,
+            (Some(MEDIA), _) => false,
+            (Some(DC), "title" | "subject" | "description") | (Some(ITUNES), "summary") | (Some(XHTML), "body") => top,
+            (Some(ATOM), "content" | "summary") => top,
+            (_, "title" | "guid" | "pubdate" | "published" | "issued" | "created" | "date" | "updated" | "modified") => top,
+            _ => false,
+        };
+        if let (true, Some(scan), false) = (wanted, scans.last_mut(), empty) {
+            let attr = |name: &str| {
+                element
+                    .try_get_attribute(name)
+                    .ok()
+                    .flatten()
+                    .map(|a| a.value.into_owned())
+            };
+            let is_permalink = attr("isPermaLink").is_none_or(|v| !v.trim().eq_ignore_ascii_case("false"));
+            let end = element.to_end().into_owned();
+            let Ok(raw) = reader.read_text(end.name()) else { break };
+            let raw: String = raw.to_string();
+            let text = || inner_text(&raw);
+            match (ns.as_deref(), local.as_str()) {
+                (Some(DC), "title") if top => scan.other_title.get_or_insert_with(text).clone(),
+                (Some(MEDIA), "title") => scan.other_title.get_or_insert_with(text).clone(),
+                (Some(DC), "subject") if top => {
+                    scan.subjects.push(text());
+                    String::new()
+                }
+                (Some(DC), "description") if top => scan.other_text.get_or_insert_with(text).clone(),
+                (Some(MEDIA), "description") => scan.other_text.get_or_insert_with(text).clone(),
+                (Some(ITUNES), "summary") if top => scan.other_text.get_or_insert_with(text).clone(),
+                (Some(XHTML), "body") if top => scan.body.get_or_insert_with(|| raw.trim().to_string()).clone(),
+                (Some(ATOM), "content" | "summary") if top => scan.body.get_or_insert_with(|| {
+                    match attr("type").as_deref() {
+                        Some("xhtml") => raw.trim().to_string(),
+                        Some("html") => inner_text(&raw),
+                        _ => super::escape_html(&inner_text(&raw)),
+                    }
+                }).clone(),
+                (_, "title") if top && ns.as_deref() != Some(MEDIA) => {
+                    scan.titles += 1;
+                    scan.title.get_or_insert_with(text).clone()
+                }
+                (_, "guid") if top => {
+                    scan.guids += 1;
+                    scan.guid.get_or_insert_with(|| (text(), is_permalink)).0.clone()
+                }
+                (_, "pubdate" | "published" | "issued" | "created" | "date") if top => {
+                    scan.dates += 1;
+                    scan.published.get_or_insert_with(text).clone()
+                }
+                (_, "updated" | "modified") if top => scan.updated.get_or_insert_with(text).clone(),
+                _ => String::new(),
+            };
+            // read_text consumed the end tag: the element is not on the stack.
+            continue;
+        }
+        if !empty {
+            stack.push((base, declared));
+        }
+    }
+    scans
+}
+
+/// The `xmlns` and `xmlns:p` attributes of an element: (prefix, uri).
+fn declarations(element: &BytesStart<'_>) -> Vec<(String, String)> {
+    element
+        .attributes()
+        .flatten()
+        .filter_map(|a| {
+            let key = a.key.as_ref().to_string();
+            let prefix = match key.strip_prefix("xmlns") {
+                Some("") => String::new(),
+                Some(p) => p.strip_prefix(':')?.to_string(),
+                None => return None,
+            };
+            Some((prefix, a.value.to_string()))
+        })
+        .collect()
+}
+
+/// An element's namespace URI (through the declarations in force) and
+/// local name.
+fn resolve<'e>(
+    element: &'e BytesStart<'_>,
+    own: &[(String, String)],
+    stack: &[(Option<Url>, Vec<(String, String)>)],
+) -> (Option<String>, String) {
+    let name = element.name().as_ref().to_string();
+    let (prefix, local) = name.split_once(':').map_or(("", name.as_str()), |(p, l)| (p, l));
+    let uri = own
+        .iter()
+        .chain(stack.iter().rev().flat_map(|(_, d)| d.iter()))
+        .find(|(p, _)| p == prefix)
+        .map(|(_, uri)| uri.clone());
+    (uri, local.to_string())
+}
+
+/// The text of an element's raw content: CDATA sections opened, entities
+/// decoded elsewhere, whitespace trimmed.
+fn inner_text(raw: &str) -> String {
+    let mut out = String::with_capacity(raw.len());
+    let mut rest = raw;
+    while let Some(start) = rest.find("<![CDATA[") {
+        out.push_str(&unescape(&rest[..start]));
+        let after = &rest[start + 9..];
+        let end = after.find("]]>").unwrap_or(after.len());
+        out.push_str(&after[..end]);
+        rest = after.get(end + 3..).unwrap_or("");
+    }
+    out.push_str(&unescape(rest));
+    out.trim().to_string()
+}
+
+fn unescape(s: &str) -> String {
+    quick_xml::escape::unescape(s).map_or_else(|_| s.to_string(), |u| u.into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn first_occurrences_and_module_texts() {
+        let doc = r#"<rss version="2.0" xmlns:dc="http://purl.org/dc/elements/1.1/" xmlns:m="http://search.yahoo.com/mrss/" xmlns:a="http://www.w3.org/2005/Atom"><channel>
+<item><guid>https://ex.example/1</guid><guid isPermaLink="false">two</guid><pubDate>Mon, 01 Jan 2024 10:00:00 GMT</pubDate><pubDate>Tue, 02 Jan 2024 10:00:00 GMT</pubDate>
+<dc:subject>Sète</dc:subject><dc:subject>Culture</dc:subject><dc:description>&lt;p&gt;Texte DC&lt;/p&gt;</dc:description></item>
+<item><dc:title><![CDATA[Titre & DC]]></dc:title><m:group><m:description>Vidéo</m:description></m:group><a:summary type="html">&lt;b&gt;Résumé&lt;/b&gt;</a:summary></item>
+</channel></rss>"#;
+        let s = scan_entries(doc.as_bytes(), None);
+        assert_eq!(s.len(), 2);
+        assert_eq!(s[0].guid, Some(("https://ex.example/1".into(), true)));
+        assert_eq!((s[0].guids, s[0].dates), (2, 2));
+        assert_eq!(s[0].published.as_deref(), Some("Mon, 01 Jan 2024 10:00:00 GMT"));
+        assert_eq!(s[0].subjects, ["Sète", "Culture"]);
+        assert_eq!(s[0].other_text.as_deref(), Some("<p>Texte DC</p>"));
+        assert_eq!(s[1].other_title.as_deref(), Some("Titre & DC"));
+        assert_eq!(s[1].other_text.as_deref(), Some("Vidéo"));
+        assert_eq!(s[1].body.as_deref(), Some("<b>Résumé</b>"));
+    }
+}
