@@ -70,15 +70,19 @@ fn w3c_dtf(text: &str) -> Option<(NaiveDateTime, Option<FixedOffset>)> {
         number(2).unwrap_or(1),
         number(3).unwrap_or(1),
     )?;
-    let time = match number(4) {
-        Some(h) => NaiveTime::from_hms_opt(h, number(5)?, number(6).unwrap_or(0))?,
-        None => NaiveTime::MIN,
+    let local = match number(4) {
+        // A leap second (60), not feedparser's out-of-range 61.
+        Some(h) if h < 24 && number(5)? < 60 && number(6).unwrap_or(0) <= 60 => {
+            at(date, h, number(5)?, number(6).unwrap_or(0))?
+        }
+        Some(_) => return None,
+        None => date.and_time(NaiveTime::MIN),
     };
     let offset = match c.get(7) {
         Some(zone) => Some(numeric_offset(zone.as_str())?),
         None => None,
     };
-    Some((date.and_time(time), offset))
+    Some((local, offset))
 }
 
 /// RFC 822 and its relatives: the parts in any of the usual orders, told
@@ -101,9 +105,11 @@ fn rfc822_like(text: &str) -> Option<(NaiveDateTime, Option<FixedOffset>)> {
         tokens = &tokens[1..];
     }
     let (mut month_seen, mut date, mut time, mut offset) = (None, None, None, None);
-    let (mut year, mut small_numbers) = (None, Vec::new());
+    let (mut year, mut small_numbers, mut meridiem) = (None, Vec::new(), None);
     for token in tokens {
-        if let Some(m) = month(token) {
+        if token == "am" || token == "pm" {
+            set_once(&mut meridiem, token == "pm")?;
+        } else if let Some(m) = month(token) {
             set_once(&mut month_seen, m)?;
         } else if let Some(d) = slashed_date(token) {
             set_once(&mut date, d)?;
@@ -138,7 +144,23 @@ fn rfc822_like(text: &str) -> Option<(NaiveDateTime, Option<FixedOffset>)> {
             NaiveDate::from_ymd_opt(year, month_seen?, day)?
         }
     };
-    Some((date.and_time(time.unwrap_or(NaiveTime::MIN)), offset))
+    let (mut hour, minute, second) = time.unwrap_or((0, 0, 0));
+    // `02:02:33 PM` (a real NBC feed).
+    match meridiem {
+        Some(_) if !(1..=12).contains(&hour) || time.is_none() => return None,
+        Some(true) if hour < 12 => hour += 12,
+        Some(false) if hour == 12 => hour = 0,
+        _ => {}
+    }
+    Some((at(date, hour, minute, second)?, offset))
+}
+
+/// A date and a time of day whose seconds may be 60 or 61 (a leap second,
+/// or a publisher's off-by-one): read as the seconds after :59, into the
+/// next minute, as feedparser reads them.
+fn at(date: NaiveDate, hour: u32, minute: u32, second: u32) -> Option<NaiveDateTime> {
+    let base = date.and_time(NaiveTime::from_hms_opt(hour, minute, second.min(59))?);
+    (second <= 61).then(|| base + chrono::TimeDelta::seconds(i64::from(second.saturating_sub(59))))
 }
 
 fn set_once<T>(slot: &mut Option<T>, value: T) -> Option<()> {
@@ -227,12 +249,14 @@ fn slashed_date(token: &str) -> Option<NaiveDate> {
 }
 
 /// `H:MM`, `HH:MM:SS`, with optional fractional seconds.
-fn clock(token: &str) -> Option<NaiveTime> {
+/// Hours, minutes and seconds (up to 61: see [`at`]).
+fn clock(token: &str) -> Option<(u32, u32, u32)> {
     static CLOCK: LazyLock<Regex> =
         LazyLock::new(|| Regex::new(r"^(\d{1,2}):(\d{2})(?::(\d{2})(?:\.\d+)?)?$").expect("valid regex"));
     let c = CLOCK.captures(token)?;
     let n = |i: usize| c.get(i).map_or(Some(0), |m| m.as_str().parse::<u32>().ok());
-    NaiveTime::from_hms_opt(n(1)?, n(2)?, n(3)?)
+    let (h, m, s) = (n(1)?, n(2)?, n(3)?);
+    (h < 24 && m < 60 && s <= 61).then_some((h, m, s))
 }
 
 /// A day of the month (`5`, `05`, French `1er`) or a two-digit year.
@@ -323,6 +347,19 @@ mod tests {
 
     fn utc_of(text: &str) -> Option<String> {
         parse_lenient(text).map(|d| d.format("%Y-%m-%dT%H:%M:%SZ").to_string())
+    }
+
+    #[test]
+    fn twelve_hour_clocks_and_leap_seconds() {
+        // A real NBC feed.
+        assert_eq!(utc_of("Sat, Dec 16 2023 02:02:33 PM"), Some("2023-12-16T14:02:33Z".into()));
+        assert_eq!(utc_of("Sat, Dec 16 2023 12:02:33 AM"), Some("2023-12-16T00:02:33Z".into()));
+        assert_eq!(utc_of("Sat, Dec 16 2023 13:02:33 PM"), None);
+        // Seconds 60 and 61 run into the next minute, as feedparser reads them.
+        assert_eq!(utc_of("Sat, 31 Dec 2016 23:59:60 GMT"), Some("2017-01-01T00:00:00Z".into()));
+        assert_eq!(utc_of("2016-12-31T23:59:60Z"), Some("2017-01-01T00:00:00Z".into()));
+        assert_eq!(utc_of("2016-12-31T23:59:61Z"), None, "as feedparser's W3C-DTF reader");
+        assert_eq!(utc_of("Sat, 31 Dec 2016 23:59:62 GMT"), None);
     }
 
     #[test]

@@ -9,8 +9,9 @@
 //!   `type` (`text/html`) → `html`, their `mode` dropped.
 //! - RSS 0.90 (Netscape's RDF namespace) → RSS 1.0, its RDF successor with
 //!   the same element names.
-//! - RSS 2.0 in UserLand's default namespace (`http://backend.userland.com/rss2`,
-//!   still served by some news sites) → RSS 2.0 without a namespace.
+//! - RSS 2.0 in UserLand's namespace (`http://backend.userland.com/rss2`,
+//!   still served by some news sites), as the default namespace or under a
+//!   prefix (`<r:rss xmlns:r="…">`) → RSS 2.0 without a namespace.
 //! - Atom 1.0's namespace with the wrong case → the right one.
 //!
 //! Everything else is copied as it was.
@@ -62,8 +63,9 @@ pub fn upgrade(xml: &[u8]) -> Option<Vec<u8>> {
     }
     let mut reader = quick_xml::Reader::from_reader(xml);
     let mut writer = Writer::new(Vec::with_capacity(xml.len() + 64));
-    // Prefixes bound to the Atom 0.3 namespace ("" for the default one).
-    let mut prefixes: Vec<String> = Vec::new();
+    // Prefixes bound to the Atom 0.3 namespace ("" for the default one),
+    // and to UserLand's (dropped from element names).
+    let mut prefixes = Prefixes::default();
     let mut replaced = false;
     loop {
         let event = match reader.read_event().ok()? {
@@ -81,24 +83,30 @@ pub fn upgrade(xml: &[u8]) -> Option<Vec<u8>> {
     replaced.then(|| writer.into_inner())
 }
 
-fn start(element: &BytesStart<'_>, prefixes: &mut Vec<String>, replaced: &mut bool) -> Option<BytesStart<'static>> {
+#[derive(Default)]
+struct Prefixes {
+    atom_03: Vec<String>,
+    userland: Vec<String>,
+}
+
+fn start(element: &BytesStart<'_>, prefixes: &mut Prefixes, replaced: &mut bool) -> Option<BytesStart<'static>> {
     // Namespace declarations first: they may bind this element's own prefix.
     for attr in element.attributes().with_checks(false) {
         let attr = attr.ok()?;
         let key = attr.key.as_ref();
-        if attr.value.as_ref() == ATOM_03 && (key == "xmlns" || key.starts_with("xmlns:")) {
-            prefixes.push(
-                key.strip_prefix("xmlns")
-                    .unwrap_or_default()
-                    .trim_start_matches(':')
-                    .to_string(),
-            );
+        if key == "xmlns" || key.starts_with("xmlns:") {
+            let prefix = key.strip_prefix("xmlns").unwrap_or_default().trim_start_matches(':').to_string();
+            if attr.value.as_ref() == ATOM_03 {
+                prefixes.atom_03.push(prefix);
+            } else if USERLAND.contains(&attr.value.as_ref()) && !prefix.is_empty() {
+                prefixes.userland.push(prefix);
+            }
         }
     }
     let qualified = element.name();
     let in_atom_03 = {
         let (prefix, _) = qualified.as_ref().split_once(':').unwrap_or(("", ""));
-        prefixes.iter().any(|p| p == prefix)
+        prefixes.atom_03.iter().any(|p| p == prefix)
     };
     let name = renamed(qualified.as_ref(), prefixes);
     let text_construct = matches!(local(&name), "title" | "subtitle" | "summary" | "content" | "rights");
@@ -130,10 +138,15 @@ fn start(element: &BytesStart<'_>, prefixes: &mut Vec<String>, replaced: &mut bo
     Some(out)
 }
 
-/// The element's 1.0 name, when it is in the 0.3 namespace and was renamed.
-fn renamed<'a>(qualified: &'a str, prefixes: &[String]) -> Cow<'a, str> {
+/// The element's new name: without a prefix bound to UserLand's
+/// namespace, or its 1.0 name when it is in the 0.3 namespace and was
+/// renamed.
+fn renamed<'a>(qualified: &'a str, prefixes: &Prefixes) -> Cow<'a, str> {
     let (prefix, name) = qualified.split_once(':').unwrap_or(("", qualified));
-    if !prefixes.iter().any(|p| p == prefix) {
+    if !prefix.is_empty() && prefixes.userland.iter().any(|p| p == prefix) {
+        return Cow::Owned(name.to_string());
+    }
+    if !prefixes.atom_03.iter().any(|p| p == prefix) {
         return Cow::Borrowed(qualified);
     }
     let new = match name {

@@ -9,7 +9,7 @@
 
 use std::borrow::Cow;
 use std::cell::RefCell;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::LazyLock;
 
 use chrono::{DateTime, Utc};
@@ -24,6 +24,7 @@ use crate::{dates, legacy_ns};
 
 mod cap;
 mod nesting;
+mod rss1;
 mod scan;
 
 use scan::{EntryScan, scan_entries};
@@ -114,6 +115,11 @@ pub fn parse(bytes: &[u8], cx: &DocContext<'_>) -> Result<ParsedFeed, NormalizeE
         && let Some(upgraded) = legacy_ns::upgrade(&utf8(&decoded))
     {
         decoded = Cow::Owned(upgraded);
+    }
+    if rss1::may_apply(&decoded)
+        && let Some(reshaped) = rss1::reshape(&utf8(&decoded))
+    {
+        decoded = Cow::Owned(reshaped);
     }
     // Past the cap, only the newest entries reach feed-rs: its model of a
     // document of 300,000 tiny items would take gigabytes.
@@ -488,11 +494,19 @@ fn build(feed: fm::Feed, scans: Vec<EntryScan>, cx: &DocContext<'_>) -> ParsedFe
             fm::FeedType::Atom => Kind::Atom,
             _ => Kind::Rss,
         };
-        let raw = RawEntry::new(inner, explicit_base, doc_base.as_ref(), cx.source, kind);
-        if seen.insert(raw.key.clone()) {
-            entries.push(raw);
-        }
+        entries.push(RawEntry::new(inner, explicit_base, doc_base.as_ref(), cx.source, kind));
     }
+    // Items that share one guid (an agenda repeating its page's URL as each
+    // event's guid) are not one story: each is known by its guid and its
+    // link (or its text), which stays the same from poll to poll.
+    let mut repeated: HashMap<String, usize> = HashMap::new();
+    for e in &entries {
+        *repeated.entry(e.key.clone()).or_default() += 1;
+    }
+    for e in entries.iter_mut().filter(|e| repeated[&e.key] > 1) {
+        e.distinguish();
+    }
+    entries.retain(|e| seen.insert(e.key.clone()));
     ParsedFeed {
         source: cx.source.to_string(),
         title: feed.title.map(|t| text_of(&t, typed_text)).filter(|t| !t.is_empty()),
@@ -584,10 +598,22 @@ impl RawEntry {
     fn new(inner: fm::Entry, explicit_base: Option<Url>, doc_base: Option<&Url>, source: &str, kind: Kind) -> RawEntry {
         let rss = kind == Kind::Rss;
         let link_base = explicit_base.as_ref().or(doc_base);
-        let link = inner
+        // Of several alternates (a PDF and a page), the page, as readers
+        // pick it; else the first.
+        let alternates: Vec<&fm::Link> = inner
             .links
             .iter()
             .filter(|l| matches!(l.rel.as_deref(), None | Some("alternate")) && !is_enclosure(l, kind))
+            .collect();
+        let is_page = |l: &fm::Link| {
+            l.media_type
+                .as_deref()
+                .is_some_and(|t| matches!(t.trim(), "text/html" | "application/xhtml+xml"))
+        };
+        let link = alternates
+            .iter()
+            .filter(|l| is_page(l))
+            .chain(alternates.iter().filter(|l| !is_page(l)))
             .find_map(|l| canonical_url(&l.href, link_base))
             // An item with only `<guid>https://…</guid>`: that is its link.
             .or_else(|| rss.then(|| canonical_url(inner.id.trim(), None)).flatten());
@@ -629,6 +655,33 @@ impl RawEntry {
             kind,
             inner,
         }
+    }
+
+    /// Re-keys an entry whose guid another item of the same document has:
+    /// by its link when it has one, else by a hash of its text.
+    fn distinguish(&mut self) {
+        let (key, id) = match &self.link {
+            Some(link) if !self.key.ends_with(link.as_str()) => (format!("u:{link}"), link.to_string()),
+            _ => {
+                let mut h = Sha256::new();
+                h.update(self.key.as_bytes());
+                for text in [
+                    self.inner.title.as_ref().map(|t| t.content.as_str()),
+                    self.inner.summary.as_ref().map(|s| s.content.as_str()),
+                    self.inner.content.as_ref().and_then(|c| c.body.as_deref()),
+                ]
+                .into_iter()
+                .flatten()
+                {
+                    h.update(text.as_bytes());
+                    h.update([0]);
+                }
+                let hash = hex(&h.finalize()[..8]);
+                (format!("{}#{hash}", self.key), format!("{}#{hash}", self.id))
+            }
+        };
+        self.key = key;
+        self.id = id;
     }
 
     /// Builds the stored entry: sanitized HTML, plain-text title, UTC dates.
@@ -1179,6 +1232,96 @@ mod tests {
         let text = r#"<?xml version="1.0" encoding="utf-16"?><rss><channel><title>t</title><item><guid>g</guid><title>Mèze</title></item></channel></rss>"#;
         let be: Vec<u8> = text.encode_utf16().flat_map(u16::to_be_bytes).collect();
         assert_eq!(entries_of(&be)[0].title, "Mèze");
+    }
+
+    // What readers read that feed-rs read otherwise (the fidelity classes
+    // of CONFORMANCE.md), one test per class.
+
+    #[test]
+    fn of_several_alternates_the_page_is_the_link() {
+        let doc = br#"<feed xmlns="http://www.w3.org/2005/Atom"><title>t</title><entry><id>urn:a</id><title>A</title>
+            <link rel="alternate" type="application/pdf" href="https://ex.example/a.pdf"/>
+            <link rel="alternate" type="text/html" href="https://ex.example/a.html"/></entry></feed>"#;
+        assert_eq!(entries_of(doc)[0].link.as_deref(), Some("https://ex.example/a.html"));
+    }
+
+    #[test]
+    fn of_two_guids_two_pubdates_two_titles_the_first_counts() {
+        let doc = br#"<rss version="2.0"><channel><title>t</title><item>
+            <title>Premier</title><title>Second</title>
+            <guid>https://ex.example/permalink/1</guid><guid>https://ex.example/permalink/2</guid>
+            <pubDate>Tue, 31 Dec 2002 14:20:20 GMT</pubDate><pubDate>Tue, 31 Dec 2002 06:15:07 GMT</pubDate>
+            </item></channel></rss>"#;
+        let e = &entries_of(doc)[0];
+        assert_eq!((e.title.as_str(), e.id.as_str()), ("Premier", "https://ex.example/permalink/1"));
+        assert_eq!(e.link.as_deref(), Some("https://ex.example/permalink/1"));
+        assert_eq!(e.published.to_rfc3339(), "2002-12-31T14:20:20+00:00");
+    }
+
+    #[test]
+    fn rss2_under_a_userland_prefix_is_read() {
+        let doc = br#"<r:rss xmlns:r="http://backend.userland.com/rss2" version="2.0"><r:channel><r:title>t</r:title>
+            <r:item><r:title>Prefixed</r:title><r:link>https://ex.example/p</r:link></r:item></r:channel></r:rss>"#;
+        assert_eq!(entries_of(doc)[0].title, "Prefixed");
+    }
+
+    #[test]
+    fn rss1_items_inside_the_channel_or_without_a_link_are_kept_with_their_subjects() {
+        let doc = r#"<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#" xmlns="http://purl.org/rss/1.0/" xmlns:dc="http://purl.org/dc/elements/1.1/">
+            <channel rdf:about="https://ex.example/"><title>t</title><link>https://ex.example/</link>
+            <item rdf:about="https://ex.example/1"><title>Dans le canal</title><link>https://ex.example/1</link></item></channel>
+            <item rdf:about="https://ex.example/2"><title>Sans lien</title><dc:subject>Sète</dc:subject></item></rdf:RDF>"#;
+        let e = entries_of(doc.as_bytes());
+        let titles: Vec<&str> = e.iter().map(|e| e.title.as_str()).collect();
+        assert_eq!(titles, ["Dans le canal", "Sans lien"]);
+        assert_eq!(e[1].link.as_deref(), Some("https://ex.example/2"));
+        assert_eq!(e[1].categories, ["Sète"]);
+    }
+
+    #[test]
+    fn xml_base_on_an_rss_item_applies_to_its_link() {
+        let doc = br#"<rss version="2.0"><channel><title>t</title><item xml:base="https://other.example/news/">
+            <title>Based</title><link>story.html</link><guid isPermaLink="false">b1</guid></item></channel></rss>"#;
+        assert_eq!(entries_of(doc)[0].link.as_deref(), Some("https://other.example/news/story.html"));
+    }
+
+    #[test]
+    fn a_twelve_hour_date_is_read() {
+        let doc = br#"<rss version="2.0"><channel><title>t</title><item><guid>d2</guid><title>NBC</title>
+            <pubDate>Sat, Dec 16 2023 02:02:33 PM</pubDate></item></channel></rss>"#;
+        let e = &entries_of(doc)[0];
+        assert!(e.dated);
+        assert_eq!(e.published.to_rfc3339(), "2023-12-16T14:02:33+00:00");
+    }
+
+    #[test]
+    fn items_sharing_one_guid_stay_apart_with_keys_stable_across_polls() {
+        let doc = br#"<rss version="2.0"><channel><title>t</title>
+            <item><guid>https://agenda.example/</guid><title>Concert</title><link>https://agenda.example/concert</link></item>
+            <item><guid>https://agenda.example/</guid><title>Expo</title><link>https://agenda.example/expo</link></item>
+            <item><guid isPermaLink="false">same</guid><title>Marche</title><description>jeudi</description></item>
+            <item><guid isPermaLink="false">same</guid><title>Marche</title><description>samedi</description></item>
+            </channel></rss>"#;
+        let first = entries_of(doc);
+        let keys: Vec<&str> = first.iter().map(|e| e.key.as_str()).collect();
+        assert_eq!(keys.len(), 4, "{keys:?}");
+        assert_eq!(keys[..2], ["u:https://agenda.example/concert", "u:https://agenda.example/expo"]);
+        assert_ne!(keys[2], keys[3]);
+        let again: Vec<String> = entries_of(doc).into_iter().map(|e| e.key).collect();
+        assert_eq!(keys, again.iter().map(String::as_str).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn texts_of_modules_feed_rs_skips_are_read() {
+        let doc = r#"<rss version="2.0" xmlns:dc="http://purl.org/dc/elements/1.1/" xmlns:media="http://search.yahoo.com/mrss/" xmlns:atom="http://www.w3.org/2005/Atom"><channel><title>t</title>
+            <item><guid>a</guid><title>DC</title><dc:description>Texte Dublin Core</dc:description></item>
+            <item><guid>b</guid><title>Vidéo</title><media:group><media:description>Description YouTube</media:description></media:group></item>
+            <item><guid>c</guid><title>Atom</title><atom:content type="html">&lt;p&gt;Contenu Atom&lt;/p&gt;</atom:content></item>
+            </channel></rss>"#;
+        let e = entries_of(doc.as_bytes());
+        assert_eq!(e[0].summary.as_deref(), Some("Texte Dublin Core"));
+        assert_eq!(e[1].summary.as_deref(), Some("Description YouTube"));
+        assert_eq!(e[2].content.as_deref(), Some("<p>Contenu Atom</p>"));
     }
 
     /// Found by tests/fuzz.rs: ammonia's default schemes let `magnet:`,

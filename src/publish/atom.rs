@@ -56,12 +56,7 @@ fn entry(e: &Entry) -> AtomEntry {
         title: Text::plain(e.title.clone()),
         updated: fixed(e.updated),
         published: Some(fixed(e.published)),
-        links: e
-            .link
-            .iter()
-            .filter_map(|l| safe_url(l, false))
-            .map(|l| link(l.to_owned(), "alternate", "text/html"))
-            .collect(),
+        links: entry_links(e),
         summary: e.summary.as_ref().map(html),
         content: e.content.as_ref().map(|c| Content {
             value: Some(c.clone()),
@@ -86,19 +81,51 @@ fn entry(e: &Entry) -> AtomEntry {
                 ..Category::default()
             })
             .collect(),
-        source: e.sources.first().and_then(|o| {
-            let url = crate::redact::redacted_str(o.feed_url.as_deref()?).into_owned();
-            Some(Source {
-                id: url.clone(),
+        source: e.sources.first().map(|o| {
+            let url = o.feed_url.as_deref().map(|u| crate::redact::redacted_str(u).into_owned());
+            Source {
+                // A local file has no URL to name its feed by.
+                id: url.clone().unwrap_or_else(|| format!("tag:thau,2026:sources/{}", o.name)),
                 title: Text::plain(o.feed_title.clone().unwrap_or_else(|| o.name.clone())),
                 // The source feed's date when the entry was taken from it.
                 updated: fixed(o.feed_updated.unwrap_or(e.updated)),
-                links: vec![link(url, "self", "application/xml")],
+                links: url.into_iter().map(|u| link(u, "self", "application/xml")).collect(),
                 ..Source::default()
-            })
+            }
         }),
         ..AtomEntry::default()
     }
+}
+
+/// The page, the enclosures (podcasts, images), and a `via` link to each
+/// other source that carried the story (atom:source names only one).
+fn entry_links(e: &Entry) -> Vec<Link> {
+    let mut links: Vec<Link> = e
+        .link
+        .iter()
+        .filter_map(|l| safe_url(l, false))
+        .map(|l| link(l.to_owned(), "alternate", "text/html"))
+        .collect();
+    for x in e.enclosures.iter().filter(|x| safe_url(&x.url, false).is_some()) {
+        links.push(Link {
+            href: x.url.clone(),
+            rel: "enclosure".into(),
+            mime_type: x.media_type.clone(),
+            length: x.length.map(|n| n.to_string()),
+            ..Link::default()
+        });
+    }
+    for relay in e.sources.iter().skip(1) {
+        if let Some(url) = relay.feed_url.as_deref().and_then(|u| safe_url(u, false)) {
+            links.push(Link {
+                href: crate::redact::redacted_str(url).into_owned(),
+                rel: "via".into(),
+                title: Some(relay.feed_title.clone().unwrap_or_else(|| relay.name.clone())),
+                ..Link::default()
+            });
+        }
+    }
+    links
 }
 
 fn link(href: String, rel: &str, mime_type: &str) -> Link {

@@ -103,6 +103,39 @@ fn item(e: &crate::model::Entry) -> Item {
                 title: o.feed_title.clone(),
             })
         }),
+        extensions: via_links(e),
         ..Item::default()
     }
+}
+
+/// RSS has one `<source>`: every other source that carried the story is
+/// an `atom:link rel="via"`, as in the Atom feed.
+fn via_links(e: &crate::model::Entry) -> rss::extension::ExtensionMap {
+    let links: Vec<rss::extension::Extension> = e
+        .sources
+        .iter()
+        .skip(1)
+        .filter_map(|relay| {
+            let url = relay.feed_url.as_deref().and_then(|u| super::safe_url(u, false))?;
+            let title = relay.feed_title.clone().unwrap_or_else(|| relay.name.clone());
+            Some(rss::extension::Extension {
+                name: "atom:link".into(),
+                value: None,
+                attrs: [
+                    ("rel".to_string(), "via".to_string()),
+                    ("href".to_string(), crate::redact::redacted_str(url).into_owned()),
+                    ("title".to_string(), title),
+                ]
+                .into_iter()
+                .collect(),
+                children: BTreeMap::new(),
+            })
+        })
+        .collect();
+    if links.is_empty() {
+        return BTreeMap::new();
+    }
+    [("atom".to_string(), [("link".to_string(), links)].into_iter().collect())]
+        .into_iter()
+        .collect()
 }
