@@ -61,9 +61,16 @@ def canonical(url):
         port = p.port if p.port and not ((p.scheme == "http" and p.port == 80) or (p.scheme == "https" and p.port == 443)) else None
     except ValueError:
         return url
+    try:
+        # An IRI and its URI are one address: the host in punycode, the
+        # path and query percent-decoded on both sides.
+        host = host.encode("idna").decode("ascii")
+    except UnicodeError:
+        pass
     netloc = host + (f":{port}" if port else "")
     query = "&".join(q for q in p.query.split("&") if q and not TRACKING.match(q.split("=", 1)[0]))
-    return urllib.parse.urlunsplit((p.scheme.lower(), netloc, p.path or "/", query, ""))
+    unq = urllib.parse.unquote
+    return urllib.parse.urlunsplit((p.scheme.lower(), netloc, unq(p.path or "/"), unq(query), ""))
 
 
 def when(entry):
@@ -175,31 +182,28 @@ def run_batch(thau, base, batch, workdir):
 def compare(original, republished):
     """Per field: (same, total, differences)."""
     fields = {f: [0, 0, []] for f in ("title", "link", "date", "content")}
-    by_link, by_id, by_title = {}, {}, {}
-    for e in republished.entries:
-        by_link.setdefault(canonical(e.get("link")), e)
-        by_id.setdefault(e.get("id"), e)
-        by_title.setdefault(text(e.get("title")), e)
-    # Entries matched by link, id or title; those with none of them (or
-    # not found) are paired with the republished entries left, in order.
+    # Each original entry is paired with the republished entry that agrees
+    # with it on the most of id, link, title and content (ties: document
+    # order), each republished entry used once.
+    def key(e):
+        return (e.get("id") or "", canonical(e.get("link")), text(e.get("title")), content(e))
+    mine_keys = [key(m) for m in republished.entries]
     matched, used = [], set()
     for e in original.entries:
-        mine = None
-        if e.get("link"):
-            mine = by_link.get(canonical(e.get("link")))
-        if mine is None and e.get("id"):
-            mine = by_id.get(e.get("id"))
-        if mine is None and e.get("title"):
-            mine = by_title.get(text(e.get("title")))
-        if mine is not None and id(mine) in used:
-            mine = None
-        if mine is not None:
-            used.add(id(mine))
-        matched.append(mine)
-    left = [e for e in republished.entries if id(e) not in used]
-    for i, mine in enumerate(matched):
-        if mine is None and left:
-            matched[i] = left.pop(0)
+        k = key(e)
+        best, best_score = None, 0
+        for i, mk in enumerate(mine_keys):
+            if i in used:
+                continue
+            score = sum(2 if j < 2 else 1 for j in range(4) if k[j] and k[j] == mk[j])
+            if score > best_score:
+                best, best_score = i, score
+        if best is not None:
+            used.add(best)
+        matched.append(best)
+    left = [i for i in range(len(republished.entries)) if i not in used]
+    matched = [m if m is not None else (left.pop(0) if left else None) for m in matched]
+    matched = [republished.entries[m] if m is not None else None for m in matched]
     for e, mine in zip(original.entries, matched):
         ident = e.get("link") or e.get("id") or e.get("title")
         # A field the original does not have is not compared: thau gives an
@@ -207,7 +211,9 @@ def compare(original, republished):
         # was first seen, as it must.
         originals = {
             "title": text(e.get("title")),
-            "link": canonical(e.get("link")) if e.get("link") else "",
+            # Only a web link: feedparser gives an entry without one its id
+            # (`urn:uuid:…`, `tag:…`) as link; thau publishes http(s) links only.
+            "link": canonical(e.get("link")) if (e.get("link") or "").startswith(("http://", "https://")) else "",
             "date": when(e) or "",
             "content": content(e),
         }

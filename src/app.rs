@@ -325,11 +325,15 @@ impl ConfigDiff {
 /// (coalescing bursts: one pass covers every write made before it). A new
 /// configuration, or a store that was reopened, starts from a full scan.
 async fn republish(state: Arc<AppState>, bound: SocketAddr, changed: Arc<Notify>, mut stop: watch::Receiver<bool>) {
-    // The selection and the configuration it was made for.
-    let mut current: Option<(Arc<Config>, Selection)> = None;
+    // The selection, with the configuration and the store generation it was
+    // made for.
+    let mut current: Option<(Arc<Config>, u64, Selection)> = None;
     loop {
         let config = state.config.load_full();
-        let rescan = current.as_ref().is_none_or(|(c, _)| !Arc::ptr_eq(c, &config));
+        let generation = state.store.generation();
+        let rescan = current
+            .as_ref()
+            .is_none_or(|(c, g, _)| !Arc::ptr_eq(c, &config) || *g != generation);
         let (store, previous) = (state.store.clone(), state.site.load_full());
         let base_url = config.server.base_url(bound);
         let taken = current.take();
@@ -338,7 +342,7 @@ async fn republish(state: Arc<AppState>, bound: SocketAddr, changed: Arc<Notify>
             tokio::task::spawn_blocking(move || -> Result<(Selection, Site), StoreError> {
                 let started = std::time::Instant::now();
                 let (selection, dirty) = match taken {
-                    Some((_, mut selection)) if !rescan => {
+                    Some((_, _, mut selection)) if !rescan => {
                         let changes = store.take_changes();
                         let dirty = selection.apply(&store, &changes)?;
                         (selection, Some(dirty))
@@ -370,7 +374,7 @@ async fn republish(state: Arc<AppState>, bound: SocketAddr, changed: Arc<Notify>
                         Err(e) => warn!(error = %e, "exporting the static site failed"),
                     }
                 }
-                current = Some((config, selection));
+                current = Some((config, generation, selection));
             }
             // Next time, from a full scan.
             Ok(Err(e)) => warn!(error = %e, "republishing failed; serving the previous version"),

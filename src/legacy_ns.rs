@@ -6,7 +6,8 @@
 //!   Atom 1.0, with the elements and attributes renamed in 1.0: `issued` →
 //!   `published`, `modified` → `updated`, `tagline` → `subtitle`,
 //!   `copyright` → `rights`, a person's `url` → `uri`, text constructs' MIME
-//!   `type` (`text/html`) → `html`, their `mode` dropped.
+//!   `type` (`text/html`) → `html`, their `mode` dropped (a `base64` one
+//!   decoded).
 //! - RSS 0.90 (Netscape's RDF namespace) → RSS 1.0, its RDF successor with
 //!   the same element names.
 //! - RSS 2.0 in UserLand's namespace (`http://backend.userland.com/rss2`,
@@ -20,7 +21,7 @@ use std::borrow::Cow;
 
 use quick_xml::Writer;
 use quick_xml::events::attributes::Attribute;
-use quick_xml::events::{BytesEnd, BytesStart, Event};
+use quick_xml::events::{BytesEnd, BytesStart, BytesText, Event};
 
 const ATOM_03: &str = "http://purl.org/atom/ns#";
 const ATOM_10: &str = "http://www.w3.org/2005/Atom";
@@ -67,11 +68,25 @@ pub fn upgrade(xml: &[u8]) -> Option<Vec<u8>> {
     // and to UserLand's (dropped from element names).
     let mut prefixes = Prefixes::default();
     let mut replaced = false;
+    // Inside an Atom 0.3 text construct whose mode is base64.
+    let mut base64 = false;
     loop {
         let event = match reader.read_event().ok()? {
-            Event::Start(e) => Event::Start(start(&e, &mut prefixes, &mut replaced)?),
+            Event::Start(e) => {
+                base64 = is_base64(&e, &prefixes);
+                Event::Start(start(&e, &mut prefixes, &mut replaced)?)
+            }
             Event::Empty(e) => Event::Empty(start(&e, &mut prefixes, &mut replaced)?),
+            Event::Text(t) if base64 => {
+                use base64::Engine;
+                let encoded: String = t.chars().filter(|c| !c.is_whitespace()).collect();
+                match base64::engine::general_purpose::STANDARD.decode(encoded.as_bytes()) {
+                    Ok(bytes) => Event::Text(BytesText::new(&String::from_utf8_lossy(&bytes)).into_owned()),
+                    Err(_) => Event::Text(t),
+                }
+            }
             Event::End(e) => {
+                base64 = false;
                 let qualified = e.name();
                 Event::End(BytesEnd::new(renamed(qualified.as_ref(), &prefixes).into_owned()))
             }
@@ -81,6 +96,18 @@ pub fn upgrade(xml: &[u8]) -> Option<Vec<u8>> {
         writer.write_event(event).ok()?;
     }
     replaced.then(|| writer.into_inner())
+}
+
+/// An Atom 0.3 element whose text is base64 (`mode="base64"`).
+fn is_base64(element: &BytesStart<'_>, prefixes: &Prefixes) -> bool {
+    let name = element.name();
+    let (prefix, _) = name.as_ref().split_once(':').unwrap_or(("", ""));
+    prefixes.atom_03.iter().any(|p| p == prefix)
+        && element
+            .try_get_attribute("mode")
+            .ok()
+            .flatten()
+            .is_some_and(|a| a.value.trim().eq_ignore_ascii_case("base64"))
 }
 
 #[derive(Default)]

@@ -307,10 +307,22 @@ fn a_full_disk_is_reported_by_healthz_and_recovered_from_without_a_restart() {
         .status()
         .unwrap();
     until("health to come back", 60, Box::new(|| get(&health).status == 200));
-    until("every source stored", 60, Box::new(|| {
+    let stored = || {
         let api: serde_json::Value = serde_json::from_slice(&get(&serve.url("/api/sources")).body).unwrap();
-        api["sources"].as_array().unwrap().iter().all(|s| s["entries"] == 40)
-    }));
+        let short: Vec<String> = api["sources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|s| s["entries"] != 40)
+            .map(|s| format!("{} {} {} {}", s["name"], s["entries"], s["last_outcome"], s["last_error"]))
+            .collect();
+        short
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !stored().is_empty() {
+        assert!(std::time::Instant::now() < deadline, "sources not stored: {:?}", stored());
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
     let said: serde_json::Value = serde_json::from_slice(&get(&health).body).unwrap();
     assert_eq!(said["failing_sources"], 0, "{said:#}");
     assert!(serve.terminate().success());

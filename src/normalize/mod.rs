@@ -243,11 +243,12 @@ fn parse_feed(bytes: &[u8], url: Option<&Url>) -> Result<fm::Feed, feed_rs::pars
 /// each fix that applies is kept and the document parsed again.
 fn retry(bytes: &[u8], url: Option<&Url>) -> Option<fm::Feed> {
     type Fix = fn(&[u8]) -> Option<Vec<u8>>;
-    const FIXES: [Fix; 4] = [
+    const FIXES: [Fix; 5] = [
         legacy_charset,
         neutralize_invalid_xml_base,
         versionless_rss,
         generic_text_types,
+        out_of_line_content_types,
     ];
     let mut doc = Cow::Borrowed(bytes);
     for fix in FIXES {
@@ -323,6 +324,26 @@ fn generic_text_types(bytes: &[u8]) -> Option<Vec<u8>> {
             _ => b"\"text\"",
         };
         [&c[1], kind].concat()
+    });
+    changed.then(|| out.into_owned())
+}
+
+/// Atom content given by reference (`src`) must name a MIME type; feed-rs
+/// refuses the whole feed when it says `html`, `text` or `xhtml` instead.
+fn out_of_line_content_types(bytes: &[u8]) -> Option<Vec<u8>> {
+    static SRC: LazyLock<regex::bytes::Regex> = LazyLock::new(|| {
+        regex::bytes::Regex::new(r#"<((?:\w+:)?content\b[^>]*\bsrc\s*=[^>]*?\btype\s*=\s*)("(?:html|text|xhtml)"|'(?:html|text|xhtml)')"#)
+            .expect("static regex")
+    });
+    let mut changed = false;
+    let out = SRC.replace_all(bytes, |c: &regex::bytes::Captures<'_>| {
+        changed = true;
+        let mime: &[u8] = match &c[2][1..c[2].len() - 1] {
+            b"html" => b"\"text/html\"",
+            b"xhtml" => b"\"application/xhtml+xml\"",
+            _ => b"\"text/plain\"",
+        };
+        [&b"<"[..], &c[1], mime].concat()
     });
     changed.then(|| out.into_owned())
 }
@@ -479,7 +500,12 @@ fn build(feed: fm::Feed, scans: Vec<EntryScan>, cx: &DocContext<'_>) -> ParsedFe
     let matched = scans.len() == feed.entries.len();
     for mut inner in feed.entries {
         let scan = scans.next().filter(|_| matched).unwrap_or_default();
-        amend(&mut inner, &scan, cx.timezone);
+        let kind = match feed.feed_type {
+            fm::FeedType::JSON => Kind::Json,
+            fm::FeedType::Atom => Kind::Atom,
+            _ => Kind::Rss,
+        };
+        amend(&mut inner, &scan, cx.timezone, kind);
         // Relative URLs in an entry resolve against an explicit xml:base
         // (the entry's, or its content's own), else the entry's page (right
         // for feeds served by another host, such as feed proxies), else the
@@ -488,11 +514,6 @@ fn build(feed: fm::Feed, scans: Vec<EntryScan>, cx: &DocContext<'_>) -> ParsedFe
         let explicit_base = match inner.base.as_deref() {
             Some(content_base) => http_url(content_base, entry_base.as_ref().or(doc_base.as_ref())),
             None => entry_base,
-        };
-        let kind = match feed.feed_type {
-            fm::FeedType::JSON => Kind::Json,
-            fm::FeedType::Atom => Kind::Atom,
-            _ => Kind::Rss,
         };
         entries.push(RawEntry::new(inner, explicit_base, doc_base.as_ref(), cx.source, kind));
     }
@@ -524,9 +545,11 @@ fn build(feed: fm::Feed, scans: Vec<EntryScan>, cx: &DocContext<'_>) -> ParsedFe
 /// What readers read of an entry where feed-rs reads otherwise: the first
 /// of repeated titles, guids and dates (feed-rs keeps the last), dates it
 /// cannot read, and the titles, texts and categories of modules it skips.
-fn amend(inner: &mut fm::Entry, scan: &EntryScan, timezone: Option<Tz>) {
+fn amend(inner: &mut fm::Entry, scan: &EntryScan, timezone: Option<Tz>, kind: Kind) {
     let read = |raw: &Option<String>| raw.as_deref().and_then(|raw| dates::parse_in(raw, timezone));
-    if (inner.published.is_none() && inner.updated.is_none()) || scan.dates > 1 {
+    // Of two pubDates, readers take the first; of two Atom `published`,
+    // feedparser the last, as feed-rs does.
+    if (inner.published.is_none() && inner.updated.is_none()) || (scan.dates > 1 && kind == Kind::Rss) {
         if let Some(first) = read(&scan.published) {
             inner.published = Some(first);
         }
@@ -548,6 +571,15 @@ fn amend(inner: &mut fm::Entry, scan: &EntryScan, timezone: Option<Tz>) {
         && let Some((first, _)) = &scan.guid
     {
         inner.id = first.clone();
+    }
+    // Of several RSS `<link>`s, feedparser and gofeed keep the last.
+    if kind == Kind::Rss
+        && scan.rss_links > 1
+        && let Some(last) = scan.last_rss_link.as_deref().map(str::trim)
+        && let Some(at) = inner.links.iter().position(|l| l.target.is_none() && l.href.trim().ends_with(last))
+    {
+        let link = inner.links.remove(at);
+        inner.links.insert(0, link);
     }
     for subject in &scan.subjects {
         if !subject.is_empty() && !inner.categories.iter().any(|c| c.term == *subject) {
@@ -603,7 +635,8 @@ impl RawEntry {
         let alternates: Vec<&fm::Link> = inner
             .links
             .iter()
-            .filter(|l| matches!(l.rel.as_deref(), None | Some("alternate")) && !is_enclosure(l, kind))
+            // (Not `<comments>`: feed-rs gives it as a link with a target.)
+            .filter(|l| matches!(l.rel.as_deref(), None | Some("alternate")) && l.target.is_none() && !is_enclosure(l, kind))
             .collect();
         let is_page = |l: &fm::Link| {
             l.media_type
@@ -914,7 +947,7 @@ fn http_url(href: &str, base: Option<&Url>) -> Option<Url> {
 /// is treated as HTML.
 fn text_of(t: &Text, typed: bool) -> String {
     let s = t.content.as_str();
-    if t.content_type.as_str() != "text/plain" || (!typed && s.contains(['<', '&'])) {
+    if t.content_type.as_str() != "text/plain" || (!typed && holds_markup(s)) {
         return collapse_whitespace(&html_to_text(s));
     }
     if typed && s.contains('&') {
@@ -923,6 +956,15 @@ fn text_of(t: &Text, typed: bool) -> String {
         return collapse_whitespace(&html_to_text(&s.replace('<', "&lt;").replace('>', "&gt;")));
     }
     collapse_whitespace(s)
+}
+
+/// Whether untyped text holds markup: a whole tag (`<b>`, `</p>`, `<br/>`)
+/// or an entity (`&amp;`, `&#233;`); `A<B` and `Fish & Chips` are text.
+fn holds_markup(s: &str) -> bool {
+    static MARKUP: LazyLock<regex::Regex> = LazyLock::new(|| {
+        regex::Regex::new(r"<[A-Za-z/!][^<>]*>|&(?:#[0-9]+|#[xX][0-9a-fA-F]+|[A-Za-z][A-Za-z0-9]*);").expect("static regex")
+    });
+    MARKUP.is_match(s)
 }
 
 pub fn html_to_text(html: &str) -> String {

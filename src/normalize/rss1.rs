@@ -7,6 +7,7 @@ use quick_xml::Writer;
 use quick_xml::events::{BytesEnd, BytesStart, BytesText, Event};
 
 const RSS_10: &str = "http://purl.org/rss/1.0/";
+const NO_LINK: &str = "urn:x-thau:no-link";
 
 /// Whether `xml` may be RSS 1.0: an RDF root declaring the RSS 1.0
 /// namespace itself (not one of its modules, such as `…/rss/1.0/modules/content/`).
@@ -62,10 +63,12 @@ pub fn reshape(xml: &[u8]) -> Option<Vec<u8>> {
                     && depth == d
                     && name == "item"
                 {
-                    if !has_link && let Some(about) = about {
-                        // feed-rs keeps only items with a link.
+                    if !has_link {
+                        // feed-rs keeps only items with a link: the item's
+                        // URI, else a placeholder thau never publishes (it
+                        // keeps http(s) links only).
                         let w = if inside { &mut moved } else { &mut out };
-                        write_link(w, &about)?;
+                        write_link(w, about.as_deref().unwrap_or(NO_LINK))?;
                         changed = true;
                     }
                     let w = if inside { &mut moved } else { &mut out };

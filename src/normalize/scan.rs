@@ -27,6 +27,9 @@ pub struct EntryScan {
     pub dates: usize,
     pub titles: usize,
     pub guids: usize,
+    /// RSS `<link>` elements, and the text of the last one.
+    pub rss_links: usize,
+    pub last_rss_link: Option<String>,
     /// The first title, guid (and whether it is a permalink).
     pub title: Option<String>,
     pub guid: Option<(String, bool)>,
@@ -96,7 +99,8 @@ pub fn scan_entries(bytes: &[u8], doc: Option<&Url>) -> Vec<EntryScan> {
             (Some(MEDIA), _) => false,
             (Some(DC), "title" | "subject" | "description") | (Some(ITUNES), "summary") | (Some(XHTML), "body") => top,
             (Some(ATOM), "content" | "summary") => top,
-            (_, "title" | "guid" | "pubdate" | "published" | "issued" | "created" | "date" | "updated" | "modified") => top,
+            (Some(ATOM), "link") => false,
+            (_, "title" | "guid" | "link" | "pubdate" | "published" | "issued" | "date" | "updated" | "modified") => top,
             _ => false,
         };
         if let (true, Some(scan), false) = (wanted, scans.last_mut(), empty) {
@@ -138,11 +142,18 @@ pub fn scan_entries(bytes: &[u8], doc: Option<&Url>) -> Vec<EntryScan> {
                     scan.guids += 1;
                     scan.guid.get_or_insert_with(|| (text(), is_permalink)).0.clone()
                 }
-                (_, "pubdate" | "published" | "issued" | "created" | "date") if top => {
+                (_, "link") if top => {
+                    scan.rss_links += 1;
+                    scan.last_rss_link = Some(text());
+                    String::new()
+                }
+                (_, "pubdate" | "published" | "issued") if top => {
                     scan.dates += 1;
                     scan.published.get_or_insert_with(text).clone()
                 }
-                (_, "updated" | "modified") if top => scan.updated.get_or_insert_with(text).clone(),
+                // dc:date is when the item was last changed, as feedparser
+                // reads it (RSS 1.0's only date: feed-rs reads it itself).
+                (_, "updated" | "modified" | "date") if top => scan.updated.get_or_insert_with(text).clone(),
                 _ => String::new(),
             };
             // read_text consumed the end tag: the element is not on the stack.

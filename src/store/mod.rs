@@ -97,6 +97,9 @@ pub struct Store {
     /// What writes did to the entries since the publisher last asked; None
     /// while nobody asks (`thau poll`).
     changes: Mutex<Option<Vec<Change>>>,
+    /// How many times the database was reopened: writes reported as
+    /// changes but not yet durable may be lost then.
+    reopened: std::sync::atomic::AtomicU64,
     _lock: File,
 }
 
@@ -211,6 +214,7 @@ impl Store {
             commits,
             flusher: Some(flusher),
             changes: Mutex::new(None),
+            reopened: std::sync::atomic::AtomicU64::new(0),
             _lock: lock,
         })
     }
@@ -218,6 +222,13 @@ impl Store {
     /// From now on, keeps what each write does for [`Store::take_changes`].
     pub fn track_changes(&self) {
         lock(&self.changes).get_or_insert_with(Vec::new);
+    }
+
+    /// Changes once the database reopens (after a failed write): what was
+    /// reported changed may not be there, so whoever kept a selection from
+    /// the changes must scan again.
+    pub fn generation(&self) -> u64 {
+        self.reopened.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// What writes did since the last call.
@@ -305,6 +316,7 @@ impl Store {
             let reopened = open_sled(&self.path, self.cache);
             if let Ok(db) = &reopened {
                 *slot = Some(db.clone());
+                self.reopened.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             }
             reopened
         };
