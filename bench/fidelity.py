@@ -6,10 +6,12 @@ the original? For each corpus document that Python feedparser reads cleanly
 feeds are read back over HTTP with feedparser. Every entry's title, link,
 date and content are compared with feedparser's reading of the original.
 
-usage: bench/fidelity.py THAU_BIN [CORPUS_DIR] [--sample N] [--list] [--json OUT]
-       --sample N   every k-th eligible document so that about N are used
-       --list       print every difference
-       --json OUT   write the figures and differences as JSON
+usage: bench/fidelity.py THAU_BIN [CORPUS_DIR] [--sample N] [--list] [--json OUT] [--markdown OUT]
+       --sample N     every k-th eligible document so that about N are used
+       --list         print every difference
+       --json OUT     write the figures and differences as JSON
+       --markdown OUT write CONFORMANCE.md's tables: figures per corpus and
+                      every difference with its class
 
 Documents whose entries share links with another document's are one story by
 design (thau merges them): documents go in batches where no link or id is
@@ -237,6 +239,106 @@ def compare(original, republished):
     return fields
 
 
+def flagged_by_validator(rel):
+    """A W3C feed validator case whose `Expect:` names an error or warning:
+    a document invalid (or unwise) on purpose."""
+    if not rel.startswith("w3c-feedvalidator/"):
+        return False
+    head = open(os.path.join(CORPUS, rel), "rb").read(1500).decode("utf-8", "replace")
+    m = re.search(r"Expect:\s*([^\n]*)", head)
+    expect = (m.group(1) if m else "").strip()
+    return bool(expect) and not expect.startswith("!") and expect.lower() not in ("none", "noerrors")
+
+
+BASE64 = re.compile(r"^[A-Za-z0-9+/]{8,}={0,2}$")
+
+CLASSES = [
+    ("invalid", "the original is invalid: a W3C validator case that expects an error or warning", "original"),
+    ("unreadable-date", "a malformed date (`+00:0`, a 32nd day, no separators): feedparser guesses, thau dates the entry when first seen", "original"),
+    ("future", "a date more than a day ahead: thau does not trust it and dates the entry when first seen", "by design"),
+    ("pm", "`02:02:33 PM`: feedparser drops the PM, thau reads 14:02:33", "feedparser"),
+    ("text-as-html", "a text construct holding markup: feedparser takes it for HTML, thau keeps text as text (RFC 4287 §3.1.1.1)", "feedparser"),
+    ("base64", "base64 in an Atom 1.0 text construct, which RFC 4287 forbids: feedparser decodes it", "original"),
+    ("naked-markup", "markup not escaped in an html or text construct (invalid): thau keeps the text before the first child element", "original"),
+    ("sanitizer", "what each sanitizer keeps: thau removes SVG, MathML, scripts, styles and what they hold", "by design"),
+    ("id-as-link", "feedparser gives an entry its id (a relative guid, an Atom id) as link; thau links only to a page", "feedparser"),
+    ("several-links", "several alternate links: thau takes the text/html one, else the first, as RFC 4287 readers do; feedparser the last", "readers differ"),
+    ("which-text", "several texts (description, dc:description, media:description): readers differ on which is the text", "readers differ"),
+    ("merged", "entries with the same id or link are one story in thau", "by design"),
+    ("feedparser-only", "what only feedparser reads (Atom links without href, a title from an item's image, podcast chapters)", "original"),
+    ("other", "not classified", "?"),
+]
+
+
+def classify(d):
+    doc, f, a, b = d["doc"], d["field"], d["original"], d["thau"]
+    if flagged_by_validator(doc):
+        return "invalid"
+    if f == "date":
+        if a[:4] > "2027":
+            return "future"
+        if b[:10] >= time.strftime("%Y-%m-%d", time.gmtime(time.time() - 86400 * 3)):
+            return "unreadable-date"
+        if a[11:13] != b[11:13] and a[:10] == b[:10] and abs(int(a[11:13]) - int(b[11:13])) == 12:
+            return "pm"
+    if a == "entry missing":
+        return "merged" if re.search(r"duplicate|canonical|same|dupes", doc) else "feedparser-only"
+    if BASE64.match(b.replace(" ", "")) and not BASE64.match(a.replace(" ", "")):
+        return "base64"
+    if f in ("title", "content") and ("<" in b or "&lt;" in b or "&nbsp;" in b) and a in (text(html.unescape(b)), text(html.unescape(html.unescape(b))), html.unescape(b)):
+        return "text-as-html"
+    if f in ("title", "content") and b and a.startswith(b) and "xml_base" in doc or re.search(r"naked_markup|children|inline", doc):
+        return "naked-markup"
+    if "sanitize" in doc or re.search(r"svg|mathml|crazy|applet|iframe|embed|object|script|style|intertwingly", doc):
+        return "sanitizer"
+    if f == "link" and (b.startswith(("tag:thau", "urn:sha256")) or "guid" in doc or "_id" in doc):
+        return "id-as-link"
+    if f == "link" and re.search(r"link|hreflang|rel", doc):
+        return "several-links"
+    if f == "content" and re.search(r"dupes|dc_all|description_and|media/duplicate|multiple-(contents|summaries)", doc):
+        return "which-text"
+    if re.search(r"no_href|fullitem|escaped_markup|base64|psc|category_image|itunes", doc):
+        return "feedparser-only"
+    return "other"
+
+
+def markdown(report, docs_by_corpus, out):
+    lines = ["| corpus | documents | title | link | date | content |", "|---|---|---|---|---|---|"]
+    # Every document, then only those the W3C validator does not flag.
+    for label, keep in (("all", lambda d: True), ("all but the validator's invalid cases", lambda d: not flagged_by_validator(d))):
+        t = {f: [0, 0] for f in ("title", "link", "date", "content")}
+        for doc, fields in report["per_doc"].items():
+            if keep(doc):
+                for f, (same, total) in fields.items():
+                    t[f][0] += same
+                    t[f][1] += total
+        n = sum(1 for doc in report["per_doc"] if keep(doc))
+        cells = [f"**{s / n_ * 100:.2f}%** ({s}/{n_})" if n_ else "–" for s, n_ in (t[f] for f in ("title", "link", "date", "content"))]
+        lines.append(f"| {label} | {n} | " + " | ".join(cells) + " |")
+    for corpus, t in sorted(report["per_corpus"].items()):
+        cells = [f"{s / n * 100:.1f}% ({s}/{n})" if n else "–" for s, n in (t[f] for f in ("title", "link", "date", "content"))]
+        lines.append(f"| {corpus} | {docs_by_corpus[corpus]} | " + " | ".join(cells) + " |")
+    diffs = [d for d in report["differences"] if d["format"] == "atom"]
+    by_class = {}
+    for d in diffs:
+        by_class.setdefault(classify(d), []).append(d)
+    lines += ["", "| class | differences | at fault | what happens |", "|---|---|---|---|"]
+    for name, what, fault in CLASSES:
+        if name in by_class:
+            lines.append(f"| {name} | {len(by_class[name])} | {fault} | {what} |")
+    lines += [""]
+    for name, what, fault in CLASSES:
+        if name not in by_class:
+            continue
+        lines += [f"#### {name}: {what}", ""]
+        for d in sorted(by_class[name], key=lambda d: (d["doc"], d["field"])):
+            a = d["original"].replace("|", "\\|")[:70]
+            b = d["thau"].replace("|", "\\|")[:70]
+            lines.append(f"- `{d['doc']}` {d['field']}: feedparser `{a}` · thau `{b}`")
+        lines.append("")
+    open(out, "w").write("\n".join(lines) + "\n")
+
+
 def main(argv):
     global CORPUS
     args = [a for a in argv[1:] if not a.startswith("--")]
@@ -252,16 +354,26 @@ def main(argv):
         step = len(docs) / sample
         docs = [docs[int(i * step)] for i in range(sample)]
     totals = {fmt: {f: [0, 0] for f in ("title", "link", "date", "content")} for fmt in ("atom", "rss")}
+    per_corpus, docs_by_corpus, per_doc = {}, {}, {}
     diffs = []
     lost_docs = {fmt: set() for fmt in ("atom", "rss")}
     for batch in batches(docs):
         with tempfile.TemporaryDirectory() as work:
             results = run_batch(thau, base, batch, work)
         for rel, original in batch:
+            corpus = rel.split("/")[0]
+            docs_by_corpus[corpus] = docs_by_corpus.get(corpus, 0) + 1
             for fmt, republished in results[rel].items():
                 for f, (same, total, ds) in compare(original, republished).items():
                     totals[fmt][f][0] += same
                     totals[fmt][f][1] += total
+                    if fmt == "atom":
+                        c = per_corpus.setdefault(corpus, {k: [0, 0] for k in ("title", "link", "date", "content")})
+                        c[f][0] += same
+                        c[f][1] += total
+                        pd = per_doc.setdefault(rel, {k: [0, 0] for k in ("title", "link", "date", "content")})
+                        pd[f][0] += same
+                        pd[f][1] += total
                     for ident, a, b in ds:
                         if a == "entry missing":
                             lost_docs[fmt].add(rel)
@@ -276,6 +388,16 @@ def main(argv):
         print(f"{fmt:5} " + ", ".join(f"{f} {v:.2f}% of {totals[fmt][f][1]}" for f, v in figures.items())
               + f"; {len(lost_docs[fmt])} documents lose an entry")
     report["differences"] = diffs
+    report["per_corpus"] = per_corpus
+    report["per_doc"] = per_doc
+    classes = {}
+    for d in diffs:
+        if d["format"] == "atom":
+            c = classify(d)
+            classes[c] = classes.get(c, 0) + 1
+    print("differences by class (Atom):", ", ".join(f"{k} {v}" for k, v in sorted(classes.items())))
+    if "--markdown" in opts:
+        markdown(report, docs_by_corpus, opts[opts.index("--markdown") + 1])
     if "--list" in opts:
         for d in diffs:
             print(f"{d['format']} {d['field']:7} {d['doc']} [{d['entry']}]\n    original: {d['original']!r}\n    thau:     {d['thau']!r}")

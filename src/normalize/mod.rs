@@ -596,10 +596,53 @@ fn amend(inner: &mut fm::Entry, scan: &EntryScan, timezone: Option<Tz>, kind: Ki
         });
     }
     if inner.summary.as_ref().is_none_or(|s| s.content.trim().is_empty())
+        && let Some(mixed) = &scan.mixed_description
+    {
+        inner.summary = Some(text(mixed, "text/html"));
+    }
+    if inner.summary.as_ref().is_none_or(|s| s.content.trim().is_empty())
         && let Some(other) = &scan.other_text
     {
         inner.summary = Some(text(other, "text/html"));
     }
+    // A podcast's itunes:summary longer than its description is its text,
+    // as feedparser shows it.
+    if inner.content.is_none()
+        && let Some(long) = &scan.itunes_summary
+        && inner.summary.as_ref().is_none_or(|s| s.content.trim().len() < long.trim().len())
+    {
+        inner.content = Some(fm::Content {
+            body: Some(escape_html(long)),
+            content_type: "text/html".parse().expect("a media type"),
+            ..fm::Content::default()
+        });
+    }
+    // Atom content of a binary type is base64 (RFC 4287 §4.1.3.3).
+    if let Some(c) = inner.content.as_mut()
+        && is_base64_type(c.content_type.as_str())
+        && let Some(body) = c.body.as_deref()
+        && let Some(decoded) = decode_base64_text(body)
+    {
+        c.body = Some(decoded);
+        c.content_type = "text/html".parse().expect("a media type");
+    }
+}
+
+/// A MIME type whose Atom content is base64: neither text nor XML.
+fn is_base64_type(mime: &str) -> bool {
+    let mime = mime.trim().to_ascii_lowercase();
+    !(mime.starts_with("text/")
+        || mime.ends_with("/xml")
+        || mime.ends_with("+xml")
+        || matches!(mime.as_str(), "html" | "xhtml" | "text" | ""))
+}
+
+/// Base64 that decodes to UTF-8 text.
+fn decode_base64_text(body: &str) -> Option<String> {
+    use base64::Engine;
+    let compact: String = body.chars().filter(|c| !c.is_whitespace()).collect();
+    let bytes = base64::engine::general_purpose::STANDARD.decode(compact.as_bytes()).ok()?;
+    String::from_utf8(bytes).ok()
 }
 
 fn text(content: &str, media_type: &str) -> Text {
@@ -722,10 +765,20 @@ impl RawEntry {
     pub fn finish(self, feed: &ParsedFeed, now: DateTime<Utc>) -> Entry {
         let e = self.inner;
         let base = self.base.as_ref();
+        // RSS never says a description is text: feed-rs calls an RSS 1.0
+        // one text/plain, but publishers write entity-encoded HTML there
+        // as in RSS 2.0.
+        let rss = self.kind == Kind::Rss;
         let summary = e
             .summary
             .as_ref()
-            .map(|t| sanitize_text(t, base))
+            .map(|t| {
+                if rss && t.content_type.as_str() == "text/plain" && holds_markup(&t.content) {
+                    sanitize_html(&t.content, base)
+                } else {
+                    sanitize_text(t, base)
+                }
+            })
             .filter(|s| !s.is_empty());
         let content = e
             .content
@@ -1351,6 +1404,37 @@ mod tests {
         assert_ne!(keys[2], keys[3]);
         let again: Vec<String> = entries_of(doc).into_iter().map(|e| e.key).collect();
         assert_eq!(keys, again.iter().map(String::as_str).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn an_rss1_description_is_html_as_in_rss2() {
+        let doc = br#"<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#" xmlns="http://purl.org/rss/1.0/">
+            <channel rdf:about="https://ex.example/"><title>t</title><link>https://ex.example/</link></channel>
+            <item rdf:about="https://ex.example/1"><title>Debian</title><link>https://ex.example/1</link>
+            <description>codename &lt;q&gt;bullseye&lt;/q&gt; &amp; more</description></item></rdf:RDF>"#;
+        assert_eq!(entries_of(doc)[0].summary.as_deref(), Some("codename <q>bullseye</q> &amp; more"));
+    }
+
+    #[test]
+    fn a_podcast_s_longer_itunes_summary_is_its_text() {
+        let doc = br#"<rss version="2.0" xmlns:itunes="http://www.itunes.com/DTDs/Podcast-1.0.dtd"><channel><title>t</title>
+            <item><guid>e1</guid><title>In Our Time</title><description>Melvyn Bragg and guests discuss...</description>
+            <itunes:summary>Melvyn Bragg and guests discuss the man who, according to Machiavelli, ...</itunes:summary></item></channel></rss>"#;
+        let e = &entries_of(doc)[0];
+        assert_eq!(e.summary.as_deref(), Some("Melvyn Bragg and guests discuss..."));
+        assert!(e.content.as_deref().unwrap().contains("according to Machiavelli"));
+    }
+
+    #[test]
+    fn rss1_mixed_content_and_atom_base64_content_are_read() {
+        let rss1 = br#"<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#" xmlns="http://purl.org/rss/1.0/">
+            <channel rdf:about="https://ex.example/"><title>t</title><link>https://ex.example/</link></channel>
+            <item rdf:about="https://ex.example/1"><title>Mixed</title><link>https://ex.example/1</link>
+            <description><b>foo</b></description></item></rdf:RDF>"#;
+        assert_eq!(entries_of(rss1)[0].summary.as_deref(), Some("<b>foo</b>"));
+        let atom = br#"<feed xmlns="http://www.w3.org/2005/Atom"><title>t</title><id>urn:f</id>
+            <entry><id>urn:e</id><title>B</title><content type="application/octet-stream">RXhhbXBsZSA8Yj5BdG9tPC9iPg==</content></entry></feed>"#;
+        assert_eq!(entries_of(atom)[0].content.as_deref(), Some("Example <b>Atom</b>"));
     }
 
     #[test]

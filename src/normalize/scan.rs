@@ -10,9 +10,11 @@ use url::Url;
 
 const DC: &str = "http://purl.org/dc/elements/1.1/";
 const MEDIA: &str = "http://search.yahoo.com/mrss/";
+/// (Compared without case: feeds write `…/DTDs/Podcast-1.0.dtd` too.)
 const ITUNES: &str = "http://www.itunes.com/dtds/podcast-1.0.dtd";
 const ATOM: &str = "http://www.w3.org/2005/Atom";
 const XHTML: &str = "http://www.w3.org/1999/xhtml";
+const RSS_10: &str = "http://purl.org/rss/1.0/";
 
 /// What the scan finds of one entry. Texts are as written (entities
 /// decoded, CDATA opened); HTML bodies keep their markup.
@@ -42,6 +44,12 @@ pub struct EntryScan {
     /// `dc:description`, `media:description`, `itunes:summary`.
     pub body: Option<String>,
     pub other_text: Option<String>,
+    /// `itunes:summary`: a podcast's longer text, which feedparser shows
+    /// over a shorter `<description>`.
+    pub itunes_summary: Option<String>,
+    /// The markup inside an RSS `<description>` written as child elements
+    /// (RSS 1.0 "mixed content"), which feed-rs reads as empty.
+    pub mixed_description: Option<String>,
 }
 
 /// Each `<entry>`/`<item>` in document order (an entry inside another,
@@ -80,6 +88,7 @@ pub fn scan_entries(bytes: &[u8], doc: Option<&Url>) -> Vec<EntryScan> {
         let declared = declarations(&element);
         let (ns, local) = resolve(&element, &declared, &stack);
         let local = local.to_ascii_lowercase();
+        let ns = ns.map(|n| if n.eq_ignore_ascii_case(ITUNES) { ITUNES.to_string() } else { n });
         let depth = stack.len();
         if in_entry.is_none() && matches!(local.as_str(), "entry" | "item") {
             scans.push(EntryScan {
@@ -97,7 +106,11 @@ pub fn scan_entries(bytes: &[u8], doc: Option<&Url>) -> Vec<EntryScan> {
         let wanted = match (ns.as_deref(), local.as_str()) {
             (Some(MEDIA), "title" | "description") => top || in_group,
             (Some(MEDIA), _) => false,
-            (Some(DC), "title" | "subject" | "description") | (Some(ITUNES), "summary") | (Some(XHTML), "body") => top,
+            (Some(DC), "title" | "subject" | "description") | (Some(ITUNES), "summary") => top,
+            // An XHTML body, with or without its namespace; feedparser's `fullitem`.
+            (_, "body" | "fullitem") => top,
+            (None, "description") => top,
+            (Some(RSS_10), "description") => top,
             (Some(ATOM), "content" | "summary") => top,
             (Some(ATOM), "link") => false,
             (_, "title" | "guid" | "link" | "pubdate" | "published" | "issued" | "date" | "updated" | "modified") => top,
@@ -125,8 +138,19 @@ pub fn scan_entries(bytes: &[u8], doc: Option<&Url>) -> Vec<EntryScan> {
                 }
                 (Some(DC), "description") if top => scan.other_text.get_or_insert_with(text).clone(),
                 (Some(MEDIA), "description") => scan.other_text.get_or_insert_with(text).clone(),
-                (Some(ITUNES), "summary") if top => scan.other_text.get_or_insert_with(text).clone(),
-                (Some(XHTML), "body") if top => scan.body.get_or_insert_with(|| raw.trim().to_string()).clone(),
+                (Some(ITUNES), "summary") if top => {
+                    scan.itunes_summary.get_or_insert_with(text);
+                    scan.other_text.get_or_insert_with(text).clone()
+                }
+                (Some(XHTML) | None, "body") if top => scan.body.get_or_insert_with(|| raw.trim().to_string()).clone(),
+                (_, "fullitem") if top => scan.body.get_or_insert_with(text).clone(),
+                (None | Some(RSS_10), "description") if top => {
+                    // Child elements, not escaped HTML: mixed content.
+                    if raw.trim_start().starts_with('<') && !raw.trim_start().starts_with("<![CDATA[") {
+                        scan.mixed_description.get_or_insert_with(|| raw.trim().to_string());
+                    }
+                    String::new()
+                }
                 (Some(ATOM), "content" | "summary") if top => scan.body.get_or_insert_with(|| {
                     match attr("type").as_deref() {
                         Some("xhtml") => raw.trim().to_string(),

@@ -126,7 +126,7 @@ impl IndexRow {
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct StoreHealth {
     pub writable: bool,
-    /// Why the last write failed, while it has not succeeded since.
+    /// Why writes began to fail, while they have not succeeded since.
     pub error: Option<String>,
     /// Since when writes fail.
     pub since: Option<DateTime<Utc>>,
@@ -134,7 +134,7 @@ pub struct StoreHealth {
 
 #[derive(Debug, Default)]
 struct Health {
-    /// The first failure of the current run of failures, and the latest.
+    /// When the current run of failures began, and its first error.
     failing: Option<(DateTime<Utc>, String)>,
     last_reopen: Option<std::time::Instant>,
 }
@@ -273,9 +273,10 @@ impl Store {
         let mut health = lock(&self.health);
         match &result {
             Ok(_) => health.failing = None,
-            Err(e @ (StoreError::Sled(_) | StoreError::Flush(_))) => {
-                let since = health.failing.as_ref().map_or_else(Utc::now, |(since, _)| *since);
-                health.failing = Some((since, e.to_string()));
+            // The first error of a run of failures says why (a full disk);
+            // the later ones are its consequences (a reopening under way).
+            Err(e @ (StoreError::Sled(_) | StoreError::Flush(_))) if health.failing.is_none() => {
+                health.failing = Some((Utc::now(), e.to_string()));
             }
             Err(_) => {}
         }
