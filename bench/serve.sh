@@ -20,6 +20,7 @@ command -v nginx >/dev/null && command -v wrk >/dev/null || { echo "needs nginx 
 cargo build --release -q
 thau=${THAU_BIN:-${CARGO_TARGET_DIR:-target}/release/thau}
 tmp=$(mktemp -d)
+thau_pid=
 chmod 755 "$tmp"  # nginx workers run as another user
 trap 'kill $thau_pid 2>/dev/null || true; nginx -c "$tmp/nginx.conf" -s stop 2>/dev/null || true; rm -rf "$tmp"' EXIT
 
@@ -51,7 +52,7 @@ sections = ["big"]
 TOML
 "$thau" --config "$tmp/feeds.toml" poll >/dev/null
 "$thau" --config "$tmp/feeds.toml" export --out "$tmp/www" >/dev/null
-gzip -9 -k "$tmp/www/sections/big/rss.xml"
+gzip -9 -kf "$tmp/www/sections/big/rss.xml"
 size=$(stat -c %s "$tmp/www/sections/big/rss.xml")
 
 cat > "$tmp/nginx.conf" <<NGINX
@@ -77,7 +78,9 @@ NGINX
 nginx -c "$tmp/nginx.conf"
 "$thau" --config "$tmp/feeds.toml" serve >/dev/null 2>&1 &
 thau_pid=$!
-for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port_thau/healthz" >/dev/null && break; sleep 0.1; done
+# /healthz answers at once; sections are served once it says "ready": true.
+for _ in $(seq 300); do curl -sf "http://127.0.0.1:$port_thau/healthz" 2>/dev/null | grep -q '"ready": *true' && break; sleep 0.1; done
+curl -sf "http://127.0.0.1:$port_thau/healthz" | grep -q '"ready": *true' || { echo "thau never became ready" >&2; exit 1; }
 
 path=/sections/big/rss.xml
 etag_of() { curl -sI "$1" | tr -d '\r' | awk -F': ' 'tolower($1)=="etag"{print $2}'; }
@@ -91,6 +94,7 @@ for port in $port_nginx $port_thau; do
   gz=$(curl -sf -H 'Accept-Encoding: gzip' "http://127.0.0.1:$port$path" | gunzip | sha256sum)
   [ "$gz" = "$body" ] || { echo "port $port: gzip body differs" >&2; exit 1; }
 done
+[ -n "$etag_thau" ] && [ -n "$etag_nginx" ] || { echo "missing ETag (nginx '$etag_nginx', thau '$etag_thau')" >&2; exit 1; }
 echo "  etags: nginx $etag_nginx, thau $etag_thau" >&2
 
 rps() { wrk -t2 -c64 -d"${secs}s" "$@" | awk '/Requests\/sec/{print $2}'; }

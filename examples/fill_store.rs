@@ -2,7 +2,8 @@
 //! million-entry runs (`bench/scale.sh` polls real feeds up to 10,000
 //! sources; a million entries would take hours to poll into existence).
 //! Entries look like the generated feeds' (~1.5 KB of HTML, two
-//! categories), spread over sources `s0`…, dated over the last year.
+//! categories), spread over sources `s0`…, dated over the last year, and
+//! written in polls of 20 (each source's last poll lists 20 entries).
 //!
 //! usage: fill_store STORE_PATH SOURCES ENTRIES_PER_SOURCE
 
@@ -61,8 +62,12 @@ fn main() {
                 }
             })
             .collect();
-        let mut state = FetchState::default();
-        store.apply_poll(&name, entries, vec![], &mut state, now).unwrap();
+        // In polls of 20, as a feed would have given them over time: the
+        // source's last document lists its 20 newest only.
+        for poll in entries.chunks(20) {
+            let mut state = FetchState::default();
+            store.apply_poll(&name, poll.to_vec(), vec![], &mut state, now).unwrap();
+        }
         if s % 1000 == 999 {
             store.flush().unwrap();
             eprintln!("{} sources, {:.0}s", s + 1, started.elapsed().as_secs_f64());
