@@ -39,8 +39,16 @@ async fn round(client: &reqwest::Client, urls: &[String], validators: &mut [Vali
             if let Some(lm) = &v.last_modified {
                 request = request.header(header::IF_MODIFIED_SINCE, lm);
             }
-            let Ok(response) = request.send().await else { return (i, None, 0, false) };
-            let header = |name| response.headers().get(name).and_then(|h| h.to_str().ok()).map(str::to_owned);
+            let Ok(response) = request.send().await else {
+                return (i, None, 0, false);
+            };
+            let header = |name| {
+                response
+                    .headers()
+                    .get(name)
+                    .and_then(|h| h.to_str().ok())
+                    .map(str::to_owned)
+            };
             let v = Validators {
                 etag: header(header::ETAG),
                 last_modified: header(header::LAST_MODIFIED),
@@ -48,7 +56,9 @@ async fn round(client: &reqwest::Client, urls: &[String], validators: &mut [Vali
             if response.status() == reqwest::StatusCode::NOT_MODIFIED {
                 return (i, Some(v), 0, true);
             }
-            let Ok(body) = response.bytes().await else { return (i, None, 0, false) };
+            let Ok(body) = response.bytes().await else {
+                return (i, None, 0, false);
+            };
             let entries = tokio::task::spawn_blocking(move || {
                 feed_rs::parser::Builder::new()
                     .sanitize_content(true)
@@ -83,7 +93,9 @@ async fn round(client: &reqwest::Client, urls: &[String], validators: &mut [Vali
 #[tokio::main]
 async fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let file = args.first().expect("usage: bare_client URLS_FILE [--in-flight N] [--conditional]");
+    let file = args
+        .first()
+        .expect("usage: bare_client URLS_FILE [--in-flight N] [--conditional]");
     let in_flight = args
         .iter()
         .position(|a| a == "--in-flight")

@@ -19,7 +19,16 @@ fn main() {
     };
     let (sources, per_source): (u64, u64) = (sources.parse().unwrap(), per_source.parse().unwrap());
     let store = Store::open(std::path::Path::new(path)).unwrap();
-    let towns = ["Sète", "Mèze", "Agde", "Montbazin", "Marseillan", "Balaruc", "Frontignan", "Bouzigues"];
+    let towns = [
+        "Sète",
+        "Mèze",
+        "Agde",
+        "Montbazin",
+        "Marseillan",
+        "Balaruc",
+        "Frontignan",
+        "Bouzigues",
+    ];
     let topics = ["Monde", "Culture", "Société", "Sport"];
     let now = Utc::now();
     let started = std::time::Instant::now();
@@ -74,5 +83,9 @@ fn main() {
         }
     }
     store.flush().unwrap();
-    println!("{} entries in {:.1}s", sources * per_source, started.elapsed().as_secs_f64());
+    println!(
+        "{} entries in {:.1}s",
+        sources * per_source,
+        started.elapsed().as_secs_f64()
+    );
 }

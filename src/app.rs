@@ -18,13 +18,13 @@ use tokio::sync::{Notify, mpsc, watch};
 use tracing::{info, warn};
 
 use crate::config::Config;
+use crate::export::ExportReport;
 use crate::metrics::Metrics;
 use crate::pipeline::Poller;
-use crate::export::ExportReport;
 use crate::publish::{self, Format};
 use crate::scheduler::{Runner, Scheduler, Skipped, Trigger};
-use crate::server::{self, AdminError, AdminRequest, AppState};
 use crate::select::Selection;
+use crate::server::{self, AdminError, AdminRequest, AppState};
 use crate::site::Site;
 use crate::store::{Store, StoreError};
 
@@ -75,7 +75,12 @@ pub async fn serve(
 
     let max_connections = max_connections(raise_fd_limit(), config.poll.concurrency);
     info!(max_connections, "serving");
-    let served = tokio::spawn(server::serve(listeners, state.clone(), stop_rx.clone(), max_connections));
+    let served = tokio::spawn(server::serve(
+        listeners,
+        state.clone(),
+        stop_rx.clone(),
+        max_connections,
+    ));
 
     let changed = Arc::new(Notify::new());
     let publisher = tokio::spawn(republish(state.clone(), bound, changed.clone(), stop_rx.clone()));
@@ -133,7 +138,10 @@ pub async fn serve(
 pub fn raise_fd_limit() -> u64 {
     // SAFETY: getrlimit/setrlimit only read and write the struct given.
     unsafe {
-        let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+        let mut limit = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
         if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
             return 1024;
         }
@@ -157,7 +165,6 @@ pub fn max_connections(fd_limit: u64, concurrency: usize) -> usize {
     let reserve = 64 + 2 * concurrency as u64;
     fd_limit.saturating_sub(reserve).clamp(8, 1_000_000) as usize
 }
-
 
 /// Applies the retention limits a minute after start, then hourly.
 async fn prune_periodically(state: Arc<AppState>, changed: Arc<Notify>, mut stop: watch::Receiver<bool>) {
@@ -350,8 +357,20 @@ async fn republish(state: Arc<AppState>, bound: SocketAddr, changed: Arc<Notify>
                     _ => (store.while_quiet(|| Selection::scan(&store, &config))?, None),
                 };
                 let previous = previous.ready.then_some(previous.as_ref());
-                let site = Site::build(&store, &config, &selection, &base_url, previous, dirty.as_deref(), Utc::now())?;
-                tracing::debug!(elapsed_ms = started.elapsed().as_millis() as u64, rescan, "site republished");
+                let site = Site::build(
+                    &store,
+                    &config,
+                    &selection,
+                    &base_url,
+                    previous,
+                    dirty.as_deref(),
+                    Utc::now(),
+                )?;
+                tracing::debug!(
+                    elapsed_ms = started.elapsed().as_millis() as u64,
+                    rescan,
+                    "site republished"
+                );
                 Ok((selection, site))
             })
         };

@@ -105,7 +105,11 @@ impl Net {
         let max = if addr.is_ipv4() { 32 } else { 128 };
         let prefix = match prefix.trim() {
             "" => max,
-            p => p.parse::<u8>().ok().filter(|p| *p <= max).ok_or(format!("prefix length must be 0 to {max}"))?,
+            p => p
+                .parse::<u8>()
+                .ok()
+                .filter(|p| *p <= max)
+                .ok_or(format!("prefix length must be 0 to {max}"))?,
         };
         Ok(Net { addr, prefix })
     }
@@ -124,7 +128,11 @@ impl Net {
         if width != ip_width {
             return false;
         }
-        let mask = if self.prefix == 0 { 0 } else { u128::MAX << (128 - u32::from(self.prefix)) };
+        let mask = if self.prefix == 0 {
+            0
+        } else {
+            u128::MAX << (128 - u32::from(self.prefix))
+        };
         net & mask == ip & mask
     }
 }
@@ -1013,7 +1021,9 @@ impl Checker {
 /// An unparsable URL as text, with what looks like a password masked (the
 /// message may be shown on the status page).
 fn mask_userinfo(url: &str) -> String {
-    let Some(scheme_end) = url.find("://") else { return url.to_string() };
+    let Some(scheme_end) = url.find("://") else {
+        return url.to_string();
+    };
     let rest = &url[scheme_end + 3..];
     let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
     match rest[..authority_end].rfind('@') {
@@ -1177,7 +1187,10 @@ sections = ["setee"]
         let p = problems(&format!("[store]\npath = \"{}\"\n", file.path().display()));
         assert_eq!(
             p,
-            [format!("feeds.toml:2: [store] path: {} is a file; the store is a folder", file.path().display())]
+            [format!(
+                "feeds.toml:2: [store] path: {} is a file; the store is a folder",
+                file.path().display()
+            )]
         );
     }
 

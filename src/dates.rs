@@ -352,11 +352,20 @@ mod tests {
     #[test]
     fn twelve_hour_clocks_and_leap_seconds() {
         // A real NBC feed.
-        assert_eq!(utc_of("Sat, Dec 16 2023 02:02:33 PM"), Some("2023-12-16T14:02:33Z".into()));
-        assert_eq!(utc_of("Sat, Dec 16 2023 12:02:33 AM"), Some("2023-12-16T00:02:33Z".into()));
+        assert_eq!(
+            utc_of("Sat, Dec 16 2023 02:02:33 PM"),
+            Some("2023-12-16T14:02:33Z".into())
+        );
+        assert_eq!(
+            utc_of("Sat, Dec 16 2023 12:02:33 AM"),
+            Some("2023-12-16T00:02:33Z".into())
+        );
         assert_eq!(utc_of("Sat, Dec 16 2023 13:02:33 PM"), None);
         // Seconds 60 and 61 run into the next minute, as feedparser reads them.
-        assert_eq!(utc_of("Sat, 31 Dec 2016 23:59:60 GMT"), Some("2017-01-01T00:00:00Z".into()));
+        assert_eq!(
+            utc_of("Sat, 31 Dec 2016 23:59:60 GMT"),
+            Some("2017-01-01T00:00:00Z".into())
+        );
         assert_eq!(utc_of("2016-12-31T23:59:60Z"), Some("2017-01-01T00:00:00Z".into()));
         assert_eq!(utc_of("2016-12-31T23:59:61Z"), None, "as feedparser's W3C-DTF reader");
         assert_eq!(utc_of("Sat, 31 Dec 2016 23:59:62 GMT"), None);

@@ -79,10 +79,12 @@ fn real_dirs(out: &Path, relative_dir: &Path) -> Result<PathBuf, ExportError> {
             Ok(meta) if meta.file_type().is_symlink() => return Err(ExportError::Symlink(dir)),
             Ok(meta) if meta.is_dir() => {}
             Ok(_) => return Err(ExportError::NotAFile(dir)),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => fs::create_dir(&dir).map_err(|source| ExportError::Io {
-                path: dir.clone(),
-                source,
-            })?,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                fs::create_dir(&dir).map_err(|source| ExportError::Io {
+                    path: dir.clone(),
+                    source,
+                })?
+            }
             Err(source) => return Err(ExportError::Io { path: dir, source }),
         }
     }

@@ -79,7 +79,9 @@ pub enum FetchError {
     BadRedirect,
     #[error("reading the body failed: {0}")]
     Body(String),
-    #[error("refused a redirect from a public address to an internal one ({0}); configure that address directly if it is wanted")]
+    #[error(
+        "refused a redirect from a public address to an internal one ({0}); configure that address directly if it is wanted"
+    )]
     InternalRedirect(String),
     #[error("cannot read {}: {source}", path.display())]
     File { path: PathBuf, source: std::io::Error },
@@ -200,7 +202,12 @@ impl Fetcher {
         }
     }
 
-    async fn fetch_url(&self, mut url: Url, validators: &Validators, limits: &Limits) -> Result<FetchOutput, FetchError> {
+    async fn fetch_url(
+        &self,
+        mut url: Url,
+        validators: &Validators,
+        limits: &Limits,
+    ) -> Result<FetchOutput, FetchError> {
         if **self.internal.load() != *limits.internal {
             self.internal.store(Arc::new(limits.internal.to_vec()));
         }

@@ -122,7 +122,11 @@ fn start(element: &BytesStart<'_>, prefixes: &mut Prefixes, replaced: &mut bool)
         let attr = attr.ok()?;
         let key = attr.key.as_ref();
         if key == "xmlns" || key.starts_with("xmlns:") {
-            let prefix = key.strip_prefix("xmlns").unwrap_or_default().trim_start_matches(':').to_string();
+            let prefix = key
+                .strip_prefix("xmlns")
+                .unwrap_or_default()
+                .trim_start_matches(':')
+                .to_string();
             if attr.value.as_ref() == ATOM_03 {
                 prefixes.atom_03.push(prefix);
             } else if USERLAND.contains(&attr.value.as_ref()) && !prefix.is_empty() {

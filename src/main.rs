@@ -315,7 +315,8 @@ fn progress_bar(len: u64) -> ProgressBar {
         return ProgressBar::hidden();
     }
     let bar = ProgressBar::new(len);
-    if let Ok(style) = ProgressStyle::with_template("{bar:40} {pos}/{len} sources polled, {elapsed} (about {eta} left)") {
+    if let Ok(style) = ProgressStyle::with_template("{bar:40} {pos}/{len} sources polled, {elapsed} (about {eta} left)")
+    {
         bar.set_style(style);
     }
     bar

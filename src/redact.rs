@@ -13,7 +13,9 @@ pub const MASK: &str = "***";
 /// Whether a query parameter's name says its value is a secret.
 pub fn is_secret_param(name: &str) -> bool {
     let name = name.to_ascii_lowercase();
-    const EXACT: &[&str] = &["sig", "pw", "pwd", "pass", "auth", "code", "session", "sid", "hash", "jwt"];
+    const EXACT: &[&str] = &[
+        "sig", "pw", "pwd", "pass", "auth", "code", "session", "sid", "hash", "jwt",
+    ];
     const PARTS: &[&str] = &[
         "token",
         "key",
@@ -110,7 +112,8 @@ mod tests {
 
     #[test]
     fn credentials_and_secret_parameters_are_masked() {
-        let url = Url::parse("http://alice:S3cret@host.example/feed.xml?apikey=TOPSECRET&lang=fr&Access_Token=t").unwrap();
+        let url =
+            Url::parse("http://alice:S3cret@host.example/feed.xml?apikey=TOPSECRET&lang=fr&Access_Token=t").unwrap();
         assert_eq!(
             redacted(&url).as_str(),
             "http://***@host.example/feed.xml?apikey=***&lang=fr&Access_Token=***"
@@ -124,7 +127,18 @@ mod tests {
 
     #[test]
     fn secret_parameter_names() {
-        for secret in ["token", "key", "apikey", "api_key", "API-KEY", "password", "secret", "sig", "signature", "auth_token"] {
+        for secret in [
+            "token",
+            "key",
+            "apikey",
+            "api_key",
+            "API-KEY",
+            "password",
+            "secret",
+            "sig",
+            "signature",
+            "auth_token",
+        ] {
             assert!(is_secret_param(secret), "{secret}");
         }
         for plain in ["page", "lang", "id", "format", "category"] {

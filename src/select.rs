@@ -66,7 +66,9 @@ impl Selection {
             selection.count(&row.routing.sources, 1);
             let mut entry: Option<Arc<Entry>> = None;
             for i in 0..selection.picks.len() {
-                let member = selection.router.member(i, &row.routing, || load(store, &row.key, &mut entry))?;
+                let member = selection
+                    .router
+                    .member(i, &row.routing, || load(store, &row.key, &mut entry))?;
                 if !member {
                     continue;
                 }
@@ -149,7 +151,10 @@ impl Selection {
         for row in rows {
             let row = row?;
             let mut entry = None;
-            if !self.router.member(i, &row.routing, || load(store, &row.key, &mut entry))? {
+            if !self
+                .router
+                .member(i, &row.routing, || load(store, &row.key, &mut entry))?
+            {
                 continue;
             }
             if let Some(e) = load(store, &row.key, &mut entry)? {

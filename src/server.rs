@@ -270,7 +270,9 @@ impl hyper::service::Service<hyper::Request<Incoming>> for Http {
                 FeedAnswer::Render(render) => {
                     let state = self.state.clone();
                     let headers = request.headers().clone();
-                    Either::Right(Box::pin(async move { Ok(render_variant(state, render, headers).await) }))
+                    Either::Right(Box::pin(
+                        async move { Ok(render_variant(state, render, headers).await) },
+                    ))
                 }
             };
         }
@@ -378,8 +380,8 @@ impl FeedParams {
                     let t = DateTime::parse_from_rfc3339(&v)
                         .or_else(|e| DateTime::parse_from_rfc3339(&v.replace(' ', "+")).map_err(|_| e))
                         .map_err(|_| {
-                        format!("since must be an RFC 3339 date such as 2026-11-25T08:00:00Z, not \"{v}\"")
-                    })?;
+                            format!("since must be an RFC 3339 date such as 2026-11-25T08:00:00Z, not \"{v}\"")
+                        })?;
                     params.since = Some(t.with_timezone(&Utc));
                 }
                 _ => {}
@@ -506,8 +508,12 @@ fn preferred_encoding(headers: &HeaderMap) -> Encoding {
 
 /// While the site is first rendered (seconds, on a large store).
 fn starting() -> Response {
-    let mut r = plain(StatusCode::SERVICE_UNAVAILABLE, "thau is starting: the feeds are being rendered\n");
-    r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("2"));
+    let mut r = plain(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "thau is starting: the feeds are being rendered\n",
+    );
+    r.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("2"));
     r
 }
 
@@ -569,7 +575,9 @@ pub fn source_statuses(
         .map(|s| {
             let mut state = store.fetch_state(&s.name).ok().flatten();
             if let Some((at, why)) = failing.get(&s.name)
-                && state.as_ref().is_none_or(|st| st.last_poll.is_none_or(|last| last < *at))
+                && state
+                    .as_ref()
+                    .is_none_or(|st| st.last_poll.is_none_or(|last| last < *at))
             {
                 let st = state.get_or_insert_with(FetchState::default);
                 st.last_poll = Some(*at);
@@ -725,7 +733,10 @@ fn bearer_matches(headers: &HeaderMap, token: &str) -> bool {
         return false;
     };
     use sha2::Digest;
-    let (a, b) = (sha2::Sha256::digest(given.as_bytes()), sha2::Sha256::digest(token.as_bytes()));
+    let (a, b) = (
+        sha2::Sha256::digest(given.as_bytes()),
+        sha2::Sha256::digest(token.as_bytes()),
+    );
     a.iter().zip(b.iter()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
@@ -830,7 +841,11 @@ mod tests {
         let p = FeedParams::parse(Some("since=2026-11-25T08:00:00%2B01:00"), 500).unwrap();
         assert_eq!(p.since.unwrap().to_rfc3339(), "2026-11-25T07:00:00+00:00");
         let p = FeedParams::parse(Some("since=2026-11-25T08:00:00+01:00"), 500).unwrap();
-        assert_eq!(p.since.unwrap().to_rfc3339(), "2026-11-25T07:00:00+00:00", "an unencoded +");
+        assert_eq!(
+            p.since.unwrap().to_rfc3339(),
+            "2026-11-25T07:00:00+00:00",
+            "an unencoded +"
+        );
     }
 
     /// What lets a lane skip a system call per connection: the accepted

@@ -169,7 +169,9 @@ impl Site {
         for (i, (section, pick)) in config.sections.iter().zip(&selection.picks).enumerate() {
             let clean = dirty.is_some_and(|d| !d[i]);
             if clean
-                && let Some(old) = previous.and_then(|p| p.section(&section.slug)).filter(|s| s.section == *section)
+                && let Some(old) = previous
+                    .and_then(|p| p.section(&section.slug))
+                    .filter(|s| s.section == *section)
             {
                 sections.push(SiteSection {
                     total: pick.total,
@@ -252,7 +254,12 @@ impl Site {
         };
         let body = key.format.render(&feed);
         let gzipped = gzip(&body, flate2::Compression::fast());
-        let doc = Doc::plain(key.format.content_type(), body, hex_sha256_of(&feed, key), section.changed);
+        let doc = Doc::plain(
+            key.format.content_type(),
+            body,
+            hex_sha256_of(&feed, key),
+            section.changed,
+        );
         Some(Doc {
             gzip: Bytes::from(gzipped),
             ..doc

@@ -192,13 +192,18 @@ fn sources_are_polled_on_their_schedule() {
 fn scheduled_polls_are_spread_over_jitter() {
     let origin = Origin::start();
     let names: Vec<String> = (0..12).map(|n| format!("town-{n}")).collect();
-    let mut text = String::from(
-        "[server]\nlisten = \"127.0.0.1:0\"\n[poll]\nschedule = \"*/4 * * * * *\"\njitter = \"10s\"\n",
-    );
+    let mut text =
+        String::from("[server]\nlisten = \"127.0.0.1:0\"\n[poll]\nschedule = \"*/4 * * * * *\"\njitter = \"10s\"\n");
     for name in &names {
         let path = format!("/{name}.xml");
-        origin.route(&path, Route::feed(fixture("demo/courrier-thau.xml"), "application/rss+xml"));
-        text.push_str(&format!("\n[[sources]]\nname = \"{name}\"\nurl = \"{}\"\n", origin.url(&path)));
+        origin.route(
+            &path,
+            Route::feed(fixture("demo/courrier-thau.xml"), "application/rss+xml"),
+        );
+        text.push_str(&format!(
+            "\n[[sources]]\nname = \"{name}\"\nurl = \"{}\"\n",
+            origin.url(&path)
+        ));
     }
     let site = Site::new(&text);
     let _serve = site.serve();
@@ -206,7 +211,10 @@ fn scheduled_polls_are_spread_over_jitter() {
     wait_for("a scheduled poll of every source", || {
         names.iter().all(|n| origin.requests(&format!("/{n}.xml")).len() >= 2)
     });
-    let ticks: Vec<std::time::Instant> = names.iter().map(|n| origin.requests(&format!("/{n}.xml"))[1].at).collect();
+    let ticks: Vec<std::time::Instant> = names
+        .iter()
+        .map(|n| origin.requests(&format!("/{n}.xml"))[1].at)
+        .collect();
     let spread = *ticks.iter().max().unwrap() - *ticks.iter().min().unwrap();
     // Every 4 s: the window is 2 s (half the period, under the 10 s jitter).
     let offsets: Vec<std::time::Duration> = names
@@ -264,7 +272,11 @@ fn admin_poll_needs_the_token() {
         site.write_config(&config(&origin, "").replace(TOKEN, token));
         let check = site.thau(&["check"]);
         assert_eq!(check.code(), 2);
-        assert!(check.stderr().contains(&format!("[server] admin_token: {why}")), "{}", check.stderr());
+        assert!(
+            check.stderr().contains(&format!("[server] admin_token: {why}")),
+            "{}",
+            check.stderr()
+        );
     }
 
     // Without a token the admin endpoints are off.
@@ -463,11 +475,21 @@ fn a_restart_keeps_gone_and_retry_after_and_a_deferred_poll_is_no_success() {
     });
     wait_for("their outcomes stored", || {
         let status = sources(&serve);
-        status["sources"].as_array().unwrap().iter().filter(|s| s["last_outcome"] == "error").count() == 2
+        status["sources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|s| s["last_outcome"] == "error")
+            .count()
+            == 2
     });
     // An admin poll of the busy source is deferred: nothing fetched, no success.
     let auth = format!("Bearer {TOKEN}");
-    let r = http("POST", &serve.url("/api/sources/busy/poll"), &[("Authorization", &auth)]);
+    let r = http(
+        "POST",
+        &serve.url("/api/sources/busy/poll"),
+        &[("Authorization", &auth)],
+    );
     let report: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
     assert_eq!(report["outcome"], "deferred", "{report:#}");
     assert_eq!(origin.requests("/busy.xml").len(), 1);
@@ -484,7 +506,15 @@ fn a_restart_keeps_gone_and_retry_after_and_a_deferred_poll_is_no_success() {
         origin.requests("/courrier.xml").len() > courrier
     });
     std::thread::sleep(std::time::Duration::from_millis(500));
-    assert_eq!(origin.requests("/gone.xml").len(), 1, "a gone source is not fetched again");
-    assert_eq!(origin.requests("/busy.xml").len(), 1, "Retry-After holds across a restart");
+    assert_eq!(
+        origin.requests("/gone.xml").len(),
+        1,
+        "a gone source is not fetched again"
+    );
+    assert_eq!(
+        origin.requests("/busy.xml").len(),
+        1,
+        "Retry-After holds across a restart"
+    );
     drop(restarted);
 }

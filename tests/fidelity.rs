@@ -16,7 +16,11 @@ fn a_sample_of_the_corpus_is_republished_as_feedparser_reads_it() {
         eprintln!("SKIPPED: no feed corpus at {} (THAU_CORPUS)", corpus.display());
         return;
     }
-    if !Command::new("python3").args(["-c", "import feedparser"]).status().is_ok_and(|s| s.success()) {
+    if !Command::new("python3")
+        .args(["-c", "import feedparser"])
+        .status()
+        .is_ok_and(|s| s.success())
+    {
         eprintln!("SKIPPED: Python feedparser is not installed (pip install feedparser)");
         return;
     }

@@ -54,7 +54,11 @@ fn corpus_docs() -> Vec<PathBuf> {
         eprintln!("SKIPPED corpus mutations: no corpus at {} (THAU_CORPUS)", dir.display());
     }
     for fixture in ["courrier-thau.xml", "agde-ville.atom", "agenda-sete.json"] {
-        docs.push(Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/demo").join(fixture));
+        docs.push(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("fixtures/demo")
+                .join(fixture),
+        );
     }
     docs
 }
@@ -67,7 +71,9 @@ fn collect(dir: &Path, out: &mut Vec<PathBuf>) {
         let name = p.file_name().unwrap().to_string_lossy().into_owned();
         if p.is_dir() {
             collect(&p, out);
-        } else if [".xml", ".rss", ".atom", ".rdf", ".json"].iter().any(|e| name.ends_with(e))
+        } else if [".xml", ".rss", ".atom", ".rdf", ".json"]
+            .iter()
+            .any(|e| name.ends_with(e))
             && !name.ends_with("_expected.json")
             && !name.ends_with(".serde.json")
         {
@@ -92,7 +98,11 @@ fn noise(seed: u64, len: usize) -> Vec<u8> {
 fn mutate(doc: &[u8], u: &mut Unstructured<'_>) -> arbitrary::Result<Vec<u8>> {
     let mut doc = doc.to_vec();
     for _ in 0..u.int_in_range(1..=4)? {
-        let at = if doc.is_empty() { 0 } else { u.int_in_range(0..=doc.len() - 1)? };
+        let at = if doc.is_empty() {
+            0
+        } else {
+            u.int_in_range(0..=doc.len() - 1)?
+        };
         match u.int_in_range(0..=5)? {
             0 if !doc.is_empty() => doc[at] ^= 1 << u.int_in_range(0..=7)?,
             1 | 2 => {
@@ -111,7 +121,10 @@ fn mutate(doc: &[u8], u: &mut Unstructured<'_>) -> arbitrary::Result<Vec<u8>> {
                 for tag in [&b"<description>"[..], b"<content", b"<summary", b"\"content_html\": \""] {
                     if let Some(p) = doc.windows(tag.len()).position(|w| w == tag) {
                         let p = p + tag.len();
-                        let p = doc[p..].iter().position(|&b| b == b'>' || tag.ends_with(b"\"")).map_or(p, |q| p + q + 1);
+                        let p = doc[p..]
+                            .iter()
+                            .position(|&b| b == b'>' || tag.ends_with(b"\""))
+                            .map_or(p, |q| p + q + 1);
                         doc.splice(p.min(doc.len())..p.min(doc.len()), snippet.bytes());
                         break;
                     }
@@ -124,9 +137,38 @@ fn mutate(doc: &[u8], u: &mut Unstructured<'_>) -> arbitrary::Result<Vec<u8>> {
 
 /// Random tag soup inside an RSS item.
 fn soup(u: &mut Unstructured<'_>) -> arbitrary::Result<Vec<u8>> {
-    const TAGS: &[&str] = &["a", "img", "div", "p", "table", "tr", "td", "svg", "math", "script", "style", "iframe", "b", "form", "base", "object"];
-    const ATTRS: &[&str] = &["href", "src", "onclick", "onerror", "style", "xlink:href", "formaction", "data", "srcset", "poster"];
-    const VALUES: &[&str] = &["javascript:alert(1)", "x.png", "//evil.example/x", "data:text/html,x", "http://ok.example/", " javascript:alert(1)", "jav&#x09;ascript:alert(1)", "alert(1)", "#frag", "mailto:a@b.example", "vbscript:x", "ftp://files.example/a", "magnet:?xt=urn:x", "tel:+33467000000"];
+    const TAGS: &[&str] = &[
+        "a", "img", "div", "p", "table", "tr", "td", "svg", "math", "script", "style", "iframe", "b", "form", "base",
+        "object",
+    ];
+    const ATTRS: &[&str] = &[
+        "href",
+        "src",
+        "onclick",
+        "onerror",
+        "style",
+        "xlink:href",
+        "formaction",
+        "data",
+        "srcset",
+        "poster",
+    ];
+    const VALUES: &[&str] = &[
+        "javascript:alert(1)",
+        "x.png",
+        "//evil.example/x",
+        "data:text/html,x",
+        "http://ok.example/",
+        " javascript:alert(1)",
+        "jav&#x09;ascript:alert(1)",
+        "alert(1)",
+        "#frag",
+        "mailto:a@b.example",
+        "vbscript:x",
+        "ftp://files.example/a",
+        "magnet:?xt=urn:x",
+        "tel:+33467000000",
+    ];
     let mut html = String::new();
     for _ in 0..u.int_in_range(1..=60)? {
         match u.int_in_range(0..=3)? {
@@ -180,12 +222,25 @@ fn check_html(html: &str, what: &str) {
         rest = &rest[tag_end..];
         for (name, value) in attributes(&tag) {
             assert!(!name.starts_with("on"), "{what}: event handler in {tag}");
-            if ["href", "src", "action", "formaction", "xlink:href", "poster", "data", "cite"].contains(&name.as_str()) {
+            if [
+                "href",
+                "src",
+                "action",
+                "formaction",
+                "xlink:href",
+                "poster",
+                "data",
+                "cite",
+            ]
+            .contains(&name.as_str())
+            {
                 // As a browser reads it (html5ever wrote it escaped).
                 let v = value.trim().replace("&amp;", "&");
                 let scheme = url::Url::parse(&v).map(|u| u.scheme().to_string());
                 assert!(
-                    scheme.as_deref().is_ok_and(|s| ["http", "https", "mailto", "tel"].contains(&s)),
+                    scheme
+                        .as_deref()
+                        .is_ok_and(|s| ["http", "https", "mailto", "tel"].contains(&s)),
                     "{what}: {name}=\"{v}\" in {tag}"
                 );
             }
@@ -201,7 +256,12 @@ fn attributes(tag: &str) -> Vec<(String, String)> {
     let mut rest = tag.trim_start_matches('<').trim_end_matches('>');
     rest = rest.split_once(char::is_whitespace).map_or("", |(_, r)| r);
     while let Some(eq) = rest.find("=\"") {
-        let name = rest[..eq].trim().rsplit(char::is_whitespace).next().unwrap_or("").to_string();
+        let name = rest[..eq]
+            .trim()
+            .rsplit(char::is_whitespace)
+            .next()
+            .unwrap_or("")
+            .to_string();
         let after = &rest[eq + 2..];
         let end = after.find('"').unwrap_or(after.len());
         out.push((name, after[..end].to_string()));
@@ -221,14 +281,17 @@ fn ingest_and_publish(doc: &[u8], what: &str) -> usize {
         max_entries: Some(200),
     };
     let started = Instant::now();
-    let Ok(mut feed) = normalize::parse(doc, &cx) else { return 0 };
+    let Ok(mut feed) = normalize::parse(doc, &cx) else {
+        return 0;
+    };
     let raw = std::mem::take(&mut feed.entries);
     let now = Utc.with_ymd_and_hms(2026, 11, 28, 12, 0, 0).unwrap();
     let entries: Vec<Arc<Entry>> = raw.into_iter().map(|r| Arc::new(r.finish(&feed, now))).collect();
     for e in &entries {
         check(e, what);
     }
-    let config = thau::config::Config::parse("[[sections]]\nslug = \"f\"\ntitle = \"F\"\n", Path::new("feeds.toml")).unwrap();
+    let config =
+        thau::config::Config::parse("[[sections]]\nslug = \"f\"\ntitle = \"F\"\n", Path::new("feeds.toml")).unwrap();
     let section = SectionFeed {
         section: &config.sections[0],
         base_url: "https://thau.example",
@@ -256,8 +319,14 @@ fn ingest_and_publish(doc: &[u8], what: &str) -> usize {
 
 #[test]
 fn mutated_documents_and_tag_soup_publish_nothing_hostile() {
-    let seed: u64 = std::env::var("THAU_FUZZ_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(20261128);
-    let cases: usize = std::env::var("THAU_FUZZ_CASES").ok().and_then(|s| s.parse().ok()).unwrap_or(1000);
+    let seed: u64 = std::env::var("THAU_FUZZ_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(20261128);
+    let cases: usize = std::env::var("THAU_FUZZ_CASES")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1000);
     // Documents that give entries as they are (one in four of the corpus,
     // to keep the run short): a mutation then tests what thau publishes.
     let docs: Vec<(PathBuf, Vec<u8>)> = corpus_docs()
@@ -301,5 +370,8 @@ fn the_checks_catch_hostile_output() {
     ] {
         assert!(std::panic::catch_unwind(|| check_html(bad, "probe")).is_err(), "{bad}");
     }
-    check_html(r#"<a href="https://ok.example/" rel="noopener noreferrer">ok</a><img src="http://ok.example/i.png">"#, "probe");
+    check_html(
+        r#"<a href="https://ok.example/" rel="noopener noreferrer">ok</a><img src="http://ok.example/i.png">"#,
+        "probe",
+    );
 }

@@ -825,13 +825,19 @@ fn logs_are_plain_text_off_a_terminal_and_the_html_parser_keeps_quiet() {
     origin.route("/tables.xml", Route::feed(rss, "application/rss+xml"));
     origin.route("/broken.xml", Route::status(500, &[]));
     let site = Site::new(&config(
-        &[("tables", origin.url("/tables.xml")), ("broken", origin.url("/broken.xml"))],
+        &[
+            ("tables", origin.url("/tables.xml")),
+            ("broken", origin.url("/broken.xml")),
+        ],
         "",
     ));
     let run = site.command(&["poll"]).env("RUST_LOG", "thau=info").output().unwrap();
     let stderr = String::from_utf8_lossy(&run.stderr);
     assert!(stderr.contains("poll failed"), "{stderr}");
-    assert!(!stderr.contains('\u{1b}'), "no colour codes when stderr is not a terminal: {stderr:?}");
+    assert!(
+        !stderr.contains('\u{1b}'),
+        "no colour codes when stderr is not a terminal: {stderr:?}"
+    );
     assert!(stderr.lines().count() < 20, "{} lines of log", stderr.lines().count());
 }
 
@@ -871,29 +877,52 @@ fn odd_inputs_are_republished_faithfully() {
     let run = site.thau(&["poll"]);
     assert_eq!(
         run.line("page").1,
-        format!("not a feed but an HTML page; its feed is {}: use that URL", origin.url("/rss?lang=fr&rubrique=sete"))
+        format!(
+            "not a feed but an HTML page; its feed is {}: use that URL",
+            origin.url("/rss?lang=fr&rubrique=sete")
+        )
     );
 
-    text = text.replace(&format!("[[sources]]\nname = \"page\"\nurl = \"{}\"\n", origin.url("/page")), "");
+    text = text.replace(
+        &format!("[[sources]]\nname = \"page\"\nurl = \"{}\"\n", origin.url("/page")),
+        "",
+    );
     site.write_config(&text);
     let serve = site.serve();
     let feed: serde_json::Value = serde_json::from_slice(&get(&serve.url("/sections/all/feed.json")).body).unwrap();
     let items = feed["items"].as_array().unwrap();
-    let item = |title: &str| items.iter().find(|i| i["title"] == title).unwrap_or_else(|| panic!("{title}: {feed:#}"));
+    let item = |title: &str| {
+        items
+            .iter()
+            .find(|i| i["title"] == title)
+            .unwrap_or_else(|| panic!("{title}: {feed:#}"))
+    };
     let ep1 = item("Épisode 1");
-    assert!(ep1.get("url").is_none(), "an attachment is not the item's link: {ep1:#}");
+    assert!(
+        ep1.get("url").is_none(),
+        "an attachment is not the item's link: {ep1:#}"
+    );
     assert_eq!(ep1["attachments"][0]["url"], "https://podcast.example/ep1.mp3");
     assert_eq!(ep1["attachments"][0]["mime_type"], "audio/mpeg");
     let ep2 = item("Épisode 2");
-    assert!(ep2.get("content_html").is_some() || ep2.get("content_text").is_some(), "{ep2:#}");
+    assert!(
+        ep2.get("content_html").is_some() || ep2.get("content_text").is_some(),
+        "{ep2:#}"
+    );
     item("Mèze et Sète \u{fffd}");
     assert_eq!(ep1["_thau"]["sources"][0]["feed_title"], "Le podcast du Bassin");
     let rss = get(&serve.url("/sections/all/rss.xml")).text();
     assert!(rss.contains(">Le podcast du Bassin</source>"), "{rss}");
     // Readers that take RSS titles for HTML see text, not a <blink> tag.
-    assert!(rss.contains("<title>History of the &amp;lt;blink&amp;gt; tag</title>"), "{rss}");
+    assert!(
+        rss.contains("<title>History of the &amp;lt;blink&amp;gt; tag</title>"),
+        "{rss}"
+    );
     let atom = get(&serve.url("/sections/all/atom.xml")).text();
-    assert!(atom.contains("<title>History of the &lt;blink&gt; tag</title>"), "Atom says it is text: {atom}");
+    assert!(
+        atom.contains("<title>History of the &lt;blink&gt; tag</title>"),
+        "Atom says it is text: {atom}"
+    );
 }
 
 /// Two sources relaying each other's stories used to publish different ids
@@ -943,7 +972,10 @@ fn relayed_stories_publish_the_same_ids_and_texts_whatever_the_poll_order() {
     let all_at_once = published(&[&["journal", "mairie", "agenda"]]);
     assert_eq!(all_at_once.len(), 2, "{all_at_once:#?}");
     let budget = all_at_once.iter().find(|e| e.0.contains("budget")).unwrap();
-    assert_eq!(budget.1, "Budget 2027 adopté", "the publisher's permalink version speaks for the story");
+    assert_eq!(
+        budget.1, "Budget 2027 adopté",
+        "the publisher's permalink version speaks for the story"
+    );
     assert_eq!(budget.3, ["mairie", "journal"]);
     let market = all_at_once.iter().find(|e| e.1.starts_with("Marché")).unwrap();
     assert_eq!(market.3, ["agenda", "journal"], "equal claims: alphabetical");

@@ -290,7 +290,10 @@ fn export_writes_the_site_and_an_unchanged_store_changes_no_file() {
     let gz = std::fs::read(out.join("sections/sete/rss.xml.gz")).unwrap();
     let mut unzipped = String::new();
     std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&gz[..]), &mut unzipped).unwrap();
-    assert_eq!(unzipped, std::fs::read_to_string(out.join("sections/sete/rss.xml")).unwrap());
+    assert_eq!(
+        unzipped,
+        std::fs::read_to_string(out.join("sections/sete/rss.xml")).unwrap()
+    );
     assert!(out.join("sections/sete/rss.xml.br").exists());
     let rss = std::fs::read_to_string(out.join("sections/sete/rss.xml")).unwrap();
     assert!(rss.contains("<atom:link href=\"https://news.example/thau/sections/sete/rss.xml\" rel=\"self\""));
@@ -317,9 +320,16 @@ fn export_writes_the_site_and_an_unchanged_store_changes_no_file() {
     std::os::unix::fs::symlink(&elsewhere, out.join("sections/culture")).unwrap();
     let run = site.thau(&["export", "--out", out.to_str().unwrap()]);
     assert_eq!(run.code(), 2);
-    assert!(run.stderr().contains("refusing to write through the symbolic link"), "{}", run.stderr());
+    assert!(
+        run.stderr().contains("refusing to write through the symbolic link"),
+        "{}",
+        run.stderr()
+    );
     assert_eq!(std::fs::read_dir(&elsewhere).unwrap().count(), 0);
-    let leftovers: Vec<_> = walk(&out).into_iter().filter(|p| p.to_string_lossy().contains(".thau-")).collect();
+    let leftovers: Vec<_> = walk(&out)
+        .into_iter()
+        .filter(|p| p.to_string_lossy().contains(".thau-"))
+        .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
 
@@ -466,7 +476,8 @@ fn real_readers_read_every_section_feed() {
 }
 
 fn rss_with(items: &[(&str, &str)]) -> String {
-    let mut rss = String::from("<rss version=\"2.0\"><channel><title>Mairie</title><link>https://mairie.example/</link>");
+    let mut rss =
+        String::from("<rss version=\"2.0\"><channel><title>Mairie</title><link>https://mairie.example/</link>");
     for (guid, date) in items {
         rss.push_str(&format!(
             "<item><guid>https://mairie.example/{guid}</guid><title>Avis {guid}</title><pubDate>{date}</pubDate></item>"
@@ -501,7 +512,10 @@ fn a_variant_changes_its_last_modified_when_an_older_entry_arrives() {
     wait_for("three items", || items(&get(&variant).text()) == 3);
     let first = get(&variant);
     let last_modified = first.header("last-modified").unwrap().to_string();
-    assert_eq!(http("GET", &variant, &[("If-Modified-Since", &last_modified)]).status, 304);
+    assert_eq!(
+        http("GET", &variant, &[("If-Modified-Since", &last_modified)]).status,
+        304
+    );
 
     // Last-Modified has whole seconds: let the clock pass one.
     std::thread::sleep(Duration::from_millis(1100));
@@ -509,7 +523,11 @@ fn a_variant_changes_its_last_modified_when_an_older_entry_arrives() {
     four.push(("older", "Tue, 10 Nov 2026 08:00:00 GMT"));
     origin.route("/mairie.xml", Route::feed(rss_with(&four), "application/rss+xml"));
     let auth = format!("Bearer {token}");
-    let polled = http("POST", &serve.url("/api/sources/mairie/poll"), &[("Authorization", &auth)]);
+    let polled = http(
+        "POST",
+        &serve.url("/api/sources/mairie/poll"),
+        &[("Authorization", &auth)],
+    );
     assert_eq!(polled.status, 200, "{}", polled.text());
     wait_for("the older entry", || items(&get(&variant).text()) == 4);
     let again = http("GET", &variant, &[("If-Modified-Since", &last_modified)]);

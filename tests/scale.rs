@@ -43,14 +43,21 @@ fn hundreds_of_sources_with_new_entries_poll_without_hanging() {
         let origin = &hosts[n % hosts.len()];
         let path = format!("/feed-{n}.xml");
         origin.route(&path, Route::feed(feed(n, 20), "application/rss+xml"));
-        let _ = write!(config, "\n[[sources]]\nname = \"s{n}\"\nurl = \"{}\"\n", origin.url(&path));
+        let _ = write!(
+            config,
+            "\n[[sources]]\nname = \"s{n}\"\nurl = \"{}\"\n",
+            origin.url(&path)
+        );
     }
     let site = Site::new(&config);
     let run = site.thau_within(&["poll"], Duration::from_secs(120));
     assert_eq!(run.code(), 0, "{}\n{}", run.stdout(), run.stderr());
     for n in 0..SOURCES {
         let (outcome, detail) = run.line(&format!("s{n}"));
-        assert_eq!((outcome.as_str(), detail.as_str()), ("new", "20 new, 0 updated, 0 unchanged (20 in feed)"));
+        assert_eq!(
+            (outcome.as_str(), detail.as_str()),
+            ("new", "20 new, 0 updated, 0 unchanged (20 in feed)")
+        );
     }
     assert_eq!(site.entries().len(), SOURCES * 20, "every entry stored and flushed");
 }
@@ -71,7 +78,11 @@ fn fifty_thousand_sources_are_checked_quickly_with_the_same_messages() {
     let site = Site::new(&config);
     let run = site.thau_within(&["check"], Duration::from_secs(30));
     assert_eq!(run.code(), 0, "{}", run.stderr());
-    assert!(run.stdout().contains("ok (50000 sources, 1 sections)"), "{}", run.stdout());
+    assert!(
+        run.stdout().contains("ok (50000 sources, 1 sections)"),
+        "{}",
+        run.stdout()
+    );
 
     // A mistake at the end is found at its line, with its hint.
     let lines = config.lines().count();

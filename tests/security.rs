@@ -13,8 +13,13 @@ fn credentials_in_a_source_url_are_used_but_never_shown() {
     let rss = r#"<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>Privé</title>
         <item><title>Conseil</title><link>/actus/conseil</link><guid isPermaLink="false">c1</guid>
         <description>&lt;a href="ordre-du-jour.pdf"&gt;ordre du jour&lt;/a&gt;</description></item></channel></rss>"#;
-    origin.route("/private.xml?apikey=TOPSECRET&lang=fr", Route::feed(rss, "application/rss+xml"));
-    let url = origin.url("/private.xml?apikey=TOPSECRET&lang=fr").replace("http://", "http://alice:S3cret@");
+    origin.route(
+        "/private.xml?apikey=TOPSECRET&lang=fr",
+        Route::feed(rss, "application/rss+xml"),
+    );
+    let url = origin
+        .url("/private.xml?apikey=TOPSECRET&lang=fr")
+        .replace("http://", "http://alice:S3cret@");
     let site = Site::new(&format!(
         "[server]\nlisten = \"127.0.0.1:0\"\n[[sections]]\nslug = \"prive\"\ntitle = \"Privé\"\n\
          [[sources]]\nname = \"prive\"\nurl = \"{url}\"\nsections = [\"prive\"]\n"
@@ -25,11 +30,20 @@ fn credentials_in_a_source_url_are_used_but_never_shown() {
 
     let seen = &origin.requests("/private.xml?apikey=TOPSECRET&lang=fr")[0];
     // "alice:S3cret" in base64: reqwest sends the URL's credentials.
-    assert_eq!(seen.headers.get("authorization").map(String::as_str), Some("Basic YWxpY2U6UzNjcmV0"));
+    assert_eq!(
+        seen.headers.get("authorization").map(String::as_str),
+        Some("Basic YWxpY2U6UzNjcmV0")
+    );
 
     let rss = get(&rss_url).text();
     let mut shown = String::new();
-    for path in ["/sections/prive/rss.xml", "/sections/prive/atom.xml", "/sections/prive/feed.json", "/", "/api/sources"] {
+    for path in [
+        "/sections/prive/rss.xml",
+        "/sections/prive/atom.xml",
+        "/sections/prive/feed.json",
+        "/",
+        "/api/sources",
+    ] {
         shown.push_str(&get(&serve.url(path)).text());
     }
     let check = site.thau(&["check"]);
@@ -41,9 +55,18 @@ fn credentials_in_a_source_url_are_used_but_never_shown() {
     }
     // The redacted form says where the feed is, and relative links were
     // resolved without the credentials.
-    assert!(shown.contains("apikey=***&amp;lang=fr") || shown.contains("apikey=***&lang=fr"), "{shown}");
-    assert!(rss.contains(&format!("<link>{}/actus/conseil</link>", origin.base)), "{rss}");
-    assert!(rss.contains(&format!("\"{}/actus/ordre-du-jour.pdf\"", origin.base)), "{rss}");
+    assert!(
+        shown.contains("apikey=***&amp;lang=fr") || shown.contains("apikey=***&lang=fr"),
+        "{shown}"
+    );
+    assert!(
+        rss.contains(&format!("<link>{}/actus/conseil</link>", origin.base)),
+        "{rss}"
+    );
+    assert!(
+        rss.contains(&format!("\"{}/actus/ordre-du-jour.pdf\"", origin.base)),
+        "{rss}"
+    );
 }
 
 /// An Atom feed whose xml:base is `javascript:` or `data:` used to smuggle
@@ -71,7 +94,9 @@ fn hostile_bases_and_uris_never_reach_a_published_feed() {
         origin.url("/trap.atom")
     ));
     let serve = site.serve();
-    wait_for("the entries", || get(&serve.url("/sections/trap/rss.xml")).text().contains("Trois"));
+    wait_for("the entries", || {
+        get(&serve.url("/sections/trap/rss.xml")).text().contains("Trois")
+    });
     for format in ["rss.xml", "atom.xml", "feed.json"] {
         let body = get(&serve.url(&format!("/sections/trap/{format}"))).text();
         for bad in ["javascript:", "data:", "alert("] {
@@ -81,7 +106,10 @@ fn hostile_bases_and_uris_never_reach_a_published_feed() {
         assert!(body.contains(&origin.url("/x.png")), "{format}: {body}");
         if format != "rss.xml" {
             // (RSS's dc:creator names authors without their address.)
-            assert!(body.contains("mailto:eve@example.org"), "{format} keeps a mailto author: {body}");
+            assert!(
+                body.contains("mailto:eve@example.org"),
+                "{format} keeps a mailto author: {body}"
+            );
         }
     }
 }
@@ -94,7 +122,13 @@ fn peak_mib(mut cmd: std::process::Command) -> Option<(support::Run, u64)> {
     }
     let report = tempfile::NamedTempFile::new().unwrap();
     let mut timed = std::process::Command::new("/usr/bin/time");
-    timed.arg("-f").arg("%M").arg("-o").arg(report.path()).arg(cmd.get_program()).args(cmd.get_args());
+    timed
+        .arg("-f")
+        .arg("%M")
+        .arg("-o")
+        .arg(report.path())
+        .arg(cmd.get_program())
+        .args(cmd.get_args());
     if let Some(dir) = cmd.get_current_dir() {
         timed.current_dir(dir);
     }
@@ -123,7 +157,10 @@ fn a_feed_of_hundreds_of_thousands_of_items_is_capped_and_memory_stays_bounded()
     };
     origin.route("/big.xml", plain(rss, "application/rss+xml"));
     let items: Vec<String> = (0..500_000).map(|i| format!("{{\"id\":\"{i}\"}}")).collect();
-    let json = format!("{{\"version\":\"https://jsonfeed.org/version/1.1\",\"title\":\"big\",\"items\":[{}]}}", items.join(","));
+    let json = format!(
+        "{{\"version\":\"https://jsonfeed.org/version/1.1\",\"title\":\"big\",\"items\":[{}]}}",
+        items.join(",")
+    );
     origin.route("/big.json", plain(json, "application/feed+json"));
     let site = Site::new(&format!(
         "[poll]\ntimeout = \"60s\"\nmax_entries_per_poll = 3000\n\
@@ -161,16 +198,21 @@ fn deeply_nested_html_costs_linear_time_and_never_blocks_serving() {
     let deep = format!("{}profond{}", "<div>".repeat(200_000), "</div>".repeat(200_000));
     let escaped = deep.replace('<', "&lt;").replace('>', "&gt;");
     let mut rss = String::from("<rss version=\"2.0\"><channel><title>n</title>");
-    rss.push_str(&format!("<item><guid>deep</guid><title>Profond</title><description>{escaped}</description></item>"));
+    rss.push_str(&format!(
+        "<item><guid>deep</guid><title>Profond</title><description>{escaped}</description></item>"
+    ));
     for i in 0..60 {
         rss.push_str(&format!("<item><guid>g{i}</guid><title>Brève {i}</title><description>&lt;p&gt;texte {i}&lt;/p&gt;</description></item>"));
     }
     rss.push_str("</channel></rss>");
-    origin.route("/deep.xml", Route::Status {
-        code: 200,
-        headers: vec![("Content-Type".into(), "application/rss+xml".into())],
-        body: rss.into_bytes(),
-    });
+    origin.route(
+        "/deep.xml",
+        Route::Status {
+            code: 200,
+            headers: vec![("Content-Type".into(), "application/rss+xml".into())],
+            body: rss.into_bytes(),
+        },
+    );
     let site = Site::new(&format!(
         "[server]\nlisten = \"127.0.0.1:0\"\n[poll]\nmax_body = \"20MiB\"\n[[sections]]\nslug = \"n\"\ntitle = \"N\"\n\
          [[sources]]\nname = \"deep\"\nurl = \"{}\"\nsections = [\"n\"]\n",
@@ -180,7 +222,11 @@ fn deeply_nested_html_costs_linear_time_and_never_blocks_serving() {
     assert_eq!(run.code(), 0, "{}{}", run.stdout(), run.stderr());
     let entry = site.entries().into_iter().find(|e| e.title == "Profond").unwrap();
     let html = entry.summary.unwrap();
-    assert!(html.contains("profond") && html.matches("<div>").count() <= 100, "{} divs", html.matches("<div>").count());
+    assert!(
+        html.contains("profond") && html.matches("<div>").count() <= 100,
+        "{} divs",
+        html.matches("<div>").count()
+    );
 
     let serve = site.serve();
     let variants: Vec<_> = (0..4)
@@ -208,7 +254,9 @@ fn idle_connections_cannot_starve_the_store_or_stop_shutdown() {
     let feed = |items: &[&str]| {
         let mut rss = String::from("<rss version=\"2.0\"><channel><title>m</title>");
         for i in items {
-            rss.push_str(&format!("<item><guid>https://m.example/{i}</guid><title>{i}</title></item>"));
+            rss.push_str(&format!(
+                "<item><guid>https://m.example/{i}</guid><title>{i}</title></item>"
+            ));
         }
         rss.push_str("</channel></rss>");
         Route::feed(rss, "application/rss+xml")
@@ -230,7 +278,9 @@ fn idle_connections_cannot_starve_the_store_or_stop_shutdown() {
     let serve = support::Serve::start(cmd);
     wait_for("the first poll", || !origin.requests("/m.xml").is_empty());
     let addr = serve.base.trim_start_matches("http://").to_string();
-    let idle: Vec<std::net::TcpStream> = (0..400).filter_map(|_| std::net::TcpStream::connect(&addr).ok()).collect();
+    let idle: Vec<std::net::TcpStream> = (0..400)
+        .filter_map(|_| std::net::TcpStream::connect(&addr).ok())
+        .collect();
     assert!(idle.len() >= 300, "{} connections opened", idle.len());
     origin.route("/m.xml", feed(&["un", "deux"]));
     let polled = origin.requests("/m.xml").len();
@@ -280,8 +330,15 @@ fn a_full_disk_is_reported_by_healthz_and_recovered_from_without_a_restart() {
             })
             .collect();
         let path = site.dir.path().join(format!("feed{n}.xml"));
-        std::fs::write(&path, format!("<rss version=\"2.0\"><channel><title>t</title>{items}</channel></rss>")).unwrap();
-        config.push_str(&format!("[[sources]]\nname = \"f{n}\"\npath = \"{}\"\n", path.display()));
+        std::fs::write(
+            &path,
+            format!("<rss version=\"2.0\"><channel><title>t</title>{items}</channel></rss>"),
+        )
+        .unwrap();
+        config.push_str(&format!(
+            "[[sources]]\nname = \"f{n}\"\npath = \"{}\"\n",
+            path.display()
+        ));
     }
     site.write_config(&config);
     let serve = site.serve();
@@ -297,7 +354,13 @@ fn a_full_disk_is_reported_by_healthz_and_recovered_from_without_a_restart() {
     let said: serde_json::Value = serde_json::from_slice(&get(&health).body).unwrap();
     assert_eq!(said["status"], "store-not-writable", "{said:#}");
     assert_eq!(said["store"]["writable"], false);
-    assert!(said["store"]["error"].as_str().unwrap().contains("No space left on device"), "{said:#}");
+    assert!(
+        said["store"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("No space left on device"),
+        "{said:#}"
+    );
     assert!(said["failing_sources"].as_u64().unwrap() > 0, "{said:#}");
     assert!(get(&serve.url("/")).text().contains("The store cannot be written"));
 
@@ -314,13 +377,22 @@ fn a_full_disk_is_reported_by_healthz_and_recovered_from_without_a_restart() {
             .unwrap()
             .iter()
             .filter(|s| s["entries"] != 40)
-            .map(|s| format!("{} {} {} {}", s["name"], s["entries"], s["last_outcome"], s["last_error"]))
+            .map(|s| {
+                format!(
+                    "{} {} {} {}",
+                    s["name"], s["entries"], s["last_outcome"], s["last_error"]
+                )
+            })
             .collect();
         short
     };
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     while !stored().is_empty() {
-        assert!(std::time::Instant::now() < deadline, "sources not stored: {:?}", stored());
+        assert!(
+            std::time::Instant::now() < deadline,
+            "sources not stored: {:?}",
+            stored()
+        );
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
     let said: serde_json::Value = serde_json::from_slice(&get(&health).body).unwrap();
@@ -337,7 +409,13 @@ fn a_public_source_cannot_redirect_to_an_internal_address() {
     let internal = Origin::start_on("127.0.0.2");
     let secret = "<rss version=\"2.0\"><channel><title>intranet</title><item><guid>s1</guid><title>Salaires</title></item></channel></rss>";
     internal.route("/secret.xml", Route::feed(secret, "application/rss+xml"));
-    public.route("/moved.xml", Route::Redirect { code: 302, location: internal.url("/secret.xml") });
+    public.route(
+        "/moved.xml",
+        Route::Redirect {
+            code: 302,
+            location: internal.url("/secret.xml"),
+        },
+    );
     let site = Site::new(&format!(
         "[poll]\ninternal_networks = [\"127.0.0.2/32\"]\n\
          [[sources]]\nname = \"public\"\nurl = \"{}\"\n\
@@ -348,10 +426,17 @@ fn a_public_source_cannot_redirect_to_an_internal_address() {
     let run = site.thau(&["poll"]);
     let (outcome, detail) = run.line("public");
     assert_eq!(outcome, "error");
-    assert!(detail.starts_with("refused a redirect from a public address to an internal one"), "{detail}");
+    assert!(
+        detail.starts_with("refused a redirect from a public address to an internal one"),
+        "{detail}"
+    );
     // An admin may still configure an internal source directly.
     assert_eq!(run.line("intranet").0, "new");
-    assert_eq!(internal.requests("/secret.xml").len(), 1, "only the configured source fetched it");
+    assert_eq!(
+        internal.requests("/secret.xml").len(),
+        1,
+        "only the configured source fetched it"
+    );
 }
 
 /// `timeout` applied to each request, so a chain of slow redirects took up
@@ -359,17 +444,31 @@ fn a_public_source_cannot_redirect_to_an_internal_address() {
 #[test]
 fn timeout_bounds_a_whole_chain_of_redirects() {
     let origin = Origin::start();
-    let feed = "<rss version=\"2.0\"><channel><title>t</title><item><guid>a</guid><title>A</title></item></channel></rss>";
+    let feed =
+        "<rss version=\"2.0\"><channel><title>t</title><item><guid>a</guid><title>A</title></item></channel></rss>";
     origin.route("/end.xml", Route::feed(feed, "application/rss+xml"));
     for hop in 0..4 {
-        let next = if hop == 3 { "/end.xml".to_string() } else { format!("/hop{}", hop + 1) };
-        let redirect = Route::Redirect { code: 302, location: origin.url(&next) };
-        origin.route(&format!("/hop{hop}"), Route::Delayed(std::time::Duration::from_millis(700), Box::new(redirect)));
+        let next = if hop == 3 {
+            "/end.xml".to_string()
+        } else {
+            format!("/hop{}", hop + 1)
+        };
+        let redirect = Route::Redirect {
+            code: 302,
+            location: origin.url(&next),
+        };
+        origin.route(
+            &format!("/hop{hop}"),
+            Route::Delayed(std::time::Duration::from_millis(700), Box::new(redirect)),
+        );
     }
     let site = Site::new(&format!(
         "[poll]\ntimeout = \"2s\"\n[[sources]]\nname = \"slow\"\nurl = \"{}\"\n",
         origin.url("/hop0")
     ));
     let run = site.thau(&["poll"]);
-    assert_eq!(run.line("slow"), ("error".to_string(), "timed out after 2s".to_string()));
+    assert_eq!(
+        run.line("slow"),
+        ("error".to_string(), "timed out after 2s".to_string())
+    );
 }

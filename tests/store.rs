@@ -72,7 +72,9 @@ fn concurrent_polls_waiting_for_their_flush_never_hang() {
 fn a_schema_1_store_is_read_and_upgraded() {
     use chrono::{DateTime, Utc};
     let dir = tempfile::tempdir().unwrap();
-    let t = DateTime::parse_from_rfc3339("2026-11-20T08:00:00Z").unwrap().with_timezone(&Utc);
+    let t = DateTime::parse_from_rfc3339("2026-11-20T08:00:00Z")
+        .unwrap()
+        .with_timezone(&Utc);
     let entry = thau::model::Entry {
         key: "u:https://mairie.example/1".into(),
         id: "https://mairie.example/1".into(),
@@ -102,11 +104,14 @@ fn a_schema_1_store_is_read_and_upgraded() {
     {
         let db = sled::open(dir.path()).unwrap();
         db.insert(b"meta\0schema", &b"1"[..]).unwrap();
-        db.insert(b"e\0u:https://mairie.example/1", serde_json::to_vec(&entry).unwrap()).unwrap();
+        db.insert(b"e\0u:https://mairie.example/1", serde_json::to_vec(&entry).unwrap())
+            .unwrap();
         let stamp = (!((t.timestamp_millis() as u64) ^ (1 << 63))).to_be_bytes();
         let time_key = [&b"t\0"[..], &stamp, b"u:https://mairie.example/1"].concat();
-        db.insert(time_key, &br#"{"sources":["mairie"],"categories":["sete"]}"#[..]).unwrap();
-        db.insert(b"d\0mairie", &br#"["u:https://mairie.example/1"]"#[..]).unwrap();
+        db.insert(time_key, &br#"{"sources":["mairie"],"categories":["sete"]}"#[..])
+            .unwrap();
+        db.insert(b"d\0mairie", &br#"["u:https://mairie.example/1"]"#[..])
+            .unwrap();
         db.flush().unwrap();
     }
     let store = Store::open(dir.path()).unwrap();
@@ -209,7 +214,12 @@ url = "https://journal.example/rss"
     let shown = |s: &Selection| -> Vec<(Vec<String>, usize)> {
         s.picks
             .iter()
-            .map(|p| (p.entries().iter().map(|e| format!("{}:{}", e.key, e.title)).collect(), p.total))
+            .map(|p| {
+                (
+                    p.entries().iter().map(|e| format!("{}:{}", e.key, e.title)).collect(),
+                    p.total,
+                )
+            })
             .collect()
     };
     for step in 0..300 {
@@ -228,11 +238,17 @@ url = "https://journal.example/rss"
                 })
                 .collect();
             let mut state = FetchState::default();
-            store.apply_poll(source, polled, vec![], &mut state, Utc::now()).unwrap();
+            store
+                .apply_poll(source, polled, vec![], &mut state, Utc::now())
+                .unwrap();
         }
         selection.apply(&store, &store.take_changes()).unwrap();
         let fresh = Selection::scan(&store, &config).unwrap();
         assert_eq!(shown(&selection), shown(&fresh), "after step {step}");
-        assert_eq!((selection.total, &selection.per_source), (fresh.total, &fresh.per_source), "after step {step}");
+        assert_eq!(
+            (selection.total, &selection.per_source),
+            (fresh.total, &fresh.per_source),
+            "after step {step}"
+        );
     }
 }

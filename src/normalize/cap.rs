@@ -42,7 +42,13 @@ pub fn newest(doc: &[u8], max: usize, zone: Option<Tz>) -> Option<(Vec<u8>, usiz
     if doc[first] == b'{' {
         // The items array is rebuilt: only commas and spaces lie between items.
         out.extend_from_slice(&doc[..items[0].span.start]);
-        for (n, item) in items.iter().enumerate().filter(|(i, _)| keep[*i]).map(|(_, item)| item).enumerate() {
+        for (n, item) in items
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| keep[*i])
+            .map(|(_, item)| item)
+            .enumerate()
+        {
             if n > 0 {
                 out.push(b',');
             }
@@ -125,9 +131,17 @@ fn is_item(local_name: &str) -> bool {
 }
 
 fn is_date(local_name: &str) -> bool {
-    ["pubDate", "published", "updated", "issued", "modified", "created", "date"]
-        .iter()
-        .any(|d| local_name.eq_ignore_ascii_case(d))
+    [
+        "pubDate",
+        "published",
+        "updated",
+        "issued",
+        "modified",
+        "created",
+        "date",
+    ]
+    .iter()
+    .any(|d| local_name.eq_ignore_ascii_case(d))
 }
 
 /// A JSON Feed's items, each as the slice of the document it is.
@@ -195,7 +209,10 @@ mod tests {
         let (cut, total) = newest(doc, 2, None).unwrap();
         assert_eq!(total, 3);
         let cut = String::from_utf8(cut).unwrap();
-        assert!(!cut.contains("<id>1</id>") && cut.contains("<id>2</id>") && cut.contains("<id>3</id>"), "{cut}");
+        assert!(
+            !cut.contains("<id>1</id>") && cut.contains("<id>2</id>") && cut.contains("<id>3</id>"),
+            "{cut}"
+        );
     }
 
     #[test]
@@ -208,7 +225,12 @@ mod tests {
         let (cut, total) = newest(doc, 2, None).unwrap();
         assert_eq!(total, 3);
         let v: serde_json::Value = serde_json::from_slice(&cut).unwrap();
-        let ids: Vec<&str> = v["items"].as_array().unwrap().iter().map(|i| i["id"].as_str().unwrap()).collect();
+        let ids: Vec<&str> = v["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["id"].as_str().unwrap())
+            .collect();
         assert_eq!(ids, ["b", "c"]);
         assert_eq!(v["home_page_url"], "https://x.example/");
     }

@@ -134,7 +134,10 @@ pub fn parse(bytes: &[u8], cx: &DocContext<'_>) -> Result<ParsedFeed, NormalizeE
     let feed_url = cx.url.map(|u| crate::redact::redacted(u).to_string());
     // Relative links never inherit the credentials of the source's URL.
     let base = cx.url.map(|u| crate::redact::base(u).into_owned());
-    let cx = &DocContext { url: base.as_ref(), ..*cx };
+    let cx = &DocContext {
+        url: base.as_ref(),
+        ..*cx
+    };
     // A parser bug must cost one document, not the process: feed-rs's XML
     // reader has panicked on inputs its authors did not foresee.
     let attempt = std::panic::catch_unwind(|| match parse_feed(&decoded, cx.url) {
@@ -332,8 +335,10 @@ fn generic_text_types(bytes: &[u8]) -> Option<Vec<u8>> {
 /// refuses the whole feed when it says `html`, `text` or `xhtml` instead.
 fn out_of_line_content_types(bytes: &[u8]) -> Option<Vec<u8>> {
     static SRC: LazyLock<regex::bytes::Regex> = LazyLock::new(|| {
-        regex::bytes::Regex::new(r#"<((?:\w+:)?content\b[^>]*\bsrc\s*=[^>]*?\btype\s*=\s*)("(?:html|text|xhtml)"|'(?:html|text|xhtml)')"#)
-            .expect("static regex")
+        regex::bytes::Regex::new(
+            r#"<((?:\w+:)?content\b[^>]*\bsrc\s*=[^>]*?\btype\s*=\s*)("(?:html|text|xhtml)"|'(?:html|text|xhtml)')"#,
+        )
+        .expect("static regex")
     });
     let mut changed = false;
     let out = SRC.replace_all(bytes, |c: &regex::bytes::Captures<'_>| {
@@ -576,7 +581,10 @@ fn amend(inner: &mut fm::Entry, scan: &EntryScan, timezone: Option<Tz>, kind: Ki
     if kind == Kind::Rss
         && scan.rss_links > 1
         && let Some(last) = scan.last_rss_link.as_deref().map(str::trim)
-        && let Some(at) = inner.links.iter().position(|l| l.target.is_none() && l.href.trim().ends_with(last))
+        && let Some(at) = inner
+            .links
+            .iter()
+            .position(|l| l.target.is_none() && l.href.trim().ends_with(last))
     {
         let link = inner.links.remove(at);
         inner.links.insert(0, link);
@@ -586,7 +594,10 @@ fn amend(inner: &mut fm::Entry, scan: &EntryScan, timezone: Option<Tz>, kind: Ki
             inner.categories.push(fm::Category::new(subject));
         }
     }
-    if inner.content.as_ref().is_none_or(|c| c.body.as_deref().is_none_or(str::is_empty))
+    if inner
+        .content
+        .as_ref()
+        .is_none_or(|c| c.body.as_deref().is_none_or(str::is_empty))
         && let Some(body) = &scan.body
     {
         inner.content = Some(fm::Content {
@@ -609,7 +620,10 @@ fn amend(inner: &mut fm::Entry, scan: &EntryScan, timezone: Option<Tz>, kind: Ki
     // as feedparser shows it.
     if inner.content.is_none()
         && let Some(long) = &scan.itunes_summary
-        && inner.summary.as_ref().is_none_or(|s| s.content.trim().len() < long.trim().len())
+        && inner
+            .summary
+            .as_ref()
+            .is_none_or(|s| s.content.trim().len() < long.trim().len())
     {
         inner.content = Some(fm::Content {
             body: Some(escape_html(long)),
@@ -641,7 +655,9 @@ fn is_base64_type(mime: &str) -> bool {
 fn decode_base64_text(body: &str) -> Option<String> {
     use base64::Engine;
     let compact: String = body.chars().filter(|c| !c.is_whitespace()).collect();
-    let bytes = base64::engine::general_purpose::STANDARD.decode(compact.as_bytes()).ok()?;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(compact.as_bytes())
+        .ok()?;
     String::from_utf8(bytes).ok()
 }
 
@@ -679,7 +695,9 @@ impl RawEntry {
             .links
             .iter()
             // (Not `<comments>`: feed-rs gives it as a link with a target.)
-            .filter(|l| matches!(l.rel.as_deref(), None | Some("alternate")) && l.target.is_none() && !is_enclosure(l, kind))
+            .filter(|l| {
+                matches!(l.rel.as_deref(), None | Some("alternate")) && l.target.is_none() && !is_enclosure(l, kind)
+            })
             .collect();
         let is_page = |l: &fm::Link| {
             l.media_type
@@ -821,17 +839,13 @@ impl RawEntry {
             })
         });
         let kind = self.kind;
-        let linked = e
-            .links
-            .iter()
-            .filter(|l| is_enclosure(l, kind))
-            .filter_map(|l| {
-                Some(Enclosure {
-                    url: http_url(&l.href, base)?.to_string(),
-                    media_type: l.media_type.clone(),
-                    length: l.length,
-                })
-            });
+        let linked = e.links.iter().filter(|l| is_enclosure(l, kind)).filter_map(|l| {
+            Some(Enclosure {
+                url: http_url(&l.href, base)?.to_string(),
+                media_type: l.media_type.clone(),
+                length: l.length,
+            })
+        });
         for enc in media.chain(linked) {
             if !enclosures.iter().any(|x| x.url == enc.url) {
                 enclosures.push(enc);
@@ -1015,7 +1029,8 @@ fn text_of(t: &Text, typed: bool) -> String {
 /// or an entity (`&amp;`, `&#233;`); `A<B` and `Fish & Chips` are text.
 fn holds_markup(s: &str) -> bool {
     static MARKUP: LazyLock<regex::Regex> = LazyLock::new(|| {
-        regex::Regex::new(r"<[A-Za-z/!][^<>]*>|&(?:#[0-9]+|#[xX][0-9a-fA-F]+|[A-Za-z][A-Za-z0-9]*);").expect("static regex")
+        regex::Regex::new(r"<[A-Za-z/!][^<>]*>|&(?:#[0-9]+|#[xX][0-9a-fA-F]+|[A-Za-z][A-Za-z0-9]*);")
+            .expect("static regex")
     });
     MARKUP.is_match(s)
 }
@@ -1348,7 +1363,10 @@ mod tests {
             <pubDate>Tue, 31 Dec 2002 14:20:20 GMT</pubDate><pubDate>Tue, 31 Dec 2002 06:15:07 GMT</pubDate>
             </item></channel></rss>"#;
         let e = &entries_of(doc)[0];
-        assert_eq!((e.title.as_str(), e.id.as_str()), ("Premier", "https://ex.example/permalink/1"));
+        assert_eq!(
+            (e.title.as_str(), e.id.as_str()),
+            ("Premier", "https://ex.example/permalink/1")
+        );
         assert_eq!(e.link.as_deref(), Some("https://ex.example/permalink/1"));
         assert_eq!(e.published.to_rfc3339(), "2002-12-31T14:20:20+00:00");
     }
@@ -1377,7 +1395,10 @@ mod tests {
     fn xml_base_on_an_rss_item_applies_to_its_link() {
         let doc = br#"<rss version="2.0"><channel><title>t</title><item xml:base="https://other.example/news/">
             <title>Based</title><link>story.html</link><guid isPermaLink="false">b1</guid></item></channel></rss>"#;
-        assert_eq!(entries_of(doc)[0].link.as_deref(), Some("https://other.example/news/story.html"));
+        assert_eq!(
+            entries_of(doc)[0].link.as_deref(),
+            Some("https://other.example/news/story.html")
+        );
     }
 
     #[test]
@@ -1400,7 +1421,10 @@ mod tests {
         let first = entries_of(doc);
         let keys: Vec<&str> = first.iter().map(|e| e.key.as_str()).collect();
         assert_eq!(keys.len(), 4, "{keys:?}");
-        assert_eq!(keys[..2], ["u:https://agenda.example/concert", "u:https://agenda.example/expo"]);
+        assert_eq!(
+            keys[..2],
+            ["u:https://agenda.example/concert", "u:https://agenda.example/expo"]
+        );
         assert_ne!(keys[2], keys[3]);
         let again: Vec<String> = entries_of(doc).into_iter().map(|e| e.key).collect();
         assert_eq!(keys, again.iter().map(String::as_str).collect::<Vec<_>>());
@@ -1408,11 +1432,15 @@ mod tests {
 
     #[test]
     fn an_rss1_description_is_html_as_in_rss2() {
-        let doc = br#"<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#" xmlns="http://purl.org/rss/1.0/">
+        let doc =
+            br#"<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#" xmlns="http://purl.org/rss/1.0/">
             <channel rdf:about="https://ex.example/"><title>t</title><link>https://ex.example/</link></channel>
             <item rdf:about="https://ex.example/1"><title>Debian</title><link>https://ex.example/1</link>
             <description>codename &lt;q&gt;bullseye&lt;/q&gt; &amp; more</description></item></rdf:RDF>"#;
-        assert_eq!(entries_of(doc)[0].summary.as_deref(), Some("codename <q>bullseye</q> &amp; more"));
+        assert_eq!(
+            entries_of(doc)[0].summary.as_deref(),
+            Some("codename <q>bullseye</q> &amp; more")
+        );
     }
 
     #[test]
@@ -1427,7 +1455,8 @@ mod tests {
 
     #[test]
     fn rss1_mixed_content_and_atom_base64_content_are_read() {
-        let rss1 = br#"<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#" xmlns="http://purl.org/rss/1.0/">
+        let rss1 =
+            br#"<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#" xmlns="http://purl.org/rss/1.0/">
             <channel rdf:about="https://ex.example/"><title>t</title><link>https://ex.example/</link></channel>
             <item rdf:about="https://ex.example/1"><title>Mixed</title><link>https://ex.example/1</link>
             <description><b>foo</b></description></item></rdf:RDF>"#;

@@ -89,13 +89,19 @@ pub fn reshape(xml: &[u8]) -> Option<Vec<u8>> {
             }
             Event::Empty(e) => {
                 let name = local(e.name().as_ref().as_bytes());
-                if name == "item" && item.is_none() && let Some(about) = about(e) {
+                if name == "item"
+                    && item.is_none()
+                    && let Some(about) = about(e)
+                {
                     // `<item rdf:about="…"/>`: an item with nothing but its URI.
                     let inside = channel_depth.is_some();
                     let w = if inside { &mut moved } else { &mut out };
                     w.write_event(Event::Start(e.clone())).ok()?;
                     write_link(w, &about)?;
-                    w.write_event(Event::End(BytesEnd::new(String::from_utf8_lossy(e.name().as_ref().as_bytes()).into_owned()))).ok()?;
+                    w.write_event(Event::End(BytesEnd::new(
+                        String::from_utf8_lossy(e.name().as_ref().as_bytes()).into_owned(),
+                    )))
+                    .ok()?;
                     changed = true;
                     continue;
                 }

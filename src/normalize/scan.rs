@@ -88,7 +88,13 @@ pub fn scan_entries(bytes: &[u8], doc: Option<&Url>) -> Vec<EntryScan> {
         let declared = declarations(&element);
         let (ns, local) = resolve(&element, &declared, &stack);
         let local = local.to_ascii_lowercase();
-        let ns = ns.map(|n| if n.eq_ignore_ascii_case(ITUNES) { ITUNES.to_string() } else { n });
+        let ns = ns.map(|n| {
+            if n.eq_ignore_ascii_case(ITUNES) {
+                ITUNES.to_string()
+            } else {
+                n
+            }
+        });
         let depth = stack.len();
         if in_entry.is_none() && matches!(local.as_str(), "entry" | "item") {
             scans.push(EntryScan {
@@ -113,7 +119,9 @@ pub fn scan_entries(bytes: &[u8], doc: Option<&Url>) -> Vec<EntryScan> {
             (Some(RSS_10), "description") => top,
             (Some(ATOM), "content" | "summary") => top,
             (Some(ATOM), "link") => false,
-            (_, "title" | "guid" | "link" | "pubdate" | "published" | "issued" | "date" | "updated" | "modified") => top,
+            (_, "title" | "guid" | "link" | "pubdate" | "published" | "issued" | "date" | "updated" | "modified") => {
+                top
+            }
             _ => false,
         };
         if let (true, Some(scan), false) = (wanted, scans.last_mut(), empty) {
@@ -151,13 +159,14 @@ pub fn scan_entries(bytes: &[u8], doc: Option<&Url>) -> Vec<EntryScan> {
                     }
                     String::new()
                 }
-                (Some(ATOM), "content" | "summary") if top => scan.body.get_or_insert_with(|| {
-                    match attr("type").as_deref() {
+                (Some(ATOM), "content" | "summary") if top => scan
+                    .body
+                    .get_or_insert_with(|| match attr("type").as_deref() {
                         Some("xhtml") => raw.trim().to_string(),
                         Some("html") => inner_text(&raw),
                         _ => super::escape_html(&inner_text(&raw)),
-                    }
-                }).clone(),
+                    })
+                    .clone(),
                 (_, "title") if top && ns.as_deref() != Some(MEDIA) => {
                     scan.titles += 1;
                     scan.title.get_or_insert_with(text).clone()

@@ -82,10 +82,15 @@ fn entry(e: &Entry) -> AtomEntry {
             })
             .collect(),
         source: e.sources.first().map(|o| {
-            let url = o.feed_url.as_deref().map(|u| crate::redact::redacted_str(u).into_owned());
+            let url = o
+                .feed_url
+                .as_deref()
+                .map(|u| crate::redact::redacted_str(u).into_owned());
             Source {
                 // A local file has no URL to name its feed by.
-                id: url.clone().unwrap_or_else(|| format!("tag:thau,2026:sources/{}", o.name)),
+                id: url
+                    .clone()
+                    .unwrap_or_else(|| format!("tag:thau,2026:sources/{}", o.name)),
                 title: Text::plain(o.feed_title.clone().unwrap_or_else(|| o.name.clone())),
                 // The source feed's date when the entry was taken from it.
                 updated: fixed(o.feed_updated.unwrap_or(e.updated)),

@@ -85,14 +85,18 @@ fn item(e: &crate::model::Entry) -> Item {
                 domain: None,
             })
             .collect(),
-        enclosure: e.enclosures.iter().find(|x| safe_url(&x.url, false).is_some()).map(|x| Enclosure {
-            url: x.url.clone(),
-            length: x.length.unwrap_or(0).to_string(),
-            mime_type: x
-                .media_type
-                .clone()
-                .unwrap_or_else(|| "application/octet-stream".into()),
-        }),
+        enclosure: e
+            .enclosures
+            .iter()
+            .find(|x| safe_url(&x.url, false).is_some())
+            .map(|x| Enclosure {
+                url: x.url.clone(),
+                length: x.length.unwrap_or(0).to_string(),
+                mime_type: x
+                    .media_type
+                    .clone()
+                    .unwrap_or_else(|| "application/octet-stream".into()),
+            }),
         dublin_core_ext: (!e.authors.is_empty()).then(|| DublinCoreExtension {
             creators: e.authors.iter().map(|a| a.name.clone()).collect(),
             ..DublinCoreExtension::default()

@@ -146,7 +146,11 @@ mod tests {
         let mut e = entry("Les joutes de la Saint-Louis");
         e.content = Some("<p>Sète, quai de la Marine. </p>".repeat(40));
         let bytes = encode_entry(&e);
-        assert!(bytes.len() * 2 < serde_json::to_vec(&e).unwrap().len(), "{} bytes", bytes.len());
+        assert!(
+            bytes.len() * 2 < serde_json::to_vec(&e).unwrap().len(),
+            "{} bytes",
+            bytes.len()
+        );
         assert_eq!(decode_entry(b"k", &bytes).unwrap(), e);
         assert_eq!(decode_entry(b"k", &serde_json::to_vec(&e).unwrap()).unwrap(), e);
 
@@ -155,7 +159,10 @@ mod tests {
             categories: vec!["sete".into(), "vie locale".into()],
         };
         assert_eq!(decode_routing(b"t", &encode_routing(&routing)).unwrap(), routing);
-        assert_eq!(decode_routing(b"t", &serde_json::to_vec(&routing).unwrap()).unwrap(), routing);
+        assert_eq!(
+            decode_routing(b"t", &serde_json::to_vec(&routing).unwrap()).unwrap(),
+            routing
+        );
         let empty = Routing {
             sources: vec!["s".into()],
             categories: vec![],

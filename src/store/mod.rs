@@ -348,7 +348,10 @@ impl Store {
 
     pub fn set_publish_mark(&self, path: &str, mark: &PublishMark) -> Result<(), StoreError> {
         let db = self.db_for_write()?;
-        self.wrote(db.insert([b"p\0", path.as_bytes()].concat(), to_json(mark)).map_err(StoreError::from))?;
+        self.wrote(
+            db.insert([b"p\0", path.as_bytes()].concat(), to_json(mark))
+                .map_err(StoreError::from),
+        )?;
         Ok(())
     }
 
@@ -442,9 +445,7 @@ impl Store {
                 batch.remove(entry_key(key));
                 batch.remove(time_key(&entry));
                 if let Some(link) = &entry.link
-                    && db
-                        .get(link_key(link))?
-                        .is_some_and(|k| k.as_ref() == key.as_bytes())
+                    && db.get(link_key(link))?.is_some_and(|k| k.as_ref() == key.as_bytes())
                 {
                     batch.remove(link_key(link));
                 }
@@ -1036,7 +1037,10 @@ mod tests {
             assert_eq!(stored.title, "title m");
             assert_eq!(stored.source_names().collect::<Vec<_>>(), ["mairie", "journal"]);
         }
-        assert_eq!(paper_first.id, publisher.id, "the id is the origin's, whichever came first");
+        assert_eq!(
+            paper_first.id, publisher.id,
+            "the id is the origin's, whichever came first"
+        );
         assert_eq!(publisher_first.id, publisher.id);
     }
 
