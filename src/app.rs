@@ -428,6 +428,11 @@ fn write_site(site: &Site, store: &Store, config: &Config, out: &Path) -> anyhow
             docs.push((path, &s.feeds[&format]));
         }
     }
+    if let Some(all) = &site.all {
+        for format in Format::ALL {
+            docs.push((format.all_file_name().into(), &all.feeds[&format]));
+        }
+    }
     docs.push(("sections.opml".into(), &site.opml));
     // No "next poll" in a static page: it would change every minute.
     let sources = server::source_statuses(store, config, site, None, None);
@@ -443,6 +448,52 @@ fn write_site(site: &Site, store: &Store, config: &Config, out: &Path) -> anyhow
             files.push((sibling("br"), &doc.brotli));
         }
     }
-    files.push(("index.html".into(), &index));
+    files.push(("status.html".into(), &index));
+    let pages = site_pages(site, config);
+    for (path, bytes) in &pages {
+        files.push((path.clone(), bytes));
+    }
     Ok(crate::export::write_files(out, files)?)
+}
+
+/// The reading pages of a static export: the front page, each section's
+/// page and the page of each story they list, with dates (an age would be
+/// wrong by the time the page is read).
+fn site_pages(site: &Site, config: &Config) -> Vec<(PathBuf, Vec<u8>)> {
+    let pages = publish::Pages {
+        site: &config.site,
+        base_url: &site.base_url,
+        sections: &config.sections,
+        now: None,
+    };
+    fn listing(s: &crate::site::SiteSection, n: usize) -> publish::Listing<'_> {
+        publish::Listing {
+            section: &s.section,
+            entries: &s.entries[..s.entries.len().min(n)],
+        }
+    }
+    let fronts: Vec<_> = site
+        .sections
+        .iter()
+        .map(|s| listing(s, publish::FRONT_PAGE_STORIES))
+        .collect();
+    let mut out = vec![(PathBuf::from("index.html"), pages.front(&fronts))];
+    let mut stories = std::collections::BTreeSet::new();
+    for s in &site.sections {
+        let listing = listing(s, site.page_size);
+        out.push((
+            Path::new("sections").join(&s.section.slug).join("index.html"),
+            pages.section(&listing),
+        ));
+        stories.extend(listing.entries.iter().map(|e| publish::story_id(e)));
+    }
+    for id in stories {
+        if let Some((entry, sections)) = site.story(&id) {
+            out.push((
+                Path::new("stories").join(format!("{id}.html")),
+                pages.story(&entry, &sections),
+            ));
+        }
+    }
+    out
 }

@@ -22,6 +22,8 @@ pub struct Config {
     /// The file this was read from.
     pub file: PathBuf,
     pub server: ServerConfig,
+    /// The reading pages: their title and language.
+    pub site: SiteConfig,
     pub store: StoreConfig,
     pub poll: PollConfig,
     /// Global limits on what is kept.
@@ -49,6 +51,53 @@ pub struct ServerConfig {
     pub cache_max_age: Duration,
     /// Bearer token of the admin endpoints; they are off without one.
     pub admin_token: Option<String>,
+    /// Who may read `/status` and `/api/sources`.
+    pub status: StatusAccess,
+}
+
+/// Who may read the status page and `/api/sources`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatusAccess {
+    /// Anyone (the default).
+    Public,
+    /// Whoever gives the admin token.
+    Private,
+}
+
+/// `[site]`: what the reading pages say about the desk.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SiteConfig {
+    /// The front page's heading and the "all sections" feed's title.
+    pub title: String,
+    pub description: Option<String>,
+    /// The language of the pages' labels ("il y a 2 semaines").
+    pub language: Language,
+}
+
+impl Default for SiteConfig {
+    fn default() -> SiteConfig {
+        SiteConfig {
+            title: DEFAULT_SITE_TITLE.to_string(),
+            description: None,
+            language: Language::En,
+        }
+    }
+}
+
+/// The languages the reading pages are labelled in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Language {
+    En,
+    Fr,
+}
+
+impl Language {
+    pub fn code(self) -> &'static str {
+        match self {
+            Language::En => "en",
+            Language::Fr => "fr",
+        }
+    }
 }
 
 impl ServerConfig {
@@ -348,9 +397,20 @@ pub const DEFAULT_STORE_CACHE: u64 = 32 * 1024 * 1024;
 pub const DEFAULT_PAGE_SIZE: usize = 50;
 pub const DEFAULT_MAX_PAGE_SIZE: usize = 500;
 pub const DEFAULT_CACHE_MAX_AGE: Duration = Duration::from_secs(300);
+pub const DEFAULT_SITE_TITLE: &str = "thau";
 
-const TOP_KEYS: &[&str] = &["server", "store", "poll", "retention", "export", "sections", "sources"];
+const TOP_KEYS: &[&str] = &[
+    "server",
+    "site",
+    "store",
+    "poll",
+    "retention",
+    "export",
+    "sections",
+    "sources",
+];
 const EXPORT_KEYS: &[&str] = &["dir"];
+const SITE_KEYS: &[&str] = &["title", "description", "language"];
 const RETENTION_KEYS: &[&str] = &["max_entries", "max_age"];
 const SERVER_KEYS: &[&str] = &[
     "listen",
@@ -359,6 +419,7 @@ const SERVER_KEYS: &[&str] = &[
     "max_page_size",
     "cache_max_age",
     "admin_token",
+    "status",
 ];
 const STORE_KEYS: &[&str] = &["path", "cache"];
 const POLL_KEYS: &[&str] = &[
@@ -502,8 +563,10 @@ impl Checker {
         let poll = self.table(&root, "poll");
         let retention_table = self.table(&root, "retention");
         let export = self.table(&root, "export");
+        let site = self.table(&root, "site");
         for (table, known) in [
             (&export, EXPORT_KEYS),
+            (&site, SITE_KEYS),
             (&server, SERVER_KEYS),
             (&store, STORE_KEYS),
             (&poll, POLL_KEYS),
@@ -560,6 +623,27 @@ impl Checker {
                     Some(token)
                 }
             });
+        let status = match server.as_ref().and_then(|t| self.string(t, "status")) {
+            None => StatusAccess::Public,
+            Some((s, _)) if s == "public" => StatusAccess::Public,
+            Some((s, line)) if s == "private" => {
+                if admin_token.is_none() && !server.as_ref().is_some_and(|t| t.table.contains_key("admin_token")) {
+                    self.problem(
+                        line,
+                        "[server] status = \"private\" needs an admin_token: the status page is shown to whoever gives it".into(),
+                    );
+                }
+                StatusAccess::Private
+            }
+            Some((s, line)) => {
+                self.problem(
+                    line,
+                    format!("[server] status: expected \"public\" or \"private\", not \"{s}\""),
+                );
+                StatusAccess::Public
+            }
+        };
+        let site = site.as_ref().map(|t| self.site(t)).unwrap_or_default();
 
         let store_path = match store.as_ref().and_then(|t| self.string(t, "path")) {
             Some((p, line)) => {
@@ -657,7 +741,9 @@ impl Checker {
                 max_page_size,
                 cache_max_age,
                 admin_token,
+                status,
             },
+            site,
             store: StoreConfig {
                 path: store_path,
                 cache: store_cache,
@@ -679,6 +765,31 @@ impl Checker {
             sections,
             by_name: sources.iter().enumerate().map(|(i, s)| (s.name.clone(), i)).collect(),
             sources,
+        }
+    }
+
+    fn site(&mut self, t: &Tbl<'_>) -> SiteConfig {
+        let title = match self.string(t, "title") {
+            Some((s, line)) if s.trim().is_empty() => {
+                self.problem(line, "[site] title: must not be blank".into());
+                DEFAULT_SITE_TITLE.to_string()
+            }
+            Some((s, _)) => s,
+            None => DEFAULT_SITE_TITLE.to_string(),
+        };
+        let language = self
+            .parsed(t, "language", "\"en\" or \"fr\"", |s| {
+                match s.to_ascii_lowercase().as_str() {
+                    "en" => Some(Language::En),
+                    "fr" => Some(Language::Fr),
+                    _ => None,
+                }
+            })
+            .unwrap_or(Language::En);
+        SiteConfig {
+            title,
+            description: self.string(t, "description").map(|(s, _)| s),
+            language,
         }
     }
 

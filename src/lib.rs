@@ -13,14 +13,16 @@
 //! - [`normalize`]: pure: feed bytes → normalized entries (ids, links, dates, HTML).
 //! - [`store`]: sled: entries, section-ready index, per-source fetch state.
 //! - [`route`]: pure: which sections an entry belongs to.
-//! - [`select`]: which entries each section shows, kept up to date from the store's changes.
-//! - [`publish`]: pure: entries → RSS 2.0 / Atom 1.0 / JSON Feed, index, OPML.
+//! - [`select`]: which entries each section (and the "all sections" feed) shows,
+//!   kept up to date from the store's changes.
+//! - [`publish`]: pure: entries → RSS 2.0 / Atom 1.0 / JSON Feed, the reading
+//!   pages (front, section, story), the status page, OPML.
 //! - [`pipeline`]: polls sources: fetch → normalize → store.
 //! - [`site`]: the published site: sections selected, rendered and compressed
 //!   once per change.
 //! - [`server`]: HTTP/1.1 over the site (hyper; axum routes all but the feeds),
-//!   one accepting thread per core: ETags, 304s, gzip/brotli, HEAD, status,
-//!   admin and metrics endpoints.
+//!   one accepting thread per core: ETags, 304s, gzip/brotli, HEAD, CORS, the
+//!   reading pages, status, admin and metrics endpoints.
 //! - [`schedule`]: pure polling policy: backoff, Retry-After, freshness, 410.
 //! - [`retention`]: which entries to prune.
 //! - [`metrics`]: Prometheus counters.

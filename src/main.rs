@@ -45,7 +45,8 @@ enum Command {
     /// Remove entries beyond the [retention] limits (never those a source
     /// still lists); `thau serve` does this hourly.
     Prune,
-    /// Write the section feeds, index.html and sections.opml to a folder.
+    /// Write the site to a folder: the section feeds, the "all sections"
+    /// feeds, sections.opml, the reading pages and status.html.
     Export {
         /// The folder to write into (created if missing).
         #[arg(long)]

@@ -28,6 +28,48 @@ pub struct Pick {
 }
 
 impl Pick {
+    /// Counts a member met by a scan in index order, and keeps it while the
+    /// page has room.
+    fn scanned(
+        &mut self,
+        row: &IndexRow,
+        keep: usize,
+        entry: impl FnOnce() -> Result<Option<Arc<Entry>>, StoreError>,
+    ) -> Result<(), StoreError> {
+        self.total += 1;
+        if self.top.len() < keep
+            && let Some(e) = entry()?
+        {
+            self.top.insert(rank(row), e);
+        }
+        Ok(())
+    }
+
+    /// A member left; whether the page changed.
+    fn removed(&mut self, row: &IndexRow) -> bool {
+        self.total = self.total.saturating_sub(1);
+        self.top.remove(&rank(row)).is_some()
+    }
+
+    /// A member arrived; whether the page changed.
+    fn added(&mut self, row: &IndexRow, entry: &Arc<Entry>, keep: usize) -> bool {
+        // The page always holds the first members in index order: an entry
+        // older than its last one belongs on it only when no other member
+        // is missing from it.
+        let complete = self.top.len() == self.total;
+        self.total += 1;
+        let rank = rank(row);
+        let newer = self.top.last_key_value().is_some_and(|(last, _)| rank < *last);
+        if newer || (complete && self.top.len() < keep) {
+            self.top.insert(rank, entry.clone());
+            if self.top.len() > keep {
+                self.top.pop_last();
+            }
+            return true;
+        }
+        false
+    }
+
     /// The entries, newest first as the feeds list them.
     pub fn entries(&self) -> Vec<Arc<Entry>> {
         let mut entries: Vec<Arc<Entry>> = self.top.values().cloned().collect();
@@ -43,6 +85,8 @@ pub struct Selection {
     keep: usize,
     /// One per section, in configuration order.
     pub picks: Vec<Pick>,
+    /// Every entry of at least one section, once: the "all sections" feed.
+    pub all: Pick,
     /// Entries stored per source (configured or not).
     pub per_source: BTreeMap<String, usize>,
     /// Entries stored.
@@ -56,6 +100,7 @@ impl Selection {
         let router = Router::new(config);
         let mut selection = Selection {
             picks: vec![Pick::default(); router.slugs().count()],
+            all: Pick::default(),
             router,
             keep: config.server.max_page_size,
             per_source: BTreeMap::new(),
@@ -65,6 +110,7 @@ impl Selection {
             let row = row?;
             selection.count(&row.routing.sources, 1);
             let mut entry: Option<Arc<Entry>> = None;
+            let mut anywhere = false;
             for i in 0..selection.picks.len() {
                 let member = selection
                     .router
@@ -72,66 +118,63 @@ impl Selection {
                 if !member {
                     continue;
                 }
-                let pick = &mut selection.picks[i];
-                pick.total += 1;
-                if pick.top.len() < selection.keep
-                    && let Some(e) = load(store, &row.key, &mut entry)?
-                {
-                    pick.top.insert(rank(&row), e);
-                }
+                anywhere = true;
+                let keep = selection.keep;
+                selection.picks[i].scanned(&row, keep, || load(store, &row.key, &mut entry))?;
+            }
+            if anywhere {
+                let keep = selection.keep;
+                selection
+                    .all
+                    .scanned(&row, keep, || load(store, &row.key, &mut entry))?;
             }
         }
         Ok(selection)
     }
 
     /// Applies what writes did since; returns which sections now show
-    /// something else (their feeds must be rendered again).
+    /// something else (their feeds must be rendered again), and last
+    /// whether the "all sections" feed does.
     pub fn apply(&mut self, store: &Store, changes: &[Change]) -> Result<Vec<bool>, StoreError> {
-        let mut dirty = vec![false; self.picks.len()];
+        let n = self.picks.len();
+        let mut dirty = vec![false; n + 1];
         for change in changes {
             for (row, old) in &change.removed {
                 self.count(&row.routing.sources, -1);
-                for (i, dirty) in dirty.iter_mut().enumerate() {
-                    let member = self
+                let mut anywhere = false;
+                for i in 0..n {
+                    if self
                         .router
-                        .member(i, &row.routing, || Ok::<_, StoreError>(old.clone()))?;
-                    if !member {
-                        continue;
+                        .member(i, &row.routing, || Ok::<_, StoreError>(old.clone()))?
+                    {
+                        anywhere = true;
+                        dirty[i] |= self.picks[i].removed(row);
                     }
-                    let pick = &mut self.picks[i];
-                    pick.total = pick.total.saturating_sub(1);
-                    *dirty |= pick.top.remove(&rank(row)).is_some();
+                }
+                if anywhere {
+                    dirty[n] |= self.all.removed(row);
                 }
             }
             for (row, entry) in &change.added {
                 self.count(&row.routing.sources, 1);
-                for (i, dirty) in dirty.iter_mut().enumerate() {
-                    let member = self
+                let mut anywhere = false;
+                for i in 0..n {
+                    if self
                         .router
-                        .member(i, &row.routing, || Ok::<_, StoreError>(Some(entry.clone())))?;
-                    if !member {
-                        continue;
+                        .member(i, &row.routing, || Ok::<_, StoreError>(Some(entry.clone())))?
+                    {
+                        anywhere = true;
+                        dirty[i] |= self.picks[i].added(row, entry, self.keep);
                     }
-                    let pick = &mut self.picks[i];
-                    // The page always holds the first members in index
-                    // order: an entry older than its last one belongs on it
-                    // only when no other member is missing from it.
-                    let complete = pick.top.len() == pick.total;
-                    pick.total += 1;
-                    let rank = rank(row);
-                    let newer = pick.top.last_key_value().is_some_and(|(last, _)| rank < *last);
-                    if newer || (complete && pick.top.len() < self.keep) {
-                        pick.top.insert(rank, entry.clone());
-                        if pick.top.len() > self.keep {
-                            pick.top.pop_last();
-                        }
-                        *dirty = true;
-                    }
+                }
+                if anywhere {
+                    dirty[n] |= self.all.added(row, entry, self.keep);
                 }
             }
         }
-        for i in 0..self.picks.len() {
-            if self.picks[i].top.len() < self.keep.min(self.picks[i].total) {
+        for i in 0..=n {
+            let pick = if i < n { &self.picks[i] } else { &self.all };
+            if pick.top.len() < self.keep.min(pick.total) {
                 // An entry left the page and older members exist: take them
                 // from where the page ends.
                 self.refill(store, i)?;
@@ -141,9 +184,12 @@ impl Selection {
         Ok(dirty)
     }
 
-    /// Fills section `i`'s page from the time index, after its last entry.
+    /// Fills section `i`'s page (the "all sections" page for the index
+    /// past the last section) from the time index, after its last entry.
     fn refill(&mut self, store: &Store, i: usize) -> Result<(), StoreError> {
-        let after = self.picks[i].top.last_key_value().map(|(rank, _)| rank.clone());
+        let n = self.picks.len();
+        let pick = if i < n { &self.picks[i] } else { &self.all };
+        let after = pick.top.last_key_value().map(|(rank, _)| rank.clone());
         let rows = match &after {
             Some((Reverse(published), key)) => store.recent_after(*published, key),
             None => store.recent(),
@@ -151,16 +197,30 @@ impl Selection {
         for row in rows {
             let row = row?;
             let mut entry = None;
-            if !self
-                .router
-                .member(i, &row.routing, || load(store, &row.key, &mut entry))?
-            {
+            let member = if i < n {
+                self.router
+                    .member(i, &row.routing, || load(store, &row.key, &mut entry))?
+            } else {
+                let mut any = false;
+                for j in 0..n {
+                    if self
+                        .router
+                        .member(j, &row.routing, || load(store, &row.key, &mut entry))?
+                    {
+                        any = true;
+                        break;
+                    }
+                }
+                any
+            };
+            if !member {
                 continue;
             }
+            let pick = if i < n { &mut self.picks[i] } else { &mut self.all };
             if let Some(e) = load(store, &row.key, &mut entry)? {
-                self.picks[i].top.insert(rank(&row), e);
+                pick.top.insert(rank(&row), e);
             }
-            if self.picks[i].top.len() >= self.keep {
+            if pick.top.len() >= self.keep {
                 break;
             }
         }

@@ -88,9 +88,14 @@ impl AppState {
 
 pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
-        .route("/", get(index))
+        .route("/", get(front_page))
+        .route("/status", get(index))
+        .route("/feed.xml", get(section_feed))
+        .route("/atom.xml", get(section_feed))
+        .route("/feed.json", get(section_feed))
         .route("/sections.opml", get(opml))
         .route("/sections/{*rest}", get(section_feed))
+        .route("/stories/{file}", get(story_page))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .route("/api/sources", get(api_sources))
@@ -262,8 +267,7 @@ impl hyper::service::Service<hyper::Request<Incoming>> for Http {
     type Future = Either<Ready<Result<Response, Infallible>>, Routed>;
 
     fn call(&self, request: hyper::Request<Incoming>) -> Self::Future {
-        let feed =
-            matches!(*request.method(), Method::GET | Method::HEAD) && request.uri().path().starts_with("/sections/");
+        let feed = matches!(*request.method(), Method::GET | Method::HEAD) && is_feed_path(request.uri().path());
         if feed {
             return match feed_response(&self.state, request.uri(), request.headers()) {
                 FeedAnswer::Now(response) => Either::Left(std::future::ready(Ok(response))),
@@ -281,9 +285,38 @@ impl hyper::service::Service<hyper::Request<Incoming>> for Http {
     }
 }
 
-/// `/sections/{slug}/{file}`. Takes the request whole: feed requests are the
-/// hot path, and extractors would copy the path and the headers.
+/// Whether `path` names a feed (served from memory without the router):
+/// `/sections/{slug}/{file}` or an "all sections" feed, not a page.
+fn is_feed_path(path: &str) -> bool {
+    match path.strip_prefix("/sections/") {
+        Some(rest) => rest.split_once('/').is_some_and(|(_, file)| !file.is_empty()),
+        None => matches!(path, "/feed.xml" | "/atom.xml" | "/feed.json"),
+    }
+}
+
+/// `/sections/{slug}/{file}`, and the "all sections" feed (`/feed.xml`,
+/// `/atom.xml`, `/feed.json`). `/sections/{slug}/` is the section's page.
+/// Takes the request whole: feed requests are the hot path, and extractors
+/// would copy the path and the headers.
 async fn section_feed(State(state): State<Arc<AppState>>, request: Request) -> Response {
+    let path = request.uri().path();
+    if let Some(slug) = path.strip_prefix("/sections/").and_then(|r| r.strip_suffix('/'))
+        && !slug.contains('/')
+    {
+        let slug = slug.to_string();
+        return off_lane_with(state, move |state| section_page(state, &slug)).await;
+    }
+    if let Some(slug) = path
+        .strip_prefix("/sections/")
+        .filter(|r| !r.is_empty() && !r.contains('/'))
+    {
+        // `/sections/sete`: the page is `/sections/sete/`.
+        let mut r = plain(StatusCode::MOVED_PERMANENTLY, "moved\n");
+        if let Ok(to) = HeaderValue::from_str(&format!("/sections/{slug}/")) {
+            r.headers_mut().insert(header::LOCATION, to);
+        }
+        return r;
+    }
     match feed_response(&state, request.uri(), request.headers()) {
         FeedAnswer::Now(response) => response,
         FeedAnswer::Render(render) => render_variant(state.clone(), render, request.headers().clone()).await,
@@ -303,14 +336,26 @@ fn feed_response(state: &AppState, uri: &Uri, headers: &HeaderMap) -> FeedAnswer
     if !site.ready {
         return FeedAnswer::Now(starting());
     }
-    let Some((slug, file)) = path.strip_prefix("/sections/").and_then(|r| r.split_once('/')) else {
-        return not_found("not found\n");
-    };
-    let Some(section) = site.section(slug) else {
-        return not_found(&format!("no section \"{slug}\"\n"));
-    };
-    let Some(format) = Format::ALL.into_iter().find(|f| f.file_name() == file) else {
-        return not_found("section feeds are rss.xml, atom.xml and feed.json\n");
+    let (slug, section, format) = match Format::ALL
+        .into_iter()
+        .find(|f| path.strip_prefix('/') == Some(f.all_file_name()))
+    {
+        Some(format) => match &site.all {
+            Some(all) => ("", all, format),
+            None => return not_found("not found\n"),
+        },
+        None => {
+            let Some((slug, file)) = path.strip_prefix("/sections/").and_then(|r| r.split_once('/')) else {
+                return not_found("not found\n");
+            };
+            let Some(section) = site.section(slug) else {
+                return not_found(&format!("no section \"{slug}\"\n"));
+            };
+            let Some(format) = Format::ALL.into_iter().find(|f| f.file_name() == file) else {
+                return not_found("section feeds are rss.xml, atom.xml and feed.json\n");
+            };
+            (slug, section, format)
+        }
     };
     let params = match FeedParams::parse(query, site.max_page_size) {
         Ok(p) => p,
@@ -450,6 +495,8 @@ fn respond(request: &HeaderMap, v: Variant<'_>, cache_control: &HeaderValue) -> 
     h.insert(header::LAST_MODIFIED, v.last_modified.1.clone());
     h.insert(header::CACHE_CONTROL, cache_control.clone());
     h.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
+    // Feeds are public: browser readers and JSON Feed clients may fetch them.
+    h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
     response
 }
 
@@ -538,8 +585,119 @@ async fn off_lane(state: Arc<AppState>, page: fn(&AppState) -> Response) -> Resp
     }
 }
 
-async fn index(State(state): State<Arc<AppState>>) -> Response {
+async fn off_lane_with(state: Arc<AppState>, page: impl FnOnce(&AppState) -> Response + Send + 'static) -> Response {
+    match tokio::task::spawn_blocking(move || page(&state)).await {
+        Ok(response) => response,
+        Err(e) => {
+            warn!(error = %e, "rendering a page failed");
+            plain(StatusCode::INTERNAL_SERVER_ERROR, "rendering failed\n")
+        }
+    }
+}
+
+/// The reading pages: ages are counted from now, so they are rendered for
+/// each request (a few milliseconds) and cached briefly.
+const PAGE_CACHE_CONTROL: &str = "public, max-age=60";
+
+fn page(status: StatusCode, body: Vec<u8>) -> Response {
+    let mut r = typed(status, "text/html; charset=utf-8", body);
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static(PAGE_CACHE_CONTROL));
+    r
+}
+
+fn pages<'a>(config: &'a Config, site: &'a Site) -> publish::Pages<'a> {
+    publish::Pages {
+        site: &config.site,
+        base_url: &site.base_url,
+        sections: &config.sections,
+        now: Some(Utc::now()),
+    }
+}
+
+/// `/`: every section's latest stories.
+async fn front_page(State(state): State<Arc<AppState>>) -> Response {
+    let site = state.site();
+    if !site.ready {
+        return starting();
+    }
+    let config = state.config();
+    let listings: Vec<publish::Listing<'_>> = site
+        .sections
+        .iter()
+        .map(|s| publish::Listing {
+            section: &s.section,
+            entries: &s.entries[..s.entries.len().min(publish::FRONT_PAGE_STORIES)],
+        })
+        .collect();
+    page(StatusCode::OK, pages(&config, &site).front(&listings))
+}
+
+/// `/sections/{slug}/`: the section's stories (a feed page's worth).
+fn section_page(state: &AppState, slug: &str) -> Response {
+    let site = state.site();
+    if !site.ready {
+        return starting();
+    }
+    let config = state.config();
+    let Some(section) = site.section(slug) else {
+        return page(StatusCode::NOT_FOUND, pages(&config, &site).not_found());
+    };
+    let listing = publish::Listing {
+        section: &section.section,
+        entries: &section.entries[..section.entries.len().min(site.page_size)],
+    };
+    page(StatusCode::OK, pages(&config, &site).section(&listing))
+}
+
+/// `/stories/{id}.html`: one story.
+async fn story_page(State(state): State<Arc<AppState>>, Path(file): Path<String>) -> Response {
+    off_lane_with(state, move |state| {
+        let site = state.site();
+        if !site.ready {
+            return starting();
+        }
+        let config = state.config();
+        let pages = pages(&config, &site);
+        match file.strip_suffix(".html").and_then(|id| site.story(id)) {
+            Some((entry, sections)) => page(StatusCode::OK, pages.story(&entry, &sections)),
+            None => page(StatusCode::NOT_FOUND, pages.not_found()),
+        }
+    })
+    .await
+}
+
+/// `/status`: public, or behind the admin token with `[server] status =
+/// "private"`.
+async fn index(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    if let Some(refused) = status_refused(&state.config(), &headers) {
+        return refused;
+    }
     off_lane(state, index_page).await
+}
+
+/// Why a status request is refused, when the status is private and the
+/// request does not carry the admin token: as a bearer token, or as the
+/// password of Basic authentication (what a browser asks for).
+fn status_refused(config: &Config, headers: &HeaderMap) -> Option<Response> {
+    if config.server.status == crate::config::StatusAccess::Public {
+        return None;
+    }
+    let token = config.server.admin_token.as_deref()?;
+    if bearer_matches(headers, token) || basic_password_matches(headers, token) {
+        return None;
+    }
+    let mut r = plain(
+        StatusCode::UNAUTHORIZED,
+        "the status is private: give the admin token\n",
+    );
+    r.headers_mut()
+        .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    r.headers_mut().append(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static("Basic realm=\"thau status\", charset=\"UTF-8\""),
+    );
+    Some(r)
 }
 
 fn index_page(state: &AppState) -> Response {
@@ -646,7 +804,10 @@ fn shown_state(state: &FetchState) -> serde_json::Map<String, serde_json::Value>
     }
 }
 
-async fn api_sources(State(state): State<Arc<AppState>>) -> Response {
+async fn api_sources(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    if let Some(refused) = status_refused(&state.config(), &headers) {
+        return refused;
+    }
     off_lane(state, api_sources_page).await
 }
 
@@ -717,26 +878,44 @@ async fn admin_poll(State(state): State<Arc<AppState>>, Path(name): Path<String>
     }
 }
 
-/// Whether the request carries `Authorization: Bearer <token>` (the scheme
-/// in any case, RFC 9110). Compared as SHA-256 digests, byte by byte
-/// without stopping early: the time taken says nothing about the token,
-/// not even its length.
+/// Whether the request carries `Authorization: Bearer <token>`.
 fn bearer_matches(headers: &HeaderMap, token: &str) -> bool {
-    let Some(given) = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|h| h.to_str().ok())
-        .and_then(|h| h.trim().split_once(char::is_whitespace))
-        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .map(|(_, given)| given.trim())
-        .filter(|given| !given.is_empty())
+    credentials(headers, "bearer").is_some_and(|given| same_secret(given.as_bytes(), token))
+}
+
+/// Whether the request carries Basic credentials whose password is `token`
+/// (any user name).
+fn basic_password_matches(headers: &HeaderMap, token: &str) -> bool {
+    use base64::Engine;
+    let Some(decoded) =
+        credentials(headers, "basic").and_then(|c| base64::engine::general_purpose::STANDARD.decode(c).ok())
     else {
         return false;
     };
+    let password = decoded
+        .iter()
+        .position(|&b| b == b':')
+        .map_or(&[][..], |i| &decoded[i + 1..]);
+    same_secret(password, token)
+}
+
+/// The credentials of `Authorization: <scheme> <credentials>` (the scheme
+/// in any case, RFC 9110).
+fn credentials<'h>(headers: &'h HeaderMap, scheme: &str) -> Option<&'h str> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|h| h.to_str().ok())
+        .and_then(|h| h.trim().split_once(char::is_whitespace))
+        .filter(|(s, _)| s.eq_ignore_ascii_case(scheme))
+        .map(|(_, given)| given.trim())
+        .filter(|given| !given.is_empty())
+}
+
+/// Compared as SHA-256 digests, byte by byte without stopping early: the
+/// time taken says nothing about the token, not even its length.
+fn same_secret(given: &[u8], token: &str) -> bool {
     use sha2::Digest;
-    let (a, b) = (
-        sha2::Sha256::digest(given.as_bytes()),
-        sha2::Sha256::digest(token.as_bytes()),
-    );
+    let (a, b) = (sha2::Sha256::digest(given), sha2::Sha256::digest(token.as_bytes()));
     a.iter().zip(b.iter()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 

@@ -90,6 +90,7 @@ pub struct SiteSection {
 /// A `?limit`/`?since` variant of a section feed.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct VariantKey {
+    /// Empty for the "all sections" feed.
     pub slug: String,
     pub format: Format,
     pub limit: usize,
@@ -130,6 +131,9 @@ pub struct Site {
     pub cache_control: HeaderValue,
     /// In configuration order.
     pub sections: Vec<SiteSection>,
+    /// The "all sections" feed: every section's entries, each once (None
+    /// in the placeholder).
+    pub all: Option<SiteSection>,
     /// RSS and Atom feeds of every section, one folder per format.
     pub opml: Doc,
     /// Entries stored per source (configured or not).
@@ -140,11 +144,34 @@ pub struct Site {
     pub variants: Variants,
     /// False for the placeholder served while the first rendering runs.
     pub ready: bool,
+    /// Stories by their page's id, made on the first story request.
+    stories: std::sync::OnceLock<HashMap<String, Arc<Entry>>>,
 }
 
 impl Site {
     pub fn section(&self, slug: &str) -> Option<&SiteSection> {
         self.sections.iter().find(|s| s.section.slug == slug)
+    }
+
+    /// A story shown on the site (on any section's kept page), by its
+    /// page's id, with the sections it is shown in.
+    pub fn story(&self, id: &str) -> Option<(Arc<Entry>, Vec<&Section>)> {
+        let stories = self.stories.get_or_init(|| {
+            self.sections
+                .iter()
+                .chain(&self.all)
+                .flat_map(|s| &s.entries)
+                .map(|e| (publish::story_id(e), e.clone()))
+                .collect()
+        });
+        let entry = stories.get(id)?.clone();
+        let sections = self
+            .sections
+            .iter()
+            .filter(|s| s.entries.iter().any(|e| e.key == entry.key))
+            .map(|s| &s.section)
+            .collect();
+        Some((entry, sections))
     }
 
     pub fn summaries(&self) -> Vec<SectionSummary> {
@@ -168,38 +195,27 @@ impl Site {
         let mut sections = Vec::with_capacity(config.sections.len());
         for (i, (section, pick)) in config.sections.iter().zip(&selection.picks).enumerate() {
             let clean = dirty.is_some_and(|d| !d[i]);
-            if clean
-                && let Some(old) = previous
-                    .and_then(|p| p.section(&section.slug))
-                    .filter(|s| s.section == *section)
-            {
-                sections.push(SiteSection {
-                    total: pick.total,
-                    ..old.clone()
-                });
-                continue;
-            }
-            let entries = pick.entries();
-            let page = &entries[..entries.len().min(config.server.page_size)];
-            let feed = SectionFeed {
+            let old = previous.and_then(|p| p.section(&section.slug));
+            sections.push(marks.section(
                 section,
+                pick,
                 base_url,
-                entries: page,
-            };
-            let mut feeds = BTreeMap::new();
-            for format in Format::ALL {
-                let path = format!("sections/{}/{}", section.slug, format.file_name());
-                feeds.insert(format, marks.doc(&path, format.content_type(), format.render(&feed))?);
-            }
-            let changed = marks.changed(&format!("sections/{}", section.slug), content_hash(&entries))?;
-            sections.push(SiteSection {
-                section: section.clone(),
-                entries,
-                total: pick.total,
-                feeds,
-                changed,
-            });
+                false,
+                config.server.page_size,
+                old.filter(|_| clean),
+            )?);
         }
+        let all_section = all_sections(config);
+        let clean = dirty.is_some_and(|d| !d[config.sections.len()]);
+        let old = previous.and_then(|p| p.all.as_ref());
+        let all = marks.section(
+            &all_section,
+            &selection.all,
+            base_url,
+            true,
+            config.server.page_size,
+            old.filter(|_| clean),
+        )?;
         let opml = publish::opml(base_url, &summaries(&sections), &publish::OPML_FORMATS);
         let opml = marks.doc("sections.opml", "text/x-opml; charset=utf-8", opml)?;
         Ok(Site {
@@ -209,11 +225,13 @@ impl Site {
             cache_control: HeaderValue::from_str(&format!("public, max-age={}", config.server.cache_max_age.as_secs()))
                 .expect("digits are a valid header"),
             sections,
+            all: Some(all),
             opml,
             per_source: selection.per_source.clone(),
             total_entries: selection.total,
             variants: Variants::default(),
             ready: true,
+            stories: Default::default(),
         })
     }
 
@@ -226,11 +244,13 @@ impl Site {
             max_page_size: config.server.max_page_size,
             cache_control: HeaderValue::from_static("no-store"),
             sections: Vec::new(),
+            all: None,
             opml: empty("text/x-opml; charset=utf-8"),
             per_source: BTreeMap::new(),
             total_entries: 0,
             variants: Variants::default(),
             ready: false,
+            stories: Default::default(),
         }
     }
 
@@ -239,7 +259,12 @@ impl Site {
     /// the section's last change. Gzipped fast, not brotli'd: variants are
     /// rendered on request and must stay cheap. None for an unknown section.
     pub fn render_variant(&self, key: &VariantKey) -> Option<Doc> {
-        let section = self.section(&key.slug)?;
+        let all = key.slug.is_empty();
+        let section = if all {
+            self.all.as_ref()?
+        } else {
+            self.section(&key.slug)?
+        };
         let entries: Vec<Arc<Entry>> = section
             .entries
             .iter()
@@ -251,6 +276,7 @@ impl Site {
             section: &section.section,
             base_url: &self.base_url,
             entries: &entries,
+            all,
         };
         let body = key.format.render(&feed);
         let gzipped = gzip(&body, flate2::Compression::fast());
@@ -316,7 +342,65 @@ struct Marks<'a> {
     now: DateTime<Utc>,
 }
 
+/// What the "all sections" feed is published as: the site.
+pub fn all_sections(config: &Config) -> Section {
+    Section {
+        slug: String::new(),
+        title: config.site.title.clone(),
+        description: config.site.description.clone(),
+        language: None,
+        categories: Vec::new(),
+        keywords: Vec::new(),
+        retention: Default::default(),
+    }
+}
+
 impl Marks<'_> {
+    /// Renders a section (or, with `all`, the "all sections" feed), or
+    /// takes `unchanged` as it is.
+    fn section(
+        &mut self,
+        section: &Section,
+        pick: &crate::select::Pick,
+        base_url: &str,
+        all: bool,
+        page_size: usize,
+        unchanged: Option<&SiteSection>,
+    ) -> Result<SiteSection, StoreError> {
+        if let Some(old) = unchanged.filter(|s| s.section == *section) {
+            return Ok(SiteSection {
+                total: pick.total,
+                ..old.clone()
+            });
+        }
+        let entries = pick.entries();
+        let page = &entries[..entries.len().min(page_size)];
+        let feed = SectionFeed {
+            section,
+            base_url,
+            entries: page,
+            all,
+        };
+        let mut feeds = BTreeMap::new();
+        for format in Format::ALL {
+            let path = doc_path(&section.slug, format);
+            feeds.insert(format, self.doc(&path, format.content_type(), format.render(&feed))?);
+        }
+        let mark = if all {
+            "all".to_string()
+        } else {
+            format!("sections/{}", section.slug)
+        };
+        let changed = self.changed(&mark, content_hash(&entries))?;
+        Ok(SiteSection {
+            section: section.clone(),
+            entries,
+            total: pick.total,
+            feeds,
+            changed,
+        })
+    }
+
     /// When what `path` names last changed, given its content hash now
     /// (kept in the store across restarts).
     fn changed(&mut self, path: &str, hash: String) -> Result<DateTime<Utc>, StoreError> {
@@ -345,10 +429,23 @@ impl Site {
         if path == "sections.opml" {
             return Some(&self.opml);
         }
+        if let Some(format) = Format::ALL.into_iter().find(|f| f.all_file_name() == path) {
+            return self.all.as_ref()?.feeds.get(&format);
+        }
         let rest = path.strip_prefix("sections/")?;
         let (slug, file) = rest.split_once('/')?;
         let format = Format::ALL.into_iter().find(|f| f.file_name() == file)?;
         self.section(slug)?.feeds.get(&format)
+    }
+}
+
+/// Where a section's feed (the "all sections" one for an empty slug) sits
+/// under the site's root.
+pub fn doc_path(slug: &str, format: Format) -> String {
+    if slug.is_empty() {
+        format.all_file_name().to_string()
+    } else {
+        format!("sections/{slug}/{}", format.file_name())
     }
 }
 

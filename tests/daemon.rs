@@ -71,7 +71,7 @@ fn reload_follows_edits_to_feeds_toml() {
         "{error}"
     );
     assert!(
-        get(&serve.url("/"))
+        get(&serve.url("/status"))
             .text()
             .contains("unknown key &quot;concurency&quot;")
     );
@@ -357,7 +357,7 @@ fn a_gone_source_is_reported_and_not_scheduled() {
     let status = sources(&serve);
     assert!(status["sources"][0]["next_poll"].is_null(), "{status:#}");
     assert!(
-        get(&serve.url("/"))
+        get(&serve.url("/status"))
             .text()
             .contains("gone (HTTP 410): no longer polled")
     );

@@ -296,7 +296,40 @@ fn ingest_and_publish(doc: &[u8], what: &str) -> usize {
         section: &config.sections[0],
         base_url: "https://thau.example",
         entries: &entries,
+        all: false,
     };
+    // The reading pages of the same entries: nothing active gets through.
+    let pages = thau::publish::Pages {
+        site: &config.site,
+        base_url: "https://thau.example",
+        sections: &config.sections,
+        now: Some(chrono::Utc::now()),
+    };
+    let listing = thau::publish::Listing {
+        section: &config.sections[0],
+        entries: &entries,
+    };
+    let mut html = pages.front(&[listing]);
+    html.extend(pages.section(&listing));
+    for e in &entries {
+        html.extend(pages.story(e, &[&config.sections[0]]));
+    }
+    let html = String::from_utf8(html).expect("pages are UTF-8").to_ascii_lowercase();
+    // Inside tags (text has no raw `<`): no script, frame, handler or
+    // javascript: URL.
+    for tag in html.split('<').skip(1).map(|t| t.split('>').next().unwrap_or(t)) {
+        let name = tag.split([' ', '/', '\n']).next().unwrap_or("");
+        assert!(
+            !matches!(name, "script" | "iframe" | "object" | "embed"),
+            "{what}: <{tag}> in a page"
+        );
+        let handler = tag
+            .split([' ', '\n'])
+            .skip(1)
+            .any(|attr| attr.starts_with("on") && attr.contains('='));
+        assert!(!handler, "{what}: an event handler in <{tag}>");
+        assert!(!tag.contains("=\"javascript:"), "{what}: a javascript: URL in <{tag}>");
+    }
     for format in Format::ALL {
         let bytes = format.render(&section);
         if format != Format::Json {

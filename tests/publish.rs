@@ -216,7 +216,7 @@ fn index_opml_health_and_source_status() {
         get(&serve.url("/api/sources")).text().contains("HTTP 503")
     });
 
-    let index = get(&serve.url("/"));
+    let index = get(&serve.url("/status"));
     assert_eq!(index.header("content-type"), Some("text/html; charset=utf-8"));
     let html = index.text();
     assert!(html.contains(&format!(
@@ -281,11 +281,27 @@ fn export_writes_the_site_and_an_unchanged_store_changes_no_file() {
     let out = site.dir.path().join("public");
     let run = site.thau(&["export", "--out", out.to_str().unwrap()]);
     assert_eq!(run.code(), 0, "{}", run.stderr());
-    // 5 sections × 3 formats and the OPML, each with .gz and .br, and index.html.
+    // 5 sections and the "all sections" feed × 3 formats and the OPML,
+    // each with .gz and .br; the front page, 5 section pages, a page per
+    // story they list, and status.html.
+    let stories = std::fs::read_dir(out.join("stories")).unwrap().count();
+    assert!(stories >= 8, "{stories} story pages");
+    let files = 6 * 3 * 3 + 3 + 1 + 5 + stories + 1;
     assert!(
-        run.stdout().ends_with("49 files written, 0 unchanged\n"),
+        run.stdout().ends_with(&format!("{files} files written, 0 unchanged\n")),
         "{}",
         run.stdout()
+    );
+    let front = std::fs::read_to_string(out.join("index.html")).unwrap();
+    assert!(
+        front.contains("href=\"https://news.example/thau/sections/sete/\""),
+        "{front}"
+    );
+    assert!(out.join("sections/sete/index.html").exists());
+    assert!(
+        std::fs::read_to_string(out.join("status.html"))
+            .unwrap()
+            .contains("thau status")
     );
     let gz = std::fs::read(out.join("sections/sete/rss.xml.gz")).unwrap();
     let mut unzipped = String::new();
@@ -301,7 +317,7 @@ fn export_writes_the_site_and_an_unchanged_store_changes_no_file() {
     let before = mtime("sections/agde/atom.xml");
 
     let run = site.thau(&["export", "--out", out.to_str().unwrap()]);
-    assert_eq!(run.stdout(), "0 files written, 49 unchanged\n");
+    assert_eq!(run.stdout(), format!("0 files written, {files} unchanged\n"));
     assert_eq!(mtime("sections/agde/atom.xml"), before);
 
     // Links planted in the folder are never followed: a file that is a

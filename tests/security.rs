@@ -115,7 +115,7 @@ fn hostile_bases_and_uris_never_reach_a_published_feed() {
 }
 
 /// Peak resident memory of a command, when GNU time is there to say it.
-fn peak_mib(mut cmd: std::process::Command) -> Option<(support::Run, u64)> {
+fn peak_mib(cmd: std::process::Command) -> Option<(support::Run, u64)> {
     if !std::path::Path::new("/usr/bin/time").exists() {
         eprintln!("SKIPPED: peak memory not measured (no /usr/bin/time; apt-get install time)");
         return None;
@@ -362,7 +362,11 @@ fn a_full_disk_is_reported_by_healthz_and_recovered_from_without_a_restart() {
         "{said:#}"
     );
     assert!(said["failing_sources"].as_u64().unwrap() > 0, "{said:#}");
-    assert!(get(&serve.url("/")).text().contains("The store cannot be written"));
+    assert!(
+        get(&serve.url("/status"))
+            .text()
+            .contains("The store cannot be written")
+    );
 
     std::process::Command::new("mount")
         .args(["-o", "remount,size=64m"])

@@ -14,7 +14,7 @@ pub fn atom(feed: &SectionFeed<'_>) -> Vec<u8> {
     let section = feed.section;
     let out = Feed {
         title: Text::plain(section.title.clone()),
-        id: format!("tag:thau,2026:sections/{}", section.slug),
+        id: feed.id(),
         updated: fixed(feed.updated()),
         subtitle: section.description.clone().map(Text::plain),
         // Entries without authors of their own are credited to the desk.
@@ -28,7 +28,7 @@ pub fn atom(feed: &SectionFeed<'_>) -> Vec<u8> {
         }),
         links: vec![
             link(feed.url(Format::Atom), "self", "application/atom+xml"),
-            link(format!("{}/", feed.base_url), "alternate", "text/html"),
+            link(feed.page_url(), "alternate", "text/html"),
         ],
         lang: feed.language(),
         entries: feed.entries.iter().map(|e| entry(e)).collect(),

@@ -1,4 +1,4 @@
-//! The HTML index page (sections with their feeds, sources with their last
+//! The status page (sections with their feeds, sources with their last
 //! poll) and the OPML list of section feeds. Plain HTML, no JavaScript, and
 //! `<link rel="alternate">` tags so browsers and readers discover the feeds.
 
@@ -43,8 +43,10 @@ pub fn index_html(
     store_error: Option<&str>,
 ) -> Vec<u8> {
     let mut h = String::new();
-    h.push_str("<!DOCTYPE html>\n<html lang=\"fr\">\n<head>\n<meta charset=\"utf-8\">\n");
-    h.push_str("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>thau</title>\n");
+    h.push_str("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n");
+    h.push_str(
+        "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>thau status</title>\n",
+    );
     for s in sections {
         for (format, kind, label) in [
             (Format::Rss, "application/rss+xml", "RSS"),
@@ -62,7 +64,7 @@ pub fn index_html(
     h.push_str(concat!(
         "<style>body{font-family:sans-serif;max-width:70em;margin:1em auto;padding:0 1em}",
         "table{border-collapse:collapse;width:100%}th,td{text-align:left;padding:.3em .6em;border-bottom:1px solid #ddd}",
-        ".error{color:#a00}.ok{color:#060}</style>\n</head>\n<body>\n<h1>thau</h1>\n"
+        ".error{color:#a00}.ok{color:#060}</style>\n</head>\n<body>\n<h1>thau status</h1>\n"
     ));
     if let Some(error) = store_error {
         let _ = writeln!(
@@ -167,7 +169,7 @@ pub fn opml(base_url: &str, sections: &[SectionSummary], formats: &[Format]) -> 
                 o,
                 "  <outline type=\"rss\" text=\"{t}\" title=\"{t}\" xmlUrl=\"{}\" htmlUrl=\"{}\"/>",
                 esc(&section_url(base_url, &s.slug, format)),
-                esc(&format!("{base_url}/")),
+                esc(&super::section_page_url(base_url, &s.slug)),
                 t = esc(&s.title)
             );
         }

@@ -80,7 +80,7 @@ pub fn json_feed(feed: &SectionFeed<'_>) -> Vec<u8> {
     let doc = JsonFeed {
         version: "https://jsonfeed.org/version/1.1",
         title: &feed.section.title,
-        home_page_url: format!("{}/", feed.base_url),
+        home_page_url: feed.page_url(),
         feed_url: feed.url(Format::Json),
         description: feed.description(),
         language: feed.language(),

@@ -1,11 +1,13 @@
 //! Pure: a section's entries → RSS 2.0, Atom 1.0 and JSON Feed 1.1 bytes,
-//! plus the HTML index and the OPML list of section feeds. Same input, same
+//! the reading pages (front, section, story), the status page and the OPML
+//! list of section feeds. Same input, same
 //! bytes: no clock, no randomness, a total order. Depends on `config`,
 //! `model` and `normalize` (HTML to text).
 
 mod atom;
 mod html;
 mod json;
+mod pages;
 mod rss;
 
 use std::cmp::Ordering;
@@ -20,6 +22,7 @@ use crate::model::Entry;
 pub use self::atom::atom;
 pub use self::html::{OPML_FORMATS, SectionSummary, SourceStatus, index_html, opml};
 pub use self::json::json_feed;
+pub use self::pages::{FRONT_PAGE_STORIES, Listing, Pages, ago, story_id, story_url};
 pub use self::rss::rss;
 
 /// Everything a section feed is rendered from.
@@ -30,6 +33,8 @@ pub struct SectionFeed<'a> {
     pub base_url: &'a str,
     /// Newest first, already limited.
     pub entries: &'a [Arc<Entry>],
+    /// The "all sections" feed (`/feed.xml`…), whose `section` is the site.
+    pub all: bool,
 }
 
 /// The three formats a section is published in.
@@ -46,6 +51,15 @@ impl Format {
     pub fn file_name(self) -> &'static str {
         match self {
             Format::Rss => "rss.xml",
+            Format::Atom => "atom.xml",
+            Format::Json => "feed.json",
+        }
+    }
+
+    /// The "all sections" feed's file, at the site's root.
+    pub fn all_file_name(self) -> &'static str {
+        match self {
+            Format::Rss => "feed.xml",
             Format::Atom => "atom.xml",
             Format::Json => "feed.json",
         }
@@ -70,7 +84,29 @@ impl Format {
 
 impl SectionFeed<'_> {
     pub fn url(&self, format: Format) -> String {
-        section_url(self.base_url, &self.section.slug, format)
+        if self.all {
+            format!("{}/{}", self.base_url, format.all_file_name())
+        } else {
+            section_url(self.base_url, &self.section.slug, format)
+        }
+    }
+
+    /// The page people read: the section's, or the front page.
+    pub fn page_url(&self) -> String {
+        if self.all {
+            format!("{}/", self.base_url)
+        } else {
+            section_page_url(self.base_url, &self.section.slug)
+        }
+    }
+
+    /// The feed's own id (Atom `id`).
+    pub fn id(&self) -> String {
+        if self.all {
+            "tag:thau,2026:all".to_string()
+        } else {
+            format!("tag:thau,2026:sections/{}", self.section.slug)
+        }
     }
 
     /// The newest `updated` among the entries: the feed's own date, never
@@ -119,6 +155,11 @@ pub fn safe_url(url: &str, mailto: bool) -> Option<&str> {
 
 pub fn section_url(base_url: &str, slug: &str, format: Format) -> String {
     format!("{base_url}/sections/{slug}/{}", format.file_name())
+}
+
+/// A section's reading page.
+pub fn section_page_url(base_url: &str, slug: &str) -> String {
+    format!("{base_url}/sections/{slug}/")
 }
 
 /// Newest first: published, then updated, then id, then key — a total order.

@@ -22,7 +22,7 @@ pub fn rss(feed: &SectionFeed<'_>) -> Vec<u8> {
     .collect();
     let channel = Channel {
         title: feed.section.title.clone(),
-        link: format!("{}/", feed.base_url),
+        link: feed.page_url(),
         description: feed.description(),
         language: feed.language(),
         last_build_date: Some(feed.updated().to_rfc2822()),

@@ -1,0 +1,619 @@
+//! The reading pages: the front page (every section's latest stories), a
+//! page per section (its stories, newest first) and a page per story (its
+//! sanitized content, its sources, a link to the original). Server-rendered
+//! HTML, no JavaScript, readable on a phone, labelled in the site's
+//! language, with feed discovery links on every page. Pure: "how long ago"
+//! is counted from the `now` given (none in a static export, which shows
+//! dates instead).
+
+use std::fmt::Write;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use sha2::{Digest, Sha256};
+
+use super::{Format, safe_url, section_page_url, section_url};
+use crate::config::{Language, Section, SiteConfig};
+use crate::model::Entry;
+use crate::normalize::{escape_html as esc, hex, html_to_text};
+
+/// Stories a section shows on the front page.
+pub const FRONT_PAGE_STORIES: usize = 4;
+
+/// Characters of a story's summary shown in a list.
+const SUMMARY_CHARS: usize = 280;
+
+/// What every page is rendered with.
+#[derive(Debug, Clone, Copy)]
+pub struct Pages<'a> {
+    pub site: &'a SiteConfig,
+    /// `[server].base_url`, without a trailing `/`.
+    pub base_url: &'a str,
+    /// Every section, in configuration order: the navigation.
+    pub sections: &'a [Section],
+    /// The instant ages are counted from; None prints dates only.
+    pub now: Option<DateTime<Utc>>,
+}
+
+/// A section and the stories a page lists for it, newest first.
+#[derive(Debug, Clone, Copy)]
+pub struct Listing<'a> {
+    pub section: &'a Section,
+    pub entries: &'a [Arc<Entry>],
+}
+
+/// A story's address on the site: `/stories/<id>.html`, where the id is a
+/// hash of the store key (stable across restarts, and short).
+pub fn story_id(entry: &Entry) -> String {
+    hex(&Sha256::digest(entry.key.as_bytes())[..10])
+}
+
+pub fn story_url(base_url: &str, entry: &Entry) -> String {
+    format!("{base_url}/stories/{}.html", story_id(entry))
+}
+
+impl Pages<'_> {
+    fn labels(&self) -> &'static Labels {
+        match self.site.language {
+            Language::En => &EN,
+            Language::Fr => &FR,
+        }
+    }
+
+    /// `/`: each section's latest stories.
+    pub fn front(&self, listings: &[Listing<'_>]) -> Vec<u8> {
+        let l = self.labels();
+        let mut h = self.head(&self.site.title, &self.all_feeds());
+        let _ = writeln!(h, "<main>\n<h1 class=\"front\">{}</h1>", esc(&self.site.title));
+        if let Some(d) = &self.site.description {
+            let _ = writeln!(h, "<p class=\"lede\">{}</p>", esc(d));
+        }
+        if listings.iter().all(|s| s.entries.is_empty()) {
+            let _ = writeln!(h, "<p>{}</p>", l.no_stories);
+        }
+        for listing in listings.iter().filter(|s| !s.entries.is_empty()) {
+            let s = listing.section;
+            let _ = writeln!(
+                h,
+                "<section aria-labelledby=\"s-{slug}\">\n<h2 id=\"s-{slug}\"><a href=\"{}\">{}</a></h2>",
+                esc(&section_page_url(self.base_url, &s.slug)),
+                esc(&s.title),
+                slug = esc(&s.slug),
+            );
+            self.list(
+                &mut h,
+                s,
+                &listing.entries[..listing.entries.len().min(FRONT_PAGE_STORIES)],
+                3,
+            );
+            let _ = writeln!(
+                h,
+                "<p class=\"more\"><a href=\"{}\">{} {}</a></p>\n</section>",
+                esc(&section_page_url(self.base_url, &s.slug)),
+                l.all_stories_of,
+                esc(&s.title)
+            );
+        }
+        h.push_str("</main>\n");
+        self.foot(&mut h);
+        h.into_bytes()
+    }
+
+    /// `/sections/<slug>/`: the section's stories, newest first.
+    pub fn section(&self, listing: &Listing<'_>) -> Vec<u8> {
+        let l = self.labels();
+        let s = listing.section;
+        let mut feeds = section_feeds(self.base_url, s);
+        feeds.extend(self.all_feeds());
+        let mut h = self.head(&format!("{} · {}", s.title, self.site.title), &feeds);
+        let _ = writeln!(h, "<main>\n<h1>{}</h1>", esc(&s.title));
+        if let Some(d) = &s.description {
+            let _ = writeln!(h, "<p class=\"lede\">{}</p>", esc(d));
+        }
+        if listing.entries.is_empty() {
+            let _ = writeln!(h, "<p>{}</p>", l.no_stories);
+        }
+        self.list(&mut h, s, listing.entries, 2);
+        let _ = write!(h, "<p class=\"feeds\">{}", l.subscribe);
+        for (i, (format, _, label)) in FEED_KINDS.iter().enumerate() {
+            let _ = write!(
+                h,
+                "{}<a href=\"{}\">{label}</a>",
+                if i > 0 { " · " } else { " " },
+                esc(&section_url(self.base_url, &s.slug, *format))
+            );
+        }
+        h.push_str("</p>\n</main>\n");
+        self.foot(&mut h);
+        h.into_bytes()
+    }
+
+    /// `/stories/<id>.html`: one story, in the sections it belongs to.
+    pub fn story(&self, entry: &Entry, in_sections: &[&Section]) -> Vec<u8> {
+        let l = self.labels();
+        let mut feeds: Vec<(String, String, &'static str)> = Vec::new();
+        for s in in_sections {
+            feeds.extend(section_feeds(self.base_url, s));
+        }
+        feeds.extend(self.all_feeds());
+        let mut h = self.head(&format!("{} · {}", entry.title, self.site.title), &feeds);
+        h.push_str("<main>\n<article>\n<header>\n");
+        let labels: Vec<String> = in_sections
+            .iter()
+            .map(|s| {
+                format!(
+                    "<a class=\"label\" href=\"{}\">{}</a>",
+                    esc(&section_page_url(self.base_url, &s.slug)),
+                    esc(&s.title)
+                )
+            })
+            .collect();
+        if !labels.is_empty() {
+            let _ = writeln!(h, "<p class=\"labels\">{}</p>", labels.join(" "));
+        }
+        let _ = writeln!(h, "<h1>{}</h1>", esc(&entry.title));
+        let _ = write!(h, "<p class=\"meta\">{}", self.when(entry));
+        let authors: Vec<String> = entry.authors.iter().map(|a| esc(&a.name)).collect();
+        if !authors.is_empty() {
+            let _ = write!(h, " · {}", authors.join(", "));
+        }
+        h.push_str("</p>\n</header>\n");
+        let text = entry.content.as_deref().or(entry.summary.as_deref());
+        // The picture, unless the text shows it already.
+        if let Some(src) = image(entry).filter(|src| !text.is_some_and(|t| t.contains(&format!("src=\"{src}\"")))) {
+            let _ = writeln!(h, "<img class=\"hero\" src=\"{}\" alt=\"\">", esc(src));
+        }
+        // Sanitized when it was stored (ammonia): safe to include as it is.
+        match text {
+            Some(html) => {
+                let _ = writeln!(h, "<div class=\"content\">\n{html}\n</div>");
+            }
+            None => {
+                let _ = writeln!(h, "<p>{}</p>", l.no_text);
+            }
+        }
+        let media: Vec<_> = entry
+            .enclosures
+            .iter()
+            .filter(|x| safe_url(&x.url, false).is_some())
+            .filter(|x| !x.media_type.as_deref().is_some_and(|t| t.starts_with("image/")))
+            .collect();
+        if !media.is_empty() {
+            let _ = writeln!(h, "<h2>{}</h2>\n<ul>", l.attachments);
+            for x in media {
+                let name = x.url.rsplit('/').next().filter(|n| !n.is_empty()).unwrap_or(&x.url);
+                let kind = x
+                    .media_type
+                    .as_deref()
+                    .map(|t| format!(" ({})", esc(t)))
+                    .unwrap_or_default();
+                let _ = writeln!(h, "<li><a href=\"{}\">{}</a>{kind}</li>", esc(&x.url), esc(name));
+            }
+            h.push_str("</ul>\n");
+        }
+        h.push_str("<footer>\n");
+        if let Some(link) = entry.link.as_deref().and_then(|u| safe_url(u, false)) {
+            let _ = writeln!(
+                h,
+                "<p><a class=\"original\" href=\"{}\">{}</a></p>",
+                esc(link),
+                l.read_original
+            );
+        }
+        let sources: Vec<String> = entry
+            .sources
+            .iter()
+            .map(|s| {
+                let name = esc(s
+                    .feed_title
+                    .as_deref()
+                    .filter(|t| !t.trim().is_empty())
+                    .unwrap_or(&s.name));
+                match s.feed_url.as_deref().and_then(|u| safe_url(u, false)) {
+                    Some(url) => format!("<a href=\"{}\">{name}</a>", esc(url)),
+                    None => name,
+                }
+            })
+            .collect();
+        let _ = writeln!(h, "<p class=\"sources\">{} {}</p>", l.sources, sources.join(", "));
+        h.push_str("</footer>\n</article>\n</main>\n");
+        self.foot(&mut h);
+        h.into_bytes()
+    }
+
+    /// A page for what is not there (a story no longer on the site).
+    pub fn not_found(&self) -> Vec<u8> {
+        let l = self.labels();
+        let mut h = self.head(&format!("{} · {}", l.not_found, self.site.title), &self.all_feeds());
+        let _ = writeln!(
+            h,
+            "<main>\n<h1>{}</h1>\n<p>{} <a href=\"{}/\">{}</a></p>\n</main>",
+            l.not_found,
+            l.not_found_text,
+            esc(self.base_url),
+            esc(&self.site.title)
+        );
+        self.foot(&mut h);
+        h.into_bytes()
+    }
+
+    fn all_feeds(&self) -> Vec<(String, String, &'static str)> {
+        FEED_KINDS
+            .iter()
+            .map(|(format, kind, label)| {
+                (
+                    format!("{} ({label})", self.site.title),
+                    format!("{}/{}", self.base_url, format.all_file_name()),
+                    *kind,
+                )
+            })
+            .collect()
+    }
+
+    /// `<!DOCTYPE>` to the page's header and navigation.
+    fn head(&self, title: &str, feeds: &[(String, String, &'static str)]) -> String {
+        let l = self.labels();
+        let mut h = String::with_capacity(16 * 1024);
+        let _ = write!(
+            h,
+            "<!DOCTYPE html>\n<html lang=\"{}\">\n<head>\n<meta charset=\"utf-8\">\n\
+             <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>{}</title>\n",
+            self.site.language.code(),
+            esc(title)
+        );
+        for (title, href, kind) in feeds {
+            let _ = writeln!(
+                h,
+                "<link rel=\"alternate\" type=\"{kind}\" title=\"{}\" href=\"{}\">",
+                esc(title),
+                esc(href)
+            );
+        }
+        h.push_str(STYLE);
+        let _ = write!(
+            h,
+            "</head>\n<body>\n<header class=\"site\">\n<p class=\"name\"><a href=\"{}/\">{}</a></p>\n<nav aria-label=\"{}\">\n<ul>\n",
+            esc(self.base_url),
+            esc(&self.site.title),
+            l.sections
+        );
+        for s in self.sections {
+            let _ = writeln!(
+                h,
+                "<li><a href=\"{}\">{}</a></li>",
+                esc(&section_page_url(self.base_url, &s.slug)),
+                esc(&s.title)
+            );
+        }
+        h.push_str("</ul>\n</nav>\n</header>\n");
+        h
+    }
+
+    fn foot(&self, h: &mut String) {
+        let l = self.labels();
+        let _ = writeln!(
+            h,
+            "<footer class=\"site\">\n<p>{} <a href=\"{}/feed.xml\">RSS</a> · <a href=\"{}/atom.xml\">Atom</a> · <a href=\"{}/feed.json\">JSON Feed</a> · <a href=\"{}/sections.opml\">OPML</a></p>\n</footer>\n</body>\n</html>",
+            l.every_section,
+            esc(self.base_url),
+            esc(self.base_url),
+            esc(self.base_url),
+            esc(self.base_url)
+        );
+    }
+
+    /// A list of stories; `level` is the heading level of their titles.
+    fn list(&self, h: &mut String, section: &Section, entries: &[Arc<Entry>], level: u8) {
+        if entries.is_empty() {
+            return;
+        }
+        h.push_str("<ul class=\"stories\">\n");
+        for e in entries {
+            let url = story_url(self.base_url, e);
+            h.push_str("<li>\n<article>\n");
+            if let Some(src) = image(e) {
+                let _ = writeln!(
+                    h,
+                    "<img src=\"{}\" alt=\"\" loading=\"lazy\" width=\"160\" height=\"107\">",
+                    esc(src)
+                );
+            }
+            let _ = writeln!(
+                h,
+                "<p class=\"meta\"><span class=\"label\">{}</span> · {}</p>",
+                esc(&section.title),
+                self.when(e)
+            );
+            let _ = writeln!(
+                h,
+                "<h{level}><a href=\"{}\">{}</a></h{level}>",
+                esc(&url),
+                esc(&e.title)
+            );
+            let text = teaser(e);
+            if !text.is_empty() {
+                let _ = writeln!(h, "<p>{}</p>", esc(&text));
+            }
+            h.push_str("</article>\n</li>\n");
+        }
+        h.push_str("</ul>\n");
+    }
+
+    /// `<time>` with the age ("il y a 2 semaines") or, without `now`, the date.
+    fn when(&self, e: &Entry) -> String {
+        let iso = e.published.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        let date = e.published.format("%Y-%m-%d %H:%M UTC").to_string();
+        match self.now {
+            Some(now) => format!(
+                "<time datetime=\"{iso}\" title=\"{date}\">{}</time>",
+                ago(self.site.language, now, e.published)
+            ),
+            None => format!("<time datetime=\"{iso}\">{date}</time>"),
+        }
+    }
+}
+
+/// The three feed formats, their media types and names.
+const FEED_KINDS: [(Format, &str, &str); 3] = [
+    (Format::Rss, "application/rss+xml", "RSS"),
+    (Format::Atom, "application/atom+xml", "Atom"),
+    (Format::Json, "application/feed+json", "JSON Feed"),
+];
+
+fn section_feeds(base_url: &str, s: &Section) -> Vec<(String, String, &'static str)> {
+    FEED_KINDS
+        .iter()
+        .map(|(format, kind, label)| {
+            (
+                format!("{} ({label})", s.title),
+                section_url(base_url, &s.slug, *format),
+                *kind,
+            )
+        })
+        .collect()
+}
+
+/// How long ago `t` was, in words: "2 weeks ago", "il y a 2 semaines".
+pub fn ago(language: Language, now: DateTime<Utc>, t: DateTime<Utc>) -> String {
+    let secs = (now - t).num_seconds();
+    let (n, unit) = match secs {
+        ..60 => {
+            return match language {
+                Language::En => "just now".into(),
+                Language::Fr => "à l'instant".into(),
+            };
+        }
+        60..3_600 => (secs / 60, Unit::Minute),
+        3_600..86_400 => (secs / 3_600, Unit::Hour),
+        86_400..604_800 => (secs / 86_400, Unit::Day),
+        // Weeks until a month is a better word (30 days).
+        604_800..2_592_000 => (secs / 604_800, Unit::Week),
+        2_592_000..31_536_000 => ((secs / 2_592_000).min(11), Unit::Month),
+        _ => (secs / 31_536_000, Unit::Year),
+    };
+    let plural = n > 1;
+    match language {
+        Language::En => {
+            let word = match unit {
+                Unit::Minute => "minute",
+                Unit::Hour => "hour",
+                Unit::Day => "day",
+                Unit::Week => "week",
+                Unit::Month => "month",
+                Unit::Year => "year",
+            };
+            format!("{n} {word}{} ago", if plural { "s" } else { "" })
+        }
+        Language::Fr => {
+            let word = match (unit, plural) {
+                (Unit::Minute, false) => "minute",
+                (Unit::Minute, true) => "minutes",
+                (Unit::Hour, false) => "heure",
+                (Unit::Hour, true) => "heures",
+                (Unit::Day, false) => "jour",
+                (Unit::Day, true) => "jours",
+                (Unit::Week, false) => "semaine",
+                (Unit::Week, true) => "semaines",
+                (Unit::Month, _) => "mois",
+                (Unit::Year, false) => "an",
+                (Unit::Year, true) => "ans",
+            };
+            format!("il y a {n} {word}")
+        }
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Unit {
+    Minute,
+    Hour,
+    Day,
+    Week,
+    Month,
+    Year,
+}
+
+/// The story's picture: an image enclosure (`media:content`,
+/// `media:thumbnail`, an RSS enclosure), else the first image of its text.
+pub fn image(e: &Entry) -> Option<&str> {
+    let is_image = |url: &str, media_type: Option<&str>| match media_type {
+        Some(t) => t.starts_with("image/"),
+        None => {
+            let path = url.split(['?', '#']).next().unwrap_or(url).to_ascii_lowercase();
+            [".jpg", ".jpeg", ".png", ".gif", ".webp", ".avif"]
+                .iter()
+                .any(|ext| path.ends_with(ext))
+        }
+    };
+    if let Some(x) = e
+        .enclosures
+        .iter()
+        .find(|x| is_image(&x.url, x.media_type.as_deref()) && safe_url(&x.url, false).is_some())
+    {
+        return Some(&x.url);
+    }
+    [e.summary.as_deref(), e.content.as_deref()]
+        .into_iter()
+        .flatten()
+        .find_map(first_img_src)
+        .filter(|u| safe_url(u, false).is_some())
+}
+
+/// The `src` of the first `<img>` of sanitized HTML (html5ever's
+/// serialization: lowercase names, double-quoted values, `&` as `&amp;`).
+fn first_img_src(html: &str) -> Option<&str> {
+    let at = html.find("<img ")?;
+    let tag = &html[at..at + html[at..].find('>')?];
+    let start = tag.find(" src=\"")? + 6;
+    let len = tag[start..].find('"')?;
+    let src = &tag[start..start + len];
+    // An `&amp;` in the URL would need unescaping: leave such images out.
+    (!src.contains('&')).then_some(src)
+}
+
+/// The start of a story's summary (or text) as plain text.
+fn teaser(e: &Entry) -> String {
+    let Some(html) = e.summary.as_deref().or(e.content.as_deref()) else {
+        return String::new();
+    };
+    let text = html_to_text(html);
+    let text = text.trim();
+    if text.chars().count() <= SUMMARY_CHARS {
+        return text.to_string();
+    }
+    let cut: String = text.chars().take(SUMMARY_CHARS).collect();
+    let cut = match cut.rfind(char::is_whitespace) {
+        Some(i) if i > SUMMARY_CHARS / 2 => &cut[..i],
+        _ => &cut,
+    };
+    format!(
+        "{}…",
+        cut.trim_end_matches(|c: char| c.is_whitespace() || c.is_ascii_punctuation())
+    )
+}
+
+struct Labels {
+    sections: &'static str,
+    no_stories: &'static str,
+    all_stories_of: &'static str,
+    subscribe: &'static str,
+    read_original: &'static str,
+    sources: &'static str,
+    attachments: &'static str,
+    no_text: &'static str,
+    every_section: &'static str,
+    not_found: &'static str,
+    not_found_text: &'static str,
+}
+
+const EN: Labels = Labels {
+    sections: "Sections",
+    no_stories: "No stories yet.",
+    all_stories_of: "All stories:",
+    subscribe: "Subscribe:",
+    read_original: "Read the original",
+    sources: "Sources:",
+    attachments: "Attachments",
+    no_text: "The source gave no text for this story.",
+    every_section: "Every section:",
+    not_found: "Not found",
+    not_found_text: "This story is no longer on the site. Back to",
+};
+
+const FR: Labels = Labels {
+    sections: "Rubriques",
+    no_stories: "Aucun article pour l'instant.",
+    all_stories_of: "Tous les articles :",
+    subscribe: "S'abonner :",
+    read_original: "Lire l'article original",
+    sources: "Sources :",
+    attachments: "Pièces jointes",
+    no_text: "La source ne donne pas de texte pour cet article.",
+    every_section: "Toutes les rubriques :",
+    not_found: "Introuvable",
+    not_found_text: "Cet article n'est plus sur le site. Retour à",
+};
+
+/// Readable on a phone: one column, system fonts, images that shrink.
+const STYLE: &str = concat!(
+    "<style>\n",
+    "body{font-family:system-ui,sans-serif;line-height:1.5;max-width:46em;margin:0 auto;padding:0 1em;color:#222;background:#fff}\n",
+    "a{color:#0645ad}header.site{border-bottom:2px solid #0b5d8c;margin-bottom:1em}\n",
+    ".name{font-size:1.5em;font-weight:bold;margin:.5em 0}.name a{color:#0b5d8c;text-decoration:none}\n",
+    "nav ul{list-style:none;padding:0;margin:.5em 0;display:flex;flex-wrap:wrap;gap:.3em 1em}\n",
+    "ul.stories{list-style:none;padding:0}ul.stories li{border-bottom:1px solid #ddd;padding:.8em 0;overflow:hidden}\n",
+    "ul.stories img{float:right;margin:0 0 .5em 1em;max-width:35%;height:auto;object-fit:cover}\n",
+    ".meta{color:#555;font-size:.9em;margin:0}.label{text-transform:uppercase;font-weight:bold;color:#0b5d8c;font-size:.85em}\n",
+    "h2,h3{margin:.2em 0;line-height:1.25}h1.front{position:absolute;left:-9999px}img.hero,.content img{max-width:100%;height:auto}\n",
+    ".content{overflow-wrap:break-word}footer.site{border-top:1px solid #ddd;margin-top:2em;color:#555;font-size:.9em}\n",
+    "</style>\n",
+);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn at(y: i32, m: u32, d: u32, h: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(y, m, d, h, 0, 0).unwrap()
+    }
+
+    #[test]
+    fn ages_read_as_people_say_them_in_both_languages() {
+        let now = at(2026, 11, 28, 12);
+        let cases = [
+            (now, "just now", "à l'instant"),
+            (now - chrono::Duration::minutes(1), "1 minute ago", "il y a 1 minute"),
+            (
+                now - chrono::Duration::minutes(45),
+                "45 minutes ago",
+                "il y a 45 minutes",
+            ),
+            (at(2026, 11, 28, 9), "3 hours ago", "il y a 3 heures"),
+            (at(2026, 11, 27, 12), "1 day ago", "il y a 1 jour"),
+            (at(2026, 11, 14, 12), "2 weeks ago", "il y a 2 semaines"),
+            (at(2026, 9, 28, 12), "2 months ago", "il y a 2 mois"),
+            (at(2025, 12, 20, 12), "11 months ago", "il y a 11 mois"),
+            (at(2025, 11, 1, 12), "1 year ago", "il y a 1 an"),
+            (at(2024, 11, 1, 12), "2 years ago", "il y a 2 ans"),
+            // A date ahead of the clock is "now", never "-3 minutes".
+            (now + chrono::Duration::minutes(3), "just now", "à l'instant"),
+        ];
+        for (t, en, fr) in cases {
+            assert_eq!(ago(Language::En, now, t), en);
+            assert_eq!(ago(Language::Fr, now, t), fr);
+        }
+    }
+
+    #[test]
+    fn the_picture_is_an_image_enclosure_else_the_first_image_of_the_text() {
+        let mut e = crate::model::tests_support::entry("Joutes");
+        e.summary = Some("<p>Texte <img src=\"https://x.example/a.jpg\" alt=\"\"></p>".into());
+        assert_eq!(image(&e), Some("https://x.example/a.jpg"));
+        e.enclosures.push(crate::model::Enclosure {
+            url: "https://x.example/podcast.mp3".into(),
+            media_type: Some("audio/mpeg".into()),
+            length: None,
+        });
+        e.enclosures.push(crate::model::Enclosure {
+            url: "https://x.example/une.webp".into(),
+            media_type: None,
+            length: None,
+        });
+        assert_eq!(image(&e), Some("https://x.example/une.webp"));
+        e.enclosures.clear();
+        e.summary = Some("<img src=\"javascript:alert(1)\">".into());
+        assert_eq!(image(&e), None);
+    }
+
+    #[test]
+    fn teasers_stop_at_a_word_with_an_ellipsis() {
+        let mut e = crate::model::tests_support::entry("x");
+        e.summary = Some(format!("<p>{}</p>", "mot ".repeat(200)));
+        let t = teaser(&e);
+        assert!(t.ends_with("mot…"), "{t}");
+        assert!(t.chars().count() <= SUMMARY_CHARS + 1);
+        e.summary = Some("<p>Court &amp; <b>net</b>.</p>".into());
+        assert_eq!(teaser(&e), "Court & net.");
+    }
+}
