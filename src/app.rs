@@ -356,16 +356,16 @@ async fn republish(state: Arc<AppState>, bound: SocketAddr, changed: Arc<Notify>
                     }
                     _ => (store.while_quiet(|| Selection::scan(&store, &config))?, None),
                 };
+                let now = Utc::now();
+                let frozen = crate::digest::freeze_due(&store, &config, &selection, now)?;
+                let dirty = dirty.map(|mut d| {
+                    for (d, f) in d.iter_mut().zip(&frozen) {
+                        *d |= f;
+                    }
+                    d
+                });
                 let previous = previous.ready.then_some(previous.as_ref());
-                let site = Site::build(
-                    &store,
-                    &config,
-                    &selection,
-                    &base_url,
-                    previous,
-                    dirty.as_deref(),
-                    Utc::now(),
-                )?;
+                let site = Site::build(&store, &config, &selection, &base_url, previous, dirty.as_deref(), now)?;
                 tracing::debug!(
                     elapsed_ms = started.elapsed().as_millis() as u64,
                     rescan,
@@ -399,8 +399,18 @@ async fn republish(state: Arc<AppState>, bound: SocketAddr, changed: Arc<Notify>
             Ok(Err(e)) => warn!(error = %e, "republishing failed; serving the previous version"),
             Err(e) => warn!(error = %e, "republishing failed; serving the previous version"),
         }
+        // A digest is due when its period ends, poll or no poll.
+        let digest_due = crate::digest::next_due(&state.config.load(), Utc::now())
+            .and_then(|t| (t - Utc::now()).to_std().ok())
+            .map(|wait| wait + Duration::from_secs(1));
         tokio::select! {
             _ = changed.notified() => {}
+            _ = async {
+                match digest_due {
+                    Some(wait) => tokio::time::sleep(wait).await,
+                    None => std::future::pending().await,
+                }
+            } => {}
             _ = stop.wait_for(|s| *s) => return,
         }
     }
@@ -414,7 +424,9 @@ pub fn export(config: &Config, out: &Path) -> anyhow::Result<ExportReport> {
     let store = Store::open_config(&config.store)?;
     let base_url = config.server.base_url(config.server.listen);
     let selection = Selection::scan(&store, config)?;
-    let site = Site::build(&store, config, &selection, &base_url, None, None, Utc::now())?;
+    let now = Utc::now();
+    crate::digest::freeze_due(&store, config, &selection, now)?;
+    let site = Site::build(&store, config, &selection, &base_url, None, None, now)?;
     let report = write_site(&site, &store, config, out)?;
     store.flush()?;
     Ok(report)
@@ -426,6 +438,14 @@ fn write_site(site: &Site, store: &Store, config: &Config, out: &Path) -> anyhow
         for format in Format::ALL {
             let path = Path::new("sections").join(&s.section.slug).join(format.file_name());
             docs.push((path, &s.feeds[&format]));
+            if let Some(digest) = s.digest.get(&format) {
+                docs.push((
+                    Path::new("sections")
+                        .join(&s.section.slug)
+                        .join(format.digest_file_name()),
+                    digest,
+                ));
+            }
         }
     }
     if let Some(all) = &site.all {

@@ -248,6 +248,31 @@ pub struct Section {
     /// This section's own limits (an entry is kept while any of its sections
     /// wants it, within the global limits).
     pub retention: Retention,
+    /// When its digest feed gets an entry, if it has one.
+    pub digest: Option<DigestSchedule>,
+}
+
+/// A section's digest: one entry per period, once the period has ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DigestSchedule {
+    pub period: DigestPeriod,
+    /// The local time periods end at.
+    pub at: chrono::NaiveTime,
+    /// Where `at` is read: `[poll] timezone`, else UTC.
+    pub timezone: Tz,
+    /// How long after a period ends its sources must have been polled
+    /// before its digest is made (a story posted at 23:59 may reach the
+    /// feed a few minutes later).
+    pub delay: Duration,
+}
+
+pub const DEFAULT_DIGEST_DELAY: Duration = Duration::from_secs(15 * 60);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DigestPeriod {
+    Daily,
+    /// Ending on this day of the week.
+    Weekly(chrono::Weekday),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -445,6 +470,10 @@ const SECTION_KEYS: &[&str] = &[
     "keywords",
     "max_entries",
     "max_age",
+    "digest",
+    "digest_time",
+    "digest_day",
+    "digest_delay",
 ];
 const SOURCE_KEYS: &[&str] = &[
     "name", "url", "path", "sections", "schedule", "every", "title", "timezone",
@@ -726,10 +755,10 @@ impl Checker {
                 .collect(),
         };
         let retention = retention_table.as_ref().map(|t| self.retention(t)).unwrap_or_default();
-        let sections = self.sections(&root);
         let timezone = poll
             .as_ref()
             .and_then(|t| self.parsed_with(t, "timezone", parse_timezone));
+        let sections = self.sections(&root, timezone);
         let sources = self.sources(&root, &sections, timezone);
 
         Config {
@@ -793,6 +822,50 @@ impl Checker {
         }
     }
 
+    /// `digest = "daily"|"weekly"`, `digest_time = "07:00"`, `digest_day = "monday"`.
+    fn digest(&mut self, t: &Tbl<'_>, timezone: Option<Tz>) -> Option<DigestSchedule> {
+        let period = self.parsed(t, "digest", "\"daily\" or \"weekly\"", |s| match s {
+            "daily" => Some(false),
+            "weekly" => Some(true),
+            _ => None,
+        });
+        let at = self
+            .parsed(t, "digest_time", "a time of day such as \"07:00\"", |s| {
+                chrono::NaiveTime::parse_from_str(s, "%H:%M").ok()
+            })
+            .unwrap_or(chrono::NaiveTime::MIN);
+        let day = self.parsed(t, "digest_day", "a day of the week such as \"monday\"", parse_weekday);
+        let delay = self
+            .parsed_with(t, "digest_delay", parse_duration_or_zero)
+            .unwrap_or(DEFAULT_DIGEST_DELAY);
+        let Some(weekly) = period else {
+            for key in ["digest_time", "digest_day", "digest_delay"] {
+                if !t.table.contains_key("digest")
+                    && let Some((_, line)) = self.value(t, key)
+                {
+                    self.problem(
+                        line,
+                        format!("{}: {key} needs digest = \"daily\" or \"weekly\"", t.what),
+                    );
+                }
+            }
+            return None;
+        };
+        if !weekly && let Some((_, line)) = self.value(t, "digest_day") {
+            self.problem(line, format!("{}: digest_day is for weekly digests", t.what));
+        }
+        Some(DigestSchedule {
+            period: if weekly {
+                DigestPeriod::Weekly(day.unwrap_or(chrono::Weekday::Mon))
+            } else {
+                DigestPeriod::Daily
+            },
+            at,
+            timezone: timezone.unwrap_or(Tz::UTC),
+            delay,
+        })
+    }
+
     fn retention(&mut self, t: &Tbl<'_>) -> Retention {
         Retention {
             max_entries: self.integer(t, "max_entries", 1, i64::MAX).map(|n| n as usize),
@@ -800,7 +873,7 @@ impl Checker {
         }
     }
 
-    fn sections(&mut self, root: &Tbl<'_>) -> Vec<Section> {
+    fn sections(&mut self, root: &Tbl<'_>, timezone: Option<Tz>) -> Vec<Section> {
         let mut sections = Vec::new();
         let mut seen = HashSet::new();
         for t in self.array_of_tables(root, "sections") {
@@ -828,6 +901,7 @@ impl Checker {
             let categories = self.string_list(&t, "categories").unwrap_or_default();
             let keywords = self.string_list(&t, "keywords").unwrap_or_default();
             let retention = self.retention(&t);
+            let digest = self.digest(&t, timezone);
             if let (Some((slug, _)), Some((title, _))) = (slug, title) {
                 sections.push(Section {
                     slug,
@@ -837,6 +911,7 @@ impl Checker {
                     categories: categories.into_iter().map(|(s, _)| s).collect(),
                     keywords: keywords.into_iter().map(|(s, _)| s).collect(),
                     retention,
+                    digest,
                 });
             }
         }
@@ -1170,6 +1245,22 @@ fn edit_distance(a: &str, b: &str) -> usize {
 
 /// `"20s"`, `"500ms"`, `"2m"`, `"1h"`, `"1d"`; more than zero.
 /// An IANA time zone name such as `Europe/Paris`.
+/// A day of the week, in English or French, any case.
+fn parse_weekday(s: &str) -> Option<chrono::Weekday> {
+    use chrono::Weekday::*;
+    let days = [
+        (Mon, "monday", "lundi"),
+        (Tue, "tuesday", "mardi"),
+        (Wed, "wednesday", "mercredi"),
+        (Thu, "thursday", "jeudi"),
+        (Fri, "friday", "vendredi"),
+        (Sat, "saturday", "samedi"),
+        (Sun, "sunday", "dimanche"),
+    ];
+    let s = s.trim().to_lowercase();
+    days.iter().find(|(_, en, fr)| s == *en || s == *fr).map(|(d, ..)| *d)
+}
+
 pub fn parse_timezone(s: &str) -> Result<Tz, String> {
     s.parse().map_err(|_| {
         let hint = did_you_mean(s, chrono_tz::TZ_VARIANTS.iter().map(|tz| tz.name()));

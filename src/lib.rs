@@ -15,6 +15,7 @@
 //! - [`route`]: pure: which sections an entry belongs to.
 //! - [`select`]: which entries each section (and the "all sections" feed) shows,
 //!   kept up to date from the store's changes.
+//! - [`digest`]: digest feeds: periods, frozen once ended, rendered as entries.
 //! - [`publish`]: pure: entries → RSS 2.0 / Atom 1.0 / JSON Feed, the reading
 //!   pages (front, section, story), the status page, OPML.
 //! - [`pipeline`]: polls sources: fetch → normalize → store.
@@ -33,6 +34,7 @@
 pub mod app;
 pub mod config;
 pub mod dates;
+pub mod digest;
 pub mod export;
 pub mod fetch;
 pub mod legacy_ns;

@@ -227,6 +227,37 @@ impl Selection {
         Ok(())
     }
 
+    /// Section `i`'s members published in `[start, end)`, newest first
+    /// (one range of the time index, not a scan of the store).
+    pub fn members_between(
+        &self,
+        store: &Store,
+        i: usize,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+    ) -> Result<Vec<Arc<Entry>>, StoreError> {
+        let mut members = Vec::new();
+        for row in store.recent_after(end, "") {
+            let row = row?;
+            if row.published >= end {
+                continue;
+            }
+            if row.published < start {
+                break;
+            }
+            let mut entry = None;
+            if self
+                .router
+                .member(i, &row.routing, || load(store, &row.key, &mut entry))?
+                && let Some(e) = load(store, &row.key, &mut entry)?
+            {
+                members.push(e);
+            }
+        }
+        members.sort_by(|a, b| crate::publish::newest_first(a, b));
+        Ok(members)
+    }
+
     fn count(&mut self, sources: &[String], delta: isize) {
         self.total = self.total.saturating_add_signed(delta);
         for source in sources {

@@ -351,6 +351,13 @@ fn feed_response(state: &AppState, uri: &Uri, headers: &HeaderMap) -> FeedAnswer
             let Some(section) = site.section(slug) else {
                 return not_found(&format!("no section \"{slug}\"\n"));
             };
+            if let Some(format) = Format::ALL.into_iter().find(|f| f.digest_file_name() == file) {
+                // One document per section: ?limit and ?since do not apply.
+                return match section.digest.get(&format) {
+                    Some(doc) => FeedAnswer::Now(serve_doc(doc, headers, &site.cache_control)),
+                    None => not_found(&format!("section \"{slug}\" has no digest (set digest = \"daily\")\n")),
+                };
+            }
             let Some(format) = Format::ALL.into_iter().find(|f| f.file_name() == file) else {
                 return not_found("section feeds are rss.xml, atom.xml and feed.json\n");
             };

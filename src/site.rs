@@ -17,7 +17,7 @@ use sha2::{Digest, Sha256};
 use crate::config::{Config, Section};
 use crate::model::Entry;
 use crate::normalize::hex;
-use crate::publish::{self, Format, SectionFeed, SectionSummary};
+use crate::publish::{self, FeedKind, Format, SectionFeed, SectionSummary};
 use crate::select::Selection;
 use crate::store::{PublishMark, Store, StoreError};
 
@@ -82,6 +82,8 @@ pub struct SiteSection {
     pub total: usize,
     /// The default page (`page_size` entries) in each format.
     pub feeds: BTreeMap<Format, Doc>,
+    /// The digest feed in each format, for a section with `digest`.
+    pub digest: BTreeMap<Format, Doc>,
     /// When what the section holds (its `entries`) last changed: the
     /// `Last-Modified` of its `?limit`/`?since` variants.
     pub changed: DateTime<Utc>,
@@ -196,24 +198,17 @@ impl Site {
         for (i, (section, pick)) in config.sections.iter().zip(&selection.picks).enumerate() {
             let clean = dirty.is_some_and(|d| !d[i]);
             let old = previous.and_then(|p| p.section(&section.slug));
-            sections.push(marks.section(
-                section,
-                pick,
-                base_url,
-                false,
-                config.server.page_size,
-                old.filter(|_| clean),
-            )?);
+            sections.push(marks.section(config, section, pick, base_url, false, old.filter(|_| clean))?);
         }
         let all_section = all_sections(config);
         let clean = dirty.is_some_and(|d| !d[config.sections.len()]);
         let old = previous.and_then(|p| p.all.as_ref());
         let all = marks.section(
+            config,
             &all_section,
             &selection.all,
             base_url,
             true,
-            config.server.page_size,
             old.filter(|_| clean),
         )?;
         let opml = publish::opml(base_url, &summaries(&sections), &publish::OPML_FORMATS);
@@ -276,7 +271,7 @@ impl Site {
             section: &section.section,
             base_url: &self.base_url,
             entries: &entries,
-            all,
+            kind: if all { FeedKind::All } else { FeedKind::Section },
         };
         let body = key.format.render(&feed);
         let gzipped = gzip(&body, flate2::Compression::fast());
@@ -352,6 +347,7 @@ pub fn all_sections(config: &Config) -> Section {
         categories: Vec::new(),
         keywords: Vec::new(),
         retention: Default::default(),
+        digest: None,
     }
 }
 
@@ -360,13 +356,14 @@ impl Marks<'_> {
     /// takes `unchanged` as it is.
     fn section(
         &mut self,
+        config: &Config,
         section: &Section,
         pick: &crate::select::Pick,
         base_url: &str,
         all: bool,
-        page_size: usize,
         unchanged: Option<&SiteSection>,
     ) -> Result<SiteSection, StoreError> {
+        let page_size = config.server.page_size;
         if let Some(old) = unchanged.filter(|s| s.section == *section) {
             return Ok(SiteSection {
                 total: pick.total,
@@ -379,7 +376,7 @@ impl Marks<'_> {
             section,
             base_url,
             entries: page,
-            all,
+            kind: if all { FeedKind::All } else { FeedKind::Section },
         };
         let mut feeds = BTreeMap::new();
         for format in Format::ALL {
@@ -392,11 +389,37 @@ impl Marks<'_> {
             format!("sections/{}", section.slug)
         };
         let changed = self.changed(&mark, content_hash(&entries))?;
+        let mut digest = BTreeMap::new();
+        if section.digest.is_some() && !all {
+            let entries: Vec<Arc<Entry>> = self
+                .store
+                .digests::<crate::digest::Digest>(&section.slug, 10 * crate::digest::FEED_DIGESTS)?
+                .iter()
+                .filter(|d| d.total > 0)
+                .take(crate::digest::FEED_DIGESTS)
+                .map(|d| Arc::new(crate::digest::entry(section, d, config.site.language, base_url)))
+                .collect();
+            let titled = Section {
+                title: crate::digest::feed_title(section, config.site.language),
+                ..section.clone()
+            };
+            let feed = SectionFeed {
+                section: &titled,
+                base_url,
+                entries: &entries,
+                kind: FeedKind::Digest,
+            };
+            for format in Format::ALL {
+                let path = format!("sections/{}/{}", section.slug, format.digest_file_name());
+                digest.insert(format, self.doc(&path, format.content_type(), format.render(&feed))?);
+            }
+        }
         Ok(SiteSection {
             section: section.clone(),
             entries,
             total: pick.total,
             feeds,
+            digest,
             changed,
         })
     }
@@ -434,6 +457,9 @@ impl Site {
         }
         let rest = path.strip_prefix("sections/")?;
         let (slug, file) = rest.split_once('/')?;
+        if let Some(format) = Format::ALL.into_iter().find(|f| f.digest_file_name() == file) {
+            return self.section(slug)?.digest.get(&format);
+        }
         let format = Format::ALL.into_iter().find(|f| f.file_name() == file)?;
         self.section(slug)?.feeds.get(&format)
     }

@@ -296,7 +296,7 @@ fn ingest_and_publish(doc: &[u8], what: &str) -> usize {
         section: &config.sections[0],
         base_url: "https://thau.example",
         entries: &entries,
-        all: false,
+        kind: thau::publish::FeedKind::Section,
     };
     // The reading pages of the same entries: nothing active gets through.
     let pages = thau::publish::Pages {

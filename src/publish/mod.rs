@@ -22,7 +22,7 @@ use crate::model::Entry;
 pub use self::atom::atom;
 pub use self::html::{OPML_FORMATS, SectionSummary, SourceStatus, index_html, opml};
 pub use self::json::json_feed;
-pub use self::pages::{FRONT_PAGE_STORIES, Listing, Pages, ago, story_id, story_url};
+pub use self::pages::{FRONT_PAGE_STORIES, Listing, Pages, ago, image, story_id, story_url};
 pub use self::rss::rss;
 
 /// Everything a section feed is rendered from.
@@ -33,8 +33,18 @@ pub struct SectionFeed<'a> {
     pub base_url: &'a str,
     /// Newest first, already limited.
     pub entries: &'a [Arc<Entry>],
+    pub kind: FeedKind,
+}
+
+/// Which of a section's feeds this is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FeedKind {
+    /// `/sections/{slug}/rss.xml`…
+    Section,
     /// The "all sections" feed (`/feed.xml`…), whose `section` is the site.
-    pub all: bool,
+    All,
+    /// `/sections/{slug}/digest.xml`…: one entry per period.
+    Digest,
 }
 
 /// The three formats a section is published in.
@@ -65,6 +75,15 @@ impl Format {
         }
     }
 
+    /// A section's digest feed's file.
+    pub fn digest_file_name(self) -> &'static str {
+        match self {
+            Format::Rss => "digest.xml",
+            Format::Atom => "digest.atom",
+            Format::Json => "digest.json",
+        }
+    }
+
     pub fn content_type(self) -> &'static str {
         match self {
             Format::Rss => "application/rss+xml; charset=utf-8",
@@ -84,28 +103,32 @@ impl Format {
 
 impl SectionFeed<'_> {
     pub fn url(&self, format: Format) -> String {
-        if self.all {
-            format!("{}/{}", self.base_url, format.all_file_name())
-        } else {
-            section_url(self.base_url, &self.section.slug, format)
+        match self.kind {
+            FeedKind::Section => section_url(self.base_url, &self.section.slug, format),
+            FeedKind::All => format!("{}/{}", self.base_url, format.all_file_name()),
+            FeedKind::Digest => format!(
+                "{}/sections/{}/{}",
+                self.base_url,
+                self.section.slug,
+                format.digest_file_name()
+            ),
         }
     }
 
     /// The page people read: the section's, or the front page.
     pub fn page_url(&self) -> String {
-        if self.all {
-            format!("{}/", self.base_url)
-        } else {
-            section_page_url(self.base_url, &self.section.slug)
+        match self.kind {
+            FeedKind::All => format!("{}/", self.base_url),
+            FeedKind::Section | FeedKind::Digest => section_page_url(self.base_url, &self.section.slug),
         }
     }
 
     /// The feed's own id (Atom `id`).
     pub fn id(&self) -> String {
-        if self.all {
-            "tag:thau,2026:all".to_string()
-        } else {
-            format!("tag:thau,2026:sections/{}", self.section.slug)
+        match self.kind {
+            FeedKind::Section => format!("tag:thau,2026:sections/{}", self.section.slug),
+            FeedKind::All => "tag:thau,2026:all".to_string(),
+            FeedKind::Digest => format!("tag:thau,2026:sections/{}/digest", self.section.slug),
         }
     }
 

@@ -104,6 +104,18 @@ impl Pages<'_> {
         let l = self.labels();
         let s = listing.section;
         let mut feeds = section_feeds(self.base_url, s);
+        if s.digest.is_some() {
+            feeds.push((
+                format!("{} ({})", s.title, l.digest),
+                format!(
+                    "{}/sections/{}/{}",
+                    self.base_url,
+                    s.slug,
+                    Format::Rss.digest_file_name()
+                ),
+                "application/rss+xml",
+            ));
+        }
         feeds.extend(self.all_feeds());
         let mut h = self.head(&format!("{} · {}", s.title, self.site.title), &feeds);
         let _ = writeln!(h, "<main>\n<h1>{}</h1>", esc(&s.title));
@@ -121,6 +133,19 @@ impl Pages<'_> {
                 "{}<a href=\"{}\">{label}</a>",
                 if i > 0 { " · " } else { " " },
                 esc(&section_url(self.base_url, &s.slug, *format))
+            );
+        }
+        if s.digest.is_some() {
+            let _ = write!(
+                h,
+                " · <a href=\"{}\">{}</a>",
+                esc(&format!(
+                    "{}/sections/{}/{}",
+                    self.base_url,
+                    s.slug,
+                    Format::Rss.digest_file_name()
+                )),
+                l.digest
             );
         }
         h.push_str("</p>\n</main>\n");
@@ -504,6 +529,7 @@ struct Labels {
     every_section: &'static str,
     not_found: &'static str,
     not_found_text: &'static str,
+    digest: &'static str,
 }
 
 const EN: Labels = Labels {
@@ -518,6 +544,7 @@ const EN: Labels = Labels {
     every_section: "Every section:",
     not_found: "Not found",
     not_found_text: "This story is no longer on the site. Back to",
+    digest: "digest (RSS)",
 };
 
 const FR: Labels = Labels {
@@ -532,6 +559,7 @@ const FR: Labels = Labels {
     every_section: "Toutes les rubriques :",
     not_found: "Introuvable",
     not_found_text: "Cet article n'est plus sur le site. Retour à",
+    digest: "l'essentiel (RSS)",
 };
 
 /// Readable on a phone: one column, system fonts, images that shrink.

@@ -95,7 +95,7 @@ fn render(format: Format) -> String {
     let feed = SectionFeed {
         section: &section,
         base_url: "http://127.0.0.1:8080",
-        all: false,
+        kind: FeedKind::Section,
         entries: &entries,
     };
     String::from_utf8(format.render(&feed)).unwrap()
@@ -149,7 +149,7 @@ fn rendering_is_deterministic_and_dates_come_from_entries() {
     let empty = SectionFeed {
         section: &section(),
         base_url: "http://x",
-        all: false,
+        kind: FeedKind::Section,
         entries: &[],
     };
     assert_eq!(empty.updated(), DateTime::UNIX_EPOCH);

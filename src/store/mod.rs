@@ -13,6 +13,7 @@
 //! | `t\0{published, newest first}{key}` | [`Routing`]: what sections need    |
 //! | `p\0{path}`                     | [`PublishMark`] of a published file    |
 //! | `d\0{source}`                   | what the source's last document listed ([`Listed`]: keys and fingerprints) |
+//! | `g\0{slug}\0{period end}`        | a section's frozen digest (`digest::Digest` as JSON), written once |
 //!
 //! The `t` index is what sections are rendered from: a scan newest-first
 //! that decides membership from the small [`Routing`] value alone, without
@@ -352,6 +353,52 @@ impl Store {
             db.insert([b"p\0", path.as_bytes()].concat(), to_json(mark))
                 .map_err(StoreError::from),
         )?;
+        Ok(())
+    }
+
+    /// A section's frozen digests (`g\0{slug}\0{period end}`), newest
+    /// first, at most `newest` of them. Digests are written once and never
+    /// changed.
+    pub fn digests<T: serde::de::DeserializeOwned>(&self, slug: &str, newest: usize) -> Result<Vec<T>, StoreError> {
+        let db = self.db()?;
+        db.scan_prefix(digest_prefix(slug))
+            .rev()
+            .take(newest)
+            .map(|kv| {
+                let (k, v) = kv?;
+                decode(&k, &v)
+            })
+            .collect()
+    }
+
+    /// The end of the newest period a section's digest was frozen for.
+    pub fn last_digest_end(&self, slug: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let prefix = digest_prefix(slug);
+        let Some((k, _)) = self.db()?.scan_prefix(&prefix).next_back().transpose()? else {
+            return Ok(None);
+        };
+        let stamp: [u8; 8] = k[prefix.len()..].try_into().map_err(|_| StoreError::Corrupt {
+            key: String::from_utf8_lossy(&k).into_owned(),
+            why: "a digest key ends with 8 bytes of time".into(),
+        })?;
+        let secs = (u64::from_be_bytes(stamp) ^ (1 << 63)) as i64;
+        Ok(DateTime::from_timestamp(secs, 0))
+    }
+
+    /// Freezes a section's digest for the period ending at `end`.
+    pub fn put_digest<T: serde::Serialize>(
+        &self,
+        slug: &str,
+        end: DateTime<Utc>,
+        digest: &T,
+    ) -> Result<(), StoreError> {
+        let db = self.db_for_write()?;
+        let key = [
+            digest_prefix(slug),
+            ((end.timestamp() as u64) ^ (1 << 63)).to_be_bytes().to_vec(),
+        ]
+        .concat();
+        self.wrote(db.insert(key, to_json(digest)).map_err(StoreError::from))?;
         Ok(())
     }
 
@@ -957,6 +1004,10 @@ impl Routing {
             categories: entry.categories.iter().map(|c| fold(c)).collect(),
         }
     }
+}
+
+fn digest_prefix(slug: &str) -> Vec<u8> {
+    [b"g\0", slug.as_bytes(), b"\0"].concat()
 }
 
 fn to_json<T: serde::Serialize>(value: &T) -> Vec<u8> {
