@@ -346,9 +346,9 @@ async fn republish(state: Arc<AppState>, bound: SocketAddr, changed: Arc<Notify>
         let taken = current.take();
         let job = {
             let config = config.clone();
-            tokio::task::spawn_blocking(move || -> Result<(Selection, Site), StoreError> {
+            tokio::task::spawn_blocking(move || -> Result<(Selection, Site, bool), StoreError> {
                 let started = std::time::Instant::now();
-                let (selection, dirty) = match taken {
+                let (mut selection, dirty) = match taken {
                     Some((_, _, mut selection)) if !rescan => {
                         let changes = store.take_changes();
                         let dirty = selection.apply(&store, &changes)?;
@@ -358,9 +358,10 @@ async fn republish(state: Arc<AppState>, bound: SocketAddr, changed: Arc<Notify>
                 };
                 let now = Utc::now();
                 let frozen = crate::digest::freeze_due(&store, &config, &selection, now)?;
+                let archived = crate::archive::archive_due(&store, &config, &mut selection, now)?;
                 let dirty = dirty.map(|mut d| {
-                    for (d, f) in d.iter_mut().zip(&frozen) {
-                        *d |= f;
+                    for (i, d) in d.iter_mut().enumerate() {
+                        *d |= frozen.get(i).is_some_and(|f| *f) || archived.sections.get(i).is_some_and(|a| *a);
                     }
                     d
                 });
@@ -371,11 +372,15 @@ async fn republish(state: Arc<AppState>, bound: SocketAddr, changed: Arc<Notify>
                     rescan,
                     "site republished"
                 );
-                Ok((selection, site))
+                Ok((selection, site, archived.more))
             })
         };
         match job.await {
-            Ok(Ok((selection, site))) => {
+            Ok(Ok((selection, site, more))) => {
+                if more {
+                    // Archive pages remain to be written: another round soon.
+                    changed.notify_one();
+                }
                 state.metrics.record_entries(site.per_source.iter(), site.total_entries);
                 let site = Arc::new(site);
                 state.site.store(site.clone());
@@ -426,6 +431,8 @@ pub fn export(config: &Config, out: &Path) -> anyhow::Result<ExportReport> {
     let selection = Selection::scan(&store, config)?;
     let now = Utc::now();
     crate::digest::freeze_due(&store, config, &selection, now)?;
+    let mut selection = selection;
+    while crate::archive::archive_due(&store, config, &mut selection, now)?.more {}
     let site = Site::build(&store, config, &selection, &base_url, None, None, now)?;
     let report = write_site(&site, &store, config, out)?;
     store.flush()?;
@@ -454,6 +461,27 @@ fn write_site(site: &Site, store: &Store, config: &Config, out: &Path) -> anyhow
         }
     }
     docs.push(("sections.opml".into(), &site.opml));
+    // Archive pages: each written once. A page already in the folder is not
+    // rendered again (so a poll does not rewrite thousands of pages).
+    let mut archive_pages = Vec::new();
+    for s in &site.sections {
+        for n in 1..=s.archives {
+            let dir = Path::new("sections").join(&s.section.slug).join("archive");
+            if out.join(&dir).join(format!("{n}.xml")).exists() {
+                continue;
+            }
+            for format in Format::ALL {
+                if let Some(doc) = site.archive_page(store, &s.section.slug, n, format)? {
+                    archive_pages.push((dir.join(format!("{n}.{}", format.archive_extension())), doc));
+                }
+            }
+        }
+    }
+    // The RSS page last, so that an interrupted export writes it again.
+    archive_pages.sort_by_key(|(path, _)| path.extension().is_some_and(|e| e == "xml"));
+    for (path, doc) in &archive_pages {
+        docs.push((path.clone(), doc));
+    }
     // No "next poll" in a static page: it would change every minute.
     let sources = server::source_statuses(store, config, site, None, None);
     let index = publish::index_html(&site.base_url, &site.summaries(), &sources, None, None);

@@ -53,6 +53,8 @@ pub struct ServerConfig {
     pub admin_token: Option<String>,
     /// Who may read `/status` and `/api/sources`.
     pub status: StatusAccess,
+    /// Stories in one page of a section's archive (RFC 5005).
+    pub archive_page_size: usize,
 }
 
 /// Who may read the status page and `/api/sources`.
@@ -423,6 +425,7 @@ pub const DEFAULT_PAGE_SIZE: usize = 50;
 pub const DEFAULT_MAX_PAGE_SIZE: usize = 500;
 pub const DEFAULT_CACHE_MAX_AGE: Duration = Duration::from_secs(300);
 pub const DEFAULT_SITE_TITLE: &str = "thau";
+pub const DEFAULT_ARCHIVE_PAGE_SIZE: usize = 50;
 
 const TOP_KEYS: &[&str] = &[
     "server",
@@ -445,6 +448,7 @@ const SERVER_KEYS: &[&str] = &[
     "cache_max_age",
     "admin_token",
     "status",
+    "archive_page_size",
 ];
 const STORE_KEYS: &[&str] = &["path", "cache"];
 const POLL_KEYS: &[&str] = &[
@@ -673,6 +677,19 @@ impl Checker {
             }
         };
         let site = site.as_ref().map(|t| self.site(t)).unwrap_or_default();
+        let archive_page_size = server
+            .as_ref()
+            .and_then(|t| self.integer(t, "archive_page_size", 10, 1000))
+            .map_or(DEFAULT_ARCHIVE_PAGE_SIZE.min(page_size), |n| n as usize);
+        if archive_page_size > page_size {
+            let line = server.as_ref().map_or(1, |t| t.line);
+            self.problem(
+                line,
+                format!(
+                    "[server]: archive_page_size ({archive_page_size}) is above page_size ({page_size}): stories between the feed and the archive would be in neither"
+                ),
+            );
+        }
 
         let store_path = match store.as_ref().and_then(|t| self.string(t, "path")) {
             Some((p, line)) => {
@@ -771,6 +788,7 @@ impl Checker {
                 cache_max_age,
                 admin_token,
                 status,
+                archive_page_size,
             },
             site,
             store: StoreConfig {

@@ -15,6 +15,7 @@
 //! - [`route`]: pure: which sections an entry belongs to.
 //! - [`select`]: which entries each section (and the "all sections" feed) shows,
 //!   kept up to date from the store's changes.
+//! - [`archive`]: RFC 5005 archive pages, written once a section's stories leave its feed.
 //! - [`digest`]: digest feeds: periods, frozen once ended, rendered as entries.
 //! - [`publish`]: pure: entries → RSS 2.0 / Atom 1.0 / JSON Feed, the reading
 //!   pages (front, section, story), the status page, OPML.
@@ -32,6 +33,7 @@
 //! - [`app`]: composition root for `thau serve` (reload, shutdown) and `thau export`.
 
 pub mod app;
+pub mod archive;
 pub mod config;
 pub mod dates;
 pub mod digest;

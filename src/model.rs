@@ -86,6 +86,21 @@ pub struct Enclosure {
     pub length: Option<u64>,
 }
 
+/// One page of a section's archive (RFC 5005): the stories it holds, oldest
+/// first, frozen when the page was written. A pruned story leaves the page
+/// shorter; nothing is ever added.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ArchivePage {
+    /// Store keys.
+    pub keys: Vec<String>,
+    /// Where the page ends in the time index: the newest story's
+    /// `published` (as the index holds it) and key.
+    pub last_published: DateTime<Utc>,
+    pub last_key: String,
+    /// When the page was written (its `Last-Modified`).
+    pub written: DateTime<Utc>,
+}
+
 /// What the last poll of a source did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 
 use crate::config::Config;
-use crate::model::Entry;
+use crate::model::{ArchivePage, Entry};
 use crate::route::Router;
 use crate::store::{Change, IndexRow, Store, StoreError};
 
@@ -91,6 +91,10 @@ pub struct Selection {
     pub per_source: BTreeMap<String, usize>,
     /// Entries stored.
     pub total: usize,
+    /// Per section: where its archive ends (the newest archived story's
+    /// place in the index), and how many of its members are newer.
+    marks: Vec<Option<Rank>>,
+    beyond: Vec<usize>,
 }
 
 impl Selection {
@@ -98,9 +102,16 @@ impl Selection {
     /// section wants it or only its text can tell.
     pub fn scan(store: &Store, config: &Config) -> Result<Selection, StoreError> {
         let router = Router::new(config);
+        let mut marks = Vec::with_capacity(config.sections.len());
+        for section in &config.sections {
+            let last = store.last_archive_page::<ArchivePage>(&section.slug)?;
+            marks.push(last.map(|(_, page)| (Reverse(page.last_published), page.last_key)));
+        }
         let mut selection = Selection {
             picks: vec![Pick::default(); router.slugs().count()],
             all: Pick::default(),
+            beyond: vec![0; marks.len()],
+            marks,
             router,
             keep: config.server.max_page_size,
             per_source: BTreeMap::new(),
@@ -121,6 +132,9 @@ impl Selection {
                 anywhere = true;
                 let keep = selection.keep;
                 selection.picks[i].scanned(&row, keep, || load(store, &row.key, &mut entry))?;
+                if selection.past_mark(i, &row) {
+                    selection.beyond[i] += 1;
+                }
             }
             if anywhere {
                 let keep = selection.keep;
@@ -149,6 +163,9 @@ impl Selection {
                     {
                         anywhere = true;
                         dirty[i] |= self.picks[i].removed(row);
+                        if self.past_mark(i, row) {
+                            self.beyond[i] = self.beyond[i].saturating_sub(1);
+                        }
                     }
                 }
                 if anywhere {
@@ -165,6 +182,9 @@ impl Selection {
                     {
                         anywhere = true;
                         dirty[i] |= self.picks[i].added(row, entry, self.keep);
+                        if self.past_mark(i, row) {
+                            self.beyond[i] += 1;
+                        }
                     }
                 }
                 if anywhere {
@@ -225,6 +245,41 @@ impl Selection {
             }
         }
         Ok(())
+    }
+
+    /// Whether `row` is newer than where section `i`'s archive ends.
+    fn past_mark(&self, i: usize, row: &IndexRow) -> bool {
+        self.marks[i].as_ref().is_none_or(|mark| rank(row) < *mark)
+    }
+
+    /// Section `i`'s members newer than its archive's end.
+    pub fn unarchived(&self, i: usize) -> usize {
+        self.beyond[i]
+    }
+
+    /// Where section `i`'s archive ends: (published, key) of its newest story.
+    pub fn archive_mark(&self, i: usize) -> Option<(DateTime<Utc>, &str)> {
+        self.marks[i].as_ref().map(|(Reverse(p), k)| (*p, k.as_str()))
+    }
+
+    /// Section `i`'s archive now ends at (`published`, `key`), `count`
+    /// members later.
+    pub fn archived(&mut self, i: usize, published: DateTime<Utc>, key: &str, count: usize) {
+        self.marks[i] = Some((Reverse(published), key.to_string()));
+        self.beyond[i] = self.beyond[i].saturating_sub(count);
+    }
+
+    /// The entry behind `row` when it belongs to section `i` (and still is
+    /// stored).
+    pub fn member_entry(&self, store: &Store, i: usize, row: &IndexRow) -> Result<Option<Arc<Entry>>, StoreError> {
+        let mut entry = None;
+        if self
+            .router
+            .member(i, &row.routing, || load(store, &row.key, &mut entry))?
+        {
+            return load(store, &row.key, &mut entry);
+        }
+        Ok(None)
     }
 
     /// Section `i`'s members published in `[start, end)`, newest first

@@ -278,6 +278,11 @@ impl hyper::service::Service<hyper::Request<Incoming>> for Http {
                         async move { Ok(render_variant(state, render, headers).await) },
                     ))
                 }
+                FeedAnswer::Archive(page) => {
+                    let state = self.state.clone();
+                    let headers = request.headers().clone();
+                    Either::Right(Box::pin(async move { Ok(archive_page(state, page, headers).await) }))
+                }
             };
         }
         let mut router = self.router.clone();
@@ -320,13 +325,49 @@ async fn section_feed(State(state): State<Arc<AppState>>, request: Request) -> R
     match feed_response(&state, request.uri(), request.headers()) {
         FeedAnswer::Now(response) => response,
         FeedAnswer::Render(render) => render_variant(state.clone(), render, request.headers().clone()).await,
+        FeedAnswer::Archive(page) => archive_page(state.clone(), page, request.headers().clone()).await,
     }
 }
 
-/// A feed request answered from memory, or a variant to render first.
+/// A feed request answered from memory, or a variant or an archive page
+/// to render first.
 enum FeedAnswer {
     Now(Response),
     Render(VariantKey),
+    Archive(ArchiveRequest),
+}
+
+/// `/sections/{slug}/archive/{n}.{xml,atom,json}`.
+struct ArchiveRequest {
+    slug: String,
+    n: u32,
+    format: Format,
+}
+
+/// Archive pages change only when a story is pruned: cached for a week.
+const ARCHIVE_CACHE_CONTROL: HeaderValue = HeaderValue::from_static("public, max-age=604800");
+
+/// Serves an archive page, reading and rendering it off the serving
+/// threads the first time.
+async fn archive_page(state: Arc<AppState>, page: ArchiveRequest, headers: HeaderMap) -> Response {
+    let site = state.site.load_full();
+    let store = state.store.clone();
+    let rendered = {
+        let site = site.clone();
+        tokio::task::spawn_blocking(move || site.archive_page(&store, &page.slug, page.n, page.format)).await
+    };
+    match rendered {
+        Ok(Ok(Some(doc))) => serve_doc(&doc, &headers, &ARCHIVE_CACHE_CONTROL),
+        Ok(Ok(None)) => plain(StatusCode::NOT_FOUND, "no such archive page\n"),
+        Ok(Err(e)) => {
+            warn!(error = %e, "reading an archive page failed");
+            plain(StatusCode::SERVICE_UNAVAILABLE, "the store cannot be read\n")
+        }
+        Err(e) => {
+            warn!(error = %e, "rendering an archive page failed");
+            plain(StatusCode::INTERNAL_SERVER_ERROR, "rendering failed\n")
+        }
+    }
 }
 
 fn feed_response(state: &AppState, uri: &Uri, headers: &HeaderMap) -> FeedAnswer {
@@ -351,6 +392,22 @@ fn feed_response(state: &AppState, uri: &Uri, headers: &HeaderMap) -> FeedAnswer
             let Some(section) = site.section(slug) else {
                 return not_found(&format!("no section \"{slug}\"\n"));
             };
+            if let Some(page) = file.strip_prefix("archive/") {
+                let parsed = page.split_once('.').and_then(|(n, ext)| {
+                    // One spelling per page: no leading zero.
+                    let n = n.parse::<u32>().ok().filter(|_| !n.starts_with('0'))?;
+                    let format = Format::ALL.into_iter().find(|f| f.archive_extension() == ext)?;
+                    Some((n, format))
+                });
+                return match parsed {
+                    Some((n, format)) => FeedAnswer::Archive(ArchiveRequest {
+                        slug: slug.to_string(),
+                        n,
+                        format,
+                    }),
+                    None => not_found("archive pages are archive/{n}.xml (RSS), .atom and .json\n"),
+                };
+            }
             if let Some(format) = Format::ALL.into_iter().find(|f| f.digest_file_name() == file) {
                 // One document per section: ?limit and ?since do not apply.
                 return match section.digest.get(&format) {

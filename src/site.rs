@@ -84,6 +84,8 @@ pub struct SiteSection {
     pub feeds: BTreeMap<Format, Doc>,
     /// The digest feed in each format, for a section with `digest`.
     pub digest: BTreeMap<Format, Doc>,
+    /// Pages in the section's archive (RFC 5005), numbered from 1.
+    pub archives: u32,
     /// When what the section holds (its `entries`) last changed: the
     /// `Last-Modified` of its `?limit`/`?since` variants.
     pub changed: DateTime<Utc>,
@@ -148,11 +150,63 @@ pub struct Site {
     pub ready: bool,
     /// Stories by their page's id, made on the first story request.
     stories: std::sync::OnceLock<HashMap<String, Arc<Entry>>>,
+    /// Archive pages rendered since the site was built.
+    archive_pages: Mutex<HashMap<(String, u32, Format), Arc<Doc>>>,
 }
 
 impl Site {
     pub fn section(&self, slug: &str) -> Option<&SiteSection> {
         self.sections.iter().find(|s| s.section.slug == slug)
+    }
+
+    /// Page `n` of a section's archive in `format`, rendered from the store
+    /// on first request and kept with the site. None when there is no such
+    /// page.
+    pub fn archive_page(
+        &self,
+        store: &Store,
+        slug: &str,
+        n: u32,
+        format: Format,
+    ) -> Result<Option<Arc<Doc>>, StoreError> {
+        let key = (slug.to_string(), n, format);
+        if let Some(doc) = self.archive_pages.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
+            return Ok(Some(doc.clone()));
+        }
+        let Some(section) = self.section(slug).filter(|s| (1..=s.archives).contains(&n)) else {
+            return Ok(None);
+        };
+        let Some(page) = store.archive_page::<crate::model::ArchivePage>(slug, n)? else {
+            return Ok(None);
+        };
+        let mut entries = Vec::with_capacity(page.keys.len());
+        for key in &page.keys {
+            // A pruned story leaves the page shorter.
+            if let Some(e) = store.entry(key)? {
+                entries.push(Arc::new(e));
+            }
+        }
+        entries.sort_by(|a, b| publish::newest_first(a, b));
+        let feed = SectionFeed {
+            section: &section.section,
+            base_url: &self.base_url,
+            entries: &entries,
+            kind: FeedKind::Archive(n),
+            archives: section.archives,
+        };
+        let body = format.render(&feed);
+        let gzipped = gzip(&body, flate2::Compression::fast());
+        let hash = hex_sha256(&body);
+        let doc = Arc::new(Doc {
+            gzip: Bytes::from(gzipped),
+            ..Doc::plain(format.content_type(), body, hash, page.written.trunc_subsecs(0))
+        });
+        let mut cache = self.archive_pages.lock().unwrap_or_else(|e| e.into_inner());
+        if cache.len() >= MAX_VARIANTS {
+            cache.clear();
+        }
+        cache.insert(key, doc.clone());
+        Ok(Some(doc))
     }
 
     /// A story shown on the site (on any section's kept page), by its
@@ -227,6 +281,7 @@ impl Site {
             variants: Variants::default(),
             ready: true,
             stories: Default::default(),
+            archive_pages: Default::default(),
         })
     }
 
@@ -246,6 +301,7 @@ impl Site {
             variants: Variants::default(),
             ready: false,
             stories: Default::default(),
+            archive_pages: Default::default(),
         }
     }
 
@@ -272,6 +328,7 @@ impl Site {
             base_url: &self.base_url,
             entries: &entries,
             kind: if all { FeedKind::All } else { FeedKind::Section },
+            archives: section.archives,
         };
         let body = key.format.render(&feed);
         let gzipped = gzip(&body, flate2::Compression::fast());
@@ -372,11 +429,19 @@ impl Marks<'_> {
         }
         let entries = pick.entries();
         let page = &entries[..entries.len().min(page_size)];
+        let archives = if all {
+            0
+        } else {
+            self.store
+                .last_archive_page::<crate::model::ArchivePage>(&section.slug)?
+                .map_or(0, |(n, _)| n)
+        };
         let feed = SectionFeed {
             section,
             base_url,
             entries: page,
             kind: if all { FeedKind::All } else { FeedKind::Section },
+            archives,
         };
         let mut feeds = BTreeMap::new();
         for format in Format::ALL {
@@ -408,6 +473,7 @@ impl Marks<'_> {
                 base_url,
                 entries: &entries,
                 kind: FeedKind::Digest,
+                archives: 0,
             };
             for format in Format::ALL {
                 let path = format!("sections/{}/{}", section.slug, format.digest_file_name());
@@ -420,6 +486,7 @@ impl Marks<'_> {
             total: pick.total,
             feeds,
             digest,
+            archives,
             changed,
         })
     }

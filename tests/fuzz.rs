@@ -297,6 +297,7 @@ fn ingest_and_publish(doc: &[u8], what: &str) -> usize {
         base_url: "https://thau.example",
         entries: &entries,
         kind: thau::publish::FeedKind::Section,
+        archives: 0,
     };
     // The reading pages of the same entries: nothing active gets through.
     let pages = thau::publish::Pages {

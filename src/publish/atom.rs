@@ -12,6 +12,18 @@ use crate::model::Entry;
 
 pub fn atom(feed: &SectionFeed<'_>) -> Vec<u8> {
     let section = feed.section;
+    let mut links = vec![
+        link(feed.url(Format::Atom), "self", "application/atom+xml"),
+        link(feed.page_url(), "alternate", "text/html"),
+    ];
+    for (rel, href) in feed.archive_links(Format::Atom) {
+        links.push(link(href, rel, "application/atom+xml"));
+    }
+    let archive = matches!(feed.kind, super::FeedKind::Archive(_));
+    let mut namespaces = std::collections::BTreeMap::new();
+    if archive {
+        namespaces.insert("fh".to_string(), super::FEED_HISTORY_NS.to_string());
+    }
     let out = Feed {
         title: Text::plain(section.title.clone()),
         id: feed.id(),
@@ -26,10 +38,8 @@ pub fn atom(feed: &SectionFeed<'_>) -> Vec<u8> {
             value: "thau".into(),
             ..Generator::default()
         }),
-        links: vec![
-            link(feed.url(Format::Atom), "self", "application/atom+xml"),
-            link(feed.page_url(), "alternate", "text/html"),
-        ],
+        links,
+        namespaces,
         lang: feed.language(),
         entries: feed.entries.iter().map(|e| entry(e)).collect(),
         ..Feed::default()
@@ -41,6 +51,15 @@ pub fn atom(feed: &SectionFeed<'_>) -> Vec<u8> {
     let mut bytes = out
         .write_with_config(Vec::new(), config)
         .expect("writing to memory does not fail");
+    if archive {
+        // `<fh:archive/>` (RFC 5005 §4) among the feed's metadata: Atom's
+        // schema wants extension elements before the entries, where
+        // atom_syndication does not write them.
+        let at = memchr::memmem::find(&bytes, b"<entry>")
+            .or_else(|| memchr::memmem::rfind(&bytes, b"</feed>"))
+            .expect("a feed has an end tag");
+        bytes.splice(at..at, b"<fh:archive/>\n ".iter().copied());
+    }
     bytes.push(b'\n');
     bytes
 }

@@ -16,6 +16,9 @@ struct JsonFeed<'a> {
     description: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     language: Option<String>,
+    /// Older items: the archive page before this document.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_url: Option<String>,
     items: Vec<Item<'a>>,
 }
 
@@ -84,6 +87,11 @@ pub fn json_feed(feed: &SectionFeed<'_>) -> Vec<u8> {
         feed_url: feed.url(Format::Json),
         description: feed.description(),
         language: feed.language(),
+        next_url: feed
+            .archive_links(Format::Json)
+            .into_iter()
+            .find(|(rel, _)| *rel == "prev-archive")
+            .map(|(_, href)| href),
         items: feed.entries.iter().map(|e| item(e)).collect(),
     };
     let mut out = serde_json::to_vec_pretty(&doc).expect("plain data serializes");

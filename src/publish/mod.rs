@@ -34,6 +34,8 @@ pub struct SectionFeed<'a> {
     /// Newest first, already limited.
     pub entries: &'a [Arc<Entry>],
     pub kind: FeedKind,
+    /// Archive pages the section has (RFC 5005); 0: none yet.
+    pub archives: u32,
 }
 
 /// Which of a section's feeds this is.
@@ -45,6 +47,8 @@ pub enum FeedKind {
     All,
     /// `/sections/{slug}/digest.xml`…: one entry per period.
     Digest,
+    /// `/sections/{slug}/archive/{n}.xml`…: page `n` of the archive (RFC 5005).
+    Archive(u32),
 }
 
 /// The three formats a section is published in.
@@ -72,6 +76,15 @@ impl Format {
             Format::Rss => "feed.xml",
             Format::Atom => "atom.xml",
             Format::Json => "feed.json",
+        }
+    }
+
+    /// The extension of archive page files: `archive/{n}.xml`…
+    pub fn archive_extension(self) -> &'static str {
+        match self {
+            Format::Rss => "xml",
+            Format::Atom => "atom",
+            Format::Json => "json",
         }
     }
 
@@ -112,6 +125,28 @@ impl SectionFeed<'_> {
                 self.section.slug,
                 format.digest_file_name()
             ),
+            FeedKind::Archive(n) => archive_url(self.base_url, &self.section.slug, n, format),
+        }
+    }
+
+    /// RFC 5005 links: a section feed points to its newest archive page;
+    /// an archive page to the feed (`current`) and the page before it.
+    /// (No `next-archive`: a page would change when the next one is
+    /// written, and pages are immutable.)
+    pub fn archive_links(&self, format: Format) -> Vec<(&'static str, String)> {
+        let slug = &self.section.slug;
+        match self.kind {
+            FeedKind::Section if self.archives > 0 => {
+                vec![("prev-archive", archive_url(self.base_url, slug, self.archives, format))]
+            }
+            FeedKind::Archive(n) => {
+                let mut links = vec![("current", section_url(self.base_url, slug, format))];
+                if n > 1 {
+                    links.push(("prev-archive", archive_url(self.base_url, slug, n - 1, format)));
+                }
+                links
+            }
+            _ => Vec::new(),
         }
     }
 
@@ -119,7 +154,9 @@ impl SectionFeed<'_> {
     pub fn page_url(&self) -> String {
         match self.kind {
             FeedKind::All => format!("{}/", self.base_url),
-            FeedKind::Section | FeedKind::Digest => section_page_url(self.base_url, &self.section.slug),
+            FeedKind::Section | FeedKind::Digest | FeedKind::Archive(_) => {
+                section_page_url(self.base_url, &self.section.slug)
+            }
         }
     }
 
@@ -129,6 +166,7 @@ impl SectionFeed<'_> {
             FeedKind::Section => format!("tag:thau,2026:sections/{}", self.section.slug),
             FeedKind::All => "tag:thau,2026:all".to_string(),
             FeedKind::Digest => format!("tag:thau,2026:sections/{}/digest", self.section.slug),
+            FeedKind::Archive(n) => format!("tag:thau,2026:sections/{}/archive/{n}", self.section.slug),
         }
     }
 
@@ -179,6 +217,14 @@ pub fn safe_url(url: &str, mailto: bool) -> Option<&str> {
 pub fn section_url(base_url: &str, slug: &str, format: Format) -> String {
     format!("{base_url}/sections/{slug}/{}", format.file_name())
 }
+
+/// Page `n` of a section's archive.
+pub fn archive_url(base_url: &str, slug: &str, n: u32, format: Format) -> String {
+    format!("{base_url}/sections/{slug}/archive/{n}.{}", format.archive_extension())
+}
+
+/// The RFC 5005 namespace (`fh:archive` marks an archive document).
+pub const FEED_HISTORY_NS: &str = "http://purl.org/syndication/history/1.0";
 
 /// A section's reading page.
 pub fn section_page_url(base_url: &str, slug: &str) -> String {

@@ -12,7 +12,7 @@ use super::{Format, SectionFeed, id_is_permalink, public_id, safe_url};
 
 pub fn rss(feed: &SectionFeed<'_>) -> Vec<u8> {
     // Declared explicitly: a merged feed that loses one is not XML.
-    let namespaces: BTreeMap<String, String> = [
+    let mut namespaces: BTreeMap<String, String> = [
         ("atom", "http://www.w3.org/2005/Atom"),
         ("content", "http://purl.org/rss/1.0/modules/content/"),
         ("dc", "http://purl.org/dc/elements/1.1/"),
@@ -20,6 +20,33 @@ pub fn rss(feed: &SectionFeed<'_>) -> Vec<u8> {
     .into_iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))
     .collect();
+    let mut links = vec![Link {
+        href: feed.url(Format::Rss),
+        rel: "self".into(),
+        mime_type: Some("application/rss+xml".into()),
+        ..Link::default()
+    }];
+    for (rel, href) in feed.archive_links(Format::Rss) {
+        links.push(Link {
+            href,
+            rel: rel.into(),
+            mime_type: Some("application/rss+xml".into()),
+            ..Link::default()
+        });
+    }
+    // `<fh:archive/>` on an archive page (RFC 5005 §4).
+    let mut extensions = rss::extension::ExtensionMap::new();
+    if matches!(feed.kind, super::FeedKind::Archive(_)) {
+        namespaces.insert("fh".into(), super::FEED_HISTORY_NS.into());
+        let archive = rss::extension::Extension {
+            name: "fh:archive".into(),
+            ..Default::default()
+        };
+        extensions
+            .entry("fh".into())
+            .or_default()
+            .insert("archive".into(), vec![archive]);
+    }
     let channel = Channel {
         title: feed.section.title.clone(),
         link: feed.page_url(),
@@ -28,14 +55,8 @@ pub fn rss(feed: &SectionFeed<'_>) -> Vec<u8> {
         last_build_date: Some(feed.updated().to_rfc2822()),
         generator: Some("thau".into()),
         namespaces,
-        atom_ext: Some(AtomExtension {
-            links: vec![Link {
-                href: feed.url(Format::Rss),
-                rel: "self".into(),
-                mime_type: Some("application/rss+xml".into()),
-                ..Link::default()
-            }],
-        }),
+        atom_ext: Some(AtomExtension { links }),
+        extensions,
         items: feed.entries.iter().map(|e| item(e)).collect(),
         ..Channel::default()
     };

@@ -96,6 +96,7 @@ fn render(format: Format) -> String {
         section: &section,
         base_url: "http://127.0.0.1:8080",
         kind: FeedKind::Section,
+        archives: 0,
         entries: &entries,
     };
     String::from_utf8(format.render(&feed)).unwrap()
@@ -150,6 +151,7 @@ fn rendering_is_deterministic_and_dates_come_from_entries() {
         section: &section(),
         base_url: "http://x",
         kind: FeedKind::Section,
+        archives: 0,
         entries: &[],
     };
     assert_eq!(empty.updated(), DateTime::UNIX_EPOCH);

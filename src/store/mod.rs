@@ -14,6 +14,7 @@
 //! | `p\0{path}`                     | [`PublishMark`] of a published file    |
 //! | `d\0{source}`                   | what the source's last document listed ([`Listed`]: keys and fingerprints) |
 //! | `g\0{slug}\0{period end}`        | a section's frozen digest (`digest::Digest` as JSON), written once |
+//! | `r\0{slug}\0{page, u32}`          | a section's archive page (`archive::Page` as JSON), written once |
 //!
 //! The `t` index is what sections are rendered from: a scan newest-first
 //! that decides membership from the small [`Routing`] value alone, without
@@ -438,22 +439,58 @@ impl Store {
         self.index_rows(from)
     }
 
+    /// The time index oldest first, from just after the row of
+    /// (`published`, `key`) when given (newer rows only), else from the
+    /// oldest row.
+    pub fn oldest_first_after(
+        &self,
+        after: Option<(DateTime<Utc>, &str)>,
+    ) -> Box<dyn Iterator<Item = Result<IndexRow, StoreError>> + Send> {
+        let db = match self.db() {
+            Ok(db) => db,
+            Err(e) => return Box::new(std::iter::once(Err(e))),
+        };
+        let upper = match after {
+            Some((published, key)) => [TIME_PREFIX, &newest_first(published), key.as_bytes()].concat(),
+            None => TIME_END.to_vec(),
+        };
+        Box::new(db.range(TIME_PREFIX.to_vec()..upper).rev().map(index_row))
+    }
+
     fn index_rows(&self, from: Vec<u8>) -> Box<dyn Iterator<Item = Result<IndexRow, StoreError>> + Send> {
         let db = match self.db() {
             Ok(db) => db,
             Err(e) => return Box::new(std::iter::once(Err(e))),
         };
-        let end = [TIME_PREFIX[0], TIME_PREFIX[1] + 1];
-        Box::new(db.range(from..end.to_vec()).map(|kv| {
-            let (k, v) = kv?;
-            let at = TIME_PREFIX.len();
-            let stamp: [u8; 8] = k[at..at + 8].try_into().expect("time keys hold 8 bytes of time");
-            Ok(IndexRow {
-                key: String::from_utf8_lossy(&k[at + 8..]).into_owned(),
-                published: from_newest_first(stamp),
-                routing: codec::decode_routing(&k, &v)?,
-            })
-        }))
+        Box::new(db.range(from..TIME_END.to_vec()).map(index_row))
+    }
+
+    /// A section's archive page `n` (`r\0{slug}\0{n}`), from 1.
+    pub fn archive_page<T: serde::de::DeserializeOwned>(&self, slug: &str, n: u32) -> Result<Option<T>, StoreError> {
+        self.get_json(&archive_key(slug, n))
+    }
+
+    /// A section's newest archive page: its number and record.
+    pub fn last_archive_page<T: serde::de::DeserializeOwned>(
+        &self,
+        slug: &str,
+    ) -> Result<Option<(u32, T)>, StoreError> {
+        let prefix = archive_key(slug, 0)[..slug.len() + 3].to_vec();
+        let Some((k, v)) = self.db()?.scan_prefix(&prefix).next_back().transpose()? else {
+            return Ok(None);
+        };
+        let n: [u8; 4] = k[prefix.len()..].try_into().map_err(|_| StoreError::Corrupt {
+            key: String::from_utf8_lossy(&k).into_owned(),
+            why: "an archive key ends with a 4-byte page number".into(),
+        })?;
+        Ok(Some((u32::from_be_bytes(n), decode(&k, &v)?)))
+    }
+
+    /// Writes a section's archive page `n` (once: pages are immutable).
+    pub fn put_archive_page<T: serde::Serialize>(&self, slug: &str, n: u32, page: &T) -> Result<(), StoreError> {
+        let db = self.db_for_write()?;
+        self.wrote(db.insert(archive_key(slug, n), to_json(page)).map_err(StoreError::from))?;
+        Ok(())
     }
 
     /// Keys of every entry that a source listed in its last document: those
@@ -952,6 +989,8 @@ fn state_key(source: &str) -> Vec<u8> {
 }
 
 const TIME_PREFIX: &[u8] = b"t\0";
+/// Just after every time key.
+const TIME_END: &[u8] = b"t\x01";
 
 /// Entries removed per batch: pruning a million entries holds a thousand
 /// at a time in memory.
@@ -1004,6 +1043,21 @@ impl Routing {
             categories: entry.categories.iter().map(|c| fold(c)).collect(),
         }
     }
+}
+
+fn index_row(kv: sled::Result<(sled::IVec, sled::IVec)>) -> Result<IndexRow, StoreError> {
+    let (k, v) = kv?;
+    let at = TIME_PREFIX.len();
+    let stamp: [u8; 8] = k[at..at + 8].try_into().expect("time keys hold 8 bytes of time");
+    Ok(IndexRow {
+        key: String::from_utf8_lossy(&k[at + 8..]).into_owned(),
+        published: from_newest_first(stamp),
+        routing: codec::decode_routing(&k, &v)?,
+    })
+}
+
+fn archive_key(slug: &str, n: u32) -> Vec<u8> {
+    [b"r\0", slug.as_bytes(), b"\0", &n.to_be_bytes()].concat()
 }
 
 fn digest_prefix(slug: &str) -> Vec<u8> {
