@@ -500,8 +500,10 @@ fn a_restart_keeps_gone_and_retry_after_and_a_deferred_poll_is_no_success() {
     );
     assert!(serve.terminate().success());
 
-    let restarted = site.serve();
+    // Counted before the restart: its startup poll may come before
+    // `serve` returns (once the site is rendered).
     let courrier = origin.requests("/courrier.xml").len();
+    let restarted = site.serve();
     wait_for("the startup poll of the healthy source", || {
         origin.requests("/courrier.xml").len() > courrier
     });
