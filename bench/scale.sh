@@ -102,6 +102,16 @@ healthz=$(python3 -c "import time; print(f'{time.time() - $start:.2f}')")
 until curl -sf http://127.0.0.1:18091/healthz | grep -q '"ready": true'; do sleep 0.05; done
 ready=$(python3 -c "import time; print(f'{time.time() - $start:.2f}')")
 sleep 2
+# the reading pages, the "all sections" feed, archive pages (first request
+# renders, the second is served from memory), wall seconds each
+probe() { curl -s -o /dev/null -w '%{http_code} %{time_total}' "http://127.0.0.1:18091$1"; }
+story=$(curl -s http://127.0.0.1:18091/sections/sete/ | grep -o '/stories/[0-9a-f]*\.html' | head -1)
+pages=""
+for path in / /sections/sete/ "$story" /status /feed.xml /sections/sete/archive/1.atom /sections/sete/archive/1.atom; do
+  pages+="$path $(probe "$path"); "
+done
+archives=$(curl -s http://127.0.0.1:18091/sections/sete/atom.xml | grep -o 'archive/[0-9]*\.atom' | head -1)
+echo "pages (path status seconds): $pages newest archive page of sete: $archives"
 rss=$(( $(awk '/VmHWM/ {print $2}' /proc/$serve_pid/status) / 1024 ))
 kill "$serve_pid"; wait "$serve_pid" 2>/dev/null || true; serve_pid=
 read -r te _ < <(timed "$thau" --config "$tmp/feeds.toml" export --out "$tmp/site")

@@ -358,7 +358,16 @@ async fn republish(state: Arc<AppState>, bound: SocketAddr, changed: Arc<Notify>
                 };
                 let now = Utc::now();
                 let frozen = crate::digest::freeze_due(&store, &config, &selection, now)?;
-                let archived = crate::archive::archive_due(&store, &config, &mut selection, now)?;
+                // Not before the first rendering (readers wait for it): in
+                // the round right after.
+                let archived = if dirty.is_some() {
+                    crate::archive::archive_due(&store, &config, &mut selection, now)?
+                } else {
+                    crate::archive::Archived {
+                        sections: Vec::new(),
+                        more: true,
+                    }
+                };
                 let dirty = dirty.map(|mut d| {
                     for (i, d) in d.iter_mut().enumerate() {
                         *d |= frozen.get(i).is_some_and(|f| *f) || archived.sections.get(i).is_some_and(|a| *a);

@@ -81,6 +81,17 @@ fn rel<'a>(links: &'a [(String, String)], rel: &str) -> Option<&'a str> {
     links.iter().find(|(r, _)| r == rel).map(|(_, h)| h.as_str())
 }
 
+/// Serves, and waits for the archive's pages to be written (right after
+/// the first rendering) up to page `pages`.
+fn serving(site: &Site, pages: u32) -> support::Serve {
+    let serve = site.serve();
+    let newest = format!("archive/{pages}.atom\" rel=\"prev-archive\"");
+    support::wait_for("the archive pages", || {
+        get(&serve.url("/sections/sete/atom.xml")).text().contains(&newest)
+    });
+    serve
+}
+
 /// Follows `prev-archive` from the section's Atom feed to the first page:
 /// every (url, ids) seen, the feed first.
 fn crawl(serve: &support::Serve) -> Vec<(String, Vec<String>)> {
@@ -117,7 +128,7 @@ fn a_reader_pages_back_through_immutable_archive_pages_to_every_story() {
     origin.route("/courrier.xml", Route::feed(rss(0, 35), "application/rss+xml"));
     let site = Site::new(&config(&origin, ""));
     assert_eq!(site.thau(&["poll"]).code(), 0);
-    let serve = site.serve();
+    let serve = serving(&site, 3);
 
     // 35 stories, pages of 10: pages 1–3 hold stories 0–29, oldest first;
     // the feed the newest 10 (25–34), so every story is somewhere.
@@ -213,7 +224,7 @@ fn a_reader_pages_back_through_immutable_archive_pages_to_every_story() {
     // The origin now lists its newest ten only, as feeds do.
     origin.route("/courrier.xml", Route::feed(rss(35, 45), "application/rss+xml"));
     assert_eq!(site.thau(&["poll"]).code(), 0);
-    let serve = site.serve();
+    let serve = serving(&site, 4);
     let pages = crawl(&serve);
     assert_eq!(pages.len(), 5, "{:#?}", pages.iter().map(|p| &p.0).collect::<Vec<_>>());
     assert_eq!(pages[1].1, expect(30..40));
@@ -244,7 +255,7 @@ fn a_reader_pages_back_through_immutable_archive_pages_to_every_story() {
     assert_eq!(atom_parts(&exported).0, expect(5..10));
     let run = site.thau(&["export", "--out", out.to_str().unwrap()]);
     assert!(run.stdout().starts_with("0 files written"), "{}", run.stdout());
-    let serve = site.serve();
+    let serve = serving(&site, 4);
     let pages = crawl(&serve);
     assert_eq!(pages.len(), 5);
     assert_eq!(pages[4].1, expect(5..10), "page 1 keeps what is left of it");
