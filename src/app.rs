@@ -64,6 +64,7 @@ pub async fn serve(
         metrics: metrics.clone(),
         renders: tokio::sync::Semaphore::new(server::VARIANT_RENDERS),
         polls: Arc::default(),
+        hub: Arc::new(crate::websub::Hub::new(store.clone())),
     });
     on_listening(bound, &base_url);
 
@@ -392,7 +393,11 @@ async fn republish(state: Arc<AppState>, bound: SocketAddr, changed: Arc<Notify>
                 }
                 state.metrics.record_entries(site.per_source.iter(), site.total_entries);
                 let site = Arc::new(site);
-                state.site.store(site.clone());
+                let previous = state.site.swap(site.clone());
+                // WebSub: what changed goes to the subscribers of each feed.
+                if let Err(e) = state.hub.publish(&config, &previous, &site) {
+                    warn!(error = %e, "websub: reading subscriptions failed; nothing pushed");
+                }
                 if let Some(dir) = config.export_dir.clone() {
                     // The daemon holds the store, so `thau export` cannot run
                     // beside it: it writes the static site itself.

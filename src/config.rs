@@ -24,6 +24,8 @@ pub struct Config {
     pub server: ServerConfig,
     /// The reading pages: their title and language.
     pub site: SiteConfig,
+    /// WebSub: thau as the hub of its feeds (or an external hub).
+    pub websub: WebSubConfig,
     pub store: StoreConfig,
     pub poll: PollConfig,
     /// Global limits on what is kept.
@@ -64,6 +66,35 @@ pub enum StatusAccess {
     Public,
     /// Whoever gives the admin token.
     Private,
+}
+
+/// `[websub]`: how section feeds are pushed to subscribers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WebSubConfig {
+    /// An external hub to advertise and ping instead of thau's own.
+    pub hub: Option<Url>,
+    /// The longest lease granted (a subscriber asking for more gets this).
+    pub max_lease: Duration,
+    /// The first wait before a failed delivery is tried again (doubled at
+    /// each attempt, [`WEBSUB_ATTEMPTS`] attempts in all).
+    pub retry: Duration,
+    /// Whether callbacks may be on internal addresses (`[poll]
+    /// internal_networks`): off, so that a subscription cannot make thau
+    /// call into the network it runs in.
+    pub internal_callbacks: bool,
+}
+
+pub const WEBSUB_ATTEMPTS: u32 = 6;
+
+impl Default for WebSubConfig {
+    fn default() -> WebSubConfig {
+        WebSubConfig {
+            hub: None,
+            max_lease: Duration::from_secs(10 * 24 * 3600),
+            retry: Duration::from_secs(60),
+            internal_callbacks: false,
+        }
+    }
 }
 
 /// `[site]`: what the reading pages say about the desk.
@@ -430,6 +461,7 @@ pub const DEFAULT_ARCHIVE_PAGE_SIZE: usize = 50;
 const TOP_KEYS: &[&str] = &[
     "server",
     "site",
+    "websub",
     "store",
     "poll",
     "retention",
@@ -439,6 +471,7 @@ const TOP_KEYS: &[&str] = &[
 ];
 const EXPORT_KEYS: &[&str] = &["dir"];
 const SITE_KEYS: &[&str] = &["title", "description", "language"];
+const WEBSUB_KEYS: &[&str] = &["hub", "max_lease", "retry", "internal_callbacks"];
 const RETENTION_KEYS: &[&str] = &["max_entries", "max_age"];
 const SERVER_KEYS: &[&str] = &[
     "listen",
@@ -597,7 +630,9 @@ impl Checker {
         let retention_table = self.table(&root, "retention");
         let export = self.table(&root, "export");
         let site = self.table(&root, "site");
+        let websub = self.table(&root, "websub");
         for (table, known) in [
+            (&websub, WEBSUB_KEYS),
             (&export, EXPORT_KEYS),
             (&site, SITE_KEYS),
             (&server, SERVER_KEYS),
@@ -677,6 +712,7 @@ impl Checker {
             }
         };
         let site = site.as_ref().map(|t| self.site(t)).unwrap_or_default();
+        let websub = websub.as_ref().map(|t| self.websub(t)).unwrap_or_default();
         let archive_page_size = server
             .as_ref()
             .and_then(|t| self.integer(t, "archive_page_size", 10, 1000))
@@ -791,6 +827,7 @@ impl Checker {
                 archive_page_size,
             },
             site,
+            websub,
             store: StoreConfig {
                 path: store_path,
                 cache: store_cache,
@@ -812,6 +849,20 @@ impl Checker {
             sections,
             by_name: sources.iter().enumerate().map(|(i, s)| (s.name.clone(), i)).collect(),
             sources,
+        }
+    }
+
+    fn websub(&mut self, t: &Tbl<'_>) -> WebSubConfig {
+        let defaults = WebSubConfig::default();
+        WebSubConfig {
+            hub: self.parsed(t, "hub", "an absolute http(s) URL", |s| {
+                Url::parse(s).ok().filter(|u| matches!(u.scheme(), "http" | "https"))
+            }),
+            max_lease: self
+                .parsed_with(t, "max_lease", parse_duration)
+                .unwrap_or(defaults.max_lease),
+            retry: self.parsed_with(t, "retry", parse_duration).unwrap_or(defaults.retry),
+            internal_callbacks: self.boolean(t, "internal_callbacks").unwrap_or(false),
         }
     }
 

@@ -132,6 +132,24 @@ impl reqwest::dns::Resolve for PublicOnly {
     }
 }
 
+/// A client for calling back WebSub subscribers: it never follows a
+/// redirect and, given `internal` networks, never connects to them (a name
+/// that resolves there fails, however often it is resolved).
+pub fn callback_client(internal: Option<Vec<Net>>, timeout: Duration) -> Result<reqwest::Client, reqwest::Error> {
+    let builder = client_builder().timeout(timeout);
+    match internal {
+        Some(nets) => builder
+            .dns_resolver(Arc::new(PublicOnly(Arc::new(ArcSwap::from_pointee(nets)))))
+            .build(),
+        None => builder.build(),
+    }
+}
+
+/// Whether `ip` is in one of the `internal` networks.
+pub fn is_internal_address(ip: IpAddr, internal: &[Net]) -> bool {
+    is_internal(ip, internal)
+}
+
 fn client_builder() -> reqwest::ClientBuilder {
     reqwest::Client::builder()
         .user_agent(USER_AGENT)

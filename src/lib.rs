@@ -29,6 +29,7 @@
 //! - [`retention`]: which entries to prune.
 //! - [`metrics`]: Prometheus counters.
 //! - [`scheduler`]: one cron job per source, single-flight, concurrency limits.
+//! - [`websub`]: WebSub hub: subscriptions verified and stored, new entries pushed, signed.
 //! - [`export`]: writing files into a served folder safely (temporaries, no links followed).
 //! - [`app`]: composition root for `thau serve` (reload, shutdown) and `thau export`.
 
@@ -54,3 +55,4 @@ pub mod select;
 pub mod server;
 pub mod site;
 pub mod store;
+pub mod websub;

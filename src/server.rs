@@ -58,6 +58,8 @@ pub struct AppState {
     pub renders: tokio::sync::Semaphore,
     /// What recent polls said (also what the store could not record).
     pub polls: Arc<PollLog>,
+    /// The WebSub hub of the feeds.
+    pub hub: Arc<crate::websub::Hub>,
 }
 
 /// `?limit`/`?since` variants rendered at once: the serving threads never
@@ -100,6 +102,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/metrics", get(metrics))
         .route("/api/sources", get(api_sources))
         .route("/api/sources/{name}/poll", post(admin_poll))
+        .route("/websub", post(websub))
         .fallback(|| async { plain(StatusCode::NOT_FOUND, "not found\n") })
         .with_state(state)
 }
@@ -511,6 +514,7 @@ struct Variant<'a> {
     encoding: Option<&'static str>,
     etag: &'a HeaderValue,
     last_modified: (DateTime<Utc>, &'a HeaderValue),
+    link: Option<&'a HeaderValue>,
 }
 
 fn serve_doc(doc: &Doc, headers: &HeaderMap, cache_control: &HeaderValue) -> Response {
@@ -528,6 +532,7 @@ fn serve_doc(doc: &Doc, headers: &HeaderMap, cache_control: &HeaderValue) -> Res
             encoding,
             etag,
             last_modified: (doc.last_modified, &doc.last_modified_header),
+            link: doc.link.as_ref(),
         },
         cache_control,
     )
@@ -561,6 +566,9 @@ fn respond(request: &HeaderMap, v: Variant<'_>, cache_control: &HeaderValue) -> 
     h.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
     // Feeds are public: browser readers and JSON Feed clients may fetch them.
     h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+    if let Some(link) = v.link {
+        h.insert(header::LINK, link.clone());
+    }
     response
 }
 
@@ -940,6 +948,42 @@ async fn admin_poll(State(state): State<Arc<AppState>>, Path(name): Path<String>
         Ok(Err(AdminError::Busy(why))) => plain(StatusCode::CONFLICT, &format!("{why}\n")),
         Err(_) => plain(StatusCode::SERVICE_UNAVAILABLE, "shutting down\n"),
     }
+}
+
+/// `POST /websub`: a subscription request (WebSub §5.1). 202 once it is
+/// checked; its intent is verified with the callback in the background.
+async fn websub(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Response {
+    let site = state.site();
+    if !site.ready {
+        return starting();
+    }
+    let config = state.config();
+    let form = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| t.starts_with("application/x-www-form-urlencoded"));
+    if !form {
+        return plain(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "send the request as application/x-www-form-urlencoded\n",
+        );
+    }
+    let request = match crate::websub::Request::parse(&body, &site, &config) {
+        Ok(r) => r,
+        Err(e) => return plain(StatusCode::BAD_REQUEST, &format!("{e}\n")),
+    };
+    if !crate::websub::Hub::callback_allowed(&config, &request.callback).await {
+        return plain(
+            StatusCode::BAD_REQUEST,
+            &format!("{}\n", crate::websub::RequestError::InternalCallback),
+        );
+    }
+    let hub = state.hub.clone();
+    tokio::spawn(async move { hub.verify(&config, request).await });
+    plain(
+        StatusCode::ACCEPTED,
+        "accepted: the callback will be asked to confirm\n",
+    )
 }
 
 /// Whether the request carries `Authorization: Bearer <token>`.

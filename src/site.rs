@@ -36,6 +36,9 @@ pub struct Doc {
     /// (identity, gzip, brotli) and `Last-Modified`.
     pub etags: [HeaderValue; 3],
     pub last_modified_header: HeaderValue,
+    /// `Link: <hub>; rel="hub", <self>; rel="self"` (WebSub discovery), on
+    /// the feeds that have a hub.
+    pub link: Option<HeaderValue>,
 }
 
 impl Doc {
@@ -58,6 +61,7 @@ impl Doc {
             identity: Bytes::from(body),
             hash,
             last_modified,
+            link: None,
         }
     }
 }
@@ -148,6 +152,8 @@ pub struct Site {
     pub variants: Variants,
     /// False for the placeholder served while the first rendering runs.
     pub ready: bool,
+    /// The WebSub hub the feeds name: `[websub] hub`, else thau's own.
+    pub hub: Option<String>,
     /// Stories by their page's id, made on the first story request.
     stories: std::sync::OnceLock<HashMap<String, Arc<Entry>>>,
     /// Archive pages rendered since the site was built.
@@ -193,6 +199,7 @@ impl Site {
             entries: &entries,
             kind: FeedKind::Archive(n),
             archives: section.archives,
+            hub: self.hub.as_deref(),
         };
         let body = format.render(&feed);
         let gzipped = gzip(&body, flate2::Compression::fast());
@@ -280,6 +287,7 @@ impl Site {
             total_entries: selection.total,
             variants: Variants::default(),
             ready: true,
+            hub: Some(hub_url(config, base_url)),
             stories: Default::default(),
             archive_pages: Default::default(),
         })
@@ -300,6 +308,7 @@ impl Site {
             total_entries: 0,
             variants: Variants::default(),
             ready: false,
+            hub: None,
             stories: Default::default(),
             archive_pages: Default::default(),
         }
@@ -329,6 +338,7 @@ impl Site {
             entries: &entries,
             kind: if all { FeedKind::All } else { FeedKind::Section },
             archives: section.archives,
+            hub: self.hub.as_deref(),
         };
         let body = key.format.render(&feed);
         let gzipped = gzip(&body, flate2::Compression::fast());
@@ -394,6 +404,21 @@ struct Marks<'a> {
     now: DateTime<Utc>,
 }
 
+/// The WebSub hub feeds name: `[websub] hub`, else thau's own `/websub`.
+pub fn hub_url(config: &Config, base_url: &str) -> String {
+    match &config.websub.hub {
+        Some(hub) => hub.to_string(),
+        None => format!("{base_url}/websub"),
+    }
+}
+
+impl Site {
+    /// The hub feeds name (thau's own when the site is not rendered yet).
+    pub fn hub_url(&self) -> String {
+        self.hub.clone().unwrap_or_else(|| format!("{}/websub", self.base_url))
+    }
+}
+
 /// What the "all sections" feed is published as: the site.
 pub fn all_sections(config: &Config) -> Section {
     Section {
@@ -421,6 +446,7 @@ impl Marks<'_> {
         unchanged: Option<&SiteSection>,
     ) -> Result<SiteSection, StoreError> {
         let page_size = config.server.page_size;
+        let hub = hub_url(config, base_url);
         if let Some(old) = unchanged.filter(|s| s.section == *section) {
             return Ok(SiteSection {
                 total: pick.total,
@@ -442,11 +468,15 @@ impl Marks<'_> {
             entries: page,
             kind: if all { FeedKind::All } else { FeedKind::Section },
             archives,
+            hub: Some(&hub),
         };
         let mut feeds = BTreeMap::new();
         for format in Format::ALL {
             let path = doc_path(&section.slug, format);
-            feeds.insert(format, self.doc(&path, format.content_type(), format.render(&feed))?);
+            let mut doc = self.doc(&path, format.content_type(), format.render(&feed))?;
+            doc.link =
+                HeaderValue::from_str(&format!("<{hub}>; rel=\"hub\", <{}>; rel=\"self\"", feed.url(format))).ok();
+            feeds.insert(format, doc);
         }
         let mark = if all {
             "all".to_string()
@@ -474,6 +504,7 @@ impl Marks<'_> {
                 entries: &entries,
                 kind: FeedKind::Digest,
                 archives: 0,
+                hub: Some(&hub),
             };
             for format in Format::ALL {
                 let path = format!("sections/{}/{}", section.slug, format.digest_file_name());

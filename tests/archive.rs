@@ -248,7 +248,10 @@ fn a_reader_pages_back_through_immutable_archive_pages_to_every_story() {
     assert_eq!(run.code(), 0, "{}", run.stderr());
     for n in 1..=4 {
         for ext in ["xml", "atom", "json"] {
-            assert!(out.join(format!("sections/sete/archive/{n}.{ext}")).exists(), "{n}.{ext}");
+            assert!(
+                out.join(format!("sections/sete/archive/{n}.{ext}")).exists(),
+                "{n}.{ext}"
+            );
         }
     }
     let exported = std::fs::read_to_string(out.join("sections/sete/archive/1.atom")).unwrap();

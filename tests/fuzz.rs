@@ -298,6 +298,7 @@ fn ingest_and_publish(doc: &[u8], what: &str) -> usize {
         entries: &entries,
         kind: thau::publish::FeedKind::Section,
         archives: 0,
+        hub: None,
     };
     // The reading pages of the same entries: nothing active gets through.
     let pages = thau::publish::Pages {

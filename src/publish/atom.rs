@@ -19,6 +19,13 @@ pub fn atom(feed: &SectionFeed<'_>) -> Vec<u8> {
     for (rel, href) in feed.archive_links(Format::Atom) {
         links.push(link(href, rel, "application/atom+xml"));
     }
+    if let Some(hub) = feed.hub {
+        links.push(Link {
+            href: hub.to_string(),
+            rel: "hub".into(),
+            ..Link::default()
+        });
+    }
     let archive = matches!(feed.kind, super::FeedKind::Archive(_));
     let mut namespaces = std::collections::BTreeMap::new();
     if archive {

@@ -19,7 +19,17 @@ struct JsonFeed<'a> {
     /// Older items: the archive page before this document.
     #[serde(skip_serializing_if = "Option::is_none")]
     next_url: Option<String>,
+    /// The WebSub hub (JSON Feed 1.1 `hubs`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    hubs: Vec<Hub<'a>>,
     items: Vec<Item<'a>>,
+}
+
+#[derive(Serialize)]
+struct Hub<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    url: &'a str,
 }
 
 #[derive(Serialize)]
@@ -92,6 +102,7 @@ pub fn json_feed(feed: &SectionFeed<'_>) -> Vec<u8> {
             .into_iter()
             .find(|(rel, _)| *rel == "prev-archive")
             .map(|(_, href)| href),
+        hubs: feed.hub.map(|url| Hub { kind: "WebSub", url }).into_iter().collect(),
         items: feed.entries.iter().map(|e| item(e)).collect(),
     };
     let mut out = serde_json::to_vec_pretty(&doc).expect("plain data serializes");

@@ -36,6 +36,8 @@ pub struct SectionFeed<'a> {
     pub kind: FeedKind,
     /// Archive pages the section has (RFC 5005); 0: none yet.
     pub archives: u32,
+    /// The WebSub hub the feed names (`rel="hub"`), if any.
+    pub hub: Option<&'a str>,
 }
 
 /// Which of a section's feeds this is.

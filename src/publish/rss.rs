@@ -34,6 +34,13 @@ pub fn rss(feed: &SectionFeed<'_>) -> Vec<u8> {
             ..Link::default()
         });
     }
+    if let Some(hub) = feed.hub {
+        links.push(Link {
+            href: hub.to_string(),
+            rel: "hub".into(),
+            ..Link::default()
+        });
+    }
     // `<fh:archive/>` on an archive page (RFC 5005 §4).
     let mut extensions = rss::extension::ExtensionMap::new();
     if matches!(feed.kind, super::FeedKind::Archive(_)) {

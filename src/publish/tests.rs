@@ -97,6 +97,7 @@ fn render(format: Format) -> String {
         base_url: "http://127.0.0.1:8080",
         kind: FeedKind::Section,
         archives: 0,
+        hub: None,
         entries: &entries,
     };
     String::from_utf8(format.render(&feed)).unwrap()
@@ -152,6 +153,7 @@ fn rendering_is_deterministic_and_dates_come_from_entries() {
         base_url: "http://x",
         kind: FeedKind::Section,
         archives: 0,
+        hub: None,
         entries: &[],
     };
     assert_eq!(empty.updated(), DateTime::UNIX_EPOCH);

@@ -14,7 +14,8 @@
 //! | `p\0{path}`                     | [`PublishMark`] of a published file    |
 //! | `d\0{source}`                   | what the source's last document listed ([`Listed`]: keys and fingerprints) |
 //! | `g\0{slug}\0{period end}`        | a section's frozen digest (`digest::Digest` as JSON), written once |
-//! | `r\0{slug}\0{page, u32}`          | a section's archive page (`archive::Page` as JSON), written once |
+//! | `r\0{slug}\0{page, u32}`          | a section's archive page ([`crate::model::ArchivePage`] as JSON), written once |
+//! | `w\0{topic}\0{callback}`          | a verified WebSub subscription (`websub::Subscription` as JSON) |
 //!
 //! The `t` index is what sections are rendered from: a scan newest-first
 //! that decides membership from the small [`Routing`] value alone, without
@@ -463,6 +464,32 @@ impl Store {
             Err(e) => return Box::new(std::iter::once(Err(e))),
         };
         Box::new(db.range(from..TIME_END.to_vec()).map(index_row))
+    }
+
+    /// The WebSub subscriptions to `topic` (`w\0{topic}\0{callback}`).
+    pub fn websub_subscriptions<T: serde::de::DeserializeOwned>(&self, topic: &str) -> Result<Vec<T>, StoreError> {
+        self.db()?
+            .scan_prefix([b"w\0", topic.as_bytes(), b"\0"].concat())
+            .map(|kv| {
+                let (k, v) = kv?;
+                decode(&k, &v)
+            })
+            .collect()
+    }
+
+    /// Records (or replaces) a WebSub subscription.
+    pub fn put_websub<T: serde::Serialize>(&self, topic: &str, callback: &str, sub: &T) -> Result<(), StoreError> {
+        let db = self.db_for_write()?;
+        let key = [b"w\0", topic.as_bytes(), b"\0", callback.as_bytes()].concat();
+        self.wrote(db.insert(key, to_json(sub)).map_err(StoreError::from))?;
+        Ok(())
+    }
+
+    pub fn remove_websub(&self, topic: &str, callback: &str) -> Result<(), StoreError> {
+        let db = self.db_for_write()?;
+        let key = [b"w\0", topic.as_bytes(), b"\0", callback.as_bytes()].concat();
+        self.wrote(db.remove(key).map(|_| ()).map_err(StoreError::from))?;
+        Ok(())
     }
 
     /// A section's archive page `n` (`r\0{slug}\0{n}`), from 1.
