@@ -55,6 +55,11 @@ pub async fn serve(
     store.track_changes();
     let (admin_tx, admin_rx) = mpsc::channel::<AdminRequest>(16);
     let metrics = Arc::new(Metrics::default());
+    let changed = Arc::new(Notify::new());
+    let subscriber = Arc::new(crate::websub::subscriber::Subscriber::new(
+        store.clone(),
+        base_url.clone(),
+    ));
     let state = Arc::new(AppState {
         store: store.clone(),
         config: Arc::new(ArcSwap::new(config.clone())),
@@ -65,6 +70,8 @@ pub async fn serve(
         renders: tokio::sync::Semaphore::new(server::VARIANT_RENDERS),
         polls: Arc::default(),
         hub: Arc::new(crate::websub::Hub::new(store.clone())),
+        subscriber: subscriber.clone(),
+        changed: changed.clone(),
     });
     on_listening(bound, &base_url);
 
@@ -83,16 +90,18 @@ pub async fn serve(
         max_connections,
     ));
 
-    let changed = Arc::new(Notify::new());
     let publisher = tokio::spawn(republish(state.clone(), bound, changed.clone(), stop_rx.clone()));
     let poller = Poller::new(store.clone()).context("cannot build the HTTP client")?;
-    let runner = Arc::new(Runner::new(
-        poller,
-        state.config.clone(),
-        changed.clone(),
-        metrics,
-        state.polls.clone(),
-    ));
+    let runner = Arc::new(
+        Runner::new(
+            poller,
+            state.config.clone(),
+            changed.clone(),
+            metrics,
+            state.polls.clone(),
+        )
+        .with_subscriber(subscriber),
+    );
     let scheduler = Arc::new(
         Scheduler::start(runner.clone())
             .await

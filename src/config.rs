@@ -82,6 +82,9 @@ pub struct WebSubConfig {
     /// internal_networks`): off, so that a subscription cannot make thau
     /// call into the network it runs in.
     pub internal_callbacks: bool,
+    /// How often a source that pushes (an active subscription) is still
+    /// polled, in case a push was lost.
+    pub poll_interval: Duration,
 }
 
 pub const WEBSUB_ATTEMPTS: u32 = 6;
@@ -93,6 +96,7 @@ impl Default for WebSubConfig {
             max_lease: Duration::from_secs(10 * 24 * 3600),
             retry: Duration::from_secs(60),
             internal_callbacks: false,
+            poll_interval: Duration::from_secs(6 * 3600),
         }
     }
 }
@@ -320,6 +324,9 @@ pub struct Source {
     /// Where the publisher is: dates it writes without a zone are local
     /// time there (UTC when absent). Its own `timezone`, else `[poll]`'s.
     pub timezone: Option<Tz>,
+    /// Subscribe to the hub its feed names (WebSub) and take its pushes.
+    /// Its own `websub`, else `[poll]`'s (off by default).
+    pub websub: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -471,7 +478,7 @@ const TOP_KEYS: &[&str] = &[
 ];
 const EXPORT_KEYS: &[&str] = &["dir"];
 const SITE_KEYS: &[&str] = &["title", "description", "language"];
-const WEBSUB_KEYS: &[&str] = &["hub", "max_lease", "retry", "internal_callbacks"];
+const WEBSUB_KEYS: &[&str] = &["hub", "max_lease", "retry", "internal_callbacks", "poll_interval"];
 const RETENTION_KEYS: &[&str] = &["max_entries", "max_age"];
 const SERVER_KEYS: &[&str] = &[
     "listen",
@@ -497,6 +504,7 @@ const POLL_KEYS: &[&str] = &[
     "timezone",
     "max_entries_per_poll",
     "internal_networks",
+    "websub",
 ];
 const SECTION_KEYS: &[&str] = &[
     "slug",
@@ -513,7 +521,7 @@ const SECTION_KEYS: &[&str] = &[
     "digest_delay",
 ];
 const SOURCE_KEYS: &[&str] = &[
-    "name", "url", "path", "sections", "schedule", "every", "title", "timezone",
+    "name", "url", "path", "sections", "schedule", "every", "title", "timezone", "websub",
 ];
 
 impl Config {
@@ -812,7 +820,8 @@ impl Checker {
             .as_ref()
             .and_then(|t| self.parsed_with(t, "timezone", parse_timezone));
         let sections = self.sections(&root, timezone);
-        let sources = self.sources(&root, &sections, timezone);
+        let websub_default = poll.as_ref().and_then(|t| self.boolean(t, "websub")).unwrap_or(false);
+        let sources = self.sources(&root, &sections, timezone, websub_default);
 
         Config {
             file: path.to_owned(),
@@ -863,6 +872,9 @@ impl Checker {
                 .unwrap_or(defaults.max_lease),
             retry: self.parsed_with(t, "retry", parse_duration).unwrap_or(defaults.retry),
             internal_callbacks: self.boolean(t, "internal_callbacks").unwrap_or(false),
+            poll_interval: self
+                .parsed_with(t, "poll_interval", parse_duration)
+                .unwrap_or(defaults.poll_interval),
         }
     }
 
@@ -987,7 +999,7 @@ impl Checker {
         sections
     }
 
-    fn sources(&mut self, root: &Tbl<'_>, sections: &[Section], timezone: Option<Tz>) -> Vec<Source> {
+    fn sources(&mut self, root: &Tbl<'_>, sections: &[Section], timezone: Option<Tz>, websub: bool) -> Vec<Source> {
         let slugs: Vec<&str> = sections.iter().map(|s| s.slug.as_str()).collect();
         let mut sources = Vec::new();
         let mut seen = HashSet::new();
@@ -1023,6 +1035,7 @@ impl Checker {
             let timing = self.timing(&t);
             let title = self.string(&t, "title").map(|(s, _)| s);
             let own_timezone = self.parsed_with(&t, "timezone", parse_timezone);
+            let own_websub = self.boolean(&t, "websub");
             if let (Some((name, _)), Some(location)) = (name, location) {
                 sources.push(Source {
                     name,
@@ -1031,6 +1044,7 @@ impl Checker {
                     timing,
                     title,
                     timezone: own_timezone.or(timezone),
+                    websub: own_websub.unwrap_or(websub),
                 });
             }
         }

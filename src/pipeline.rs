@@ -35,6 +35,11 @@ pub struct PollReport {
     pub bytes: u64,
     /// Older entries of the document not taken (past `max_entries_per_poll`).
     pub skipped: u32,
+    /// The WebSub hub the document named, and its topic (`rel="self"`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hub: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub topic: Option<String>,
 }
 
 impl PollReport {
@@ -49,6 +54,8 @@ impl PollReport {
             retry_after: None,
             bytes: 0,
             skipped: 0,
+            hub: None,
+            topic: None,
         }
     }
 
@@ -311,17 +318,65 @@ pub fn ingest(
     state.last_modified = doc.validators.last_modified;
     state.last_entry_count = in_feed;
     mark_success(&mut state, now);
+    let (hub, topic) = (feed.hub.map(String::from), feed.self_url.map(String::from));
     match store.apply_poll(name, entries, unchanged, &mut state, now) {
         Ok(counts) => PollReport {
             counts,
             in_feed,
             skipped,
+            hub,
+            topic,
             ..PollReport::new(name, counts.outcome())
         },
         // Nothing of this poll was written (the batch is atomic); the old
         // entries and state stay as they were.
         Err(e) => PollReport::failed(name, &e),
     }
+}
+
+/// Stores what a WebSub hub pushed for a source: its entries go through
+/// the same normalization as a poll's. A push may hold only the new
+/// entries, so what the source's last document listed stays listed (never
+/// pruned), and its validators and poll record are left as they are.
+pub fn ingest_push(
+    store: &Store,
+    name: &str,
+    options: &IngestOptions,
+    body: &[u8],
+    content_type: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<Counts, String> {
+    let cx = DocContext {
+        source: name,
+        url: None,
+        content_type,
+        timezone: options.timezone,
+        max_entries: Some(options.max_entries),
+    };
+    let mut feed = normalize::parse(body, &cx).map_err(|e| e.to_string())?;
+    if let Some(title) = &options.title {
+        feed.title = Some(title.clone());
+    }
+    let mut state = store.fetch_state(name).map_err(|e| e.to_string())?.unwrap_or_default();
+    let mut listed: HashMap<String, Listed> = store
+        .listed(name)
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .map(|l| (l.key.clone(), l))
+        .collect();
+    let raw = std::mem::take(&mut feed.entries);
+    let mut entries = Vec::with_capacity(raw.len());
+    let mut unchanged = Vec::new();
+    for r in raw {
+        match listed.remove(&r.key) {
+            Some(l) if l.fingerprint == r.fingerprint => unchanged.push(l),
+            _ => entries.push(r.finish(&feed, now)),
+        }
+    }
+    unchanged.extend(listed.into_values());
+    store
+        .apply_poll(name, entries, unchanged, &mut state, now)
+        .map_err(|e| e.to_string())
 }
 
 fn mark_success(state: &mut FetchState, now: DateTime<Utc>) {

@@ -93,6 +93,8 @@ pub struct Runner {
     /// Told when `running` empties.
     idle: Notify,
     stopping: AtomicBool,
+    /// The daemon's WebSub subscriber (none for `thau poll`).
+    subscriber: Option<Arc<crate::websub::subscriber::Subscriber>>,
 }
 
 /// Why a requested poll did not run.
@@ -124,6 +126,16 @@ impl Runner {
             changed,
             idle: Notify::new(),
             stopping: AtomicBool::new(false),
+            subscriber: None,
+        }
+    }
+
+    /// Subscribes sources with `websub` to their hubs after their polls,
+    /// and polls those that push only every `[websub] poll_interval`.
+    pub fn with_subscriber(self, subscriber: Arc<crate::websub::subscriber::Subscriber>) -> Runner {
+        Runner {
+            subscriber: Some(subscriber),
+            ..self
         }
     }
 
@@ -150,6 +162,19 @@ impl Runner {
             if verdict != Gate::Open {
                 debug!(source = name, ?verdict, "scheduled poll skipped");
                 return Err(Skipped::Gated(verdict));
+            }
+            // A source whose hub pushes is polled only now and then, in
+            // case a push was lost.
+            if trigger == Trigger::Schedule
+                && let Some(sub) = &self.subscriber
+                && sub.state(name).is_some_and(|p| p.active(Utc::now()))
+                && let Some(last) = state.last_poll
+            {
+                let next = last + chrono::Duration::from_std(config.websub.poll_interval).unwrap_or_default();
+                if next > Utc::now() {
+                    debug!(source = name, "scheduled poll skipped: the hub pushes");
+                    return Err(Skipped::Gated(Gate::Wait(next)));
+                }
             }
         }
         if !lock(&self.running).insert(name.to_string()) {
@@ -186,6 +211,13 @@ impl Runner {
             .record_poll(name, report.outcome.as_str(), started.elapsed(), report.bytes, success);
         if matches!(report.outcome, Outcome::New | Outcome::Updated) {
             self.changed.notify_one();
+        }
+        if let Some(sub) = &self.subscriber
+            && source.websub
+            && report.hub.is_some()
+        {
+            let (sub, config, source, report) = (sub.clone(), config.clone(), source.clone(), report.clone());
+            tokio::spawn(async move { sub.after_poll(&config, &source, &report).await });
         }
         Ok(report)
     }

@@ -60,6 +60,10 @@ pub struct AppState {
     pub polls: Arc<PollLog>,
     /// The WebSub hub of the feeds.
     pub hub: Arc<crate::websub::Hub>,
+    /// thau subscribing to its sources' hubs.
+    pub subscriber: Arc<crate::websub::subscriber::Subscriber>,
+    /// Told when something was stored outside a poll (a push).
+    pub changed: Arc<tokio::sync::Notify>,
 }
 
 /// `?limit`/`?since` variants rendered at once: the serving threads never
@@ -103,6 +107,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/sources", get(api_sources))
         .route("/api/sources/{name}/poll", post(admin_poll))
         .route("/websub", post(websub))
+        .route("/websub/callback/{source}", get(websub_verify).post(websub_push))
         .fallback(|| async { plain(StatusCode::NOT_FOUND, "not found\n") })
         .with_state(state)
 }
@@ -846,6 +851,9 @@ struct SourceJson {
     next_poll: Option<DateTime<Utc>>,
     /// Share of polls answered 304 (or an unchanged file).
     not_modified_share: f64,
+    /// Our WebSub subscription to the source's hub, if any (no secret).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    websub: Option<serde_json::Value>,
     #[serde(flatten)]
     state: serde_json::Map<String, serde_json::Value>,
 }
@@ -903,6 +911,15 @@ fn api_sources_page(state: &AppState) -> Response {
                 } else {
                     fetch.not_modified as f64 / fetch.polls as f64
                 },
+                websub: state.subscriber.state(&s.name).map(|p| {
+                    serde_json::json!({
+                        "hub": crate::redact::redacted_str(&p.hub),
+                        "topic": crate::redact::redacted_str(&p.topic),
+                        "verified": p.verified,
+                        "expires": p.expires.map(|t| t.trunc_subsecs(0)),
+                        "active": p.active(Utc::now()),
+                    })
+                }),
                 state: shown_state(&fetch),
             }
         })
@@ -984,6 +1001,56 @@ async fn websub(State(state): State<Arc<AppState>>, headers: HeaderMap, body: By
         StatusCode::ACCEPTED,
         "accepted: the callback will be asked to confirm\n",
     )
+}
+
+/// `GET /websub/callback/{source}`: a hub verifying our subscription.
+async fn websub_verify(State(state): State<Arc<AppState>>, Path(source): Path<String>, uri: Uri) -> Response {
+    let subscriber = state.subscriber.clone();
+    let query = uri.query().unwrap_or("").to_string();
+    match tokio::task::spawn_blocking(move || subscriber.verify(&source, &query)).await {
+        Ok(Ok(challenge)) => typed(StatusCode::OK, "text/plain; charset=utf-8", challenge),
+        Ok(Err(status)) => plain(status, "no such subscription\n"),
+        Err(_) => plain(StatusCode::INTERNAL_SERVER_ERROR, "failed\n"),
+    }
+}
+
+/// `POST /websub/callback/{source}`: content a hub pushes, stored when
+/// signed for an active subscription.
+async fn websub_push(
+    State(state): State<Arc<AppState>>,
+    Path(source): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let config = state.config();
+    let subscriber = state.subscriber.clone();
+    let signature = headers
+        .get("x-hub-signature")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let taken = {
+        let source = source.clone();
+        tokio::task::spawn_blocking(move || {
+            subscriber.take(&config, &source, signature.as_deref(), content_type.as_deref(), &body)
+        })
+        .await
+    };
+    match taken {
+        Ok(Ok(counts)) => {
+            if let Err(e) = state.store.flush_async().await {
+                return plain(StatusCode::SERVICE_UNAVAILABLE, &format!("{e}\n"));
+            }
+            tracing::info!(source = %source, new = counts.new, updated = counts.updated, "websub: push stored");
+            state.changed.notify_one();
+            plain(StatusCode::OK, "stored\n")
+        }
+        Ok(Err((status, why))) => plain(status, &why),
+        Err(_) => plain(StatusCode::INTERNAL_SERVER_ERROR, "failed\n"),
+    }
 }
 
 /// Whether the request carries `Authorization: Bearer <token>`.

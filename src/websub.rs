@@ -451,3 +451,226 @@ mod tests {
         assert_ne!(a, b);
     }
 }
+
+/// The subscriber side: thau subscribing to the hubs its sources name
+/// (`websub = true`), verifying the hub's challenge, and taking pushes at
+/// `/websub/callback/{source}` (signature checked) into the store.
+pub mod subscriber {
+    use std::sync::Arc;
+
+    use axum::http::StatusCode;
+    use chrono::{DateTime, Utc};
+    use serde::{Deserialize, Serialize};
+    use tracing::{info, warn};
+    use url::Url;
+
+    use crate::config::{Config, Source};
+    use crate::pipeline::{IngestOptions, PollReport};
+    use crate::store::Store;
+
+    /// A source's subscription, as stored (`W\0{source}`).
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    pub struct Push {
+        pub hub: String,
+        pub topic: String,
+        pub callback: String,
+        pub secret: String,
+        /// Confirmed by the hub's challenge, and until when.
+        pub verified: bool,
+        pub expires: Option<DateTime<Utc>>,
+        /// When the last request was sent.
+        pub requested: DateTime<Utc>,
+    }
+
+    impl Push {
+        /// Whether the hub pushes to us now: then polls can be rarer.
+        pub fn active(&self, now: DateTime<Utc>) -> bool {
+            self.verified && self.expires.is_some_and(|e| e > now)
+        }
+    }
+
+    /// A request unanswered this long is sent again.
+    const PENDING: chrono::Duration = chrono::Duration::minutes(10);
+
+    pub struct Subscriber {
+        store: Arc<Store>,
+        /// Where hubs call us back: `{base_url}/websub/callback/{source}`.
+        base_url: String,
+    }
+
+    impl Subscriber {
+        pub fn new(store: Arc<Store>, base_url: String) -> Subscriber {
+            Subscriber { store, base_url }
+        }
+
+        pub fn state(&self, source: &str) -> Option<Push> {
+            self.store.push_state::<Push>(source).ok().flatten()
+        }
+
+        /// After a poll of `source`: subscribes when its feed names a hub
+        /// and no subscription is active, or renews one that ends within a
+        /// tenth of its lease (a day at most).
+        pub async fn after_poll(&self, config: &Config, source: &Source, report: &PollReport) {
+            if !source.websub {
+                return;
+            }
+            let (Some(hub), Some(topic)) = (&report.hub, &report.topic) else {
+                return;
+            };
+            let now = Utc::now();
+            let current = self.state(&source.name);
+            let due = match &current {
+                None => true,
+                Some(p) if p.hub != *hub || p.topic != *topic => true,
+                Some(p) if !p.verified => now - p.requested > PENDING,
+                Some(p) => p.expires.is_none_or(|e| {
+                    let lease = e - p.requested;
+                    e - now < (lease / 10).min(chrono::Duration::days(1))
+                }),
+            };
+            if !due {
+                return;
+            }
+            let callback = format!("{}/websub/callback/{}", self.base_url, source.name);
+            // The same secret when renewing: a push signed with it may be
+            // on its way.
+            let secret = current
+                .as_ref()
+                .filter(|p| p.hub == *hub && p.topic == *topic)
+                .map_or_else(|| super::challenge(), |p| p.secret.clone());
+            let push = Push {
+                hub: hub.clone(),
+                topic: topic.clone(),
+                callback: callback.clone(),
+                secret: secret.clone(),
+                verified: current
+                    .as_ref()
+                    .is_some_and(|p| p.verified && p.hub == *hub && p.topic == *topic),
+                expires: current.as_ref().and_then(|p| p.expires),
+                requested: now,
+            };
+            // Recorded first: the hub's challenge may come before its answer.
+            if let Err(e) = self.store.put_push_state(&source.name, &push) {
+                warn!(source = %source.name, error = %e, "websub: cannot record the subscription");
+                return;
+            }
+            let Ok(hub_url) = Url::parse(hub) else { return };
+            let form = url::form_urlencoded::Serializer::new(String::new())
+                .append_pair("hub.mode", "subscribe")
+                .append_pair("hub.topic", topic)
+                .append_pair("hub.callback", &callback)
+                .append_pair("hub.secret", &secret)
+                .append_pair("hub.lease_seconds", &config.websub.max_lease.as_secs().to_string())
+                .finish();
+            let Ok(client) = crate::fetch::callback_client(None, super::CALL_TIMEOUT) else {
+                return;
+            };
+            let sent = client
+                .post(hub_url)
+                .header(reqwest::header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .body(form)
+                .send()
+                .await;
+            match sent {
+                Ok(r) if r.status().is_success() => {
+                    info!(source = %source.name, hub, topic, "websub: subscription requested")
+                }
+                Ok(r) => {
+                    warn!(source = %source.name, hub, status = %r.status(), "websub: the hub refused the subscription")
+                }
+                Err(e) => warn!(source = %source.name, hub, error = %e, "websub: the hub cannot be reached"),
+            }
+        }
+
+        /// The hub's verification of intent (GET on the callback): the
+        /// challenge when it is the subscription we asked for.
+        pub fn verify(&self, source: &str, query: &str) -> Result<String, StatusCode> {
+            let q: std::collections::HashMap<String, String> =
+                url::form_urlencoded::parse(query.as_bytes()).into_owned().collect();
+            let mode = q.get("hub.mode").map(String::as_str);
+            let topic = q.get("hub.topic");
+            let Some(mut push) = self.state(source) else {
+                // Nothing asked: an unsubscription is confirmed, a
+                // subscription is not.
+                return match (mode, q.get("hub.challenge")) {
+                    (Some("unsubscribe"), Some(c)) => Ok(c.clone()),
+                    _ => Err(StatusCode::NOT_FOUND),
+                };
+            };
+            match mode {
+                Some("subscribe") if topic == Some(&push.topic) => {
+                    let challenge = q.get("hub.challenge").ok_or(StatusCode::BAD_REQUEST)?;
+                    let lease: i64 = q.get("hub.lease_seconds").and_then(|l| l.parse().ok()).unwrap_or(0);
+                    push.verified = true;
+                    push.expires = Some(Utc::now() + chrono::Duration::seconds(lease.max(0)));
+                    self.store
+                        .put_push_state(source, &push)
+                        .map_err(|_| StatusCode::SERVICE_UNAVAILABLE)?;
+                    info!(source, lease, "websub: subscription verified");
+                    Ok(challenge.clone())
+                }
+                Some("denied") => {
+                    warn!(
+                        source,
+                        reason = q.get("hub.reason").map(String::as_str).unwrap_or(""),
+                        "websub: the hub denied the subscription"
+                    );
+                    let _ = self.store.remove_push_state(source);
+                    Ok(String::new())
+                }
+                _ => Err(StatusCode::NOT_FOUND),
+            }
+        }
+
+        /// Content pushed by the hub: stored when it is signed with our
+        /// secret for an active subscription, refused otherwise.
+        pub fn take(
+            &self,
+            config: &Config,
+            source: &str,
+            signature: Option<&str>,
+            content_type: Option<&str>,
+            body: &[u8],
+        ) -> Result<crate::store::Counts, (StatusCode, String)> {
+            let Some(conf) = config.source(source).filter(|s| s.websub) else {
+                return Err((StatusCode::GONE, "no such subscription\n".into()));
+            };
+            let push = self
+                .state(source)
+                .filter(|p| p.active(Utc::now()))
+                .ok_or((StatusCode::GONE, "no such subscription\n".to_string()))?;
+            let Some((method, given)) = signature.and_then(|s| s.split_once('=')) else {
+                return Err((StatusCode::FORBIDDEN, "unsigned: X-Hub-Signature is required\n".into()));
+            };
+            let expected = match method {
+                "sha256" => super::sign(&push.secret, body),
+                "sha512" => {
+                    use hmac::Mac;
+                    let mut mac =
+                        hmac::Hmac::<sha2::Sha512>::new_from_slice(push.secret.as_bytes()).expect("any key length");
+                    mac.update(body);
+                    crate::normalize::hex(&mac.finalize().into_bytes())
+                }
+                _ => return Err((StatusCode::FORBIDDEN, "X-Hub-Signature: use sha256 or sha512\n".into())),
+            };
+            if !super::same(expected.as_bytes(), given.trim().to_ascii_lowercase().as_bytes()) {
+                warn!(source, "websub: a push with a wrong signature was refused");
+                return Err((StatusCode::FORBIDDEN, "wrong signature\n".into()));
+            }
+            let options = IngestOptions {
+                timezone: conf.timezone,
+                max_entries: config.poll.max_entries_per_poll,
+                title: conf.title.clone(),
+            };
+            crate::pipeline::ingest_push(&self.store, source, &options, body, content_type, Utc::now())
+                .map_err(|e| (StatusCode::UNPROCESSABLE_ENTITY, format!("{e}\n")))
+        }
+    }
+}
+
+/// Compares two secrets' digests without stopping early.
+fn same(a: &[u8], b: &[u8]) -> bool {
+    use sha2::Digest;
+    let (a, b) = (Sha256::digest(a), Sha256::digest(b));
+    a.iter().zip(b.iter()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}

@@ -350,7 +350,18 @@ fn a_full_disk_is_reported_by_healthz_and_recovered_from_without_a_restart() {
             std::thread::sleep(std::time::Duration::from_millis(100));
         }
     };
-    until("the disk to fill", 60, Box::new(|| get(&health).status == 503));
+    // The store says so at its first failed write (a poll's, or the
+    // publisher's); the polls that failed are counted as they end.
+    until(
+        "the disk to fill and a poll to fail",
+        60,
+        Box::new(|| {
+            let r = get(&health);
+            r.status == 503
+                && serde_json::from_slice::<serde_json::Value>(&r.body)
+                    .is_ok_and(|h| h["failing_sources"].as_u64().is_some_and(|n| n > 0))
+        }),
+    );
     let said: serde_json::Value = serde_json::from_slice(&get(&health).body).unwrap();
     assert_eq!(said["status"], "store-not-writable", "{said:#}");
     assert_eq!(said["store"]["writable"], false);

@@ -1,6 +1,7 @@
-//! WebSub, thau as the hub of its feeds, against a subscriber that is a
-//! real HTTP server on 127.0.0.1. What the W3C Recommendation (23 January
-//! 2018) asks of a publisher and a hub, and where it is checked:
+//! WebSub, thau as the hub of its feeds (against a subscriber that is a
+//! real HTTP server on 127.0.0.1) and as a subscriber (thau following
+//! thau). What the W3C Recommendation (23 January 2018) asks of a
+//! publisher, a hub and a subscriber, and where it is checked:
 //!
 //! | § | requirement | test |
 //! |---|---|---|
@@ -18,6 +19,12 @@
 //! | 7 | a failed delivery is tried again, with a growing wait | `a_callback_that_is_down_gets_the_content_once_it_is_back` |
 //! | — | subscriptions survive a restart of the hub | `subscriptions_survive_a_restart` |
 //! | — | callbacks on internal addresses are refused unless allowed | `requests_that_cannot_be_honoured_are_refused` |
+//! | 4 | a subscriber discovers the hub and the topic (`rel="hub"`, `rel="self"`) in the feed | `thau_subscribes_to_thau_and_stores_what_is_pushed` |
+//! | 5.1 | a subscriber sends hub.callback, hub.mode, hub.topic, hub.secret, hub.lease_seconds | same |
+//! | 5.3 | a subscriber echoes the challenge only for a subscription it asked for | same, and `Subscriber::verify` |
+//! | 8 | a subscriber checks `X-Hub-Signature` and ignores content that fails it (refused: 403; unsigned too) | same |
+//! | — | a push for no subscription is answered 410 Gone (the hub stops) | same |
+//! | — | a subscription survives a restart of the subscriber | same |
 
 mod support;
 
@@ -495,8 +502,16 @@ fn an_external_hub_is_named_by_the_feeds_and_pinged_on_each_change() {
     let (origin, _site, serve) = desk(&format!("hub = \"{hub_url}\""));
     let topic = serve.url("/sections/sete/atom.xml");
     let feed = get(&topic);
-    assert!(feed.text().contains(&format!("<link href=\"{hub_url}\" rel=\"hub\"/>")), "{}", feed.text());
-    assert!(feed.header("link").unwrap().starts_with(&format!("<{hub_url}>; rel=\"hub\"")));
+    assert!(
+        feed.text().contains(&format!("<link href=\"{hub_url}\" rel=\"hub\"/>")),
+        "{}",
+        feed.text()
+    );
+    assert!(
+        feed.header("link")
+            .unwrap()
+            .starts_with(&format!("<{hub_url}>; rel=\"hub\""))
+    );
     new_story(&origin, &serve, &[0, 1, 2]);
     // One ping per feed that changed: the section's and the "all
     // sections" feed, in three formats each.
@@ -524,4 +539,109 @@ fn an_external_hub_is_named_by_the_feeds_and_pinged_on_each_change() {
     .collect();
     expected.sort();
     assert_eq!(pinged, expected);
+}
+
+/// A free port on 127.0.0.1, for an instance whose address must be known
+/// before it starts (its callback URL).
+fn free_addr() -> std::net::SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap()
+}
+
+/// Desk B, which follows desk A's Sète feed by push.
+fn follower(a: &support::Serve, addr: std::net::SocketAddr) -> Site {
+    Site::new(&format!(
+        r#"[server]
+listen = "{addr}"
+base_url = "http://{addr}"
+admin_token = "{TOKEN}"
+
+[poll]
+every = "1d"
+
+[[sections]]
+slug = "thau"
+title = "Thau"
+
+[[sources]]
+name = "a-sete"
+url = "{}"
+sections = ["thau"]
+websub = true
+"#,
+        a.url("/sections/sete/atom.xml")
+    ))
+}
+
+fn push_state(b: &support::Serve) -> serde_json::Value {
+    let api: serde_json::Value = serde_json::from_slice(&get(&b.url("/api/sources")).body).unwrap();
+    api["sources"][0]["websub"].clone()
+}
+
+#[test]
+fn thau_subscribes_to_thau_and_stores_what_is_pushed() {
+    let (origin, _a_site, a) = desk("internal_callbacks = true");
+    let addr = free_addr();
+    let b_site = follower(&a, addr);
+    let b = b_site.serve();
+    // B polls A once at start, finds A's hub, subscribes; A verifies.
+    wait_for("B's subscription verified", || push_state(&b)["active"] == true);
+    let state = push_state(&b);
+    assert_eq!(state["hub"], a.url("/websub"));
+    assert_eq!(state["topic"], a.url("/sections/sete/atom.xml"));
+    let b_feed = b.url("/sections/thau/atom.xml");
+    assert_eq!(get(&b_feed).text().matches("<entry>").count(), 2);
+
+    // A new story at A reaches B by push: B does not poll (its schedule is
+    // a day, and a source that pushes is polled every 6 hours at most).
+    new_story(&origin, &a, &[0, 1, 2]);
+    wait_for("the pushed story at B", || {
+        get(&b_feed).text().contains("courrier.example/2")
+    });
+    let api: serde_json::Value = serde_json::from_slice(&get(&b.url("/api/sources")).body).unwrap();
+    assert_eq!(api["sources"][0]["polls"], 1, "stored by push, not by a poll");
+
+    // Pushes B did not ask for are refused and store nothing.
+    let forged = b"<?xml version=\"1.0\"?><feed xmlns=\"http://www.w3.org/2005/Atom\"><title>x</title><id>x</id><updated>2026-11-01T00:00:00Z</updated><entry><title>Forged</title><id>https://evil.example/1</id><link href=\"https://evil.example/1\"/><updated>2026-11-01T00:00:00Z</updated></entry></feed>";
+    let post = |path: &str, signature: Option<&str>| {
+        let addr = b.base.strip_prefix("http://").unwrap();
+        let mut stream = std::net::TcpStream::connect(addr).unwrap();
+        let mut head = format!(
+            "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/atom+xml\r\nContent-Length: {}\r\nConnection: close\r\n",
+            forged.len()
+        );
+        if let Some(sig) = signature {
+            head.push_str(&format!("X-Hub-Signature: {sig}\r\n"));
+        }
+        stream.write_all(head.as_bytes()).unwrap();
+        stream.write_all(b"\r\n").unwrap();
+        stream.write_all(forged).unwrap();
+        let mut raw = String::new();
+        stream.read_to_string(&mut raw).unwrap();
+        raw.split_whitespace().nth(1).unwrap().parse::<u16>().unwrap()
+    };
+    assert_eq!(post("/websub/callback/a-sete", None), 403, "unsigned");
+    assert_eq!(
+        post("/websub/callback/a-sete", Some(&signature("guessed", forged))),
+        403,
+        "bad signature"
+    );
+    assert_eq!(
+        post("/websub/callback/nobody", Some(&signature("guessed", forged))),
+        410,
+        "unknown source"
+    );
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    assert!(!get(&b_feed).text().contains("Forged"));
+
+    // B restarts: its subscription holds, pushes keep coming.
+    assert!(b.terminate().success());
+    let b = b_site.serve();
+    assert_eq!(push_state(&b)["active"], true);
+    new_story(&origin, &a, &[0, 1, 2, 3]);
+    wait_for("the story pushed after B's restart", || {
+        get(&b.url("/sections/thau/atom.xml"))
+            .text()
+            .contains("courrier.example/3")
+    });
 }

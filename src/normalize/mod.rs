@@ -78,6 +78,10 @@ pub struct ParsedFeed {
     pub feed_url: Option<String>,
     /// The document's own `updated`/`lastBuildDate`, in UTC.
     pub updated: Option<DateTime<Utc>>,
+    /// The WebSub hub the document names (`rel="hub"`) and its own URL
+    /// (`rel="self"`, the topic to subscribe to).
+    pub hub: Option<Url>,
+    pub self_url: Option<Url>,
     authors: Vec<Person>,
     /// Entries in the document, beyond `max_entries` included.
     pub total: usize,
@@ -494,6 +498,13 @@ fn build(feed: fm::Feed, scans: Vec<EntryScan>, cx: &DocContext<'_>) -> ParsedFe
         .iter()
         .filter(|l| matches!(l.rel.as_deref(), None | Some("alternate")))
         .find_map(|l| http_url(&l.href, cx.url));
+    let linked = |rel: &str| {
+        feed.links
+            .iter()
+            .filter(|l| l.rel.as_deref() == Some(rel))
+            .find_map(|l| http_url(&l.href, cx.url))
+    };
+    let (hub, self_url) = (linked("hub"), linked("self"));
     let doc_base = cx.url.cloned().or_else(|| site.clone());
     let authors = people(&feed.authors);
     let typed_text = matches!(feed.feed_type, fm::FeedType::Atom | fm::FeedType::JSON);
@@ -540,6 +551,8 @@ fn build(feed: fm::Feed, scans: Vec<EntryScan>, cx: &DocContext<'_>) -> ParsedFe
         language: feed.language,
         feed_url: cx.url.map(Url::to_string),
         updated: feed.updated,
+        hub,
+        self_url,
         authors,
         total: entries.len(),
         typed_text,

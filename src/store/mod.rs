@@ -15,7 +15,8 @@
 //! | `d\0{source}`                   | what the source's last document listed ([`Listed`]: keys and fingerprints) |
 //! | `g\0{slug}\0{period end}`        | a section's frozen digest (`digest::Digest` as JSON), written once |
 //! | `r\0{slug}\0{page, u32}`          | a section's archive page ([`crate::model::ArchivePage`] as JSON), written once |
-//! | `w\0{topic}\0{callback}`          | a verified WebSub subscription (`websub::Subscription` as JSON) |
+//! | `w\0{topic}\0{callback}`          | a verified WebSub subscription to one of our feeds (`websub::Subscription` as JSON) |
+//! | `W\0{source}`                    | our subscription to a source's hub (`websub::subscriber::Push` as JSON) |
 //!
 //! The `t` index is what sections are rendered from: a scan newest-first
 //! that decides membership from the small [`Routing`] value alone, without
@@ -488,6 +489,25 @@ impl Store {
     pub fn remove_websub(&self, topic: &str, callback: &str) -> Result<(), StoreError> {
         let db = self.db_for_write()?;
         let key = [b"w\0", topic.as_bytes(), b"\0", callback.as_bytes()].concat();
+        self.wrote(db.remove(key).map(|_| ()).map_err(StoreError::from))?;
+        Ok(())
+    }
+
+    /// A source's WebSub subscription as a subscriber (`W\0{source}`).
+    pub fn push_state<T: serde::de::DeserializeOwned>(&self, source: &str) -> Result<Option<T>, StoreError> {
+        self.get_json(&[b"W\0", source.as_bytes()].concat())
+    }
+
+    pub fn put_push_state<T: serde::Serialize>(&self, source: &str, push: &T) -> Result<(), StoreError> {
+        let db = self.db_for_write()?;
+        let key = [b"W\0", source.as_bytes()].concat();
+        self.wrote(db.insert(key, to_json(push)).map_err(StoreError::from))?;
+        Ok(())
+    }
+
+    pub fn remove_push_state(&self, source: &str) -> Result<(), StoreError> {
+        let db = self.db_for_write()?;
+        let key = [b"W\0", source.as_bytes()].concat();
         self.wrote(db.remove(key).map(|_| ()).map_err(StoreError::from))?;
         Ok(())
     }
