@@ -164,12 +164,41 @@ pub fn parse(bytes: &[u8], cx: &DocContext<'_>) -> Result<ParsedFeed, NormalizeE
     } else {
         scan_entries(&utf8(&decoded), cx.url)
     };
-    let built = build(feed, scans, cx);
+    let mut built = build(feed, scans, cx);
+    if built.hub.is_none() && bytes.trim_ascii_start().starts_with(b"{") {
+        // feed-rs does not read a JSON Feed's `hubs`.
+        (built.hub, built.self_url) = json_feed_hub(bytes, cx.url);
+    }
     Ok(ParsedFeed {
         feed_url,
         total: total.unwrap_or(built.entries.len()),
         ..built
     })
+}
+
+/// A JSON Feed's WebSub hub (`hubs`, of type WebSub) and `feed_url`.
+fn json_feed_hub(bytes: &[u8], base: Option<&Url>) -> (Option<Url>, Option<Url>) {
+    #[derive(serde::Deserialize)]
+    struct Hubs {
+        #[serde(default)]
+        hubs: Vec<Hub>,
+        feed_url: Option<String>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Hub {
+        #[serde(rename = "type")]
+        kind: Option<String>,
+        url: Option<String>,
+    }
+    let Ok(doc) = serde_json::from_slice::<Hubs>(bytes) else {
+        return (None, None);
+    };
+    let hub = doc
+        .hubs
+        .iter()
+        .filter(|h| h.kind.as_deref().is_some_and(|k| k.eq_ignore_ascii_case("websub")))
+        .find_map(|h| http_url(h.url.as_deref()?, base));
+    (hub, doc.feed_url.as_deref().and_then(|u| http_url(u, base)))
 }
 
 fn looks_like_html(bytes: &[u8]) -> bool {
@@ -1155,6 +1184,41 @@ mod tests {
         assert_eq!(u.as_str(), "https://ex.org/b");
         assert!(canonical_url("javascript:alert(1)", None).is_none());
         assert!(canonical_url("mailto:a@b.c", None).is_none());
+    }
+
+    #[test]
+    fn a_feed_names_its_websub_hub_and_topic_in_atom_rss_and_json_feed() {
+        let url = Url::parse("https://thau.example/feed").unwrap();
+        let cx = DocContext {
+            source: "s",
+            url: Some(&url),
+            content_type: None,
+            timezone: None,
+            max_entries: None,
+        };
+        let docs: [&[u8]; 3] = [
+            br#"<feed xmlns="http://www.w3.org/2005/Atom"><title>t</title><id>urn:f</id>
+                <link rel="hub" href="https://hub.example/"/><link rel="self" href="/feed"/></feed>"#,
+            br#"<rss version="2.0" xmlns:atom="http://www.w3.org/2005/Atom"><channel><title>t</title>
+                <atom:link rel="hub" href="https://hub.example/"/><atom:link rel="self" href="https://thau.example/feed"/>
+                </channel></rss>"#,
+            br#"{"version": "https://jsonfeed.org/version/1.1", "title": "t", "feed_url": "https://thau.example/feed",
+                "hubs": [{"type": "WebSub", "url": "https://hub.example/"}], "items": []}"#,
+        ];
+        for doc in docs {
+            let feed = parse(doc, &cx).unwrap();
+            let what = String::from_utf8_lossy(&doc[..20]).into_owned();
+            assert_eq!(
+                feed.hub.as_ref().map(Url::as_str),
+                Some("https://hub.example/"),
+                "{what}"
+            );
+            assert_eq!(
+                feed.self_url.as_ref().map(Url::as_str),
+                Some("https://thau.example/feed"),
+                "{what}"
+            );
+        }
     }
 
     #[test]
