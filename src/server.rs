@@ -556,11 +556,16 @@ fn respond(request: &HeaderMap, v: Variant<'_>, cache_control: &HeaderValue) -> 
         (StatusCode::NOT_MODIFIED, Body::empty()).into_response()
     } else {
         let mut r = (StatusCode::OK, Body::from(v.body)).into_response();
-        r.headers_mut()
-            .insert(header::CONTENT_TYPE, HeaderValue::from_static(v.content_type));
+        let h = r.headers_mut();
+        h.insert(header::CONTENT_TYPE, HeaderValue::from_static(v.content_type));
         if let Some(enc) = v.encoding {
-            r.headers_mut()
-                .insert(header::CONTENT_ENCODING, HeaderValue::from_static(enc));
+            h.insert(header::CONTENT_ENCODING, HeaderValue::from_static(enc));
+        }
+        // Feeds are public: browser readers and JSON Feed clients may fetch
+        // them. (Not on a 304: the browser keeps the headers of the 200.)
+        h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+        if let Some(link) = v.link {
+            h.insert(header::LINK, link.clone());
         }
         r
     };
@@ -569,11 +574,6 @@ fn respond(request: &HeaderMap, v: Variant<'_>, cache_control: &HeaderValue) -> 
     h.insert(header::LAST_MODIFIED, v.last_modified.1.clone());
     h.insert(header::CACHE_CONTROL, cache_control.clone());
     h.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
-    // Feeds are public: browser readers and JSON Feed clients may fetch them.
-    h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
-    if let Some(link) = v.link {
-        h.insert(header::LINK, link.clone());
-    }
     response
 }
 
