@@ -114,6 +114,7 @@ fn thau_ingest(store: &Store, source: &str, bytes: &[u8]) -> u32 {
         timezone: None,
         max_entries: thau::config::DEFAULT_MAX_ENTRIES_PER_POLL,
         title: None,
+        filter: Default::default(),
     };
     let report = thau::pipeline::ingest(store, source, &options, doc, state, Utc::now());
     assert!(report.error.is_none(), "{:?}", report.error);

@@ -237,6 +237,7 @@ async fn answer_admin(runner: Arc<Runner>, mut requests: mpsc::Receiver<AdminReq
                     Skipped::AlreadyRunning => AdminError::Busy("a poll of this source is already running".into()),
                     Skipped::ShuttingDown => AdminError::Busy("shutting down".into()),
                     Skipped::Gated(gate) => AdminError::Busy(format!("{gate:?}")),
+                    Skipped::Paused => AdminError::Busy("paused (enabled = false)".into()),
                 });
             let _ = request.reply.send(answer);
         });

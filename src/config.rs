@@ -287,6 +287,8 @@ pub struct Section {
     pub retention: Retention,
     /// When its digest feed gets an entry, if it has one.
     pub digest: Option<DigestSchedule>,
+    /// What it does not show (`include`/`exclude`).
+    pub filter: crate::filter::Filter,
 }
 
 /// A section's digest: one entry per period, once the period has ended.
@@ -327,6 +329,10 @@ pub struct Source {
     /// Subscribe to the hub its feed names (WebSub) and take its pushes.
     /// Its own `websub`, else `[poll]`'s (off by default).
     pub websub: bool,
+    /// False: paused, not polled (its entries and state are kept).
+    pub enabled: bool,
+    /// What is not stored (`include`/`exclude`).
+    pub filter: crate::filter::Filter,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -519,9 +525,12 @@ const SECTION_KEYS: &[&str] = &[
     "digest_time",
     "digest_day",
     "digest_delay",
+    "include",
+    "exclude",
 ];
 const SOURCE_KEYS: &[&str] = &[
-    "name", "url", "path", "sections", "schedule", "every", "title", "timezone", "websub",
+    "name", "url", "path", "sections", "schedule", "every", "title", "timezone", "websub", "enabled", "include",
+    "exclude",
 ];
 
 impl Config {
@@ -947,6 +956,26 @@ impl Checker {
         })
     }
 
+    /// `include = [...]`, `exclude = [...]`: keywords or `/regex/`.
+    fn filter(&mut self, t: &Tbl<'_>) -> crate::filter::Filter {
+        let mut patterns = |key: &str| -> Vec<crate::filter::Pattern> {
+            self.string_list(t, key)
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(|(written, line)| match crate::filter::Pattern::parse(&written) {
+                    Ok(p) => Some(p),
+                    Err(e) => {
+                        self.problem(line, format!("{}: {key}: \"{written}\": {e}", t.what));
+                        None
+                    }
+                })
+                .collect()
+        };
+        let include = patterns("include");
+        let exclude = patterns("exclude");
+        crate::filter::Filter { include, exclude }
+    }
+
     fn retention(&mut self, t: &Tbl<'_>) -> Retention {
         Retention {
             max_entries: self.integer(t, "max_entries", 1, i64::MAX).map(|n| n as usize),
@@ -983,6 +1012,7 @@ impl Checker {
             let keywords = self.string_list(&t, "keywords").unwrap_or_default();
             let retention = self.retention(&t);
             let digest = self.digest(&t, timezone);
+            let filter = self.filter(&t);
             if let (Some((slug, _)), Some((title, _))) = (slug, title) {
                 sections.push(Section {
                     slug,
@@ -993,6 +1023,7 @@ impl Checker {
                     keywords: keywords.into_iter().map(|(s, _)| s).collect(),
                     retention,
                     digest,
+                    filter,
                 });
             }
         }
@@ -1036,6 +1067,8 @@ impl Checker {
             let title = self.string(&t, "title").map(|(s, _)| s);
             let own_timezone = self.parsed_with(&t, "timezone", parse_timezone);
             let own_websub = self.boolean(&t, "websub");
+            let enabled = self.boolean(&t, "enabled").unwrap_or(true);
+            let filter = self.filter(&t);
             if let (Some((name, _)), Some(location)) = (name, location) {
                 sources.push(Source {
                     name,
@@ -1045,6 +1078,8 @@ impl Checker {
                     title,
                     timezone: own_timezone.or(timezone),
                     websub: own_websub.unwrap_or(websub),
+                    enabled,
+                    filter,
                 });
             }
         }

@@ -6,6 +6,7 @@
 //!
 //! - [`model`]: plain data (entries, fetch state).
 //! - [`redact`]: pure: URLs without their credentials, as thau shows them.
+//! - [`filter`]: pure: include/exclude keywords and `/regex/` of sources and sections.
 //! - [`config`]: `feeds.toml` → validated [`config::Config`], every problem at once.
 //! - [`fetch`]: HTTP and file fetching: conditional GET, timeouts, body cap, redirects.
 //! - [`dates`]: pure: the feed dates feed-rs cannot read.
@@ -40,6 +41,7 @@ pub mod dates;
 pub mod digest;
 pub mod export;
 pub mod fetch;
+pub mod filter;
 pub mod legacy_ns;
 pub mod metrics;
 pub mod model;

@@ -207,7 +207,13 @@ async fn shutdown_signal() {
 
 fn poll(config: &Config, only: Option<&str>) -> ExitCode {
     let names: Vec<String> = match only {
-        None => config.sources.iter().map(|s| s.name.clone()).collect(),
+        // Paused sources (`enabled = false`) are polled only when named.
+        None => config
+            .sources
+            .iter()
+            .filter(|s| s.enabled)
+            .map(|s| s.name.clone())
+            .collect(),
         Some(name) => match config.source(name) {
             Some(s) => vec![s.name.clone()],
             None => {

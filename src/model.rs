@@ -169,6 +169,8 @@ pub struct FetchState {
     /// changes they are dropped, so the document is read again in the new
     /// zone.
     pub timezone: Option<String>,
+    /// Entries of the last document its `include`/`exclude` kept out.
+    pub last_filtered: u32,
 }
 
 /// Folds text for matching: Unicode-decomposed, accents dropped, lowercased,

@@ -209,6 +209,7 @@ impl Poller {
                     timezone: source.timezone,
                     max_entries: limits.max_entries_per_poll,
                     title: source.title.clone(),
+                    filter: source.filter.clone(),
                 };
                 match tokio::task::spawn_blocking(move || ingest(&store, &owned, &options, doc, state, now)).await {
                     // Done once durable: a crash before this point loses the
@@ -245,6 +246,8 @@ pub struct IngestOptions {
     /// The source's `title` in feeds.toml: how readers see it named,
     /// instead of its feed's own title.
     pub title: Option<String>,
+    /// Its `include`/`exclude`: what is not stored.
+    pub filter: crate::filter::Filter,
 }
 
 /// Parses, normalizes and stores one fetched document in one batch
@@ -314,6 +317,9 @@ pub fn ingest(
             _ => entries.push(r.finish(&feed, now)),
         }
     }
+    let before = entries.len();
+    entries.retain(|e| options.filter.keeps(e));
+    state.last_filtered = (before - entries.len()) as u32;
     state.etag = doc.validators.etag;
     state.last_modified = doc.validators.last_modified;
     state.last_entry_count = in_feed;
@@ -373,6 +379,7 @@ pub fn ingest_push(
             _ => entries.push(r.finish(&feed, now)),
         }
     }
+    entries.retain(|e| options.filter.keeps(e));
     unchanged.extend(listed.into_values());
     store
         .apply_poll(name, entries, unchanged, &mut state, now)

@@ -28,6 +28,8 @@ struct Rule {
     categories: HashSet<String>,
     /// Each keyword as its folded words (a phrase matches as a sequence).
     keywords: Vec<Vec<String>>,
+    /// The section's `include`/`exclude`.
+    filter: crate::filter::Filter,
 }
 
 /// Whether an entry belongs to a section, as far as its routing row says.
@@ -55,6 +57,7 @@ impl Router {
                 sources: by_section.remove(s.slug.as_str()).unwrap_or_default(),
                 categories: s.categories.iter().map(|c| fold(c)).collect(),
                 keywords: s.keywords.iter().map(|k| words(k)).filter(|w| !w.is_empty()).collect(),
+                filter: s.filter.clone(),
             })
             .collect();
         Router {
@@ -94,10 +97,13 @@ impl Router {
         routing: &Routing,
         entry: impl FnOnce() -> Result<Option<Arc<Entry>>, E>,
     ) -> Result<bool, E> {
+        let filter = &self.sections[index].filter;
         Ok(match self.verdict(index, routing) {
-            Verdict::In => true,
             Verdict::Out => false,
-            Verdict::NeedsText => entry()?.is_some_and(|e| self.keywords_match(index, &e)),
+            Verdict::In if filter.is_empty() => true,
+            // The section's include/exclude reads the entry's text.
+            Verdict::In => entry()?.is_some_and(|e| filter.keeps(&e)),
+            Verdict::NeedsText => entry()?.is_some_and(|e| self.keywords_match(index, &e) && filter.keeps(&e)),
         })
     }
 

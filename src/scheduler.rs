@@ -104,6 +104,8 @@ pub enum Skipped {
     AlreadyRunning,
     ShuttingDown,
     Gated(Gate),
+    /// `enabled = false`: only an admin's poll runs.
+    Paused,
 }
 
 impl Runner {
@@ -146,6 +148,9 @@ impl Runner {
         }
         let config = self.config.load_full();
         let source = config.source(name).ok_or(Skipped::UnknownSource)?.clone();
+        if !source.enabled && trigger != Trigger::Admin {
+            return Err(Skipped::Paused);
+        }
         let state = match trigger {
             Trigger::Admin => None,
             _ => self.poller.fetch_state(name),
@@ -406,7 +411,7 @@ impl Scheduler {
             tokio::spawn(async move {
                 tokio::time::sleep(spread_offset(&name, window)).await;
                 match runner.run(&name, Trigger::Startup).await {
-                    Ok(_) | Err(Skipped::ShuttingDown) | Err(Skipped::UnknownSource) => {}
+                    Ok(_) | Err(Skipped::ShuttingDown) | Err(Skipped::UnknownSource) | Err(Skipped::Paused) => {}
                     Err(Skipped::Gated(gate)) => debug!(source = %name, ?gate, "startup poll waits"),
                     Err(skipped) => warn!(source = %name, ?skipped, "startup poll skipped"),
                 }

@@ -833,7 +833,8 @@ pub fn source_statuses(
                 title: s.title.clone(),
                 location: s.location.to_string(),
                 entries: site.per_source.get(&s.name).copied().unwrap_or(0),
-                next_poll,
+                next_poll: next_poll.filter(|_| s.enabled),
+                paused: !s.enabled,
                 state,
             }
         })
@@ -843,6 +844,7 @@ pub fn source_statuses(
 #[derive(Serialize)]
 struct SourceJson {
     name: String,
+    enabled: bool,
     location: String,
     sections: Vec<String>,
     schedule: String,
@@ -900,6 +902,7 @@ fn api_sources_page(state: &AppState) -> Response {
         .map(|(status, s)| {
             let fetch = status.state.unwrap_or_default();
             SourceJson {
+                enabled: s.enabled,
                 name: status.name,
                 location: status.location,
                 sections: s.sections.clone(),

@@ -430,6 +430,7 @@ pub fn all_sections(config: &Config) -> Section {
         keywords: Vec::new(),
         retention: Default::default(),
         digest: None,
+        filter: Default::default(),
     }
 }
 

@@ -661,6 +661,7 @@ pub mod subscriber {
                 timezone: conf.timezone,
                 max_entries: config.poll.max_entries_per_poll,
                 title: conf.title.clone(),
+                filter: conf.filter.clone(),
             };
             crate::pipeline::ingest_push(&self.store, source, &options, body, content_type, Utc::now())
                 .map_err(|e| (StatusCode::UNPROCESSABLE_ENTITY, format!("{e}\n")))

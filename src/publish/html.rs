@@ -30,6 +30,8 @@ pub struct SourceStatus {
     pub entries: usize,
     /// When it is next polled (None for a gone source, or in an export).
     pub next_poll: Option<chrono::DateTime<chrono::Utc>>,
+    /// `enabled = false`: not polled.
+    pub paused: bool,
 }
 
 /// Which formats an OPML document lists.
@@ -113,7 +115,16 @@ pub fn index_html(
         let outcome = state.and_then(|st| st.last_outcome);
         let class = if outcome == Some(Outcome::Error) { "error" } else { "ok" };
         let mut details = Vec::new();
+        if s.paused {
+            details.push("paused (enabled = false): not polled, entries kept".to_string());
+        }
         if let Some(st) = state {
+            if st.last_filtered > 0 {
+                details.push(format!(
+                    "{} of the last document kept out by include/exclude",
+                    st.last_filtered
+                ));
+            }
             if let Some(e) = &st.last_error {
                 details.push(esc(e));
             }
