@@ -31,6 +31,7 @@
 //! - [`metrics`]: Prometheus counters.
 //! - [`scheduler`]: one cron job per source, single-flight, concurrency limits.
 //! - [`websub`]: WebSub hub: subscriptions verified and stored, new entries pushed, signed.
+//! - [`edit`]: feeds.toml edits (toml_edit, checked, atomic) and OPML lists for the admin commands.
 //! - [`export`]: writing files into a served folder safely (temporaries, no links followed).
 //! - [`app`]: composition root for `thau serve` (reload, shutdown) and `thau export`.
 
@@ -39,6 +40,7 @@ pub mod archive;
 pub mod config;
 pub mod dates;
 pub mod digest;
+pub mod edit;
 pub mod export;
 pub mod fetch;
 pub mod filter;

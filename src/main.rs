@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -51,6 +51,25 @@ enum Command {
         /// The folder to write into (created if missing).
         #[arg(long)]
         out: PathBuf,
+    },
+    /// Add every feed of an OPML file (another reader's export) to
+    /// feeds.toml, skipping the ones already there.
+    Import {
+        /// The OPML file (1.0 or 2.0; folders named like a section go to it).
+        file: PathBuf,
+        /// Put every imported source in this section too (repeatable).
+        #[arg(long)]
+        section: Vec<String>,
+    },
+    /// Remove a source from feeds.toml (its stored entries go with retention).
+    Remove {
+        /// The source's name.
+        name: String,
+    },
+    /// List the sources; with --opml, as an OPML subscription list.
+    Sources {
+        #[arg(long)]
+        opml: bool,
     },
 }
 
@@ -128,7 +147,94 @@ fn main() -> ExitCode {
                 ExitCode::from(UNUSABLE)
             }
         },
+        Command::Import { file, section } => import(&config, &cli.config, &file, &section),
+        Command::Remove { name } => edited(&cli.config, |text| thau::edit::remove_source(text, &cli.config, &name))
+            .map_or_else(
+                |code| code,
+                |()| {
+                    println!("removed source \"{name}\" from {}", cli.config.display());
+                    ExitCode::SUCCESS
+                },
+            ),
+        Command::Sources { opml } => {
+            if opml {
+                print!("{}", thau::edit::sources_opml(&config));
+            } else {
+                for s in &config.sources {
+                    let paused = if s.enabled { "" } else { "  (paused)" };
+                    println!(
+                        "{}\t{}\t{}{paused}",
+                        s.name,
+                        thau::redact::redacted_str(&s.location.to_string()),
+                        s.sections.join(",")
+                    );
+                }
+            }
+            ExitCode::SUCCESS
+        }
     }
+}
+
+/// Reads feeds.toml, edits it with `edit`, writes it atomically; the exit
+/// status on failure (the file untouched).
+fn edited(path: &Path, edit: impl FnOnce(&str) -> Result<String, thau::edit::EditError>) -> Result<(), ExitCode> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        eprintln!("thau: cannot read {}: {e}", path.display());
+        ExitCode::from(UNUSABLE)
+    })?;
+    let new = edit(&text).map_err(|e| {
+        eprintln!("thau: {e}");
+        ExitCode::from(UNUSABLE)
+    })?;
+    thau::edit::write_atomically(path, &new).map_err(|e| {
+        eprintln!("thau: {e}");
+        ExitCode::from(UNUSABLE)
+    })
+}
+
+fn import(config: &Config, path: &Path, file: &Path, sections: &[String]) -> ExitCode {
+    for slug in sections {
+        if !config.sections.iter().any(|s| &s.slug == slug) {
+            eprintln!("thau: --section {slug}: no such section in {}", path.display());
+            return ExitCode::from(UNUSABLE);
+        }
+    }
+    let opml = match std::fs::read(file) {
+        Ok(bytes) => bytes,
+        Err(e) => {
+            eprintln!("thau: cannot read {}: {e}", file.display());
+            return ExitCode::from(UNUSABLE);
+        }
+    };
+    let imported = match thau::edit::import_opml(config, &opml, sections) {
+        Ok(i) => i,
+        Err(e) => {
+            eprintln!("thau: {}: {e}", file.display());
+            return ExitCode::from(UNUSABLE);
+        }
+    };
+    if !imported.added.is_empty()
+        && let Err(code) = edited(path, |text| thau::edit::add_sources(text, path, &imported.added))
+    {
+        return code;
+    }
+    for s in &imported.added {
+        println!("added   {}  {}", s.name, s.url);
+    }
+    for url in &imported.skipped {
+        println!("skipped {url}  (already followed, or not an http(s) feed)");
+    }
+    println!(
+        "{} added, {} skipped; {} written",
+        imported.added.len(),
+        imported.skipped.len(),
+        if imported.added.is_empty() {
+            "nothing"
+        } else {
+            "feeds.toml"
+        }
+    );
+    ExitCode::SUCCESS
 }
 
 /// What the store knows that the admin should act on: sources that moved

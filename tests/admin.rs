@@ -156,3 +156,137 @@ fn check_explains_filter_and_pause_mistakes_with_their_lines() {
         assert!(err.contains(&expected), "missing {expected:?} in:\n{err}");
     }
 }
+
+const COMMENTED: &str = r#"# Bassin de Thau desk: every key is described in README.md.
+
+[server]
+listen = "127.0.0.1:0"   # any free port
+
+[[sections]]
+slug = "sete"
+title = "Sète"
+
+[[sections]]
+slug = "culture"
+title = "Culture"
+
+# The paper, polled every 15 minutes.
+[[sources]]
+name = "courrier"
+url = "https://courrier-thau.example/rss"
+sections = ["sete"]
+"#;
+
+/// An export of another reader (FreshRSS writes folders as outlines).
+const OTHER_READER: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<opml version="2.0">
+  <head><title>Abonnements de Camille</title></head>
+  <body>
+    <outline text="Sète">
+      <outline text="Le Courrier" type="rss" xmlUrl="https://courrier-thau.example/rss" htmlUrl="https://courrier-thau.example/"/>
+      <outline text="Ville de Sète — Actualités" type="rss" xmlUrl="https://www.sete.fr/actualites/rss" htmlUrl="https://www.sete.fr/"/>
+    </outline>
+    <outline text="CULTURE">
+      <outline text="Théâtre Molière" type="rss" xmlUrl="https://theatre-moliere.example/feed.atom"/>
+      <outline text="Podcast" type="rss" xmlUrl="ftp://old.example/podcast.xml"/>
+    </outline>
+    <outline text="Midi &amp; Sud" type="rss" xmlUrl="https://midi-sud.example/rss.xml"/>
+  </body>
+</opml>
+"#;
+
+#[test]
+fn import_adds_another_reader_s_opml_keeping_comments_and_skipping_known_feeds() {
+    let site = Site::new(COMMENTED);
+    let opml = site.dir.path().join("camille.opml");
+    std::fs::write(&opml, OTHER_READER).unwrap();
+    let run = site.thau(&["import", opml.to_str().unwrap()]);
+    assert_eq!(run.code(), 0, "{}", run.stderr());
+    let out = run.stdout();
+    assert!(out.ends_with("3 added, 2 skipped; feeds.toml written\n"), "{out}");
+    assert!(out.contains("skipped https://courrier-thau.example/rss"), "{out}");
+    assert!(out.contains("skipped ftp://old.example/podcast.xml"), "{out}");
+
+    let text = std::fs::read_to_string(site.config_path()).unwrap();
+    // The file as the admin wrote it, comments and all, then the new tables.
+    assert!(text.starts_with(COMMENTED), "{text}");
+    let added = &text[COMMENTED.len()..];
+    assert!(added.contains("name = \"ville-de-sete-actualites\"\nurl = \"https://www.sete.fr/actualites/rss\"\ntitle = \"Ville de Sète — Actualités\"\nsections = [\"sete\"]"), "{added}");
+    // A folder named like a section (any case, any accents) puts its feeds there.
+    assert!(added.contains("name = \"theatre-moliere\"\nurl = \"https://theatre-moliere.example/feed.atom\"\ntitle = \"Théâtre Molière\"\nsections = [\"culture\"]"), "{added}");
+    assert!(
+        added.contains("name = \"midi-sud\"\nurl = \"https://midi-sud.example/rss.xml\"\ntitle = \"Midi & Sud\"\n"),
+        "{added}"
+    );
+    assert_eq!(site.thau(&["check"]).code(), 0);
+
+    // Again: nothing new, nothing written.
+    let before = std::fs::read_to_string(site.config_path()).unwrap();
+    let run = site.thau(&["import", opml.to_str().unwrap(), "--section", "culture"]);
+    assert!(
+        run.stdout().ends_with("0 added, 5 skipped; nothing written\n"),
+        "{}",
+        run.stdout()
+    );
+    assert_eq!(std::fs::read_to_string(site.config_path()).unwrap(), before);
+    // An unknown section is refused before anything is read.
+    let run = site.thau(&["import", opml.to_str().unwrap(), "--section", "nope"]);
+    assert_eq!(run.code(), 2);
+    assert!(
+        run.stderr().contains("--section nope: no such section"),
+        "{}",
+        run.stderr()
+    );
+
+    // The subscription list goes out as OPML, and another desk imports it whole.
+    let run = site.thau(&["sources", "--opml"]);
+    assert_eq!(run.code(), 0);
+    let exported = run.stdout();
+    assert!(exported.contains("<outline text=\"Sète\">"), "{exported}");
+    assert_eq!(exported.matches("xmlUrl=").count(), 4, "{exported}");
+    let other = Site::new("[server]\nlisten = \"127.0.0.1:0\"\n");
+    let file = other.dir.path().join("thau.opml");
+    std::fs::write(&file, &exported).unwrap();
+    let run = other.thau(&["import", file.to_str().unwrap()]);
+    assert!(
+        run.stdout().ends_with("4 added, 0 skipped; feeds.toml written\n"),
+        "{}",
+        run.stdout()
+    );
+    assert_eq!(other.thau(&["check"]).code(), 0);
+}
+
+#[test]
+fn remove_takes_a_source_out_of_feeds_toml_and_nothing_else() {
+    let site = Site::new(COMMENTED);
+    let opml = site.dir.path().join("camille.opml");
+    std::fs::write(&opml, OTHER_READER).unwrap();
+    assert_eq!(site.thau(&["import", opml.to_str().unwrap()]).code(), 0);
+    let run = site.thau(&["remove", "courrier"]);
+    assert_eq!(run.code(), 0, "{}", run.stderr());
+    let text = std::fs::read_to_string(site.config_path()).unwrap();
+    assert!(!text.contains("name = \"courrier\""), "{text}");
+    assert!(text.starts_with("# Bassin de Thau desk"), "{text}");
+    assert!(text.contains("listen = \"127.0.0.1:0\"   # any free port"));
+    assert!(text.contains("name = \"midi-sud\""));
+    let before = text;
+    let run = site.thau(&["remove", "courrier"]);
+    assert_eq!(run.code(), 2);
+    assert!(
+        run.stderr().contains("no source named \"courrier\""),
+        "{}",
+        run.stderr()
+    );
+    assert_eq!(
+        std::fs::read_to_string(site.config_path()).unwrap(),
+        before,
+        "untouched"
+    );
+    // No temporary left beside it.
+    let leftovers: Vec<_> = std::fs::read_dir(site.dir.path())
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with(".feeds-"))
+        .collect();
+    assert!(leftovers.is_empty());
+}

@@ -1,0 +1,375 @@
+//! Editing `feeds.toml` for the admin commands (`thau import`, `thau
+//! remove`) and reading and writing OPML subscription lists. Edits go
+//! through toml_edit, so comments and layout are kept; the result must pass
+//! the same checks as `thau check` before it is written, and it is written
+//! atomically (a temporary file renamed over the old one), so a running
+//! daemon reloads either the old file or the new one. Depends on `config`
+//! and `model`.
+
+use std::collections::HashSet;
+use std::io::Write;
+use std::path::Path;
+
+use quick_xml::events::Event;
+use toml_edit::{ArrayOfTables, DocumentMut, Item, Table, value};
+
+use crate::config::{Config, ConfigError, Location};
+use crate::model::fold;
+use crate::normalize::escape_html as esc;
+
+#[derive(Debug, thiserror::Error)]
+pub enum EditError {
+    #[error("{0} is not valid TOML: {1}")]
+    Toml(String, String),
+    #[error("the edited file would not pass `thau check`, so it was not written:\n{0}")]
+    Invalid(ConfigError),
+    #[error("no source named \"{0}\"")]
+    NoSuchSource(String),
+    #[error("cannot write {0}: {1}")]
+    Write(String, std::io::Error),
+    #[error("not an OPML subscription list: {0}")]
+    Opml(String),
+}
+
+/// A feed to add as a `[[sources]]` table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewSource {
+    pub name: String,
+    pub url: String,
+    pub title: Option<String>,
+    pub sections: Vec<String>,
+}
+
+/// `text` (the file at `path`) with `sources` appended, checked.
+pub fn add_sources(text: &str, path: &Path, sources: &[NewSource]) -> Result<String, EditError> {
+    let mut doc = parse(text, path)?;
+    if !doc.contains_key("sources") {
+        doc.insert("sources", Item::ArrayOfTables(ArrayOfTables::new()));
+    }
+    let array = doc["sources"]
+        .as_array_of_tables_mut()
+        .ok_or_else(|| EditError::Toml(path.display().to_string(), "sources is not an array of tables".into()))?;
+    for s in sources {
+        let mut t = Table::new();
+        t.decor_mut().set_prefix("\n");
+        t["name"] = value(s.name.as_str());
+        t["url"] = value(s.url.as_str());
+        if let Some(title) = &s.title {
+            t["title"] = value(title.as_str());
+        }
+        if !s.sections.is_empty() {
+            let mut list = toml_edit::Array::new();
+            for slug in &s.sections {
+                list.push(slug.as_str());
+            }
+            t["sections"] = value(list);
+        }
+        array.push(t);
+    }
+    checked(doc.to_string(), path)
+}
+
+/// `text` without the `[[sources]]` table of `name`, checked.
+pub fn remove_source(text: &str, path: &Path, name: &str) -> Result<String, EditError> {
+    let mut doc = parse(text, path)?;
+    let array = doc
+        .get_mut("sources")
+        .and_then(Item::as_array_of_tables_mut)
+        .ok_or_else(|| EditError::NoSuchSource(name.to_string()))?;
+    let at = array
+        .iter()
+        .position(|t| t.get("name").and_then(Item::as_str) == Some(name))
+        .ok_or_else(|| EditError::NoSuchSource(name.to_string()))?;
+    array.remove(at);
+    checked(doc.to_string(), path)
+}
+
+fn parse(text: &str, path: &Path) -> Result<DocumentMut, EditError> {
+    text.parse::<DocumentMut>()
+        .map_err(|e| EditError::Toml(path.display().to_string(), e.to_string()))
+}
+
+fn checked(text: String, path: &Path) -> Result<String, EditError> {
+    Config::parse(&text, path).map_err(EditError::Invalid)?;
+    Ok(text)
+}
+
+/// Writes `text` to `path` through a temporary file in the same folder.
+pub fn write_atomically(path: &Path, text: &str) -> Result<(), EditError> {
+    let err = |e: std::io::Error| EditError::Write(path.display().to_string(), e);
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".feeds-")
+        .suffix(".toml")
+        .tempfile_in(dir)
+        .map_err(err)?;
+    tmp.write_all(text.as_bytes()).map_err(err)?;
+    tmp.as_file().sync_all().map_err(err)?;
+    // Keep the file's permissions (it may hold tokens).
+    if let Ok(meta) = std::fs::metadata(path) {
+        std::fs::set_permissions(tmp.path(), meta.permissions()).map_err(err)?;
+    }
+    tmp.persist(path).map_err(|e| err(e.error))?;
+    Ok(())
+}
+
+/// A feed an OPML file lists, with the folders it sits in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outline {
+    pub title: Option<String>,
+    pub xml_url: String,
+    pub folders: Vec<String>,
+}
+
+/// Every outline with an `xmlUrl` (OPML 1.0 and 2.0, nested folders).
+pub fn read_opml(bytes: &[u8]) -> Result<Vec<Outline>, EditError> {
+    let mut reader = quick_xml::Reader::from_reader(bytes);
+    let mut folders: Vec<Option<String>> = Vec::new();
+    let mut outlines = Vec::new();
+    let mut saw_opml = false;
+    let mut buf = Vec::new();
+    loop {
+        let event = reader
+            .read_event_into(&mut buf)
+            .map_err(|e| EditError::Opml(e.to_string()))?;
+        match event {
+            Event::Start(ref e) | Event::Empty(ref e) => {
+                let empty = matches!(event, Event::Empty(_));
+                let name = e.local_name();
+                if name.as_ref().eq_ignore_ascii_case("opml") {
+                    saw_opml = true;
+                }
+                if !name.as_ref().eq_ignore_ascii_case("outline") {
+                    continue;
+                }
+                let mut attr = std::collections::HashMap::new();
+                for a in e.attributes().flatten() {
+                    let key = a.key.local_name().as_ref().to_ascii_lowercase();
+                    let raw = a.value.to_string();
+                    let v = quick_xml::escape::unescape(&raw)
+                        .map_or_else(|_| raw.clone(), |u| u.into_owned())
+                        .trim()
+                        .to_string();
+                    attr.insert(key, v);
+                }
+                let title = attr
+                    .get("title")
+                    .or(attr.get("text"))
+                    .filter(|t| !t.is_empty())
+                    .cloned();
+                match attr.get("xmlurl").filter(|u| !u.is_empty()) {
+                    Some(url) => {
+                        outlines.push(Outline {
+                            title,
+                            xml_url: url.clone(),
+                            folders: folders.iter().flatten().cloned().collect(),
+                        });
+                        if !empty {
+                            folders.push(None);
+                        }
+                    }
+                    None if !empty => folders.push(title),
+                    None => {}
+                }
+            }
+            Event::End(ref e) if e.local_name().as_ref().eq_ignore_ascii_case("outline") => {
+                folders.pop();
+            }
+            Event::Eof => break,
+            _ => {}
+        }
+        buf.clear();
+    }
+    if !saw_opml {
+        return Err(EditError::Opml("no <opml> element".into()));
+    }
+    Ok(outlines)
+}
+
+/// A source name from a feed's title (or its host): `[A-Za-z0-9._-]+`,
+/// not one of `taken`.
+pub fn derive_name(title: Option<&str>, url: &str, taken: &HashSet<String>) -> String {
+    let from = |text: &str| -> String {
+        let folded = fold(text);
+        let mut name = String::new();
+        for c in folded.chars() {
+            if c.is_ascii_alphanumeric() {
+                name.push(c);
+            } else if !name.ends_with('-') && !name.is_empty() {
+                name.push('-');
+            }
+        }
+        name.trim_matches('-')
+            .chars()
+            .take(40)
+            .collect::<String>()
+            .trim_matches('-')
+            .to_string()
+    };
+    let mut base = title.map(from).unwrap_or_default();
+    if base.is_empty() {
+        base = url::Url::parse(url)
+            .ok()
+            .and_then(|u| u.host_str().map(from))
+            .unwrap_or_default();
+    }
+    if base.is_empty() {
+        base = "source".into();
+    }
+    let mut name = base.clone();
+    let mut n = 2;
+    while taken.contains(&name) {
+        name = format!("{base}-{n}");
+        n += 1;
+    }
+    name
+}
+
+/// The sources as an OPML 2.0 subscription list (the feeds thau reads, not
+/// the ones it publishes), one folder per first section.
+pub fn sources_opml(config: &Config) -> String {
+    let mut o = String::from("<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<opml version=\"2.0\">\n");
+    o.push_str("<head><title>thau sources</title></head>\n<body>\n");
+    let mut folders: Vec<(Option<&str>, Vec<&crate::config::Source>)> = Vec::new();
+    for s in &config.sources {
+        let Location::Url(_) = &s.location else { continue };
+        let folder = s.sections.first().map(String::as_str);
+        match folders.iter_mut().find(|(f, _)| *f == folder) {
+            Some((_, list)) => list.push(s),
+            None => folders.push((folder, vec![s])),
+        }
+    }
+    for (folder, sources) in folders {
+        let indent = if folder.is_some() { "  " } else { "" };
+        if let Some(slug) = folder {
+            let title = config
+                .sections
+                .iter()
+                .find(|s| s.slug == slug)
+                .map_or(slug, |s| s.title.as_str());
+            o.push_str(&format!("<outline text=\"{}\">\n", esc(title)));
+        }
+        for s in sources {
+            let Location::Url(url) = &s.location else { continue };
+            let title = s.title.as_deref().unwrap_or(&s.name);
+            o.push_str(&format!(
+                "{indent}<outline type=\"rss\" text=\"{t}\" title=\"{t}\" xmlUrl=\"{}\"/>\n",
+                esc(url.as_str()),
+                t = esc(title)
+            ));
+        }
+        if folder.is_some() {
+            o.push_str("</outline>\n");
+        }
+    }
+    o.push_str("</body>\n</opml>\n");
+    o
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_come_from_titles_without_accents_and_stay_unique() {
+        let mut taken = HashSet::new();
+        assert_eq!(
+            derive_name(Some("Mairie de Mèze — Actualités"), "https://x", &taken),
+            "mairie-de-meze-actualites"
+        );
+        taken.insert("le-courrier".to_string());
+        assert_eq!(derive_name(Some("Le Courrier"), "https://x", &taken), "le-courrier-2");
+        assert_eq!(
+            derive_name(None, "https://www.ville-sete.fr/rss", &taken),
+            "www-ville-sete-fr"
+        );
+        assert_eq!(derive_name(Some("★"), "not a url", &taken), "source");
+    }
+
+    #[test]
+    fn an_edit_that_would_not_pass_check_is_refused() {
+        let text = "[[sections]]\nslug = \"sete\"\ntitle = \"Sète\"\n";
+        let bad = NewSource {
+            name: "x".into(),
+            url: "https://x.example/rss".into(),
+            title: None,
+            sections: vec!["setee".into()],
+        };
+        let e = add_sources(text, Path::new("feeds.toml"), &[bad]).unwrap_err();
+        assert!(e.to_string().contains("unknown section \"setee\""), "{e}");
+    }
+
+    #[test]
+    fn opml_outlines_are_read_with_their_folders() {
+        let opml = r#"<?xml version="1.0"?><opml version="1.0"><head><title>x</title></head><body>
+            <outline text="Sète"><outline text="Mairie" xmlUrl="https://sete.example/rss" type="rss"/>
+              <outline title="Nested"><outline text="Deep" xmlUrl="https://deep.example/feed"/></outline></outline>
+            <outline text="Top" xmlurl="https://top.example/atom"/>
+            <outline text="No feed" htmlUrl="https://site.example/"/>
+            </body></opml>"#;
+        let outlines = read_opml(opml.as_bytes()).unwrap();
+        assert_eq!(outlines.len(), 3);
+        assert_eq!(outlines[0].folders, ["Sète"]);
+        assert_eq!(outlines[1].folders, ["Sète", "Nested"]);
+        assert_eq!(outlines[1].title.as_deref(), Some("Deep"));
+        assert!(outlines[2].folders.is_empty());
+        assert!(read_opml(b"<rss/>").is_err());
+    }
+}
+
+/// What `thau import` did.
+#[derive(Debug, Default)]
+pub struct Imported {
+    pub added: Vec<NewSource>,
+    /// URLs already followed (or listed twice in the file).
+    pub skipped: Vec<String>,
+}
+
+/// The sources of an OPML file not yet in `config`, named from their
+/// titles, in the sections given and the sections their folders name.
+pub fn import_opml(config: &Config, opml: &[u8], sections: &[String]) -> Result<Imported, EditError> {
+    let mut seen: HashSet<String> = config
+        .sources
+        .iter()
+        .filter_map(|s| match &s.location {
+            Location::Url(u) => Some(u.as_str().trim_end_matches('/').to_string()),
+            Location::File(_) => None,
+        })
+        .collect();
+    let mut taken: HashSet<String> = config.sources.iter().map(|s| s.name.clone()).collect();
+    let mut imported = Imported::default();
+    for outline in read_opml(opml)? {
+        let Ok(url) = url::Url::parse(&outline.xml_url) else {
+            imported.skipped.push(outline.xml_url);
+            continue;
+        };
+        if !matches!(url.scheme(), "http" | "https") || !seen.insert(url.as_str().trim_end_matches('/').to_string()) {
+            imported.skipped.push(outline.xml_url);
+            continue;
+        }
+        let mut in_sections: Vec<String> = sections.to_vec();
+        for folder in &outline.folders {
+            let folded = fold(folder);
+            if let Some(s) = config
+                .sections
+                .iter()
+                .find(|s| fold(&s.slug) == folded || fold(&s.title) == folded)
+                && !in_sections.contains(&s.slug)
+            {
+                in_sections.push(s.slug.clone());
+            }
+        }
+        let name = derive_name(outline.title.as_deref(), url.as_str(), &taken);
+        taken.insert(name.clone());
+        imported.added.push(NewSource {
+            name,
+            url: url.to_string(),
+            title: outline.title,
+            sections: in_sections,
+        });
+    }
+    Ok(imported)
+}
