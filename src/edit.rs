@@ -373,3 +373,82 @@ pub fn import_opml(config: &Config, opml: &[u8], sections: &[String]) -> Result<
     }
     Ok(imported)
 }
+
+/// A feed `thau add` found: its URL and title.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Candidate {
+    pub url: String,
+    pub title: Option<String>,
+}
+
+/// Paths tried on a page's site when it announces no feed.
+const COMMON_FEED_PATHS: [&str; 7] = [
+    "/feed",
+    "/rss.xml",
+    "/atom.xml",
+    "/feed.xml",
+    "/index.xml",
+    "/rss",
+    "/feed.json",
+];
+
+/// The feeds behind `url`: itself when it is a feed; else the feeds the
+/// page announces (`<link rel="alternate">`), else the common paths of its
+/// site that answer with a feed. Each is fetched and read once.
+pub async fn discover(url: &url::Url, config: &Config) -> Result<Vec<Candidate>, String> {
+    let fetcher = crate::fetch::Fetcher::new().map_err(|e| e.to_string())?;
+    let limits = crate::fetch::Limits {
+        timeout: config.poll.timeout,
+        max_body: config.poll.max_body,
+        internal: config.poll.internal_networks.clone(),
+    };
+    let read = |url: url::Url| {
+        let (fetcher, limits) = (fetcher.clone(), limits.clone());
+        async move {
+            let out = fetcher
+                .fetch(&Location::Url(url.clone()), &Default::default(), limits)
+                .await
+                .map_err(|e| e.to_string())?;
+            let crate::fetch::Fetched::Document(doc) = out.fetched else {
+                return Err("not modified".to_string());
+            };
+            let cx = crate::normalize::DocContext {
+                source: "new",
+                url: doc.url.as_ref(),
+                content_type: doc.content_type.as_deref(),
+                timezone: None,
+                max_entries: Some(1),
+            };
+            let at = doc.url.clone().unwrap_or(url);
+            Ok::<_, String>((at, crate::normalize::parse(&doc.body, &cx)))
+        }
+    };
+    let (at, parsed) = read(url.clone()).await?;
+    let announced = match parsed {
+        Ok(feed) => {
+            return Ok(vec![Candidate {
+                url: at.to_string(),
+                title: feed.title,
+            }]);
+        }
+        Err(crate::normalize::NormalizeError::HtmlPage(feeds)) => feeds,
+        Err(e) => return Err(e.to_string()),
+    };
+    let tries: Vec<url::Url> = if announced.is_empty() {
+        COMMON_FEED_PATHS.iter().filter_map(|p| at.join(p).ok()).collect()
+    } else {
+        announced.iter().filter_map(|f| url::Url::parse(f).ok()).collect()
+    };
+    let mut found: Vec<Candidate> = Vec::new();
+    for t in tries {
+        if let Ok((feed_url, Ok(feed))) = read(t).await
+            && !found.iter().any(|c| c.url == feed_url.as_str())
+        {
+            found.push(Candidate {
+                url: feed_url.to_string(),
+                title: feed.title,
+            });
+        }
+    }
+    Ok(found)
+}

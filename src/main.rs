@@ -52,6 +52,20 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Add a source: a feed URL, or a web page whose feed is found (its
+    /// `<link rel="alternate">`, else common paths such as /feed).
+    Add {
+        url: String,
+        /// Its name in feeds.toml (default: from the feed's title).
+        #[arg(long)]
+        name: Option<String>,
+        /// Put it in this section (repeatable).
+        #[arg(long)]
+        section: Vec<String>,
+        /// When the page has several feeds: take the Nth (from 1).
+        #[arg(long)]
+        pick: Option<usize>,
+    },
     /// Add every feed of an OPML file (another reader's export) to
     /// feeds.toml, skipping the ones already there.
     Import {
@@ -147,6 +161,12 @@ fn main() -> ExitCode {
                 ExitCode::from(UNUSABLE)
             }
         },
+        Command::Add {
+            url,
+            name,
+            section,
+            pick,
+        } => add(&config, &cli.config, &url, name, &section, pick),
         Command::Import { file, section } => import(&config, &cli.config, &file, &section),
         Command::Remove { name } => edited(&cli.config, |text| thau::edit::remove_source(text, &cli.config, &name))
             .map_or_else(
@@ -190,6 +210,84 @@ fn edited(path: &Path, edit: impl FnOnce(&str) -> Result<String, thau::edit::Edi
         eprintln!("thau: {e}");
         ExitCode::from(UNUSABLE)
     })
+}
+
+fn add(
+    config: &Config,
+    path: &Path,
+    url: &str,
+    name: Option<String>,
+    sections: &[String],
+    pick: Option<usize>,
+) -> ExitCode {
+    for slug in sections {
+        if !config.sections.iter().any(|s| &s.slug == slug) {
+            eprintln!("thau: --section {slug}: no such section in {}", path.display());
+            return ExitCode::from(UNUSABLE);
+        }
+    }
+    let Ok(url) = url::Url::parse(url).map_err(|e| eprintln!("thau: {url}: not a URL ({e})")) else {
+        return ExitCode::from(UNUSABLE);
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("thau: {e}");
+            return ExitCode::from(UNUSABLE);
+        }
+    };
+    let found = match runtime.block_on(thau::edit::discover(&url, config)) {
+        Ok(found) => found,
+        Err(e) => {
+            eprintln!("thau: {url}: {e}");
+            return ExitCode::from(UNUSABLE);
+        }
+    };
+    let chosen = match (found.len(), pick) {
+        (0, _) => {
+            eprintln!(
+                "thau: {url}: no feed found (the page announces none, and none of /feed, /rss.xml, /atom.xml, /feed.xml, /index.xml, /rss, /feed.json answered with one)"
+            );
+            return ExitCode::from(UNUSABLE);
+        }
+        (_, Some(n)) if n >= 1 && n <= found.len() => &found[n - 1],
+        (_, Some(n)) => {
+            eprintln!("thau: --pick {n}: there are {} feeds", found.len());
+            return ExitCode::from(UNUSABLE);
+        }
+        (1, None) => &found[0],
+        (_, None) => {
+            eprintln!("thau: {url} has {} feeds; run again with --pick N:", found.len());
+            for (i, c) in found.iter().enumerate() {
+                eprintln!("  {}. {}  {}", i + 1, c.url, c.title.as_deref().unwrap_or(""));
+            }
+            return ExitCode::from(UNUSABLE);
+        }
+    };
+    let followed = config.sources.iter().find(|s| match &s.location {
+        thau::config::Location::Url(u) => u.as_str().trim_end_matches('/') == chosen.url.trim_end_matches('/'),
+        _ => false,
+    });
+    if let Some(s) = followed {
+        eprintln!("thau: {} is already followed as \"{}\"", chosen.url, s.name);
+        return ExitCode::from(UNUSABLE);
+    }
+    let taken = config.sources.iter().map(|s| s.name.clone()).collect();
+    let source = thau::edit::NewSource {
+        name: name.unwrap_or_else(|| thau::edit::derive_name(chosen.title.as_deref(), &chosen.url, &taken)),
+        url: chosen.url.clone(),
+        title: chosen.title.clone(),
+        sections: sections.to_vec(),
+    };
+    match edited(path, |text| {
+        thau::edit::add_sources(text, path, std::slice::from_ref(&source))
+    }) {
+        Ok(()) => {
+            println!("added {}  {}", source.name, source.url);
+            ExitCode::SUCCESS
+        }
+        Err(code) => code,
+    }
 }
 
 fn import(config: &Config, path: &Path, file: &Path, sections: &[String]) -> ExitCode {

@@ -290,3 +290,68 @@ fn remove_takes_a_source_out_of_feeds_toml_and_nothing_else() {
         .collect();
     assert!(leftovers.is_empty());
 }
+
+#[test]
+fn add_finds_the_feed_behind_a_page_and_appends_a_checked_source() {
+    let origin = Origin::start();
+    let atom = "<?xml version=\"1.0\"?><feed xmlns=\"http://www.w3.org/2005/Atom\"><title>Mairie de Mèze — Actualités</title><id>urn:meze</id><updated>2026-11-24T08:00:00Z</updated></feed>";
+    origin.route("/actus.atom", Route::feed(atom, "application/atom+xml"));
+    origin.route("/actus.rss", Route::feed(rss(), "application/rss+xml"));
+    let page = r#"<!DOCTYPE html><html><head><title>Actualités</title>
+        <link rel="alternate" type="application/rss+xml" href="/actus.rss">
+        <link rel="alternate" type="application/atom+xml" href="actus.atom">
+        </head><body>…</body></html>"#;
+    origin.route("/actus", Route::feed(page, "text/html; charset=utf-8"));
+    origin.route("/rss.xml", Route::feed(rss(), "application/rss+xml"));
+    origin.route(
+        "/sans-lien",
+        Route::feed("<!DOCTYPE html><html><body>Rien</body></html>", "text/html"),
+    );
+    let site = Site::new(COMMENTED);
+
+    // Two feeds announced: the admin is asked to pick.
+    let run = site.thau(&["add", &origin.url("/actus")]);
+    assert_eq!(run.code(), 2);
+    let err = run.stderr();
+    assert!(err.contains("has 2 feeds; run again with --pick N"), "{err}");
+    assert!(
+        err.contains(&format!("1. {}  Le Courrier", origin.url("/actus.rss"))),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!(
+            "2. {}  Mairie de Mèze — Actualités",
+            origin.url("/actus.atom")
+        )),
+        "{err}"
+    );
+    let run = site.thau(&["add", &origin.url("/actus"), "--pick", "2", "--section", "sete"]);
+    assert_eq!(run.code(), 0, "{}", run.stderr());
+    assert_eq!(
+        run.stdout(),
+        format!("added mairie-de-meze-actualites  {}\n", origin.url("/actus.atom"))
+    );
+    let text = std::fs::read_to_string(site.config_path()).unwrap();
+    assert!(text.starts_with(COMMENTED));
+    assert!(text.ends_with(&format!(
+        "\n[[sources]]\nname = \"mairie-de-meze-actualites\"\nurl = \"{}\"\ntitle = \"Mairie de Mèze — Actualités\"\nsections = [\"sete\"]\n",
+        origin.url("/actus.atom")
+    )), "{text}");
+
+    // A page that announces nothing: the site's common paths are tried.
+    let run = site.thau(&["add", &origin.url("/sans-lien"), "--name", "courrier-bis"]);
+    assert_eq!(run.code(), 0, "{}", run.stderr());
+    assert!(run.stdout().contains(&origin.url("/rss.xml")), "{}", run.stdout());
+    // A feed already followed is not added twice.
+    let run = site.thau(&["add", &origin.url("/rss.xml")]);
+    assert_eq!(run.code(), 2);
+    assert!(
+        run.stderr().contains("is already followed as \"courrier-bis\""),
+        "{}",
+        run.stderr()
+    );
+    assert_eq!(site.thau(&["check"]).code(), 0);
+    // And the new sources are polled like any other.
+    let run = site.thau(&["poll", "--source", "courrier-bis"]);
+    assert_eq!(run.code(), 0, "{}", run.stderr());
+}
