@@ -172,6 +172,19 @@ pub struct PollConfig {
     /// Addresses that are not the public internet: a public source may not
     /// redirect thau there.
     pub internal_networks: std::sync::Arc<[Net]>,
+    /// The proxy polls go through (a source's own `proxy` wins).
+    pub proxy: Option<Url>,
+}
+
+/// A value that is never shown (a token, a password, a cookie): its Debug
+/// form is `***`, so no log or page prints it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(pub String);
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
 }
 
 /// An IP network, `10.0.0.0/8` or `fc00::/7`.
@@ -331,6 +344,13 @@ pub struct Source {
     pub websub: bool,
     /// False: paused, not polled (its entries and state are kept).
     pub enabled: bool,
+    /// Request headers sent with each poll (`headers`, and `auth` as an
+    /// `Authorization` header), `$NAME` values read from the environment.
+    pub headers: Vec<(String, Secret)>,
+    /// The encoding its documents are read in, whatever they declare.
+    pub encoding: Option<&'static encoding_rs::Encoding>,
+    /// Its own `proxy`, else `[poll]`'s.
+    pub proxy: Option<Url>,
     /// What is not stored (`include`/`exclude`).
     pub filter: crate::filter::Filter,
 }
@@ -511,6 +531,7 @@ const POLL_KEYS: &[&str] = &[
     "max_entries_per_poll",
     "internal_networks",
     "websub",
+    "proxy",
 ];
 const SECTION_KEYS: &[&str] = &[
     "slug",
@@ -530,7 +551,7 @@ const SECTION_KEYS: &[&str] = &[
 ];
 const SOURCE_KEYS: &[&str] = &[
     "name", "url", "path", "sections", "schedule", "every", "title", "timezone", "websub", "enabled", "include",
-    "exclude",
+    "exclude", "headers", "auth", "encoding", "proxy",
 ];
 
 impl Config {
@@ -830,7 +851,8 @@ impl Checker {
             .and_then(|t| self.parsed_with(t, "timezone", parse_timezone));
         let sections = self.sections(&root, timezone);
         let websub_default = poll.as_ref().and_then(|t| self.boolean(t, "websub")).unwrap_or(false);
-        let sources = self.sources(&root, &sections, timezone, websub_default);
+        let proxy = poll.as_ref().and_then(|t| self.proxy(t));
+        let sources = self.sources(&root, &sections, timezone, websub_default, proxy.clone());
 
         Config {
             file: path.to_owned(),
@@ -861,6 +883,7 @@ impl Checker {
                 respect_cache_headers,
                 max_entries_per_poll,
                 internal_networks: internal_networks.into(),
+                proxy,
             },
             retention,
             export_dir,
@@ -956,6 +979,90 @@ impl Checker {
         })
     }
 
+    fn proxy(&mut self, t: &Tbl<'_>) -> Option<Url> {
+        self.parsed(t, "proxy", "a proxy URL such as \"http://proxy.example:3128\"", |s| {
+            Url::parse(s)
+                .ok()
+                .filter(|u| matches!(u.scheme(), "http" | "https" | "socks5" | "socks5h"))
+        })
+    }
+
+    /// `headers = { … }` and `auth = { bearer = … }` or `{ user, password }`,
+    /// as request headers; `"$NAME"` is read from the environment.
+    fn headers(&mut self, t: &Tbl<'_>) -> Vec<(String, Secret)> {
+        let mut out = Vec::new();
+        let what = t.what.clone();
+        let secret = |cx: &mut Self, key: &str, v: &Value, line: usize| -> Option<String> {
+            let Some(s) = v.as_str() else {
+                cx.problem(line, format!("{what}: {key}: expected a string"));
+                return None;
+            };
+            match s.strip_prefix('$') {
+                Some(var) => match std::env::var(var) {
+                    Ok(value) => Some(value),
+                    Err(_) => {
+                        cx.problem(
+                            line,
+                            format!("{what}: {key}: the environment variable {var} is not set"),
+                        );
+                        None
+                    }
+                },
+                None => Some(s.to_string()),
+            }
+        };
+        if let Some(item) = t.table.get("headers") {
+            let line = self.line(item.span().or_else(|| t.table.key("headers").and_then(|k| k.span())));
+            match item.as_table_like() {
+                Some(table) => {
+                    for (name, v) in table.iter() {
+                        let Some(v) = v.as_value() else { continue };
+                        let Some(value) = secret(self, &format!("headers.{name}"), v, line) else {
+                            continue;
+                        };
+                        let valid = axum::http::HeaderName::from_bytes(name.as_bytes()).is_ok()
+                            && axum::http::HeaderValue::from_str(&value).is_ok();
+                        if valid {
+                            out.push((name.to_string(), Secret(value)));
+                        } else {
+                            self.problem(line, format!("{what}: headers.{name}: not a valid HTTP header"));
+                        }
+                    }
+                }
+                None => self.problem(
+                    line,
+                    format!("{what}: headers: expected a table such as {{ \"User-Agent\" = \"…\" }}"),
+                ),
+            }
+        }
+        if let Some(item) = t.table.get("auth") {
+            let line = self.line(item.span().or_else(|| t.table.key("auth").and_then(|k| k.span())));
+            let table = item.as_table_like();
+            let get = |k: &str| table.and_then(|t| t.get(k)).and_then(Item::as_value).cloned();
+            match (get("bearer"), get("user"), get("password")) {
+                (Some(b), None, None) => {
+                    if let Some(token) = secret(self, "auth.bearer", &b, line) {
+                        out.push(("Authorization".into(), Secret(format!("Bearer {token}"))));
+                    }
+                }
+                (None, Some(u), Some(p)) => {
+                    let user = secret(self, "auth.user", &u, line);
+                    let password = secret(self, "auth.password", &p, line);
+                    if let (Some(u), Some(p)) = (user, password) {
+                        use base64::Engine;
+                        let basic = base64::engine::general_purpose::STANDARD.encode(format!("{u}:{p}"));
+                        out.push(("Authorization".into(), Secret(format!("Basic {basic}"))));
+                    }
+                }
+                _ => self.problem(
+                    line,
+                    format!("{what}: auth: expected {{ bearer = \"…\" }} or {{ user = \"…\", password = \"…\" }}"),
+                ),
+            }
+        }
+        out
+    }
+
     /// `include = [...]`, `exclude = [...]`: keywords or `/regex/`.
     fn filter(&mut self, t: &Tbl<'_>) -> crate::filter::Filter {
         let mut patterns = |key: &str| -> Vec<crate::filter::Pattern> {
@@ -1030,7 +1137,14 @@ impl Checker {
         sections
     }
 
-    fn sources(&mut self, root: &Tbl<'_>, sections: &[Section], timezone: Option<Tz>, websub: bool) -> Vec<Source> {
+    fn sources(
+        &mut self,
+        root: &Tbl<'_>,
+        sections: &[Section],
+        timezone: Option<Tz>,
+        websub: bool,
+        proxy: Option<Url>,
+    ) -> Vec<Source> {
         let slugs: Vec<&str> = sections.iter().map(|s| s.slug.as_str()).collect();
         let mut sources = Vec::new();
         let mut seen = HashSet::new();
@@ -1069,6 +1183,11 @@ impl Checker {
             let own_websub = self.boolean(&t, "websub");
             let enabled = self.boolean(&t, "enabled").unwrap_or(true);
             let filter = self.filter(&t);
+            let headers = self.headers(&t);
+            let encoding = self.parsed(&t, "encoding", "an encoding name such as \"windows-1252\"", |s| {
+                encoding_rs::Encoding::for_label(s.trim().as_bytes())
+            });
+            let own_proxy = self.proxy(&t);
             if let (Some((name, _)), Some(location)) = (name, location) {
                 sources.push(Source {
                     name,
@@ -1080,6 +1199,9 @@ impl Checker {
                     websub: own_websub.unwrap_or(websub),
                     enabled,
                     filter,
+                    headers,
+                    encoding,
+                    proxy: own_proxy.or_else(|| proxy.clone()),
                 });
             }
         }

@@ -397,11 +397,12 @@ const COMMON_FEED_PATHS: [&str; 7] = [
 /// site that answer with a feed. Each is fetched and read once.
 pub async fn discover(url: &url::Url, config: &Config) -> Result<Vec<Candidate>, String> {
     let fetcher = crate::fetch::Fetcher::new().map_err(|e| e.to_string())?;
-    let limits = crate::fetch::Limits {
-        timeout: config.poll.timeout,
-        max_body: config.poll.max_body,
-        internal: config.poll.internal_networks.clone(),
-    };
+    let mut limits = crate::fetch::Limits::plain(
+        config.poll.timeout,
+        config.poll.max_body,
+        config.poll.internal_networks.clone(),
+    );
+    limits.proxy = config.poll.proxy.clone();
     let read = |url: url::Url| {
         let (fetcher, limits) = (fetcher.clone(), limits.clone());
         async move {

@@ -104,6 +104,24 @@ pub struct Limits {
     pub timeout: Duration,
     pub max_body: u64,
     pub internal: Arc<[Net]>,
+    /// The source's own request headers (`headers`, `auth`): sent to its
+    /// host only, never to another host a redirect leads to.
+    pub headers: Arc<[(String, String)]>,
+    /// The proxy to go through, if any.
+    pub proxy: Option<Url>,
+}
+
+impl Limits {
+    /// Limits without headers or proxy.
+    pub fn plain(timeout: Duration, max_body: u64, internal: Arc<[Net]>) -> Limits {
+        Limits {
+            timeout,
+            max_body,
+            internal,
+            headers: Arc::new([]),
+            proxy: None,
+        }
+    }
 }
 
 fn is_internal(ip: IpAddr, internal: &[Net]) -> bool {
@@ -172,6 +190,8 @@ pub struct Fetcher {
     public: reqwest::Client,
     any: reqwest::Client,
     internal: Arc<ArcSwap<Vec<Net>>>,
+    /// A client per proxy used (sources behind a proxy are few).
+    proxied: Arc<std::sync::Mutex<std::collections::HashMap<String, reqwest::Client>>>,
 }
 
 impl Fetcher {
@@ -183,6 +203,7 @@ impl Fetcher {
                 .build()?,
             any: client_builder().build()?,
             internal,
+            proxied: Arc::default(),
         })
     }
 
@@ -203,6 +224,16 @@ impl Fetcher {
             }
             Location::File(path) => fetch_file(path, validators, &limits).await,
         }
+    }
+
+    fn proxied_client(&self, proxy: &Url) -> Result<reqwest::Client, reqwest::Error> {
+        let mut clients = self.proxied.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(c) = clients.get(proxy.as_str()) {
+            return Ok(c.clone());
+        }
+        let client = client_builder().proxy(reqwest::Proxy::all(proxy.as_str())?).build()?;
+        clients.insert(proxy.to_string(), client.clone());
+        Ok(client)
     }
 
     /// Whether `url` is on the public internet (by its address, or what its
@@ -230,11 +261,25 @@ impl Fetcher {
             self.internal.store(Arc::new(limits.internal.to_vec()));
         }
         let public = Fetcher::is_public(&url, &limits.internal).await;
-        let client = if public { &self.public } else { &self.any };
+        let proxied = match &limits.proxy {
+            Some(proxy) => Some(self.proxied_client(proxy).map_err(|e| describe(e, limits))?),
+            None => None,
+        };
+        let client = match &proxied {
+            Some(c) => c,
+            None if public => &self.public,
+            None => &self.any,
+        };
+        let origin_host = url.host_str().map(str::to_owned);
         let mut all_permanent = true;
         let mut hops = 0;
         let response = loop {
             let mut request = client.get(url.clone()).timeout(limits.timeout);
+            if url.host_str() == origin_host.as_deref() {
+                for (name, value) in limits.headers.iter() {
+                    request = request.header(name.as_str(), value.as_str());
+                }
+            }
             if let Some(etag) = &validators.etag {
                 request = request.header(header::IF_NONE_MATCH, etag);
             }

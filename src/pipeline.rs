@@ -176,6 +176,13 @@ impl Poller {
                     timeout: limits.timeout,
                     max_body: limits.max_body,
                     internal: limits.internal_networks.clone(),
+                    headers: source
+                        .headers
+                        .iter()
+                        .map(|(k, v)| (k.clone(), v.0.clone()))
+                        .collect::<Vec<_>>()
+                        .into(),
+                    proxy: source.proxy.clone(),
                 },
             )
             .await
@@ -201,8 +208,17 @@ impl Poller {
                     Err(e) => PollReport::failed(name, &e),
                 }
             }
-            Fetched::Document(doc) => {
+            Fetched::Document(mut doc) => {
                 let bytes = doc.body.len() as u64;
+                if let Some(encoding) = source.encoding {
+                    // `encoding` wins over what the document or the server says.
+                    let media = doc
+                        .content_type
+                        .as_deref()
+                        .and_then(|c| c.split(';').next())
+                        .unwrap_or("application/xml");
+                    doc.content_type = Some(format!("{}; charset={}", media.trim(), encoding.name()));
+                }
                 let store = self.store.clone();
                 let owned = name.to_string();
                 let options = IngestOptions {

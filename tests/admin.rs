@@ -355,3 +355,99 @@ fn add_finds_the_feed_behind_a_page_and_appends_a_checked_source() {
     let run = site.thau(&["poll", "--source", "courrier-bis"]);
     assert_eq!(run.code(), 0, "{}", run.stderr());
 }
+
+#[test]
+fn per_source_headers_auth_and_encoding_are_used_and_never_shown() {
+    let origin = Origin::start();
+    // A feed whose bytes are windows-1252 while it claims UTF-8.
+    let mut lying = b"<?xml version=\"1.0\" encoding=\"utf-8\"?><rss version=\"2.0\"><channel><title>Mairie</title><link>https://mairie.example/</link><item><title>F\xeate \xe0 S\xe8te</title><link>https://mairie.example/1</link></item></channel></rss>".to_vec();
+    lying.shrink_to_fit();
+    origin.route("/private.xml", Route::feed(lying, "application/rss+xml; charset=utf-8"));
+    // Elsewhere (another loopback address): where a redirect leads.
+    let elsewhere = Origin::start_on("127.0.0.2");
+    elsewhere.route("/moved.xml", Route::feed(rss(), "application/rss+xml"));
+    origin.route(
+        "/jump.xml",
+        Route::Redirect {
+            code: 302,
+            location: elsewhere.url("/moved.xml"),
+        },
+    );
+    let site = Site::new(&format!(
+        r#"[server]
+listen = "127.0.0.1:0"
+
+[[sections]]
+slug = "tout"
+title = "Tout"
+
+[[sources]]
+name = "mairie"
+url = "{}"
+sections = ["tout"]
+encoding = "windows-1252"
+headers = {{ "User-Agent" = "Desk/1.0 (+https://thau.example)", Cookie = "$THAU_TEST_COOKIE" }}
+auth = {{ bearer = "$THAU_TEST_TOKEN" }}
+
+[[sources]]
+name = "jump"
+url = "{}"
+sections = ["tout"]
+auth = {{ user = "desk", password = "$THAU_TEST_TOKEN" }}
+"#,
+        origin.url("/private.xml"),
+        origin.url("/jump.xml")
+    ));
+    let with_env = |args: &[&str]| {
+        let mut cmd = site.command(args);
+        cmd.env("THAU_TEST_TOKEN", "t0ken-from-env")
+            .env("THAU_TEST_COOKIE", "session=abc");
+        support::Run(cmd.output().unwrap())
+    };
+    let run = with_env(&["poll"]);
+    assert_eq!(run.code(), 0, "{}{}", run.stdout(), run.stderr());
+    let seen = &origin.requests("/private.xml")[0].headers;
+    assert_eq!(seen["authorization"], "Bearer t0ken-from-env");
+    assert_eq!(seen["cookie"], "session=abc");
+    assert_eq!(seen["user-agent"], "Desk/1.0 (+https://thau.example)");
+    // Basic auth to the source's host; nothing of it to the host a
+    // redirect leads to.
+    assert!(origin.requests("/jump.xml")[0].headers["authorization"].starts_with("Basic "));
+    assert!(
+        !elsewhere.requests("/moved.xml")[0]
+            .headers
+            .contains_key("authorization")
+    );
+    // The declared UTF-8 was a lie: read as windows-1252.
+    let titles: Vec<String> = site.entries().into_iter().map(|e| e.title).collect();
+    assert!(titles.contains(&"Fête à Sète".to_string()), "{titles:?}");
+
+    // Secrets never shown: not by check, the status page or the API.
+    let mut cmd = site.command(&["serve"]);
+    cmd.env("THAU_TEST_TOKEN", "t0ken-from-env")
+        .env("THAU_TEST_COOKIE", "session=abc");
+    let serve = support::Serve::start(cmd);
+    for path in ["/status", "/api/sources", "/sections/tout/rss.xml"] {
+        let body = get(&serve.url(path)).text();
+        assert!(
+            !body.contains("t0ken") && !body.contains("session=abc"),
+            "{path}: {body}"
+        );
+    }
+    drop(serve);
+
+    // A missing variable is a config error with its line.
+    let run = site.thau(&["check"]);
+    assert_eq!(run.code(), 2);
+    let file = site.config_path().display().to_string();
+    assert!(
+        run.stderr().contains(&format!(
+            "{file}:13: source \"mairie\": headers.Cookie: the environment variable THAU_TEST_COOKIE is not set"
+        )),
+        "{}",
+        run.stderr()
+    );
+    assert!(run.stderr().contains(&format!(
+        "{file}:14: source \"mairie\": auth.bearer: the environment variable THAU_TEST_TOKEN is not set"
+    )));
+}
