@@ -351,6 +351,8 @@ pub struct Source {
     pub encoding: Option<&'static encoding_rs::Encoding>,
     /// Its own `proxy`, else `[poll]`'s.
     pub proxy: Option<Url>,
+    /// `[sources.scrape]`: a web page read with CSS selectors.
+    pub scrape: Option<crate::scrape::Rules>,
     /// What is not stored (`include`/`exclude`).
     pub filter: crate::filter::Filter,
 }
@@ -551,8 +553,9 @@ const SECTION_KEYS: &[&str] = &[
 ];
 const SOURCE_KEYS: &[&str] = &[
     "name", "url", "path", "sections", "schedule", "every", "title", "timezone", "websub", "enabled", "include",
-    "exclude", "headers", "auth", "encoding", "proxy",
+    "exclude", "headers", "auth", "encoding", "proxy", "scrape",
 ];
+const SCRAPE_KEYS: &[&str] = &["item", "title", "link", "summary", "date", "image", "category"];
 
 impl Config {
     /// Reads and validates `path`.
@@ -979,6 +982,59 @@ impl Checker {
         })
     }
 
+    /// `[sources.scrape]`: every selector checked.
+    fn scrape(&mut self, source: &Tbl<'_>) -> Option<crate::scrape::Rules> {
+        let item = source.table.get("scrape")?;
+        let line = self.line(
+            item.span()
+                .or_else(|| source.table.key("scrape").and_then(|k| k.span())),
+        );
+        let Some(table) = item.as_table_like() else {
+            self.problem(
+                line,
+                format!("{}: scrape: expected a table [sources.scrape]", source.what),
+            );
+            return None;
+        };
+        let t = Tbl {
+            table,
+            what: format!("{} scrape", source.what),
+            line,
+        };
+        self.unknown_keys(&t, SCRAPE_KEYS);
+        let field = |cx: &mut Self, key: &str, required: bool| -> Option<crate::scrape::Field> {
+            let found = if required {
+                cx.required_string(&t, key)
+            } else {
+                cx.string(&t, key)
+            };
+            let (written, line) = found?;
+            crate::scrape::Field::parse(&written)
+                .map_err(|e| cx.problem(line, format!("{}: {key}: \"{written}\": {e}", t.what)))
+                .ok()
+        };
+        let item_sel = self.required_string(&t, "item").and_then(|(written, line)| {
+            crate::scrape::Sel::parse(&written)
+                .map_err(|e| self.problem(line, format!("{}: item: \"{written}\": {e}", t.what)))
+                .ok()
+        });
+        let title = field(self, "title", true);
+        let link = field(self, "link", true);
+        let summary = field(self, "summary", false);
+        let date = field(self, "date", false);
+        let image = field(self, "image", false);
+        let category = field(self, "category", false);
+        Some(crate::scrape::Rules {
+            item: item_sel?,
+            title: title?,
+            link: link?,
+            summary,
+            date,
+            image,
+            category,
+        })
+    }
+
     fn proxy(&mut self, t: &Tbl<'_>) -> Option<Url> {
         self.parsed(t, "proxy", "a proxy URL such as \"http://proxy.example:3128\"", |s| {
             Url::parse(s)
@@ -1188,6 +1244,7 @@ impl Checker {
                 encoding_rs::Encoding::for_label(s.trim().as_bytes())
             });
             let own_proxy = self.proxy(&t);
+            let scrape = self.scrape(&t);
             if let (Some((name, _)), Some(location)) = (name, location) {
                 sources.push(Source {
                     name,
@@ -1202,6 +1259,7 @@ impl Checker {
                     headers,
                     encoding,
                     proxy: own_proxy.or_else(|| proxy.clone()),
+                    scrape,
                 });
             }
         }

@@ -11,6 +11,7 @@
 //! - [`fetch`]: HTTP and file fetching: conditional GET, timeouts, body cap, redirects.
 //! - [`dates`]: pure: the feed dates feed-rs cannot read.
 //! - [`legacy_ns`]: pure: feeds in namespaces feed-rs skips (Atom 0.3, RSS 0.90…) rewritten.
+//! - [`scrape`]: pure: pages without feeds read with CSS selectors into RSS for the normal path.
 //! - [`normalize`]: pure: feed bytes → normalized entries (ids, links, dates, HTML).
 //! - [`store`]: sled: entries, section-ready index, per-source fetch state.
 //! - [`route`]: pure: which sections an entry belongs to.
@@ -55,6 +56,7 @@ pub mod retention;
 pub mod route;
 pub mod schedule;
 pub mod scheduler;
+pub mod scrape;
 pub mod select;
 pub mod server;
 pub mod site;

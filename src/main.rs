@@ -80,6 +80,12 @@ enum Command {
         /// The source's name.
         name: String,
     },
+    /// Fetch a source and print what thau reads of it (for a page, what its
+    /// selectors extract), without storing anything.
+    TestSource {
+        /// The source's name.
+        name: String,
+    },
     /// List the sources; with --opml, as an OPML subscription list.
     Sources {
         #[arg(long)]
@@ -176,6 +182,7 @@ fn main() -> ExitCode {
                     ExitCode::SUCCESS
                 },
             ),
+        Command::TestSource { name } => test_source(&config, &name),
         Command::Sources { opml } => {
             if opml {
                 print!("{}", thau::edit::sources_opml(&config));
@@ -287,6 +294,101 @@ fn add(
             ExitCode::SUCCESS
         }
         Err(code) => code,
+    }
+}
+
+fn test_source(config: &Config, name: &str) -> ExitCode {
+    let Some(source) = config.source(name) else {
+        eprintln!("{}: {}", config.file.display(), config.no_such_source(name));
+        return ExitCode::from(UNUSABLE);
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("thau: {e}");
+            return ExitCode::from(UNUSABLE);
+        }
+    };
+    let fetched = runtime.block_on(async {
+        let fetcher = thau::fetch::Fetcher::new().map_err(|e| e.to_string())?;
+        let mut limits = thau::fetch::Limits::plain(
+            config.poll.timeout,
+            config.poll.max_body,
+            config.poll.internal_networks.clone(),
+        );
+        limits.headers = source
+            .headers
+            .iter()
+            .map(|(k, v)| (k.clone(), v.0.clone()))
+            .collect::<Vec<_>>()
+            .into();
+        limits.proxy = source.proxy.clone();
+        fetcher
+            .fetch(&source.location, &Default::default(), limits)
+            .await
+            .map_err(|e| e.to_string())
+    });
+    let mut doc = match fetched.map(|out| out.fetched) {
+        Ok(thau::fetch::Fetched::Document(doc)) => doc,
+        Ok(thau::fetch::Fetched::NotModified) => {
+            eprintln!("thau: {name}: not modified");
+            return ExitCode::from(SOME_FAILED);
+        }
+        Err(e) => {
+            eprintln!("thau: {name}: {e}");
+            return ExitCode::from(SOME_FAILED);
+        }
+    };
+    if let Some(rules) = &source.scrape {
+        let stories = thau::pipeline::scrape_page(&mut doc, rules, source.encoding, source.timezone);
+        for (i, s) in stories.iter().enumerate() {
+            println!("{}. {}", i + 1, s.title);
+            println!(
+                "   link:     {}",
+                s.link.as_deref().unwrap_or("(none: the story is skipped without one)")
+            );
+            let date = match (&s.date, &s.date_text) {
+                (Some(d), _) => d.to_rfc3339(),
+                (None, Some(t)) => format!("\"{t}\" is not a date: dated when first seen"),
+                (None, None) => "(none: dated when first seen)".into(),
+            };
+            println!("   date:     {date}");
+            for (label, v) in [("summary", &s.summary), ("image", &s.image), ("category", &s.category)] {
+                if let Some(v) = v {
+                    println!("   {label}:{}{v}", " ".repeat(9 - label.len()));
+                }
+            }
+        }
+        println!(
+            "{} stories extracted by [sources.scrape]; nothing stored",
+            stories.len()
+        );
+        return if stories.is_empty() {
+            ExitCode::from(SOME_FAILED)
+        } else {
+            ExitCode::SUCCESS
+        };
+    }
+    let cx = thau::normalize::DocContext {
+        source: name,
+        url: doc.url.as_ref(),
+        content_type: doc.content_type.as_deref(),
+        timezone: source.timezone,
+        max_entries: Some(config.poll.max_entries_per_poll),
+    };
+    match thau::normalize::parse(&doc.body, &cx) {
+        Ok(feed) => {
+            println!(
+                "{} ({} entries); nothing stored",
+                feed.title.as_deref().unwrap_or(name),
+                feed.total
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("thau: {name}: {e}");
+            ExitCode::from(SOME_FAILED)
+        }
     }
 }
 

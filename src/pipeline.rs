@@ -210,7 +210,10 @@ impl Poller {
             }
             Fetched::Document(mut doc) => {
                 let bytes = doc.body.len() as u64;
-                if let Some(encoding) = source.encoding {
+                if let Some(rules) = &source.scrape {
+                    // The page is decoded there (in `encoding` if given).
+                    scrape_page(&mut doc, rules, source.encoding, source.timezone);
+                } else if let Some(encoding) = source.encoding {
                     // `encoding` wins over what the document or the server says.
                     let media = doc
                         .content_type
@@ -250,6 +253,26 @@ impl Poller {
         report.retry_after = error.retry_after();
         report
     }
+}
+
+/// A page read with the source's selectors becomes the RSS document the
+/// rest of the poll reads.
+pub fn scrape_page(
+    doc: &mut crate::fetch::Document,
+    rules: &crate::scrape::Rules,
+    encoding: Option<&'static encoding_rs::Encoding>,
+    zone: Option<Tz>,
+) -> Vec<crate::scrape::Story> {
+    let declared = doc
+        .content_type
+        .as_deref()
+        .and_then(|ct| ct.split(';').find_map(|p| p.trim().strip_prefix("charset=")))
+        .and_then(|label| encoding_rs::Encoding::for_label(label.trim_matches('"').as_bytes()));
+    let (html, _, _) = encoding.or(declared).unwrap_or(encoding_rs::UTF_8).decode(&doc.body);
+    let (title, stories) = crate::scrape::extract(&html, doc.url.as_ref(), rules, zone);
+    doc.body = crate::scrape::to_rss(title.as_deref(), doc.url.as_ref(), &stories);
+    doc.content_type = Some("application/rss+xml; charset=utf-8".into());
+    stories
 }
 
 /// How a source's documents are read.

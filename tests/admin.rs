@@ -451,3 +451,130 @@ auth = {{ user = "desk", password = "$THAU_TEST_TOKEN" }}
         "{file}:14: source \"mairie\": auth.bearer: the environment variable THAU_TEST_TOKEN is not set"
     )));
 }
+
+const SCRAPE: &str = r#"[sources.scrape]
+item = "article.news"
+title = "h2"
+link = "a@href"
+summary = "p.chapo"
+date = ".date"
+image = "img@src"
+category = ".rubrique"
+"#;
+
+#[test]
+fn a_page_without_a_feed_is_read_with_selectors_and_published_like_a_feed() {
+    let origin = Origin::start();
+    origin.route(
+        "/actualites",
+        Route::feed_with_validators(
+            support::fixture("demo/mairie-meze.html"),
+            "text/html; charset=utf-8",
+            "\"page-1\"",
+            "Tue, 24 Nov 2026 18:31:00 GMT",
+        ),
+    );
+    let site = Site::new(&format!(
+        r#"[server]
+listen = "127.0.0.1:0"
+[poll]
+timezone = "Europe/Paris"
+
+[[sections]]
+slug = "meze"
+title = "Mèze"
+
+[[sections]]
+slug = "culture"
+title = "Culture"
+categories = ["Culture"]
+
+[[sources]]
+name = "mairie-meze"
+url = "{}"
+sections = ["meze"]
+{SCRAPE}"#,
+        origin.url("/actualites")
+    ));
+    // What the selectors read, without storing anything.
+    let run = site.thau(&["test-source", "mairie-meze"]);
+    assert_eq!(run.code(), 0, "{}", run.stderr());
+    let out = run.stdout();
+    assert!(out.contains("1. Mèze : réfection du quai Baptiste-Guitard\n   link:     https://www.ville-meze.example/actualites/travaux/quai-baptiste-guitard\n   date:     2026-11-23T23:00:00+00:00"), "{out}");
+    assert!(
+        out.contains("\"il y a 2 semaines\" is not a date: dated when first seen"),
+        "{out}"
+    );
+    assert!(
+        out.ends_with("3 stories extracted by [sources.scrape]; nothing stored\n"),
+        "{out}"
+    );
+    assert!(!site.store_path().exists(), "test-source stores nothing");
+
+    let run = site.thau(&["poll"]);
+    assert_eq!(run.code(), 0, "{}", run.stderr());
+    assert!(run.stdout().contains("3 new"), "{}", run.stdout());
+    let entries = site.entries();
+    let quai = entries.iter().find(|e| e.title.contains("quai")).unwrap();
+    assert_eq!(
+        quai.id,
+        "https://www.ville-meze.example/actualites/travaux/quai-baptiste-guitard"
+    );
+    assert_eq!(quai.published.to_rfc3339(), "2026-11-23T23:00:00+00:00");
+    assert!(quai.dated);
+    assert!(
+        quai.summary
+            .as_deref()
+            .unwrap()
+            .contains("<img src=\"https://www.ville-meze.example/images/quai.jpg\"")
+    );
+    let festival = entries.iter().find(|e| e.title.contains("festival")).unwrap();
+    assert!(!festival.dated, "a relative age is no date");
+    assert_eq!(festival.categories, ["Culture"]);
+    let conseil = entries.iter().find(|e| e.title.contains("conseil")).unwrap();
+    assert_eq!(conseil.published.to_rfc3339(), "2026-11-20T17:30:00+00:00");
+
+    // Polled again: a 304 (the page's validators), nothing changes.
+    let run = site.thau(&["poll"]);
+    assert!(run.stdout().contains("not-modified"), "{}", run.stdout());
+    assert_eq!(
+        origin.requests("/actualites").last().unwrap().headers["if-none-match"],
+        "\"page-1\""
+    );
+
+    // Published like any feed, routed by its labels too.
+    let serve = site.serve();
+    assert_eq!(titles(&serve, "meze").len(), 3);
+    assert_eq!(
+        titles(&serve, "culture"),
+        ["Mèze : le festival de Thau dévoile sa programmation"]
+    );
+}
+
+#[test]
+fn check_explains_scrape_mistakes_with_their_lines() {
+    let site = Site::new(
+        r#"[[sources]]
+name = "mairie"
+url = "https://mairie.example/actualites"
+[sources.scrape]
+item = "article["
+link = "@"
+summery = "p"
+"#,
+    );
+    let run = site.thau(&["check"]);
+    assert_eq!(run.code(), 2);
+    let err = run.stderr();
+    let file = site.config_path().display().to_string();
+    for expected in [
+        format!("{file}:5: source \"mairie\" scrape: item: \"article[\": not a CSS selector"),
+        format!(
+            "{file}:6: source \"mairie\" scrape: link: \"@\": give a CSS selector, selector@attribute, or @attribute"
+        ),
+        format!("{file}:7: source \"mairie\" scrape: unknown key \"summery\" (did you mean \"summary\"?)"),
+        format!("{file}:4: source \"mairie\" scrape: missing title"),
+    ] {
+        assert!(err.contains(&expected), "missing {expected:?} in:\n{err}");
+    }
+}
