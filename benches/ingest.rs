@@ -73,6 +73,7 @@ fn thau_normalize(bytes: &[u8]) -> usize {
         content_type: Some("application/rss+xml"),
         timezone: None,
         max_entries: None,
+        id_from: Default::default(),
     };
     let mut feed = thau::normalize::parse(bytes, &cx).unwrap();
     let raw = std::mem::take(&mut feed.entries);
@@ -115,6 +116,7 @@ fn thau_ingest(store: &Store, source: &str, bytes: &[u8]) -> u32 {
         max_entries: thau::config::DEFAULT_MAX_ENTRIES_PER_POLL,
         title: None,
         filter: Default::default(),
+        id_from: Default::default(),
     };
     let report = thau::pipeline::ingest(store, source, &options, doc, state, Utc::now());
     assert!(report.error.is_none(), "{:?}", report.error);

@@ -353,6 +353,8 @@ pub struct Source {
     pub proxy: Option<Url>,
     /// `[sources.scrape]`: a web page read with CSS selectors.
     pub scrape: Option<crate::scrape::Rules>,
+    /// What identifies its entries (`id = "guid" | "link" | "content"`).
+    pub id_from: crate::normalize::IdFrom,
     /// What is not stored (`include`/`exclude`).
     pub filter: crate::filter::Filter,
 }
@@ -553,7 +555,7 @@ const SECTION_KEYS: &[&str] = &[
 ];
 const SOURCE_KEYS: &[&str] = &[
     "name", "url", "path", "sections", "schedule", "every", "title", "timezone", "websub", "enabled", "include",
-    "exclude", "headers", "auth", "encoding", "proxy", "scrape",
+    "exclude", "headers", "auth", "encoding", "proxy", "scrape", "id",
 ];
 const SCRAPE_KEYS: &[&str] = &["item", "title", "link", "summary", "date", "image", "category"];
 
@@ -1245,6 +1247,14 @@ impl Checker {
             });
             let own_proxy = self.proxy(&t);
             let scrape = self.scrape(&t);
+            let id_from = self
+                .parsed(&t, "id", "\"guid\", \"link\" or \"content\"", |s| match s {
+                    "guid" => Some(crate::normalize::IdFrom::Guid),
+                    "link" => Some(crate::normalize::IdFrom::Link),
+                    "content" => Some(crate::normalize::IdFrom::Content),
+                    _ => None,
+                })
+                .unwrap_or_default();
             if let (Some((name, _)), Some(location)) = (name, location) {
                 sources.push(Source {
                     name,
@@ -1260,6 +1270,7 @@ impl Checker {
                     encoding,
                     proxy: own_proxy.or_else(|| proxy.clone()),
                     scrape,
+                    id_from,
                 });
             }
         }

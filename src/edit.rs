@@ -419,6 +419,7 @@ pub async fn discover(url: &url::Url, config: &Config) -> Result<Vec<Candidate>,
                 content_type: doc.content_type.as_deref(),
                 timezone: None,
                 max_entries: Some(1),
+                id_from: Default::default(),
             };
             let at = doc.url.clone().unwrap_or(url);
             Ok::<_, String>((at, crate::normalize::parse(&doc.body, &cx)))

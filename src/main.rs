@@ -375,6 +375,7 @@ fn test_source(config: &Config, name: &str) -> ExitCode {
         content_type: doc.content_type.as_deref(),
         timezone: source.timezone,
         max_entries: Some(config.poll.max_entries_per_poll),
+        id_from: source.id_from,
     };
     match thau::normalize::parse(&doc.body, &cx) {
         Ok(feed) => {

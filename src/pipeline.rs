@@ -229,6 +229,7 @@ impl Poller {
                     max_entries: limits.max_entries_per_poll,
                     title: source.title.clone(),
                     filter: source.filter.clone(),
+                    id_from: source.id_from,
                 };
                 match tokio::task::spawn_blocking(move || ingest(&store, &owned, &options, doc, state, now)).await {
                     // Done once durable: a crash before this point loses the
@@ -287,6 +288,8 @@ pub struct IngestOptions {
     pub title: Option<String>,
     /// Its `include`/`exclude`: what is not stored.
     pub filter: crate::filter::Filter,
+    /// Its `id`: what identifies an entry.
+    pub id_from: crate::normalize::IdFrom,
 }
 
 /// Parses, normalizes and stores one fetched document in one batch
@@ -306,6 +309,7 @@ pub fn ingest(
         content_type: doc.content_type.as_deref(),
         timezone: options.timezone,
         max_entries: Some(options.max_entries),
+        id_from: options.id_from,
     };
     let mut feed = match normalize::parse(&doc.body, &cx) {
         Ok(feed) => feed,
@@ -397,6 +401,7 @@ pub fn ingest_push(
         content_type,
         timezone: options.timezone,
         max_entries: Some(options.max_entries),
+        id_from: options.id_from,
     };
     let mut feed = normalize::parse(body, &cx).map_err(|e| e.to_string())?;
     if let Some(title) = &options.title {

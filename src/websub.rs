@@ -662,6 +662,7 @@ pub mod subscriber {
                 max_entries: config.poll.max_entries_per_poll,
                 title: conf.title.clone(),
                 filter: conf.filter.clone(),
+                id_from: conf.id_from,
             };
             crate::pipeline::ingest_push(&self.store, source, &options, body, content_type, Utc::now())
                 .map_err(|e| (StatusCode::UNPROCESSABLE_ENTITY, format!("{e}\n")))

@@ -578,3 +578,67 @@ summery = "p"
         assert!(err.contains(&expected), "missing {expected:?} in:\n{err}");
     }
 }
+
+#[test]
+fn id_link_or_content_keeps_one_story_when_a_source_s_guids_change_on_every_poll() {
+    // A publisher whose guids are new on every poll (and, for the second
+    // source, whose links are too): the same stories each time.
+    let feed = |poll: usize| {
+        format!(
+            r#"<?xml version="1.0"?><rss version="2.0"><channel><title>t</title><link>https://x.example/</link>
+<item><title>Marché de Noël</title><guid isPermaLink="false">gen-{poll}-1</guid><link>https://x.example/noel</link><description>Place Aristide-Briand.</description></item>
+</channel></rss>"#
+        )
+    };
+    let moving = |poll: usize| {
+        format!(
+            r#"<?xml version="1.0"?><rss version="2.0"><channel><title>t</title><link>https://y.example/</link>
+<item><title>Collecte des encombrants</title><guid isPermaLink="false">gen-{poll}</guid><link>https://y.example/a?session={poll}</link><description>Le jeudi.</description></item>
+</channel></rss>"#
+        )
+    };
+    let origin = Origin::start();
+    let publish = |poll: usize| {
+        origin.route("/guid.xml", Route::feed(feed(poll), "application/rss+xml"));
+        origin.route("/moving.xml", Route::feed(moving(poll), "application/rss+xml"));
+    };
+    let config = |id_link: &str, id_content: &str| {
+        format!(
+            "[[sources]]\nname = \"guid\"\nurl = \"{}\"\n{id_link}\n\n[[sources]]\nname = \"moving\"\nurl = \"{}\"\n{id_content}\n",
+            origin.url("/guid.xml"),
+            origin.url("/moving.xml")
+        )
+    };
+    // By default (guids): every poll adds the same stories again.
+    let site = Site::new(&config("", ""));
+    for poll in 1..=2 {
+        publish(poll);
+        assert_eq!(site.thau(&["poll"]).code(), 0);
+    }
+    assert_eq!(site.entries().len(), 4);
+    // With id = "link" and id = "content": one story each, however often polled.
+    let site = Site::new(&config("id = \"link\"", "id = \"content\""));
+    for poll in 1..=3 {
+        publish(poll);
+        let run = site.thau(&["poll"]);
+        assert_eq!(run.code(), 0, "{}", run.stderr());
+    }
+    let entries = site.entries();
+    assert_eq!(
+        entries.len(),
+        2,
+        "{:#?}",
+        entries.iter().map(|e| &e.id).collect::<Vec<_>>()
+    );
+    assert!(entries.iter().any(|e| e.id == "https://x.example/noel"));
+    assert!(entries.iter().any(|e| e.id.starts_with("urn:sha256:")));
+    // A wrong value is a clear error.
+    let bad = Site::new(&config("id = \"uuid\"", ""));
+    let run = bad.thau(&["check"]);
+    assert!(
+        run.stderr()
+            .contains("source \"guid\": id: expected \"guid\", \"link\" or \"content\", not \"uuid\""),
+        "{}",
+        run.stderr()
+    );
+}

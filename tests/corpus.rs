@@ -82,6 +82,7 @@ fn ingest(path: &Path, tally: &mut Tally) {
         content_type: content_type.as_deref(),
         timezone: None,
         max_entries: None,
+        id_from: Default::default(),
     };
     match normalize::parse(&bytes, &cx) {
         Ok(mut feed) => {
@@ -214,6 +215,7 @@ fn first_entry(doc: &[u8], url: Option<&Url>) -> Result<Option<thau::model::Entr
         content_type: None,
         timezone: None,
         max_entries: None,
+        id_from: Default::default(),
     };
     let mut feed = normalize::parse(doc, &cx)?;
     let raw = std::mem::take(&mut feed.entries);

@@ -279,6 +279,7 @@ fn ingest_and_publish(doc: &[u8], what: &str) -> usize {
         content_type: None,
         timezone: None,
         max_entries: Some(200),
+        id_from: Default::default(),
     };
     let started = Instant::now();
     let Ok(mut feed) = normalize::parse(doc, &cx) else {

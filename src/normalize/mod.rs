@@ -43,6 +43,20 @@ pub struct DocContext<'a> {
     pub timezone: Option<Tz>,
     /// The most entries taken from one document (its newest); None: all.
     pub max_entries: Option<usize>,
+    /// What identifies an entry (a source's `id`).
+    pub id_from: IdFrom,
+}
+
+/// What identifies a source's entries (`id = "guid" | "link" | "content"`):
+/// the guid (else the link, else the text), or, for a source whose guids
+/// are broken (new on every poll, shared by every item), the link (else the
+/// text), or the text alone.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum IdFrom {
+    #[default]
+    Guid,
+    Link,
+    Content,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -560,7 +574,14 @@ fn build(feed: fm::Feed, scans: Vec<EntryScan>, cx: &DocContext<'_>) -> ParsedFe
             Some(content_base) => http_url(content_base, entry_base.as_ref().or(doc_base.as_ref())),
             None => entry_base,
         };
-        entries.push(RawEntry::new(inner, explicit_base, doc_base.as_ref(), cx.source, kind));
+        entries.push(RawEntry::new(
+            inner,
+            explicit_base,
+            doc_base.as_ref(),
+            cx.source,
+            kind,
+            cx.id_from,
+        ));
     }
     // Items that share one guid (an agenda repeating its page's URL as each
     // event's guid) are not one story: each is known by its guid and its
@@ -728,7 +749,14 @@ fn is_enclosure(link: &fm::Link, kind: Kind) -> bool {
 }
 
 impl RawEntry {
-    fn new(inner: fm::Entry, explicit_base: Option<Url>, doc_base: Option<&Url>, source: &str, kind: Kind) -> RawEntry {
+    fn new(
+        inner: fm::Entry,
+        explicit_base: Option<Url>,
+        doc_base: Option<&Url>,
+        source: &str,
+        kind: Kind,
+        id_from: IdFrom,
+    ) -> RawEntry {
         let rss = kind == Kind::Rss;
         let link_base = explicit_base.as_ref().or(doc_base);
         // Of several alternates (a PDF and a page), the page, as readers
@@ -756,7 +784,12 @@ impl RawEntry {
         let base = explicit_base.or_else(|| link.clone()).or_else(|| doc_base.cloned());
         let guid = Some(inner.id.trim()).filter(|g| !g.is_empty()).map(str::to_owned);
         let fingerprint = fingerprint(&inner);
-        let (key, id) = match (&guid, &link) {
+        let (by_guid, by_link) = match id_from {
+            IdFrom::Guid => (guid.as_ref(), link.as_ref()),
+            IdFrom::Link => (None, link.as_ref()),
+            IdFrom::Content => (None, None),
+        };
+        let (key, id) = match (by_guid, by_link) {
             (Some(g), _) => match canonical_url(g, None) {
                 Some(u) => (format!("u:{u}"), g.clone()),
                 None => (format!("g:{source}\n{g}"), g.clone()),
@@ -1195,6 +1228,7 @@ mod tests {
             content_type: None,
             timezone: None,
             max_entries: None,
+            id_from: Default::default(),
         };
         let docs: [&[u8]; 3] = [
             br#"<feed xmlns="http://www.w3.org/2005/Atom"><title>t</title><id>urn:f</id>
@@ -1297,6 +1331,7 @@ mod tests {
             content_type: None,
             timezone: None,
             max_entries: None,
+            id_from: Default::default(),
         };
         let mut feed = parse(doc, &cx).unwrap();
         let raw = std::mem::take(&mut feed.entries);
@@ -1351,6 +1386,7 @@ mod tests {
             content_type: Some("text/html"),
             timezone: None,
             max_entries: None,
+            id_from: Default::default(),
         };
         let error = parse(page, &cx).unwrap_err().to_string();
         assert_eq!(
@@ -1370,6 +1406,7 @@ mod tests {
             content_type: None,
             timezone: None,
             max_entries: None,
+            id_from: Default::default(),
         };
         // Either refused or kept unexpanded; never a 100 MB title.
         if let Ok(feed) = parse(doc, &cx) {
