@@ -264,11 +264,33 @@ fn add(
         }
         (1, None) => &found[0],
         (_, None) => {
-            eprintln!("thau: {url} has {} feeds; run again with --pick N:", found.len());
+            let terminal = std::io::stdin().is_terminal();
+            if terminal {
+                eprintln!("{url} has {} feeds:", found.len());
+            } else {
+                eprintln!("thau: {url} has {} feeds; run again with --pick N:", found.len());
+            }
             for (i, c) in found.iter().enumerate() {
                 eprintln!("  {}. {}  {}", i + 1, c.url, c.title.as_deref().unwrap_or(""));
             }
-            return ExitCode::from(UNUSABLE);
+            if !terminal {
+                return ExitCode::from(UNUSABLE);
+            }
+            // On a terminal, the admin picks one now.
+            eprint!("Which one (1-{})? ", found.len());
+            let mut answer = String::new();
+            let picked = std::io::stdin()
+                .read_line(&mut answer)
+                .ok()
+                .and_then(|_| answer.trim().parse::<usize>().ok())
+                .filter(|n| (1..=found.len()).contains(n));
+            match picked {
+                Some(n) => &found[n - 1],
+                None => {
+                    eprintln!("thau: nothing picked; nothing added");
+                    return ExitCode::from(UNUSABLE);
+                }
+            }
         }
     };
     let followed = config.sources.iter().find(|s| match &s.location {

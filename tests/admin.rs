@@ -642,3 +642,31 @@ fn id_link_or_content_keeps_one_story_when_a_source_s_guids_change_on_every_poll
         run.stderr()
     );
 }
+
+#[test]
+fn a_running_daemon_picks_up_a_source_added_by_thau_add() {
+    let origin = Origin::start();
+    origin.route("/courrier.xml", Route::feed(rss(), "application/rss+xml"));
+    let atom = "<?xml version=\"1.0\"?><feed xmlns=\"http://www.w3.org/2005/Atom\"><title>Mairie de Mèze</title><id>urn:meze</id><updated>2026-11-24T08:00:00Z</updated><entry><title>Quai</title><id>https://meze.example/quai</id><link href=\"https://meze.example/quai\"/><updated>2026-11-24T08:00:00Z</updated></entry></feed>";
+    origin.route("/meze.atom", Route::feed(atom, "application/atom+xml"));
+    let site = Site::new(&config(&origin, ""));
+    let serve = site.serve();
+    let names = || -> Vec<String> {
+        let api: serde_json::Value = serde_json::from_slice(&get(&serve.url("/api/sources")).body).unwrap();
+        api["sources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(names(), ["courrier"]);
+    // thau add edits feeds.toml beside the daemon (it does not open the store).
+    let run = site.thau(&["add", &origin.url("/meze.atom"), "--section", "tout"]);
+    assert_eq!(run.code(), 0, "{}", run.stderr());
+    support::wait_for("the daemon to reload", || names() == ["courrier", "mairie-de-meze"]);
+    // And to poll the new source: its story is in the section.
+    support::wait_for("the new source's story", || {
+        titles(&serve, "tout").contains(&"Quai".to_string())
+    });
+}
