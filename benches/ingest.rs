@@ -117,6 +117,7 @@ fn thau_ingest(store: &Store, source: &str, bytes: &[u8]) -> u32 {
         title: None,
         filter: Default::default(),
         id_from: Default::default(),
+        full_text: false,
     };
     let report = thau::pipeline::ingest(store, source, &options, doc, state, Utc::now());
     assert!(report.error.is_none(), "{:?}", report.error);

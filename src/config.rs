@@ -355,6 +355,9 @@ pub struct Source {
     pub scrape: Option<crate::scrape::Rules>,
     /// What identifies its entries (`id = "guid" | "link" | "content"`).
     pub id_from: crate::normalize::IdFrom,
+    /// Fetch the page of each new entry that is only a teaser and publish
+    /// its article (readability) as the content.
+    pub full_text: bool,
     /// What is not stored (`include`/`exclude`).
     pub filter: crate::filter::Filter,
 }
@@ -554,8 +557,25 @@ const SECTION_KEYS: &[&str] = &[
     "exclude",
 ];
 const SOURCE_KEYS: &[&str] = &[
-    "name", "url", "path", "sections", "schedule", "every", "title", "timezone", "websub", "enabled", "include",
-    "exclude", "headers", "auth", "encoding", "proxy", "scrape", "id",
+    "name",
+    "url",
+    "path",
+    "sections",
+    "schedule",
+    "every",
+    "title",
+    "timezone",
+    "websub",
+    "enabled",
+    "include",
+    "exclude",
+    "headers",
+    "auth",
+    "encoding",
+    "proxy",
+    "scrape",
+    "id",
+    "full_text",
 ];
 const SCRAPE_KEYS: &[&str] = &["item", "title", "link", "summary", "date", "image", "category"];
 
@@ -1255,6 +1275,7 @@ impl Checker {
                     _ => None,
                 })
                 .unwrap_or_default();
+            let full_text = self.boolean(&t, "full_text").unwrap_or(false);
             if let (Some((name, _)), Some(location)) = (name, location) {
                 sources.push(Source {
                     name,
@@ -1271,6 +1292,7 @@ impl Checker {
                     proxy: own_proxy.or_else(|| proxy.clone()),
                     scrape,
                     id_from,
+                    full_text,
                 });
             }
         }

@@ -171,6 +171,10 @@ pub struct FetchState {
     pub timezone: Option<String>,
     /// Entries of the last document its `include`/`exclude` kept out.
     pub last_filtered: u32,
+    /// `full_text`: articles that could not be extracted (the teaser was
+    /// kept), and why the last one failed.
+    pub full_text_failures: u64,
+    pub last_full_text_error: Option<String>,
 }
 
 /// Folds text for matching: Unicode-decomposed, accents dropped, lowercased,

@@ -40,6 +40,17 @@ pub struct PollReport {
     pub hub: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub topic: Option<String>,
+    /// New entries that are only a teaser (key, link): with `full_text`,
+    /// their articles are fetched after the poll.
+    #[serde(skip)]
+    pub teasers: Vec<(String, Url)>,
+    /// Articles extracted for them.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub full_texts: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 impl PollReport {
@@ -56,6 +67,8 @@ impl PollReport {
             skipped: 0,
             hub: None,
             topic: None,
+            teasers: Vec::new(),
+            full_texts: 0,
         }
     }
 
@@ -230,12 +243,19 @@ impl Poller {
                     title: source.title.clone(),
                     filter: source.filter.clone(),
                     id_from: source.id_from,
+                    full_text: source.full_text,
                 };
                 match tokio::task::spawn_blocking(move || ingest(&store, &owned, &options, doc, state, now)).await {
                     // Done once durable: a crash before this point loses the
                     // whole poll (to be redone), never part of it.
                     Ok(report) if report.outcome != Outcome::Error => match self.store.flush_async().await {
-                        Ok(()) => PollReport { bytes, ..report },
+                        Ok(()) => {
+                            let mut report = PollReport { bytes, ..report };
+                            if source.full_text && !report.teasers.is_empty() {
+                                report.full_texts = self.full_texts(source, limits, &report.teasers).await;
+                            }
+                            report
+                        }
                         Err(e) => PollReport::failed(name, &e),
                     },
                     Ok(report) => PollReport { bytes, ..report },
@@ -245,6 +265,57 @@ impl Poller {
         };
         report.moved_to = moved_to;
         report
+    }
+
+    /// `full_text`: fetches each new teaser's page (at most
+    /// [`FULL_TEXTS_PER_POLL`], one at a time, with the poll's timeout and
+    /// body cap, without the source's credentials), extracts its article,
+    /// sanitizes it and stores it as the entry's content. A page that
+    /// fails keeps the teaser and is counted in the fetch state. Each
+    /// entry is tried once: only new entries are.
+    async fn full_texts(&self, source: &Source, limits: &PollConfig, teasers: &[(String, Url)]) -> u32 {
+        let mut done = 0;
+        let mut failures: Vec<String> = Vec::new();
+        for (key, link) in teasers.iter().take(FULL_TEXTS_PER_POLL) {
+            let fetched = self
+                .fetcher
+                .fetch(
+                    &Location::Url(link.clone()),
+                    &Validators::default(),
+                    Limits::plain(limits.timeout, limits.max_body, limits.internal_networks.clone()),
+                )
+                .await;
+            let page = match fetched.map(|out| out.fetched) {
+                Ok(Fetched::Document(doc)) => doc,
+                Ok(Fetched::NotModified) => continue,
+                Err(e) => {
+                    failures.push(format!("{}: {e}", crate::redact::redacted(link)));
+                    continue;
+                }
+            };
+            let at = page.url.clone().unwrap_or_else(|| link.clone());
+            let extracted = tokio::task::spawn_blocking(move || extract_article(&page.body, &at)).await;
+            match extracted {
+                Ok(Ok(html)) => match self.store.set_full_text(key, &source.name, html) {
+                    Ok(true) => done += 1,
+                    Ok(false) => {}
+                    Err(e) => failures.push(e.to_string()),
+                },
+                Ok(Err(why)) => failures.push(format!("{}: {why}", crate::redact::redacted(link))),
+                Err(e) => failures.push(e.to_string()),
+            }
+        }
+        if !failures.is_empty()
+            && let Ok(Some(mut state)) = self.store.fetch_state(&source.name)
+        {
+            state.full_text_failures += failures.len() as u64;
+            state.last_full_text_error = failures.pop();
+            let _ = self.store.save_fetch_state(&source.name, &state);
+        }
+        if done > 0 || !failures.is_empty() {
+            let _ = self.store.flush_async().await;
+        }
+        done
     }
 
     fn record_failure(&self, name: &str, mut state: FetchState, error: &FetchError) -> PollReport {
@@ -276,6 +347,23 @@ pub fn scrape_page(
     stories
 }
 
+/// Articles fetched for one poll's new teasers at most (the rest keep
+/// their teaser).
+const FULL_TEXTS_PER_POLL: usize = 20;
+
+/// The article of a web page (readability), sanitized as feed content is.
+pub fn extract_article(body: &[u8], url: &Url) -> Result<String, String> {
+    let html = String::from_utf8_lossy(body);
+    let mut readability =
+        dom_smoothie::Readability::new(html.as_ref(), Some(url.as_str()), None).map_err(|e| e.to_string())?;
+    let article = readability.parse().map_err(|e| format!("no article found ({e})"))?;
+    let clean = crate::normalize::sanitize_html(&article.content, Some(url));
+    if crate::normalize::html_to_text(&clean).trim().is_empty() {
+        return Err("no article found".into());
+    }
+    Ok(clean)
+}
+
 /// How a source's documents are read.
 #[derive(Debug, Clone)]
 pub struct IngestOptions {
@@ -290,6 +378,8 @@ pub struct IngestOptions {
     pub filter: crate::filter::Filter,
     /// Its `id`: what identifies an entry.
     pub id_from: crate::normalize::IdFrom,
+    /// Its `full_text`: report new teasers.
+    pub full_text: bool,
 }
 
 /// Parses, normalizes and stores one fetched document in one batch
@@ -368,6 +458,15 @@ pub fn ingest(
     state.last_entry_count = in_feed;
     mark_success(&mut state, now);
     let (hub, topic) = (feed.hub.map(String::from), feed.self_url.map(String::from));
+    // New entries that are only a teaser, for `full_text`.
+    let mut teasers = Vec::new();
+    if options.full_text {
+        for e in entries.iter().filter(|e| e.content.is_none()) {
+            if let (Some(link), Ok(None)) = (e.link.as_deref().and_then(|l| Url::parse(l).ok()), store.entry(&e.key)) {
+                teasers.push((e.key.clone(), link));
+            }
+        }
+    }
     match store.apply_poll(name, entries, unchanged, &mut state, now) {
         Ok(counts) => PollReport {
             counts,
@@ -375,6 +474,7 @@ pub fn ingest(
             skipped,
             hub,
             topic,
+            teasers,
             ..PollReport::new(name, counts.outcome())
         },
         // Nothing of this poll was written (the batch is atomic); the old

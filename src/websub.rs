@@ -663,6 +663,7 @@ pub mod subscriber {
                 title: conf.title.clone(),
                 filter: conf.filter.clone(),
                 id_from: conf.id_from,
+                full_text: false,
             };
             crate::pipeline::ingest_push(&self.store, source, &options, body, content_type, Utc::now())
                 .map_err(|e| (StatusCode::UNPROCESSABLE_ENTITY, format!("{e}\n")))

@@ -670,3 +670,63 @@ fn a_running_daemon_picks_up_a_source_added_by_thau_add() {
         titles(&serve, "tout").contains(&"Quai".to_string())
     });
 }
+
+#[test]
+fn full_text_fetches_each_new_teaser_s_article_once_and_keeps_the_teaser_when_it_fails() {
+    let origin = Origin::start();
+    let feed = format!(
+        r#"<?xml version="1.0"?><rss version="2.0"><channel><title>Le Courrier</title><link>{base}/</link>
+<item><title>Le quai rénové</title><link>{base}/articles/1.html</link><description>Début de l'article…</description><pubDate>Tue, 24 Nov 2026 08:00:00 GMT</pubDate></item>
+<item><title>Page en panne</title><link>{base}/articles/2.html</link><description>Un autre début…</description><pubDate>Tue, 24 Nov 2026 09:00:00 GMT</pubDate></item>
+</channel></rss>"#,
+        base = origin.base
+    );
+    origin.route("/rss.xml", Route::feed(feed, "application/rss+xml"));
+    let paragraph = "Les travaux du quai Baptiste-Guitard se sont achevés cette semaine après huit mois de chantier. \
+        Les pêcheurs retrouvent leurs amarrages et les promeneurs une large esplanade le long de l'étang de Thau.";
+    let article = format!(
+        r#"<!DOCTYPE html><html><head><title>Le quai rénové</title><script>track()</script></head><body>
+<nav><a href="/">Accueil</a> <a href="/sport">Sport</a> <a href="/culture">Culture</a></nav>
+<article><h1>Le quai rénové</h1>{}</article>
+<footer>© Le Courrier — mentions légales</footer></body></html>"#,
+        (0..6).map(|i| format!("<p>{paragraph} ({i})</p>")).collect::<String>()
+    );
+    origin.route("/articles/1.html", Route::feed(article, "text/html; charset=utf-8"));
+    origin.route("/articles/2.html", Route::status(500, &[]));
+    let site = Site::new(&format!(
+        "[server]\nlisten = \"127.0.0.1:0\"\n[[sections]]\nslug = \"tout\"\ntitle = \"Tout\"\n\n[[sources]]\nname = \"courrier\"\nurl = \"{}\"\nsections = [\"tout\"]\nfull_text = true\n",
+        origin.url("/rss.xml")
+    ));
+    let run = site.thau(&["poll"]);
+    assert_eq!(run.code(), 0, "{}", run.stderr());
+    let entries = site.entries();
+    let quai = entries.iter().find(|e| e.title == "Le quai rénové").unwrap();
+    let content = quai.content.as_deref().expect("the article as content");
+    assert!(content.contains("huit mois de chantier"), "{content}");
+    assert!(
+        !content.contains("track()") && !content.contains("mentions légales"),
+        "{content}"
+    );
+    assert_eq!(
+        quai.summary.as_deref(),
+        Some("Début de l'article…"),
+        "the feed's summary is kept"
+    );
+    let panne = entries.iter().find(|e| e.title == "Page en panne").unwrap();
+    assert!(panne.content.is_none(), "a failed extraction keeps the teaser");
+    assert_eq!(origin.requests("/articles/1.html").len(), 1);
+    assert_eq!(origin.requests("/articles/2.html").len(), 1);
+
+    // Never twice for one entry: the next poll fetches no article.
+    assert_eq!(site.thau(&["poll"]).code(), 0);
+    assert_eq!(origin.requests("/articles/1.html").len(), 1);
+    assert_eq!(origin.requests("/articles/2.html").len(), 1);
+    let serve = site.serve();
+    let status = get(&serve.url("/status")).text();
+    assert!(
+        status.contains("1 full-text extractions failed (the teaser was kept); last:"),
+        "{status}"
+    );
+    let rss = get(&serve.url("/sections/tout/rss.xml")).text();
+    assert!(rss.contains("huit mois de chantier"), "published as the content");
+}

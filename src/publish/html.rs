@@ -119,6 +119,13 @@ pub fn index_html(
             details.push("paused (enabled = false): not polled, entries kept".to_string());
         }
         if let Some(st) = state {
+            if st.full_text_failures > 0 {
+                details.push(format!(
+                    "{} full-text extractions failed (the teaser was kept); last: {}",
+                    st.full_text_failures,
+                    esc(st.last_full_text_error.as_deref().unwrap_or(""))
+                ));
+            }
             if st.last_filtered > 0 {
                 details.push(format!(
                     "{} of the last document kept out by include/exclude",

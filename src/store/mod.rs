@@ -493,6 +493,32 @@ impl Store {
         Ok(())
     }
 
+    /// Sets the full text of a stored entry (what `full_text` extracted),
+    /// marking `source`'s version as full; false when the entry is gone.
+    pub fn set_full_text(&self, key: &str, source: &str, html: String) -> Result<bool, StoreError> {
+        let _turn = lock(&self.write);
+        let db = self.db_for_write()?;
+        let Some(old) = self.entry(key)? else {
+            return Ok(false);
+        };
+        let mut new = old.clone();
+        new.content = Some(html);
+        if let Some(s) = new.sources.iter_mut().find(|s| s.name == source) {
+            s.full_text = true;
+        }
+        let mut batch = sled::Batch::default();
+        batch.remove(time_key(&old));
+        let row = IndexRow::of(&new);
+        batch.insert(time_key(&new), codec::encode_routing(&row.routing));
+        batch.insert(entry_key(key), codec::encode_entry(&new));
+        self.wrote(db.apply_batch(batch).map_err(StoreError::from))?;
+        self.record(Change {
+            removed: vec![(IndexRow::of(&old), Some(Arc::new(old)))],
+            added: vec![(row, Arc::new(new))],
+        });
+        Ok(true)
+    }
+
     /// A source's WebSub subscription as a subscriber (`W\0{source}`).
     pub fn push_state<T: serde::de::DeserializeOwned>(&self, source: &str) -> Result<Option<T>, StoreError> {
         self.get_json(&[b"W\0", source.as_bytes()].concat())
