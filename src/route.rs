@@ -32,6 +32,15 @@ struct Rule {
     filter: crate::filter::Filter,
 }
 
+/// Whether an entry belongs to a section, all told.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Membership {
+    In,
+    Out,
+    /// It would belong, but the section's `include`/`exclude` keeps it out.
+    Filtered,
+}
+
 /// Whether an entry belongs to a section, as far as its routing row says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
@@ -97,13 +106,34 @@ impl Router {
         routing: &Routing,
         entry: impl FnOnce() -> Result<Option<Arc<Entry>>, E>,
     ) -> Result<bool, E> {
+        Ok(self.classify(index, routing, entry)? == Membership::In)
+    }
+
+    /// As [`Router::member`], telling apart an entry the section's
+    /// `include`/`exclude` keeps out.
+    pub fn classify<E>(
+        &self,
+        index: usize,
+        routing: &Routing,
+        entry: impl FnOnce() -> Result<Option<Arc<Entry>>, E>,
+    ) -> Result<Membership, E> {
         let filter = &self.sections[index].filter;
-        Ok(match self.verdict(index, routing) {
-            Verdict::Out => false,
-            Verdict::In if filter.is_empty() => true,
-            // The section's include/exclude reads the entry's text.
-            Verdict::In => entry()?.is_some_and(|e| filter.keeps(&e)),
-            Verdict::NeedsText => entry()?.is_some_and(|e| self.keywords_match(index, &e) && filter.keeps(&e)),
+        let verdict = self.verdict(index, routing);
+        if verdict == Verdict::Out {
+            return Ok(Membership::Out);
+        }
+        if verdict == Verdict::In && filter.is_empty() {
+            return Ok(Membership::In);
+        }
+        // Keywords or the section's include/exclude read the entry's text.
+        let Some(e) = entry()? else { return Ok(Membership::Out) };
+        if verdict == Verdict::NeedsText && !self.keywords_match(index, &e) {
+            return Ok(Membership::Out);
+        }
+        Ok(if filter.keeps(&e) {
+            Membership::In
+        } else {
+            Membership::Filtered
         })
     }
 

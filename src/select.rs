@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 
 use crate::config::Config;
 use crate::model::{ArchivePage, Entry};
-use crate::route::Router;
+use crate::route::{Membership, Router};
 use crate::store::{Change, IndexRow, Store, StoreError};
 
 /// Where an entry sits in the time index: newest first, then by key.
@@ -25,6 +25,8 @@ pub struct Pick {
     top: BTreeMap<Rank, Arc<Entry>>,
     /// Its members in all.
     pub total: usize,
+    /// Entries its `include`/`exclude` keeps out.
+    pub filtered: usize,
 }
 
 impl Pick {
@@ -125,8 +127,11 @@ impl Selection {
             for i in 0..selection.picks.len() {
                 let member = selection
                     .router
-                    .member(i, &row.routing, || load(store, &row.key, &mut entry))?;
-                if !member {
+                    .classify(i, &row.routing, || load(store, &row.key, &mut entry))?;
+                if member == Membership::Filtered {
+                    selection.picks[i].filtered += 1;
+                }
+                if member != Membership::In {
                     continue;
                 }
                 anywhere = true;
@@ -157,10 +162,13 @@ impl Selection {
                 self.count(&row.routing.sources, -1);
                 let mut anywhere = false;
                 for i in 0..n {
-                    if self
+                    let member = self
                         .router
-                        .member(i, &row.routing, || Ok::<_, StoreError>(old.clone()))?
-                    {
+                        .classify(i, &row.routing, || Ok::<_, StoreError>(old.clone()))?;
+                    if member == Membership::Filtered {
+                        self.picks[i].filtered = self.picks[i].filtered.saturating_sub(1);
+                    }
+                    if member == Membership::In {
                         anywhere = true;
                         dirty[i] |= self.picks[i].removed(row);
                         if self.past_mark(i, row) {
@@ -176,10 +184,13 @@ impl Selection {
                 self.count(&row.routing.sources, 1);
                 let mut anywhere = false;
                 for i in 0..n {
-                    if self
+                    let member = self
                         .router
-                        .member(i, &row.routing, || Ok::<_, StoreError>(Some(entry.clone())))?
-                    {
+                        .classify(i, &row.routing, || Ok::<_, StoreError>(Some(entry.clone())))?;
+                    if member == Membership::Filtered {
+                        self.picks[i].filtered += 1;
+                    }
+                    if member == Membership::In {
                         anywhere = true;
                         dirty[i] |= self.picks[i].added(row, entry, self.keep);
                         if self.past_mark(i, row) {

@@ -84,6 +84,8 @@ pub struct SiteSection {
     pub entries: Vec<Arc<Entry>>,
     /// Entries routed to the section in all.
     pub total: usize,
+    /// Entries its `include`/`exclude` keeps out.
+    pub filtered: usize,
     /// The default page (`page_size` entries) in each format.
     pub feeds: BTreeMap<Format, Doc>,
     /// The digest feed in each format, for a section with `digest`.
@@ -394,6 +396,7 @@ fn summaries(sections: &[SiteSection]) -> Vec<SectionSummary> {
             title: s.section.title.clone(),
             description: s.section.description.clone(),
             entries: s.total,
+            filtered: s.filtered,
         })
         .collect()
 }
@@ -451,6 +454,7 @@ impl Marks<'_> {
         if let Some(old) = unchanged.filter(|s| s.section == *section) {
             return Ok(SiteSection {
                 total: pick.total,
+                filtered: pick.filtered,
                 ..old.clone()
             });
         }
@@ -516,6 +520,7 @@ impl Marks<'_> {
             section: section.clone(),
             entries,
             total: pick.total,
+            filtered: pick.filtered,
             feeds,
             digest,
             archives,

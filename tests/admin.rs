@@ -102,6 +102,15 @@ fn source_filters_keep_stories_out_of_the_store_and_section_filters_out_of_a_sec
         status.contains("1 of the last document kept out by include/exclude"),
         "{status}"
     );
+    // And how many each section keeps out: Mèze two, "sans agenda" one.
+    assert!(
+        status.contains("1<br><small>2 kept out by include/exclude</small>"),
+        "{status}"
+    );
+    assert!(
+        status.contains("2<br><small>1 kept out by include/exclude</small>"),
+        "{status}"
+    );
 }
 
 #[test]
@@ -729,4 +738,39 @@ fn full_text_fetches_each_new_teaser_s_article_once_and_keeps_the_teaser_when_it
     );
     let rss = get(&serve.url("/sections/tout/rss.xml")).text();
     assert!(rss.contains("huit mois de chantier"), "published as the content");
+}
+
+#[test]
+fn a_source_behind_a_proxy_is_fetched_through_it() {
+    // The proxy is a real HTTP server on 127.0.0.1: it sees the absolute
+    // URL of the feed (a proxy request) and answers for a host that does
+    // not resolve.
+    let proxy = Origin::start();
+    proxy.route(
+        "http://courrier.invalid/rss.xml",
+        Route::feed(rss(), "application/rss+xml"),
+    );
+    let own = Origin::start();
+    own.route(
+        "http://mairie.invalid/rss.xml",
+        Route::feed(rss(), "application/rss+xml"),
+    );
+    let site = Site::new(&format!(
+        "[poll]\nproxy = \"{}\"\n\n[[sources]]\nname = \"courrier\"\nurl = \"http://courrier.invalid/rss.xml\"\n\n[[sources]]\nname = \"mairie\"\nurl = \"http://mairie.invalid/rss.xml\"\nproxy = \"{}\"\n",
+        proxy.base, own.base
+    ));
+    let run = site.thau(&["poll"]);
+    assert_eq!(run.code(), 0, "{}{}", run.stdout(), run.stderr());
+    assert_eq!(proxy.requests("http://courrier.invalid/rss.xml").len(), 1);
+    // A source's own proxy wins over [poll]'s.
+    assert_eq!(own.requests("http://mairie.invalid/rss.xml").len(), 1);
+    assert!(proxy.requests("http://mairie.invalid/rss.xml").is_empty());
+    // A bad proxy is a config error.
+    let bad = Site::new("[[sources]]\nname = \"x\"\nurl = \"https://x.example/rss\"\nproxy = \"ftp://p\"\n");
+    let run = bad.thau(&["check"]);
+    assert!(
+        run.stderr().contains("source \"x\": proxy: expected a proxy URL"),
+        "{}",
+        run.stderr()
+    );
 }

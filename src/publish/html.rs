@@ -16,6 +16,8 @@ pub struct SectionSummary {
     pub description: Option<String>,
     /// Entries routed to the section (all of them, not only the published page).
     pub entries: usize,
+    /// Entries its `include`/`exclude` keeps out.
+    pub filtered: usize,
 }
 
 /// A source as the index lists it.
@@ -93,7 +95,11 @@ pub fn index_html(
         if let Some(d) = &s.description {
             let _ = write!(h, "<br>{}", esc(d));
         }
-        let _ = write!(h, "</td><td>{}</td><td>", s.entries);
+        let _ = write!(h, "</td><td>{}", s.entries);
+        if s.filtered > 0 {
+            let _ = write!(h, "<br><small>{} kept out by include/exclude</small>", s.filtered);
+        }
+        h.push_str("</td><td>");
         for (i, format) in Format::ALL.into_iter().enumerate() {
             let label = ["RSS", "Atom", "JSON Feed"][i];
             let _ = write!(
