@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::{Config, DigestPeriod, DigestSchedule, Language, Section};
 use crate::model::Entry;
 use crate::normalize::{escape_html as esc, html_to_text};
-use crate::publish::{image, safe_url, section_page_url};
+use crate::publish::{image, safe_url, section_page_url, shorten};
 use crate::select::Selection;
 use crate::store::{Store, StoreError};
 
@@ -368,21 +368,6 @@ fn long_date(language: Language, d: NaiveDate) -> String {
         Language::Fr => FR,
     }[d.month0() as usize];
     format!("{} {month} {}", d.day(), d.year())
-}
-
-fn shorten(text: &str, max: usize) -> String {
-    if text.chars().count() <= max {
-        return text.to_string();
-    }
-    let cut: String = text.chars().take(max).collect();
-    let cut = match cut.rfind(char::is_whitespace) {
-        Some(i) if i > max / 2 => &cut[..i],
-        _ => &cut,
-    };
-    format!(
-        "{}…",
-        cut.trim_end_matches(|c: char| c.is_whitespace() || c.is_ascii_punctuation())
-    )
 }
 
 #[cfg(test)]

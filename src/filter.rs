@@ -124,7 +124,8 @@ impl Filter {
     }
 }
 
-fn words(text: &str) -> Vec<String> {
+/// Folded words: letters and digits, accents and case dropped.
+pub fn words(text: &str) -> Vec<String> {
     split(&fold(text))
 }
 

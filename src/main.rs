@@ -227,11 +227,8 @@ fn add(
     sections: &[String],
     pick: Option<usize>,
 ) -> ExitCode {
-    for slug in sections {
-        if !config.sections.iter().any(|s| &s.slug == slug) {
-            eprintln!("thau: --section {slug}: no such section in {}", path.display());
-            return ExitCode::from(UNUSABLE);
-        }
+    if let Err(code) = known_sections(config, path, sections) {
+        return code;
     }
     let Ok(url) = url::Url::parse(url).map_err(|e| eprintln!("thau: {url}: not a URL ({e})")) else {
         return ExitCode::from(UNUSABLE);
@@ -415,12 +412,23 @@ fn test_source(config: &Config, name: &str) -> ExitCode {
     }
 }
 
-fn import(config: &Config, path: &Path, file: &Path, sections: &[String]) -> ExitCode {
-    for slug in sections {
-        if !config.sections.iter().any(|s| &s.slug == slug) {
+/// Every `--section` names a section of the config.
+fn known_sections(config: &Config, path: &Path, sections: &[String]) -> Result<(), ExitCode> {
+    match sections
+        .iter()
+        .find(|slug| !config.sections.iter().any(|s| &s.slug == *slug))
+    {
+        Some(slug) => {
             eprintln!("thau: --section {slug}: no such section in {}", path.display());
-            return ExitCode::from(UNUSABLE);
+            Err(ExitCode::from(UNUSABLE))
         }
+        None => Ok(()),
+    }
+}
+
+fn import(config: &Config, path: &Path, file: &Path, sections: &[String]) -> ExitCode {
+    if let Err(code) = known_sections(config, path, sections) {
+        return code;
     }
     let opml = match std::fs::read(file) {
         Ok(bytes) => bytes,

@@ -9,6 +9,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use crate::config::Config;
+use crate::filter::words;
 use crate::model::{Entry, fold};
 use crate::normalize::html_to_text;
 use crate::store::Routing;
@@ -150,15 +151,6 @@ impl Router {
             .iter()
             .any(|k| text.windows(k.len()).any(|w| w == k.as_slice()))
     }
-}
-
-/// Folded words: letters and digits, accents and case dropped.
-fn words(text: &str) -> Vec<String> {
-    fold(text)
-        .split(|c: char| !c.is_alphanumeric())
-        .filter(|w| !w.is_empty())
-        .map(str::to_owned)
-        .collect()
 }
 
 #[cfg(test)]

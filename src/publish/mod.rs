@@ -22,7 +22,7 @@ use crate::model::Entry;
 pub use self::atom::atom;
 pub use self::html::{OPML_FORMATS, SectionSummary, SourceStatus, index_html, opml};
 pub use self::json::json_feed;
-pub use self::pages::{FRONT_PAGE_STORIES, Listing, Pages, ago, image, story_id, story_url};
+pub use self::pages::{FRONT_PAGE_STORIES, Listing, Pages, ago, image, shorten, story_id, story_url};
 pub use self::rss::rss;
 
 /// Everything a section feed is rendered from.

@@ -501,14 +501,18 @@ fn teaser(e: &Entry) -> String {
     let Some(html) = e.summary.as_deref().or(e.content.as_deref()) else {
         return String::new();
     };
-    let text = html_to_text(html);
-    let text = text.trim();
-    if text.chars().count() <= SUMMARY_CHARS {
+    shorten(html_to_text(html).trim(), SUMMARY_CHARS)
+}
+
+/// At most `max` characters of `text`, cut at a word, with an ellipsis
+/// when cut.
+pub fn shorten(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
         return text.to_string();
     }
-    let cut: String = text.chars().take(SUMMARY_CHARS).collect();
+    let cut: String = text.chars().take(max).collect();
     let cut = match cut.rfind(char::is_whitespace) {
-        Some(i) if i > SUMMARY_CHARS / 2 => &cut[..i],
+        Some(i) if i > max / 2 => &cut[..i],
         _ => &cut,
     };
     format!(
