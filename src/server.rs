@@ -317,7 +317,7 @@ async fn section_feed(State(state): State<Arc<AppState>>, request: Request) -> R
         && !slug.contains('/')
     {
         let slug = slug.to_string();
-        return off_lane_with(state, move |state| section_page(state, &slug)).await;
+        return off_lane(state, move |state| section_page(state, &slug)).await;
     }
     if let Some(slug) = path
         .strip_prefix("/sections/")
@@ -650,19 +650,9 @@ async fn opml(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Respons
 }
 
 /// Runs `page` on the blocking pool: the status pages read every source's
-/// state from the store (10,000 reads on a large desk), which must not
-/// hold a serving thread.
-async fn off_lane(state: Arc<AppState>, page: fn(&AppState) -> Response) -> Response {
-    match tokio::task::spawn_blocking(move || page(&state)).await {
-        Ok(response) => response,
-        Err(e) => {
-            warn!(error = %e, "rendering a status page failed");
-            plain(StatusCode::INTERNAL_SERVER_ERROR, "rendering failed\n")
-        }
-    }
-}
-
-async fn off_lane_with(state: Arc<AppState>, page: impl FnOnce(&AppState) -> Response + Send + 'static) -> Response {
+/// state from the store (10,000 reads on a large desk), and the reading
+/// pages render; neither may hold a serving thread.
+async fn off_lane(state: Arc<AppState>, page: impl FnOnce(&AppState) -> Response + Send + 'static) -> Response {
     match tokio::task::spawn_blocking(move || page(&state)).await {
         Ok(response) => response,
         Err(e) => {
@@ -729,7 +719,7 @@ fn section_page(state: &AppState, slug: &str) -> Response {
 
 /// `/stories/{id}.html`: one story.
 async fn story_page(State(state): State<Arc<AppState>>, Path(file): Path<String>) -> Response {
-    off_lane_with(state, move |state| {
+    off_lane(state, move |state| {
         let site = state.site();
         if !site.ready {
             return starting();
