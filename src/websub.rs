@@ -670,4 +670,3 @@ pub mod subscriber {
         }
     }
 }
-

@@ -13,11 +13,11 @@ use crate::model::Entry;
 pub fn atom(feed: &SectionFeed<'_>) -> Vec<u8> {
     let section = feed.section;
     let mut links = vec![
-        link(feed.url(Format::Atom), "self", "application/atom+xml"),
+        link(feed.url(Format::Atom), "self", Format::Atom.media_type()),
         link(feed.page_url(), "alternate", "text/html"),
     ];
     for (rel, href) in feed.archive_links(Format::Atom) {
-        links.push(link(href, rel, "application/atom+xml"));
+        links.push(link(href, rel, Format::Atom.media_type()));
     }
     if let Some(hub) = feed.hub {
         links.push(Link {

@@ -52,15 +52,13 @@ pub fn index_html(
         "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>thau status</title>\n",
     );
     for s in sections {
-        for (format, kind, label) in [
-            (Format::Rss, "application/rss+xml", "RSS"),
-            (Format::Atom, "application/atom+xml", "Atom"),
-            (Format::Json, "application/feed+json", "JSON Feed"),
-        ] {
+        for format in Format::ALL {
             let _ = writeln!(
                 h,
-                "<link rel=\"alternate\" type=\"{kind}\" title=\"{} ({label})\" href=\"{}\">",
+                "<link rel=\"alternate\" type=\"{}\" title=\"{} ({})\" href=\"{}\">",
+                format.media_type(),
                 esc(&s.title),
+                format.label(),
                 esc(&section_url(base_url, &s.slug, format))
             );
         }
@@ -101,12 +99,12 @@ pub fn index_html(
         }
         h.push_str("</td><td>");
         for (i, format) in Format::ALL.into_iter().enumerate() {
-            let label = ["RSS", "Atom", "JSON Feed"][i];
             let _ = write!(
                 h,
-                "{}<a href=\"{}\">{label}</a>",
+                "{}<a href=\"{}\">{}</a>",
                 if i > 0 { " · " } else { "" },
-                esc(&section_url(base_url, &s.slug, format))
+                esc(&section_url(base_url, &s.slug, format)),
+                format.label()
             );
         }
         h.push_str("</td></tr>\n");

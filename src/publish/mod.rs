@@ -72,6 +72,24 @@ impl Format {
         }
     }
 
+    /// Its media type, as `<link rel="alternate" type>` names it.
+    pub fn media_type(self) -> &'static str {
+        match self {
+            Format::Rss => "application/rss+xml",
+            Format::Atom => "application/atom+xml",
+            Format::Json => "application/feed+json",
+        }
+    }
+
+    /// Its name for people.
+    pub fn label(self) -> &'static str {
+        match self {
+            Format::Rss => "RSS",
+            Format::Atom => "Atom",
+            Format::Json => "JSON Feed",
+        }
+    }
+
     /// The "all sections" feed's file, at the site's root.
     pub fn all_file_name(self) -> &'static str {
         match self {

@@ -113,7 +113,7 @@ impl Pages<'_> {
                     s.slug,
                     Format::Rss.digest_file_name()
                 ),
-                "application/rss+xml",
+                Format::Rss.media_type(),
             ));
         }
         feeds.extend(self.all_feeds());
@@ -127,12 +127,13 @@ impl Pages<'_> {
         }
         self.list(&mut h, s, listing.entries, 2);
         let _ = write!(h, "<p class=\"feeds\">{}", l.subscribe);
-        for (i, (format, _, label)) in FEED_KINDS.iter().enumerate() {
+        for (i, format) in Format::ALL.into_iter().enumerate() {
             let _ = write!(
                 h,
-                "{}<a href=\"{}\">{label}</a>",
+                "{}<a href=\"{}\">{}</a>",
                 if i > 0 { " · " } else { " " },
-                esc(&section_url(self.base_url, &s.slug, *format))
+                esc(&section_url(self.base_url, &s.slug, format)),
+                format.label()
             );
         }
         if s.digest.is_some() {
@@ -263,13 +264,13 @@ impl Pages<'_> {
     }
 
     fn all_feeds(&self) -> Vec<(String, String, &'static str)> {
-        FEED_KINDS
-            .iter()
-            .map(|(format, kind, label)| {
+        Format::ALL
+            .into_iter()
+            .map(|format| {
                 (
-                    format!("{} ({label})", self.site.title),
+                    format!("{} ({})", self.site.title, format.label()),
                     format!("{}/{}", self.base_url, format.all_file_name()),
-                    *kind,
+                    format.media_type(),
                 )
             })
             .collect()
@@ -378,21 +379,14 @@ impl Pages<'_> {
     }
 }
 
-/// The three feed formats, their media types and names.
-const FEED_KINDS: [(Format, &str, &str); 3] = [
-    (Format::Rss, "application/rss+xml", "RSS"),
-    (Format::Atom, "application/atom+xml", "Atom"),
-    (Format::Json, "application/feed+json", "JSON Feed"),
-];
-
 fn section_feeds(base_url: &str, s: &Section) -> Vec<(String, String, &'static str)> {
-    FEED_KINDS
-        .iter()
-        .map(|(format, kind, label)| {
+    Format::ALL
+        .into_iter()
+        .map(|format| {
             (
-                format!("{} ({label})", s.title),
-                section_url(base_url, &s.slug, *format),
-                *kind,
+                format!("{} ({})", s.title, format.label()),
+                section_url(base_url, &s.slug, format),
+                format.media_type(),
             )
         })
         .collect()

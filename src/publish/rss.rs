@@ -23,14 +23,14 @@ pub fn rss(feed: &SectionFeed<'_>) -> Vec<u8> {
     let mut links = vec![Link {
         href: feed.url(Format::Rss),
         rel: "self".into(),
-        mime_type: Some("application/rss+xml".into()),
+        mime_type: Some(Format::Rss.media_type().into()),
         ..Link::default()
     }];
     for (rel, href) in feed.archive_links(Format::Rss) {
         links.push(Link {
             href,
             rel: rel.into(),
-            mime_type: Some("application/rss+xml".into()),
+            mime_type: Some(Format::Rss.media_type().into()),
             ..Link::default()
         });
     }
