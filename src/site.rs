@@ -50,6 +50,15 @@ impl Doc {
         }
     }
 
+    /// Rendered for a request: gzipped fast, not brotli'd (it must stay
+    /// cheap).
+    fn on_request(content_type: &'static str, body: Vec<u8>, hash: String, last_modified: DateTime<Utc>) -> Doc {
+        Doc {
+            gzip: Bytes::from(gzip(&body, flate2::Compression::fast())),
+            ..Doc::plain(content_type, body, hash, last_modified)
+        }
+    }
+
     /// Without its compressed forms (each is then served as identity).
     fn plain(content_type: &'static str, body: Vec<u8>, hash: String, last_modified: DateTime<Utc>) -> Doc {
         Doc {
@@ -107,21 +116,30 @@ pub struct VariantKey {
     pub since: Option<DateTime<Utc>>,
 }
 
-/// Variants rendered since the site was built; dropped with it.
-#[derive(Debug, Default)]
-pub struct Variants(Mutex<HashMap<VariantKey, Arc<Doc>>>);
+/// Documents rendered on request since the site was built (`?limit`/
+/// `?since` variants, archive pages); dropped with it.
+#[derive(Debug)]
+pub struct Rendered<K>(Mutex<HashMap<K, Arc<Doc>>>);
 
-/// Variants kept at once (the cache is emptied when full: requests for
-/// variants are rare, and each costs at most one render).
+pub type Variants = Rendered<VariantKey>;
+
+impl<K> Default for Rendered<K> {
+    fn default() -> Self {
+        Rendered(Mutex::new(HashMap::new()))
+    }
+}
+
+/// Documents kept at once (the cache is emptied when full: such requests
+/// are rare, and each costs at most one render).
 const MAX_VARIANTS: usize = 64;
 
-impl Variants {
-    pub fn get(&self, key: &VariantKey) -> Option<Arc<Doc>> {
+impl<K: std::hash::Hash + Eq> Rendered<K> {
+    pub fn get(&self, key: &K) -> Option<Arc<Doc>> {
         self.0.lock().unwrap_or_else(|e| e.into_inner()).get(key).cloned()
     }
 
     /// Keeps `doc`; returns it shared.
-    pub fn insert(&self, key: VariantKey, doc: Doc) -> Arc<Doc> {
+    pub fn insert(&self, key: K, doc: Doc) -> Arc<Doc> {
         let doc = Arc::new(doc);
         let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
         if map.len() >= MAX_VARIANTS {
@@ -159,7 +177,7 @@ pub struct Site {
     /// Stories by their page's id, made on the first story request.
     stories: std::sync::OnceLock<HashMap<String, Arc<Entry>>>,
     /// Archive pages rendered since the site was built.
-    archive_pages: Mutex<HashMap<(String, u32, Format), Arc<Doc>>>,
+    archive_pages: Rendered<(String, u32, Format)>,
 }
 
 impl Site {
@@ -178,8 +196,8 @@ impl Site {
         format: Format,
     ) -> Result<Option<Arc<Doc>>, StoreError> {
         let key = (slug.to_string(), n, format);
-        if let Some(doc) = self.archive_pages.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
-            return Ok(Some(doc.clone()));
+        if let Some(doc) = self.archive_pages.get(&key) {
+            return Ok(Some(doc));
         }
         let Some(section) = self.section(slug).filter(|s| (1..=s.archives).contains(&n)) else {
             return Ok(None);
@@ -204,18 +222,9 @@ impl Site {
             hub: self.hub.as_deref(),
         };
         let body = format.render(&feed);
-        let gzipped = gzip(&body, flate2::Compression::fast());
         let hash = hex_sha256(&body);
-        let doc = Arc::new(Doc {
-            gzip: Bytes::from(gzipped),
-            ..Doc::plain(format.content_type(), body, hash, page.written.trunc_subsecs(0))
-        });
-        let mut cache = self.archive_pages.lock().unwrap_or_else(|e| e.into_inner());
-        if cache.len() >= MAX_VARIANTS {
-            cache.clear();
-        }
-        cache.insert(key, doc.clone());
-        Ok(Some(doc))
+        let doc = Doc::on_request(format.content_type(), body, hash, page.written.trunc_subsecs(0));
+        Ok(Some(self.archive_pages.insert(key, doc)))
     }
 
     /// A story shown on the site (on any section's kept page), by its
@@ -343,17 +352,8 @@ impl Site {
             hub: self.hub.as_deref(),
         };
         let body = key.format.render(&feed);
-        let gzipped = gzip(&body, flate2::Compression::fast());
-        let doc = Doc::plain(
-            key.format.content_type(),
-            body,
-            hex_sha256_of(&feed, key),
-            section.changed,
-        );
-        Some(Doc {
-            gzip: Bytes::from(gzipped),
-            ..doc
-        })
+        let hash = hex_sha256_of(&feed, key);
+        Some(Doc::on_request(key.format.content_type(), body, hash, section.changed))
     }
 }
 
