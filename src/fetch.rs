@@ -18,7 +18,7 @@ use reqwest::StatusCode;
 use reqwest::header::{self, HeaderMap};
 use url::Url;
 
-use crate::config::{Location, Net};
+use crate::config::{Location, Net, PollConfig, Source};
 
 pub const USER_AGENT: &str = concat!("thau/", env!("CARGO_PKG_VERSION"), " (feed aggregator)");
 const MAX_REDIRECTS: usize = 5;
@@ -112,6 +112,20 @@ pub struct Limits {
 }
 
 impl Limits {
+    /// How `source` is polled: `[poll]`'s limits, its headers and proxy.
+    pub fn for_source(poll: &PollConfig, source: &Source) -> Limits {
+        Limits {
+            headers: source
+                .headers
+                .iter()
+                .map(|(k, v)| (k.clone(), v.0.clone()))
+                .collect::<Vec<_>>()
+                .into(),
+            proxy: source.proxy.clone(),
+            ..Limits::plain(poll.timeout, poll.max_body, poll.internal_networks.clone())
+        }
+    }
+
     /// Limits without headers or proxy.
     pub fn plain(timeout: Duration, max_body: u64, internal: Arc<[Net]>) -> Limits {
         Limits {

@@ -330,18 +330,7 @@ fn test_source(config: &Config, name: &str) -> ExitCode {
     };
     let fetched = runtime.block_on(async {
         let fetcher = thau::fetch::Fetcher::new().map_err(|e| e.to_string())?;
-        let mut limits = thau::fetch::Limits::plain(
-            config.poll.timeout,
-            config.poll.max_body,
-            config.poll.internal_networks.clone(),
-        );
-        limits.headers = source
-            .headers
-            .iter()
-            .map(|(k, v)| (k.clone(), v.0.clone()))
-            .collect::<Vec<_>>()
-            .into();
-        limits.proxy = source.proxy.clone();
+        let limits = thau::fetch::Limits::for_source(&config.poll, source);
         fetcher
             .fetch(&source.location, &Default::default(), limits)
             .await

@@ -182,22 +182,7 @@ impl Poller {
         };
         let output = match self
             .fetcher
-            .fetch(
-                &target,
-                &validators,
-                Limits {
-                    timeout: limits.timeout,
-                    max_body: limits.max_body,
-                    internal: limits.internal_networks.clone(),
-                    headers: source
-                        .headers
-                        .iter()
-                        .map(|(k, v)| (k.clone(), v.0.clone()))
-                        .collect::<Vec<_>>()
-                        .into(),
-                    proxy: source.proxy.clone(),
-                },
-            )
+            .fetch(&target, &validators, Limits::for_source(limits, source))
             .await
         {
             Ok(output) => output,
