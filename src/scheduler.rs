@@ -171,6 +171,7 @@ impl Runner {
             // A source whose hub pushes is polled only now and then, in
             // case a push was lost.
             if trigger == Trigger::Schedule
+                && source.websub
                 && let Some(sub) = &self.subscriber
                 && sub.state(name).is_some_and(|p| p.active(Utc::now()))
                 && let Some(last) = state.last_poll
