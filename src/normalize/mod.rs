@@ -1222,14 +1222,7 @@ mod tests {
     #[test]
     fn a_feed_names_its_websub_hub_and_topic_in_atom_rss_and_json_feed() {
         let url = Url::parse("https://thau.example/feed").unwrap();
-        let cx = DocContext {
-            source: "s",
-            url: Some(&url),
-            content_type: None,
-            timezone: None,
-            max_entries: None,
-            id_from: Default::default(),
-        };
+        let cx = test_cx(&url);
         let docs: [&[u8]; 3] = [
             br#"<feed xmlns="http://www.w3.org/2005/Atom"><title>t</title><id>urn:f</id>
                 <link rel="hub" href="https://hub.example/"/><link rel="self" href="/feed"/></feed>"#,
@@ -1323,16 +1316,21 @@ mod tests {
         );
     }
 
-    fn entries_of(doc: &[u8]) -> Vec<Entry> {
-        let url = Url::parse("https://thau.example/feed").unwrap();
-        let cx = DocContext {
+    /// How the tests read a document fetched from `url` by source "s".
+    fn test_cx(url: &Url) -> DocContext<'_> {
+        DocContext {
             source: "s",
-            url: Some(&url),
+            url: Some(url),
             content_type: None,
             timezone: None,
             max_entries: None,
             id_from: Default::default(),
-        };
+        }
+    }
+
+    fn entries_of(doc: &[u8]) -> Vec<Entry> {
+        let url = Url::parse("https://thau.example/feed").unwrap();
+        let cx = test_cx(&url);
         let mut feed = parse(doc, &cx).unwrap();
         let raw = std::mem::take(&mut feed.entries);
         let now = DateTime::parse_from_rfc3339("2026-11-25T12:00:00Z")
