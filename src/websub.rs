@@ -537,7 +537,7 @@ pub mod subscriber {
             let secret = current
                 .as_ref()
                 .filter(|p| p.hub == *hub && p.topic == *topic)
-                .map_or_else(|| super::challenge(), |p| p.secret.clone());
+                .map_or_else(super::challenge, |p| p.secret.clone());
             let push = Push {
                 hub: hub.clone(),
                 topic: topic.clone(),

@@ -178,7 +178,7 @@ fn the_front_page_shows_every_section_s_latest_stories_in_french() {
     // Feeds are discoverable from the page: the "all sections" ones.
     for path in ["/feed.xml", "/atom.xml", "/feed.json"] {
         assert!(
-            html.contains(&format!("rel=\"alternate\" type=")) && html.contains(&format!("{}\">", serve.url(path))),
+            html.contains("rel=\"alternate\" type=") && html.contains(&format!("{}\">", serve.url(path))),
             "{path} not linked:\n{html}"
         );
     }
