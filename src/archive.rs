@@ -82,7 +82,7 @@ pub fn archive_due(
                 last_key,
                 written: now,
             };
-            store.put_archive_page(&section.slug, number, &page)?;
+            let page: ArchivePage = store.put_archive_page(&section.slug, number, &page)?;
             selection.archived(i, page.last_published, &page.last_key, per_page);
             done.sections[i] = true;
             written += 1;

@@ -149,7 +149,28 @@ pub struct StoreConfig {
     pub path: PathBuf,
     /// sled's page cache, in bytes (sled's own default is 1 GiB).
     pub cache: u64,
+    pub backend: Backend,
 }
+
+/// Where entries are kept: `[store] backend`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Backend {
+    /// The embedded default: a sled folder at `[store] path`, one process.
+    Sled,
+    /// A PostgreSQL database several thau instances share.
+    Postgres {
+        /// `[store] url`, `"$NAME"` read from the environment.
+        url: Secret,
+        /// Connections this instance opens (`[store] connections`).
+        connections: usize,
+        /// How long a poller holds a claimed source before another instance
+        /// may take it over (`[store] lease`).
+        lease: Duration,
+    },
+}
+
+pub const DEFAULT_PG_CONNECTIONS: usize = 8;
+pub const DEFAULT_LEASE: Duration = Duration::from_secs(120);
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct PollConfig {
@@ -533,7 +554,7 @@ const SERVER_KEYS: &[&str] = &[
     "status",
     "archive_page_size",
 ];
-const STORE_KEYS: &[&str] = &["path", "cache"];
+const STORE_KEYS: &[&str] = &["path", "cache", "backend", "url", "connections", "lease"];
 const POLL_KEYS: &[&str] = &[
     "schedule",
     "every",
@@ -824,6 +845,7 @@ impl Checker {
             .as_ref()
             .and_then(|t| self.parsed_with(t, "cache", parse_size))
             .unwrap_or(DEFAULT_STORE_CACHE);
+        let backend = store.as_ref().map_or(Backend::Sled, |t| self.backend(t));
 
         let timing = poll
             .as_ref()
@@ -906,6 +928,7 @@ impl Checker {
             store: StoreConfig {
                 path: store_path,
                 cache: store_cache,
+                backend,
             },
             poll: PollConfig {
                 timing,
@@ -1073,6 +1096,63 @@ impl Checker {
                 .ok()
                 .filter(|u| matches!(u.scheme(), "http" | "https" | "socks5" | "socks5h"))
         })
+    }
+
+    /// `[store] backend`, and for PostgreSQL its `url` (`"$NAME"` read
+    /// from the environment), `connections` and `lease`.
+    fn backend(&mut self, t: &Tbl<'_>) -> Backend {
+        let line = self.line(t.table.key("backend").and_then(|k| k.span()));
+        match self.string(t, "backend").map(|(b, _)| b).as_deref() {
+            None | Some("sled") => {
+                for key in ["url", "connections", "lease"] {
+                    if t.table.contains_key(key) {
+                        let line = self.line(t.table.key(key).and_then(|k| k.span()));
+                        self.problem(line, format!("[store] {key}: only for backend = \"postgres\""));
+                    }
+                }
+                Backend::Sled
+            }
+            Some("postgres") => {
+                let url = match self.string(t, "url") {
+                    None => {
+                        self.problem(
+                            line,
+                            "[store] backend = \"postgres\" needs url = \"postgres://…\" (or \"$THAU_DATABASE_URL\")"
+                                .into(),
+                        );
+                        String::new()
+                    }
+                    Some((url, line)) => match url.strip_prefix('$') {
+                        Some(var) => std::env::var(var).unwrap_or_else(|_| {
+                            self.problem(line, format!("[store] url: the environment variable {var} is not set"));
+                            String::new()
+                        }),
+                        None => url,
+                    },
+                };
+                if !url.is_empty() && url.parse::<postgres::Config>().is_err() {
+                    let line = self.line(t.table.key("url").and_then(|k| k.span()));
+                    self.problem(
+                        line,
+                        "[store] url: not a PostgreSQL connection string (postgres://user@host/db)".into(),
+                    );
+                }
+                Backend::Postgres {
+                    url: Secret(url),
+                    connections: self
+                        .integer(t, "connections", 1, 256)
+                        .map_or(DEFAULT_PG_CONNECTIONS, |n| n as usize),
+                    lease: self.parsed_with(t, "lease", parse_duration).unwrap_or(DEFAULT_LEASE),
+                }
+            }
+            Some(other) => {
+                self.problem(
+                    line,
+                    format!("[store] backend: {other:?} is not a backend; \"sled\" or \"postgres\""),
+                );
+                Backend::Sled
+            }
+        }
     }
 
     /// `headers = { … }` and `auth = { bearer = … }` or `{ user, password }`,

@@ -33,7 +33,11 @@ use chrono::{DateTime, Utc};
 use crate::model::{Entry, FetchState, Outcome, SourceRef, distinct_folded, fold};
 
 mod codec;
+mod db;
+mod pg;
 pub use codec::Listed;
+pub use db::Db;
+use db::Batch;
 
 /// Bumped whenever the layout above or the meaning of a record changes.
 /// 2: compact records ([`codec`]); version 1 stores (JSON records) are
@@ -57,12 +61,25 @@ pub enum StoreError {
     },
     #[error("store: {0}")]
     Sled(#[from] sled::Error),
+    #[error("store (PostgreSQL): {0}")]
+    Postgres(String),
+    #[error("the PostgreSQL database has schema version {found}, but this thau reads version {expected}: upgrade thau")]
+    PgSchema { found: usize, expected: usize },
+    /// Another instance changed what a write was based on: read again.
+    #[error("store: another instance wrote the same records; retry")]
+    Conflict,
     #[error("store: cannot write to disk: {0}")]
     Flush(String),
     #[error("store unavailable until it can be written again: {0}")]
     Unavailable(String),
     #[error("store: corrupt record {key:?}: {why}")]
     Corrupt { key: String, why: String },
+}
+
+impl From<postgres::Error> for StoreError {
+    fn from(e: postgres::Error) -> StoreError {
+        StoreError::Postgres(e.to_string())
+    }
 }
 
 /// What one poll did to the store.
@@ -89,7 +106,7 @@ pub struct Store {
     /// The open sled database; None while it is being reopened after a
     /// write failed (sled 0.34 keeps failing every write after one I/O
     /// error, even once the disk has room again, until it is reopened).
-    db: Arc<RwLock<Option<sled::Db>>>,
+    db: Arc<RwLock<Option<Db>>>,
     path: PathBuf,
     cache: u64,
     health: Mutex<Health>,
@@ -98,13 +115,17 @@ pub struct Store {
     write: Mutex<()>,
     commits: Arc<GroupCommit>,
     flusher: Option<std::thread::JoinHandle<()>>,
+    /// Changes other instances made (PostgreSQL): each one makes whoever
+    /// keeps a selection scan again.
+    heard: Arc<std::sync::atomic::AtomicU64>,
     /// What writes did to the entries since the publisher last asked; None
     /// while nobody asks (`thau poll`).
     changes: Mutex<Option<Vec<Change>>>,
     /// How many times the database was reopened: writes reported as
     /// changes but not yet durable may be lost then.
     reopened: std::sync::atomic::AtomicU64,
-    _lock: File,
+    /// sled's own lock file (None on PostgreSQL, which many share).
+    _lock: Option<File>,
 }
 
 /// What one write did to the entries: the index rows it removed (with the
@@ -155,7 +176,54 @@ impl Store {
 
     /// Opens the store `[store]` describes.
     pub fn open_config(config: &crate::config::StoreConfig) -> Result<Store, StoreError> {
-        Store::open_with(&config.path, config.cache)
+        match &config.backend {
+            crate::config::Backend::Sled => Store::open_with(&config.path, config.cache),
+            crate::config::Backend::Postgres { url, connections, .. } => Store::open_postgres(&url.0, *connections),
+        }
+    }
+
+    /// Opens the store in a PostgreSQL database (migrating its schema),
+    /// with `connections` connections. Any number of processes may.
+    pub fn open_postgres(url: &str, connections: usize) -> Result<Store, StoreError> {
+        let pg = pg::Pg::open(url, connections)?;
+        Ok(Store {
+            db: Arc::new(RwLock::new(Some(Db::Postgres(pg)))),
+            path: PathBuf::from("postgresql"),
+            cache: 0,
+            health: Mutex::new(Health::default()),
+            write: Mutex::new(()),
+            commits: Arc::new(GroupCommit::default()),
+            flusher: None,
+            heard: Arc::default(),
+            changes: Mutex::new(None),
+            reopened: std::sync::atomic::AtomicU64::new(0),
+            _lock: None,
+        })
+    }
+
+    /// The PostgreSQL backend, when the store is on one.
+    pub fn shared(&self) -> Option<Arc<pg::Pg>> {
+        match self.db() {
+            Ok(Db::Postgres(pg)) => Some(pg),
+            _ => None,
+        }
+    }
+
+    /// Which backend holds the store, for logs and `/healthz`.
+    pub fn backend(&self) -> &'static str {
+        if self.shared().is_some() { "postgres" } else { "sled" }
+    }
+
+    /// On PostgreSQL, hears the changes other instances make: each makes
+    /// [`Store::generation`] move (a selection kept from this process's own
+    /// changes must scan again) and calls `heard`.
+    pub fn listen(&self, heard: impl Fn() + Send + 'static) -> Result<(), StoreError> {
+        let Some(pg) = self.shared() else { return Ok(()) };
+        let count = self.heard.clone();
+        pg.listen(move || {
+            count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            heard();
+        })
     }
 
     /// Opens (or creates) the store at `path`, with a page cache of at most
@@ -200,7 +268,7 @@ impl Store {
                 db.flush()?;
             }
         }
-        let db = Arc::new(RwLock::new(Some(db)));
+        let db = Arc::new(RwLock::new(Some(Db::Sled(db))));
         let commits = Arc::new(GroupCommit::default());
         let flusher = {
             let (db, commits) = (db.clone(), commits.clone());
@@ -217,9 +285,10 @@ impl Store {
             write: Mutex::new(()),
             commits,
             flusher: Some(flusher),
+            heard: Arc::default(),
             changes: Mutex::new(None),
             reopened: std::sync::atomic::AtomicU64::new(0),
-            _lock: lock,
+            _lock: Some(lock),
         })
     }
 
@@ -232,7 +301,7 @@ impl Store {
     /// reported changed may not be there, so whoever kept a selection from
     /// the changes must scan again.
     pub fn generation(&self) -> u64 {
-        self.reopened.load(std::sync::atomic::Ordering::SeqCst)
+        self.reopened.load(std::sync::atomic::Ordering::SeqCst) + self.heard.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// What writes did since the last call.
@@ -256,7 +325,7 @@ impl Store {
     }
 
     /// The database, for one operation.
-    fn db(&self) -> Result<sled::Db, StoreError> {
+    fn db(&self) -> Result<Db, StoreError> {
         self.db
             .read()
             .unwrap_or_else(|e| e.into_inner())
@@ -266,7 +335,7 @@ impl Store {
 
     /// The database, for a write: reopened first when writes have been
     /// failing (at most every few seconds).
-    fn db_for_write(&self) -> Result<sled::Db, StoreError> {
+    fn db_for_write(&self) -> Result<Db, StoreError> {
         self.recover();
         self.db()
     }
@@ -279,7 +348,9 @@ impl Store {
             Ok(_) => health.failing = None,
             // The first error of a run of failures says why (a full disk);
             // the later ones are its consequences (a reopening under way).
-            Err(e @ (StoreError::Sled(_) | StoreError::Flush(_))) if health.failing.is_none() => {
+            Err(e @ (StoreError::Sled(_) | StoreError::Flush(_) | StoreError::Postgres(_)))
+                if health.failing.is_none() =>
+            {
                 health.failing = Some((Utc::now(), e.to_string()));
             }
             Err(_) => {}
@@ -313,6 +384,13 @@ impl Store {
             }
             health.last_reopen = Some(std::time::Instant::now());
         }
+        if let Some(pg) = self.shared() {
+            // The workers reconnect by themselves: a write that works again
+            // is all health needs.
+            let probe = Db::Postgres(pg).insert(SCHEMA_KEY, SCHEMA_VERSION.to_string().as_bytes());
+            self.wrote(probe).ok();
+            return;
+        }
         let _turn = lock(&self.write);
         let reopened = {
             let mut slot = self.db.write().unwrap_or_else(|e| e.into_inner());
@@ -320,7 +398,7 @@ impl Store {
             drop(slot.take());
             let reopened = open_sled(&self.path, self.cache);
             if let Ok(db) = &reopened {
-                *slot = Some(db.clone());
+                *slot = Some(Db::Sled(db.clone()));
                 self.reopened.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             }
             reopened
@@ -350,13 +428,26 @@ impl Store {
         self.get_json(&[b"p\0", path.as_bytes()].concat())
     }
 
-    pub fn set_publish_mark(&self, path: &str, mark: &PublishMark) -> Result<(), StoreError> {
+    /// Records that the document at `path` now has `mark.hash`, unless the
+    /// store already says so; returns the mark in force. Publishers on
+    /// several instances render the same bytes at about the same time: the
+    /// first to record a hash sets its date for all (compare-and-swap), so
+    /// they all send the same `Last-Modified`.
+    pub fn set_publish_mark(&self, path: &str, mark: &PublishMark) -> Result<PublishMark, StoreError> {
         let db = self.db_for_write()?;
-        self.wrote(
-            db.insert([b"p\0", path.as_bytes()].concat(), to_json(mark))
-                .map_err(StoreError::from),
-        )?;
-        Ok(())
+        let key = [b"p\0", path.as_bytes()].concat();
+        loop {
+            let old = db.get(&key)?;
+            if let Some(old) = &old {
+                let stored: PublishMark = decode(&key, old)?;
+                if stored.hash == mark.hash {
+                    return Ok(stored);
+                }
+            }
+            if self.wrote(db.compare_and_swap(&key, old.as_deref(), &to_json(mark)))? {
+                return Ok(mark.clone());
+            }
+        }
     }
 
     /// A section's frozen digests (`g\0{slug}\0{period end}`), newest
@@ -364,8 +455,7 @@ impl Store {
     /// changed.
     pub fn digests<T: serde::de::DeserializeOwned>(&self, slug: &str, newest: usize) -> Result<Vec<T>, StoreError> {
         let db = self.db()?;
-        db.scan_prefix(digest_prefix(slug))
-            .rev()
+        db.scan_prefix(digest_prefix(slug), true)
             .take(newest)
             .map(|kv| {
                 let (k, v) = kv?;
@@ -377,7 +467,7 @@ impl Store {
     /// The end of the newest period a section's digest was frozen for.
     pub fn last_digest_end(&self, slug: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
         let prefix = digest_prefix(slug);
-        let Some((k, _)) = self.db()?.scan_prefix(&prefix).next_back().transpose()? else {
+        let Some((k, _)) = self.db()?.scan_prefix(&prefix, true).next().transpose()? else {
             return Ok(None);
         };
         let stamp: [u8; 8] = k[prefix.len()..].try_into().map_err(|_| StoreError::Corrupt {
@@ -401,7 +491,8 @@ impl Store {
             ((end.timestamp() as u64) ^ (1 << 63)).to_be_bytes().to_vec(),
         ]
         .concat();
-        self.wrote(db.insert(key, to_json(digest)).map_err(StoreError::from))?;
+        // Written once: another instance may have frozen it first.
+        self.wrote(db.insert_once(&key, &to_json(digest)))?;
         Ok(())
     }
 
@@ -416,7 +507,7 @@ impl Store {
     /// Every stored entry, in key order.
     pub fn entries(&self) -> Box<dyn Iterator<Item = Result<Entry, StoreError>> + Send> {
         match self.db() {
-            Ok(db) => Box::new(db.scan_prefix(b"e\0").map(|kv| {
+            Ok(db) => Box::new(db.scan_prefix(b"e\0", false).map(|kv| {
                 let (k, v) = kv?;
                 codec::decode_entry(&k, &v)
             })),
@@ -456,7 +547,7 @@ impl Store {
             Some((published, key)) => [TIME_PREFIX, &newest_first(published), key.as_bytes()].concat(),
             None => TIME_END.to_vec(),
         };
-        Box::new(db.range(TIME_PREFIX.to_vec()..upper).rev().map(index_row))
+        Box::new(db.range(TIME_PREFIX.to_vec(), Some(upper), true).map(index_row))
     }
 
     fn index_rows(&self, from: Vec<u8>) -> Box<dyn Iterator<Item = Result<IndexRow, StoreError>> + Send> {
@@ -464,13 +555,13 @@ impl Store {
             Ok(db) => db,
             Err(e) => return Box::new(std::iter::once(Err(e))),
         };
-        Box::new(db.range(from..TIME_END.to_vec()).map(index_row))
+        Box::new(db.range(from, Some(TIME_END.to_vec()), false).map(index_row))
     }
 
     /// The WebSub subscriptions to `topic` (`w\0{topic}\0{callback}`).
     pub fn websub_subscriptions<T: serde::de::DeserializeOwned>(&self, topic: &str) -> Result<Vec<T>, StoreError> {
         self.db()?
-            .scan_prefix([b"w\0", topic.as_bytes(), b"\0"].concat())
+            .scan_prefix([b"w\0", topic.as_bytes(), b"\0"].concat(), false)
             .map(|kv| {
                 let (k, v) = kv?;
                 decode(&k, &v)
@@ -506,12 +597,13 @@ impl Store {
         if let Some(s) = new.sources.iter_mut().find(|s| s.name == source) {
             s.full_text = true;
         }
-        let mut batch = sled::Batch::default();
+        let mut batch = Batch::default();
         batch.remove(time_key(&old));
         let row = IndexRow::of(&new);
         batch.insert(time_key(&new), codec::encode_routing(&row.routing));
         batch.insert(entry_key(key), codec::encode_entry(&new));
-        self.wrote(db.apply_batch(batch).map_err(StoreError::from))?;
+        batch.notify = true;
+        self.wrote(db.apply(batch))?;
         self.record(Change {
             removed: vec![(IndexRow::of(&old), Some(Arc::new(old)))],
             added: vec![(row, Arc::new(new))],
@@ -549,7 +641,7 @@ impl Store {
         slug: &str,
     ) -> Result<Option<(u32, T)>, StoreError> {
         let prefix = archive_key(slug, 0)[..slug.len() + 3].to_vec();
-        let Some((k, v)) = self.db()?.scan_prefix(&prefix).next_back().transpose()? else {
+        let Some((k, v)) = self.db()?.scan_prefix(&prefix, true).next().transpose()? else {
             return Ok(None);
         };
         let n: [u8; 4] = k[prefix.len()..].try_into().map_err(|_| StoreError::Corrupt {
@@ -559,18 +651,26 @@ impl Store {
         Ok(Some((u32::from_be_bytes(n), decode(&k, &v)?)))
     }
 
-    /// Writes a section's archive page `n` (once: pages are immutable).
-    pub fn put_archive_page<T: serde::Serialize>(&self, slug: &str, n: u32, page: &T) -> Result<(), StoreError> {
+    /// Writes a section's archive page `n` unless it exists (pages are
+    /// immutable); returns the page stored, which another instance may
+    /// have written first.
+    pub fn put_archive_page<T: serde::Serialize + serde::de::DeserializeOwned>(
+        &self,
+        slug: &str,
+        n: u32,
+        page: &T,
+    ) -> Result<T, StoreError> {
         let db = self.db_for_write()?;
-        self.wrote(db.insert(archive_key(slug, n), to_json(page)).map_err(StoreError::from))?;
-        Ok(())
+        let key = archive_key(slug, n);
+        let stored = self.wrote(db.insert_once(&key, &to_json(page)))?;
+        decode(&key, &stored)
     }
 
     /// Keys of every entry that a source listed in its last document: those
     /// are never pruned.
     pub fn listed_keys(&self) -> Result<HashSet<String>, StoreError> {
         let mut keys = HashSet::new();
-        for kv in self.db()?.scan_prefix(b"d\0") {
+        for kv in self.db()?.scan_prefix(b"d\0", false) {
             let (k, v) = kv?;
             keys.extend(codec::decode_listed(&k, &v)?.into_iter().map(|l| l.stored));
         }
@@ -595,7 +695,7 @@ impl Store {
         for chunk in keys.chunks(REMOVE_BATCH) {
             let db = self.db_for_write()?;
             let _turn = lock(&self.write);
-            let mut batch = sled::Batch::default();
+            let mut batch = Batch::default();
             let mut change = Change::default();
             for key in chunk {
                 let Some(entry) = self.entry(key)? else { continue };
@@ -609,7 +709,8 @@ impl Store {
                 change.removed.push((IndexRow::of(&entry), Some(Arc::new(entry))));
                 removed += 1;
             }
-            self.wrote(db.apply_batch(batch).map_err(StoreError::from))?;
+            batch.notify = !change.removed.is_empty();
+            self.wrote(db.apply(batch))?;
             self.record(change);
         }
         self.flush()?;
@@ -625,36 +726,16 @@ impl Store {
         link: Option<&str>,
         fingerprint: &str,
     ) -> Result<Option<String>, StoreError> {
-        let Some(found) = self.find(key, link)? else {
+        let mut reads = Reads::new(self.db()?);
+        let Some(found) = find(&mut reads, key, link)? else {
             return Ok(None);
         };
-        let same = self.entry(&found)?.is_some_and(|e| {
+        let same = reads.entry(&found)?.is_some_and(|e| {
             e.sources
                 .iter()
                 .any(|s| s.name == source && s.fingerprint == fingerprint)
         });
         Ok(same.then_some(found))
-    }
-
-    /// The key of the stored entry that is this story: the same key, or the
-    /// same canonical link.
-    fn find(&self, key: &str, link: Option<&str>) -> Result<Option<String>, StoreError> {
-        let db = self.db()?;
-        if db.contains_key(entry_key(key))? {
-            return Ok(Some(key.to_string()));
-        }
-        let Some(link) = link else { return Ok(None) };
-        let by_link = format!("u:{link}");
-        if by_link != key && db.contains_key(entry_key(&by_link))? {
-            return Ok(Some(by_link));
-        }
-        match db.get(link_key(link))? {
-            Some(k) => {
-                let k = String::from_utf8_lossy(&k).into_owned();
-                Ok(db.contains_key(entry_key(&k))?.then_some(k))
-            }
-            None => Ok(None),
-        }
     }
 
     /// Stores one source poll: merges `incoming` (each carrying this source as
@@ -683,6 +764,39 @@ impl Store {
             .collect();
         let db = self.db_for_write()?;
         let _turn = lock(&self.write);
+        if !db.is_shared() {
+            return self.write_poll(Reads::new(db), source, incoming, unchanged, state, now);
+        }
+        // Another instance may write the same story meanwhile (a relay):
+        // then the batch fails and this poll is merged again.
+        let mut tries = 0;
+        loop {
+            let mut reads = Reads::new(db.clone());
+            let mut wanted = Vec::with_capacity(incoming.len() * 3);
+            for (e, _) in &incoming {
+                wanted.push(entry_key(&e.key));
+                if let Some(link) = &e.link {
+                    wanted.push(entry_key(&format!("u:{link}")));
+                    wanted.push(link_key(link));
+                }
+            }
+            reads.prefetch(wanted)?;
+            match self.write_poll(reads, source, incoming.clone(), unchanged.clone(), state, now) {
+                Err(StoreError::Conflict) if tries < CONFLICT_RETRIES => tries += 1,
+                done => return done,
+            }
+        }
+    }
+
+    fn write_poll(
+        &self,
+        mut reads: Reads,
+        source: &str,
+        incoming: Vec<(Entry, Vec<u8>)>,
+        unchanged: Vec<Listed>,
+        state: &mut FetchState,
+        now: DateTime<Utc>,
+    ) -> Result<Counts, StoreError> {
         let mut counts = Counts {
             unchanged: unchanged.len() as u32,
             ..Counts::default()
@@ -698,7 +812,7 @@ impl Store {
 
         for (entry, bytes) in incoming {
             let fingerprint = entry.sources.first().map(|s| s.fingerprint.clone()).unwrap_or_default();
-            let Some(key) = self.same_story(&entry, source, &touched)? else {
+            let Some(key) = same_story(&mut reads, &entry, source, &touched)? else {
                 if let Some(link) = &entry.link {
                     new_links.entry(link.clone()).or_insert_with(|| entry.key.clone());
                 }
@@ -726,7 +840,7 @@ impl Store {
                 fingerprint,
             });
             if !touched.contains_key(&key) {
-                let stored = self.entry(&key)?.expect("same_story returns stored or touched keys");
+                let stored = reads.entry(&key)?.expect("same_story returns stored or touched keys");
                 touched.insert(
                     key.clone(),
                     Touched {
@@ -745,7 +859,7 @@ impl Store {
             }
         }
 
-        let mut batch = sled::Batch::default();
+        let mut batch = Batch::default();
         let mut change = Change::default();
         for (key, t) in touched.into_iter().filter(|(_, t)| t.changed) {
             if let Some(old) = t.old {
@@ -769,40 +883,14 @@ impl Store {
         listed.sort_by(|a, b| a.key.cmp(&b.key));
         listed.dedup_by(|a, b| a.key == b.key);
         batch.insert(listed_key(source), codec::encode_listed(&listed));
-        self.wrote(db.apply_batch(batch).map_err(StoreError::from))?;
+        batch.notify = !change.added.is_empty();
+        let db = reads.db.clone();
+        reads.expect_in(&mut batch);
+        self.wrote(db.apply(batch))?;
         if !change.added.is_empty() {
             self.record(change);
         }
         Ok(counts)
-    }
-
-    /// The entry this one is the same story as: one this poll already
-    /// touched, or a stored one with the same key or canonical link. A link
-    /// match is a relay from another source, unless this source already
-    /// gave that entry under another guid (two items that share a link, such
-    /// as a town hall linking every notice to its front page).
-    fn same_story(
-        &self,
-        entry: &Entry,
-        source: &str,
-        touched: &BTreeMap<String, Touched>,
-    ) -> Result<Option<String>, StoreError> {
-        if touched.contains_key(&entry.key) {
-            return Ok(Some(entry.key.clone()));
-        }
-        let Some(found) = self.find(&entry.key, entry.link.as_deref())? else {
-            return Ok(None);
-        };
-        if found == entry.key {
-            return Ok(Some(found));
-        }
-        let guid = entry.sources.first().and_then(|s| s.guid.as_ref());
-        let stored = match touched.get(&found) {
-            Some(t) => Some(t.entry.clone()),
-            None => self.entry(&found)?,
-        };
-        let conflict = stored.is_some_and(|e| e.sources.iter().any(|s| s.name == source && s.guid.as_ref() != guid));
-        Ok((!conflict).then_some(found))
     }
 
     /// Makes every write that returned before this call durable: waits for
@@ -826,6 +914,108 @@ impl Store {
         match self.db()?.get(key)? {
             Some(v) => decode(key, &v).map(Some),
             None => Ok(None),
+        }
+    }
+}
+
+/// The entry this one is the same story as: one this poll already
+/// touched, or a stored one with the same key or canonical link. A link
+/// match is a relay from another source, unless this source already
+/// gave that entry under another guid (two items that share a link, such
+/// as a town hall linking every notice to its front page).
+fn same_story(
+    reads: &mut Reads,
+    entry: &Entry,
+    source: &str,
+    touched: &BTreeMap<String, Touched>,
+) -> Result<Option<String>, StoreError> {
+    if touched.contains_key(&entry.key) {
+        return Ok(Some(entry.key.clone()));
+    }
+    let Some(found) = find(reads, &entry.key, entry.link.as_deref())? else {
+        return Ok(None);
+    };
+    if found == entry.key {
+        return Ok(Some(found));
+    }
+    let guid = entry.sources.first().and_then(|s| s.guid.as_ref());
+    let stored = match touched.get(&found) {
+        Some(t) => Some(t.entry.clone()),
+        None => reads.entry(&found)?,
+    };
+    let conflict = stored.is_some_and(|e| e.sources.iter().any(|s| s.name == source && s.guid.as_ref() != guid));
+    Ok((!conflict).then_some(found))
+}
+
+/// The key of the stored entry that is this story: the same key, or the
+/// same canonical link.
+fn find(reads: &mut Reads, key: &str, link: Option<&str>) -> Result<Option<String>, StoreError> {
+    if reads.get(entry_key(key))?.is_some() {
+        return Ok(Some(key.to_string()));
+    }
+    let Some(link) = link else { return Ok(None) };
+    let by_link = format!("u:{link}");
+    if by_link != key && reads.get(entry_key(&by_link))?.is_some() {
+        return Ok(Some(by_link));
+    }
+    match reads.get(link_key(link))? {
+        Some(k) => {
+            let k = String::from_utf8_lossy(&k).into_owned();
+            Ok(reads.get(entry_key(&k))?.is_some().then_some(k))
+        }
+        None => Ok(None),
+    }
+}
+
+/// How often a poll is merged again when other instances keep writing the
+/// same stories first.
+const CONFLICT_RETRIES: u32 = 10;
+
+/// What a write read, each key once. On PostgreSQL each read is a round
+/// trip (so a poll reads what it may need in one [`Reads::prefetch`]), and
+/// the batch carries what it was based on ([`Reads::expect_in`]).
+struct Reads {
+    db: Db,
+    seen: HashMap<Vec<u8>, Option<db::Value>>,
+}
+
+impl Reads {
+    fn new(db: Db) -> Reads {
+        Reads {
+            db,
+            seen: HashMap::new(),
+        }
+    }
+
+    fn prefetch(&mut self, keys: Vec<Vec<u8>>) -> Result<(), StoreError> {
+        let mut found = self.db.get_many(keys.clone())?;
+        for k in keys {
+            let v = found.remove(&k);
+            self.seen.insert(k, v);
+        }
+        Ok(())
+    }
+
+    fn get(&mut self, key: Vec<u8>) -> Result<Option<db::Value>, StoreError> {
+        if let Some(v) = self.seen.get(&key) {
+            return Ok(v.clone());
+        }
+        let v = self.db.get(&key)?;
+        self.seen.insert(key, v.clone());
+        Ok(v)
+    }
+
+    fn entry(&mut self, key: &str) -> Result<Option<Entry>, StoreError> {
+        let k = entry_key(key);
+        match self.get(k.clone())? {
+            Some(v) => codec::decode_entry(&k, &v).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    fn expect_in(self, batch: &mut Batch) {
+        for (k, v) in self.seen {
+            self.db.expect(batch, k, v);
         }
     }
 }
@@ -909,7 +1099,7 @@ impl GroupCommit {
 
     /// The flusher thread: flush whenever tickets are waiting, until stopped
     /// with none left.
-    fn run(&self, db: &RwLock<Option<sled::Db>>) {
+    fn run(&self, db: &RwLock<Option<Db>>) {
         loop {
             let (from, target) = {
                 let mut state = lock(&self.state);
@@ -925,7 +1115,9 @@ impl GroupCommit {
             };
             let current = db.read().unwrap_or_else(|e| e.into_inner()).clone();
             let result = match current {
-                Some(db) => db.flush().map(drop).map_err(|e| e.to_string()),
+                Some(Db::Sled(db)) => db.flush().map(drop).map_err(|e| e.to_string()),
+                // Each PostgreSQL write is committed when it returns.
+                Some(Db::Postgres(_)) => Ok(()),
                 None => Err("the store is being reopened".to_string()),
             };
             let mut state = lock(&self.state);
@@ -1118,7 +1310,7 @@ impl Routing {
     }
 }
 
-fn index_row(kv: sled::Result<(sled::IVec, sled::IVec)>) -> Result<IndexRow, StoreError> {
+fn index_row(kv: Result<(db::Value, db::Value), StoreError>) -> Result<IndexRow, StoreError> {
     let (k, v) = kv?;
     let at = TIME_PREFIX.len();
     let stamp: [u8; 8] = k[at..at + 8].try_into().expect("time keys hold 8 bytes of time");

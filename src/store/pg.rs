@@ -1,0 +1,547 @@
+//! The PostgreSQL backend: the store's byte map in table `thau_kv`, the
+//! shared poll schedule in `thau_sources` (leases claimed with
+//! `FOR UPDATE SKIP LOCKED`), and `LISTEN/NOTIFY` so that every publisher
+//! hears of every change. Migrations ship in the binary
+//! (`migrations/postgres/`) and are applied at open; a database with a newer
+//! schema is refused. Used by `store` only.
+//!
+//! The `postgres` client blocks, and must not block inside the tokio
+//! runtime's own threads: queries run on a few threads of our own, each with
+//! its connection, and callers wait for the answer (as they wait for sled's
+//! disk reads).
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::Duration;
+
+use postgres::{Client, NoTls, Statement, types::ToSql};
+
+use super::StoreError;
+use super::db::{Batch, Value};
+
+/// Every migration, in order; the schema version is how many were applied.
+const MIGRATIONS: &[&str] = &[include_str!("../../migrations/postgres/0001_init.sql")];
+pub const SCHEMA_VERSION: usize = MIGRATIONS.len();
+
+/// Advisory lock keys: migrating, and claiming due sources.
+const MIGRATE_LOCK: i64 = 0x7468_6175_0001;
+const CLAIM_LOCK: i64 = 0x7468_6175_0002;
+/// The channel publishers listen on; the payload is the writer's instance.
+const CHANNEL: &str = "thau_changes";
+/// Rows read per round trip of a scan.
+const PAGE: i64 = 1000;
+
+type Job = Box<dyn FnOnce(&mut Conn) + Send>;
+
+pub struct Pg {
+    jobs: Mutex<Option<mpsc::Sender<Job>>>,
+    workers: Mutex<Vec<std::thread::JoinHandle<()>>>,
+    config: postgres::Config,
+    /// This process, as its notifications name it.
+    pub instance: String,
+    stopping: Arc<AtomicBool>,
+}
+
+/// One worker's connection, with its prepared statements.
+pub struct Conn {
+    client: Option<Client>,
+    statements: HashMap<&'static str, Statement>,
+    config: postgres::Config,
+}
+
+impl Conn {
+    fn client(&mut self) -> Result<&mut Client, postgres::Error> {
+        if self.client.as_ref().is_none_or(|c| c.is_closed()) {
+            self.statements.clear();
+            self.client = Some(self.config.connect(NoTls)?);
+        }
+        Ok(self.client.as_mut().expect("connected above"))
+    }
+
+    fn statement(&mut self, sql: &'static str) -> Result<Statement, postgres::Error> {
+        if let Some(s) = self.statements.get(sql).filter(|_| self.client.as_ref().is_some_and(|c| !c.is_closed())) {
+            return Ok(s.clone());
+        }
+        let s = self.client()?.prepare(sql)?;
+        self.statements.insert(sql, s.clone());
+        Ok(s)
+    }
+
+    fn query(&mut self, sql: &'static str, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<postgres::Row>, postgres::Error> {
+        let s = self.statement(sql)?;
+        self.client()?.query(&s, params)
+    }
+
+    fn execute(&mut self, sql: &'static str, params: &[&(dyn ToSql + Sync)]) -> Result<u64, postgres::Error> {
+        let s = self.statement(sql)?;
+        self.client()?.execute(&s, params)
+    }
+}
+
+impl Pg {
+    /// Connects (`connections` worker connections), applies the migrations
+    /// this database lacks, and refuses a database migrated by a newer thau.
+    pub fn open(url: &str, connections: usize) -> Result<Arc<Pg>, StoreError> {
+        let config: postgres::Config = url
+            .parse()
+            .map_err(|e: postgres::Error| StoreError::Postgres(format!("the url: {e}")))?;
+        let mut first = config.connect(NoTls).map_err(|e| StoreError::Postgres(connect_error(&e)))?;
+        migrate(&mut first)?;
+        let (tx, rx) = mpsc::channel::<Job>();
+        let rx = Arc::new(Mutex::new(rx));
+        let mut workers = Vec::with_capacity(connections);
+        let mut spare = Some(first);
+        for i in 0..connections.max(1) {
+            let rx = rx.clone();
+            let mut conn = Conn {
+                client: spare.take(),
+                statements: HashMap::new(),
+                config: config.clone(),
+            };
+            let worker = std::thread::Builder::new()
+                .name(format!("thau-pg-{i}"))
+                .spawn(move || {
+                    loop {
+                        let job = rx.lock().unwrap_or_else(|e| e.into_inner()).recv();
+                        match job {
+                            Ok(job) => job(&mut conn),
+                            Err(_) => return,
+                        }
+                    }
+                })
+                .map_err(|e| StoreError::Postgres(e.to_string()))?;
+            workers.push(worker);
+        }
+        Ok(Arc::new(Pg {
+            jobs: Mutex::new(Some(tx)),
+            workers: Mutex::new(workers),
+            config,
+            instance: format!(
+                "{}-{}-{}",
+                std::process::id(),
+                chrono::Utc::now().timestamp_millis(),
+                uuid::Uuid::new_v4().simple()
+            ),
+            stopping: Arc::new(AtomicBool::new(false)),
+        }))
+    }
+
+    /// Runs `f` on a worker's connection and waits for its answer.
+    fn run<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Conn) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let (tx, rx) = mpsc::sync_channel(1);
+        let job: Job = Box::new(move |conn| {
+            let _ = tx.send(f(conn));
+        });
+        let sent = match &*self.jobs.lock().unwrap_or_else(|e| e.into_inner()) {
+            Some(jobs) => jobs.send(job).is_ok(),
+            None => false,
+        };
+        if !sent {
+            return Err(StoreError::Unavailable("the PostgreSQL store is closed".into()));
+        }
+        rx.recv()
+            .map_err(|_| StoreError::Unavailable("a PostgreSQL worker stopped".into()))?
+    }
+
+    pub fn get(&self, key: &[u8]) -> Result<Option<Value>, StoreError> {
+        let key = key.to_vec();
+        self.run(move |c| {
+            let rows = c.query("SELECT v FROM thau_kv WHERE k = $1", &[&key])?;
+            Ok(rows.first().map(|r| Value::from(r.get::<_, &[u8]>(0))))
+        })
+    }
+
+    pub fn get_many(&self, keys: Vec<Vec<u8>>) -> Result<HashMap<Vec<u8>, Value>, StoreError> {
+        if keys.is_empty() {
+            return Ok(HashMap::new());
+        }
+        self.run(move |c| {
+            let rows = c.query("SELECT k, v FROM thau_kv WHERE k = ANY($1)", &[&keys])?;
+            Ok(rows
+                .iter()
+                .map(|r| (r.get::<_, Vec<u8>>(0), Value::from(r.get::<_, &[u8]>(1))))
+                .collect())
+        })
+    }
+
+    pub fn insert(&self, key: &[u8], value: &[u8]) -> Result<(), StoreError> {
+        let (key, value) = (key.to_vec(), value.to_vec());
+        self.run(move |c| {
+            c.execute(
+                "INSERT INTO thau_kv (k, v) VALUES ($1, $2) ON CONFLICT (k) DO UPDATE SET v = EXCLUDED.v",
+                &[&key, &value],
+            )?;
+            Ok(())
+        })
+    }
+
+    pub fn insert_once(&self, key: &[u8], value: &[u8]) -> Result<Value, StoreError> {
+        let (key, value) = (key.to_vec(), value.to_vec());
+        self.run(move |c| {
+            c.execute(
+                "INSERT INTO thau_kv (k, v) VALUES ($1, $2) ON CONFLICT (k) DO NOTHING",
+                &[&key, &value],
+            )?;
+            let rows = c.query("SELECT v FROM thau_kv WHERE k = $1", &[&key])?;
+            Ok(rows
+                .first()
+                .map_or_else(|| Value::from(value.as_slice()), |r| Value::from(r.get::<_, &[u8]>(0))))
+        })
+    }
+
+    pub fn compare_and_swap(&self, key: &[u8], old: Option<&[u8]>, new: &[u8]) -> Result<bool, StoreError> {
+        let (key, old, new) = (key.to_vec(), old.map(<[u8]>::to_vec), new.to_vec());
+        self.run(move |c| {
+            let n = match old {
+                Some(old) => c.execute("UPDATE thau_kv SET v = $3 WHERE k = $1 AND v = $2", &[&key, &old, &new])?,
+                None => c.execute(
+                    "INSERT INTO thau_kv (k, v) VALUES ($1, $2) ON CONFLICT (k) DO NOTHING",
+                    &[&key, &new],
+                )?,
+            };
+            Ok(n == 1)
+        })
+    }
+
+    pub fn remove(&self, key: &[u8]) -> Result<(), StoreError> {
+        let key = key.to_vec();
+        self.run(move |c| {
+            c.execute("DELETE FROM thau_kv WHERE k = $1", &[&key])?;
+            Ok(())
+        })
+    }
+
+    /// A scan read a page of rows at a time.
+    pub fn scan(self: Arc<Self>, from: Vec<u8>, to: Option<Vec<u8>>, rev: bool) -> Scan {
+        Scan {
+            pg: self,
+            from,
+            from_inclusive: true,
+            to,
+            rev,
+            rows: VecDeque::new(),
+            done: false,
+        }
+    }
+
+    /// Applies a batch in one transaction. Before writing, takes an
+    /// advisory lock per key the writer read (in a fixed order: no
+    /// deadlock) and checks that each still holds what was read: two
+    /// instances merging the same story meet here, one of them retries.
+    pub fn apply(&self, batch: Batch) -> Result<(), StoreError> {
+        let instance = self.instance.clone();
+        let (ops, expect, notify) = batch.into_parts();
+        self.run(move |c| {
+            let (mut set_k, mut set_v, mut del) = (Vec::new(), Vec::new(), Vec::new());
+            for (k, v) in ops {
+                match v {
+                    Some(v) => {
+                        set_k.push(k);
+                        set_v.push(v);
+                    }
+                    None => del.push(k),
+                }
+            }
+            let client = c.client()?;
+            let mut tx = client.transaction()?;
+            if !expect.is_empty() {
+                let mut locks: Vec<i64> = expect.iter().map(|(k, _)| key_lock(k)).collect();
+                locks.sort_unstable();
+                locks.dedup();
+                tx.execute(
+                    "SELECT count(pg_advisory_xact_lock(l)) FROM unnest($1::int8[]) AS l",
+                    &[&locks],
+                )?;
+                let keys: Vec<&[u8]> = expect.iter().map(|(k, _)| k.as_slice()).collect();
+                let now: HashMap<Vec<u8>, Vec<u8>> = tx
+                    .query("SELECT k, v FROM thau_kv WHERE k = ANY($1)", &[&keys])?
+                    .iter()
+                    .map(|r| (r.get(0), r.get(1)))
+                    .collect();
+                let moved = expect
+                    .iter()
+                    .any(|(k, v)| now.get(k).map(Vec::as_slice) != v.as_ref().map(|v| v.as_ref()));
+                if moved {
+                    return Err(StoreError::Conflict);
+                }
+            }
+            if !del.is_empty() {
+                tx.execute("DELETE FROM thau_kv WHERE k = ANY($1)", &[&del])?;
+            }
+            if !set_k.is_empty() {
+                tx.execute(
+                    "INSERT INTO thau_kv (k, v) SELECT * FROM unnest($1::bytea[], $2::bytea[]) \
+                     ON CONFLICT (k) DO UPDATE SET v = EXCLUDED.v",
+                    &[&set_k, &set_v],
+                )?;
+            }
+            if notify {
+                tx.execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &instance])?;
+            }
+            tx.commit()?;
+            Ok(())
+        })
+    }
+
+    /// Makes the shared schedule hold exactly `sources` (name, host, timing,
+    /// first due): a new source is due at its first due, one whose timing
+    /// changed is rescheduled, the others keep their next due and lease.
+    pub fn sync_sources(&self, sources: Vec<(String, String, String, i64)>) -> Result<(), StoreError> {
+        self.run(move |c| {
+            let mut names = Vec::with_capacity(sources.len());
+            let (mut hosts, mut timings, mut dues) = (Vec::new(), Vec::new(), Vec::new());
+            for (name, host, timing, due) in sources {
+                names.push(name);
+                hosts.push(host);
+                timings.push(timing);
+                dues.push(due);
+            }
+            let client = c.client()?;
+            let mut tx = client.transaction()?;
+            tx.execute("SELECT pg_advisory_xact_lock($1)", &[&CLAIM_LOCK])?;
+            tx.execute("DELETE FROM thau_sources WHERE NOT (source = ANY($1))", &[&names])?;
+            tx.execute(
+                "INSERT INTO thau_sources (source, host, timing, due) \
+                 SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int8[]) \
+                 ON CONFLICT (source) DO UPDATE SET host = EXCLUDED.host, timing = EXCLUDED.timing, \
+                 due = CASE WHEN thau_sources.timing = EXCLUDED.timing THEN thau_sources.due ELSE EXCLUDED.due END",
+                &[&names, &hosts, &timings, &dues],
+            )?;
+            tx.commit()?;
+            Ok(())
+        })
+    }
+
+    /// Claims at most `limit` due sources for `owner` until `now + lease`:
+    /// oldest due first, never more than `per_host` leases held on one host
+    /// across every instance (file sources have no host and no such
+    /// bound). Claims take turns (a transaction-level advisory lock), and
+    /// rows another instance is finishing are skipped (`SKIP LOCKED`).
+    pub fn claim(&self, owner: &str, now: i64, lease: i64, limit: i64, per_host: i64) -> Result<Vec<(String, i64)>, StoreError> {
+        let owner = owner.to_string();
+        self.run(move |c| {
+            let client = c.client()?;
+            let mut tx = client.transaction()?;
+            tx.execute("SELECT pg_advisory_xact_lock($1)", &[&CLAIM_LOCK])?;
+            let rows = tx.query(
+                "WITH busy AS (
+                     SELECT host, count(*) AS n FROM thau_sources WHERE lease_until > $1 GROUP BY host
+                 ), due AS (
+                     SELECT source, host, due,
+                            row_number() OVER (PARTITION BY host ORDER BY due, source) AS rank
+                     FROM thau_sources
+                     WHERE due <= $1 AND (lease_until IS NULL OR lease_until <= $1)
+                 ), picked AS (
+                     SELECT due.source FROM due LEFT JOIN busy USING (host)
+                     WHERE due.host = '' OR due.rank + coalesce(busy.n, 0) <= $4
+                     ORDER BY due.due, due.source LIMIT $3
+                 )
+                 UPDATE thau_sources s SET lease_until = $1 + $2, owner = $5
+                 WHERE s.source IN (
+                     SELECT source FROM thau_sources WHERE source IN (SELECT source FROM picked)
+                     FOR UPDATE SKIP LOCKED
+                 )
+                 RETURNING s.source, s.due",
+                &[&now, &lease, &limit, &per_host, &owner],
+            )?;
+            tx.commit()?;
+            Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+        })
+    }
+
+    /// Ends `owner`'s lease on `source`, due next at `due`. A lease that
+    /// expired and was taken over is left to its new owner.
+    pub fn finish(&self, owner: &str, source: &str, due: i64) -> Result<bool, StoreError> {
+        let (owner, source) = (owner.to_string(), source.to_string());
+        self.run(move |c| {
+            let n = c.execute(
+                "UPDATE thau_sources SET due = $3, lease_until = NULL, owner = NULL WHERE source = $1 AND owner = $2",
+                &[&source, &owner, &due],
+            )?;
+            Ok(n == 1)
+        })
+    }
+
+    /// The earliest time a source is due (None: no source).
+    pub fn next_due(&self) -> Result<Option<i64>, StoreError> {
+        self.run(|c| Ok(c.query("SELECT min(due) FROM thau_sources", &[])?[0].get(0)))
+    }
+
+    /// Calls `heard` on a thread of its own whenever another instance
+    /// changed entries, and once after each (re)connection, since
+    /// notifications sent meanwhile are lost. Ends with the store.
+    pub fn listen(&self, heard: impl Fn() + Send + 'static) -> Result<(), StoreError> {
+        let (config, instance, stopping) = (self.config.clone(), self.instance.clone(), self.stopping.clone());
+        std::thread::Builder::new()
+            .name("thau-pg-listen".into())
+            .spawn(move || {
+                while !stopping.load(Ordering::SeqCst) {
+                    let mut client = match config.connect(NoTls) {
+                        Ok(c) => c,
+                        Err(e) => {
+                            tracing::warn!(error = %connect_error(&e), "store: cannot listen for changes; retrying");
+                            std::thread::sleep(Duration::from_secs(2));
+                            continue;
+                        }
+                    };
+                    if let Err(e) = client.batch_execute(&format!("LISTEN {CHANNEL}")) {
+                        tracing::warn!(error = %e, "store: LISTEN failed; retrying");
+                        std::thread::sleep(Duration::from_secs(2));
+                        continue;
+                    }
+                    heard();
+                    while !stopping.load(Ordering::SeqCst) && !client.is_closed() {
+                        let mut any = false;
+                        let mut notifications = client.notifications();
+                        let mut it = notifications.timeout_iter(Duration::from_millis(500));
+                        loop {
+                            use postgres::fallible_iterator::FallibleIterator;
+                            match it.next() {
+                                Ok(Some(n)) => any |= n.payload() != instance,
+                                Ok(None) => break,
+                                Err(_) => break,
+                            }
+                        }
+                        if any {
+                            heard();
+                        }
+                    }
+                }
+            })
+            .map_err(|e| StoreError::Postgres(e.to_string()))?;
+        Ok(())
+    }
+
+    /// Stops the workers and the listener (after the jobs already queued).
+    pub fn close(&self) {
+        self.stopping.store(true, Ordering::SeqCst);
+        drop(self.jobs.lock().unwrap_or_else(|e| e.into_inner()).take());
+        for worker in std::mem::take(&mut *self.workers.lock().unwrap_or_else(|e| e.into_inner())) {
+            let _ = worker.join();
+        }
+    }
+}
+
+impl Drop for Pg {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+/// Applies the migrations the database lacks, one transaction, while
+/// holding an advisory lock (instances starting together migrate once).
+fn migrate(client: &mut Client) -> Result<(), StoreError> {
+    let mut tx = client.transaction()?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATE_LOCK])?;
+    tx.batch_execute("CREATE TABLE IF NOT EXISTS thau_schema (version integer NOT NULL)")?;
+    let found: i32 = tx.query_one("SELECT coalesce(max(version), 0) FROM thau_schema", &[])?.get(0);
+    let found = found as usize;
+    if found > SCHEMA_VERSION {
+        return Err(StoreError::PgSchema {
+            found,
+            expected: SCHEMA_VERSION,
+        });
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(found) {
+        tx.batch_execute(sql)?;
+        tx.execute("INSERT INTO thau_schema (version) VALUES ($1)", &[&((i + 1) as i32)])?;
+        tracing::info!(version = i + 1, "store: PostgreSQL schema migrated");
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+/// The advisory lock of a key: FNV-1a, the same in every instance and
+/// every build.
+fn key_lock(key: &[u8]) -> i64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in key {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h as i64
+}
+
+/// A connection error with its cause (the `postgres` error alone says only
+/// "error connecting to server").
+fn connect_error(e: &postgres::Error) -> String {
+    match std::error::Error::source(e) {
+        Some(cause) => format!("cannot connect to PostgreSQL: {cause}"),
+        None => format!("cannot connect to PostgreSQL: {e}"),
+    }
+}
+
+/// Rows of a key range, a page per round trip.
+pub struct Scan {
+    pg: Arc<Pg>,
+    from: Vec<u8>,
+    from_inclusive: bool,
+    to: Option<Vec<u8>>,
+    rev: bool,
+    rows: VecDeque<(Value, Value)>,
+    done: bool,
+}
+
+impl Scan {
+    fn fetch(&mut self) -> Result<(), StoreError> {
+        let (from, inclusive, to, rev) = (self.from.clone(), self.from_inclusive, self.to.clone(), self.rev);
+        let rows: Vec<(Vec<u8>, Value)> = self.pg.run(move |c| {
+            let rows = match (rev, to) {
+                (false, Some(to)) if inclusive => c.query(
+                    "SELECT k, v FROM thau_kv WHERE k >= $1 AND k < $2 ORDER BY k LIMIT $3",
+                    &[&from, &to, &PAGE],
+                )?,
+                (false, Some(to)) => c.query(
+                    "SELECT k, v FROM thau_kv WHERE k > $1 AND k < $2 ORDER BY k LIMIT $3",
+                    &[&from, &to, &PAGE],
+                )?,
+                (false, None) if inclusive => c.query(
+                    "SELECT k, v FROM thau_kv WHERE k >= $1 ORDER BY k LIMIT $2",
+                    &[&from, &PAGE],
+                )?,
+                (false, None) => c.query("SELECT k, v FROM thau_kv WHERE k > $1 ORDER BY k LIMIT $2", &[&from, &PAGE])?,
+                (true, Some(to)) => c.query(
+                    "SELECT k, v FROM thau_kv WHERE k >= $1 AND k < $2 ORDER BY k DESC LIMIT $3",
+                    &[&from, &to, &PAGE],
+                )?,
+                (true, None) => c.query(
+                    "SELECT k, v FROM thau_kv WHERE k >= $1 ORDER BY k DESC LIMIT $2",
+                    &[&from, &PAGE],
+                )?,
+            };
+            Ok(rows
+                .iter()
+                .map(|r| (r.get::<_, Vec<u8>>(0), Value::from(r.get::<_, &[u8]>(1))))
+                .collect())
+        })?;
+        self.done = (rows.len() as i64) < PAGE;
+        if let Some((last, _)) = rows.last() {
+            if rev {
+                self.to = Some(last.clone());
+            } else {
+                self.from = last.clone();
+                self.from_inclusive = false;
+            }
+        }
+        self.rows.extend(rows.into_iter().map(|(k, v)| (Value::from(k), v)));
+        Ok(())
+    }
+}
+
+impl Iterator for Scan {
+    type Item = Result<(Value, Value), StoreError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.rows.is_empty() && !self.done {
+            if let Err(e) = self.fetch() {
+                self.done = true;
+                return Some(Err(e));
+            }
+        }
+        self.rows.pop_front().map(Ok)
+    }
+}
