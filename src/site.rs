@@ -535,7 +535,9 @@ impl Marks<'_> {
             Some(mark) if mark.hash == hash => mark.changed,
             _ => {
                 let changed = self.now.trunc_subsecs(0);
-                self.store.set_publish_mark(path, &PublishMark { hash, changed })?.changed
+                self.store
+                    .set_publish_mark(path, &PublishMark { hash, changed })?
+                    .changed
             }
         })
     }

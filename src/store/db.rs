@@ -18,16 +18,12 @@ pub enum Db {
     Postgres(Arc<Pg>),
 }
 
-/// Writes applied together, all or none. On PostgreSQL a batch may also
-/// carry what its writer read (`expect`): when another instance changed
-/// any of those keys meanwhile, nothing is written and the batch fails with
-/// [`StoreError::Conflict`], so the writer reads again and retries.
+/// Writes applied together, all or none.
 #[derive(Default)]
 pub struct Batch {
     /// Per key, its last write: a later write of a key replaces an earlier
     /// one, as in a sled batch applied in order.
     ops: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
-    expect: Vec<(Vec<u8>, Option<Value>)>,
     /// Whether publishers on other instances must hear of it: it changed
     /// entries.
     pub notify: bool,
@@ -43,8 +39,8 @@ impl Batch {
     }
 
     /// The writes: (key, Some(value)) to set, (key, None) to remove.
-    pub fn into_parts(self) -> (BTreeMap<Vec<u8>, Option<Vec<u8>>>, Vec<(Vec<u8>, Option<Value>)>, bool) {
-        (self.ops, self.expect, self.notify)
+    pub fn into_parts(self) -> (BTreeMap<Vec<u8>, Option<Vec<u8>>>, bool) {
+        (self.ops, self.notify)
     }
 }
 
@@ -154,8 +150,6 @@ impl Db {
     pub fn apply(&self, batch: Batch) -> Result<(), StoreError> {
         match self {
             Db::Sled(db) => {
-                // One process holds a sled store and its writers take turns:
-                // what they read cannot have changed.
                 let mut b = sled::Batch::default();
                 for (k, v) in batch.ops {
                     match v {
@@ -166,13 +160,6 @@ impl Db {
                 db.apply_batch(b).map_err(StoreError::from)
             }
             Db::Postgres(pg) => pg.apply(batch),
-        }
-    }
-
-    /// On PostgreSQL, whether `key` read as `value` is expected by `batch`.
-    pub fn expect(&self, batch: &mut Batch, key: Vec<u8>, value: Option<Value>) {
-        if self.is_shared() {
-            batch.expect.push((key, value));
         }
     }
 }

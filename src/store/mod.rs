@@ -36,8 +36,9 @@ mod codec;
 mod db;
 mod pg;
 pub use codec::Listed;
-pub use db::Db;
 use db::Batch;
+pub use db::Db;
+pub use pg::Pg;
 
 /// Bumped whenever the layout above or the meaning of a record changes.
 /// 2: compact records ([`codec`]); version 1 stores (JSON records) are
@@ -65,9 +66,6 @@ pub enum StoreError {
     Postgres(String),
     #[error("the PostgreSQL database has schema version {found}, but this thau reads version {expected}: upgrade thau")]
     PgSchema { found: usize, expected: usize },
-    /// Another instance changed what a write was based on: read again.
-    #[error("store: another instance wrote the same records; retry")]
-    Conflict,
     #[error("store: cannot write to disk: {0}")]
     Flush(String),
     #[error("store unavailable until it can be written again: {0}")]
@@ -78,7 +76,11 @@ pub enum StoreError {
 
 impl From<postgres::Error> for StoreError {
     fn from(e: postgres::Error) -> StoreError {
-        StoreError::Postgres(e.to_string())
+        // The server's own message says why ("db error" alone does not).
+        match e.as_db_error() {
+            Some(db) => StoreError::Postgres(format!("{} ({})", db.message(), db.code().code())),
+            None => StoreError::Postgres(e.to_string()),
+        }
     }
 }
 
@@ -587,27 +589,32 @@ impl Store {
     /// Sets the full text of a stored entry (what `full_text` extracted),
     /// marking `source`'s version as full; false when the entry is gone.
     pub fn set_full_text(&self, key: &str, source: &str, html: String) -> Result<bool, StoreError> {
-        let _turn = lock(&self.write);
-        let db = self.db_for_write()?;
-        let Some(old) = self.entry(key)? else {
-            return Ok(false);
-        };
-        let mut new = old.clone();
-        new.content = Some(html);
-        if let Some(s) = new.sources.iter_mut().find(|s| s.name == source) {
-            s.full_text = true;
-        }
-        let mut batch = Batch::default();
-        batch.remove(time_key(&old));
-        let row = IndexRow::of(&new);
-        batch.insert(time_key(&new), codec::encode_routing(&row.routing));
-        batch.insert(entry_key(key), codec::encode_entry(&new));
-        batch.notify = true;
-        self.wrote(db.apply(batch))?;
-        self.record(Change {
-            removed: vec![(IndexRow::of(&old), Some(Arc::new(old)))],
-            added: vec![(row, Arc::new(new))],
-        });
+        let (key, source) = (key.to_string(), source.to_string());
+        let change = self.write_with(vec![entry_key(&key)], vec![], move |reads| {
+            let mut batch = Batch::default();
+            let Some(old) = reads.entry(&key)? else {
+                return Ok((batch, None));
+            };
+            let mut new = old.clone();
+            new.content = Some(html);
+            if let Some(s) = new.sources.iter_mut().find(|s| s.name == source) {
+                s.full_text = true;
+            }
+            batch.remove(time_key(&old));
+            let row = IndexRow::of(&new);
+            batch.insert(time_key(&new), codec::encode_routing(&row.routing));
+            batch.insert(entry_key(&key), codec::encode_entry(&new));
+            batch.notify = true;
+            Ok((
+                batch,
+                Some(Change {
+                    removed: vec![(IndexRow::of(&old), Some(Arc::new(old)))],
+                    added: vec![(row, Arc::new(new))],
+                }),
+            ))
+        })?;
+        let Some(change) = change else { return Ok(false) };
+        self.record(change);
         Ok(true)
     }
 
@@ -693,24 +700,26 @@ impl Store {
         let keys: Vec<&String> = keys.iter().filter(|k| seen.insert(*k)).collect();
         let mut removed = 0;
         for chunk in keys.chunks(REMOVE_BATCH) {
-            let db = self.db_for_write()?;
-            let _turn = lock(&self.write);
-            let mut batch = Batch::default();
-            let mut change = Change::default();
-            for key in chunk {
-                let Some(entry) = self.entry(key)? else { continue };
-                batch.remove(entry_key(key));
-                batch.remove(time_key(&entry));
-                if let Some(link) = &entry.link
-                    && db.get(link_key(link))?.is_some_and(|k| k.as_ref() == key.as_bytes())
-                {
-                    batch.remove(link_key(link));
+            let chunk: Vec<String> = chunk.iter().map(|k| k.to_string()).collect();
+            let entry_keys: Vec<Vec<u8>> = chunk.iter().map(|k| entry_key(k)).collect();
+            let change = self.write_with(entry_keys.clone(), entry_keys, move |reads| {
+                let mut batch = Batch::default();
+                let mut change = Change::default();
+                for key in &chunk {
+                    let Some(entry) = reads.entry(key)? else { continue };
+                    batch.remove(entry_key(key));
+                    batch.remove(time_key(&entry));
+                    if let Some(link) = &entry.link
+                        && reads.get(link_key(link))?.is_some_and(|k| k.as_ref() == key.as_bytes())
+                    {
+                        batch.remove(link_key(link));
+                    }
+                    change.removed.push((IndexRow::of(&entry), Some(Arc::new(entry))));
                 }
-                change.removed.push((IndexRow::of(&entry), Some(Arc::new(entry))));
-                removed += 1;
-            }
-            batch.notify = !change.removed.is_empty();
-            self.wrote(db.apply(batch))?;
+                batch.notify = !change.removed.is_empty();
+                Ok((batch, change))
+            })?;
+            removed += change.removed.len();
             self.record(change);
         }
         self.flush()?;
@@ -726,7 +735,8 @@ impl Store {
         link: Option<&str>,
         fingerprint: &str,
     ) -> Result<Option<String>, StoreError> {
-        let mut reads = Reads::new(self.db()?);
+        let db = self.db()?;
+        let mut reads = Reads::new(&db);
         let Some(found) = find(&mut reads, key, link)? else {
             return Ok(None);
         };
@@ -762,140 +772,162 @@ impl Store {
                 (e, bytes)
             })
             .collect();
-        let db = self.db_for_write()?;
-        let _turn = lock(&self.write);
-        if !db.is_shared() {
-            return self.write_poll(Reads::new(db), source, incoming, unchanged, state, now);
-        }
-        // Another instance may write the same story meanwhile (a relay):
-        // then the batch fails and this poll is merged again.
-        let mut tries = 0;
-        loop {
-            let mut reads = Reads::new(db.clone());
-            let mut wanted = Vec::with_capacity(incoming.len() * 3);
-            for (e, _) in &incoming {
-                wanted.push(entry_key(&e.key));
-                if let Some(link) = &e.link {
-                    wanted.push(entry_key(&format!("u:{link}")));
-                    wanted.push(link_key(link));
-                }
-            }
-            reads.prefetch(wanted)?;
-            match self.write_poll(reads, source, incoming.clone(), unchanged.clone(), state, now) {
-                Err(StoreError::Conflict) if tries < CONFLICT_RETRIES => tries += 1,
-                done => return done,
+        // What decides which stored story each entry is: held by this
+        // write against writers on other instances, and read in one go.
+        let mut keys = Vec::with_capacity(incoming.len() * 3);
+        for (e, _) in &incoming {
+            keys.push(entry_key(&e.key));
+            if let Some(link) = &e.link {
+                keys.push(entry_key(&format!("u:{link}")));
+                keys.push(link_key(link));
             }
         }
-    }
-
-    fn write_poll(
-        &self,
-        mut reads: Reads,
-        source: &str,
-        incoming: Vec<(Entry, Vec<u8>)>,
-        unchanged: Vec<Listed>,
-        state: &mut FetchState,
-        now: DateTime<Utc>,
-    ) -> Result<Counts, StoreError> {
-        let mut counts = Counts {
-            unchanged: unchanged.len() as u32,
-            ..Counts::default()
-        };
-        let mut listed = unchanged;
-        // Entries touched by this poll, with the index keys of their stored
-        // version (to remove) — an overlay so that two entries of one poll
-        // that are the same story meet each other — and, for a new one
-        // nothing merged into, its encoded form.
-        let mut touched: BTreeMap<String, Touched> = BTreeMap::new();
-        let mut encoded: HashMap<String, Vec<u8>> = HashMap::new();
-        let mut new_links: HashMap<String, String> = HashMap::new();
-
-        for (entry, bytes) in incoming {
-            let fingerprint = entry.sources.first().map(|s| s.fingerprint.clone()).unwrap_or_default();
-            let Some(key) = same_story(&mut reads, &entry, source, &touched)? else {
-                if let Some(link) = &entry.link {
-                    new_links.entry(link.clone()).or_insert_with(|| entry.key.clone());
-                }
-                listed.push(Listed {
-                    key: entry.key.clone(),
-                    stored: entry.key.clone(),
-                    fingerprint,
-                });
-                counts.new += 1;
-                encoded.insert(entry.key.clone(), bytes);
-                touched.insert(
-                    entry.key.clone(),
-                    Touched {
-                        entry,
-                        old: None,
-                        changed: true,
-                    },
-                );
-                continue;
-            };
-            encoded.remove(&key);
-            listed.push(Listed {
-                key: entry.key.clone(),
-                stored: key.clone(),
-                fingerprint,
-            });
-            if !touched.contains_key(&key) {
-                let stored = reads.entry(&key)?.expect("same_story returns stored or touched keys");
-                touched.insert(
-                    key.clone(),
-                    Touched {
-                        old: Some(Arc::new(stored.clone())),
-                        entry: stored,
-                        changed: false,
-                    },
-                );
-            }
-            let t = touched.get_mut(&key).expect("inserted above");
-            if merge(&mut t.entry, entry, source, now) {
-                t.changed = true;
-                counts.updated += 1;
-            } else {
-                counts.unchanged += 1;
-            }
-        }
-
-        let mut batch = Batch::default();
-        let mut change = Change::default();
-        for (key, t) in touched.into_iter().filter(|(_, t)| t.changed) {
-            if let Some(old) = t.old {
-                batch.remove(time_key(&old));
-                change.removed.push((IndexRow::of(&old), Some(old)));
-            }
-            let row = IndexRow::of(&t.entry);
-            batch.insert(time_key(&t.entry), codec::encode_routing(&row.routing));
-            let bytes = encoded.remove(&key).unwrap_or_else(|| codec::encode_entry(&t.entry));
-            batch.insert(entry_key(&key), bytes);
-            change.added.push((row, Arc::new(t.entry)));
-        }
-        for (link, key) in new_links {
-            // An entry keyed by its link is found without this row.
-            if key.strip_prefix("u:") != Some(link.as_str()) {
-                batch.insert(link_key(&link), key.as_bytes());
-            }
-        }
-        state.last_outcome = Some(counts.outcome());
-        batch.insert(state_key(source), to_json(&*state));
-        listed.sort_by(|a, b| a.key.cmp(&b.key));
-        listed.dedup_by(|a, b| a.key == b.key);
-        batch.insert(listed_key(source), codec::encode_listed(&listed));
-        batch.notify = !change.added.is_empty();
-        let db = reads.db.clone();
-        reads.expect_in(&mut batch);
-        self.wrote(db.apply(batch))?;
+        let (source_name, mut written_state) = (source.to_string(), state.clone());
+        let (counts, change, written_state) = self.write_with(keys.clone(), keys, move |reads| {
+            let (batch, counts, change) =
+                merge_poll(reads, &source_name, incoming, unchanged, &mut written_state, now)?;
+            Ok((batch, (counts, change, written_state)))
+        })?;
+        *state = written_state;
         if !change.added.is_empty() {
             self.record(change);
         }
         Ok(counts)
     }
 
+    /// Runs `merge` (which reads what it needs and says what to write) and
+    /// writes its batch, atomically, while this process's other writers
+    /// wait. On PostgreSQL it all happens in one transaction that first
+    /// takes an advisory lock per key of `locks` (the identity of the
+    /// stories it may touch), so that writers on other instances touching
+    /// the same story wait their turn; `prefetch` is read in one round trip.
+    fn write_with<T: Send + 'static>(
+        &self,
+        locks: Vec<Vec<u8>>,
+        prefetch: Vec<Vec<u8>>,
+        merge: impl FnOnce(&mut Reads<'_>) -> Result<(Batch, T), StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let db = self.db_for_write()?;
+        let _turn = lock(&self.write);
+        let written = match &db {
+            Db::Sled(_) => {
+                let mut reads = Reads::new(&db);
+                merge(&mut reads).and_then(|(batch, out)| db.apply(batch).map(|()| out))
+            }
+            Db::Postgres(pg) => pg.write_locked(locks, prefetch, merge),
+        };
+        self.wrote(written)
+    }
+}
+
+/// Merges one source poll into what `reads` finds stored: the batch that
+/// writes it, the counts, and what it changed.
+fn merge_poll(
+    reads: &mut Reads<'_>,
+    source: &str,
+    incoming: Vec<(Entry, Vec<u8>)>,
+    unchanged: Vec<Listed>,
+    state: &mut FetchState,
+    now: DateTime<Utc>,
+) -> Result<(Batch, Counts, Change), StoreError> {
+    let mut counts = Counts {
+        unchanged: unchanged.len() as u32,
+        ..Counts::default()
+    };
+    let mut listed = unchanged;
+    // Entries touched by this poll, with the index keys of their stored
+    // version (to remove) — an overlay so that two entries of one poll
+    // that are the same story meet each other — and, for a new one
+    // nothing merged into, its encoded form.
+    let mut touched: BTreeMap<String, Touched> = BTreeMap::new();
+    let mut encoded: HashMap<String, Vec<u8>> = HashMap::new();
+    let mut new_links: HashMap<String, String> = HashMap::new();
+
+    for (entry, bytes) in incoming {
+        let fingerprint = entry.sources.first().map(|s| s.fingerprint.clone()).unwrap_or_default();
+        let Some(key) = same_story(reads, &entry, source, &touched)? else {
+            if let Some(link) = &entry.link {
+                new_links.entry(link.clone()).or_insert_with(|| entry.key.clone());
+            }
+            listed.push(Listed {
+                key: entry.key.clone(),
+                stored: entry.key.clone(),
+                fingerprint,
+            });
+            counts.new += 1;
+            encoded.insert(entry.key.clone(), bytes);
+            touched.insert(
+                entry.key.clone(),
+                Touched {
+                    entry,
+                    old: None,
+                    changed: true,
+                },
+            );
+            continue;
+        };
+        encoded.remove(&key);
+        listed.push(Listed {
+            key: entry.key.clone(),
+            stored: key.clone(),
+            fingerprint,
+        });
+        if !touched.contains_key(&key) {
+            let stored = reads.entry(&key)?.expect("same_story returns stored or touched keys");
+            touched.insert(
+                key.clone(),
+                Touched {
+                    old: Some(Arc::new(stored.clone())),
+                    entry: stored,
+                    changed: false,
+                },
+            );
+        }
+        let t = touched.get_mut(&key).expect("inserted above");
+        if merge(&mut t.entry, entry, source, now) {
+            t.changed = true;
+            counts.updated += 1;
+        } else {
+            counts.unchanged += 1;
+        }
+    }
+
+    let mut batch = Batch::default();
+    let mut change = Change::default();
+    for (key, t) in touched.into_iter().filter(|(_, t)| t.changed) {
+        if let Some(old) = t.old {
+            batch.remove(time_key(&old));
+            change.removed.push((IndexRow::of(&old), Some(old)));
+        }
+        let row = IndexRow::of(&t.entry);
+        batch.insert(time_key(&t.entry), codec::encode_routing(&row.routing));
+        let bytes = encoded.remove(&key).unwrap_or_else(|| codec::encode_entry(&t.entry));
+        batch.insert(entry_key(&key), bytes);
+        change.added.push((row, Arc::new(t.entry)));
+    }
+    for (link, key) in new_links {
+        // An entry keyed by its link is found without this row.
+        if key.strip_prefix("u:") != Some(link.as_str()) {
+            batch.insert(link_key(&link), key.as_bytes());
+        }
+    }
+    state.last_outcome = Some(counts.outcome());
+    batch.insert(state_key(source), to_json(&*state));
+    listed.sort_by(|a, b| a.key.cmp(&b.key));
+    listed.dedup_by(|a, b| a.key == b.key);
+    batch.insert(listed_key(source), codec::encode_listed(&listed));
+    batch.notify = !change.added.is_empty();
+    Ok((batch, counts, change))
+}
+
+impl Store {
     /// Makes every write that returned before this call durable: waits for
     /// the next flush of the store's one flusher thread (see [`GroupCommit`]).
     pub fn flush(&self) -> Result<(), StoreError> {
+        if self.flusher.is_none() {
+            // PostgreSQL: each write was committed when it returned.
+            return Ok(());
+        }
         let ticket = self.commits.request();
         self.wrote(self.commits.wait(ticket))
     }
@@ -903,6 +935,9 @@ impl Store {
     /// [`Store::flush`] without holding a thread: concurrent polls share
     /// one flush.
     pub async fn flush_async(&self) -> Result<(), StoreError> {
+        if self.flusher.is_none() {
+            return Ok(());
+        }
         let ticket = self.commits.request();
         let mut done = self.commits.done.subscribe();
         // The sender lives as long as `self`: this only ends when served.
@@ -967,40 +1002,35 @@ fn find(reads: &mut Reads, key: &str, link: Option<&str>) -> Result<Option<Strin
     }
 }
 
-/// How often a poll is merged again when other instances keep writing the
-/// same stories first.
-const CONFLICT_RETRIES: u32 = 10;
-
-/// What a write read, each key once. On PostgreSQL each read is a round
-/// trip (so a poll reads what it may need in one [`Reads::prefetch`]), and
-/// the batch carries what it was based on ([`Reads::expect_in`]).
-struct Reads {
-    db: Db,
+/// What a write read, each key once: on PostgreSQL inside the write's
+/// transaction, after its locks.
+pub struct Reads<'a> {
+    fetch: Box<dyn FnMut(&[u8]) -> Result<Option<db::Value>, StoreError> + 'a>,
     seen: HashMap<Vec<u8>, Option<db::Value>>,
 }
 
-impl Reads {
-    fn new(db: Db) -> Reads {
+impl<'a> Reads<'a> {
+    fn new(db: &'a Db) -> Reads<'a> {
+        Reads::with(move |k| db.get(k))
+    }
+
+    pub(crate) fn with(fetch: impl FnMut(&[u8]) -> Result<Option<db::Value>, StoreError> + 'a) -> Reads<'a> {
         Reads {
-            db,
+            fetch: Box::new(fetch),
             seen: HashMap::new(),
         }
     }
 
-    fn prefetch(&mut self, keys: Vec<Vec<u8>>) -> Result<(), StoreError> {
-        let mut found = self.db.get_many(keys.clone())?;
-        for k in keys {
-            let v = found.remove(&k);
-            self.seen.insert(k, v);
-        }
-        Ok(())
+    /// Records what a prefetch found of `key`.
+    pub(crate) fn seed(&mut self, key: Vec<u8>, value: Option<db::Value>) {
+        self.seen.insert(key, value);
     }
 
     fn get(&mut self, key: Vec<u8>) -> Result<Option<db::Value>, StoreError> {
         if let Some(v) = self.seen.get(&key) {
             return Ok(v.clone());
         }
-        let v = self.db.get(&key)?;
+        let v = (self.fetch)(&key)?;
         self.seen.insert(key, v.clone());
         Ok(v)
     }
@@ -1010,12 +1040,6 @@ impl Reads {
         match self.get(k.clone())? {
             Some(v) => codec::decode_entry(&k, &v).map(Some),
             None => Ok(None),
-        }
-    }
-
-    fn expect_in(self, batch: &mut Batch) {
-        for (k, v) in self.seen {
-            self.db.expect(batch, k, v);
         }
     }
 }
@@ -1033,10 +1057,10 @@ impl Drop for Store {
     /// [`FLUSHER_GRACE`]: a flush that hangs (a disk gone bad) must not keep
     /// the process from ending.
     fn drop(&mut self) {
+        // (PostgreSQL has no flusher: its pool closes with its last handle.)
+        let Some(flusher) = self.flusher.take() else { return };
         self.commits.stop();
-        if self.commits.wait_exit(FLUSHER_GRACE)
-            && let Some(flusher) = self.flusher.take()
-        {
+        if self.commits.wait_exit(FLUSHER_GRACE) {
             let _ = flusher.join();
         }
     }

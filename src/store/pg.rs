@@ -17,8 +17,8 @@ use std::time::Duration;
 
 use postgres::{Client, NoTls, Statement, types::ToSql};
 
-use super::StoreError;
 use super::db::{Batch, Value};
+use super::{Reads, StoreError};
 
 /// Every migration, in order; the schema version is how many were applied.
 const MIGRATIONS: &[&str] = &[include_str!("../../migrations/postgres/0001_init.sql")];
@@ -60,7 +60,11 @@ impl Conn {
     }
 
     fn statement(&mut self, sql: &'static str) -> Result<Statement, postgres::Error> {
-        if let Some(s) = self.statements.get(sql).filter(|_| self.client.as_ref().is_some_and(|c| !c.is_closed())) {
+        if let Some(s) = self
+            .statements
+            .get(sql)
+            .filter(|_| self.client.as_ref().is_some_and(|c| !c.is_closed()))
+        {
             return Ok(s.clone());
         }
         let s = self.client()?.prepare(sql)?;
@@ -68,7 +72,11 @@ impl Conn {
         Ok(s)
     }
 
-    fn query(&mut self, sql: &'static str, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<postgres::Row>, postgres::Error> {
+    fn query(
+        &mut self,
+        sql: &'static str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Vec<postgres::Row>, postgres::Error> {
         let s = self.statement(sql)?;
         self.client()?.query(&s, params)
     }
@@ -86,7 +94,9 @@ impl Pg {
         let config: postgres::Config = url
             .parse()
             .map_err(|e: postgres::Error| StoreError::Postgres(format!("the url: {e}")))?;
-        let mut first = config.connect(NoTls).map_err(|e| StoreError::Postgres(connect_error(&e)))?;
+        let mut first = config
+            .connect(NoTls)
+            .map_err(|e| StoreError::Postgres(connect_error(&e)))?;
         migrate(&mut first)?;
         let (tx, rx) = mpsc::channel::<Job>();
         let rx = Arc::new(Mutex::new(rx));
@@ -228,62 +238,63 @@ impl Pg {
         }
     }
 
-    /// Applies a batch in one transaction. Before writing, takes an
-    /// advisory lock per key the writer read (in a fixed order: no
-    /// deadlock) and checks that each still holds what was read: two
-    /// instances merging the same story meet here, one of them retries.
+    /// Applies a batch in one transaction.
     pub fn apply(&self, batch: Batch) -> Result<(), StoreError> {
         let instance = self.instance.clone();
-        let (ops, expect, notify) = batch.into_parts();
         self.run(move |c| {
-            let (mut set_k, mut set_v, mut del) = (Vec::new(), Vec::new(), Vec::new());
-            for (k, v) in ops {
-                match v {
-                    Some(v) => {
-                        set_k.push(k);
-                        set_v.push(v);
-                    }
-                    None => del.push(k),
-                }
-            }
-            let client = c.client()?;
-            let mut tx = client.transaction()?;
-            if !expect.is_empty() {
-                let mut locks: Vec<i64> = expect.iter().map(|(k, _)| key_lock(k)).collect();
-                locks.sort_unstable();
-                locks.dedup();
-                tx.execute(
-                    "SELECT count(pg_advisory_xact_lock(l)) FROM unnest($1::int8[]) AS l",
-                    &[&locks],
-                )?;
-                let keys: Vec<&[u8]> = expect.iter().map(|(k, _)| k.as_slice()).collect();
-                let now: HashMap<Vec<u8>, Vec<u8>> = tx
-                    .query("SELECT k, v FROM thau_kv WHERE k = ANY($1)", &[&keys])?
-                    .iter()
-                    .map(|r| (r.get(0), r.get(1)))
-                    .collect();
-                let moved = expect
-                    .iter()
-                    .any(|(k, v)| now.get(k).map(Vec::as_slice) != v.as_ref().map(|v| v.as_ref()));
-                if moved {
-                    return Err(StoreError::Conflict);
-                }
-            }
-            if !del.is_empty() {
-                tx.execute("DELETE FROM thau_kv WHERE k = ANY($1)", &[&del])?;
-            }
-            if !set_k.is_empty() {
-                tx.execute(
-                    "INSERT INTO thau_kv (k, v) SELECT * FROM unnest($1::bytea[], $2::bytea[]) \
-                     ON CONFLICT (k) DO UPDATE SET v = EXCLUDED.v",
-                    &[&set_k, &set_v],
-                )?;
-            }
-            if notify {
-                tx.execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &instance])?;
-            }
+            let mut tx = c.client()?.transaction()?;
+            write_batch(&mut tx, batch, &instance)?;
             tx.commit()?;
             Ok(())
+        })
+    }
+
+    /// One transaction: takes an advisory lock per key of `locks` (sorted:
+    /// no deadlock between writers), reads `prefetch` in one query, lets
+    /// `merge` read more and say what to write, writes it and commits.
+    /// Writers on other instances that touch the same keys wait their turn,
+    /// so none merges into a story another is rewriting.
+    pub fn write_locked<T: Send + 'static>(
+        &self,
+        locks: Vec<Vec<u8>>,
+        prefetch: Vec<Vec<u8>>,
+        merge: impl FnOnce(&mut Reads<'_>) -> Result<(Batch, T), StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let instance = self.instance.clone();
+        self.run(move |c| {
+            let mut tx = c.client()?.transaction()?;
+            let mut ids: Vec<i64> = locks.iter().map(|k| key_lock(k)).collect();
+            ids.sort_unstable();
+            ids.dedup();
+            if !ids.is_empty() {
+                tx.execute(
+                    "SELECT count(pg_advisory_xact_lock(l)) FROM unnest($1::int8[]) AS l",
+                    &[&ids],
+                )?;
+            }
+            let found: HashMap<Vec<u8>, Value> = if prefetch.is_empty() {
+                HashMap::new()
+            } else {
+                tx.query("SELECT k, v FROM thau_kv WHERE k = ANY($1)", &[&prefetch])?
+                    .iter()
+                    .map(|r| (r.get::<_, Vec<u8>>(0), Value::from(r.get::<_, &[u8]>(1))))
+                    .collect()
+            };
+            let (batch, out) = {
+                let tx = &mut tx;
+                let mut reads = Reads::with(move |k| {
+                    let rows = tx.query("SELECT v FROM thau_kv WHERE k = $1", &[&k])?;
+                    Ok(rows.first().map(|r| Value::from(r.get::<_, &[u8]>(0))))
+                });
+                for k in prefetch {
+                    let v = found.get(&k).cloned();
+                    reads.seed(k, v);
+                }
+                merge(&mut reads)?
+            };
+            write_batch(&mut tx, batch, &instance)?;
+            tx.commit()?;
+            Ok(out)
         })
     }
 
@@ -321,7 +332,14 @@ impl Pg {
     /// across every instance (file sources have no host and no such
     /// bound). Claims take turns (a transaction-level advisory lock), and
     /// rows another instance is finishing are skipped (`SKIP LOCKED`).
-    pub fn claim(&self, owner: &str, now: i64, lease: i64, limit: i64, per_host: i64) -> Result<Vec<(String, i64)>, StoreError> {
+    pub fn claim(
+        &self,
+        owner: &str,
+        now: i64,
+        lease: i64,
+        limit: i64,
+        per_host: i64,
+    ) -> Result<Vec<(String, i64)>, StoreError> {
         let owner = owner.to_string();
         self.run(move |c| {
             let client = c.client()?;
@@ -432,13 +450,45 @@ impl Drop for Pg {
     }
 }
 
+/// Writes a batch inside `tx`: removals, then upserts, then (when it changed
+/// entries) the notification publishers wait for, sent at commit.
+fn write_batch(tx: &mut postgres::Transaction<'_>, batch: Batch, instance: &str) -> Result<(), StoreError> {
+    let (ops, notify) = batch.into_parts();
+    let (mut set_k, mut set_v, mut del) = (Vec::new(), Vec::new(), Vec::new());
+    for (k, v) in ops {
+        match v {
+            Some(v) => {
+                set_k.push(k);
+                set_v.push(v);
+            }
+            None => del.push(k),
+        }
+    }
+    if !del.is_empty() {
+        tx.execute("DELETE FROM thau_kv WHERE k = ANY($1)", &[&del])?;
+    }
+    if !set_k.is_empty() {
+        tx.execute(
+            "INSERT INTO thau_kv (k, v) SELECT * FROM unnest($1::bytea[], $2::bytea[]) \
+             ON CONFLICT (k) DO UPDATE SET v = EXCLUDED.v",
+            &[&set_k, &set_v],
+        )?;
+    }
+    if notify {
+        tx.execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &instance])?;
+    }
+    Ok(())
+}
+
 /// Applies the migrations the database lacks, one transaction, while
 /// holding an advisory lock (instances starting together migrate once).
 fn migrate(client: &mut Client) -> Result<(), StoreError> {
     let mut tx = client.transaction()?;
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATE_LOCK])?;
     tx.batch_execute("CREATE TABLE IF NOT EXISTS thau_schema (version integer NOT NULL)")?;
-    let found: i32 = tx.query_one("SELECT coalesce(max(version), 0) FROM thau_schema", &[])?.get(0);
+    let found: i32 = tx
+        .query_one("SELECT coalesce(max(version), 0) FROM thau_schema", &[])?
+        .get(0);
     let found = found as usize;
     if found > SCHEMA_VERSION {
         return Err(StoreError::PgSchema {
@@ -503,7 +553,10 @@ impl Scan {
                     "SELECT k, v FROM thau_kv WHERE k >= $1 ORDER BY k LIMIT $2",
                     &[&from, &PAGE],
                 )?,
-                (false, None) => c.query("SELECT k, v FROM thau_kv WHERE k > $1 ORDER BY k LIMIT $2", &[&from, &PAGE])?,
+                (false, None) => c.query(
+                    "SELECT k, v FROM thau_kv WHERE k > $1 ORDER BY k LIMIT $2",
+                    &[&from, &PAGE],
+                )?,
                 (true, Some(to)) => c.query(
                     "SELECT k, v FROM thau_kv WHERE k >= $1 AND k < $2 ORDER BY k DESC LIMIT $3",
                     &[&from, &to, &PAGE],

@@ -617,3 +617,55 @@ pub fn client(dir: &Path, script: &str, args: &[&str]) -> serde_json::Value {
     );
     serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{script}: {e}: {stdout}"))
 }
+
+/// A PostgreSQL database of one test's own, dropped after it, on the
+/// server `THAU_TEST_DATABASE_URL` names (`.ci/run` starts a throwaway
+/// cluster and sets it). None, saying so, when it is not set; `.ci/run`
+/// also sets `THAU_REQUIRE_POSTGRES`, so CI never skips.
+pub struct TestDb {
+    pub url: String,
+    admin: String,
+    name: String,
+}
+
+static DATABASES: AtomicU64 = AtomicU64::new(0);
+
+pub fn test_database(test: &str) -> Option<TestDb> {
+    let Ok(admin) = std::env::var("THAU_TEST_DATABASE_URL") else {
+        assert!(
+            std::env::var_os("THAU_REQUIRE_POSTGRES").is_none(),
+            "THAU_REQUIRE_POSTGRES is set but THAU_TEST_DATABASE_URL is not"
+        );
+        eprintln!("skipped on PostgreSQL ({test}): THAU_TEST_DATABASE_URL is not set");
+        return None;
+    };
+    let name = format!(
+        "thau_t{}_{}_{}",
+        std::process::id(),
+        DATABASES.fetch_add(1, Ordering::SeqCst),
+        test.chars()
+            .filter(char::is_ascii_alphanumeric)
+            .take(30)
+            .collect::<String>()
+    )
+    .to_ascii_lowercase();
+    let mut client = postgres::Client::connect(&admin, postgres::NoTls).expect("connect to THAU_TEST_DATABASE_URL");
+    client
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .expect("create a test database");
+    let mut url = url::Url::parse(&admin).expect("THAU_TEST_DATABASE_URL is a URL");
+    url.set_path(&format!("/{name}"));
+    Some(TestDb {
+        url: url.to_string(),
+        admin,
+        name,
+    })
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let Ok(mut client) = postgres::Client::connect(&self.admin, postgres::NoTls) {
+            let _ = client.batch_execute(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name));
+        }
+    }
+}

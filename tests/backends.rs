@@ -1,0 +1,404 @@
+//! The store suite, run on both backends: every test below runs once on
+//! sled (in a temporary folder) and once on PostgreSQL (a database of its
+//! own on the server `THAU_TEST_DATABASE_URL` names; `.ci/run` starts one).
+//! Entries, dedupe by guid and by canonical link, the time index sections
+//! are rendered from, fetch state, retention, the atomic per-poll write,
+//! and what several instances sharing one database rely on.
+
+mod support;
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use thau::model::{ArchivePage, Entry, FetchState, SourceRef};
+use thau::store::{PublishMark, Store};
+
+/// A backend under test: its store, and another handle on the same data
+/// (on PostgreSQL a second instance, on sled the same process's store).
+struct Backend {
+    store: Arc<Store>,
+    second: Option<Arc<Store>>,
+    _dir: Option<tempfile::TempDir>,
+    _db: Option<support::TestDb>,
+}
+
+impl Backend {
+    fn sled() -> Backend {
+        let dir = tempfile::tempdir().unwrap();
+        Backend {
+            store: Arc::new(Store::open(dir.path()).unwrap()),
+            second: None,
+            _dir: Some(dir),
+            _db: None,
+        }
+    }
+
+    fn postgres(test: &str) -> Option<Backend> {
+        let db = support::test_database(test)?;
+        Some(Backend {
+            store: Arc::new(Store::open_postgres(&db.url, 4).unwrap()),
+            second: Some(Arc::new(Store::open_postgres(&db.url, 4).unwrap())),
+            _dir: None,
+            _db: Some(db),
+        })
+    }
+
+    fn second(&self) -> Arc<Store> {
+        self.second.clone().unwrap_or_else(|| self.store.clone())
+    }
+}
+
+/// Runs each test on sled and on PostgreSQL.
+macro_rules! on_both {
+    ($(fn $name:ident($b:ident: &Backend) $body:block)*) => {
+        $(fn $name($b: &Backend) $body)*
+        mod on_sled {
+            $(#[test] fn $name() { super::$name(&super::Backend::sled()) })*
+        }
+        mod on_postgres {
+            $(#[test] fn $name() {
+                if let Some(b) = super::Backend::postgres(stringify!($name)) { super::$name(&b) }
+            })*
+        }
+    };
+}
+
+fn t(hours: i64) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 1, 0, 0, 0).unwrap() + Duration::hours(hours)
+}
+
+fn entry(source: &str, key: &str, link: Option<&str>, hours: i64, version: &str, categories: &[&str]) -> Entry {
+    Entry {
+        key: key.into(),
+        id: key.into(),
+        link: link.map(String::from),
+        title: format!("{key} {version}"),
+        summary: None,
+        content: Some(format!("<p>{version}</p>")),
+        published: t(hours),
+        updated: t(hours),
+        first_seen: t(hours),
+        dated: true,
+        authors: vec![],
+        categories: categories.iter().map(|c| c.to_string()).collect(),
+        enclosures: vec![],
+        language: None,
+        sources: vec![SourceRef {
+            name: source.into(),
+            guid: Some(key.into()),
+            feed_title: None,
+            feed_url: None,
+            feed_updated: None,
+            full_text: false,
+            categories: categories.iter().map(|c| c.to_string()).collect(),
+            fingerprint: version.into(),
+        }],
+    }
+}
+
+fn poll(store: &Store, source: &str, entries: Vec<Entry>) -> thau::store::Counts {
+    let mut state = FetchState::default();
+    store
+        .apply_poll(source, entries, vec![], &mut state, Utc::now())
+        .unwrap()
+}
+
+fn keys(store: &Store) -> Vec<String> {
+    store.entries().map(|e| e.unwrap().key).collect()
+}
+
+on_both! {
+    fn entries_read_back_in_key_order_and_the_index_newest_first(b: &Backend) {
+        let counts = poll(&b.store, "journal", vec![
+            entry("journal", "g:b", None, 2, "1", &["Sète"]),
+            entry("journal", "g:a", None, 5, "1", &[]),
+            entry("journal", "g:c", None, 1, "1", &["Agde"]),
+        ]);
+        assert_eq!((counts.new, counts.updated, counts.unchanged), (3, 0, 0));
+        assert_eq!(keys(&b.store), ["g:a", "g:b", "g:c"]);
+        let recent: Vec<String> = b.store.recent().map(|r| r.unwrap().key).collect();
+        assert_eq!(recent, ["g:a", "g:b", "g:c"]);
+        let after: Vec<String> = b.store.recent_after(t(5), "g:a").map(|r| r.unwrap().key).collect();
+        assert_eq!(after, ["g:b", "g:c"]);
+        let newer: Vec<String> = b.store.oldest_first_after(Some((t(1), "g:c"))).map(|r| r.unwrap().key).collect();
+        assert_eq!(newer, ["g:b", "g:a"]);
+        let oldest: Vec<String> = b.store.oldest_first_after(None).map(|r| r.unwrap().key).collect();
+        assert_eq!(oldest, ["g:c", "g:b", "g:a"]);
+        let row = b.store.recent().next().unwrap().unwrap();
+        assert_eq!(row.published, t(5));
+        assert_eq!(row.routing.sources, ["journal"]);
+        let stored = b.store.entry("g:b").unwrap().unwrap();
+        assert_eq!(stored.title, "g:b 1");
+        assert_eq!(stored.categories, ["Sète"]);
+        assert!(b.store.entry("g:zz").unwrap().is_none());
+        // The other instance reads the same.
+        assert_eq!(keys(&b.second()), ["g:a", "g:b", "g:c"]);
+    }
+
+    fn the_same_guid_again_is_unchanged_and_a_new_version_updates(b: &Backend) {
+        poll(&b.store, "journal", vec![entry("journal", "g:1", None, 1, "v1", &[])]);
+        let again = poll(&b.store, "journal", vec![entry("journal", "g:1", None, 1, "v1", &[])]);
+        assert_eq!((again.new, again.updated, again.unchanged), (0, 0, 1));
+        let changed = poll(&b.second(), "journal", vec![entry("journal", "g:1", None, 1, "v2", &[])]);
+        assert_eq!((changed.new, changed.updated), (0, 1));
+        assert_eq!(b.store.entry("g:1").unwrap().unwrap().title, "g:1 v2");
+        assert_eq!(keys(&b.store), ["g:1"], "one story, one record");
+        assert_eq!(b.store.recent().count(), 1, "one index row: the old one went");
+    }
+
+    fn another_source_with_the_same_link_is_one_story(b: &Backend) {
+        let link = "https://mairie.example/budget";
+        poll(&b.store, "journal", vec![entry("journal", "g:journal-42", Some(link), 3, "j", &["Société"])]);
+        let relay = poll(&b.second(), "mairie", vec![entry("mairie", "g:mairie-7", Some(link), 3, "m", &["Agde"])]);
+        assert_eq!((relay.new, relay.updated), (0, 1));
+        assert_eq!(keys(&b.store), ["g:journal-42"]);
+        let story = b.store.entry("g:journal-42").unwrap().unwrap();
+        assert_eq!(story.source_names().collect::<Vec<_>>(), ["journal", "mairie"]);
+        assert_eq!(story.categories, ["Société", "Agde"]);
+        assert_eq!(b.store.recent().next().unwrap().unwrap().routing.sources, ["journal", "mairie"]);
+    }
+
+    fn fetch_state_and_listing_are_written_with_the_poll(b: &Backend) {
+        let mut state = FetchState { etag: Some("\"e1\"".into()), polls: 3, ..FetchState::default() };
+        b.store
+            .apply_poll("journal", vec![entry("journal", "g:1", None, 1, "v1", &[])], vec![], &mut state, Utc::now())
+            .unwrap();
+        let stored = b.second().fetch_state("journal").unwrap().unwrap();
+        assert_eq!(stored.etag.as_deref(), Some("\"e1\""));
+        assert_eq!(stored.polls, 3);
+        assert_eq!(stored.last_outcome, Some(thau::model::Outcome::New));
+        let listed = b.store.listed("journal").unwrap();
+        assert_eq!(listed.iter().map(|l| l.key.as_str()).collect::<Vec<_>>(), ["g:1"]);
+        assert_eq!(listed[0].fingerprint, "v1");
+        assert!(b.store.listed_keys().unwrap().contains("g:1"));
+        b.store.save_fetch_state("mairie", &FetchState { gone: true, ..FetchState::default() }).unwrap();
+        b.store.flush().unwrap();
+        assert!(b.second().fetch_state("mairie").unwrap().unwrap().gone);
+        assert!(b.store.fetch_state("nobody").unwrap().is_none());
+    }
+
+    fn removing_entries_removes_their_index_and_link_rows(b: &Backend) {
+        let link = "https://journal.example/1";
+        poll(&b.store, "journal", vec![
+            entry("journal", "g:1", Some(link), 1, "v1", &[]),
+            entry("journal", "g:2", None, 2, "v1", &[]),
+        ]);
+        assert_eq!(b.store.remove_entries(&["g:1".into(), "g:1".into(), "g:404".into()]).unwrap(), 1);
+        assert_eq!(keys(&b.store), ["g:2"]);
+        assert_eq!(b.store.recent().count(), 1);
+        // The link row went with it: the same link later is a new story.
+        let counts = poll(&b.store, "mairie", vec![entry("mairie", "g:m", Some(link), 4, "m", &[])]);
+        assert_eq!(counts.new, 1);
+        assert_eq!(keys(&b.store), ["g:2", "g:m"]);
+    }
+
+    fn two_writers_merging_one_story_lose_no_source(b: &Backend) {
+        // Ten sources relay the same story at once, half through each
+        // instance: every one of them ends up in the story.
+        let link = "https://sete.example/joutes";
+        let writers: Vec<_> = (0..10)
+            .map(|i| {
+                let store = if i % 2 == 0 { b.store.clone() } else { b.second() };
+                std::thread::spawn(move || {
+                    let name = format!("s{i}");
+                    for round in 0..5 {
+                        let e = entry(&name, &format!("g:{name}"), Some(link), 1, &format!("r{round}"), &[]);
+                        poll(&store, &name, vec![e]);
+                    }
+                })
+            })
+            .collect();
+        for w in writers {
+            w.join().unwrap();
+        }
+        let stories: Vec<Entry> = b.store.entries().map(Result::unwrap).collect();
+        assert_eq!(stories.len(), 1, "one story: {:?}", stories.iter().map(|e| &e.key).collect::<Vec<_>>());
+        let mut names: Vec<String> = stories[0].source_names().map(String::from).collect();
+        names.sort();
+        assert_eq!(names, (0..10).map(|i| format!("s{i}")).collect::<Vec<_>>());
+        assert_eq!(b.store.recent().count(), 1, "one index row");
+    }
+
+    fn every_instance_settles_on_the_first_publish_mark_of_a_hash(b: &Backend) {
+        let first = b.store.set_publish_mark("/sections/sete/feed.xml", &PublishMark { hash: "h1".into(), changed: t(1) }).unwrap();
+        let second = b.second().set_publish_mark("/sections/sete/feed.xml", &PublishMark { hash: "h1".into(), changed: t(2) }).unwrap();
+        assert_eq!((first.changed, second.changed), (t(1), t(1)));
+        let next = b.second().set_publish_mark("/sections/sete/feed.xml", &PublishMark { hash: "h2".into(), changed: t(3) }).unwrap();
+        assert_eq!(next.changed, t(3));
+        assert_eq!(b.store.publish_mark("/sections/sete/feed.xml").unwrap().unwrap().hash, "h2");
+    }
+
+    fn an_archive_page_and_a_digest_are_written_once(b: &Backend) {
+        let page = |key: &str| ArchivePage { keys: vec![key.into()], last_published: t(1), last_key: key.into(), written: t(1) };
+        let kept: ArchivePage = b.store.put_archive_page("sete", 1, &page("g:a")).unwrap();
+        let other: ArchivePage = b.second().put_archive_page("sete", 1, &page("g:b")).unwrap();
+        assert_eq!((kept.keys.clone(), other.keys), (vec!["g:a".to_string()], vec!["g:a".to_string()]));
+        b.store.put_archive_page("sete", 2, &page("g:c")).unwrap();
+        let (n, last): (u32, ArchivePage) = b.second().last_archive_page("sete").unwrap().unwrap();
+        assert_eq!((n, last.keys), (2, vec!["g:c".to_string()]));
+        b.store.put_digest("sete", t(24), &serde_json::json!({"n": 1})).unwrap();
+        b.second().put_digest("sete", t(24), &serde_json::json!({"n": 2})).unwrap();
+        b.store.put_digest("sete", t(48), &serde_json::json!({"n": 3})).unwrap();
+        let digests: Vec<serde_json::Value> = b.second().digests("sete", 5).unwrap();
+        assert_eq!(digests, [serde_json::json!({"n": 3}), serde_json::json!({"n": 1})]);
+        assert_eq!(b.store.last_digest_end("sete").unwrap(), Some(t(48)));
+    }
+
+    fn websub_and_push_records_round_trip(b: &Backend) {
+        b.store.put_websub("/feed.xml", "http://a.example/cb", &serde_json::json!({"s": 1})).unwrap();
+        b.store.put_websub("/feed.xml", "http://b.example/cb", &serde_json::json!({"s": 2})).unwrap();
+        b.store.put_websub("/feed.xml2", "http://c.example/cb", &serde_json::json!({"s": 3})).unwrap();
+        let subs: Vec<serde_json::Value> = b.second().websub_subscriptions("/feed.xml").unwrap();
+        assert_eq!(subs.len(), 2);
+        b.store.remove_websub("/feed.xml", "http://a.example/cb").unwrap();
+        let subs: Vec<serde_json::Value> = b.second().websub_subscriptions("/feed.xml").unwrap();
+        assert_eq!(subs, [serde_json::json!({"s": 2})]);
+        b.store.put_push_state("journal", &serde_json::json!({"hub": "h"})).unwrap();
+        let push: Option<serde_json::Value> = b.second().push_state("journal").unwrap();
+        assert_eq!(push, Some(serde_json::json!({"hub": "h"})));
+        b.store.remove_push_state("journal").unwrap();
+        assert!(b.second().push_state::<serde_json::Value>("journal").unwrap().is_none());
+    }
+
+    fn a_selection_kept_up_to_date_equals_a_fresh_scan(b: &Backend) {
+        selection_follows_the_store(&b.store);
+    }
+}
+
+/// Random polls and prunes; after each, the selection kept up to date from
+/// the store's changes equals a fresh scan.
+fn selection_follows_the_store(store: &Store) {
+    use thau::select::Selection;
+
+    let config = thau::config::Config::parse(
+        r#"
+[server]
+page_size = 3
+max_page_size = 5
+[[sections]]
+slug = "sete"
+title = "Sète"
+categories = ["Sète"]
+[[sections]]
+slug = "mairie"
+title = "Mairie"
+[[sections]]
+slug = "joutes"
+title = "Joutes"
+keywords = ["joutes"]
+[[sources]]
+name = "mairie"
+url = "https://mairie.example/rss"
+sections = ["mairie"]
+[[sources]]
+name = "journal"
+url = "https://journal.example/rss"
+"#,
+        std::path::Path::new("feeds.toml"),
+    )
+    .unwrap();
+    store.track_changes();
+    let mut selection = store.while_quiet(|| Selection::scan(store, &config)).unwrap();
+    let mut seed = 42u64;
+    let mut next = move |n: u64| {
+        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        (seed >> 33) % n
+    };
+    let shown = |s: &Selection| -> Vec<(Vec<String>, usize)> {
+        s.picks
+            .iter()
+            .map(|p| {
+                (
+                    p.entries().iter().map(|e| format!("{}:{}", e.key, e.title)).collect(),
+                    p.total,
+                )
+            })
+            .collect()
+    };
+    for step in 0..120 {
+        if step % 25 == 24 {
+            let keys: Vec<String> = (0..3).map(|_| format!("u:https://news.example/{}", next(40))).collect();
+            store.remove_entries(&keys).unwrap();
+        } else {
+            let source = ["mairie", "journal"][next(2) as usize];
+            let polled: Vec<Entry> = (0..1 + next(4))
+                .map(|_| {
+                    let story = next(40);
+                    let link = format!("https://news.example/{story}");
+                    let category = ["Sète", "Agde", "sete"][next(3) as usize];
+                    let title = ["Les joutes", "Le budget", "Le marché"][next(3) as usize];
+                    let mut e = entry(
+                        source,
+                        &format!("u:{link}"),
+                        Some(&link),
+                        next(500) as i64,
+                        &format!("{story}-{}", next(3)),
+                        &[category],
+                    );
+                    e.title = title.into();
+                    e.sources[0].guid = None;
+                    e
+                })
+                .collect();
+            poll(store, source, polled);
+        }
+        selection.apply(store, &store.take_changes()).unwrap();
+        let fresh = Selection::scan(store, &config).unwrap();
+        assert_eq!(shown(&selection), shown(&fresh), "after step {step}");
+        assert_eq!(
+            (selection.total, &selection.per_source),
+            (fresh.total, &fresh.per_source),
+            "after step {step}"
+        );
+    }
+}
+
+/// A database migrated by a newer thau is refused with both versions said;
+/// instances starting together migrate it once.
+#[test]
+fn postgres_migrates_once_and_refuses_a_newer_schema() {
+    let Some(db) = support::test_database("schema") else {
+        return;
+    };
+    let openers: Vec<_> = (0..4)
+        .map(|_| {
+            let url = db.url.clone();
+            std::thread::spawn(move || Store::open_postgres(&url, 1).map(drop))
+        })
+        .collect();
+    for o in openers {
+        o.join().unwrap().unwrap();
+    }
+    let mut client = postgres::Client::connect(&db.url, postgres::NoTls).unwrap();
+    let versions: i64 = client
+        .query_one("SELECT count(*) FROM thau_schema", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(versions, 1, "each migration recorded once");
+    client
+        .batch_execute("INSERT INTO thau_schema (version) VALUES (99)")
+        .unwrap();
+    let error = Store::open_postgres(&db.url, 1)
+        .err()
+        .expect("a newer schema is refused")
+        .to_string();
+    assert!(
+        error.contains("schema version 99") && error.contains("upgrade thau"),
+        "{error}"
+    );
+}
+
+/// A server that is not there is a clear error, not a hang.
+#[test]
+fn postgres_that_does_not_answer_is_a_clear_error() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let error = Store::open_postgres(&format!("postgres://thau@127.0.0.1:{port}/thau"), 1)
+        .err()
+        .expect("nothing listens there")
+        .to_string();
+    assert!(error.contains("cannot connect to PostgreSQL"), "{error}");
+}
