@@ -22,7 +22,7 @@ use crate::export::ExportReport;
 use crate::metrics::Metrics;
 use crate::pipeline::Poller;
 use crate::publish::{self, Format};
-use crate::scheduler::{Runner, Scheduler, Skipped, Trigger};
+use crate::scheduler::{Leased, Runner, Scheduler, Schedules, Skipped, Trigger};
 use crate::select::Selection;
 use crate::server::{self, AdminError, AdminRequest, AppState};
 use crate::site::Site;
@@ -35,17 +35,56 @@ const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 /// How often `feeds.toml` is checked for changes.
 const CONFIG_CHECK: Duration = Duration::from_secs(1);
 
-/// Runs `thau serve` until `shutdown` resolves. `on_listening` is told the
-/// bound address (the config may say port 0).
+/// What one `thau serve` process does (`--role`). On sled a process does
+/// everything; on PostgreSQL instances may split the work.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// Polls and publishes.
+    All,
+    /// Polls its share of the sources; serves no HTTP.
+    Poller,
+    /// Serves the feeds and pages, re-rendered when any poller changes
+    /// something; polls nothing on schedule.
+    Publisher,
+}
+
+impl Role {
+    pub fn polls(self) -> bool {
+        self != Role::Publisher
+    }
+
+    pub fn publishes(self) -> bool {
+        self != Role::Poller
+    }
+}
+
+/// Runs `thau serve` in `role` until `shutdown` resolves. `on_listening`
+/// is told the bound address (the config may say port 0), or None for a
+/// poller, which serves no HTTP.
 pub async fn serve(
     config: Config,
+    role: Role,
     shutdown: impl Future<Output = ()> + Send + 'static,
-    on_listening: impl FnOnce(SocketAddr, &str),
+    on_listening: impl FnOnce(Option<SocketAddr>, &str),
 ) -> anyhow::Result<()> {
     let store = Arc::new(Store::open_config(&config.store)?);
-    let listeners = server::Listeners::bind(config.server.listen)
-        .with_context(|| format!("cannot listen on {}", config.server.listen))?;
-    let bound = listeners.local_addr()?;
+    if role != Role::All && store.shared().is_none() {
+        anyhow::bail!(
+            "--role {} needs [store] backend = \"postgres\": a sled store belongs to one process",
+            if role == Role::Poller { "poller" } else { "publisher" }
+        );
+    }
+    let listeners = match role.publishes() {
+        true => Some(
+            server::Listeners::bind(config.server.listen)
+                .with_context(|| format!("cannot listen on {}", config.server.listen))?,
+        ),
+        false => None,
+    };
+    let bound = match &listeners {
+        Some(l) => l.local_addr()?,
+        None => config.server.listen,
+    };
     let config_path = config.file.clone();
     let config = Arc::new(config);
     let base_url = config.server.base_url(bound);
@@ -73,7 +112,19 @@ pub async fn serve(
         subscriber: subscriber.clone(),
         changed: changed.clone(),
     });
-    on_listening(bound, &base_url);
+    if let Some(pg) = store.shared() {
+        // One publisher sends WebSub pushes and one poller prunes, for all;
+        // every publisher re-renders when another instance wrote.
+        if role.publishes() {
+            pg.contend(crate::store::Duty::Push);
+        }
+        if role.polls() {
+            pg.contend(crate::store::Duty::Prune);
+        }
+        let changed = changed.clone();
+        store.listen(move || changed.notify_one())?;
+    }
+    on_listening(listeners.is_some().then_some(bound), &base_url);
 
     let (stop_tx, stop_rx) = watch::channel(false);
     tokio::spawn(async move {
@@ -82,15 +133,19 @@ pub async fn serve(
     });
 
     let max_connections = max_connections(raise_fd_limit(), config.poll.concurrency);
-    info!(max_connections, "serving");
-    let served = tokio::spawn(server::serve(
-        listeners,
-        state.clone(),
-        stop_rx.clone(),
-        max_connections,
-    ));
+    let served = listeners.map(|listeners| {
+        info!(max_connections, backend = store.backend(), "serving");
+        tokio::spawn(server::serve(
+            listeners,
+            state.clone(),
+            stop_rx.clone(),
+            max_connections,
+        ))
+    });
 
-    let publisher = tokio::spawn(republish(state.clone(), bound, changed.clone(), stop_rx.clone()));
+    let publisher = role
+        .publishes()
+        .then(|| tokio::spawn(republish(state.clone(), bound, changed.clone(), stop_rx.clone())));
     let poller = Poller::new(store.clone()).context("cannot build the HTTP client")?;
     let runner = Arc::new(
         Runner::new(
@@ -102,33 +157,61 @@ pub async fn serve(
         )
         .with_subscriber(subscriber),
     );
-    let scheduler = Arc::new(
-        Scheduler::start(runner.clone())
-            .await
-            .context("cannot start the scheduler")?,
-    );
-    scheduler.poll_soon(config.sources.iter().map(|s| s.name.clone()).collect());
+    let schedules = match (role.polls(), store.shared(), &config.store.backend) {
+        (false, ..) => None,
+        (true, Some(pg), crate::config::Backend::Postgres { lease, .. }) => {
+            let leased = Arc::new(Leased::new(runner.clone(), pg, *lease));
+            tokio::spawn(leased.clone().run());
+            info!(backend = "postgres", "polling the shared schedule");
+            Some(Schedules::Shared(leased))
+        }
+        (true, ..) => {
+            let scheduler = Scheduler::start(runner.clone())
+                .await
+                .context("cannot start the scheduler")?;
+            scheduler.poll_soon(config.sources.iter().map(|s| s.name.clone()).collect());
+            Some(Schedules::Local(scheduler))
+        }
+    };
+    let schedules = Arc::new(schedules);
     tokio::spawn(answer_admin(runner.clone(), admin_rx));
-    tokio::spawn(prune_periodically(state.clone(), changed.clone(), stop_rx.clone()));
+    if role.polls() {
+        tokio::spawn(prune_periodically(state.clone(), changed.clone(), stop_rx.clone()));
+    }
     tokio::spawn(recover_store(state.clone(), changed.clone(), stop_rx.clone()));
     tokio::spawn(watch_config(
         config_path,
         state.clone(),
-        scheduler.clone(),
+        schedules.clone(),
         changed.clone(),
         stop_rx.clone(),
     ));
 
-    let served = served.await.unwrap_or_else(|e| Err(std::io::Error::other(e)));
+    let served = match served {
+        Some(served) => served.await.unwrap_or_else(|e| Err(std::io::Error::other(e))),
+        None => {
+            let mut stop = stop_rx.clone();
+            let _ = stop.wait_for(|s| *s).await;
+            Ok(())
+        }
+    };
 
     // Ordered shutdown: no new polls, in-flight ones finish (or are dropped
     // whole after the grace period: a poll's batch is atomic), then flush.
     info!("shutting down: stopping schedules, waiting for polls in flight");
-    scheduler.shutdown().await;
+    if let Some(schedules) = schedules.as_ref() {
+        schedules.shutdown().await;
+    }
     if !runner.drain(SHUTDOWN_GRACE).await {
         warn!("polls still running after {}s: abandoned", SHUTDOWN_GRACE.as_secs());
     }
-    let _ = publisher.await;
+    if let Some(Schedules::Shared(leased)) = schedules.as_ref() {
+        let leased = leased.clone();
+        let _ = tokio::task::spawn_blocking(move || leased.release()).await;
+    }
+    if let Some(publisher) = publisher {
+        let _ = publisher.await;
+    }
     // A flush that hangs (a full or failing disk) must not keep thau from
     // stopping: give up after the grace period and say so.
     match tokio::time::timeout(SHUTDOWN_GRACE, store.flush_async()).await {
@@ -183,6 +266,10 @@ async fn prune_periodically(state: Arc<AppState>, changed: Arc<Notify>, mut stop
         tokio::select! {
             _ = tick.tick() => {}
             _ = stop.wait_for(|s| *s) => return,
+        }
+        if !state.store.leads(crate::store::Duty::Prune) {
+            // Another poller prunes for all.
+            continue;
         }
         let (store, config) = (state.store.clone(), state.config.load_full());
         match tokio::task::spawn_blocking(move || crate::retention::prune(&store, &config, Utc::now())).await {
@@ -248,7 +335,7 @@ async fn answer_admin(runner: Arc<Runner>, mut requests: mpsc::Receiver<AdminReq
 async fn watch_config(
     path: PathBuf,
     state: Arc<AppState>,
-    scheduler: Arc<Scheduler>,
+    schedules: Arc<Option<Schedules>>,
     changed: Arc<Notify>,
     mut stop: watch::Receiver<bool>,
 ) {
@@ -267,13 +354,13 @@ async fn watch_config(
             continue;
         }
         last = now;
-        reload(&path, &state, &scheduler, &changed).await;
+        reload(&path, &state, schedules.as_ref().as_ref(), &changed).await;
     }
 }
 
 /// Validates the file; applies it if valid, else keeps the running config
 /// and shows the problems on the status page and in the log.
-pub async fn reload(path: &Path, state: &AppState, scheduler: &Scheduler, changed: &Notify) {
+pub async fn reload(path: &Path, state: &AppState, schedules: Option<&Schedules>, changed: &Notify) {
     let new = match Config::load(path) {
         Ok(new) => new,
         Err(e) => {
@@ -297,10 +384,12 @@ pub async fn reload(path: &Path, state: &AppState, scheduler: &Scheduler, change
     }
     state.polls.retain(|name| new.source(name).is_some());
     state.config.store(Arc::new(new));
-    if let Err(e) = scheduler.reschedule().await {
-        warn!(error = %e, "rescheduling after reload");
+    if let Some(schedules) = schedules {
+        schedules.reschedule().await;
+        schedules
+            .poll_soon(diff.added.iter().chain(&diff.changed).cloned().collect())
+            .await;
     }
-    scheduler.poll_soon(diff.added.iter().chain(&diff.changed).cloned().collect());
     changed.notify_one();
 }
 
@@ -405,7 +494,10 @@ async fn republish(state: Arc<AppState>, bound: SocketAddr, changed: Arc<Notify>
                 let site = Arc::new(site);
                 let previous = state.site.swap(site.clone());
                 // WebSub: what changed goes to the subscribers of each feed.
-                if let Err(e) = state.hub.publish(&config, &previous, &site) {
+                // (On PostgreSQL one publisher pushes for all.)
+                if state.store.leads(crate::store::Duty::Push)
+                    && let Err(e) = state.hub.publish(&config, &previous, &site)
+                {
                     warn!(error = %e, "websub: reading subscriptions failed; nothing pushed");
                 }
                 if let Some(dir) = config.export_dir.clone() {

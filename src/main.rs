@@ -41,7 +41,13 @@ enum Command {
         source: Option<String>,
     },
     /// Serve the section feeds over HTTP; polls every source at start.
-    Serve,
+    Serve {
+        /// What this instance does. With [store] backend = "postgres",
+        /// several instances share the work: pollers split the sources,
+        /// publishers serve identical feeds.
+        #[arg(long, value_enum, default_value_t = RoleArg::All)]
+        role: RoleArg,
+    },
     /// Remove entries beyond the [retention] limits (never those a source
     /// still lists); `thau serve` does this hourly.
     Prune,
@@ -91,6 +97,34 @@ enum Command {
         #[arg(long)]
         opml: bool,
     },
+    /// Copy the store to the other backend, every record as it is (ids,
+    /// dates, fetch state): from sled at [store] path to PostgreSQL, or
+    /// back. The target must be empty; then set [store] backend.
+    Migrate {
+        /// The backend to copy to.
+        #[arg(long, value_enum)]
+        to: BackendArg,
+        /// The PostgreSQL database (default: [store] url, else
+        /// $THAU_DATABASE_URL).
+        #[arg(long)]
+        url: Option<String>,
+        /// The sled folder (default: [store] path).
+        #[arg(long)]
+        path: Option<PathBuf>,
+    },
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum RoleArg {
+    All,
+    Poller,
+    Publisher,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum BackendArg {
+    Postgres,
+    Sled,
 }
 
 /// Exit statuses: 0 all good, 1 some source failed, 2 configuration or store error.
@@ -127,7 +161,15 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::Poll { source } => poll(&config, source.as_deref()),
-        Command::Serve => serve(config),
+        Command::Serve { role } => serve(
+            config,
+            match role {
+                RoleArg::All => thau::app::Role::All,
+                RoleArg::Poller => thau::app::Role::Poller,
+                RoleArg::Publisher => thau::app::Role::Publisher,
+            },
+        ),
+        Command::Migrate { to, url, path } => migrate(&config, to, url, path),
         Command::Prune => {
             let store = match Store::open_config(&config.store) {
                 Ok(store) => store,
@@ -493,7 +535,59 @@ fn report_moves(config: &Config) {
     }
 }
 
-fn serve(config: Config) -> ExitCode {
+/// `thau migrate`: copies every record of one backend into the other,
+/// which must be empty, and checks that both hold as many.
+fn migrate(config: &Config, to: BackendArg, url: Option<String>, path: Option<PathBuf>) -> ExitCode {
+    let url = url.or_else(|| match &config.store.backend {
+        thau::config::Backend::Postgres { url, .. } => Some(url.0.clone()),
+        thau::config::Backend::Sled => std::env::var("THAU_DATABASE_URL").ok(),
+    });
+    let Some(url) = url else {
+        eprintln!("thau migrate: which database? Give --url postgres://… or set THAU_DATABASE_URL");
+        return ExitCode::from(UNUSABLE);
+    };
+    let path = path.unwrap_or_else(|| config.store.path.clone());
+    let opened = Store::open_with(&path, config.store.cache).and_then(|sled| {
+        let pg = Store::open_postgres(&url, 4)?;
+        Ok(match to {
+            BackendArg::Postgres => (sled, pg),
+            BackendArg::Sled => (pg, sled),
+        })
+    });
+    let (from, into) = match opened {
+        Ok(pair) => pair,
+        Err(e) => {
+            eprintln!("thau migrate: {e}");
+            return ExitCode::from(UNUSABLE);
+        }
+    };
+    let (from_name, into_name) = match to {
+        BackendArg::Postgres => (format!("sled store {}", path.display()), "PostgreSQL".to_string()),
+        BackendArg::Sled => ("PostgreSQL".to_string(), format!("sled store {}", path.display())),
+    };
+    match from.copy_into(&into) {
+        Ok(copied) => {
+            println!(
+                "thau migrate: copied {} records ({} entries, {} sources' fetch state) from {from_name} to {into_name}",
+                copied.records, copied.entries, copied.sources
+            );
+            println!(
+                "now set [store] backend = \"{}\" in feeds.toml",
+                match to {
+                    BackendArg::Postgres => "postgres",
+                    BackendArg::Sled => "sled",
+                }
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("thau migrate: {e}");
+            ExitCode::from(UNUSABLE)
+        }
+    }
+}
+
+fn serve(config: Config, role: thau::app::Role) -> ExitCode {
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
@@ -501,9 +595,15 @@ fn serve(config: Config) -> ExitCode {
             return ExitCode::from(UNUSABLE);
         }
     };
-    let result = runtime.block_on(thau::app::serve(config, shutdown_signal(), |addr, base_url| {
-        println!("thau: listening on http://{addr}/ (feeds published under {base_url}/)");
-    }));
+    let result = runtime.block_on(thau::app::serve(
+        config,
+        role,
+        shutdown_signal(),
+        |addr, base_url| match addr {
+            Some(addr) => println!("thau: listening on http://{addr}/ (feeds published under {base_url}/)"),
+            None => println!("thau: polling (this instance serves no HTTP)"),
+        },
+    ));
     // A poll stuck in a store write must not keep the process alive.
     runtime.shutdown_timeout(std::time::Duration::from_secs(5));
     match result {

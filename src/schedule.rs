@@ -97,6 +97,20 @@ pub fn spread_offset(name: &str, window: Duration) -> Duration {
     Duration::from_millis(hash % window.as_millis().max(1) as u64)
 }
 
+/// The first tick of `timing` strictly after `after`: a cron schedule's
+/// next occurrence, or the next multiple of an `every` interval since the
+/// epoch, so that every instance sharing a schedule computes the same ticks.
+pub fn shared_tick(timing: &Timing, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    match timing {
+        Timing::Cron(schedule) => schedule.next_after(after),
+        Timing::Every(every) => {
+            let period = (every.as_millis() as i64).max(1);
+            let next = (after.timestamp_millis().div_euclid(period) + 1) * period;
+            DateTime::from_timestamp_millis(next)
+        }
+    }
+}
+
 /// The window a source's scheduled polls are spread over: `jitter`, but at
 /// most half the time between two ticks, so a spread poll never runs into
 /// the next tick.
@@ -115,6 +129,29 @@ pub fn tick_window(timing: &Timing, jitter: Duration, now: DateTime<Utc>) -> Dur
 mod tests {
     use super::*;
     use crate::config::Schedule;
+
+    #[test]
+    fn ticks_are_the_same_wherever_they_are_computed_from() {
+        let t = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc);
+        let every = Timing::Every(Duration::from_secs(300));
+        assert_eq!(
+            shared_tick(&every, t("2026-11-28T10:02:11Z")),
+            Some(t("2026-11-28T10:05:00Z"))
+        );
+        assert_eq!(
+            shared_tick(&every, t("2026-11-28T10:04:59.999Z")),
+            Some(t("2026-11-28T10:05:00Z"))
+        );
+        assert_eq!(
+            shared_tick(&every, t("2026-11-28T10:05:00Z")),
+            Some(t("2026-11-28T10:10:00Z"))
+        );
+        let cron = Timing::Cron(Schedule::parse("0 */2 * * *").unwrap());
+        assert_eq!(
+            shared_tick(&cron, t("2026-11-28T10:02:11Z")),
+            Some(t("2026-11-28T12:00:00Z"))
+        );
+    }
 
     fn t(s: &str) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)

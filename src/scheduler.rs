@@ -427,6 +427,214 @@ impl Scheduler {
     }
 }
 
+/// What starts polls on time: cron jobs in this process (sled: one
+/// instance), or the schedule several instances share on PostgreSQL.
+pub enum Schedules {
+    Local(Scheduler),
+    Shared(Arc<Leased>),
+}
+
+impl Schedules {
+    /// Follows the current config.
+    pub async fn reschedule(&self) {
+        match self {
+            Schedules::Local(s) => {
+                if let Err(e) = s.reschedule().await {
+                    warn!(error = %e, "rescheduling after reload");
+                }
+            }
+            Schedules::Shared(l) => l.sync().await,
+        }
+    }
+
+    /// Polls these sources soon (new, or moved to another location).
+    pub async fn poll_soon(&self, names: Vec<String>) {
+        match self {
+            Schedules::Local(s) => s.poll_soon(names),
+            Schedules::Shared(l) => l.due_now(names).await,
+        }
+    }
+
+    pub async fn shutdown(&self) {
+        match self {
+            Schedules::Local(s) => s.shutdown().await,
+            Schedules::Shared(l) => l.stop(),
+        }
+    }
+}
+
+/// The schedule pollers share on PostgreSQL: each source's next due time
+/// and lease are rows of `thau_sources`. Every [`CLAIM_EVERY`] this instance
+/// claims due sources (as many as it has free poll slots, within `per_host`
+/// across instances), polls them through the [`Runner`] (its politeness gate
+/// included), and sets each one's next due time: the next tick of its
+/// schedule, at its own stable offset within `jitter`, as every instance
+/// computes it. The lease (`[store] lease`) bounds how long a killed
+/// instance's sources wait before another poller takes them over.
+pub struct Leased {
+    runner: Arc<Runner>,
+    pg: Arc<crate::store::Pg>,
+    lease: Duration,
+    in_flight: Arc<std::sync::atomic::AtomicUsize>,
+    /// The config the shared schedule was last made from.
+    synced: Mutex<Option<Arc<Config>>>,
+    stopping: AtomicBool,
+}
+
+/// How often a poller looks for due sources.
+pub const CLAIM_EVERY: Duration = Duration::from_millis(200);
+
+impl Leased {
+    pub fn new(runner: Arc<Runner>, pg: Arc<crate::store::Pg>, lease: Duration) -> Leased {
+        Leased {
+            runner,
+            pg,
+            lease,
+            in_flight: Arc::default(),
+            synced: Mutex::new(None),
+            stopping: AtomicBool::new(false),
+        }
+    }
+
+    /// Makes the shared schedule hold the sources of the current config
+    /// (enabled ones): a new source is due at once (spread over the startup
+    /// window), one whose timing changed at its next tick.
+    pub async fn sync(&self) {
+        let config = self.runner.config.load_full();
+        let now = Utc::now();
+        let sources: Vec<_> = config.sources.iter().filter(|s| s.enabled).collect();
+        let window = config
+            .poll
+            .jitter
+            .min(Duration::from_millis(50).saturating_mul(sources.len() as u32));
+        let rows = sources
+            .iter()
+            .map(|s| {
+                let host = match &s.location {
+                    Location::Url(url) => url.host_str().unwrap_or_default().to_ascii_lowercase(),
+                    Location::File(_) => String::new(),
+                };
+                let first = now + chrono::Duration::from_std(spread_offset(&s.name, window)).unwrap_or_default();
+                (
+                    s.name.clone(),
+                    host,
+                    config.timing_of(s).to_string(),
+                    first.timestamp_millis(),
+                )
+            })
+            .collect();
+        let pg = self.pg.clone();
+        match tokio::task::spawn_blocking(move || pg.sync_sources(rows)).await {
+            Ok(Ok(())) => {
+                info!(sources = sources.len(), "shared schedule set");
+                *lock(&self.synced) = Some(config);
+            }
+            Ok(Err(e)) => warn!(error = %e, "setting the shared schedule failed; retrying"),
+            Err(e) => warn!(error = %e, "setting the shared schedule failed; retrying"),
+        }
+    }
+
+    /// Makes these sources due now.
+    pub async fn due_now(&self, names: Vec<String>) {
+        let pg = self.pg.clone();
+        let now = Utc::now().timestamp_millis();
+        if let Ok(Err(e)) = tokio::task::spawn_blocking(move || pg.due_now(&names, now)).await {
+            warn!(error = %e, "could not make sources due");
+        }
+    }
+
+    /// Stops claiming, and gives back the leases of polls that will not
+    /// finish, so that another instance takes them at once.
+    pub fn stop(&self) {
+        self.stopping.store(true, Ordering::SeqCst);
+    }
+
+    /// Claims and polls until stopped.
+    pub async fn run(self: Arc<Self>) {
+        let owner = self.pg.instance.clone();
+        let mut tick = tokio::time::interval(CLAIM_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        while !self.stopping.load(Ordering::SeqCst) {
+            tick.tick().await;
+            let config = self.runner.config.load_full();
+            if lock(&self.synced).as_ref().is_none_or(|c| !Arc::ptr_eq(c, &config)) {
+                self.sync().await;
+                continue;
+            }
+            let free = config
+                .poll
+                .concurrency
+                .saturating_sub(self.in_flight.load(Ordering::SeqCst));
+            if free == 0 {
+                continue;
+            }
+            let (pg, owner_, lease) = (self.pg.clone(), owner.clone(), self.lease.as_millis() as i64);
+            let per_host = config.poll.per_host as i64;
+            let claimed = tokio::task::spawn_blocking(move || {
+                pg.claim(&owner_, Utc::now().timestamp_millis(), lease, free as i64, per_host)
+            })
+            .await;
+            let claimed = match claimed {
+                Ok(Ok(claimed)) => claimed,
+                Ok(Err(e)) => {
+                    warn!(error = %e, "claiming due sources failed");
+                    continue;
+                }
+                Err(_) => continue,
+            };
+            for (name, _due) in claimed {
+                self.in_flight.fetch_add(1, Ordering::SeqCst);
+                let this = self.clone();
+                let owner = owner.clone();
+                tokio::spawn(async move {
+                    if let Err(skipped) = this.runner.run(&name, Trigger::Schedule).await {
+                        debug!(source = %name, ?skipped, "no poll");
+                    }
+                    let config = this.runner.config.load_full();
+                    let next = config
+                        .source(&name)
+                        .map_or(Utc::now() + chrono::Duration::hours(1), |s| {
+                            next_due(&config, s, Utc::now())
+                        });
+                    let pg = this.pg.clone();
+                    let finished = tokio::task::spawn_blocking(move || {
+                        pg.finish(&owner, &name, next.timestamp_millis())
+                            .map(|held| (name, held))
+                    })
+                    .await;
+                    match finished {
+                        Ok(Ok((name, false))) => {
+                            warn!(source = %name, "the lease ran out during the poll; another poller took the source")
+                        }
+                        Ok(Err(e)) => warn!(error = %e, "recording the next poll failed; the lease will expire"),
+                        _ => {}
+                    }
+                    this.in_flight.fetch_sub(1, Ordering::SeqCst);
+                });
+            }
+        }
+    }
+
+    /// After shutdown: the leases of this instance go back at once.
+    pub fn release(&self) {
+        if let Err(e) = self.pg.release(&self.pg.instance) {
+            warn!(error = %e, "giving back leases failed; they will expire");
+        }
+    }
+}
+
+/// When a source polled at `now` is due next: its schedule's next tick
+/// after `now`, at the source's stable offset within the jitter window.
+pub fn next_due(config: &Config, source: &crate::config::Source, now: DateTime<Utc>) -> DateTime<Utc> {
+    let timing = config.timing_of(source);
+    let offset = chrono::Duration::from_std(spread_offset(
+        &source.name,
+        tick_window(timing, config.poll.jitter, now),
+    ))
+    .unwrap_or_default();
+    crate::schedule::shared_tick(timing, now - offset).map_or(now + chrono::Duration::hours(1), |t| t + offset)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -38,7 +38,7 @@ mod pg;
 pub use codec::Listed;
 use db::Batch;
 pub use db::Db;
-pub use pg::Pg;
+pub use pg::{Duty, Pg};
 
 /// Bumped whenever the layout above or the meaning of a record changes.
 /// 2: compact records ([`codec`]); version 1 stores (JSON records) are
@@ -62,6 +62,8 @@ pub enum StoreError {
     },
     #[error("store: {0}")]
     Sled(#[from] sled::Error),
+    #[error("the target store is not empty (it holds {key:?}): migrate into an empty one")]
+    NotEmpty { key: String },
     #[error("store (PostgreSQL): {0}")]
     Postgres(String),
     #[error("the PostgreSQL database has schema version {found}, but this thau reads version {expected}: upgrade thau")]
@@ -83,6 +85,18 @@ impl From<postgres::Error> for StoreError {
         }
     }
 }
+
+/// What [`Store::copy_into`] copied.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Copied {
+    pub records: u64,
+    pub entries: u64,
+    /// Sources with a fetch state.
+    pub sources: u64,
+}
+
+/// Records per batch when copying a store.
+const COPY_BATCH: usize = 2000;
 
 /// What one poll did to the store.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
@@ -209,6 +223,65 @@ impl Store {
             Ok(Db::Postgres(pg)) => Some(pg),
             _ => None,
         }
+    }
+
+    /// Copies every record into `target`, which must hold none (only its
+    /// schema mark): the other backend's store, byte for byte, so ids,
+    /// dates, fetch state, marks and archive pages stay as they were. Then
+    /// counts both sides.
+    pub fn copy_into(&self, target: &Store) -> Result<Copied, StoreError> {
+        let into = target.db_for_write()?;
+        if let Some(row) = into
+            .scan_prefix(b"", false)
+            .find(|r| r.as_ref().map_or(true, |(k, _)| k.as_ref() != SCHEMA_KEY))
+        {
+            let (k, _) = row?;
+            return Err(StoreError::NotEmpty {
+                key: String::from_utf8_lossy(&k).into_owned(),
+            });
+        }
+        let mut copied = Copied::default();
+        let mut batch = Batch::default();
+        let mut pending = 0;
+        for row in self.db()?.scan_prefix(b"", false) {
+            let (k, v) = row?;
+            if k.as_ref() == SCHEMA_KEY {
+                continue;
+            }
+            copied.records += 1;
+            if k.starts_with(b"e\0") {
+                copied.entries += 1;
+            } else if k.starts_with(b"f\0") {
+                copied.sources += 1;
+            }
+            batch.insert(k.to_vec(), v.to_vec());
+            pending += 1;
+            if pending == COPY_BATCH {
+                into.apply(std::mem::take(&mut batch))?;
+                pending = 0;
+            }
+        }
+        batch.notify = true;
+        into.apply(batch)?;
+        into.flush()?;
+        let found = into
+            .scan_prefix(b"", false)
+            .filter(|r| r.as_ref().map_or(true, |(k, _)| k.as_ref() != SCHEMA_KEY))
+            .count() as u64;
+        if found != copied.records {
+            return Err(StoreError::Corrupt {
+                key: "(the whole store)".into(),
+                why: format!("copied {} records but the target holds {found}", copied.records),
+            });
+        }
+        Ok(copied)
+    }
+
+    /// Whether this instance does `duty` for all: on sled (one process)
+    /// always; on PostgreSQL when it holds the duty's lock ([`Store::listen`]
+    /// must run, after [`Pg::contend`]).
+    pub fn leads(&self, duty: Duty) -> bool {
+        self.shared().is_none_or(|pg| pg.leads(duty))
     }
 
     /// Which backend holds the store, for logs and `/healthz`.
@@ -421,7 +494,7 @@ impl Store {
     /// losing it to a crash costs one extra fetch, never an entry.
     pub fn save_fetch_state(&self, source: &str, state: &FetchState) -> Result<(), StoreError> {
         let db = self.db_for_write()?;
-        self.wrote(db.insert(state_key(source), to_json(state)).map_err(StoreError::from))?;
+        self.wrote(db.insert(state_key(source), to_json(state)))?;
         Ok(())
     }
 
@@ -575,14 +648,14 @@ impl Store {
     pub fn put_websub<T: serde::Serialize>(&self, topic: &str, callback: &str, sub: &T) -> Result<(), StoreError> {
         let db = self.db_for_write()?;
         let key = [b"w\0", topic.as_bytes(), b"\0", callback.as_bytes()].concat();
-        self.wrote(db.insert(key, to_json(sub)).map_err(StoreError::from))?;
+        self.wrote(db.insert(key, to_json(sub)))?;
         Ok(())
     }
 
     pub fn remove_websub(&self, topic: &str, callback: &str) -> Result<(), StoreError> {
         let db = self.db_for_write()?;
         let key = [b"w\0", topic.as_bytes(), b"\0", callback.as_bytes()].concat();
-        self.wrote(db.remove(key).map(|_| ()).map_err(StoreError::from))?;
+        self.wrote(db.remove(key))?;
         Ok(())
     }
 
@@ -626,14 +699,14 @@ impl Store {
     pub fn put_push_state<T: serde::Serialize>(&self, source: &str, push: &T) -> Result<(), StoreError> {
         let db = self.db_for_write()?;
         let key = [b"W\0", source.as_bytes()].concat();
-        self.wrote(db.insert(key, to_json(push)).map_err(StoreError::from))?;
+        self.wrote(db.insert(key, to_json(push)))?;
         Ok(())
     }
 
     pub fn remove_push_state(&self, source: &str) -> Result<(), StoreError> {
         let db = self.db_for_write()?;
         let key = [b"W\0", source.as_bytes()].concat();
-        self.wrote(db.remove(key).map(|_| ()).map_err(StoreError::from))?;
+        self.wrote(db.remove(key))?;
         Ok(())
     }
 

@@ -41,6 +41,30 @@ pub struct Pg {
     /// This process, as its notifications name it.
     pub instance: String,
     stopping: Arc<AtomicBool>,
+    /// Duties one instance does for all (advisory lock keys), and those
+    /// this instance holds.
+    duties: Arc<Mutex<Vec<i64>>>,
+    held: Arc<Mutex<std::collections::HashSet<i64>>>,
+}
+
+/// Work that one instance does for all: the lock a listener holds while
+/// its instance does it, taken over when that instance goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Duty {
+    /// Sending WebSub pushes (publishers).
+    Push,
+    /// Applying the retention limits (pollers).
+    Prune,
+}
+
+impl Duty {
+    /// Its advisory lock key.
+    fn key(self) -> i64 {
+        match self {
+            Duty::Push => 0x7468_6175_0010,
+            Duty::Prune => 0x7468_6175_0011,
+        }
+    }
 }
 
 /// One worker's connection, with its prepared statements.
@@ -94,10 +118,20 @@ impl Pg {
         let config: postgres::Config = url
             .parse()
             .map_err(|e: postgres::Error| StoreError::Postgres(format!("the url: {e}")))?;
-        let mut first = config
-            .connect(NoTls)
-            .map_err(|e| StoreError::Postgres(connect_error(&e)))?;
-        migrate(&mut first)?;
+        // (On a thread of its own: the client must not block the caller's
+        // async runtime.)
+        let first = {
+            let config = config.clone();
+            std::thread::spawn(move || -> Result<Client, StoreError> {
+                let mut first = config
+                    .connect(NoTls)
+                    .map_err(|e| StoreError::Postgres(connect_error(&e)))?;
+                migrate(&mut first)?;
+                Ok(first)
+            })
+            .join()
+            .map_err(|_| StoreError::Postgres("migrating the schema panicked".into()))??
+        };
         let (tx, rx) = mpsc::channel::<Job>();
         let rx = Arc::new(Mutex::new(rx));
         let mut workers = Vec::with_capacity(connections);
@@ -134,6 +168,8 @@ impl Pg {
                 uuid::Uuid::new_v4().simple()
             ),
             stopping: Arc::new(AtomicBool::new(false)),
+            duties: Arc::default(),
+            held: Arc::default(),
         }))
     }
 
@@ -384,9 +420,43 @@ impl Pg {
         })
     }
 
+    /// Makes `sources` due at `now` (their location changed: poll soon).
+    pub fn due_now(&self, sources: &[String], now: i64) -> Result<(), StoreError> {
+        let sources = sources.to_vec();
+        self.run(move |c| {
+            c.execute(
+                "UPDATE thau_sources SET due = $2 WHERE source = ANY($1)",
+                &[&sources, &now],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// Gives back every lease `owner` holds (at shutdown), due unchanged.
+    pub fn release(&self, owner: &str) -> Result<(), StoreError> {
+        let owner = owner.to_string();
+        self.run(move |c| {
+            c.execute(
+                "UPDATE thau_sources SET lease_until = NULL, owner = NULL WHERE owner = $1",
+                &[&owner],
+            )?;
+            Ok(())
+        })
+    }
+
     /// The earliest time a source is due (None: no source).
     pub fn next_due(&self) -> Result<Option<i64>, StoreError> {
         self.run(|c| Ok(c.query("SELECT min(due) FROM thau_sources", &[])?[0].get(0)))
+    }
+
+    /// From now on, this instance offers to do `duty` for all.
+    pub fn contend(&self, duty: Duty) {
+        lock(&self.duties).push(duty.key());
+    }
+
+    /// Whether this instance does `duty` now.
+    pub fn leads(&self, duty: Duty) -> bool {
+        lock(&self.held).contains(&duty.key())
     }
 
     /// Calls `heard` on a thread of its own whenever another instance
@@ -394,6 +464,7 @@ impl Pg {
     /// notifications sent meanwhile are lost. Ends with the store.
     pub fn listen(&self, heard: impl Fn() + Send + 'static) -> Result<(), StoreError> {
         let (config, instance, stopping) = (self.config.clone(), self.instance.clone(), self.stopping.clone());
+        let (duties, held) = (self.duties.clone(), self.held.clone());
         std::thread::Builder::new()
             .name("thau-pg-listen".into())
             .spawn(move || {
@@ -411,8 +482,23 @@ impl Pg {
                         std::thread::sleep(Duration::from_secs(2));
                         continue;
                     }
+                    // Session locks went with the old connection.
+                    lock(&held).clear();
                     heard();
                     while !stopping.load(Ordering::SeqCst) && !client.is_closed() {
+                        // A duty whose instance went (its connection closed)
+                        // is free: the first listener to ask takes it.
+                        let wanted: Vec<i64> = lock(&duties).clone();
+                        for duty in wanted {
+                            if lock(&held).contains(&duty) {
+                                continue;
+                            }
+                            if let Ok(row) = client.query_one("SELECT pg_try_advisory_lock($1)", &[&duty])
+                                && row.get::<_, bool>(0)
+                            {
+                                lock(&held).insert(duty);
+                            }
+                        }
                         let mut any = false;
                         let mut notifications = client.notifications();
                         let mut it = notifications.timeout_iter(Duration::from_millis(500));
@@ -478,6 +564,10 @@ fn write_batch(tx: &mut postgres::Transaction<'_>, batch: Batch, instance: &str)
         tx.execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &instance])?;
     }
     Ok(())
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// Applies the migrations the database lacks, one transaction, while
@@ -589,11 +679,12 @@ impl Iterator for Scan {
     type Item = Result<(Value, Value), StoreError>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        if self.rows.is_empty() && !self.done {
-            if let Err(e) = self.fetch() {
-                self.done = true;
-                return Some(Err(e));
-            }
+        if self.rows.is_empty()
+            && !self.done
+            && let Err(e) = self.fetch()
+        {
+            self.done = true;
+            return Some(Err(e));
         }
         self.rows.pop_front().map(Ok)
     }
