@@ -479,6 +479,8 @@ pub struct Leased {
     /// The config the shared schedule was last made from.
     synced: Mutex<Option<Arc<Config>>>,
     stopping: AtomicBool,
+    /// Told when a poll ends: its slot can take another due source.
+    freed: Notify,
 }
 
 /// How often a poller looks for due sources.
@@ -493,6 +495,7 @@ impl Leased {
             in_flight: Arc::default(),
             synced: Mutex::new(None),
             stopping: AtomicBool::new(false),
+            freed: Notify::new(),
         }
     }
 
@@ -554,8 +557,17 @@ impl Leased {
         let owner = self.pg.instance.clone();
         let mut tick = tokio::time::interval(CLAIM_EVERY);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut more = false;
         while !self.stopping.load(Ordering::SeqCst) {
-            tick.tick().await;
+            if !more {
+                // At the next tick, or soon after a slot frees up (a few
+                // more may free meanwhile: one claim for them all).
+                tokio::select! {
+                    _ = tick.tick() => {}
+                    _ = self.freed.notified() => tokio::time::sleep(CLAIM_EVERY / 10).await,
+                }
+            }
+            more = false;
             let config = self.runner.config.load_full();
             if lock(&self.synced).as_ref().is_none_or(|c| !Arc::ptr_eq(c, &config)) {
                 self.sync().await;
@@ -582,6 +594,8 @@ impl Leased {
                 }
                 Err(_) => continue,
             };
+            // As many as asked: more may be due.
+            more = claimed.len() == free;
             for (name, _due) in claimed {
                 self.in_flight.fetch_add(1, Ordering::SeqCst);
                 let this = self.clone();
@@ -610,6 +624,7 @@ impl Leased {
                         _ => {}
                     }
                     this.in_flight.fetch_sub(1, Ordering::SeqCst);
+                    this.freed.notify_one();
                 });
             }
         }

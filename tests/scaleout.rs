@@ -140,7 +140,7 @@ lease = "2s"
 schedule = "*/5 * * * * *"
 jitter = "1s"
 timeout = "5s"
-concurrency = 128
+concurrency = 64
 per_host = 64
 [[sections]]
 slug = "even"
@@ -174,8 +174,17 @@ title = "Odd"
         assert!(Instant::now() < deadline, "not every source was polled within 30 s");
         std::thread::sleep(Duration::from_millis(50));
     }
-    std::thread::sleep(PERIOD + PERIOD / 2);
-    // SIGKILL, mid-cycle: its leases are left to expire.
+    std::thread::sleep(PERIOD);
+    // SIGKILL, mid-cycle: 0.9 s after a tick (polls start within the 1 s
+    // jitter of the tick and take 0.8 s), so it holds leases of polls in
+    // flight, which are left to expire.
+    let since_tick = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis()
+        % PERIOD.as_millis();
+    let to_kill = (PERIOD.as_millis() + 900 - since_tick) % PERIOD.as_millis();
+    std::thread::sleep(Duration::from_millis(to_kill as u64));
     let killed_at = Instant::now();
     pollers[0].kill().unwrap();
     pollers[0].wait().unwrap();
@@ -238,9 +247,10 @@ title = "Odd"
         "the killed poller held no lease: nothing was taken over"
     );
     eprintln!("slowest takeover: {slowest_takeover:?} after the lost fetch (lease {LEASE:?})");
-    // The lease, one claim round, and a loaded machine's delay.
+    // The lease, one claim round, and the wait for a free slot on the
+    // survivors (busy with their own tick) on a loaded machine.
     assert!(
-        slowest_takeover <= LEASE + Duration::from_secs(3),
+        slowest_takeover <= LEASE + Duration::from_secs(4),
         "taken over after {slowest_takeover:?}"
     );
     assert!(

@@ -278,8 +278,9 @@ impl Pg {
     pub fn apply(&self, batch: Batch) -> Result<(), StoreError> {
         let instance = self.instance.clone();
         self.run(move |c| {
+            let sql = Prepared::of(c)?;
             let mut tx = c.client()?.transaction()?;
-            write_batch(&mut tx, batch, &instance)?;
+            write_batch(&mut tx, &sql, batch, &instance)?;
             tx.commit()?;
             Ok(())
         })
@@ -298,28 +299,28 @@ impl Pg {
     ) -> Result<T, StoreError> {
         let instance = self.instance.clone();
         self.run(move |c| {
+            // Statements prepared once per connection: a poll's transaction
+            // is then one round trip per statement.
+            let sql = Prepared::of(c)?;
             let mut tx = c.client()?.transaction()?;
             let mut ids: Vec<i64> = locks.iter().map(|k| key_lock(k)).collect();
             ids.sort_unstable();
             ids.dedup();
             if !ids.is_empty() {
-                tx.execute(
-                    "SELECT count(pg_advisory_xact_lock(l)) FROM unnest($1::int8[]) AS l",
-                    &[&ids],
-                )?;
+                tx.execute(&sql.lock, &[&ids])?;
             }
             let found: HashMap<Vec<u8>, Value> = if prefetch.is_empty() {
                 HashMap::new()
             } else {
-                tx.query("SELECT k, v FROM thau_kv WHERE k = ANY($1)", &[&prefetch])?
+                tx.query(&sql.get_many, &[&prefetch])?
                     .iter()
                     .map(|r| (r.get::<_, Vec<u8>>(0), Value::from(r.get::<_, &[u8]>(1))))
                     .collect()
             };
             let (batch, out) = {
-                let tx = &mut tx;
+                let (tx, get) = (&mut tx, &sql.get);
                 let mut reads = Reads::with(move |k| {
-                    let rows = tx.query("SELECT v FROM thau_kv WHERE k = $1", &[&k])?;
+                    let rows = tx.query(get, &[&k])?;
                     Ok(rows.first().map(|r| Value::from(r.get::<_, &[u8]>(0))))
                 });
                 for k in prefetch {
@@ -328,7 +329,7 @@ impl Pg {
                 }
                 merge(&mut reads)?
             };
-            write_batch(&mut tx, batch, &instance)?;
+            write_batch(&mut tx, &sql, batch, &instance)?;
             tx.commit()?;
             Ok(out)
         })
@@ -538,7 +539,38 @@ impl Drop for Pg {
 
 /// Writes a batch inside `tx`: removals, then upserts, then (when it changed
 /// entries) the notification publishers wait for, sent at commit.
-fn write_batch(tx: &mut postgres::Transaction<'_>, batch: Batch, instance: &str) -> Result<(), StoreError> {
+/// The statements of a write, prepared on one connection.
+struct Prepared {
+    lock: Statement,
+    get: Statement,
+    get_many: Statement,
+    delete: Statement,
+    upsert: Statement,
+    notify: Statement,
+}
+
+impl Prepared {
+    fn of(c: &mut Conn) -> Result<Prepared, postgres::Error> {
+        Ok(Prepared {
+            lock: c.statement("SELECT count(pg_advisory_xact_lock(l)) FROM unnest($1::int8[]) AS l")?,
+            get: c.statement("SELECT v FROM thau_kv WHERE k = $1")?,
+            get_many: c.statement("SELECT k, v FROM thau_kv WHERE k = ANY($1)")?,
+            delete: c.statement("DELETE FROM thau_kv WHERE k = ANY($1)")?,
+            upsert: c.statement(
+                "INSERT INTO thau_kv (k, v) SELECT * FROM unnest($1::bytea[], $2::bytea[]) \
+                 ON CONFLICT (k) DO UPDATE SET v = EXCLUDED.v",
+            )?,
+            notify: c.statement("SELECT pg_notify($1, $2)")?,
+        })
+    }
+}
+
+fn write_batch(
+    tx: &mut postgres::Transaction<'_>,
+    sql: &Prepared,
+    batch: Batch,
+    instance: &str,
+) -> Result<(), StoreError> {
     let (ops, notify) = batch.into_parts();
     let (mut set_k, mut set_v, mut del) = (Vec::new(), Vec::new(), Vec::new());
     for (k, v) in ops {
@@ -551,17 +583,13 @@ fn write_batch(tx: &mut postgres::Transaction<'_>, batch: Batch, instance: &str)
         }
     }
     if !del.is_empty() {
-        tx.execute("DELETE FROM thau_kv WHERE k = ANY($1)", &[&del])?;
+        tx.execute(&sql.delete, &[&del])?;
     }
     if !set_k.is_empty() {
-        tx.execute(
-            "INSERT INTO thau_kv (k, v) SELECT * FROM unnest($1::bytea[], $2::bytea[]) \
-             ON CONFLICT (k) DO UPDATE SET v = EXCLUDED.v",
-            &[&set_k, &set_v],
-        )?;
+        tx.execute(&sql.upsert, &[&set_k, &set_v])?;
     }
     if notify {
-        tx.execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &instance])?;
+        tx.execute(&sql.notify, &[&CHANNEL, &instance])?;
     }
     Ok(())
 }

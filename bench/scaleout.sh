@@ -1,0 +1,130 @@
+#!/usr/bin/env bash
+# Scale-out benchmark (PostgreSQL backend): N generated sources (20 items,
+# ~29 KB each) served by nginx from 32 loopback hosts.
+#  1. One instance, `thau poll` of every source into an empty store: sled
+#     against PostgreSQL, in the same run (sources per second, ratio).
+#  2. `thau serve --role poller`: the first pass over every source (all due
+#     at once, jitter 0) by 1 poller pinned to core 0, then by 2 pollers
+#     pinned to cores 0 and 1 (taskset), on an emptied database each time;
+#     done when every source's fetch state is in the store.
+# PostgreSQL is a throwaway cluster from Debian's package (default settings,
+# fsync on), started here and stopped at the end.
+#
+# usage: bench/scaleout.sh [N] [ROUNDS]     (defaults: 1000 sources, 3 rounds)
+# needs: nginx, postgresql (Debian), python3, taskset, GNU time
+set -euo pipefail
+cd "$(dirname "$0")/.."
+n=${1:-1000}
+rounds=${2:-3}
+command -v nginx >/dev/null || { echo "needs nginx" >&2; exit 2; }
+pg_bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
+[ -x "$pg_bin/postgres" ] || { echo "needs postgresql (apt-get install postgresql)" >&2; exit 2; }
+
+cargo build --release -q --bin thau
+target=${CARGO_TARGET_DIR:-target}
+thau=$(realpath "${THAU_BIN:-$target/release/thau}")
+tmp=$(mktemp -d)
+chmod 755 "$tmp"
+as_postgres() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  nginx -c "$tmp/nginx.conf" -s stop 2>/dev/null || true
+  as_postgres "$pg_bin/pg_ctl" -D "$tmp/pg/data" -m fast stop >/dev/null 2>&1 || true
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+mkdir "$tmp/pg"
+[ "$(id -u)" = 0 ] && chown postgres "$tmp/pg"
+pg_port=18092
+as_postgres "$pg_bin/initdb" -D "$tmp/pg/data" -A trust -U thau -E UTF8 >/dev/null
+as_postgres "$pg_bin/pg_ctl" -D "$tmp/pg/data" -l "$tmp/pg/log" -w -o \
+  "-c listen_addresses=127.0.0.1 -p $pg_port -k $tmp/pg" start >/dev/null
+psql_() { psql -h 127.0.0.1 -p "$pg_port" -U thau -d postgres -qAtc "$1"; }
+export THAU_DATABASE_URL="postgres://thau@127.0.0.1:$pg_port/thau"
+fresh_db() { psql_ "DROP DATABASE IF EXISTS thau WITH (FORCE)"; psql_ "CREATE DATABASE thau"; }
+
+python3 bench/genfeeds.py "$tmp/www" "$n" 20
+port=18090
+listens=""
+for h in $(seq 1 32); do listens+="    listen 127.0.0.$h:$port;"$'\n'; done
+cat > "$tmp/nginx.conf" <<NGINX
+worker_processes 1;
+pid $tmp/nginx.pid;
+error_log $tmp/nginx-error.log;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  sendfile on;
+  open_file_cache max=20000;
+  etag on;
+  keepalive_requests 100000;
+  types { application/rss+xml xml; }
+  server {
+$listens
+    root $tmp/www;
+  }
+}
+NGINX
+nginx -c "$tmp/nginx.conf"
+
+# $1: the [store] table's lines
+config() {
+  echo "[server]"; echo "listen = \"127.0.0.1:0\""
+  echo "[store]"; printf '%s\n' "$1"
+  echo "[poll]"; echo "concurrency = 64"; echo "timeout = \"60s\""; echo "jitter = \"0s\""
+  echo "schedule = \"0 0 3 * * *\""
+  for t in Sète Mèze Agde Montbazin Marseillan Balaruc Frontignan Bouzigues; do
+    slug=$(echo "$t" | iconv -f utf-8 -t ascii//TRANSLIT | tr 'A-Z' 'a-z')
+    printf '[[sections]]\nslug = "%s"\ntitle = "%s"\ncategories = ["%s"]\n' "$slug" "$t" "$t"
+  done
+  for s in $(seq 0 $((n - 1))); do
+    printf '[[sources]]\nname = "s%d"\nurl = "http://127.0.0.%d:%d/feed-%d.xml"\n' "$s" $((s % 32 + 1)) "$port" "$s"
+  done
+}
+config "path = \"$tmp/store\"" > "$tmp/sled.toml"
+config "$(printf 'backend = "postgres"\nurl = "$THAU_DATABASE_URL"\nconnections = 8')" > "$tmp/pg.toml"
+
+now() { date +%s.%N; }
+rate() { python3 -c "print(f'{$n / $1:.0f}')"; }
+ratio() { python3 -c "print(f'{$1 / $2:.2f}')"; }
+median() { python3 -c "import statistics,sys; print(statistics.median(float(x) for x in sys.argv[1:]))" "$@"; }
+timed() {
+  /usr/bin/time -f "%e" -o "$tmp/time" "$@" > "$tmp/out" 2> "$tmp/err" || { cat "$tmp/err" >&2; tail -3 "$tmp/out" >&2; }
+  cat "$tmp/time"
+}
+# seconds until every source's fetch state is stored, with $1 pollers
+pollers() {
+  fresh_db
+  "$thau" --config "$tmp/pg.toml" check > /dev/null
+  psql -h 127.0.0.1 -p "$pg_port" -U thau -d thau -qc "SELECT 1" > /dev/null
+  local start; start=$(now)
+  pids=()
+  for c in $(seq 0 $(($1 - 1))); do
+    taskset -c "$c" "$thau" --config "$tmp/pg.toml" serve --role poller > "$tmp/poller-$c.out" 2> "$tmp/poller-$c.err" &
+    pids+=($!)
+  done
+  until [ "$(psql -h 127.0.0.1 -p "$pg_port" -U thau -d thau -qAtc \
+      "SELECT count(*) FROM thau_kv WHERE k >= '\\x6600'::bytea AND k < '\\x6601'::bytea" 2>/dev/null || echo 0)" -ge "$n" ]; do
+    sleep 0.05
+  done
+  python3 -c "print(f'{$(now) - $start:.2f}')"
+  for p in "${pids[@]}"; do kill "$p"; wait "$p" 2>/dev/null || true; done
+  pids=()
+}
+
+sled=(); pg=(); one=(); two=()
+for r in $(seq 1 "$rounds"); do
+  rm -rf "$tmp/store"
+  ts=$(timed "$thau" --config "$tmp/sled.toml" poll)
+  fresh_db
+  tp=$(timed "$thau" --config "$tmp/pg.toml" poll)
+  t1=$(pollers 1)
+  t2=$(pollers 2)
+  sled+=("$ts"); pg+=("$tp"); one+=("$t1"); two+=("$t2")
+  echo "round $r: thau poll on sled ${ts}s ($(rate "$ts")/s), on PostgreSQL ${tp}s ($(rate "$tp")/s) = $(ratio "$ts" "$tp")x sled's rate;" \
+       "1 poller ${t1}s ($(rate "$t1")/s), 2 pollers ${t2}s ($(rate "$t2")/s) = $(ratio "$t1" "$t2")x one"
+done
+echo "summary ($n sources, $rounds rounds, medians): PostgreSQL $(ratio "$(median "${sled[@]}")" "$(median "${pg[@]}")")x sled's rate for one instance;" \
+     "2 pollers $(ratio "$(median "${one[@]}")" "$(median "${two[@]}")")x one poller"
