@@ -100,6 +100,7 @@ pollers() {
   "$thau" --config "$tmp/pg.toml" check > /dev/null
   psql -h 127.0.0.1 -p "$pg_port" -U thau -d thau -qc "SELECT 1" > /dev/null
   local start; start=$(now)
+  cpu_before=$(head -1 /proc/stat)
   pids=()
   for c in $(seq 0 $(($1 - 1))); do
     taskset -c "$c" "$thau" --config "$tmp/pg.toml" serve --role poller > "$tmp/poller-$c.out" 2> "$tmp/poller-$c.err" &
@@ -109,7 +110,19 @@ pollers() {
       "SELECT count(*) FROM thau_kv WHERE k >= '\\x6600'::bytea AND k < '\\x6601'::bytea" 2>/dev/null || echo 0)" -ge "$n" ]; do
     sleep 0.05
   done
-  python3 -c "print(f'{$(now) - $start:.2f}')"
+  local took; took=$(python3 -c "print(f'{$(now) - $start:.2f}')")
+  # how busy the machine's cores were meanwhile (all processes: thau,
+  # PostgreSQL, nginx), from /proc/stat
+  busy=$(python3 -c "
+a = [int(x) for x in '$cpu_before'.split()[1:]]
+b = [int(x) for x in '$(head -1 /proc/stat)'.split()[1:]]
+d = [y - x for x, y in zip(a, b)]
+idle = d[3] + d[4]
+print(f'{100 * (sum(d) - idle) / sum(d):.0f}')")
+  # CPU seconds the pollers themselves used
+  local ticks=0
+  for p in "${pids[@]}"; do ticks=$((ticks + $(awk '{print $14 + $15}' "/proc/$p/stat"))); done
+  echo "$took $busy $(python3 -c "print(f'{$ticks / $(getconf CLK_TCK):.2f}')")"
   for p in "${pids[@]}"; do kill "$p"; wait "$p" 2>/dev/null || true; done
   pids=()
 }
@@ -120,11 +133,11 @@ for r in $(seq 1 "$rounds"); do
   ts=$(timed "$thau" --config "$tmp/sled.toml" poll)
   fresh_db
   tp=$(timed "$thau" --config "$tmp/pg.toml" poll)
-  t1=$(pollers 1)
-  t2=$(pollers 2)
+  read -r t1 b1 c1 < <(pollers 1)
+  read -r t2 b2 c2 < <(pollers 2)
   sled+=("$ts"); pg+=("$tp"); one+=("$t1"); two+=("$t2")
   echo "round $r: thau poll on sled ${ts}s ($(rate "$ts")/s), on PostgreSQL ${tp}s ($(rate "$tp")/s) = $(ratio "$ts" "$tp")x sled's rate;" \
-       "1 poller ${t1}s ($(rate "$t1")/s), 2 pollers ${t2}s ($(rate "$t2")/s) = $(ratio "$t1" "$t2")x one"
+       "1 poller ${t1}s ($(rate "$t1")/s, cores ${b1}% busy, poller CPU ${c1}s), 2 pollers ${t2}s ($(rate "$t2")/s, cores ${b2}% busy, pollers' CPU ${c2}s) = $(ratio "$t1" "$t2")x one"
 done
 echo "summary ($n sources, $rounds rounds, medians): PostgreSQL $(ratio "$(median "${sled[@]}")" "$(median "${pg[@]}")")x sled's rate for one instance;" \
      "2 pollers $(ratio "$(median "${one[@]}")" "$(median "${two[@]}")")x one poller"

@@ -13,7 +13,9 @@
 //! - [`legacy_ns`]: pure: feeds in namespaces feed-rs skips (Atom 0.3, RSS 0.90…) rewritten.
 //! - [`scrape`]: pure: pages without feeds read with CSS selectors into RSS for the normal path.
 //! - [`normalize`]: pure: feed bytes → normalized entries (ids, links, dates, HTML).
-//! - [`store`]: sled: entries, section-ready index, per-source fetch state.
+//! - [`store`]: entries, section-ready index, per-source fetch state, on
+//!   one ordered byte map: sled (embedded) or PostgreSQL (shared, with the
+//!   pollers' leases and change notifications).
 //! - [`route`]: pure: which sections an entry belongs to.
 //! - [`select`]: which entries each section (and the "all sections" feed) shows,
 //!   kept up to date from the store's changes.
@@ -30,11 +32,12 @@
 //! - [`schedule`]: pure polling policy: backoff, Retry-After, freshness, 410.
 //! - [`retention`]: which entries to prune.
 //! - [`metrics`]: Prometheus counters.
-//! - [`scheduler`]: one cron job per source, single-flight, concurrency limits.
+//! - [`scheduler`]: one cron job per source (or leases on the schedule
+//!   PostgreSQL pollers share), single-flight, concurrency limits.
 //! - [`websub`]: WebSub hub: subscriptions verified and stored, new entries pushed, signed.
 //! - [`edit`]: feeds.toml edits (toml_edit, checked, atomic) and OPML lists for the admin commands.
 //! - [`export`]: writing files into a served folder safely (temporaries, no links followed).
-//! - [`app`]: composition root for `thau serve` (reload, shutdown) and `thau export`.
+//! - [`app`]: composition root for `thau serve` (roles, reload, shutdown) and `thau export`.
 
 pub mod app;
 pub mod archive;

@@ -402,3 +402,188 @@ fn postgres_that_does_not_answer_is_a_clear_error() {
         .to_string();
     assert!(error.contains("cannot connect to PostgreSQL"), "{error}");
 }
+
+/// `thau migrate` through the binary: a sled store (with archive pages and
+/// publish dates) copied into PostgreSQL serves the same bytes with the
+/// same `ETag` and `Last-Modified`, and copied back into sled holds every
+/// record; a target that is not empty is refused.
+#[test]
+fn migrate_to_postgres_and_back_keeps_every_record_and_validator() {
+    use support::{Serve, Site, get, regional_origin};
+    let Some(db) = support::test_database("migrate") else {
+        return;
+    };
+    let origin = regional_origin();
+    // Enough stories in one section for archive pages.
+    let t0 = Utc.with_ymd_and_hms(2026, 10, 1, 0, 0, 0).unwrap();
+    let items: String = (0..35)
+        .map(|i| {
+            format!(
+                "<item><title>Joutes {i}</title><link>https://journal.example/{i}</link><category>Sète</category><pubDate>{}</pubDate></item>",
+                (t0 + Duration::hours(i)).to_rfc2822()
+            )
+        })
+        .collect();
+    origin.route(
+        "/journal.xml",
+        support::Route::feed(
+            format!("<?xml version=\"1.0\"?><rss version=\"2.0\"><channel><title>Journal</title><link>https://journal.example/</link>{items}</channel></rss>"),
+            "application/rss+xml",
+        ),
+    );
+    let sources = format!(
+        r#"[[sections]]
+slug = "sete"
+title = "Sète"
+categories = ["Sète"]
+[[sections]]
+slug = "agde"
+title = "Agde"
+categories = ["Agde"]
+[[sources]]
+name = "courrier"
+url = "{}"
+[[sources]]
+name = "agde-ville"
+url = "{}"
+[[sources]]
+name = "agenda-sete"
+url = "{}"
+[[sources]]
+name = "journal"
+url = "{}"
+"#,
+        origin.url("/courrier.xml"),
+        origin.url("/agde.atom"),
+        origin.url("/agenda.json"),
+        origin.url("/journal.xml")
+    );
+    let head = "[server]\nlisten = \"127.0.0.1:0\"\nbase_url = \"http://news.example\"\npage_size = 10\narchive_page_size = 10\n";
+    let site = Site::new(&format!("{head}{sources}"));
+    let polled = site.thau(&["poll"]);
+    assert_eq!(polled.code(), 0, "{}", polled.stderr());
+    let paths = [
+        "/sections/sete/rss.xml",
+        "/sections/agde/atom.xml",
+        "/feed.json",
+        "/sections/sete/archive/1.xml",
+    ];
+    let served = |serve: &Serve| -> Vec<(u16, Vec<u8>, Option<String>, Option<String>)> {
+        paths
+            .iter()
+            .map(|p| {
+                let r = get(&serve.url(p));
+                (
+                    r.status,
+                    r.body.clone(),
+                    r.header("etag").map(String::from),
+                    r.header("last-modified").map(String::from),
+                )
+            })
+            .collect()
+    };
+    let serve = site.serve();
+    // (Archive pages are written in the round after the first rendering.)
+    support::wait_for("the first archive page", || {
+        get(&serve.url("/sections/sete/archive/1.xml")).status == 200
+    });
+    let on_sled = served(&serve);
+    assert!(serve.terminate().success());
+    assert!(
+        on_sled.iter().all(|(status, ..)| *status == 200),
+        "{:?}",
+        on_sled.iter().map(|r| r.0).collect::<Vec<_>>()
+    );
+    let sled_entries: Vec<_> = site.entries();
+    let states: Vec<_> = ["courrier", "agde-ville", "agenda-sete", "journal"]
+        .iter()
+        .map(|s| site.store().fetch_state(s).unwrap())
+        .collect();
+
+    let out = site.thau(&["migrate", "--to", "postgres", "--url", &db.url]);
+    assert_eq!(out.code(), 0, "{}", out.stderr());
+    assert!(
+        out.stdout()
+            .contains(&format!("({} entries, 4 sources' fetch state)", sled_entries.len())),
+        "{}",
+        out.stdout()
+    );
+    let again = site.thau(&["migrate", "--to", "postgres", "--url", &db.url]);
+    assert_eq!(again.code(), 2);
+    assert!(again.stderr().contains("not empty"), "{}", again.stderr());
+
+    // The same site on PostgreSQL: same bytes, same validators.
+    site.write_config(&format!(
+        "{head}[store]\nbackend = \"postgres\"\nurl = \"$THAU_DATABASE_URL\"\n{sources}"
+    ));
+    let mut cmd = site.command(&["serve"]);
+    cmd.env("THAU_DATABASE_URL", &db.url);
+    let serve = Serve::start(cmd);
+    support::wait_for("the same archive page", || {
+        get(&serve.url("/sections/sete/archive/1.xml")).status == 200
+    });
+    assert_eq!(served(&serve), on_sled, "PostgreSQL serves what sled served");
+    drop(serve);
+
+    // And back into an empty sled folder: every record.
+    let back = site.dir.path().join("back.sled");
+    let mut cmd = site.command(&["migrate", "--to", "sled", "--path", back.to_str().unwrap()]);
+    cmd.env("THAU_DATABASE_URL", &db.url);
+    let out = support::Run(cmd.output().unwrap());
+    assert_eq!(out.code(), 0, "{}", out.stderr());
+    let back = Store::open(&back).unwrap();
+    let back_entries: Vec<Entry> = back.entries().map(Result::unwrap).collect();
+    assert_eq!(back_entries, sled_entries);
+    for (name, state) in ["courrier", "agde-ville", "agenda-sete", "journal"].iter().zip(&states) {
+        assert_eq!(&back.fetch_state(name).unwrap(), state, "{name}'s fetch state");
+    }
+}
+
+/// The shared schedule: leases are exclusive, `per_host` holds across
+/// instances, an expired lease is taken over, and a finished poll's next
+/// due time is its owner's to set.
+#[test]
+fn postgres_leases_are_exclusive_and_bounded_per_host() {
+    let Some(db) = support::test_database("leases") else {
+        return;
+    };
+    let store = Store::open_postgres(&db.url, 2).unwrap();
+    let pg = store.shared().unwrap();
+    let mut rows: Vec<(String, String, String, i64)> = (0..6)
+        .map(|i| (format!("a{i}"), "a.example".into(), "every 60s".into(), 1000))
+        .collect();
+    rows.extend((0..2).map(|i| (format!("file{i}"), String::new(), "every 60s".into(), 1000)));
+    pg.sync_sources(rows.clone()).unwrap();
+    let names = |claimed: &[(String, i64)]| {
+        let mut n: Vec<String> = claimed.iter().map(|(s, _)| s.clone()).collect();
+        n.sort();
+        n
+    };
+    // Two per host at most, across instances; file sources have no host.
+    let first = pg.claim("one", 2000, 5000, 10, 2).unwrap();
+    assert_eq!(names(&first), ["a0", "a1", "file0", "file1"]);
+    assert!(
+        pg.claim("two", 2000, 5000, 10, 2).unwrap().is_empty(),
+        "held or over the host's bound"
+    );
+    // A finished poll frees its host's slot; its due time moves on.
+    assert!(pg.finish("one", "a0", 62_000).unwrap());
+    assert_eq!(names(&pg.claim("two", 2100, 5000, 10, 2).unwrap()), ["a2"]);
+    // Only the owner ends a lease.
+    assert!(!pg.finish("two", "a1", 62_000).unwrap());
+    // Once "one"'s leases expire, "two" takes its sources over.
+    let taken = pg.claim("two", 7001, 5000, 10, 4).unwrap();
+    assert_eq!(names(&taken), ["a1", "a3", "a4", "file0", "file1"]);
+    assert!(!pg.finish("one", "a1", 62_000).unwrap(), "the lease went to another");
+    // A reload keeps due times of unchanged sources; a changed timing reschedules.
+    rows[5].2 = "every 120s".into();
+    rows[5].3 = 99_000;
+    rows.truncate(6);
+    pg.sync_sources(rows).unwrap();
+    assert!(
+        pg.claim("three", 7001, 5000, 10, 10)
+            .unwrap()
+            .iter()
+            .all(|(s, _)| s != "a5" && !s.starts_with("file"))
+    );
+}

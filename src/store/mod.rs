@@ -1,6 +1,8 @@
-//! The sled store: entries, the index sections are rendered from, and
-//! per-source fetch state, all in one tree so that one [`sled::Batch`] per
-//! source poll commits atomically. Depends on `model` and `config`.
+//! The store: entries, the index sections are rendered from, and
+//! per-source fetch state, all in one ordered byte map ([`Db`]: a sled tree,
+//! or PostgreSQL's `thau_kv` table), so that one batch per source poll
+//! commits atomically and both backends hold the same bytes under the same
+//! keys. Depends on `model` and `config`.
 //!
 //! Keys (`\0` separates parts; names and folded categories never hold one):
 //!
