@@ -468,7 +468,8 @@ url = "{}"
         "/feed.json",
         "/sections/sete/archive/1.xml",
     ];
-    let served = |serve: &Serve| -> Vec<(u16, Vec<u8>, Option<String>, Option<String>)> {
+    type Answer = (u16, Vec<u8>, Option<String>, Option<String>);
+    let served = |serve: &Serve| -> Vec<Answer> {
         paths
             .iter()
             .map(|p| {

@@ -1077,10 +1077,12 @@ fn find(reads: &mut Reads, key: &str, link: Option<&str>) -> Result<Option<Strin
     }
 }
 
+type Fetch<'a> = dyn FnMut(&[u8]) -> Result<Option<db::Value>, StoreError> + 'a;
+
 /// What a write read, each key once: on PostgreSQL inside the write's
 /// transaction, after its locks.
 pub struct Reads<'a> {
-    fetch: Box<dyn FnMut(&[u8]) -> Result<Option<db::Value>, StoreError> + 'a>,
+    fetch: Box<Fetch<'a>>,
     seen: HashMap<Vec<u8>, Option<db::Value>>,
 }
 
