@@ -71,7 +71,7 @@ nginx -c "$tmp/nginx.conf"
 
 # $1: the [store] table's lines
 config() {
-  echo "[server]"; echo "listen = \"127.0.0.1:0\""
+  echo "[server]"; echo "listen = \"127.0.0.1:0\""; echo "base_url = \"http://thau.bench\""
   echo "[store]"; printf '%s\n' "$1"
   echo "[poll]"; echo "concurrency = 64"; echo "timeout = \"60s\""; echo "jitter = \"0s\""
   echo "schedule = \"0 0 3 * * *\""
@@ -84,7 +84,7 @@ config() {
   done
 }
 config "path = \"$tmp/store\"" > "$tmp/sled.toml"
-config "$(printf 'backend = "postgres"\nurl = "$THAU_DATABASE_URL"\nconnections = 8')" > "$tmp/pg.toml"
+config "$(printf 'backend = "postgres"\nurl = "$THAU_DATABASE_URL"\nconnections = %s' "${CONNECTIONS:-8}")" > "$tmp/pg.toml"
 
 now() { date +%s.%N; }
 rate() { python3 -c "print(f'{$n / $1:.0f}')"; }
@@ -141,3 +141,22 @@ for r in $(seq 1 "$rounds"); do
 done
 echo "summary ($n sources, $rounds rounds, medians): PostgreSQL $(ratio "$(median "${sled[@]}")" "$(median "${pg[@]}")")x sled's rate for one instance;" \
      "2 pollers $(ratio "$(median "${one[@]}")" "$(median "${two[@]}")")x one poller"
+
+# Two publishers on the database the last round's pollers filled: time to
+# every section rendered, and whether they serve the same bytes and ETags.
+sed -i 's/^listen = .*/listen = "127.0.0.1:18093"/' "$tmp/pg.toml"
+sed 's/^listen = .*/listen = "127.0.0.1:18094"/' "$tmp/pg.toml" > "$tmp/pg2.toml"
+start=$(now)
+"$thau" --config "$tmp/pg.toml" serve --role publisher > /dev/null 2> "$tmp/pub1.err" & pids+=($!)
+"$thau" --config "$tmp/pg2.toml" serve --role publisher > /dev/null 2> "$tmp/pub2.err" & pids+=($!)
+for p in 18093 18094; do
+  until curl -sf "http://127.0.0.1:$p/healthz" 2>/dev/null | grep -q '"ready": true'; do sleep 0.05; done
+done
+ready=$(python3 -c "print(f'{$(now) - $start:.2f}')")
+same=0; differ=0
+for path in /feed.xml /atom.xml /feed.json $(for t in sete meze agde montbazin marseillan balaruc frontignan bouzigues; do echo "/sections/$t/rss.xml /sections/$t/atom.xml /sections/$t/feed.json"; done); do
+  a=$(curl -s -D - "http://127.0.0.1:18093$path" | grep -iv '^date:' | sha1sum)
+  b=$(curl -s -D - "http://127.0.0.1:18094$path" | grep -iv '^date:' | sha1sum)
+  if [ "$a" = "$b" ]; then same=$((same + 1)); else differ=$((differ + 1)); fi
+done
+echo "2 publishers on $n sources: every section rendered after ${ready}s; $same feeds identical (headers and body), $differ differ"
