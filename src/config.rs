@@ -1818,6 +1818,40 @@ sections = ["setee"]
     }
 
     #[test]
+    fn the_postgres_backend_is_checked_with_its_lines() {
+        assert_eq!(
+            problems("[store]\nbackend = \"mysql\"\n"),
+            ["feeds.toml:2: [store] backend: \"mysql\" is not a backend; \"sled\" or \"postgres\""]
+        );
+        assert_eq!(
+            problems("[store]\nbackend = \"postgres\"\n"),
+            ["feeds.toml:2: [store] backend = \"postgres\" needs url = \"postgres://…\" (or \"$THAU_DATABASE_URL\")"]
+        );
+        assert_eq!(
+            problems("[store]\nbackend = \"postgres\"\nurl = \"$THAU_TEST_UNSET_VARIABLE\"\n"),
+            ["feeds.toml:3: [store] url: the environment variable THAU_TEST_UNSET_VARIABLE is not set"]
+        );
+        assert_eq!(
+            problems("[store]\nbackend = \"postgres\"\nurl = \"mysql://x\"\n"),
+            ["feeds.toml:3: [store] url: not a PostgreSQL connection string (postgres://user@host/db)"]
+        );
+        assert_eq!(
+            problems("[store]\nlease = \"1m\"\n"),
+            ["feeds.toml:2: [store] lease: only for backend = \"postgres\""]
+        );
+        let config = Config::parse(
+            "[store]\nbackend = \"postgres\"\nurl = \"postgres://thau:secret@db.example/thau\"\nlease = \"30s\"\n",
+            Path::new("feeds.toml"),
+        )
+        .unwrap();
+        let Backend::Postgres { url, connections, lease } = &config.store.backend else {
+            panic!("not postgres");
+        };
+        assert_eq!((url.0.as_str(), *connections, *lease), ("postgres://thau:secret@db.example/thau", 8, Duration::from_secs(30)));
+        assert!(!format!("{:?}", config.store).contains("secret"), "the password is never shown");
+    }
+
+    #[test]
     fn toml_syntax_error_names_the_line() {
         let p = problems("[poll]\nconcurrency = \n");
         assert_eq!(p.len(), 1);

@@ -1098,6 +1098,7 @@ async fn healthz(State(state): State<Arc<AppState>>) -> Response {
         "ready": state.site().ready,
         "sections": state.site().sections.len(),
         "store": store,
+        "backend": state.store.backend(),
         "last_successful_poll": last_success.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
         "seconds_since_last_successful_poll": last_success.map(|t| (Utc::now() - t).num_seconds().max(0)),
         "failing_sources": failing.len(),
