@@ -157,15 +157,19 @@ pub async fn serve(
         )
         .with_subscriber(subscriber),
     );
-    let schedules = match (role.polls(), store.shared(), &config.store.backend) {
-        (false, ..) => None,
-        (true, Some(pg), crate::config::Backend::Postgres { lease, .. }) => {
-            let leased = Arc::new(Leased::new(runner.clone(), pg, *lease));
+    let leased = match &config.store.backend {
+        crate::config::Backend::Postgres { lease, .. } => Leased::new(runner.clone(), store.clone(), *lease),
+        crate::config::Backend::Sled => None,
+    };
+    let schedules = match (role.polls(), leased) {
+        (false, _) => None,
+        (true, Some(leased)) => {
+            let leased = Arc::new(leased);
             tokio::spawn(leased.clone().run());
             info!(backend = "postgres", "polling the shared schedule");
             Some(Schedules::Shared(leased))
         }
-        (true, ..) => {
+        (true, None) => {
             let scheduler = Scheduler::start(runner.clone())
                 .await
                 .context("cannot start the scheduler")?;

@@ -473,6 +473,7 @@ impl Schedules {
 /// instance's sources wait before another poller takes them over.
 pub struct Leased {
     runner: Arc<Runner>,
+    store: Arc<crate::store::Store>,
     pg: Arc<crate::store::Pg>,
     lease: Duration,
     in_flight: Arc<std::sync::atomic::AtomicUsize>,
@@ -485,18 +486,23 @@ pub struct Leased {
 
 /// How often a poller looks for due sources.
 pub const CLAIM_EVERY: Duration = Duration::from_millis(200);
+/// How long a poller waits after a claim failed (the database is away).
+const CLAIM_RETRY: Duration = Duration::from_secs(2);
 
 impl Leased {
-    pub fn new(runner: Arc<Runner>, pg: Arc<crate::store::Pg>, lease: Duration) -> Leased {
-        Leased {
+    /// None unless `store` is on PostgreSQL.
+    pub fn new(runner: Arc<Runner>, store: Arc<crate::store::Store>, lease: Duration) -> Option<Leased> {
+        let pg = store.shared()?;
+        Some(Leased {
             runner,
+            store,
             pg,
             lease,
             in_flight: Arc::default(),
             synced: Mutex::new(None),
             stopping: AtomicBool::new(false),
             freed: Notify::new(),
-        }
+        })
     }
 
     /// Makes the shared schedule hold the sources of the current config
@@ -557,7 +563,7 @@ impl Leased {
         let owner = self.pg.instance.clone();
         let mut tick = tokio::time::interval(CLAIM_EVERY);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut more = false;
+        let (mut more, mut failing) = (false, false);
         while !self.stopping.load(Ordering::SeqCst) {
             if !more {
                 // At the next tick, or soon after a slot frees up (a few
@@ -587,12 +593,27 @@ impl Leased {
             })
             .await;
             let claimed = match claimed {
-                Ok(Ok(claimed)) => claimed,
-                Ok(Err(e)) => {
-                    warn!(error = %e, "claiming due sources failed");
+                Ok(result) => self.store.wrote(result),
+                Err(_) => continue,
+            };
+            let claimed = match claimed {
+                Ok(claimed) => {
+                    if failing {
+                        info!("claiming due sources works again");
+                        failing = false;
+                    }
+                    claimed
+                }
+                Err(e) => {
+                    // Said once per outage (the store's health says the
+                    // rest), and tried again every few seconds.
+                    if !failing {
+                        warn!(error = %e, "claiming due sources failed; retrying every {}s", CLAIM_RETRY.as_secs());
+                        failing = true;
+                    }
+                    tokio::time::sleep(CLAIM_RETRY).await;
                     continue;
                 }
-                Err(_) => continue,
             };
             // As many as asked: more may be due.
             more = claimed.len() == free;

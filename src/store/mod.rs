@@ -80,10 +80,12 @@ pub enum StoreError {
 
 impl From<postgres::Error> for StoreError {
     fn from(e: postgres::Error) -> StoreError {
-        // The server's own message says why ("db error" alone does not).
-        match e.as_db_error() {
-            Some(db) => StoreError::Postgres(format!("{} ({})", db.message(), db.code().code())),
-            None => StoreError::Postgres(e.to_string()),
+        // The server's own message says why ("db error" alone does not),
+        // and a connection error its cause ("connection refused").
+        match (e.as_db_error(), std::error::Error::source(&e)) {
+            (Some(db), _) => StoreError::Postgres(format!("{} ({})", db.message(), db.code().code())),
+            (None, Some(cause)) => StoreError::Postgres(format!("{e}: {cause}")),
+            (None, None) => StoreError::Postgres(e.to_string()),
         }
     }
 }
@@ -419,7 +421,7 @@ impl Store {
 
     /// Notes the outcome of a write: a failure makes the store unhealthy
     /// until a later write succeeds.
-    fn wrote<T>(&self, result: Result<T, StoreError>) -> Result<T, StoreError> {
+    pub(crate) fn wrote<T>(&self, result: Result<T, StoreError>) -> Result<T, StoreError> {
         let mut health = lock(&self.health);
         match &result {
             Ok(_) => health.failing = None,

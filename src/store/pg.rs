@@ -469,15 +469,21 @@ impl Pg {
         std::thread::Builder::new()
             .name("thau-pg-listen".into())
             .spawn(move || {
+                let mut away = false;
                 while !stopping.load(Ordering::SeqCst) {
                     let mut client = match config.connect(NoTls) {
                         Ok(c) => c,
                         Err(e) => {
-                            tracing::warn!(error = %connect_error(&e), "store: cannot listen for changes; retrying");
+                            // Once per outage.
+                            if !away {
+                                tracing::warn!(error = %connect_error(&e), "store: cannot listen for changes; retrying every 2s");
+                                away = true;
+                            }
                             std::thread::sleep(Duration::from_secs(2));
                             continue;
                         }
                     };
+                    away = false;
                     if let Err(e) = client.batch_execute(&format!("LISTEN {CHANNEL}")) {
                         tracing::warn!(error = %e, "store: LISTEN failed; retrying");
                         std::thread::sleep(Duration::from_secs(2));
