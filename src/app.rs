@@ -32,6 +32,9 @@ use crate::store::{Store, StoreError};
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 const PRUNE_FIRST: Duration = Duration::from_secs(60);
 const PRUNE_EVERY: Duration = Duration::from_secs(3600);
+/// The shortest time between two scans of the store made because another
+/// instance wrote (PostgreSQL).
+const REMOTE_RESCAN_GAP: Duration = Duration::from_secs(2);
 /// How often `feeds.toml` is checked for changes.
 const CONFIG_CHECK: Duration = Duration::from_secs(1);
 
@@ -113,10 +116,12 @@ pub async fn serve(
         changed: changed.clone(),
     });
     if let Some(pg) = store.shared() {
-        // One publisher sends WebSub pushes and one poller prunes, for all;
+        // One publisher sends WebSub pushes and writes archive pages and
+        // digests, one poller prunes, for all;
         // every publisher re-renders when another instance wrote.
         if role.publishes() {
             pg.contend(crate::store::Duty::Push);
+            pg.contend(crate::store::Duty::Archive);
         }
         if role.polls() {
             pg.contend(crate::store::Duty::Prune);
@@ -458,18 +463,36 @@ async fn republish(state: Arc<AppState>, bound: SocketAddr, changed: Arc<Notify>
                         let dirty = selection.apply(&store, &changes)?;
                         (selection, Some(dirty))
                     }
+                    // Another instance wrote (or the store was reopened):
+                    // scan again, render only the sections that differ.
+                    Some((before_config, _, before)) if Arc::ptr_eq(&before_config, &config) => {
+                        let fresh = store.while_quiet(|| Selection::scan(&store, &config))?;
+                        let mut dirty = fresh.changed_since(&before);
+                        // (A digest frozen elsewhere is not in the selection.)
+                        for (d, section) in dirty.iter_mut().zip(&config.sections) {
+                            *d |= section.digest.is_some();
+                        }
+                        (fresh, Some(dirty))
+                    }
                     _ => (store.while_quiet(|| Selection::scan(&store, &config))?, None),
                 };
                 let now = Utc::now();
-                let frozen = crate::digest::freeze_due(&store, &config, &selection, now)?;
+                // Digests and archive pages are written by one publisher
+                // (always, on sled); the others render what it wrote, which
+                // it tells them of.
+                let writes = store.leads(crate::store::Duty::Archive);
+                let frozen = match writes {
+                    true => crate::digest::freeze_due(&store, &config, &selection, now)?,
+                    false => Vec::new(),
+                };
                 // Not before the first rendering (readers wait for it): in
                 // the round right after.
-                let archived = if dirty.is_some() {
+                let archived = if dirty.is_some() && writes {
                     crate::archive::archive_due(&store, &config, &mut selection, now)?
                 } else {
                     crate::archive::Archived {
                         sections: Vec::new(),
-                        more: true,
+                        more: writes,
                     }
                 };
                 let dirty = dirty.map(|mut d| {
@@ -520,14 +543,26 @@ async fn republish(state: Arc<AppState>, bound: SocketAddr, changed: Arc<Notify>
                 }
                 current = Some((config, generation, selection));
             }
-            // Next time, from a full scan.
-            Ok(Err(e)) => warn!(error = %e, "republishing failed; serving the previous version"),
-            Err(e) => warn!(error = %e, "republishing failed; serving the previous version"),
+            // Again soon, from a full scan (a store that failed once,
+            // PostgreSQL restarting say, may work in a moment: not only
+            // at the next change, which may never come).
+            Ok(Err(e)) => warn!(error = %e, "republishing failed; serving the previous version, retrying"),
+            Err(e) => warn!(error = %e, "republishing failed; serving the previous version, retrying"),
         }
         // A digest is due when its period ends, poll or no poll.
         let digest_due = crate::digest::next_due(&state.config.load(), Utc::now())
             .and_then(|t| (t - Utc::now()).to_std().ok())
             .map(|wait| wait + Duration::from_secs(1));
+        // Scans because another instance wrote come at most every
+        // REMOTE_RESCAN_GAP: each reads the whole index, and pollers write
+        // all the time (what they write meanwhile is in the next scan).
+        if current.is_none() || current.as_ref().is_some_and(|(_, g, _)| *g != state.store.generation()) {
+            tokio::select! {
+                _ = tokio::time::sleep(REMOTE_RESCAN_GAP) => {}
+                _ = stop.wait_for(|s| *s) => return,
+            }
+            continue;
+        }
         tokio::select! {
             _ = changed.notified() => {}
             _ = async {

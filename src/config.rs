@@ -1844,11 +1844,22 @@ sections = ["setee"]
             Path::new("feeds.toml"),
         )
         .unwrap();
-        let Backend::Postgres { url, connections, lease } = &config.store.backend else {
+        let Backend::Postgres {
+            url,
+            connections,
+            lease,
+        } = &config.store.backend
+        else {
             panic!("not postgres");
         };
-        assert_eq!((url.0.as_str(), *connections, *lease), ("postgres://thau:secret@db.example/thau", 8, Duration::from_secs(30)));
-        assert!(!format!("{:?}", config.store).contains("secret"), "the password is never shown");
+        assert_eq!(
+            (url.0.as_str(), *connections, *lease),
+            ("postgres://thau:secret@db.example/thau", 8, Duration::from_secs(30))
+        );
+        assert!(
+            !format!("{:?}", config.store).contains("secret"),
+            "the password is never shown"
+        );
     }
 
     #[test]

@@ -151,6 +151,30 @@ impl Selection {
         Ok(selection)
     }
 
+    /// Which sections (and last the "all sections" feed) show something
+    /// else than in `before`, a selection of the same config: what a
+    /// publisher that scanned again (another instance wrote) must render.
+    pub fn changed_since(&self, before: &Selection) -> Vec<bool> {
+        let same_pick = |a: &Pick, b: &Pick| {
+            a.total == b.total
+                && a.filtered == b.filtered
+                && a.top.len() == b.top.len()
+                && a.top
+                    .iter()
+                    .zip(&b.top)
+                    .all(|((ra, ea), (rb, eb))| ra == rb && (Arc::ptr_eq(ea, eb) || ea == eb))
+        };
+        let mut dirty: Vec<bool> = (0..self.picks.len())
+            .map(|i| {
+                before.picks.get(i).is_none_or(|b| !same_pick(&self.picks[i], b))
+                    || before.marks.get(i) != self.marks.get(i)
+                    || before.beyond.get(i) != self.beyond.get(i)
+            })
+            .collect();
+        dirty.push(!same_pick(&self.all, &before.all));
+        dirty
+    }
+
     /// Applies what writes did since; returns which sections now show
     /// something else (their feeds must be rendered again), and last
     /// whether the "all sections" feed does.

@@ -158,13 +158,14 @@ title = "Odd"
         ));
     }
     let site = Site::new(&config);
-    let publisher = |site: &Site| {
+    let publisher = |site: &Site, n: usize| {
+        let log = std::fs::File::create(site.dir.path().join(format!("publisher-{n}.log"))).unwrap();
         let mut cmd = site.command(&["serve", "--role", "publisher"]);
-        cmd.env("THAU_DATABASE_URL", &db.url).stderr(Stdio::null());
+        cmd.env("THAU_DATABASE_URL", &db.url).stderr(log);
         Serve::start(cmd)
     };
     let mut pollers: Vec<Child> = (0..3).map(|_| poller(&site, &db.url)).collect();
-    let publishers = [publisher(&site), publisher(&site)];
+    let publishers = [publisher(&site, 0), publisher(&site, 1)];
     let started = Instant::now();
 
     // Every source polled once at start, then every tick.
@@ -291,6 +292,8 @@ title = "Odd"
         "/sections/even/rss.xml",
         "/sections/odd/atom.xml",
         "/sections/odd/feed.json",
+        "/sections/even/archive/1.xml",
+        "/sections/odd/archive/2.json",
         "/sections.opml",
     ];
     let newest = format!("Story {} of source", hits.values().map(Vec::len).max().unwrap());
@@ -305,10 +308,43 @@ title = "Odd"
     };
     let deadline = Instant::now() + Duration::from_secs(15);
     while !same() {
-        assert!(
-            Instant::now() < deadline,
-            "the publishers still differ (or lack the newest story) 15 s after the last poll"
-        );
+        if Instant::now() >= deadline {
+            let report: Vec<String> = paths
+                .iter()
+                .map(|p| {
+                    let (a, b) = (get(&publishers[0].url(p)), get(&publishers[1].url(p)));
+                    let (ta, tb) = (a.text(), b.text());
+                    let first_difference: Vec<String> = ta
+                        .split('>')
+                        .zip(tb.split('>'))
+                        .filter(|(x, y)| x != y)
+                        .take(2)
+                        .map(|(x, y)| format!("{x:?} / {y:?}"))
+                        .collect();
+                    format!(
+                        "{p}: {first_difference:?} {} {} same body {} etags {:?} {:?} newest {} {}",
+                        a.status,
+                        b.status,
+                        a.body == b.body,
+                        a.header("etag"),
+                        b.header("etag"),
+                        a.text().contains(&newest),
+                        b.text().contains(&newest)
+                    )
+                })
+                .collect();
+            let logs: Vec<String> = (0..2)
+                .map(|n| {
+                    std::fs::read_to_string(site.dir.path().join(format!("publisher-{n}.log"))).unwrap_or_default()
+                })
+                .collect();
+            panic!(
+                "the publishers still differ (or lack the newest story) 15 s after the last poll:\n{}\npublisher logs:\n{}\n---\n{}",
+                report.join("\n"),
+                logs[0],
+                logs[1]
+            );
+        }
         std::thread::sleep(Duration::from_millis(100));
     }
     // A conditional request made to one is answered by the other.

@@ -55,6 +55,9 @@ pub enum Duty {
     Push,
     /// Applying the retention limits (pollers).
     Prune,
+    /// Writing archive pages and digests (publishers): two writing at once
+    /// could number the same stories into two pages.
+    Archive,
 }
 
 impl Duty {
@@ -63,6 +66,7 @@ impl Duty {
         match self {
             Duty::Push => 0x7468_6175_0010,
             Duty::Prune => 0x7468_6175_0011,
+            Duty::Archive => 0x7468_6175_0012,
         }
     }
 }
@@ -225,13 +229,18 @@ impl Pg {
         })
     }
 
+    /// Written once records are what publishers render (archive pages,
+    /// digests): the first instance to write one tells the others.
     pub fn insert_once(&self, key: &[u8], value: &[u8]) -> Result<Value, StoreError> {
-        let (key, value) = (key.to_vec(), value.to_vec());
+        let (key, value, instance) = (key.to_vec(), value.to_vec(), self.instance.clone());
         self.run(move |c| {
-            c.execute(
+            let inserted = c.execute(
                 "INSERT INTO thau_kv (k, v) VALUES ($1, $2) ON CONFLICT (k) DO NOTHING",
                 &[&key, &value],
             )?;
+            if inserted == 1 {
+                c.execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &instance])?;
+            }
             let rows = c.query("SELECT v FROM thau_kv WHERE k = $1", &[&key])?;
             Ok(rows
                 .first()
