@@ -588,3 +588,20 @@ fn postgres_leases_are_exclusive_and_bounded_per_host() {
             .all(|(s, _)| s != "a5" && !s.starts_with("file"))
     );
 }
+
+/// Splitting the work needs a store several processes share: on sled a
+/// role is refused, saying why.
+#[test]
+fn a_role_on_sled_is_refused_with_the_reason() {
+    let site = support::Site::new("[server]\nlisten = \"127.0.0.1:0\"\n");
+    for role in ["poller", "publisher"] {
+        let out = site.thau_within(&["serve", "--role", role], std::time::Duration::from_secs(20));
+        assert_eq!(out.code(), 2, "{}", out.stderr());
+        assert!(
+            out.stderr()
+                .contains(&format!("--role {role} needs [store] backend = \"postgres\"")),
+            "{}",
+            out.stderr()
+        );
+    }
+}
