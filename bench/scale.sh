@@ -27,29 +27,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
-python3 bench/genfeeds.py "$tmp/www" "$n" 20
 port=18090
-listens=""
-for h in $(seq 1 32); do listens+="    listen 127.0.0.$h:$port;"$'\n'; done
-cat > "$tmp/nginx.conf" <<NGINX
-worker_processes 1;
-pid $tmp/nginx.pid;
-error_log $tmp/nginx-error.log;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  sendfile on;
-  open_file_cache max=20000;
-  etag on;
-  keepalive_requests 100000;
-  types { application/rss+xml xml; }
-  server {
-$listens
-    root $tmp/www;
-  }
-}
-NGINX
-nginx -c "$tmp/nginx.conf"
+. bench/origin.sh
+serve_generated_feeds "$n" "$port"
 
 : > "$tmp/urls.txt"
 {

@@ -315,7 +315,7 @@ url = "https://journal.example/rss"
             })
             .collect()
     };
-    for step in 0..120 {
+    for step in 0..300 {
         if step % 25 == 24 {
             let keys: Vec<String> = (0..3).map(|_| format!("u:https://news.example/{}", next(40))).collect();
             store.remove_entries(&keys).unwrap();
@@ -410,6 +410,7 @@ fn postgres_that_does_not_answer_is_a_clear_error() {
 #[test]
 fn migrate_to_postgres_and_back_keeps_every_record_and_validator() {
     use support::{Serve, Site, get, regional_origin};
+
     let Some(db) = support::test_database("migrate") else {
         return;
     };
@@ -432,30 +433,10 @@ fn migrate_to_postgres_and_back_keeps_every_record_and_validator() {
         ),
     );
     let sources = format!(
-        r#"[[sections]]
-slug = "sete"
-title = "Sète"
-categories = ["Sète"]
-[[sections]]
-slug = "agde"
-title = "Agde"
-categories = ["Agde"]
-[[sources]]
-name = "courrier"
-url = "{}"
-[[sources]]
-name = "agde-ville"
-url = "{}"
-[[sources]]
-name = "agenda-sete"
-url = "{}"
-[[sources]]
-name = "journal"
-url = "{}"
-"#,
-        origin.url("/courrier.xml"),
-        origin.url("/agde.atom"),
-        origin.url("/agenda.json"),
+        "[[sections]]\nslug = \"sete\"\ntitle = \"Sète\"\ncategories = [\"Sète\"]\n\
+         [[sections]]\nslug = \"agde\"\ntitle = \"Agde\"\ncategories = [\"Agde\"]\n\
+         {}[[sources]]\nname = \"journal\"\nurl = \"{}\"\n",
+        support::regional_sources(&origin),
         origin.url("/journal.xml")
     );
     let head = "[server]\nlisten = \"127.0.0.1:0\"\nbase_url = \"http://news.example\"\npage_size = 10\narchive_page_size = 10\n";

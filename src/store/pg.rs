@@ -454,11 +454,6 @@ impl Pg {
         })
     }
 
-    /// The earliest time a source is due (None: no source).
-    pub fn next_due(&self) -> Result<Option<i64>, StoreError> {
-        self.run(|c| Ok(c.query("SELECT min(due) FROM thau_sources", &[])?[0].get(0)))
-    }
-
     /// From now on, this instance offers to do `duty` for all.
     pub fn contend(&self, duty: Duty) {
         lock(&self.duties).push(duty.key());

@@ -409,6 +409,19 @@ pub fn regional_origin() -> Origin {
     origin
 }
 
+/// `[[sources]]` tables for the three feeds of [`regional_origin`]:
+/// "courrier", "agde-ville" and "agenda-sete".
+pub fn regional_sources(origin: &Origin) -> String {
+    format!(
+        "[[sources]]\nname = \"courrier\"\nurl = \"{}\"\n\
+         [[sources]]\nname = \"agde-ville\"\nurl = \"{}\"\n\
+         [[sources]]\nname = \"agenda-sete\"\nurl = \"{}\"\n",
+        origin.url("/courrier.xml"),
+        origin.url("/agde.atom"),
+        origin.url("/agenda.json")
+    )
+}
+
 /// The demo fixtures shipped with thau.
 pub fn fixture(name: &str) -> Vec<u8> {
     std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures").join(name)).unwrap()
