@@ -622,8 +622,28 @@ impl Leased {
                 let this = self.clone();
                 let owner = owner.clone();
                 tokio::spawn(async move {
-                    if let Err(skipped) = this.runner.run(&name, Trigger::Schedule).await {
+                    // A long poll (full text, a slow origin) keeps its lease:
+                    // renewed every third of it while the poll runs.
+                    let ran = {
+                        let poll = this.runner.run(&name, Trigger::Schedule);
+                        tokio::pin!(poll);
+                        loop {
+                            tokio::select! {
+                                ran = &mut poll => break ran,
+                                _ = tokio::time::sleep(this.lease / 3) => this.renew(&owner, &name).await,
+                            }
+                        }
+                    };
+                    if let Err(skipped) = ran {
                         debug!(source = %name, ?skipped, "no poll");
+                        // This instance claimed again a source whose poll it
+                        // is still running (its lease could not be renewed):
+                        // that poll ends the lease, not this claim.
+                        if skipped == Skipped::AlreadyRunning {
+                            this.in_flight.fetch_sub(1, Ordering::SeqCst);
+                            this.freed.notify_one();
+                            return;
+                        }
                     }
                     let config = this.runner.config.load_full();
                     let next = config
@@ -648,6 +668,16 @@ impl Leased {
                     this.freed.notify_one();
                 });
             }
+        }
+    }
+
+    /// Extends the lease of a poll still running.
+    async fn renew(&self, owner: &str, name: &str) {
+        let (pg, o, n) = (self.pg.clone(), owner.to_string(), name.to_string());
+        let until = Utc::now() + chrono::Duration::from_std(self.lease).unwrap_or_default();
+        let renewed = tokio::task::spawn_blocking(move || pg.renew(&o, &n, until.timestamp_millis())).await;
+        if !matches!(renewed, Ok(Ok(true))) {
+            warn!(source = %name, "could not renew the lease of a running poll: another poller may take it");
         }
     }
 

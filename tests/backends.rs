@@ -551,11 +551,17 @@ fn postgres_leases_are_exclusive_and_bounded_per_host() {
     // A finished poll frees its host's slot; its due time moves on.
     assert!(pg.finish("one", "a0", 62_000).unwrap());
     assert_eq!(names(&pg.claim("two", 2100, 5000, 10, 2).unwrap()), ["a2"]);
-    // Only the owner ends a lease.
+    // Only the owner ends or renews a lease; a renewed lease is not taken.
     assert!(!pg.finish("two", "a1", 62_000).unwrap());
+    assert!(!pg.renew("two", "a1", 20_000).unwrap());
+    assert!(pg.renew("one", "a1", 9_000).unwrap());
     // Once "one"'s leases expire, "two" takes its sources over.
     let taken = pg.claim("two", 7001, 5000, 10, 4).unwrap();
-    assert_eq!(names(&taken), ["a1", "a3", "a4", "file0", "file1"]);
+    assert_eq!(names(&taken), ["a3", "a4", "file0", "file1"], "a1's lease was renewed");
+    // Once renewed lease ran out: a1 goes, with a2 (whose own lease, from
+    // 2100, expired too) up to the host's bound of 4 (a3, a4 held).
+    let taken = pg.claim("two", 9001, 5000, 10, 4).unwrap();
+    assert_eq!(names(&taken), ["a1", "a2"]);
     assert!(!pg.finish("one", "a1", 62_000).unwrap(), "the lease went to another");
     // A reload keeps due times of unchanged sources; a changed timing reschedules.
     rows[5].2 = "every 120s".into();

@@ -357,3 +357,57 @@ title = "Odd"
     );
     assert_eq!(again.status, 304);
 }
+
+/// A poll that lasts longer than its lease keeps it (renewed while it
+/// runs): the other poller does not fetch the source a second time.
+#[test]
+fn a_poll_longer_than_its_lease_is_not_taken_over() {
+    let Some(db) = support::test_database("renewal") else {
+        return;
+    };
+    let origin = support::Origin::start();
+    origin.route(
+        "/slow.xml",
+        support::Route::Delayed(
+            Duration::from_secs(5),
+            Box::new(support::Route::feed(feed(1, 1), "application/rss+xml")),
+        ),
+    );
+    let site = Site::new(&format!(
+        "[store]\nbackend = \"postgres\"\nurl = \"$THAU_DATABASE_URL\"\nlease = \"1500ms\"\n\
+         [poll]\nschedule = \"0 0 3 * * *\"\njitter = \"0s\"\ntimeout = \"20s\"\n\
+         [[sources]]\nname = \"slow\"\nurl = \"{}\"\n",
+        origin.url("/slow.xml")
+    ));
+    let mut pollers: Vec<Child> = (0..2).map(|_| poller(&site, &db.url)).collect();
+    // Two leases' time into the fetch, the lease is still held.
+    support::wait_for("the slow fetch", || !origin.requests("/slow.xml").is_empty());
+    std::thread::sleep(Duration::from_millis(3200));
+    let mut client = postgres::Client::connect(&db.url, postgres::NoTls).unwrap();
+    let row = client
+        .query_one(
+            "SELECT lease_until, (extract(epoch from clock_timestamp()) * 1000)::bigint FROM thau_sources WHERE source = 'slow'",
+            &[],
+        )
+        .unwrap();
+    let (until, now): (Option<i64>, i64) = (row.get(0), row.get(1));
+    assert!(
+        until.is_some_and(|u| u > now),
+        "the lease of a running poll ran out: {until:?} at {now}"
+    );
+    std::thread::sleep(Duration::from_millis(2500));
+    for p in &mut pollers {
+        Command::new("kill")
+            .args(["-TERM", &p.id().to_string()])
+            .status()
+            .unwrap();
+        p.wait().unwrap();
+    }
+    assert_eq!(
+        origin.requests("/slow.xml").len(),
+        1,
+        "fetched again while its first poll ran"
+    );
+    let store = thau::store::Store::open_postgres(&db.url, 1).unwrap();
+    assert_eq!(store.entries().count(), 1, "the long poll was stored");
+}

@@ -430,6 +430,19 @@ impl Pg {
         })
     }
 
+    /// Extends `owner`'s lease on `source` to `until`; false when it no
+    /// longer holds it.
+    pub fn renew(&self, owner: &str, source: &str, until: i64) -> Result<bool, StoreError> {
+        let (owner, source) = (owner.to_string(), source.to_string());
+        self.run(move |c| {
+            let n = c.execute(
+                "UPDATE thau_sources SET lease_until = $3 WHERE source = $1 AND owner = $2",
+                &[&source, &owner, &until],
+            )?;
+            Ok(n == 1)
+        })
+    }
+
     /// Makes `sources` due at `now` (their location changed: poll soon).
     pub fn due_now(&self, sources: &[String], now: i64) -> Result<(), StoreError> {
         let sources = sources.to_vec();
