@@ -400,6 +400,15 @@ pub enum Location {
 }
 
 impl Location {
+    /// The host polls of this source go to, lowercased, as `per_host`
+    /// counts them; empty for a local file.
+    pub fn host(&self) -> String {
+        match self {
+            Location::Url(url) => url.host_str().unwrap_or_default().to_ascii_lowercase(),
+            Location::File(_) => String::new(),
+        }
+    }
+
     /// A stable string naming where the source lives; validators are kept
     /// per location. It is stored and shown, so it holds no credentials: a
     /// URL with secrets is named by its redacted form and a hash of the

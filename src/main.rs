@@ -275,12 +275,8 @@ fn add(
     let Ok(url) = url::Url::parse(url).map_err(|e| eprintln!("thau: {url}: not a URL ({e})")) else {
         return ExitCode::from(UNUSABLE);
     };
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("thau: {e}");
-            return ExitCode::from(UNUSABLE);
-        }
+    let Some(runtime) = runtime(false) else {
+        return ExitCode::from(UNUSABLE);
     };
     let found = match runtime.block_on(thau::edit::discover(&url, config)) {
         Ok(found) => found,
@@ -363,12 +359,8 @@ fn test_source(config: &Config, name: &str) -> ExitCode {
         eprintln!("{}: {}", config.file.display(), config.no_such_source(name));
         return ExitCode::from(UNUSABLE);
     };
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("thau: {e}");
-            return ExitCode::from(UNUSABLE);
-        }
+    let Some(runtime) = runtime(false) else {
+        return ExitCode::from(UNUSABLE);
     };
     let fetched = runtime.block_on(async {
         let fetcher = thau::fetch::Fetcher::new().map_err(|e| e.to_string())?;
@@ -588,12 +580,8 @@ fn migrate(config: &Config, to: BackendArg, url: Option<String>, path: Option<Pa
 }
 
 fn serve(config: Config, role: thau::app::Role) -> ExitCode {
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("thau: cannot start the async runtime: {e}");
-            return ExitCode::from(UNUSABLE);
-        }
+    let Some(runtime) = runtime(true) else {
+        return ExitCode::from(UNUSABLE);
     };
     let result = runtime.block_on(thau::app::serve(
         config,
@@ -613,6 +601,18 @@ fn serve(config: Config, role: thau::app::Role) -> ExitCode {
             ExitCode::from(UNUSABLE)
         }
     }
+}
+
+/// An async runtime on all cores, or on this thread only (a command that
+/// fetches a page or two); None, having said why, when it cannot start.
+fn runtime(multi_thread: bool) -> Option<tokio::runtime::Runtime> {
+    let built = match multi_thread {
+        true => tokio::runtime::Runtime::new(),
+        false => tokio::runtime::Builder::new_current_thread().enable_all().build(),
+    };
+    built
+        .map_err(|e| eprintln!("thau: cannot start the async runtime: {e}"))
+        .ok()
 }
 
 /// Resolves on SIGINT (Ctrl-C) or SIGTERM.
@@ -662,12 +662,8 @@ fn poll(config: &Config, only: Option<&str>) -> ExitCode {
             return ExitCode::from(UNUSABLE);
         }
     };
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("thau: cannot start the async runtime: {e}");
-            return ExitCode::from(UNUSABLE);
-        }
+    let Some(runtime) = runtime(true) else {
+        return ExitCode::from(UNUSABLE);
     };
     let poller = match Poller::new(store.clone()) {
         Ok(p) => p,

@@ -5,6 +5,15 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+/// A 64-bit hash of `bytes` that is the same in every build, on every
+/// machine and in every process (FNV-1a; the std hasher promises none of
+/// that): for what restarts and instances must agree on.
+pub fn stable_hash(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
 /// One story, normalized, as stored and later published.
 ///
 /// An entry relayed by several sources is stored once; `sources` lists every

@@ -90,11 +90,14 @@ pub fn spread_offset(name: &str, window: Duration) -> Duration {
     if window.is_zero() {
         return Duration::ZERO;
     }
-    // FNV-1a: stable across builds and platforms, unlike the std hasher.
-    let hash = name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    });
+    let hash = crate::model::stable_hash(name.as_bytes());
     Duration::from_millis(hash % window.as_millis().max(1) as u64)
+}
+
+/// The window a startup poll of `sources` sources is spread over: 50 ms
+/// per source, at most `jitter`.
+pub fn startup_window(jitter: Duration, sources: usize) -> Duration {
+    jitter.min(Duration::from_millis(50).saturating_mul(sources as u32))
 }
 
 /// The first tick of `timing` strictly after `after`: a cron schedule's

@@ -18,11 +18,11 @@ use tokio_cron_scheduler::{Job, JobScheduler, JobSchedulerError};
 use tracing::{debug, info, warn};
 use uuid::Uuid;
 
-use crate::config::{Config, Location, Timing};
+use crate::config::{Config, Timing};
 use crate::metrics::Metrics;
 use crate::model::Outcome;
 use crate::pipeline::{PollReport, Poller};
-use crate::schedule::{Gate, gate, spread_offset, tick_window};
+use crate::schedule::{Gate, gate, spread_offset, startup_window, tick_window};
 
 /// Why a poll runs: scheduled and startup polls pass through the politeness
 /// gate (a restart must not forget a 410 or a backoff); an admin's do not.
@@ -187,10 +187,7 @@ impl Runner {
             return Err(Skipped::AlreadyRunning);
         }
         let _guard = InFlight { runner: self, name };
-        let host = match &source.location {
-            Location::Url(url) => url.host_str().unwrap_or_default().to_ascii_lowercase(),
-            Location::File(_) => String::new(),
-        };
+        let host = source.location.host();
         // The limits are read from the config at each poll, so a reload
         // changes them for the polls that start after it.
         let per_host = lock(&self.hosts)
@@ -405,8 +402,7 @@ impl Scheduler {
     /// Polls `names` once, each after its own stable offset within the
     /// jitter window: 50 ms per source, at most `[poll].jitter`.
     pub fn poll_soon(&self, names: Vec<String>) {
-        let per_source = Duration::from_millis(50).saturating_mul(names.len() as u32);
-        let window = self.runner.config.load().poll.jitter.min(per_source);
+        let window = startup_window(self.runner.config.load().poll.jitter, names.len());
         for name in names {
             let runner = self.runner.clone();
             tokio::spawn(async move {
@@ -512,21 +508,14 @@ impl Leased {
         let config = self.runner.config.load_full();
         let now = Utc::now();
         let sources: Vec<_> = config.sources.iter().filter(|s| s.enabled).collect();
-        let window = config
-            .poll
-            .jitter
-            .min(Duration::from_millis(50).saturating_mul(sources.len() as u32));
+        let window = startup_window(config.poll.jitter, sources.len());
         let rows = sources
             .iter()
             .map(|s| {
-                let host = match &s.location {
-                    Location::Url(url) => url.host_str().unwrap_or_default().to_ascii_lowercase(),
-                    Location::File(_) => String::new(),
-                };
                 let first = now + chrono::Duration::from_std(spread_offset(&s.name, window)).unwrap_or_default();
                 (
                     s.name.clone(),
-                    host,
+                    s.location.host(),
                     config.timing_of(s).to_string(),
                     first.timestamp_millis(),
                 )
@@ -552,8 +541,8 @@ impl Leased {
         }
     }
 
-    /// Stops claiming, and gives back the leases of polls that will not
-    /// finish, so that another instance takes them at once.
+    /// Stops claiming (the leases go back with [`Leased::release`], once
+    /// the polls in flight are over).
     pub fn stop(&self) {
         self.stopping.store(true, Ordering::SeqCst);
     }

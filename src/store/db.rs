@@ -3,7 +3,7 @@
 //! Both order keys as bytes, so every prefix and range scan of the store
 //! reads the same rows in the same order on either. Used by `store` only.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use super::StoreError;
@@ -47,36 +47,12 @@ impl Batch {
 pub type Rows = Box<dyn Iterator<Item = Result<(Value, Value), StoreError>> + Send>;
 
 impl Db {
-    pub fn is_shared(&self) -> bool {
-        matches!(self, Db::Postgres(_))
-    }
-
     pub fn get(&self, key: impl AsRef<[u8]>) -> Result<Option<Value>, StoreError> {
         let key = key.as_ref();
         match self {
             Db::Sled(db) => Ok(db.get(key)?),
             Db::Postgres(pg) => pg.get(key),
         }
-    }
-
-    /// The values of `keys` that exist, in one round trip on PostgreSQL.
-    pub fn get_many(&self, keys: Vec<Vec<u8>>) -> Result<HashMap<Vec<u8>, Value>, StoreError> {
-        match self {
-            Db::Sled(db) => {
-                let mut found = HashMap::with_capacity(keys.len());
-                for k in keys {
-                    if let Some(v) = db.get(&k)? {
-                        found.insert(k, v);
-                    }
-                }
-                Ok(found)
-            }
-            Db::Postgres(pg) => pg.get_many(keys),
-        }
-    }
-
-    pub fn contains_key(&self, key: impl AsRef<[u8]>) -> Result<bool, StoreError> {
-        Ok(self.get(key)?.is_some())
     }
 
     pub fn insert(&self, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>) -> Result<(), StoreError> {

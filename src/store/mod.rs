@@ -667,7 +667,7 @@ impl Store {
     /// marking `source`'s version as full; false when the entry is gone.
     pub fn set_full_text(&self, key: &str, source: &str, html: String) -> Result<bool, StoreError> {
         let (key, source) = (key.to_string(), source.to_string());
-        let change = self.write_with(vec![entry_key(&key)], vec![], move |reads| {
+        let change = self.write_with(vec![entry_key(&key)], move |reads| {
             let mut batch = Batch::default();
             let Some(old) = reads.entry(&key)? else {
                 return Ok((batch, None));
@@ -779,7 +779,7 @@ impl Store {
         for chunk in keys.chunks(REMOVE_BATCH) {
             let chunk: Vec<String> = chunk.iter().map(|k| k.to_string()).collect();
             let entry_keys: Vec<Vec<u8>> = chunk.iter().map(|k| entry_key(k)).collect();
-            let change = self.write_with(entry_keys.clone(), entry_keys, move |reads| {
+            let change = self.write_with(entry_keys, move |reads| {
                 let mut batch = Batch::default();
                 let mut change = Change::default();
                 for key in &chunk {
@@ -860,7 +860,7 @@ impl Store {
             }
         }
         let (source_name, mut written_state) = (source.to_string(), state.clone());
-        let (counts, change, written_state) = self.write_with(keys.clone(), keys, move |reads| {
+        let (counts, change, written_state) = self.write_with(keys, move |reads| {
             let (batch, counts, change) =
                 merge_poll(reads, &source_name, incoming, unchanged, &mut written_state, now)?;
             Ok((batch, (counts, change, written_state)))
@@ -875,13 +875,12 @@ impl Store {
     /// Runs `merge` (which reads what it needs and says what to write) and
     /// writes its batch, atomically, while this process's other writers
     /// wait. On PostgreSQL it all happens in one transaction that first
-    /// takes an advisory lock per key of `locks` (the identity of the
+    /// takes an advisory lock per key of `keys` (the identity of the
     /// stories it may touch), so that writers on other instances touching
-    /// the same story wait their turn; `prefetch` is read in one round trip.
+    /// the same story wait their turn, and reads them in one round trip.
     fn write_with<T: Send + 'static>(
         &self,
-        locks: Vec<Vec<u8>>,
-        prefetch: Vec<Vec<u8>>,
+        keys: Vec<Vec<u8>>,
         merge: impl FnOnce(&mut Reads<'_>) -> Result<(Batch, T), StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
         let db = self.db_for_write()?;
@@ -891,7 +890,7 @@ impl Store {
                 let mut reads = Reads::new(&db);
                 merge(&mut reads).and_then(|(batch, out)| db.apply(batch).map(|()| out))
             }
-            Db::Postgres(pg) => pg.write_locked(locks, prefetch, merge),
+            Db::Postgres(pg) => pg.write_locked(keys, merge),
         };
         self.wrote(written)
     }

@@ -18,7 +18,7 @@ use std::time::Duration;
 use postgres::{Client, NoTls, Statement, types::ToSql};
 
 use super::db::{Batch, Value};
-use super::{Reads, StoreError};
+use super::{Reads, StoreError, lock};
 
 /// Every migration, in order; the schema version is how many were applied.
 const MIGRATIONS: &[&str] = &[include_str!("../../migrations/postgres/0001_init.sql")];
@@ -205,19 +205,6 @@ impl Pg {
         })
     }
 
-    pub fn get_many(&self, keys: Vec<Vec<u8>>) -> Result<HashMap<Vec<u8>, Value>, StoreError> {
-        if keys.is_empty() {
-            return Ok(HashMap::new());
-        }
-        self.run(move |c| {
-            let rows = c.query("SELECT k, v FROM thau_kv WHERE k = ANY($1)", &[&keys])?;
-            Ok(rows
-                .iter()
-                .map(|r| (r.get::<_, Vec<u8>>(0), Value::from(r.get::<_, &[u8]>(1))))
-                .collect())
-        })
-    }
-
     pub fn insert(&self, key: &[u8], value: &[u8]) -> Result<(), StoreError> {
         let (key, value) = (key.to_vec(), value.to_vec());
         self.run(move |c| {
@@ -295,15 +282,14 @@ impl Pg {
         })
     }
 
-    /// One transaction: takes an advisory lock per key of `locks` (sorted:
-    /// no deadlock between writers), reads `prefetch` in one query, lets
-    /// `merge` read more and say what to write, writes it and commits.
+    /// One transaction: takes an advisory lock per key of `keys` (sorted:
+    /// no deadlock between writers), reads them in one query, lets `merge`
+    /// read more and say what to write, writes it and commits.
     /// Writers on other instances that touch the same keys wait their turn,
     /// so none merges into a story another is rewriting.
     pub fn write_locked<T: Send + 'static>(
         &self,
-        locks: Vec<Vec<u8>>,
-        prefetch: Vec<Vec<u8>>,
+        keys: Vec<Vec<u8>>,
         merge: impl FnOnce(&mut Reads<'_>) -> Result<(Batch, T), StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
         let instance = self.instance.clone();
@@ -312,16 +298,16 @@ impl Pg {
             // is then one round trip per statement.
             let sql = Prepared::of(c)?;
             let mut tx = c.client()?.transaction()?;
-            let mut ids: Vec<i64> = locks.iter().map(|k| key_lock(k)).collect();
+            let mut ids: Vec<i64> = keys.iter().map(|k| key_lock(k)).collect();
             ids.sort_unstable();
             ids.dedup();
             if !ids.is_empty() {
                 tx.execute(&sql.lock, &[&ids])?;
             }
-            let found: HashMap<Vec<u8>, Value> = if prefetch.is_empty() {
+            let found: HashMap<Vec<u8>, Value> = if keys.is_empty() {
                 HashMap::new()
             } else {
-                tx.query(&sql.get_many, &[&prefetch])?
+                tx.query(&sql.get_many, &[&keys])?
                     .iter()
                     .map(|r| (r.get::<_, Vec<u8>>(0), Value::from(r.get::<_, &[u8]>(1))))
                     .collect()
@@ -332,7 +318,7 @@ impl Pg {
                     let rows = tx.query(get, &[&k])?;
                     Ok(rows.first().map(|r| Value::from(r.get::<_, &[u8]>(0))))
                 });
-                for k in prefetch {
+                for k in keys {
                     let v = found.get(&k).cloned();
                     reads.seed(k, v);
                 }
@@ -617,10 +603,6 @@ fn write_batch(
     Ok(())
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
 /// Applies the migrations the database lacks, one transaction, while
 /// holding an advisory lock (instances starting together migrate once).
 fn migrate(client: &mut Client) -> Result<(), StoreError> {
@@ -646,15 +628,9 @@ fn migrate(client: &mut Client) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// The advisory lock of a key: FNV-1a, the same in every instance and
-/// every build.
+/// The advisory lock of a key, the same in every instance.
 fn key_lock(key: &[u8]) -> i64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in key {
-        h ^= u64::from(*b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    h as i64
+    crate::model::stable_hash(key) as i64
 }
 
 /// A connection error with its cause (the `postgres` error alone says only
