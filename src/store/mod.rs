@@ -1123,12 +1123,33 @@ impl<'a> Reads<'a> {
 }
 
 fn open_sled(path: &Path, cache: u64) -> Result<sled::Db, StoreError> {
+    wait_for_sled_release(path);
     Ok(sled::Config::new()
         .path(path)
         .mode(sled::Mode::HighThroughput)
         .cache_capacity(cache)
         .open()?)
 }
+
+/// sled lets go of its file lock only when the last of its threads drops its
+/// handle, a moment after the `Db` itself: a store reopened in the same
+/// process (after a failed write, or by a test) could find it still held.
+/// Our own lock file already keeps every other store out, so waiting for
+/// the previous handle is all that is left to do. (sled and std both lock
+/// with `flock`, so a lock on our own descriptor of its file tells.)
+fn wait_for_sled_release(path: &Path) {
+    let Ok(file) = File::options().read(true).write(true).open(path.join("db")) else {
+        return; // a new store
+    };
+    let deadline = std::time::Instant::now() + SLED_RELEASE_GRACE;
+    while matches!(file.try_lock(), Err(std::fs::TryLockError::WouldBlock))
+        && std::time::Instant::now() < deadline
+    {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}
+
+const SLED_RELEASE_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
 
 impl Drop for Store {
     /// Lets the flusher serve the tickets left, for at most
@@ -1140,6 +1161,9 @@ impl Drop for Store {
         self.commits.stop();
         if self.commits.wait_exit(FLUSHER_GRACE) {
             let _ = flusher.join();
+            // Once dropped, the store's files are free to open again.
+            drop(self.db.write().unwrap_or_else(|e| e.into_inner()).take());
+            wait_for_sled_release(&self.path);
         }
     }
 }
