@@ -32,9 +32,10 @@ use crate::store::{Store, StoreError};
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 const PRUNE_FIRST: Duration = Duration::from_secs(60);
 const PRUNE_EVERY: Duration = Duration::from_secs(3600);
-/// The shortest time between two scans of the store made because another
-/// instance wrote (PostgreSQL).
-const REMOTE_RESCAN_GAP: Duration = Duration::from_secs(2);
+/// How long the store's log keeps a change for publishers (PostgreSQL).
+const LOG_KEEP: Duration = Duration::from_secs(600);
+/// How soon a republish that failed is tried again (from a new scan).
+const RETRY_GAP: Duration = Duration::from_secs(2);
 /// How often `feeds.toml` is checked for changes.
 const CONFIG_CHECK: Duration = Duration::from_secs(1);
 
@@ -186,6 +187,9 @@ pub async fn serve(
     tokio::spawn(answer_admin(runner.clone(), admin_rx));
     if role.polls() {
         tokio::spawn(prune_periodically(state.clone(), changed.clone(), stop_rx.clone()));
+        if state.store.shared().is_some() {
+            tokio::spawn(trim_log_periodically(state.clone(), stop_rx.clone()));
+        }
     }
     tokio::spawn(recover_store(state.clone(), changed.clone(), stop_rx.clone()));
     tokio::spawn(watch_config(
@@ -289,6 +293,28 @@ async fn prune_periodically(state: Arc<AppState>, changed: Arc<Notify>, mut stop
             }
             Ok(Err(e)) => warn!(error = %e, "pruning failed"),
             Err(e) => warn!(error = %e, "pruning failed"),
+        }
+    }
+}
+
+/// Prunes the store's log of changes for publishers (PostgreSQL), on the
+/// poller that prunes for all: publishers read it within moments, and one
+/// that falls further behind than [`LOG_KEEP`] scans the index again.
+async fn trim_log_periodically(state: Arc<AppState>, mut stop: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(LOG_KEEP / 5);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.wait_for(|s| *s) => return,
+        }
+        if !state.store.leads(crate::store::Duty::Prune) {
+            continue;
+        }
+        let store = state.store.clone();
+        match tokio::task::spawn_blocking(move || store.trim_log(LOG_KEEP)).await {
+            Ok(Ok(n)) => tracing::debug!(rows = n, "store log trimmed"),
+            Ok(Err(e)) => warn!(error = %e, "trimming the store's log failed"),
+            Err(e) => warn!(error = %e, "trimming the store's log failed"),
         }
     }
 }
@@ -440,16 +466,27 @@ impl ConfigDiff {
 /// selection and renders only the sections that show something else
 /// (coalescing bursts: one pass covers every write made before it). A new
 /// configuration, or a store that was reopened, starts from a full scan.
+/// On PostgreSQL the writes of every instance come from the store's log,
+/// in the order they committed, so publishers scan only at start.
 async fn republish(state: Arc<AppState>, bound: SocketAddr, changed: Arc<Notify>, mut stop: watch::Receiver<bool>) {
     // The selection, with the configuration and the store generation it was
     // made for.
     let mut current: Option<(Arc<Config>, u64, Selection)> = None;
+    // Whether this instance wrote the archive at the last pass.
+    let mut archived_before = false;
     loop {
         let config = state.config.load_full();
         let generation = state.store.generation();
-        let rescan = current
-            .as_ref()
-            .is_none_or(|(c, g, _)| !Arc::ptr_eq(c, &config) || *g != generation);
+        // A publisher that takes the archive over from another instance
+        // scans once: what it counted towards the next page, from what it
+        // heard, may be off.
+        let archives = state.store.leads(crate::store::Duty::Archive);
+        let took_over = archives && !archived_before;
+        archived_before = archives;
+        let rescan = took_over
+            || current
+                .as_ref()
+                .is_none_or(|(c, g, _)| !Arc::ptr_eq(c, &config) || *g != generation);
         let (store, previous) = (state.store.clone(), state.site.load_full());
         let base_url = config.server.base_url(bound);
         let taken = current.take();
@@ -457,24 +494,48 @@ async fn republish(state: Arc<AppState>, bound: SocketAddr, changed: Arc<Notify>
             let config = config.clone();
             tokio::task::spawn_blocking(move || -> Result<(Selection, Site, bool), StoreError> {
                 let started = std::time::Instant::now();
-                let (mut selection, dirty) = match taken {
-                    Some((_, _, mut selection)) if !rescan => {
-                        let changes = store.take_changes();
-                        let dirty = selection.apply(&store, &changes)?;
-                        (selection, Some(dirty))
+                let scan = || store.while_quiet(|view| Selection::scan(view, &config));
+                // What a selection made from a new scan shows differently.
+                let against = |before: &Selection, fresh: &Selection| {
+                    let mut dirty = fresh.changed_since(before);
+                    // (A digest frozen elsewhere is not in the selection.)
+                    for (d, section) in dirty.iter_mut().zip(&config.sections) {
+                        *d |= section.digest.is_some();
                     }
-                    // Another instance wrote (or the store was reopened):
+                    dirty
+                };
+                let (mut selection, dirty) = match taken {
+                    Some((_, _, mut selection)) if !rescan => store.follow(|view, news| {
+                        if news.rescan {
+                            let fresh = Selection::scan(view, &config)?;
+                            let dirty = against(&selection, &fresh);
+                            return Ok((fresh, Some(dirty)));
+                        }
+                        let mut dirty = selection.apply(view, &news.changes)?;
+                        // What another instance wrote: archive pages (their
+                        // section's feed links to them), digests.
+                        let index = |slug: &str| config.sections.iter().position(|s| s.slug == slug);
+                        for (slug, n) in &news.archived {
+                            let Some(i) = index(slug) else { continue };
+                            if let Some(page) = view.archive_page::<crate::model::ArchivePage>(slug, *n)? {
+                                let per_page = config.server.archive_page_size;
+                                selection.archived(i, page.last_published, &page.last_key, per_page);
+                            }
+                            dirty[i] = true;
+                        }
+                        for i in news.digests.iter().filter_map(|slug| index(slug)) {
+                            dirty[i] = true;
+                        }
+                        Ok((selection, Some(dirty)))
+                    })?,
+                    // The store was reopened, or the archive taken over:
                     // scan again, render only the sections that differ.
                     Some((before_config, _, before)) if Arc::ptr_eq(&before_config, &config) => {
-                        let fresh = store.while_quiet(|| Selection::scan(&store, &config))?;
-                        let mut dirty = fresh.changed_since(&before);
-                        // (A digest frozen elsewhere is not in the selection.)
-                        for (d, section) in dirty.iter_mut().zip(&config.sections) {
-                            *d |= section.digest.is_some();
-                        }
+                        let fresh = scan()?;
+                        let dirty = against(&before, &fresh);
                         (fresh, Some(dirty))
                     }
-                    _ => (store.while_quiet(|| Selection::scan(&store, &config))?, None),
+                    _ => (scan()?, None),
                 };
                 let now = Utc::now();
                 // Digests and archive pages are written by one publisher
@@ -553,12 +614,10 @@ async fn republish(state: Arc<AppState>, bound: SocketAddr, changed: Arc<Notify>
         let digest_due = crate::digest::next_due(&state.config.load(), Utc::now())
             .and_then(|t| (t - Utc::now()).to_std().ok())
             .map(|wait| wait + Duration::from_secs(1));
-        // Scans because another instance wrote come at most every
-        // REMOTE_RESCAN_GAP: each reads the whole index, and pollers write
-        // all the time (what they write meanwhile is in the next scan).
+        // A failed pass (or a reopened store) scans again, after a moment.
         if current.is_none() || current.as_ref().is_some_and(|(_, g, _)| *g != state.store.generation()) {
             tokio::select! {
-                _ = tokio::time::sleep(REMOTE_RESCAN_GAP) => {}
+                _ = tokio::time::sleep(RETRY_GAP) => {}
                 _ = stop.wait_for(|s| *s) => return,
             }
             continue;

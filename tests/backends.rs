@@ -46,6 +46,14 @@ impl Backend {
     fn second(&self) -> Arc<Store> {
         self.second.clone().unwrap_or_else(|| self.store.clone())
     }
+
+    /// One more instance (PostgreSQL), or the one store (sled).
+    fn another(&self) -> Arc<Store> {
+        match &self._db {
+            Some(db) => Arc::new(Store::open_postgres(&db.url, 2).unwrap()),
+            None => self.store.clone(),
+        }
+    }
 }
 
 /// Runs each test on sled and on PostgreSQL.
@@ -261,16 +269,27 @@ on_both! {
     }
 
     fn a_selection_kept_up_to_date_equals_a_fresh_scan(b: &Backend) {
-        selection_follows_the_store(&b.store);
+        selection_follows_the_store(&b.store, &b.second());
+    }
+
+    fn a_selection_kept_up_to_date_under_concurrent_writers_equals_a_fresh_scan(b: &Backend) {
+        let writers: Vec<Arc<Store>> = (0..4).map(|_| b.another()).collect();
+        selection_follows_concurrent_writers(&b.store, &writers);
     }
 }
 
-/// Random polls and prunes; after each, the selection kept up to date from
-/// the store's changes equals a fresh scan.
-fn selection_follows_the_store(store: &Store) {
-    use thau::select::Selection;
+/// Applies to `selection` what writes did since it last followed `store`.
+fn follow(store: &Store, selection: &mut thau::select::Selection) {
+    store
+        .follow(|view, taken| {
+            assert!(!taken.rescan, "the log lost track");
+            selection.apply(view, &taken.changes)
+        })
+        .unwrap();
+}
 
-    let config = thau::config::Config::parse(
+fn selection_config() -> thau::config::Config {
+    thau::config::Config::parse(
         r#"
 [server]
 page_size = 3
@@ -296,53 +315,125 @@ url = "https://journal.example/rss"
 "#,
         std::path::Path::new("feeds.toml"),
     )
-    .unwrap();
-    store.track_changes();
-    let mut selection = store.while_quiet(|| Selection::scan(store, &config)).unwrap();
-    let mut seed = 42u64;
-    let mut next = move |n: u64| {
+    .unwrap()
+}
+
+/// A random story of 40, as `source` relays it.
+fn random_story(source: &str, next: &mut impl FnMut(u64) -> u64) -> Entry {
+    let story = next(40);
+    let link = format!("https://news.example/{story}");
+    let category = ["Sète", "Agde", "sete"][next(3) as usize];
+    let title = ["Les joutes", "Le budget", "Le marché"][next(3) as usize];
+    let mut e = entry(
+        source,
+        &format!("u:{link}"),
+        Some(&link),
+        next(500) as i64,
+        &format!("{story}-{}", next(3)),
+        &[category],
+    );
+    e.title = title.into();
+    e.sources[0].guid = None;
+    e
+}
+
+fn lcg(mut seed: u64) -> impl FnMut(u64) -> u64 {
+    move |n: u64| {
         seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
         (seed >> 33) % n
-    };
-    let shown = |s: &Selection| -> Vec<(Vec<String>, usize)> {
-        s.picks
-            .iter()
-            .map(|p| {
-                (
-                    p.entries().iter().map(|e| format!("{}:{}", e.key, e.title)).collect(),
-                    p.total,
-                )
-            })
-            .collect()
-    };
+    }
+}
+
+fn shown(s: &thau::select::Selection) -> Vec<(Vec<String>, usize, usize)> {
+    s.picks
+        .iter()
+        .chain([&s.all])
+        .map(|p| {
+            (
+                p.entries()
+                    .iter()
+                    .map(|e| format!("{}:{}:{}", e.key, e.title, e.sources.len()))
+                    .collect(),
+                p.total,
+                p.filtered,
+            )
+        })
+        .collect()
+}
+
+/// Four writers (each an instance of its own on PostgreSQL) poll and prune
+/// the same 40 stories at once while a publisher scans three times, each
+/// time into a selection it then keeps up to date (one cursor: the last
+/// scan's); once they are done, what it shows equals a fresh scan.
+fn selection_follows_concurrent_writers(publisher: &Store, writers: &[Arc<Store>]) {
+    use thau::select::Selection;
+
+    let config = selection_config();
+    publisher.track_changes();
+    let writing = std::sync::atomic::AtomicUsize::new(writers.len());
+    std::thread::scope(|scope| {
+        for (w, store) in writers.iter().enumerate() {
+            let writing = &writing;
+            scope.spawn(move || {
+                let mut next = lcg(w as u64 + 7);
+                for step in 0..150 {
+                    if step % 20 == 19 {
+                        let keys: Vec<String> =
+                            (0..2).map(|_| format!("u:https://news.example/{}", next(40))).collect();
+                        store.remove_entries(&keys).unwrap();
+                    } else {
+                        let source = ["mairie", "journal"][next(2) as usize];
+                        let polled = (0..1 + next(3)).map(|_| random_story(source, &mut next)).collect();
+                        poll(store, source, polled);
+                    }
+                }
+                writing.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+            });
+        }
+        let mut scans = 0;
+        let mut selection = None;
+        while writing.load(std::sync::atomic::Ordering::SeqCst) > 0 {
+            if scans < 3 {
+                // A new scan, mid-write: from it on, the log again.
+                selection = Some(publisher.while_quiet(|view| Selection::scan(view, &config)).unwrap());
+                scans += 1;
+            }
+            follow(publisher, selection.as_mut().unwrap());
+            std::thread::sleep(std::time::Duration::from_millis(15));
+        }
+        assert!(scans >= 2, "the writers were done before the publisher scanned twice");
+        let mut selection = selection.unwrap();
+        follow(publisher, &mut selection);
+        let fresh = Selection::scan(publisher, &config).unwrap();
+        assert_eq!(shown(&selection), shown(&fresh));
+        assert_eq!(
+            (selection.total, &selection.per_source),
+            (fresh.total, &fresh.per_source)
+        );
+        assert!(fresh.total > 0);
+    });
+}
+
+/// Random polls and prunes, by either instance; after each, the selection
+/// kept up to date from the store's changes equals a fresh scan.
+fn selection_follows_the_store(store: &Store, other: &Store) {
+    use thau::select::Selection;
+
+    let config = selection_config();
+    store.track_changes();
+    let mut selection = store.while_quiet(|view| Selection::scan(view, &config)).unwrap();
+    let mut next = lcg(42);
     for step in 0..300 {
+        let writer = [store, other][next(2) as usize];
         if step % 25 == 24 {
             let keys: Vec<String> = (0..3).map(|_| format!("u:https://news.example/{}", next(40))).collect();
-            store.remove_entries(&keys).unwrap();
+            writer.remove_entries(&keys).unwrap();
         } else {
             let source = ["mairie", "journal"][next(2) as usize];
-            let polled: Vec<Entry> = (0..1 + next(4))
-                .map(|_| {
-                    let story = next(40);
-                    let link = format!("https://news.example/{story}");
-                    let category = ["Sète", "Agde", "sete"][next(3) as usize];
-                    let title = ["Les joutes", "Le budget", "Le marché"][next(3) as usize];
-                    let mut e = entry(
-                        source,
-                        &format!("u:{link}"),
-                        Some(&link),
-                        next(500) as i64,
-                        &format!("{story}-{}", next(3)),
-                        &[category],
-                    );
-                    e.title = title.into();
-                    e.sources[0].guid = None;
-                    e
-                })
-                .collect();
-            poll(store, source, polled);
+            let polled = (0..1 + next(4)).map(|_| random_story(source, &mut next)).collect();
+            poll(writer, source, polled);
         }
-        selection.apply(store, &store.take_changes()).unwrap();
+        follow(store, &mut selection);
         let fresh = Selection::scan(store, &config).unwrap();
         assert_eq!(shown(&selection), shown(&fresh), "after step {step}");
         assert_eq!(
@@ -351,6 +442,85 @@ url = "https://journal.example/rss"
             "after step {step}"
         );
     }
+}
+
+/// The log's two hard cases, made to happen: a write that commits while
+/// an older one still runs (its writer has its transaction id and waits
+/// for a row lock the test holds). A publisher that follows the log then
+/// gets the newer write now and the older one once it commits, rather than
+/// passing it for good; a publisher that scans then sees the newer write
+/// in its scan and does not apply it again from the log. Both end up
+/// showing what a fresh scan shows.
+#[test]
+fn the_log_neither_skips_an_older_write_nor_applies_a_scanned_one_twice() {
+    use thau::select::Selection;
+
+    let Some(db) = support::test_database("logorder") else {
+        return;
+    };
+    let open = || Arc::new(Store::open_postgres(&db.url, 2).unwrap());
+    let (slow, fast, early, late) = (open(), open(), open(), open());
+    let config = selection_config();
+    let story = |source: &str, n: i64| {
+        let link = format!("https://news.example/{source}/{n}");
+        let mut e = entry(source, &format!("u:{link}"), Some(&link), n, "v1", &["Sète"]);
+        e.title = format!("{source} {n}");
+        e
+    };
+    poll(&slow, "mairie", vec![story("mairie", 1)]);
+    early.track_changes();
+    let mut before = early.while_quiet(|view| Selection::scan(view, &config)).unwrap();
+
+    // Hold the row of mairie's fetch state: its next poll gets its
+    // transaction id writing the rows before it ("d\0", "e\0"), then waits.
+    let mut holder = postgres::Client::connect(&db.url, postgres::NoTls).unwrap();
+    let mut hold = holder.transaction().unwrap();
+    hold.execute(
+        "SELECT 1 FROM thau_kv WHERE k = $1 FOR UPDATE",
+        &[&b"f\0mairie".to_vec()],
+    )
+    .unwrap();
+    std::thread::scope(|scope| {
+        let blocked = scope.spawn(|| poll(&slow, "mairie", vec![story("mairie", 2)]));
+        let mut watcher = postgres::Client::connect(&db.url, postgres::NoTls).unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while watcher
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() \
+                 AND wait_event_type = 'Lock' AND backend_xid IS NOT NULL",
+                &[],
+            )
+            .unwrap()
+            .get::<_, i64>(0)
+            == 0
+        {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the poll never waited for the row"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        // A newer write commits meanwhile.
+        poll(&fast, "journal", vec![story("journal", 3)]);
+
+        // A publisher that follows now shows the newer write, and must
+        // still get the older one when it commits.
+        follow(&early, &mut before);
+        assert_eq!(before.total, 2);
+        late.track_changes();
+        let mut after = late.while_quiet(|view| Selection::scan(view, &config)).unwrap();
+        assert_eq!(after.total, 2, "the scan shows the newer write");
+
+        hold.rollback().unwrap();
+        blocked.join().unwrap();
+        follow(&early, &mut before);
+        follow(&late, &mut after);
+        let fresh = Selection::scan(&early, &config).unwrap();
+        assert_eq!(fresh.total, 3);
+        assert_eq!(shown(&before), shown(&fresh), "the publisher that read the log");
+        assert_eq!(shown(&after), shown(&fresh), "the publisher that scanned");
+        assert_eq!((before.total, after.total), (3, 3));
+    });
 }
 
 /// A database migrated by a newer thau is refused with both versions said;
@@ -374,7 +544,7 @@ fn postgres_migrates_once_and_refuses_a_newer_schema() {
         .query_one("SELECT count(*) FROM thau_schema", &[])
         .unwrap()
         .get(0);
-    assert_eq!(versions, 1, "each migration recorded once");
+    assert_eq!(versions, 2, "each migration recorded once");
     client
         .batch_execute("INSERT INTO thau_schema (version) VALUES (99)")
         .unwrap();

@@ -14,7 +14,12 @@ const V1: u8 = 0x01;
 /// values this small: measured in BENCHMARKS.md.) Paid before the store's
 /// write lock is taken.
 pub fn encode_entry(entry: &Entry) -> Vec<u8> {
-    let json = serde_json::to_vec(entry).expect("plain data serializes");
+    compressed_json(entry)
+}
+
+/// Any record as an entry is written: its JSON compressed with LZ4.
+pub fn compressed_json<T: serde::Serialize>(value: &T) -> Vec<u8> {
+    let json = serde_json::to_vec(value).expect("plain data serializes");
     let mut out = Vec::with_capacity(1 + 4 + lz4_flex::block::get_maximum_output_size(json.len()));
     out.push(V1);
     out.extend_from_slice(&(json.len() as u32).to_le_bytes());
@@ -26,6 +31,11 @@ pub fn encode_entry(entry: &Entry) -> Vec<u8> {
 }
 
 pub fn decode_entry(key: &[u8], bytes: &[u8]) -> Result<Entry, StoreError> {
+    decode_json(key, bytes)
+}
+
+/// Reads what [`compressed_json`] wrote (or plain JSON).
+pub fn decode_json<T: serde::de::DeserializeOwned>(key: &[u8], bytes: &[u8]) -> Result<T, StoreError> {
     let corrupt = |why: String| StoreError::Corrupt {
         key: String::from_utf8_lossy(key).into_owned(),
         why,

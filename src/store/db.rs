@@ -18,15 +18,18 @@ pub enum Db {
     Postgres(Arc<Pg>),
 }
 
+/// Per key, a value to set or None to remove.
+pub type Ops = BTreeMap<Vec<u8>, Option<Vec<u8>>>;
+
 /// Writes applied together, all or none.
 #[derive(Default)]
 pub struct Batch {
     /// Per key, its last write: a later write of a key replaces an earlier
     /// one, as in a sled batch applied in order.
-    ops: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
-    /// Whether publishers on other instances must hear of it: it changed
-    /// entries.
-    pub notify: bool,
+    ops: Ops,
+    /// What it tells publishers (on PostgreSQL, a `thau_log` row written
+    /// with it, and a notification): it changed entries, say.
+    pub log: Option<Vec<u8>>,
 }
 
 impl Batch {
@@ -38,9 +41,10 @@ impl Batch {
         self.ops.insert(key.into(), None);
     }
 
-    /// The writes: (key, Some(value)) to set, (key, None) to remove.
-    pub fn into_parts(self) -> (BTreeMap<Vec<u8>, Option<Vec<u8>>>, bool) {
-        (self.ops, self.notify)
+    /// The writes: (key, Some(value)) to set, (key, None) to remove; and
+    /// the log record.
+    pub fn into_parts(self) -> (Ops, Option<Vec<u8>>) {
+        (self.ops, self.log)
     }
 }
 
@@ -65,14 +69,15 @@ impl Db {
 
     /// Writes `value` unless `key` is already set; returns what is stored
     /// now (so two instances writing a record meant to be written once
-    /// both go on with the same one).
-    pub fn insert_once(&self, key: &[u8], value: &[u8]) -> Result<Value, StoreError> {
+    /// both go on with the same one). `log` goes to publishers with the
+    /// write, when it happens.
+    pub fn insert_once(&self, key: &[u8], value: &[u8], log: Vec<u8>) -> Result<Value, StoreError> {
         match self {
             Db::Sled(db) => match db.compare_and_swap(key, None::<&[u8]>, Some(value))? {
                 Ok(()) => Ok(Value::from(value)),
                 Err(e) => Ok(e.current.unwrap_or_else(|| Value::from(value))),
             },
-            Db::Postgres(pg) => pg.insert_once(key, value),
+            Db::Postgres(pg) => pg.insert_once(key, value, log),
         }
     }
 

@@ -135,12 +135,12 @@ pub struct Store {
     write: Mutex<()>,
     commits: Arc<GroupCommit>,
     flusher: Option<std::thread::JoinHandle<()>>,
-    /// Changes other instances made (PostgreSQL): each one makes whoever
-    /// keeps a selection scan again.
-    heard: Arc<std::sync::atomic::AtomicU64>,
     /// What writes did to the entries since the publisher last asked; None
-    /// while nobody asks (`thau poll`).
+    /// while nobody asks (`thau poll`). (On PostgreSQL the log says it.)
     changes: Mutex<Option<Vec<Change>>>,
+    /// On PostgreSQL, where the publisher's next read of the log starts;
+    /// None before its first scan.
+    log: Mutex<Option<LogCursor>>,
     /// How many times the database was reopened: writes reported as
     /// changes but not yet durable may be lost then.
     reopened: std::sync::atomic::AtomicU64,
@@ -151,10 +151,59 @@ pub struct Store {
 /// What one write did to the entries: the index rows it removed (with the
 /// entry as it was, which keyword sections need to judge it) and the
 /// entries it wrote. The publisher keeps its selection up to date with it.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct Change {
     pub removed: Vec<(IndexRow, Option<Arc<Entry>>)>,
     pub added: Vec<(IndexRow, Arc<Entry>)>,
+}
+
+impl Change {
+    fn is_empty(&self) -> bool {
+        self.removed.is_empty() && self.added.is_empty()
+    }
+}
+
+/// What a write tells the publishers of every instance, on PostgreSQL: a
+/// row of `thau_log`, written in the write's transaction.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+enum Logged {
+    /// It changed entries.
+    Change(Change),
+    /// It wrote page `page` of a section's archive.
+    Archived { section: String, page: u32 },
+    /// It froze a digest of a section.
+    Digest { section: String },
+    /// Anything else (a migration's copy): scan everything again.
+    Rescan,
+}
+
+impl Logged {
+    fn encode(&self) -> Vec<u8> {
+        codec::compressed_json(self)
+    }
+}
+
+/// Where a publisher's next read of the log starts (a transaction id), and
+/// the snapshot its last scan read (rows it shows are not applied again).
+#[derive(Debug)]
+struct LogCursor {
+    next: i64,
+    seen: String,
+}
+
+/// What writes did since the publisher last asked ([`Store::follow`]).
+#[derive(Debug, Default)]
+pub struct Taken {
+    /// In the order they were made.
+    pub changes: Vec<Change>,
+    /// Archive pages (section, number) and digests (section) other
+    /// instances wrote.
+    pub archived: Vec<(String, u32)>,
+    pub digests: Vec<String>,
+    /// The changes cannot be known (the first call, the log pruned past
+    /// this reader, a copy that rewrote the store): make the selection
+    /// again from a scan.
+    pub rescan: bool,
 }
 
 impl IndexRow {
@@ -205,8 +254,11 @@ impl Store {
     /// Opens the store in a PostgreSQL database (migrating its schema),
     /// with `connections` connections. Any number of processes may.
     pub fn open_postgres(url: &str, connections: usize) -> Result<Store, StoreError> {
-        let pg = pg::Pg::open(url, connections)?;
-        Ok(Store {
+        Ok(Store::on_postgres(pg::Pg::open(url, connections)?))
+    }
+
+    fn on_postgres(pg: Arc<pg::Pg>) -> Store {
+        Store {
             db: Arc::new(RwLock::new(Some(Db::Postgres(pg)))),
             path: PathBuf::from("postgresql"),
             cache: 0,
@@ -214,11 +266,11 @@ impl Store {
             write: Mutex::new(()),
             commits: Arc::new(GroupCommit::default()),
             flusher: None,
-            heard: Arc::default(),
             changes: Mutex::new(None),
+            log: Mutex::new(None),
             reopened: std::sync::atomic::AtomicU64::new(0),
             _lock: None,
-        })
+        }
     }
 
     /// The PostgreSQL backend, when the store is on one.
@@ -265,7 +317,7 @@ impl Store {
                 pending = 0;
             }
         }
-        batch.notify = true;
+        batch.log = Some(Logged::Rescan.encode());
         into.apply(batch)?;
         into.flush()?;
         let found = into
@@ -293,16 +345,11 @@ impl Store {
         if self.shared().is_some() { "postgres" } else { "sled" }
     }
 
-    /// On PostgreSQL, hears the changes other instances make: each makes
-    /// [`Store::generation`] move (a selection kept from this process's own
-    /// changes must scan again) and calls `heard`.
+    /// On PostgreSQL, calls `heard` when another instance wrote (then
+    /// [`Store::follow`] has news).
     pub fn listen(&self, heard: impl Fn() + Send + 'static) -> Result<(), StoreError> {
         let Some(pg) = self.shared() else { return Ok(()) };
-        let count = self.heard.clone();
-        pg.listen(move || {
-            count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-            heard();
-        })
+        pg.listen(heard)
     }
 
     /// Opens (or creates) the store at `path`, with a page cache of at most
@@ -364,14 +411,14 @@ impl Store {
             write: Mutex::new(()),
             commits,
             flusher: Some(flusher),
-            heard: Arc::default(),
             changes: Mutex::new(None),
+            log: Mutex::new(None),
             reopened: std::sync::atomic::AtomicU64::new(0),
             _lock: Some(lock),
         })
     }
 
-    /// From now on, keeps what each write does for [`Store::take_changes`].
+    /// From now on, keeps what each write does for [`Store::follow`].
     pub fn track_changes(&self) {
         lock(&self.changes).get_or_insert_with(Vec::new);
     }
@@ -380,21 +427,89 @@ impl Store {
     /// reported changed may not be there, so whoever kept a selection from
     /// the changes must scan again.
     pub fn generation(&self) -> u64 {
-        self.reopened.load(std::sync::atomic::Ordering::SeqCst) + self.heard.load(std::sync::atomic::Ordering::SeqCst)
+        self.reopened.load(std::sync::atomic::Ordering::SeqCst)
     }
 
-    /// What writes did since the last call.
-    pub fn take_changes(&self) -> Vec<Change> {
-        lock(&self.changes).as_mut().map(std::mem::take).unwrap_or_default()
+    /// Runs `f` on the store as it is at one moment, with what writes did
+    /// since the last call (or since [`Store::while_quiet`]): a publisher
+    /// applies them to what it shows, and what it then reads from the store
+    /// (to fill a page again) is the store those changes lead to. On sled
+    /// while no write happens; on PostgreSQL in a snapshot (writers go on
+    /// meanwhile), with what every instance wrote before it, from the log,
+    /// in the order the writes committed.
+    pub fn follow<T>(&self, f: impl FnOnce(&Store, Taken) -> Result<T, StoreError>) -> Result<T, StoreError> {
+        self.at_once(true, f)
     }
 
-    /// Runs `f` while no write happens, having forgotten the changes
-    /// recorded so far: a full scan of the index, whose result later
-    /// changes then update without counting anything twice.
-    pub fn while_quiet<T>(&self, f: impl FnOnce() -> T) -> T {
-        let _turn = lock(&self.write);
-        self.take_changes();
-        f()
+    /// Runs `f` on the store as it is at one moment (a full scan of the
+    /// index), from which [`Store::follow`] goes on without counting
+    /// anything twice or missing anything.
+    pub fn while_quiet<T>(&self, f: impl FnOnce(&Store) -> Result<T, StoreError>) -> Result<T, StoreError> {
+        self.at_once(false, |view, _| f(view))
+    }
+
+    fn at_once<T>(
+        &self,
+        read_log: bool,
+        f: impl FnOnce(&Store, Taken) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let Some(pg) = self.shared() else {
+            let _turn = lock(&self.write);
+            let changes = lock(&self.changes).as_mut().map(std::mem::take).unwrap_or_default();
+            return f(
+                self,
+                Taken {
+                    changes,
+                    ..Taken::default()
+                },
+            );
+        };
+        let (snapshot, seen) = pg.snapshot()?;
+        let xmin = seen.split(':').next().and_then(|x| x.parse().ok());
+        let next = xmin.ok_or_else(|| StoreError::Postgres(format!("an unexpected snapshot: {seen}")))?;
+        let mut cursor = lock(&self.log);
+        let taken = match cursor.take() {
+            Some(at) if read_log => {
+                let (rows, floor) = snapshot.read_log(at.next, at.seen)?;
+                if at.next < floor {
+                    Taken {
+                        rescan: true,
+                        ..Taken::default()
+                    }
+                } else {
+                    let mut taken = Taken::default();
+                    for (writer, body) in rows {
+                        let mine = writer == pg.instance;
+                        match codec::decode_json::<Logged>(b"(thau_log)", &body)? {
+                            Logged::Change(change) => taken.changes.push(change),
+                            // (This instance's own are applied as it writes them.)
+                            Logged::Archived { section, page } if !mine => taken.archived.push((section, page)),
+                            Logged::Digest { section } if !mine => taken.digests.push(section),
+                            Logged::Archived { .. } | Logged::Digest { .. } => {}
+                            Logged::Rescan => taken.rescan = true,
+                        }
+                    }
+                    taken
+                }
+            }
+            _ => Taken {
+                rescan: true,
+                ..Taken::default()
+            },
+        };
+        let result = f(&Store::on_postgres(snapshot), taken);
+        // (Failed: the next call scans again.)
+        *cursor = result.is_ok().then_some(LogCursor { next, seen });
+        result
+    }
+
+    /// On PostgreSQL, prunes what the log keeps for publishers beyond
+    /// `keep`; returns the rows pruned.
+    pub fn trim_log(&self, keep: std::time::Duration) -> Result<u64, StoreError> {
+        match self.shared() {
+            Some(pg) => pg.trim_log(keep),
+            None => Ok(0),
+        }
     }
 
     fn record(&self, change: Change) {
@@ -571,7 +686,10 @@ impl Store {
         ]
         .concat();
         // Written once: another instance may have frozen it first.
-        self.wrote(db.insert_once(&key, &to_json(digest)))?;
+        let logged = Logged::Digest {
+            section: slug.to_string(),
+        };
+        self.wrote(db.insert_once(&key, &to_json(digest), logged.encode()))?;
         Ok(())
     }
 
@@ -667,10 +785,10 @@ impl Store {
     /// marking `source`'s version as full; false when the entry is gone.
     pub fn set_full_text(&self, key: &str, source: &str, html: String) -> Result<bool, StoreError> {
         let (key, source) = (key.to_string(), source.to_string());
-        let change = self.write_with(vec![entry_key(&key)], move |reads| {
+        self.write_with(vec![entry_key(&key)], move |reads| {
             let mut batch = Batch::default();
             let Some(old) = reads.entry(&key)? else {
-                return Ok((batch, None));
+                return Ok((batch, Change::default(), false));
             };
             let mut new = old.clone();
             new.content = Some(html);
@@ -681,18 +799,12 @@ impl Store {
             let row = IndexRow::of(&new);
             batch.insert(time_key(&new), codec::encode_routing(&row.routing));
             batch.insert(entry_key(&key), codec::encode_entry(&new));
-            batch.notify = true;
-            Ok((
-                batch,
-                Some(Change {
-                    removed: vec![(IndexRow::of(&old), Some(Arc::new(old)))],
-                    added: vec![(row, Arc::new(new))],
-                }),
-            ))
-        })?;
-        let Some(change) = change else { return Ok(false) };
-        self.record(change);
-        Ok(true)
+            let change = Change {
+                removed: vec![(IndexRow::of(&old), Some(Arc::new(old)))],
+                added: vec![(row, Arc::new(new))],
+            };
+            Ok((batch, change, true))
+        })
     }
 
     /// A source's WebSub subscription as a subscriber (`W\0{source}`).
@@ -746,7 +858,11 @@ impl Store {
     ) -> Result<T, StoreError> {
         let db = self.db_for_write()?;
         let key = archive_key(slug, n);
-        let stored = self.wrote(db.insert_once(&key, &to_json(page)))?;
+        let logged = Logged::Archived {
+            section: slug.to_string(),
+            page: n,
+        };
+        let stored = self.wrote(db.insert_once(&key, &to_json(page), logged.encode()))?;
         decode(&key, &stored)
     }
 
@@ -779,7 +895,7 @@ impl Store {
         for chunk in keys.chunks(REMOVE_BATCH) {
             let chunk: Vec<String> = chunk.iter().map(|k| k.to_string()).collect();
             let entry_keys: Vec<Vec<u8>> = chunk.iter().map(|k| entry_key(k)).collect();
-            let change = self.write_with(entry_keys, move |reads| {
+            removed += self.write_with(entry_keys, move |reads| {
                 let mut batch = Batch::default();
                 let mut change = Change::default();
                 for key in &chunk {
@@ -793,11 +909,9 @@ impl Store {
                     }
                     change.removed.push((IndexRow::of(&entry), Some(Arc::new(entry))));
                 }
-                batch.notify = !change.removed.is_empty();
-                Ok((batch, change))
+                let removed = change.removed.len();
+                Ok((batch, change, removed))
             })?;
-            removed += change.removed.len();
-            self.record(change);
         }
         self.flush()?;
         Ok(removed)
@@ -860,37 +974,48 @@ impl Store {
             }
         }
         let (source_name, mut written_state) = (source.to_string(), state.clone());
-        let (counts, change, written_state) = self.write_with(keys, move |reads| {
+        let (counts, written_state) = self.write_with(keys, move |reads| {
             let (batch, counts, change) =
                 merge_poll(reads, &source_name, incoming, unchanged, &mut written_state, now)?;
-            Ok((batch, (counts, change, written_state)))
+            Ok((batch, change, (counts, written_state)))
         })?;
         *state = written_state;
-        if !change.added.is_empty() {
-            self.record(change);
-        }
         Ok(counts)
     }
 
-    /// Runs `merge` (which reads what it needs and says what to write) and
-    /// writes its batch, atomically, while this process's other writers
-    /// wait. On PostgreSQL it all happens in one transaction that first
-    /// takes an advisory lock per key of `keys` (the identity of the
-    /// stories it may touch), so that writers on other instances touching
-    /// the same story wait their turn, and reads them in one round trip.
+    /// Runs `merge` (which reads what it needs and says what to write and
+    /// what that changes) and writes its batch, atomically, while this
+    /// process's other writers wait; the change goes to the publisher. On
+    /// PostgreSQL it all happens in one transaction that first takes an
+    /// advisory lock per key of `keys` (the identity of the stories it may
+    /// touch), so that writers on other instances touching the same story
+    /// wait their turn, reads them in one round trip, and logs the change
+    /// for the publishers of every instance.
     fn write_with<T: Send + 'static>(
         &self,
         keys: Vec<Vec<u8>>,
-        merge: impl FnOnce(&mut Reads<'_>) -> Result<(Batch, T), StoreError> + Send + 'static,
+        merge: impl FnOnce(&mut Reads<'_>) -> Result<(Batch, Change, T), StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
         let db = self.db_for_write()?;
         let _turn = lock(&self.write);
         let written = match &db {
             Db::Sled(_) => {
                 let mut reads = Reads::new(&db);
-                merge(&mut reads).and_then(|(batch, out)| db.apply(batch).map(|()| out))
+                merge(&mut reads).and_then(|(batch, change, out)| {
+                    db.apply(batch)?;
+                    if !change.is_empty() {
+                        self.record(change);
+                    }
+                    Ok(out)
+                })
             }
-            Db::Postgres(pg) => pg.write_locked(keys, merge),
+            Db::Postgres(pg) => pg.write_locked(keys, move |reads| {
+                let (mut batch, change, out) = merge(reads)?;
+                if !change.is_empty() {
+                    batch.log = Some(Logged::Change(change).encode());
+                }
+                Ok((batch, out))
+            }),
         };
         self.wrote(written)
     }
@@ -992,7 +1117,6 @@ fn merge_poll(
     listed.sort_by(|a, b| a.key.cmp(&b.key));
     listed.dedup_by(|a, b| a.key == b.key);
     batch.insert(listed_key(source), codec::encode_listed(&listed));
-    batch.notify = !change.added.is_empty();
     Ok((batch, counts, change))
 }
 
@@ -1142,9 +1266,7 @@ fn wait_for_sled_release(path: &Path) {
         return; // a new store
     };
     let deadline = std::time::Instant::now() + SLED_RELEASE_GRACE;
-    while matches!(file.try_lock(), Err(std::fs::TryLockError::WouldBlock))
-        && std::time::Instant::now() < deadline
-    {
+    while matches!(file.try_lock(), Err(std::fs::TryLockError::WouldBlock)) && std::time::Instant::now() < deadline {
         std::thread::sleep(std::time::Duration::from_millis(5));
     }
 }
@@ -1399,7 +1521,7 @@ fn from_newest_first(bytes: [u8; 8]) -> DateTime<Utc> {
 }
 
 /// One row of the time index.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct IndexRow {
     pub key: String,
     pub published: DateTime<Utc>,

@@ -21,7 +21,10 @@ use super::db::{Batch, Value};
 use super::{Reads, StoreError, lock};
 
 /// Every migration, in order; the schema version is how many were applied.
-const MIGRATIONS: &[&str] = &[include_str!("../../migrations/postgres/0001_init.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../../migrations/postgres/0001_init.sql"),
+    include_str!("../../migrations/postgres/0002_log.sql"),
+];
 pub const SCHEMA_VERSION: usize = MIGRATIONS.len();
 
 /// Advisory lock keys: migrating, and claiming due sources.
@@ -29,6 +32,8 @@ const MIGRATE_LOCK: i64 = 0x7468_6175_0001;
 const CLAIM_LOCK: i64 = 0x7468_6175_0002;
 /// The channel publishers listen on; the payload is the writer's instance.
 const CHANNEL: &str = "thau_changes";
+/// Connections of ended snapshots kept for the next ones.
+const SPARE_SNAPSHOTS: usize = 2;
 /// Rows read per round trip of a scan.
 const PAGE: i64 = 1000;
 
@@ -45,6 +50,8 @@ pub struct Pg {
     /// this instance holds.
     duties: Arc<Mutex<Vec<i64>>>,
     held: Arc<Mutex<std::collections::HashSet<i64>>>,
+    /// Connections of ended snapshots, for the next ones.
+    snapshots: Arc<Mutex<Vec<Client>>>,
 }
 
 /// Work that one instance does for all: the lock a listener holds while
@@ -76,18 +83,24 @@ pub struct Conn {
     client: Option<Client>,
     statements: HashMap<&'static str, Statement>,
     config: postgres::Config,
+    /// Inside a transaction that must not silently become another: a lost
+    /// connection is an error, not reopened.
+    pinned: bool,
 }
 
 impl Conn {
-    fn client(&mut self) -> Result<&mut Client, postgres::Error> {
+    fn client(&mut self) -> Result<&mut Client, StoreError> {
         if self.client.as_ref().is_none_or(|c| c.is_closed()) {
+            if self.pinned {
+                return Err(StoreError::Unavailable("the connection of a snapshot closed".into()));
+            }
             self.statements.clear();
             self.client = Some(self.config.connect(NoTls)?);
         }
         Ok(self.client.as_mut().expect("connected above"))
     }
 
-    fn statement(&mut self, sql: &'static str) -> Result<Statement, postgres::Error> {
+    fn statement(&mut self, sql: &'static str) -> Result<Statement, StoreError> {
         if let Some(s) = self
             .statements
             .get(sql)
@@ -100,18 +113,14 @@ impl Conn {
         Ok(s)
     }
 
-    fn query(
-        &mut self,
-        sql: &'static str,
-        params: &[&(dyn ToSql + Sync)],
-    ) -> Result<Vec<postgres::Row>, postgres::Error> {
+    fn query(&mut self, sql: &'static str, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<postgres::Row>, StoreError> {
         let s = self.statement(sql)?;
-        self.client()?.query(&s, params)
+        Ok(self.client()?.query(&s, params)?)
     }
 
-    fn execute(&mut self, sql: &'static str, params: &[&(dyn ToSql + Sync)]) -> Result<u64, postgres::Error> {
+    fn execute(&mut self, sql: &'static str, params: &[&(dyn ToSql + Sync)]) -> Result<u64, StoreError> {
         let s = self.statement(sql)?;
-        self.client()?.execute(&s, params)
+        Ok(self.client()?.execute(&s, params)?)
     }
 }
 
@@ -136,16 +145,28 @@ impl Pg {
             .join()
             .map_err(|_| StoreError::Postgres("migrating the schema panicked".into()))??
         };
+        Pg::start(config, Some(first), connections, None)
+    }
+
+    /// Starts `connections` workers, the first on `first`; a snapshot's
+    /// one worker gives its connection back to `spare` when it ends.
+    fn start(
+        config: postgres::Config,
+        first: Option<Client>,
+        connections: usize,
+        spare: Option<Arc<Mutex<Vec<Client>>>>,
+    ) -> Result<Arc<Pg>, StoreError> {
         let (tx, rx) = mpsc::channel::<Job>();
         let rx = Arc::new(Mutex::new(rx));
         let mut workers = Vec::with_capacity(connections);
-        let mut spare = Some(first);
+        let mut first = first;
         for i in 0..connections.max(1) {
-            let rx = rx.clone();
+            let (rx, spare) = (rx.clone(), spare.clone());
             let mut conn = Conn {
-                client: spare.take(),
+                client: first.take(),
                 statements: HashMap::new(),
                 config: config.clone(),
+                pinned: false,
             };
             let worker = std::thread::Builder::new()
                 .name(format!("thau-pg-{i}"))
@@ -154,7 +175,17 @@ impl Pg {
                         let job = rx.lock().unwrap_or_else(|e| e.into_inner()).recv();
                         match job {
                             Ok(job) => job(&mut conn),
-                            Err(_) => return,
+                            Err(_) => break,
+                        }
+                    }
+                    // A snapshot's connection serves the next one.
+                    if let (Some(spare), Some(mut client)) = (spare, conn.client.take())
+                        && !client.is_closed()
+                        && client.batch_execute("ROLLBACK").is_ok()
+                    {
+                        let mut spare = lock(&spare);
+                        if spare.len() < SPARE_SNAPSHOTS {
+                            spare.push(client);
                         }
                     }
                 })
@@ -174,7 +205,26 @@ impl Pg {
             stopping: Arc::new(AtomicBool::new(false)),
             duties: Arc::default(),
             held: Arc::default(),
+            snapshots: Arc::default(),
         }))
+    }
+
+    /// A reader of one consistent snapshot of the database (a read-only
+    /// repeatable-read transaction on a connection of its own, which ends
+    /// with it), and that snapshot (`pg_current_snapshot()`), which tells
+    /// the log rows it sees from those it does not.
+    pub fn snapshot(&self) -> Result<(Arc<Pg>, String), StoreError> {
+        let spare = lock(&self.snapshots).pop();
+        let pg = Pg::start(self.config.clone(), spare, 1, Some(self.snapshots.clone()))?;
+        let snapshot = pg.run(|c| {
+            let client = c.client()?;
+            client.batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")?;
+            let snapshot: String = client.query_one("SELECT pg_current_snapshot()::text", &[])?.get(0);
+            // From now on inside the transaction: never another connection.
+            c.pinned = true;
+            Ok(snapshot)
+        })?;
+        Ok((pg, snapshot))
     }
 
     /// Runs `f` on a worker's connection and waits for its answer.
@@ -218,17 +268,21 @@ impl Pg {
 
     /// Written once records are what publishers render (archive pages,
     /// digests): the first instance to write one tells the others.
-    pub fn insert_once(&self, key: &[u8], value: &[u8]) -> Result<Value, StoreError> {
+    pub fn insert_once(&self, key: &[u8], value: &[u8], log: Vec<u8>) -> Result<Value, StoreError> {
         let (key, value, instance) = (key.to_vec(), value.to_vec(), self.instance.clone());
         self.run(move |c| {
-            let inserted = c.execute(
+            let sql = Prepared::of(c)?;
+            let mut tx = c.client()?.transaction()?;
+            let inserted = tx.execute(
                 "INSERT INTO thau_kv (k, v) VALUES ($1, $2) ON CONFLICT (k) DO NOTHING",
                 &[&key, &value],
             )?;
             if inserted == 1 {
-                c.execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &instance])?;
+                tx.execute(&sql.log, &[&instance, &log])?;
+                tx.execute(&sql.notify, &[&CHANNEL, &instance])?;
             }
-            let rows = c.query("SELECT v FROM thau_kv WHERE k = $1", &[&key])?;
+            let rows = tx.query(&sql.get, &[&key])?;
+            tx.commit()?;
             Ok(rows
                 .first()
                 .map_or_else(|| Value::from(value.as_slice()), |r| Value::from(r.get::<_, &[u8]>(0))))
@@ -453,6 +507,46 @@ impl Pg {
         })
     }
 
+    /// The log rows this connection's snapshot shows, written by
+    /// transactions with `from <= xid` that `seen` (the snapshot of the
+    /// last read) did not show, in commit order; and the floor below which
+    /// rows may have been pruned. Run on a [`Pg::snapshot`]: what the
+    /// reader applies then equals that snapshot, and the next read, from
+    /// its xmin and with it as `seen`, misses nothing and repeats nothing.
+    pub fn read_log(&self, from: i64, seen: String) -> Result<(Vec<LogRow>, i64), StoreError> {
+        self.run(move |c| {
+            let rows = c.query(
+                "SELECT writer, body FROM thau_log WHERE xid >= $1 \
+                 AND NOT pg_visible_in_snapshot(xid::text::xid8, $2::text::pg_snapshot) ORDER BY seq",
+                &[&from, &seen],
+            )?;
+            let floor: i64 = c.query("SELECT xid FROM thau_log_floor", &[])?[0].get(0);
+            Ok((rows.iter().map(|r| (r.get(0), r.get(1))).collect(), floor))
+        })
+    }
+
+    /// Prunes log rows older than `keep` (publishers read them within
+    /// moments; one that fell further behind scans the index again).
+    pub fn trim_log(&self, keep: Duration) -> Result<u64, StoreError> {
+        let secs = keep.as_secs_f64();
+        self.run(move |c| {
+            let client = c.client()?;
+            let mut tx = client.transaction()?;
+            // A reader whose next read starts at or below the newest row
+            // pruned has missed it.
+            let gone: i64 = tx
+                .query_one(
+                    "WITH gone AS (DELETE FROM thau_log WHERE at < now() - make_interval(secs => $1) RETURNING xid), \
+                     floor AS (UPDATE thau_log_floor SET xid = greatest(xid, (SELECT coalesce(max(xid) + 1, 0) FROM gone))) \
+                     SELECT count(*) FROM gone",
+                    &[&secs],
+                )?
+                .get(0);
+            tx.commit()?;
+            Ok(gone as u64)
+        })
+    }
+
     /// From now on, this instance offers to do `duty` for all.
     pub fn contend(&self, duty: Duty) {
         lock(&self.duties).push(duty.key());
@@ -546,8 +640,9 @@ impl Drop for Pg {
     }
 }
 
-/// Writes a batch inside `tx`: removals, then upserts, then (when it changed
-/// entries) the notification publishers wait for, sent at commit.
+/// Writes a batch inside `tx`: removals, then upserts, then (when it tells
+/// publishers something) its log row and the notification that wakes them,
+/// sent at commit.
 /// The statements of a write, prepared on one connection.
 struct Prepared {
     lock: Statement,
@@ -556,10 +651,11 @@ struct Prepared {
     delete: Statement,
     upsert: Statement,
     notify: Statement,
+    log: Statement,
 }
 
 impl Prepared {
-    fn of(c: &mut Conn) -> Result<Prepared, postgres::Error> {
+    fn of(c: &mut Conn) -> Result<Prepared, StoreError> {
         Ok(Prepared {
             lock: c.statement("SELECT count(pg_advisory_xact_lock(l)) FROM unnest($1::int8[]) AS l")?,
             get: c.statement("SELECT v FROM thau_kv WHERE k = $1")?,
@@ -570,6 +666,7 @@ impl Prepared {
                  ON CONFLICT (k) DO UPDATE SET v = EXCLUDED.v",
             )?,
             notify: c.statement("SELECT pg_notify($1, $2)")?,
+            log: c.statement("INSERT INTO thau_log (writer, body) VALUES ($1, $2)")?,
         })
     }
 }
@@ -580,7 +677,7 @@ fn write_batch(
     batch: Batch,
     instance: &str,
 ) -> Result<(), StoreError> {
-    let (ops, notify) = batch.into_parts();
+    let (ops, log) = batch.into_parts();
     let (mut set_k, mut set_v, mut del) = (Vec::new(), Vec::new(), Vec::new());
     for (k, v) in ops {
         match v {
@@ -597,7 +694,8 @@ fn write_batch(
     if !set_k.is_empty() {
         tx.execute(&sql.upsert, &[&set_k, &set_v])?;
     }
-    if notify {
+    if let Some(log) = log {
+        tx.execute(&sql.log, &[&instance, &log])?;
         tx.execute(&sql.notify, &[&CHANNEL, &instance])?;
     }
     Ok(())
@@ -641,6 +739,9 @@ fn connect_error(e: &postgres::Error) -> String {
         None => format!("cannot connect to PostgreSQL: {e}"),
     }
 }
+
+/// A row of the log: its writer (an instance) and what it says.
+pub type LogRow = (String, Vec<u8>);
 
 /// Rows of a key range, a page per round trip.
 pub struct Scan {
