@@ -122,6 +122,37 @@ done
 echo "summary ($n sources, $rounds rounds, medians): PostgreSQL $(ratio "$(median "${sled[@]}")" "$(median "${pg[@]}")")x sled's rate for one instance;" \
      "2 pollers $(ratio "$(median "${one[@]}")" "$(median "${two[@]}")")x one poller"
 
+# A publisher that follows one poller's first pass over every source, on an
+# emptied database: the CPU seconds it used until it shows every stored
+# entry (thau_entries in /metrics), and how long after the pass that was.
+following() {
+  fresh_db
+  "$thau" --config "$tmp/pg.toml" check > /dev/null
+  sed 's/^listen = .*/listen = "127.0.0.1:18095"/' "$tmp/pg.toml" > "$tmp/follow.toml"
+  "$thau" --config "$tmp/follow.toml" serve --role publisher > /dev/null 2> "$tmp/follow.err" &
+  local publisher=$!
+  until curl -sf "http://127.0.0.1:18095/healthz" 2>/dev/null | grep -q '"ready": true'; do sleep 0.05; done
+  local before; before=$(awk '{print $14 + $15}' "/proc/$publisher/stat")
+  "$thau" --config "$tmp/pg.toml" serve --role poller > /dev/null 2> "$tmp/follow-poller.err" &
+  local poller=$!
+  until [ "$(psql_db "SELECT count(*) FROM thau_kv WHERE k >= '\\x6600'::bytea AND k < '\\x6601'::bytea")" -ge "$n" ]; do
+    sleep 0.05
+  done
+  local done_at; done_at=$(now)
+  kill "$poller"; wait "$poller" 2>/dev/null || true
+  local stored; stored=$(psql_db "SELECT count(*) FROM thau_kv WHERE k >= '\\x6500'::bytea AND k < '\\x6501'::bytea")
+  until [ "$(curl -s http://127.0.0.1:18095/metrics | awk '$1 == "thau_entries" {print $2}')" = "$stored" ]; do sleep 0.05; done
+  local lag; lag=$(python3 -c "print(f'{$(now) - $done_at:.2f}')")
+  local ticks=$(( $(awk '{print $14 + $15}' "/proc/$publisher/stat") - before ))
+  kill "$publisher"; wait "$publisher" 2>/dev/null || true
+  echo "$(python3 -c "print(f'{$ticks / $(getconf CLK_TCK):.2f}')") $lag $stored"
+}
+psql_db() { psql -h 127.0.0.1 -p "$pg_port" -U thau -d thau -qAtc "$1" 2>/dev/null || echo 0; }
+for r in $(seq 1 "$rounds"); do
+  read -r cpu lag stored < <(following)
+  echo "round $r: a publisher following 1 poller's pass over $n sources used ${cpu}s CPU, showed all $stored entries ${lag}s after the pass"
+done
+
 # Two publishers on the database the last round's pollers filled: time to
 # every section rendered, and whether they serve the same bytes and ETags.
 sed -i 's/^listen = .*/listen = "127.0.0.1:18093"/' "$tmp/pg.toml"

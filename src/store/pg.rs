@@ -1,7 +1,8 @@
 //! The PostgreSQL backend: the store's byte map in table `thau_kv`, the
 //! shared poll schedule in `thau_sources` (leases claimed with
-//! `FOR UPDATE SKIP LOCKED`), and `LISTEN/NOTIFY` so that every publisher
-//! hears of every change. Migrations ship in the binary
+//! `FOR UPDATE SKIP LOCKED`), the log of what writes changed in `thau_log`
+//! (which publishers read in snapshots), and `LISTEN/NOTIFY` that wakes
+//! them. Migrations ship in the binary
 //! (`migrations/postgres/`) and are applied at open; a database with a newer
 //! schema is refused. Used by `store` only.
 //!
