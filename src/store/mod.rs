@@ -168,7 +168,7 @@ impl Change {
 #[derive(Debug, serde::Serialize, serde::Deserialize)]
 enum Logged {
     /// It changed entries.
-    Change(Change),
+    Change(LoggedChange),
     /// It wrote page `page` of a section's archive.
     Archived { section: String, page: u32 },
     /// It froze a digest of a section.
@@ -181,6 +181,88 @@ impl Logged {
     fn encode(&self) -> Vec<u8> {
         codec::compressed_json(self)
     }
+}
+
+/// A [`Change`] as the log keeps it: the entries removed as they were, but
+/// only the index rows of those added, whose text the store holds (writing
+/// each new entry twice cost PostgreSQL a third of its poll rate).
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct LoggedChange {
+    removed: Vec<(IndexRow, Option<Arc<Entry>>)>,
+    added: Vec<IndexRow>,
+}
+
+impl LoggedChange {
+    fn of(change: Change) -> LoggedChange {
+        LoggedChange {
+            removed: change.removed,
+            added: change.added.into_iter().map(|(row, _)| row).collect(),
+        }
+    }
+}
+
+/// Gives logged changes, read in one snapshot in commit order, the entries
+/// they added: the version a later change of the same read removed (it
+/// logged it), else the one the snapshot holds (no later change touched
+/// it). Read in one round trip.
+fn resolve(snapshot: &pg::Pg, logged: Vec<LoggedChange>) -> Result<Vec<Change>, StoreError> {
+    // For each key removed: the changes that removed it, in order.
+    let mut removals: HashMap<&str, Vec<(usize, usize)>> = HashMap::new();
+    for (i, change) in logged.iter().enumerate() {
+        for (r, (row, _)) in change.removed.iter().enumerate() {
+            removals.entry(row.key.as_str()).or_default().push((i, r));
+        }
+    }
+    let later_removal = |i: usize, key: &str| {
+        removals
+            .get(key)
+            .and_then(|list| list.iter().find(|(j, _)| *j > i))
+            .and_then(|&(j, r)| logged[j].removed[r].1.clone())
+    };
+    let mut found: Vec<Vec<Option<Arc<Entry>>>> = Vec::with_capacity(logged.len());
+    let mut missing = Vec::new();
+    for (i, change) in logged.iter().enumerate() {
+        let entries: Vec<Option<Arc<Entry>>> = change.added.iter().map(|row| later_removal(i, &row.key)).collect();
+        missing.extend(
+            change
+                .added
+                .iter()
+                .zip(&entries)
+                .filter(|(_, e)| e.is_none())
+                .map(|(row, _)| entry_key(&row.key)),
+        );
+        found.push(entries);
+    }
+    let stored = if missing.is_empty() {
+        HashMap::new()
+    } else {
+        snapshot.get_many(missing)?
+    };
+    let mut changes = Vec::with_capacity(logged.len());
+    for (change, entries) in logged.into_iter().zip(found) {
+        let mut added = Vec::with_capacity(change.added.len());
+        for (row, entry) in change.added.into_iter().zip(entries) {
+            let entry = match entry {
+                Some(e) => e,
+                None => {
+                    let key = entry_key(&row.key);
+                    let Some(v) = stored.get(&key) else {
+                        return Err(StoreError::Corrupt {
+                            key: row.key,
+                            why: "the log added an entry its snapshot does not hold".into(),
+                        });
+                    };
+                    Arc::new(codec::decode_entry(&key, v)?)
+                }
+            };
+            added.push((row, entry));
+        }
+        changes.push(Change {
+            removed: change.removed,
+            added,
+        });
+    }
+    Ok(changes)
 }
 
 /// Where a publisher's next read of the log starts (a transaction id), and
@@ -478,16 +560,20 @@ impl Store {
                     }
                 } else {
                     let mut taken = Taken::default();
+                    let mut logged = Vec::new();
                     for (writer, body) in rows {
                         let mine = writer == pg.instance;
                         match codec::decode_json::<Logged>(b"(thau_log)", &body)? {
-                            Logged::Change(change) => taken.changes.push(change),
+                            Logged::Change(change) => logged.push(change),
                             // (This instance's own are applied as it writes them.)
                             Logged::Archived { section, page } if !mine => taken.archived.push((section, page)),
                             Logged::Digest { section } if !mine => taken.digests.push(section),
                             Logged::Archived { .. } | Logged::Digest { .. } => {}
                             Logged::Rescan => taken.rescan = true,
                         }
+                    }
+                    if !taken.rescan {
+                        taken.changes = resolve(&snapshot, logged)?;
                     }
                     taken
                 }
@@ -1012,7 +1098,7 @@ impl Store {
             Db::Postgres(pg) => pg.write_locked(keys, move |reads| {
                 let (mut batch, change, out) = merge(reads)?;
                 if !change.is_empty() {
-                    batch.log = Some(Logged::Change(change).encode());
+                    batch.log = Some(Logged::Change(LoggedChange::of(change)).encode());
                 }
                 Ok((batch, out))
             }),

@@ -248,6 +248,17 @@ impl Pg {
             .map_err(|_| StoreError::Unavailable("a PostgreSQL worker stopped".into()))?
     }
 
+    /// The values of `keys` stored, in one round trip.
+    pub fn get_many(&self, keys: Vec<Vec<u8>>) -> Result<HashMap<Vec<u8>, Value>, StoreError> {
+        self.run(move |c| {
+            let rows = c.query("SELECT k, v FROM thau_kv WHERE k = ANY($1)", &[&keys])?;
+            Ok(rows
+                .iter()
+                .map(|r| (r.get::<_, Vec<u8>>(0), Value::from(r.get::<_, &[u8]>(1))))
+                .collect())
+        })
+    }
+
     pub fn get(&self, key: &[u8]) -> Result<Option<Value>, StoreError> {
         let key = key.to_vec();
         self.run(move |c| {
