@@ -444,6 +444,45 @@ fn selection_follows_the_store(store: &Store, other: &Store) {
     }
 }
 
+/// The log is pruned (by the poller that prunes, to 10 minutes): a
+/// publisher that had read it all goes on following; one that had not read
+/// the rows pruned is told to scan again, and a scan puts it back on the
+/// log. Rows still needed are kept.
+#[test]
+fn a_publisher_behind_the_pruned_log_scans_again() {
+    use thau::select::Selection;
+
+    let Some(db) = support::test_database("logtrim") else { return };
+    let open = || Arc::new(Store::open_postgres(&db.url, 2).unwrap());
+    let (writer, current, behind) = (open(), open(), open());
+    let config = selection_config();
+    let story = |n: i64| {
+        let link = format!("https://news.example/{n}");
+        entry("journal", &format!("u:{link}"), Some(&link), n, "v1", &["Sète"])
+    };
+    let scan = |store: &Store| store.while_quiet(|view| Selection::scan(view, &config)).unwrap();
+    let mut up_to_date = scan(&current);
+    let mut late = scan(&behind);
+    poll(&writer, "journal", vec![story(1)]);
+    follow(&current, &mut up_to_date);
+    assert_eq!(writer.trim_log(std::time::Duration::from_secs(3600)).unwrap(), 0, "recent rows stay");
+    assert_eq!(writer.trim_log(std::time::Duration::ZERO).unwrap(), 1);
+    poll(&writer, "journal", vec![story(2)]);
+    follow(&current, &mut up_to_date);
+    assert_eq!(up_to_date.total, 2, "a publisher that had read the pruned row goes on");
+    // (What `follow` gives must be scanned when it says so: from the
+    // snapshot it is given.)
+    let (told, rescanned) = behind
+        .follow(|view, taken| Ok((taken.rescan, Selection::scan(view, &config)?)))
+        .unwrap();
+    assert!(told, "a publisher that missed the pruned row is told to scan again");
+    assert_eq!((late.total, rescanned.total), (0, 2));
+    late = rescanned;
+    poll(&writer, "journal", vec![story(3)]);
+    follow(&behind, &mut late);
+    assert_eq!(late.total, 3, "after its scan it follows the log again");
+}
+
 /// The log's two hard cases, made to happen: a write that commits while
 /// an older one still runs (its writer has its transaction id and waits
 /// for a row lock the test holds). A publisher that follows the log then
