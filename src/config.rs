@@ -166,6 +166,9 @@ pub enum Backend {
         /// How long a poller holds a claimed source before another instance
         /// may take it over (`[store] lease`).
         lease: Duration,
+        /// The certificate authority the server's certificate must chain
+        /// to (`[store] ca`, PEM): given, connections require TLS.
+        ca: Option<PathBuf>,
     },
 }
 
@@ -563,7 +566,7 @@ const SERVER_KEYS: &[&str] = &[
     "status",
     "archive_page_size",
 ];
-const STORE_KEYS: &[&str] = &["path", "cache", "backend", "url", "connections", "lease"];
+const STORE_KEYS: &[&str] = &["path", "cache", "backend", "url", "connections", "lease", "ca"];
 const POLL_KEYS: &[&str] = &[
     "schedule",
     "every",
@@ -1108,12 +1111,12 @@ impl Checker {
     }
 
     /// `[store] backend`, and for PostgreSQL its `url` (`"$NAME"` read
-    /// from the environment), `connections` and `lease`.
+    /// from the environment), `connections`, `lease` and `ca`.
     fn backend(&mut self, t: &Tbl<'_>) -> Backend {
         let line = self.line(t.table.key("backend").and_then(|k| k.span()));
         match self.string(t, "backend").map(|(b, _)| b).as_deref() {
             None | Some("sled") => {
-                for key in ["url", "connections", "lease"] {
+                for key in ["url", "connections", "lease", "ca"] {
                     if t.table.contains_key(key) {
                         let line = self.line(t.table.key(key).and_then(|k| k.span()));
                         self.problem(line, format!("[store] {key}: only for backend = \"postgres\""));
@@ -1152,6 +1155,16 @@ impl Checker {
                         .integer(t, "connections", 1, 256)
                         .map_or(DEFAULT_PG_CONNECTIONS, |n| n as usize),
                     lease: self.parsed_with(t, "lease", parse_duration).unwrap_or(DEFAULT_LEASE),
+                    ca: self.string(t, "ca").and_then(|(ca, line)| {
+                        let path = self.base_dir.join(ca);
+                        if path.is_file() {
+                            Some(path)
+                        } else {
+                            let problem = format!("[store] ca: {} is not a file (a PEM certificate)", path.display());
+                            self.problem(line, problem);
+                            None
+                        }
+                    }),
                 }
             }
             Some(other) => {
@@ -1857,6 +1870,7 @@ sections = ["setee"]
             url,
             connections,
             lease,
+            ca: None,
         } = &config.store.backend
         else {
             panic!("not postgres");
@@ -1868,6 +1882,21 @@ sections = ["setee"]
         assert!(
             !format!("{:?}", config.store).contains("secret"),
             "the password is never shown"
+        );
+    }
+
+    #[test]
+    fn a_store_ca_must_be_a_file_and_is_only_for_postgres() {
+        let text = "[store]\nbackend = \"postgres\"\nurl = \"postgres://db.example/thau\"\nca = \"missing.pem\"\n";
+        let found = problems(text);
+        assert!(
+            found.contains(&"feeds.toml:4: [store] ca: missing.pem is not a file (a PEM certificate)".to_string()),
+            "{found:?}"
+        );
+        let found = problems("[store]\nca = \"ca.pem\"\n");
+        assert!(
+            found.contains(&"feeds.toml:2: [store] ca: only for backend = \"postgres\"".to_string()),
+            "{found:?}"
         );
     }
 

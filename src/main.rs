@@ -530,17 +530,19 @@ fn report_moves(config: &Config) {
 /// `thau migrate`: copies every record of one backend into the other,
 /// which must be empty, and checks that both hold as many.
 fn migrate(config: &Config, to: BackendArg, url: Option<String>, path: Option<PathBuf>) -> ExitCode {
-    let url = url.or_else(|| match &config.store.backend {
-        thau::config::Backend::Postgres { url, .. } => Some(url.0.clone()),
-        thau::config::Backend::Sled => std::env::var("THAU_DATABASE_URL").ok(),
-    });
+    let (url, ca) = match &config.store.backend {
+        thau::config::Backend::Postgres {
+            url: configured, ca, ..
+        } => (url.or_else(|| Some(configured.0.clone())), ca.clone()),
+        thau::config::Backend::Sled => (url.or_else(|| std::env::var("THAU_DATABASE_URL").ok()), None),
+    };
     let Some(url) = url else {
         eprintln!("thau migrate: which database? Give --url postgres://… or set THAU_DATABASE_URL");
         return ExitCode::from(UNUSABLE);
     };
     let path = path.unwrap_or_else(|| config.store.path.clone());
     let opened = Store::open_with(&path, config.store.cache).and_then(|sled| {
-        let pg = Store::open_postgres(&url, 4)?;
+        let pg = Store::open_postgres_with(&url, 4, ca.as_deref())?;
         Ok(match to {
             BackendArg::Postgres => (sled, pg),
             BackendArg::Sled => (pg, sled),

@@ -452,7 +452,9 @@ fn selection_follows_the_store(store: &Store, other: &Store) {
 fn a_publisher_behind_the_pruned_log_scans_again() {
     use thau::select::Selection;
 
-    let Some(db) = support::test_database("logtrim") else { return };
+    let Some(db) = support::test_database("logtrim") else {
+        return;
+    };
     let open = || Arc::new(Store::open_postgres(&db.url, 2).unwrap());
     let (writer, current, behind) = (open(), open(), open());
     let config = selection_config();
@@ -465,7 +467,11 @@ fn a_publisher_behind_the_pruned_log_scans_again() {
     let mut late = scan(&behind);
     poll(&writer, "journal", vec![story(1)]);
     follow(&current, &mut up_to_date);
-    assert_eq!(writer.trim_log(std::time::Duration::from_secs(3600)).unwrap(), 0, "recent rows stay");
+    assert_eq!(
+        writer.trim_log(std::time::Duration::from_secs(3600)).unwrap(),
+        0,
+        "recent rows stay"
+    );
     assert_eq!(writer.trim_log(std::time::Duration::ZERO).unwrap(), 1);
     poll(&writer, "journal", vec![story(2)]);
     follow(&current, &mut up_to_date);
@@ -560,6 +566,70 @@ fn the_log_neither_skips_an_older_write_nor_applies_a_scanned_one_twice() {
         assert_eq!(shown(&after), shown(&fresh), "the publisher that scanned");
         assert_eq!((before.total, after.total), (3, 3));
     });
+}
+
+/// `[store] ca`: every connection thau opens is TLS, checked against that
+/// authority (pg_stat_ssl says so for each of them). `sslmode=require`
+/// without it checks against the system's roots, which do not know this
+/// server's authority: a clear error, not a connection. (`.ci/run` starts
+/// its cluster with TLS on and a throwaway authority.)
+#[test]
+fn postgres_over_tls_checks_the_server_certificate() {
+    let Some(db) = support::test_database("tls") else {
+        return;
+    };
+    let Some(ca) = std::env::var_os("THAU_TEST_PG_CA") else {
+        assert!(
+            std::env::var_os("THAU_REQUIRE_POSTGRES").is_none(),
+            "THAU_REQUIRE_POSTGRES is set but THAU_TEST_PG_CA is not"
+        );
+        eprintln!("skipped: THAU_TEST_PG_CA is not set (a cluster with TLS and its CA)");
+        return;
+    };
+    let ca = std::path::PathBuf::from(ca);
+    let store = Store::open_postgres_with(&db.url, 2, Some(&ca)).unwrap();
+    store.listen(|| {}).unwrap();
+    poll(
+        &store,
+        "journal",
+        vec![entry(
+            "journal",
+            "u:https://a.example/1",
+            Some("https://a.example/1"),
+            1,
+            "v1",
+            &[],
+        )],
+    );
+    assert_eq!(keys(&store), ["u:https://a.example/1"]);
+    let (snapshot, _) = store.shared().unwrap().snapshot().unwrap();
+    let mut client = postgres::Client::connect(&db.url, postgres::NoTls).unwrap();
+    let row = client
+        .query_one(
+            "SELECT count(*), count(*) FILTER (WHERE s.ssl) FROM pg_stat_activity a JOIN pg_stat_ssl s USING (pid) \
+             WHERE a.application_name = 'thau' AND a.datname = current_database()",
+            &[],
+        )
+        .unwrap();
+    let (all, tls): (i64, i64) = (row.get(0), row.get(1));
+    assert!(all >= 3, "workers, the listener and a snapshot are connected ({all})");
+    assert_eq!(tls, all, "every connection thau opened is TLS");
+    drop(snapshot);
+
+    let mut url = url::Url::parse(&db.url).unwrap();
+    url.query_pairs_mut().append_pair("sslmode", "require");
+    let error = Store::open_postgres(url.as_str(), 1)
+        .err()
+        .expect("an unknown authority is refused")
+        .to_string();
+    assert!(error.contains("certificate") || error.contains("root"), "{error}");
+
+    let empty = tempfile::NamedTempFile::new().unwrap();
+    let error = Store::open_postgres_with(&db.url, 1, Some(empty.path()))
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(error.contains("no certificate in"), "{error}");
 }
 
 /// A database migrated by a newer thau is refused with both versions said;

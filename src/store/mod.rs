@@ -329,14 +329,23 @@ impl Store {
     pub fn open_config(config: &crate::config::StoreConfig) -> Result<Store, StoreError> {
         match &config.backend {
             crate::config::Backend::Sled => Store::open_with(&config.path, config.cache),
-            crate::config::Backend::Postgres { url, connections, .. } => Store::open_postgres(&url.0, *connections),
+            crate::config::Backend::Postgres {
+                url, connections, ca, ..
+            } => Store::open_postgres_with(&url.0, *connections, ca.as_deref()),
         }
     }
 
     /// Opens the store in a PostgreSQL database (migrating its schema),
     /// with `connections` connections. Any number of processes may.
     pub fn open_postgres(url: &str, connections: usize) -> Result<Store, StoreError> {
-        Ok(Store::on_postgres(pg::Pg::open(url, connections)?))
+        Store::open_postgres_with(url, connections, None)
+    }
+
+    /// As [`Store::open_postgres`]; with `ca` (a PEM file), or with
+    /// `sslmode=require` in `url` (then the system's roots), connections
+    /// are TLS, with the server's certificate checked.
+    pub fn open_postgres_with(url: &str, connections: usize, ca: Option<&Path>) -> Result<Store, StoreError> {
+        Ok(Store::on_postgres(pg::Pg::open(url, connections, ca)?))
     }
 
     fn on_postgres(pg: Arc<pg::Pg>) -> Store {

@@ -16,6 +16,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
 
+use postgres::config::SslMode;
 use postgres::{Client, NoTls, Statement, types::ToSql};
 
 use super::db::{Batch, Value};
@@ -44,6 +45,7 @@ pub struct Pg {
     jobs: Mutex<Option<mpsc::Sender<Job>>>,
     workers: Mutex<Vec<std::thread::JoinHandle<()>>>,
     config: postgres::Config,
+    tls: Tls,
     /// This process, as its notifications name it.
     pub instance: String,
     stopping: Arc<AtomicBool>,
@@ -79,11 +81,68 @@ impl Duty {
     }
 }
 
+/// How connections are made: plain, or TLS checked against roots.
+#[derive(Clone)]
+enum Tls {
+    Plain,
+    Rustls(tokio_postgres_rustls::MakeRustlsConnect),
+}
+
+impl Tls {
+    /// TLS when `ca` is given (then required) or the url says
+    /// `sslmode=require` (then checked against the system's roots); else
+    /// plain, as `sslmode=prefer` gets from a client without TLS.
+    fn for_url(config: &mut postgres::Config, ca: Option<&std::path::Path>) -> Result<Tls, StoreError> {
+        if ca.is_none() && config.get_ssl_mode() != SslMode::Require {
+            return Ok(Tls::Plain);
+        }
+        config.ssl_mode(SslMode::Require);
+        let mut roots = rustls::RootCertStore::empty();
+        match ca {
+            Some(path) => {
+                use rustls::pki_types::{CertificateDer, pem::PemObject};
+                let unreadable = |e: &dyn std::fmt::Display| {
+                    StoreError::Postgres(format!("[store] ca: cannot read {}: {e}", path.display()))
+                };
+                for cert in CertificateDer::pem_file_iter(path).map_err(|e| unreadable(&e))? {
+                    roots
+                        .add(cert.map_err(|e| unreadable(&e))?)
+                        .map_err(|e| unreadable(&e))?;
+                }
+            }
+            None => {
+                roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
+            }
+        }
+        if roots.is_empty() {
+            return Err(StoreError::Postgres(match ca {
+                Some(path) => format!("[store] ca: no certificate in {}", path.display()),
+                None => "sslmode=require: no system root certificate found; give [store] ca".into(),
+            }));
+        }
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let tls = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| StoreError::Postgres(e.to_string()))?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        Ok(Tls::Rustls(tokio_postgres_rustls::MakeRustlsConnect::new(tls)))
+    }
+
+    fn connect(&self, config: &postgres::Config) -> Result<Client, postgres::Error> {
+        match self {
+            Tls::Plain => config.connect(NoTls),
+            Tls::Rustls(tls) => config.connect(tls.clone()),
+        }
+    }
+}
+
 /// One worker's connection, with its prepared statements.
 pub struct Conn {
     client: Option<Client>,
     statements: HashMap<&'static str, Statement>,
     config: postgres::Config,
+    tls: Tls,
     /// Inside a transaction that must not silently become another: a lost
     /// connection is an error, not reopened.
     pinned: bool,
@@ -96,7 +155,7 @@ impl Conn {
                 return Err(StoreError::Unavailable("the connection of a snapshot closed".into()));
             }
             self.statements.clear();
-            self.client = Some(self.config.connect(NoTls)?);
+            self.client = Some(self.tls.connect(&self.config)?);
         }
         Ok(self.client.as_mut().expect("connected above"))
     }
@@ -128,17 +187,22 @@ impl Conn {
 impl Pg {
     /// Connects (`connections` worker connections), applies the migrations
     /// this database lacks, and refuses a database migrated by a newer thau.
-    pub fn open(url: &str, connections: usize) -> Result<Arc<Pg>, StoreError> {
-        let config: postgres::Config = url
+    pub fn open(url: &str, connections: usize, ca: Option<&std::path::Path>) -> Result<Arc<Pg>, StoreError> {
+        let mut config: postgres::Config = url
             .parse()
             .map_err(|e: postgres::Error| StoreError::Postgres(format!("the url: {e}")))?;
+        if config.get_application_name().is_none() {
+            // What pg_stat_activity shows an admin.
+            config.application_name("thau");
+        }
+        let tls = Tls::for_url(&mut config, ca)?;
         // (On a thread of its own: the client must not block the caller's
         // async runtime.)
         let first = {
-            let config = config.clone();
+            let (config, tls) = (config.clone(), tls.clone());
             std::thread::spawn(move || -> Result<Client, StoreError> {
-                let mut first = config
-                    .connect(NoTls)
+                let mut first = tls
+                    .connect(&config)
                     .map_err(|e| StoreError::Postgres(connect_error(&e)))?;
                 migrate(&mut first)?;
                 Ok(first)
@@ -146,13 +210,14 @@ impl Pg {
             .join()
             .map_err(|_| StoreError::Postgres("migrating the schema panicked".into()))??
         };
-        Pg::start(config, Some(first), connections, None)
+        Pg::start(config, tls, Some(first), connections, None)
     }
 
     /// Starts `connections` workers, the first on `first`; a snapshot's
     /// one worker gives its connection back to `spare` when it ends.
     fn start(
         config: postgres::Config,
+        tls: Tls,
         first: Option<Client>,
         connections: usize,
         spare: Option<Arc<Mutex<Vec<Client>>>>,
@@ -167,6 +232,7 @@ impl Pg {
                 client: first.take(),
                 statements: HashMap::new(),
                 config: config.clone(),
+                tls: tls.clone(),
                 pinned: false,
             };
             let worker = std::thread::Builder::new()
@@ -197,6 +263,7 @@ impl Pg {
             jobs: Mutex::new(Some(tx)),
             workers: Mutex::new(workers),
             config,
+            tls,
             instance: format!(
                 "{}-{}-{}",
                 std::process::id(),
@@ -216,7 +283,13 @@ impl Pg {
     /// the log rows it sees from those it does not.
     pub fn snapshot(&self) -> Result<(Arc<Pg>, String), StoreError> {
         let spare = lock(&self.snapshots).pop();
-        let pg = Pg::start(self.config.clone(), spare, 1, Some(self.snapshots.clone()))?;
+        let pg = Pg::start(
+            self.config.clone(),
+            self.tls.clone(),
+            spare,
+            1,
+            Some(self.snapshots.clone()),
+        )?;
         let snapshot = pg.run(|c| {
             let client = c.client()?;
             client.batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")?;
@@ -574,13 +647,14 @@ impl Pg {
     /// notifications sent meanwhile are lost. Ends with the store.
     pub fn listen(&self, heard: impl Fn() + Send + 'static) -> Result<(), StoreError> {
         let (config, instance, stopping) = (self.config.clone(), self.instance.clone(), self.stopping.clone());
+        let tls = self.tls.clone();
         let (duties, held) = (self.duties.clone(), self.held.clone());
         std::thread::Builder::new()
             .name("thau-pg-listen".into())
             .spawn(move || {
                 let mut away = false;
                 while !stopping.load(Ordering::SeqCst) {
-                    let mut client = match config.connect(NoTls) {
+                    let mut client = match tls.connect(&config) {
                         Ok(c) => c,
                         Err(e) => {
                             // Once per outage.
