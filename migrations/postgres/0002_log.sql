@@ -2,11 +2,12 @@
 -- so that publishers apply it to what they show instead of reading the
 -- whole index again after every change.
 --
--- A row is read once every transaction older than its own has ended (the
--- current snapshot's xmin has passed its xid): a writer that committed
--- later but took its sequence number earlier cannot be skipped. Pruned
--- after a while; `thau_log_floor` says below which xid rows may be gone (a
--- publisher that fell that far behind scans the index again).
+-- A publisher reads, in one snapshot, the rows that snapshot shows and its
+-- previous one did not (from the previous one's xmin on): a writer that
+-- committed later but took its sequence number earlier is not skipped.
+-- Rows are pruned after a while; `thau_log_floor` is one past the newest
+-- xid pruned, and a publisher whose last snapshot did not show that one
+-- scans the index again.
 CREATE TABLE thau_log (
     seq    bigserial PRIMARY KEY,
     xid    bigint NOT NULL DEFAULT (pg_current_xact_id()::text::bigint),

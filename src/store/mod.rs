@@ -561,8 +561,8 @@ impl Store {
         let mut cursor = lock(&self.log);
         let taken = match cursor.take() {
             Some(at) if read_log => {
-                let (rows, floor) = snapshot.read_log(at.next, at.seen)?;
-                if at.next < floor {
+                let (rows, behind) = snapshot.read_log(at.next, at.seen)?;
+                if behind {
                     Taken {
                         rescan: true,
                         ..Taken::default()
