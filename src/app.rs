@@ -537,6 +537,7 @@ async fn republish(state: Arc<AppState>, bound: SocketAddr, changed: Arc<Notify>
                     }
                     _ => (scan()?, None),
                 };
+                let selected_ms = started.elapsed().as_millis() as u64;
                 let now = Utc::now();
                 // Digests and archive pages are written by one publisher
                 // (always, on sled); the others render what it wrote, which
@@ -566,6 +567,7 @@ async fn republish(state: Arc<AppState>, bound: SocketAddr, changed: Arc<Notify>
                 let site = Site::build(&store, &config, &selection, &base_url, previous, dirty.as_deref(), now)?;
                 tracing::debug!(
                     elapsed_ms = started.elapsed().as_millis() as u64,
+                    selected_ms,
                     rescan,
                     "site republished"
                 );
