@@ -632,6 +632,47 @@ fn postgres_over_tls_checks_the_server_certificate() {
     assert!(error.contains("no certificate in"), "{error}");
 }
 
+/// A claim looks at the oldest due sources first; one host's backlog of
+/// old sources (all its 600 due before anyone else's) takes its `per_host`
+/// slots and leaves the others to the rest, not waiting behind it. Three
+/// instances claiming at once never hold more than `per_host` on a host.
+#[test]
+fn a_claim_is_bounded_per_host_and_a_backlog_on_one_host_starves_no_other() {
+    let Some(db) = support::test_database("claimwindow") else { return };
+    let instances: Vec<Store> = (0..3).map(|_| Store::open_postgres(&db.url, 2).unwrap()).collect();
+    let pg = instances[0].shared().unwrap();
+    let mut rows: Vec<(String, String, String, i64)> = (0..600)
+        .map(|i| (format!("big{i:03}"), "big.example".into(), "every 60s".into(), 1000 + i))
+        .collect();
+    for h in 0..10 {
+        rows.extend((0..30).map(|i| (format!("h{h}-{i}"), format!("h{h}.example"), "every 60s".into(), 5000 + i)));
+    }
+    pg.sync_sources(rows).unwrap();
+    let claimed: Vec<(String, i64)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = instances
+            .iter()
+            .enumerate()
+            .map(|(i, store)| {
+                let pg = store.shared().unwrap();
+                scope.spawn(move || pg.claim(&format!("instance{i}"), 9000, 60_000, 8, 3).unwrap())
+            })
+            .collect();
+        handles.into_iter().flat_map(|h| h.join().unwrap()).collect()
+    });
+    let mut per_host: std::collections::BTreeMap<String, usize> = Default::default();
+    for (source, _) in &claimed {
+        let host = source.split_once('-').map_or("big", |(h, _)| h).to_string();
+        *per_host.entry(host).or_default() += 1;
+    }
+    assert_eq!(per_host.get("big"), Some(&3), "{per_host:?}");
+    assert!(per_host.values().all(|n| *n <= 3), "{per_host:?}");
+    assert_eq!(claimed.len(), 24, "every slot of the three instances is filled: {per_host:?}");
+    let mut names: Vec<&str> = claimed.iter().map(|(s, _)| s.as_str()).collect();
+    names.sort();
+    names.dedup();
+    assert_eq!(names.len(), 24, "no source claimed twice");
+}
+
 /// A database migrated by a newer thau is refused with both versions said;
 /// instances starting together migrate it once.
 #[test]

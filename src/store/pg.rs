@@ -35,11 +35,12 @@ const MIGRATE_LOCK: i64 = 0x7468_6175_0001;
 const CLAIM_LOCK: i64 = 0x7468_6175_0002;
 /// The channel publishers listen on; the payload is the writer's instance.
 const CHANNEL: &str = "thau_changes";
-/// A claim ranks per host only the oldest due sources, this many per free
+/// A claim ranks per host the oldest due sources first, this many per free
 /// slot (read through the due index), not every due source: all 100,000
 /// of a national desk are due at its first start, and ranking them took
 /// 157 ms per claim against 7 ms. The oldest due rows of each host among
-/// them are its oldest due rows, so the per-host bound stays exact.
+/// them are its oldest due rows, so the per-host bound stays exact. (When
+/// they do not fill the slots, every due source is ranked.)
 const CANDIDATES_PER_SLOT: i64 = 16;
 /// Connections of ended snapshots kept for the next ones.
 const SPARE_SNAPSHOTS: usize = 2;
@@ -523,14 +524,24 @@ impl Pg {
             let client = c.client()?;
             let mut tx = client.transaction()?;
             tx.execute("SELECT pg_advisory_xact_lock($1)", &[&CLAIM_LOCK])?;
-            let rows = tx.query(
-                "WITH busy AS (
+            // First among the oldest due sources only; when they did not
+            // fill the slots (nothing more is due, or the oldest are all on
+            // hosts at their bound), among every due source: a host with a
+            // backlog of old sources must not starve the others.
+            let mut claimed: Vec<(String, i64)> = Vec::new();
+            for window in [limit.saturating_mul(CANDIDATES_PER_SLOT), i64::MAX] {
+                let left = limit - claimed.len() as i64;
+                if left <= 0 {
+                    break;
+                }
+                let rows = tx.query(
+                    "WITH busy AS (
                      SELECT host, count(*) AS n FROM thau_sources
                      WHERE lease_until IS NOT NULL AND lease_until > $1 GROUP BY host
                  ), candidates AS (
                      SELECT source, host, due FROM thau_sources
                      WHERE due <= $1 AND (lease_until IS NULL OR lease_until <= $1)
-                     ORDER BY due, source LIMIT $3::int8 * $6::int8
+                     ORDER BY due, source LIMIT $6
                  ), due AS (
                      SELECT source, host, due,
                             row_number() OVER (PARTITION BY host ORDER BY due, source) AS rank
@@ -546,10 +557,12 @@ impl Pg {
                      FOR UPDATE SKIP LOCKED
                  )
                  RETURNING s.source, s.due",
-                &[&now, &lease, &limit, &per_host, &owner, &CANDIDATES_PER_SLOT],
-            )?;
+                    &[&now, &lease, &left, &per_host, &owner, &window],
+                )?;
+                claimed.extend(rows.iter().map(|r| (r.get(0), r.get(1))));
+            }
             tx.commit()?;
-            Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+            Ok(claimed)
         })
     }
 
