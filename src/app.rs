@@ -32,8 +32,6 @@ use crate::store::{Store, StoreError};
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 const PRUNE_FIRST: Duration = Duration::from_secs(60);
 const PRUNE_EVERY: Duration = Duration::from_secs(3600);
-/// How long the store's log keeps a change for publishers (PostgreSQL).
-const LOG_KEEP: Duration = Duration::from_secs(600);
 /// How soon a republish that failed is tried again (from a new scan).
 const RETRY_GAP: Duration = Duration::from_secs(2);
 /// How often `feeds.toml` is checked for changes.
@@ -187,9 +185,9 @@ pub async fn serve(
     tokio::spawn(answer_admin(runner.clone(), admin_rx));
     if role.polls() {
         tokio::spawn(prune_periodically(state.clone(), changed.clone(), stop_rx.clone()));
-        if state.store.shared().is_some() {
-            tokio::spawn(trim_log_periodically(state.clone(), stop_rx.clone()));
-        }
+    }
+    if state.store.shared().is_some() {
+        tokio::spawn(trim_log_periodically(state.clone(), stop_rx.clone()));
     }
     tokio::spawn(recover_store(state.clone(), changed.clone(), stop_rx.clone()));
     tokio::spawn(watch_config(
@@ -297,21 +295,20 @@ async fn prune_periodically(state: Arc<AppState>, changed: Arc<Notify>, mut stop
     }
 }
 
-/// Prunes the store's log of changes for publishers (PostgreSQL), on the
-/// poller that prunes for all: publishers read it within moments, and one
-/// that falls further behind than [`LOG_KEEP`] scans the index again.
+/// Prunes the store's log of changes for publishers (PostgreSQL):
+/// publishers read it within moments, and one that falls further behind
+/// than [`crate::store::LOG_KEEP`] scans the index again. Every instance
+/// does (by age, so they agree), one of them sooner or later: a desk with
+/// only publishers and `thau poll` from cron trims it too.
 async fn trim_log_periodically(state: Arc<AppState>, mut stop: watch::Receiver<bool>) {
-    let mut tick = tokio::time::interval(LOG_KEEP / 5);
+    let mut tick = tokio::time::interval(crate::store::LOG_KEEP / 5);
     loop {
         tokio::select! {
             _ = tick.tick() => {}
             _ = stop.wait_for(|s| *s) => return,
         }
-        if !state.store.leads(crate::store::Duty::Prune) {
-            continue;
-        }
         let store = state.store.clone();
-        match tokio::task::spawn_blocking(move || store.trim_log(LOG_KEEP)).await {
+        match tokio::task::spawn_blocking(move || store.trim_log(crate::store::LOG_KEEP)).await {
             Ok(Ok(n)) => tracing::debug!(rows = n, "store log trimmed"),
             Ok(Err(e)) => warn!(error = %e, "trimming the store's log failed"),
             Err(e) => warn!(error = %e, "trimming the store's log failed"),

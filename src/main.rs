@@ -178,7 +178,9 @@ fn main() -> ExitCode {
                     return ExitCode::from(UNUSABLE);
                 }
             };
-            match thau::retention::prune(&store, &config, chrono::Utc::now()) {
+            let pruned = thau::retention::prune(&store, &config, chrono::Utc::now())
+                .and_then(|n| store.trim_log(thau::store::LOG_KEEP).map(|_| n));
+            match pruned {
                 Ok(n) => {
                     println!("{n} {} pruned", if n == 1 { "entry" } else { "entries" });
                     ExitCode::SUCCESS
@@ -716,6 +718,11 @@ fn poll(config: &Config, only: Option<&str>) -> ExitCode {
     if let Err(e) = store.flush() {
         eprintln!("thau: {e}");
         return ExitCode::from(UNUSABLE);
+    }
+    // (On PostgreSQL: `thau poll` from cron, with no daemon polling, must
+    // not let the log for publishers grow.)
+    if let Err(e) = store.trim_log(thau::store::LOG_KEEP) {
+        eprintln!("thau: trimming the store's log: {e}");
     }
     if !failed.is_empty() {
         ExitCode::from(SOME_FAILED)

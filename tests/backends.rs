@@ -638,14 +638,23 @@ fn postgres_over_tls_checks_the_server_certificate() {
 /// instances claiming at once never hold more than `per_host` on a host.
 #[test]
 fn a_claim_is_bounded_per_host_and_a_backlog_on_one_host_starves_no_other() {
-    let Some(db) = support::test_database("claimwindow") else { return };
+    let Some(db) = support::test_database("claimwindow") else {
+        return;
+    };
     let instances: Vec<Store> = (0..3).map(|_| Store::open_postgres(&db.url, 2).unwrap()).collect();
     let pg = instances[0].shared().unwrap();
     let mut rows: Vec<(String, String, String, i64)> = (0..600)
         .map(|i| (format!("big{i:03}"), "big.example".into(), "every 60s".into(), 1000 + i))
         .collect();
     for h in 0..10 {
-        rows.extend((0..30).map(|i| (format!("h{h}-{i}"), format!("h{h}.example"), "every 60s".into(), 5000 + i)));
+        rows.extend((0..30).map(|i| {
+            (
+                format!("h{h}-{i}"),
+                format!("h{h}.example"),
+                "every 60s".into(),
+                5000 + i,
+            )
+        }));
     }
     pg.sync_sources(rows).unwrap();
     let claimed: Vec<(String, i64)> = std::thread::scope(|scope| {
@@ -666,7 +675,11 @@ fn a_claim_is_bounded_per_host_and_a_backlog_on_one_host_starves_no_other() {
     }
     assert_eq!(per_host.get("big"), Some(&3), "{per_host:?}");
     assert!(per_host.values().all(|n| *n <= 3), "{per_host:?}");
-    assert_eq!(claimed.len(), 24, "every slot of the three instances is filled: {per_host:?}");
+    assert_eq!(
+        claimed.len(),
+        24,
+        "every slot of the three instances is filled: {per_host:?}"
+    );
     let mut names: Vec<&str> = claimed.iter().map(|(s, _)| s.as_str()).collect();
     names.sort();
     names.dedup();

@@ -163,6 +163,9 @@ impl Change {
     }
 }
 
+/// How long the log keeps a change for publishers (PostgreSQL).
+pub const LOG_KEEP: std::time::Duration = std::time::Duration::from_secs(600);
+
 /// What a write tells the publishers of every instance, on PostgreSQL: a
 /// row of `thau_log`, written in the write's transaction.
 #[derive(Debug, serde::Serialize, serde::Deserialize)]
