@@ -686,6 +686,57 @@ fn a_claim_is_bounded_per_host_and_a_backlog_on_one_host_starves_no_other() {
     assert_eq!(names.len(), 24, "no source claimed twice");
 }
 
+/// When the server closes thau's connections (a restart, an admin's
+/// `pg_terminate_backend`), the first query that finds out fails and every
+/// other connection of the pool is replaced before its next query: one
+/// failure, not one per connection.
+#[test]
+fn connections_the_server_closed_cost_one_failed_query() {
+    let Some(db) = support::test_database("reconnect") else {
+        return;
+    };
+    let store = Store::open_postgres(&db.url, 4).unwrap();
+    poll(
+        &store,
+        "journal",
+        vec![entry(
+            "journal",
+            "u:https://a.example/1",
+            Some("https://a.example/1"),
+            1,
+            "v1",
+            &[],
+        )],
+    );
+    // Every worker has its connection (and its prepared statements).
+    std::thread::scope(|scope| {
+        for _ in 0..16 {
+            scope.spawn(|| {
+                for _ in 0..20 {
+                    store.fetch_state("journal").unwrap();
+                    store.entry("u:https://a.example/1").unwrap();
+                }
+            });
+        }
+    });
+    let mut admin = postgres::Client::connect(&db.url, postgres::NoTls).unwrap();
+    let killed: i64 = admin
+        .query_one(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
+             WHERE application_name = 'thau' AND datname = current_database()",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert!(killed >= 4, "the pool's connections ({killed})");
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let failed = (0..20)
+        .filter(|_| store.entry("u:https://a.example/1").is_err())
+        .count();
+    assert!(failed <= 1, "{failed} queries failed");
+    assert!(store.entry("u:https://a.example/1").unwrap().is_some());
+}
+
 /// A database migrated by a newer thau is refused with both versions said;
 /// instances starting together migrate it once.
 #[test]

@@ -154,26 +154,52 @@ pub struct Conn {
     /// Inside a transaction that must not silently become another: a lost
     /// connection is an error, not reopened.
     pinned: bool,
+    /// How many times a worker of this pool found its connection closed
+    /// (the server restarted, say), and that count when this connection
+    /// was opened: the others then reconnect before their next job rather
+    /// than each failing one job first.
+    lost: Arc<std::sync::atomic::AtomicU64>,
+    connected_at: u64,
 }
 
 impl Conn {
     fn client(&mut self) -> Result<&mut Client, StoreError> {
-        if self.client.as_ref().is_none_or(|c| c.is_closed()) {
+        let lost = self.lost.load(Ordering::SeqCst);
+        let stale = self.client.is_some() && lost != self.connected_at && !self.pinned;
+        if stale || self.client.as_ref().is_none_or(|c| c.is_closed()) {
             if self.pinned {
                 return Err(StoreError::Unavailable("the connection of a snapshot closed".into()));
             }
             self.statements.clear();
+            self.client = None;
             self.client = Some(self.tls.connect(&self.config)?);
+            self.connected_at = lost;
         }
         Ok(self.client.as_mut().expect("connected above"))
     }
 
+    /// After a failed job: whether the connection is still there (one
+    /// round trip, on failures only). If not, every connection of the pool
+    /// is replaced before its next job.
+    fn check_after_failure(&mut self) {
+        if self.pinned {
+            return;
+        }
+        let gone = self
+            .client
+            .as_mut()
+            .is_some_and(|c| c.is_closed() || c.is_valid(std::time::Duration::from_secs(2)).is_err());
+        if gone {
+            self.client = None;
+            self.lost.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
     fn statement(&mut self, sql: &'static str) -> Result<Statement, StoreError> {
-        if let Some(s) = self
-            .statements
-            .get(sql)
-            .filter(|_| self.client.as_ref().is_some_and(|c| !c.is_closed()))
-        {
+        // (A new connection first, if this one is to be replaced: it forgets
+        // the statements prepared on the old one.)
+        self.client()?;
+        if let Some(s) = self.statements.get(sql) {
             return Ok(s.clone());
         }
         let s = self.client()?.prepare(sql)?;
@@ -234,6 +260,7 @@ impl Pg {
         let rx = Arc::new(Mutex::new(rx));
         let mut workers = Vec::with_capacity(connections);
         let mut first = first;
+        let lost = Arc::new(std::sync::atomic::AtomicU64::new(0));
         for i in 0..connections.max(1) {
             let (rx, spare) = (rx.clone(), spare.clone());
             let mut conn = Conn {
@@ -242,6 +269,8 @@ impl Pg {
                 config: config.clone(),
                 tls: tls.clone(),
                 pinned: false,
+                lost: lost.clone(),
+                connected_at: 0,
             };
             let worker = std::thread::Builder::new()
                 .name(format!("thau-pg-{i}"))
@@ -291,6 +320,7 @@ impl Pg {
     /// the log rows it sees from those it does not.
     pub fn snapshot(&self) -> Result<(Arc<Pg>, String), StoreError> {
         let spare = lock(&self.snapshots).pop();
+        let reused = spare.is_some();
         let pg = Pg::start(
             self.config.clone(),
             self.tls.clone(),
@@ -298,10 +328,22 @@ impl Pg {
             1,
             Some(self.snapshots.clone()),
         )?;
-        let snapshot = pg.run(|c| {
-            let client = c.client()?;
-            client.batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")?;
-            let snapshot: String = client.query_one("SELECT pg_current_snapshot()::text", &[])?.get(0);
+        let snapshot = pg.run(move |c| {
+            let begin = |c: &mut Conn| -> Result<String, StoreError> {
+                let client = c.client()?;
+                client.batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")?;
+                Ok(client.query_one("SELECT pg_current_snapshot()::text", &[])?.get(0))
+            };
+            let snapshot = match begin(c) {
+                Ok(snapshot) => snapshot,
+                // A kept connection the server closed meanwhile (it
+                // restarted): a new one.
+                Err(_) if reused => {
+                    c.client = None;
+                    begin(c)?
+                }
+                Err(e) => return Err(e),
+            };
             // From now on inside the transaction: never another connection.
             c.pinned = true;
             Ok(snapshot)
@@ -316,7 +358,11 @@ impl Pg {
     ) -> Result<T, StoreError> {
         let (tx, rx) = mpsc::sync_channel(1);
         let job: Job = Box::new(move |conn| {
-            let _ = tx.send(f(conn));
+            let result = f(conn);
+            if result.is_err() {
+                conn.check_after_failure();
+            }
+            let _ = tx.send(result);
         });
         let sent = match &*self.jobs.lock().unwrap_or_else(|e| e.into_inner()) {
             Some(jobs) => jobs.send(job).is_ok(),
