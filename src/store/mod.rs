@@ -138,9 +138,10 @@ pub struct Store {
     /// What writes did to the entries since the publisher last asked; None
     /// while nobody asks (`thau poll`). (On PostgreSQL the log says it.)
     changes: Mutex<Option<Vec<Change>>>,
-    /// On PostgreSQL, where the publisher's next read of the log starts;
-    /// None before its first scan.
-    log: Mutex<Option<LogCursor>>,
+    /// On PostgreSQL, the snapshot the publisher last read (its next read
+    /// of the log starts at its xmin, and skips the rows it shows); None
+    /// before its first scan.
+    log: Mutex<Option<String>>,
     /// How many times the database was reopened: writes reported as
     /// changes but not yet durable may be lost then.
     reopened: std::sync::atomic::AtomicU64,
@@ -266,14 +267,6 @@ fn resolve(snapshot: &pg::Pg, logged: Vec<LoggedChange>) -> Result<Vec<Change>, 
         });
     }
     Ok(changes)
-}
-
-/// Where a publisher's next read of the log starts (a transaction id), and
-/// the snapshot its last scan read (rows it shows are not applied again).
-#[derive(Debug)]
-struct LogCursor {
-    next: i64,
-    seen: String,
 }
 
 /// What writes did since the publisher last asked ([`Store::follow`]).
@@ -558,13 +551,11 @@ impl Store {
                 },
             );
         };
-        let (snapshot, seen) = pg.snapshot()?;
-        let xmin = seen.split(':').next().and_then(|x| x.parse().ok());
-        let next = xmin.ok_or_else(|| StoreError::Postgres(format!("an unexpected snapshot: {seen}")))?;
-        let mut cursor = lock(&self.log);
-        let taken = match cursor.take() {
-            Some(at) if read_log => {
-                let (rows, behind) = snapshot.read_log(at.next, at.seen)?;
+        let (snapshot, now) = pg.snapshot()?;
+        let mut last = lock(&self.log);
+        let taken = match last.take() {
+            Some(seen) if read_log => {
+                let (rows, behind) = snapshot.read_log(seen)?;
                 if behind {
                     Taken {
                         rescan: true,
@@ -597,7 +588,7 @@ impl Store {
         };
         let result = f(&Store::on_postgres(snapshot), taken);
         // (Failed: the next call scans again.)
-        *cursor = result.is_ok().then_some(LogCursor { next, seen });
+        *last = result.is_ok().then_some(now);
         result
     }
 

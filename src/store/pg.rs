@@ -662,28 +662,30 @@ impl Pg {
         })
     }
 
-    /// The log rows this connection's snapshot shows, written by
-    /// transactions with `from <= xid` that `seen` (the snapshot of the
-    /// last read) did not show, in commit order; and whether rows this
-    /// reader had not read were pruned meanwhile (it must scan again). Run
-    /// on a [`Pg::snapshot`]: what the reader applies then equals that
-    /// snapshot, and the next read, from its xmin and with it as `seen`,
-    /// misses nothing and repeats nothing.
-    pub fn read_log(&self, from: i64, seen: String) -> Result<(Vec<LogRow>, bool), StoreError> {
+    /// The log rows this connection's snapshot shows that `seen` (the
+    /// snapshot of the last read) did not, in commit order (those of
+    /// transactions below its xmin it showed); and whether rows this reader
+    /// had not read were pruned meanwhile (it must scan again). Run on a
+    /// [`Pg::snapshot`]: what the reader applies then equals that snapshot,
+    /// and the next read, with it as `seen`, misses nothing and repeats
+    /// nothing.
+    pub fn read_log(&self, seen: String) -> Result<(Vec<LogRow>, bool), StoreError> {
         self.run(move |c| {
             let rows = c.query(
-                "SELECT writer, body FROM thau_log WHERE xid >= $1 \
-                 AND NOT pg_visible_in_snapshot(xid::text::xid8, $2::text::pg_snapshot) ORDER BY seq",
-                &[&from, &seen],
+                "SELECT writer, body FROM thau_log \
+                 WHERE xid >= pg_snapshot_xmin($1::text::pg_snapshot)::text::int8 \
+                 AND NOT pg_visible_in_snapshot(xid::text::xid8, $1::text::pg_snapshot) ORDER BY seq",
+                &[&seen],
             )?;
-            // The newest row pruned is past this reader's start, and its
+            // The newest row pruned is past this reader's xmin, and its
             // last snapshot did not show it: it never read it. (Rows are
             // pruned minutes after they were written, so one pruned below
             // it that its snapshot did not show either is not a case.)
             let behind: bool = c.query(
-                "SELECT xid > $1 AND NOT pg_visible_in_snapshot((xid - 1)::text::xid8, $2::text::pg_snapshot) \
+                "SELECT xid > pg_snapshot_xmin($1::text::pg_snapshot)::text::int8 \
+                 AND NOT pg_visible_in_snapshot((xid - 1)::text::xid8, $1::text::pg_snapshot) \
                  FROM thau_log_floor",
-                &[&from, &seen],
+                &[&seen],
             )?[0]
                 .get(0);
             Ok((rows.iter().map(|r| (r.get(0), r.get(1))).collect(), behind))
