@@ -278,6 +278,12 @@ on_both! {
     }
 }
 
+/// What opening a PostgreSQL store at `url` (with `ca`) says when it must
+/// fail (`why`).
+fn refused(url: &str, ca: Option<&std::path::Path>, why: &str) -> String {
+    Store::open_postgres_with(url, 1, ca).err().expect(why).to_string()
+}
+
 /// Applies to `selection` what writes did since it last followed `store`.
 fn follow(store: &Store, selection: &mut thau::select::Selection) {
     store
@@ -618,17 +624,15 @@ fn postgres_over_tls_checks_the_server_certificate() {
 
     let mut url = url::Url::parse(&db.url).unwrap();
     url.query_pairs_mut().append_pair("sslmode", "require");
-    let error = Store::open_postgres(url.as_str(), 1)
-        .err()
-        .expect("an unknown authority is refused")
-        .to_string();
+    let error = refused(url.as_str(), None, "an unknown authority is refused");
     assert!(error.contains("certificate") || error.contains("root"), "{error}");
 
     let empty = tempfile::NamedTempFile::new().unwrap();
-    let error = Store::open_postgres_with(&db.url, 1, Some(empty.path()))
-        .err()
-        .unwrap()
-        .to_string();
+    let error = refused(
+        &db.url,
+        Some(empty.path()),
+        "a CA file without a certificate is refused",
+    );
     assert!(error.contains("no certificate in"), "{error}");
 }
 
@@ -762,10 +766,7 @@ fn postgres_migrates_once_and_refuses_a_newer_schema() {
     client
         .batch_execute("INSERT INTO thau_schema (version) VALUES (99)")
         .unwrap();
-    let error = Store::open_postgres(&db.url, 1)
-        .err()
-        .expect("a newer schema is refused")
-        .to_string();
+    let error = refused(&db.url, None, "a newer schema is refused");
     assert!(
         error.contains("schema version 99") && error.contains("upgrade thau"),
         "{error}"
@@ -780,10 +781,11 @@ fn postgres_that_does_not_answer_is_a_clear_error() {
         .local_addr()
         .unwrap()
         .port();
-    let error = Store::open_postgres(&format!("postgres://thau@127.0.0.1:{port}/thau"), 1)
-        .err()
-        .expect("nothing listens there")
-        .to_string();
+    let error = refused(
+        &format!("postgres://thau@127.0.0.1:{port}/thau"),
+        None,
+        "nothing listens there",
+    );
     assert!(error.contains("cannot connect to PostgreSQL"), "{error}");
 }
 
