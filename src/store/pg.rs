@@ -417,8 +417,7 @@ impl Pg {
                 &[&key, &value],
             )?;
             if inserted == 1 {
-                tx.execute(&sql.log, &[&instance, &log])?;
-                tx.execute(&sql.notify, &[&CHANNEL, &instance])?;
+                tell(&mut tx, &sql, &instance, &log)?;
             }
             let rows = tx.query(&sql.get, &[&key])?;
             tx.commit()?;
@@ -863,9 +862,16 @@ fn write_batch(
         tx.execute(&sql.upsert, &[&set_k, &set_v])?;
     }
     if let Some(log) = log {
-        tx.execute(&sql.log, &[&instance, &log])?;
-        tx.execute(&sql.notify, &[&CHANNEL, &instance])?;
+        tell(tx, sql, instance, &log)?;
     }
+    Ok(())
+}
+
+/// Tells publishers what the write in `tx` did: its log row, and the
+/// notification that wakes them (sent at commit).
+fn tell(tx: &mut postgres::Transaction<'_>, sql: &Prepared, instance: &str, log: &[u8]) -> Result<(), StoreError> {
+    tx.execute(&sql.log, &[&instance, &log])?;
+    tx.execute(&sql.notify, &[&CHANNEL, &instance])?;
     Ok(())
 }
 
