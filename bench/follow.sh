@@ -19,8 +19,7 @@ cd "$(dirname "$0")/.."
 base=${1:-10000}
 new=${2:-1000}
 n=$((base + new))
-pg_bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
-[ -x "$pg_bin/postgres" ] || { echo "needs postgresql (apt-get install postgresql)" >&2; exit 2; }
+. bench/pg.sh
 command -v nginx >/dev/null || { echo "needs nginx" >&2; exit 2; }
 
 cargo build --release -q --bin thau
@@ -28,22 +27,17 @@ target=${CARGO_TARGET_DIR:-target}
 thau=$(realpath "${THAU_BIN:-$target/release/thau}")
 tmp=$(mktemp -d)
 chmod 755 "$tmp"
-as_postgres() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
 pids=()
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   nginx -c "$tmp/nginx.conf" -s stop 2>/dev/null || true
-  as_postgres "$pg_bin/pg_ctl" -D "$tmp/pg/data" -m fast stop >/dev/null 2>&1 || true
+  stop_postgres
   rm -rf "$tmp"
 }
 trap cleanup EXIT
 
-mkdir "$tmp/pg"
-[ "$(id -u)" = 0 ] && chown postgres "$tmp/pg"
 pg_port=18096
-as_postgres "$pg_bin/initdb" -D "$tmp/pg/data" -A trust -U thau -E UTF8 >/dev/null
-as_postgres "$pg_bin/pg_ctl" -D "$tmp/pg/data" -l "$tmp/pg/log" -w -o \
-  "-c listen_addresses=127.0.0.1 -p $pg_port -k $tmp/pg" start >/dev/null
+start_postgres "$pg_port"
 psql_() { psql -h 127.0.0.1 -p "$pg_port" -U thau -d "$1" -qAtc "$2" 2>/dev/null || echo 0; }
 
 port=18097

@@ -17,30 +17,24 @@ cd "$(dirname "$0")/.."
 n=${1:-1000}
 rounds=${2:-3}
 command -v nginx >/dev/null || { echo "needs nginx" >&2; exit 2; }
-pg_bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
-[ -x "$pg_bin/postgres" ] || { echo "needs postgresql (apt-get install postgresql)" >&2; exit 2; }
+. bench/pg.sh
 
 cargo build --release -q --bin thau
 target=${CARGO_TARGET_DIR:-target}
 thau=$(realpath "${THAU_BIN:-$target/release/thau}")
 tmp=$(mktemp -d)
 chmod 755 "$tmp"
-as_postgres() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
 pids=()
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   nginx -c "$tmp/nginx.conf" -s stop 2>/dev/null || true
-  as_postgres "$pg_bin/pg_ctl" -D "$tmp/pg/data" -m fast stop >/dev/null 2>&1 || true
+  stop_postgres
   rm -rf "$tmp"
 }
 trap cleanup EXIT
 
-mkdir "$tmp/pg"
-[ "$(id -u)" = 0 ] && chown postgres "$tmp/pg"
 pg_port=18092
-as_postgres "$pg_bin/initdb" -D "$tmp/pg/data" -A trust -U thau -E UTF8 >/dev/null
-as_postgres "$pg_bin/pg_ctl" -D "$tmp/pg/data" -l "$tmp/pg/log" -w -o \
-  "-c listen_addresses=127.0.0.1 -p $pg_port -k $tmp/pg" start >/dev/null
+start_postgres "$pg_port"
 psql_() { psql -h 127.0.0.1 -p "$pg_port" -U thau -d postgres -qAtc "$1"; }
 export THAU_DATABASE_URL="postgres://thau@127.0.0.1:$pg_port/thau"
 fresh_db() { psql_ "DROP DATABASE IF EXISTS thau WITH (FORCE)"; psql_ "CREATE DATABASE thau"; }
