@@ -65,6 +65,7 @@ fn main() {
                         feed_url: Some(format!("http://127.0.0.{}:18090/feed-{s}.xml", s % 32 + 1)),
                         feed_updated: None,
                         full_text: false,
+                        updated: None,
                         categories: vec![town.to_string()],
                         fingerprint: format!("{n:032x}"),
                     }],

@@ -20,6 +20,7 @@ use tracing::{info, warn};
 use crate::config::Config;
 use crate::export::ExportReport;
 use crate::metrics::Metrics;
+use crate::outbound::Outbound;
 use crate::pipeline::Poller;
 use crate::publish::{self, Format};
 use crate::scheduler::{Leased, Runner, Scheduler, Schedules, Skipped, Trigger};
@@ -97,9 +98,12 @@ pub async fn serve(
     let (admin_tx, admin_rx) = mpsc::channel::<AdminRequest>(16);
     let metrics = Arc::new(Metrics::default());
     let changed = Arc::new(Notify::new());
+    // Every request thau sends goes through this one policy.
+    let outbound = Outbound::new(&config.poll.internal_networks).context("cannot build the HTTP client")?;
     let subscriber = Arc::new(crate::websub::subscriber::Subscriber::new(
         store.clone(),
         base_url.clone(),
+        outbound.clone(),
     ));
     let state = Arc::new(AppState {
         store: store.clone(),
@@ -110,7 +114,7 @@ pub async fn serve(
         metrics: metrics.clone(),
         renders: tokio::sync::Semaphore::new(server::VARIANT_RENDERS),
         polls: Arc::default(),
-        hub: Arc::new(crate::websub::Hub::new(store.clone())),
+        hub: Arc::new(crate::websub::Hub::new(store.clone(), outbound.clone())),
         subscriber: subscriber.clone(),
         changed: changed.clone(),
     });
@@ -150,7 +154,7 @@ pub async fn serve(
     let publisher = role
         .publishes()
         .then(|| tokio::spawn(republish(state.clone(), bound, changed.clone(), stop_rx.clone())));
-    let poller = Poller::new(store.clone()).context("cannot build the HTTP client")?;
+    let poller = Poller::new(store.clone(), outbound.clone());
     let runner = Arc::new(
         Runner::new(
             poller,
@@ -695,9 +699,20 @@ fn write_site(site: &Site, store: &Store, config: &Config, out: &Path) -> anyhow
     for (path, doc) in &archive_pages {
         docs.push((path.clone(), doc));
     }
-    // No "next poll" in a static page: it would change every minute.
-    let sources = server::source_statuses(store, config, site, None, None);
-    let index = publish::index_html(&site.base_url, &site.summaries(), &sources, None, None);
+    // No "next poll" in a static page: it would change every minute. A
+    // private status is not exported (static files have no token), and
+    // one exported while it was public is taken away.
+    let private = config.server.status == crate::config::StatusAccess::Private;
+    let index = match private {
+        true => {
+            crate::export::remove_file(out, Path::new("status.html"))?;
+            Vec::new()
+        }
+        false => {
+            let sources = server::source_statuses(store, config, site, None, None);
+            publish::index_html(&site.base_url, &site.summaries(), &sources, None, None)
+        }
+    };
     let mut files: Vec<(PathBuf, &[u8])> = Vec::new();
     for (path, doc) in &docs {
         files.push((path.clone(), &doc.identity));
@@ -709,7 +724,9 @@ fn write_site(site: &Site, store: &Store, config: &Config, out: &Path) -> anyhow
             files.push((sibling("br"), &doc.brotli));
         }
     }
-    files.push(("status.html".into(), &index));
+    if !private {
+        files.push(("status.html".into(), &index));
+    }
     let pages = site_pages(site, config);
     for (path, bytes) in &pages {
         files.push((path.clone(), bytes));

@@ -403,6 +403,14 @@ pub enum Location {
 }
 
 impl Location {
+    /// The URL, for a source on the web.
+    pub fn url(&self) -> Option<&Url> {
+        match self {
+            Location::Url(url) => Some(url),
+            Location::File(_) => None,
+        }
+    }
+
     /// The host polls of this source go to, lowercased, as `per_host`
     /// counts them; empty for a local file.
     pub fn host(&self) -> String {

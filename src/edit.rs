@@ -27,8 +27,18 @@ pub enum EditError {
     NoSuchSource(String),
     #[error("cannot write {0}: {1}")]
     Write(String, std::io::Error),
+    #[error("cannot read {0}: {1}")]
+    Read(String, std::io::Error),
+    #[error("{0} does not pass `thau check` as it is; fix it first:\n{1}")]
+    Current(String, ConfigError),
+    #[error("{0} is already followed as \"{1}\"")]
+    Followed(String, String),
     #[error("not an OPML subscription list: {0}")]
     Opml(String),
+    #[error("{0}: {1}")]
+    InFile(String, Box<EditError>),
+    #[error("it lists more than {MAX_OPML_FEEDS} feeds: nothing was imported; import it in parts")]
+    TooManyFeeds,
 }
 
 /// A feed to add as a `[[sources]]` table.
@@ -94,6 +104,46 @@ fn checked(text: String, path: &Path) -> Result<String, EditError> {
     Ok(text)
 }
 
+/// The edit lock of a `feeds.toml`: held while one command reads, edits
+/// and writes it, so that concurrent edits (`thau add` run twice at once)
+/// follow one another instead of losing one. An OS lock on
+/// `{file}.lock` beside it: released when dropped, or when the process
+/// dies.
+pub struct EditLock(#[allow(dead_code)] std::fs::File);
+
+/// Waits for, then takes, `path`'s edit lock.
+pub fn lock(path: &Path) -> Result<EditLock, EditError> {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(".lock");
+    let lock_path = path.with_file_name(name);
+    let err = |e: std::io::Error| EditError::Write(lock_path.display().to_string(), e);
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(err)?;
+    file.lock().map_err(err)?;
+    Ok(EditLock(file))
+}
+
+/// Reads `path`, edits its text with `edit` (given the text and the config
+/// it holds now), and writes the result atomically, all under the edit
+/// lock: what another command wrote meanwhile is read, not overwritten.
+pub fn edit_file(
+    path: &Path,
+    edit: impl FnOnce(&str, &Config) -> Result<String, EditError>,
+) -> Result<(), EditError> {
+    let _lock = lock(path)?;
+    let text = std::fs::read_to_string(path).map_err(|e| EditError::Read(path.display().to_string(), e))?;
+    let config = Config::parse(&text, path).map_err(|e| EditError::Current(path.display().to_string(), e))?;
+    let new = edit(&text, &config)?;
+    if new == text {
+        return Ok(());
+    }
+    write_atomically(path, &new)
+}
+
 /// Writes `text` to `path` through a temporary file in the same folder.
 pub fn write_atomically(path: &Path, text: &str) -> Result<(), EditError> {
     let err = |e: std::io::Error| EditError::Write(path.display().to_string(), e);
@@ -124,7 +174,14 @@ pub struct Outline {
     pub folders: Vec<String>,
 }
 
-/// Every outline with an `xmlUrl` (OPML 1.0 and 2.0, nested folders).
+/// The most feeds one OPML import takes: past it the file is refused
+/// whole (split it), rather than half imported or held in memory.
+pub const MAX_OPML_FEEDS: usize = 10_000;
+/// Folders deeper than this are not named (their feeds are still read).
+const MAX_OPML_DEPTH: usize = 32;
+
+/// Every outline with an `xmlUrl` (OPML 1.0 and 2.0, nested folders), at
+/// most [`MAX_OPML_FEEDS`].
 pub fn read_opml(bytes: &[u8]) -> Result<Vec<Outline>, EditError> {
     let mut reader = quick_xml::Reader::from_reader(bytes);
     let mut folders: Vec<Option<String>> = Vec::new();
@@ -162,10 +219,13 @@ pub fn read_opml(bytes: &[u8]) -> Result<Vec<Outline>, EditError> {
                     .cloned();
                 match attr.get("xmlurl").filter(|u| !u.is_empty()) {
                     Some(url) => {
+                        if outlines.len() == MAX_OPML_FEEDS {
+                            return Err(EditError::TooManyFeeds);
+                        }
                         outlines.push(Outline {
                             title,
                             xml_url: url.clone(),
-                            folders: folders.iter().flatten().cloned().collect(),
+                            folders: folders.iter().take(MAX_OPML_DEPTH).flatten().cloned().collect(),
                         });
                         if !empty {
                             folders.push(None);
@@ -229,7 +289,9 @@ pub fn derive_name(title: Option<&str>, url: &str, taken: &HashSet<String>) -> S
 }
 
 /// The sources as an OPML 2.0 subscription list (the feeds thau reads, not
-/// the ones it publishes), one folder per first section.
+/// the ones it publishes), one folder per first section. URLs are
+/// redacted as everywhere thau shows them: a list is shared, credentials
+/// are not.
 pub fn sources_opml(config: &Config) -> String {
     let mut o = String::from("<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<opml version=\"2.0\">\n");
     o.push_str("<head><title>thau sources</title></head>\n<body>\n");
@@ -257,7 +319,7 @@ pub fn sources_opml(config: &Config) -> String {
             let title = s.title.as_deref().unwrap_or(&s.name);
             o.push_str(&format!(
                 "{indent}<outline type=\"rss\" text=\"{t}\" title=\"{t}\" xmlUrl=\"{}\"/>\n",
-                esc(url.as_str()),
+                esc(crate::redact::redacted(url).as_str()),
                 t = esc(title)
             ));
         }
@@ -393,18 +455,23 @@ const COMMON_FEED_PATHS: [&str; 7] = [
 ];
 
 /// The feeds behind `url`: itself when it is a feed; else the feeds the
-/// page announces (`<link rel="alternate">`), else the common paths of its
-/// site that answer with a feed. Each is fetched and read once.
+/// page announces (`<link rel="alternate">`, the first
+/// [`crate::normalize::MAX_ANNOUNCED_FEEDS`]), else the common paths of
+/// its site that answer with a feed. Each is fetched and read once. `url`
+/// is the admin's, and may be internal; the links its page gives are
+/// content, fetched only on public addresses or on `url`'s own origin
+/// when that is internal (the [`crate::outbound`] policy).
 pub async fn discover(url: &url::Url, config: &Config) -> Result<Vec<Candidate>, String> {
-    let fetcher = crate::fetch::Fetcher::new().map_err(|e| e.to_string())?;
+    let outbound = crate::outbound::Outbound::new(&config.poll.internal_networks).map_err(|e| e.to_string())?;
+    let fetcher = crate::fetch::Fetcher::new(outbound);
     let mut limits = crate::fetch::Limits::plain(
         config.poll.timeout,
         config.poll.max_body,
         config.poll.internal_networks.clone(),
     );
     limits.proxy = config.poll.proxy.clone();
-    let read = |url: url::Url| {
-        let (fetcher, limits) = (fetcher.clone(), limits.clone());
+    let read = |url: url::Url, reach: crate::outbound::Reach| {
+        let (fetcher, limits) = (fetcher.clone(), crate::fetch::Limits { reach, ..limits.clone() });
         async move {
             let out = fetcher
                 .fetch(&Location::Url(url.clone()), &Default::default(), limits)
@@ -425,7 +492,10 @@ pub async fn discover(url: &url::Url, config: &Config) -> Result<Vec<Candidate>,
             Ok::<_, String>((at, crate::normalize::parse(&doc.body, &cx)))
         }
     };
-    let (at, parsed) = read(url.clone()).await?;
+    let found_on_page = crate::outbound::Reach::Found {
+        within: Some(url.clone()),
+    };
+    let (at, parsed) = read(url.clone(), crate::outbound::Reach::Configured).await?;
     let announced = match parsed {
         Ok(feed) => {
             return Ok(vec![Candidate {
@@ -439,18 +509,34 @@ pub async fn discover(url: &url::Url, config: &Config) -> Result<Vec<Candidate>,
     let tries: Vec<url::Url> = if announced.is_empty() {
         COMMON_FEED_PATHS.iter().filter_map(|p| at.join(p).ok()).collect()
     } else {
-        announced.iter().filter_map(|f| url::Url::parse(f).ok()).collect()
+        announced
+            .iter()
+            .take(crate::normalize::MAX_ANNOUNCED_FEEDS)
+            .filter_map(|f| url::Url::parse(f).ok())
+            .collect()
     };
     let mut found: Vec<Candidate> = Vec::new();
+    let mut failed = None;
     for t in tries {
-        if let Ok((feed_url, Ok(feed))) = read(t).await
-            && !found.iter().any(|c| c.url == feed_url.as_str())
-        {
-            found.push(Candidate {
-                url: feed_url.to_string(),
-                title: feed.title,
-            });
+        match read(t.clone(), found_on_page.clone()).await {
+            Ok((feed_url, Ok(feed))) => {
+                if !found.iter().any(|c| c.url == feed_url.as_str()) {
+                    found.push(Candidate {
+                        url: feed_url.to_string(),
+                        title: feed.title,
+                    });
+                }
+            }
+            Ok((_, Err(e))) => failed = Some(format!("{}: {e}", crate::redact::redacted(&t))),
+            Err(e) => failed = Some(e),
         }
     }
-    Ok(found)
+    match failed {
+        Some(why) if found.is_empty() && !announced.is_empty() => Err(format!(
+            "the page announces {} feed{}, and none could be read (last: {why})",
+            announced.len(),
+            if announced.len() == 1 { "" } else { "s" }
+        )),
+        _ => Ok(found),
+    }
 }

@@ -69,6 +69,18 @@ pub fn write_files<'a>(
     Ok(report)
 }
 
+/// Removes `out/relative` if it is there (a link is removed itself, never
+/// what it points to).
+pub fn remove_file(out: &Path, relative: &Path) -> Result<(), ExportError> {
+    let path = out.join(relative);
+    match fs::symlink_metadata(&path) {
+        Ok(meta) if meta.is_dir() => Err(ExportError::NotAFile(path)),
+        Ok(_) => fs::remove_file(&path).map_err(|source| ExportError::Io { path, source }),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(source) => Err(ExportError::Io { path, source }),
+    }
+}
+
 /// `out/relative_dir`, each folder under `out` created if missing and
 /// checked to be a real folder, not a link.
 fn real_dirs(out: &Path, relative_dir: &Path) -> Result<PathBuf, ExportError> {

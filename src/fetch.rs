@@ -1,17 +1,16 @@
 //! Fetching a source's document, politely: conditional GET with exactly the
 //! validators the origin gave, gzip/brotli, one timeout for the whole fetch
 //! (redirects and body included), a body cap enforced while streaming,
-//! redirects followed by hand (so a permanent move can be reported, and a
-//! public source cannot send thau to an internal address), and
-//! `Retry-After` understood. Local files are fetched too, with their size
-//! and mtime as validator. Depends on `config`.
+//! redirects followed by hand (so a permanent move can be reported, and
+//! each hop goes through the [`crate::outbound`] policy: a public source
+//! cannot send thau to an internal address, credentials stay on their
+//! origin), and `Retry-After` understood. Local files are fetched too,
+//! with their size and mtime as validator. Depends on `config` and
+//! `outbound`.
 
-use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
-
-use arc_swap::ArcSwap;
 
 use chrono::{DateTime, Utc};
 use reqwest::StatusCode;
@@ -19,8 +18,8 @@ use reqwest::header::{self, HeaderMap};
 use url::Url;
 
 use crate::config::{Location, Net, PollConfig, Source};
-
-pub const USER_AGENT: &str = concat!("thau/", env!("CARGO_PKG_VERSION"), " (feed aggregator)");
+pub use crate::outbound::USER_AGENT;
+use crate::outbound::{Outbound, Reach, Refused};
 const MAX_REDIRECTS: usize = 5;
 
 /// What the origin gave us last time, sent back verbatim.
@@ -83,6 +82,8 @@ pub enum FetchError {
         "refused a redirect from a public address to an internal one ({0}); configure that address directly if it is wanted"
     )]
     InternalRedirect(String),
+    #[error("refused: {0}")]
+    Refused(Refused),
     #[error("cannot read {}: {source}", path.display())]
     File { path: PathBuf, source: std::io::Error },
 }
@@ -109,6 +110,8 @@ pub struct Limits {
     pub headers: Arc<[(String, String)]>,
     /// The proxy to go through, if any.
     pub proxy: Option<Url>,
+    /// Who vouches for the URL fetched: what it may reach.
+    pub reach: Reach,
 }
 
 impl Limits {
@@ -122,11 +125,13 @@ impl Limits {
                 .collect::<Vec<_>>()
                 .into(),
             proxy: source.proxy.clone(),
+            reach: Reach::Configured,
             ..Limits::plain(poll.timeout, poll.max_body, poll.internal_networks.clone())
         }
     }
 
-    /// Limits without headers or proxy.
+    /// Limits without headers or proxy, for a URL found in content
+    /// (public addresses only): set `reach` for any other.
     pub fn plain(timeout: Duration, max_body: u64, internal: Arc<[Net]>) -> Limits {
         Limits {
             timeout,
@@ -134,91 +139,25 @@ impl Limits {
             internal,
             headers: Arc::new([]),
             proxy: None,
+            reach: Reach::Found { within: None },
         }
     }
 }
 
-fn is_internal(ip: IpAddr, internal: &[Net]) -> bool {
-    internal.iter().any(|net| net.contains(ip))
-}
-
-/// Resolves names to public addresses only: the client a public source is
-/// fetched with, so that neither a redirect nor a name that later resolves
-/// elsewhere (DNS rebinding) can reach an internal address.
-struct PublicOnly(Arc<ArcSwap<Vec<Net>>>);
-
-impl reqwest::dns::Resolve for PublicOnly {
-    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
-        let internal = self.0.load_full();
-        let host = name.as_str().to_string();
-        Box::pin(async move {
-            let public: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
-                .await?
-                .filter(|a| !is_internal(a.ip(), &internal))
-                .collect();
-            if public.is_empty() {
-                return Err(format!("{host} has only internal addresses").into());
-            }
-            Ok(Box::new(public.into_iter()) as reqwest::dns::Addrs)
-        })
-    }
-}
-
-/// A client for calling back WebSub subscribers: it never follows a
-/// redirect and, given `internal` networks, never connects to them (a name
-/// that resolves there fails, however often it is resolved).
-pub fn callback_client(internal: Option<Vec<Net>>, timeout: Duration) -> Result<reqwest::Client, reqwest::Error> {
-    let builder = client_builder().timeout(timeout);
-    match internal {
-        Some(nets) => builder
-            .dns_resolver(Arc::new(PublicOnly(Arc::new(ArcSwap::from_pointee(nets)))))
-            .build(),
-        None => builder.build(),
-    }
-}
-
-/// Whether `ip` is in one of the `internal` networks.
-pub fn is_internal_address(ip: IpAddr, internal: &[Net]) -> bool {
-    is_internal(ip, internal)
-}
-
-fn client_builder() -> reqwest::ClientBuilder {
-    reqwest::Client::builder()
-        .user_agent(USER_AGENT)
-        .connect_timeout(Duration::from_secs(10))
-        .redirect(reqwest::redirect::Policy::none())
-        // Idle connections hold descriptors: few, and not for long (a
-        // source is polled every few minutes at most).
-        .pool_max_idle_per_host(2)
-        .pool_idle_timeout(Duration::from_secs(15))
-        .gzip(true)
-        .brotli(true)
-        .deflate(true)
-}
-
-/// The HTTP clients shared by every poll (connection pooling, TLS
-/// sessions): one for sources that are public, one for the ones an admin
-/// configured on an internal address.
+/// The fetcher every poll shares: its requests go through the
+/// [`Outbound`] policy.
 #[derive(Clone)]
 pub struct Fetcher {
-    public: reqwest::Client,
-    any: reqwest::Client,
-    internal: Arc<ArcSwap<Vec<Net>>>,
-    /// A client per proxy used (sources behind a proxy are few).
-    proxied: Arc<std::sync::Mutex<std::collections::HashMap<String, reqwest::Client>>>,
+    outbound: Outbound,
 }
 
 impl Fetcher {
-    pub fn new() -> Result<Fetcher, reqwest::Error> {
-        let internal = Arc::new(ArcSwap::from_pointee(Vec::new()));
-        Ok(Fetcher {
-            public: client_builder()
-                .dns_resolver(Arc::new(PublicOnly(internal.clone())))
-                .build()?,
-            any: client_builder().build()?,
-            internal,
-            proxied: Arc::default(),
-        })
+    pub fn new(outbound: Outbound) -> Fetcher {
+        Fetcher { outbound }
+    }
+
+    pub fn outbound(&self) -> &Outbound {
+        &self.outbound
     }
 
     pub async fn fetch(
@@ -240,56 +179,32 @@ impl Fetcher {
         }
     }
 
-    fn proxied_client(&self, proxy: &Url) -> Result<reqwest::Client, reqwest::Error> {
-        let mut clients = self.proxied.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(c) = clients.get(proxy.as_str()) {
-            return Ok(c.clone());
-        }
-        let client = client_builder().proxy(reqwest::Proxy::all(proxy.as_str())?).build()?;
-        clients.insert(proxy.to_string(), client.clone());
-        Ok(client)
-    }
-
-    /// Whether `url` is on the public internet (by its address, or what its
-    /// name resolves to): then it may not lead thau to an internal address.
-    async fn is_public(url: &Url, internal: &[Net]) -> bool {
-        match url.host() {
-            Some(url::Host::Ipv4(ip)) => !is_internal(IpAddr::V4(ip), internal),
-            Some(url::Host::Ipv6(ip)) => !is_internal(IpAddr::V6(ip), internal),
-            Some(url::Host::Domain(name)) => match tokio::net::lookup_host((name, 0)).await {
-                Ok(mut addrs) => addrs.any(|a| !is_internal(a.ip(), internal)),
-                // Unresolvable: the fetch will say so; guard it anyway.
-                Err(_) => true,
-            },
-            None => false,
-        }
-    }
-
     async fn fetch_url(
         &self,
         mut url: Url,
         validators: &Validators,
         limits: &Limits,
     ) -> Result<FetchOutput, FetchError> {
-        if **self.internal.load() != *limits.internal {
-            self.internal.store(Arc::new(limits.internal.to_vec()));
+        self.outbound.set_internal(&limits.internal);
+        if let Some(proxy) = &limits.proxy {
+            self.outbound.check_proxy(proxy).map_err(|e| describe(e, limits))?;
         }
-        let public = Fetcher::is_public(&url, &limits.internal).await;
-        let proxied = match &limits.proxy {
-            Some(proxy) => Some(self.proxied_client(proxy).map_err(|e| describe(e, limits))?),
-            None => None,
-        };
-        let client = match &proxied {
-            Some(c) => c,
-            None if public => &self.public,
-            None => &self.any,
-        };
-        let origin_host = url.host_str().map(str::to_owned);
+        let scope = self.outbound.scope(&url, &limits.reach).await;
+        let origin = url.clone();
         let mut all_permanent = true;
         let mut hops = 0;
         let response = loop {
+            let client = self
+                .outbound
+                .client(&url, &scope, limits.proxy.as_ref())
+                .map_err(|refused| match hops {
+                    0 => FetchError::Refused(refused),
+                    _ => FetchError::InternalRedirect(crate::redact::redacted(&url).to_string()),
+                })?;
             let mut request = client.get(url.clone()).timeout(limits.timeout);
-            if url.host_str() == origin_host.as_deref() {
+            // Credentials (the URL's own and the configured headers) go to
+            // the origin they were given for only.
+            if crate::outbound::credentials_allowed(&origin, &url) {
                 for (name, value) in limits.headers.iter() {
                     request = request.header(name.as_str(), value.as_str());
                 }
@@ -317,15 +232,10 @@ impl Fetcher {
                 .and_then(|l| url.join(l).ok())
                 .filter(|u| matches!(u.scheme(), "http" | "https"))
                 .ok_or(FetchError::BadRedirect)?;
-            // Names are checked by the public client's resolver; addresses
-            // written in the URL never go through it.
-            let literal = match url.host() {
-                Some(url::Host::Ipv4(ip)) => Some(IpAddr::V4(ip)),
-                Some(url::Host::Ipv6(ip)) => Some(IpAddr::V6(ip)),
-                _ => None,
-            };
-            if public && literal.is_some_and(|ip| is_internal(ip, &limits.internal)) {
-                return Err(FetchError::InternalRedirect(crate::redact::redacted(&url).to_string()));
+            if !crate::outbound::credentials_allowed(&origin, &url) {
+                // A relative Location keeps the base's user and password.
+                let _ = url.set_username("");
+                let _ = url.set_password(None);
             }
         };
         let permanent_redirect = (hops > 0 && all_permanent).then(|| url.clone());

@@ -8,6 +8,8 @@
 //! - [`redact`]: pure: URLs without their credentials, as thau shows them.
 //! - [`filter`]: pure: include/exclude keywords and `/regex/` of sources and sections.
 //! - [`config`]: `feeds.toml` → validated [`config::Config`], every problem at once.
+//! - [`outbound`]: the one policy every outgoing request goes through: which
+//!   addresses it may reach (by who vouches for its URL), where credentials go.
 //! - [`fetch`]: HTTP and file fetching: conditional GET, timeouts, body cap, redirects.
 //! - [`dates`]: pure: the feed dates feed-rs cannot read.
 //! - [`legacy_ns`]: pure: feeds in namespaces feed-rs skips (Atom 0.3, RSS 0.90…) rewritten.
@@ -52,6 +54,7 @@ pub mod legacy_ns;
 pub mod metrics;
 pub mod model;
 pub mod normalize;
+pub mod outbound;
 pub mod pipeline;
 pub mod publish;
 pub mod redact;

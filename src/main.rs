@@ -218,7 +218,7 @@ fn main() -> ExitCode {
             pick,
         } => add(&config, &cli.config, &url, name, &section, pick),
         Command::Import { file, section } => import(&config, &cli.config, &file, &section),
-        Command::Remove { name } => edited(&cli.config, |text| thau::edit::remove_source(text, &cli.config, &name))
+        Command::Remove { name } => edited(&cli.config, |text, _| thau::edit::remove_source(text, &cli.config, &name))
             .map_or_else(
                 |code| code,
                 |()| {
@@ -246,18 +246,14 @@ fn main() -> ExitCode {
     }
 }
 
-/// Reads feeds.toml, edits it with `edit`, writes it atomically; the exit
+/// Reads feeds.toml, edits it with `edit` (given its text and the config
+/// it holds now), writes it atomically, all under its edit lock; the exit
 /// status on failure (the file untouched).
-fn edited(path: &Path, edit: impl FnOnce(&str) -> Result<String, thau::edit::EditError>) -> Result<(), ExitCode> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        eprintln!("thau: cannot read {}: {e}", path.display());
-        ExitCode::from(UNUSABLE)
-    })?;
-    let new = edit(&text).map_err(|e| {
-        eprintln!("thau: {e}");
-        ExitCode::from(UNUSABLE)
-    })?;
-    thau::edit::write_atomically(path, &new).map_err(|e| {
+fn edited(
+    path: &Path,
+    edit: impl FnOnce(&str, &Config) -> Result<String, thau::edit::EditError>,
+) -> Result<(), ExitCode> {
+    thau::edit::edit_file(path, edit).map_err(|e| {
         eprintln!("thau: {e}");
         ExitCode::from(UNUSABLE)
     })
@@ -274,7 +270,7 @@ fn add(
     if let Err(code) = known_sections(config, path, sections) {
         return code;
     }
-    let Ok(url) = url::Url::parse(url).map_err(|e| eprintln!("thau: {url}: not a URL ({e})")) else {
+    let Ok(url) = url::Url::parse(url).map_err(|e| eprintln!("thau: {}: not a URL ({e})", thau::redact::redacted_str(url))) else {
         return ExitCode::from(UNUSABLE);
     };
     let Some(runtime) = runtime(false) else {
@@ -283,14 +279,16 @@ fn add(
     let found = match runtime.block_on(thau::edit::discover(&url, config)) {
         Ok(found) => found,
         Err(e) => {
-            eprintln!("thau: {url}: {e}");
+            eprintln!("thau: {}: {e}", thau::redact::Redacted(&url));
             return ExitCode::from(UNUSABLE);
         }
     };
+    // Shown, never with credentials; written to feeds.toml as given.
+    let shown = thau::redact::Redacted(&url);
     let chosen = match (found.len(), pick) {
         (0, _) => {
             eprintln!(
-                "thau: {url}: no feed found (the page announces none, and none of /feed, /rss.xml, /atom.xml, /feed.xml, /index.xml, /rss, /feed.json answered with one)"
+                "thau: {shown}: no feed found (the page announces none, and none of /feed, /rss.xml, /atom.xml, /feed.xml, /index.xml, /rss, /feed.json answered with one)"
             );
             return ExitCode::from(UNUSABLE);
         }
@@ -303,12 +301,17 @@ fn add(
         (_, None) => {
             let terminal = std::io::stdin().is_terminal();
             if terminal {
-                eprintln!("{url} has {} feeds:", found.len());
+                eprintln!("{shown} has {} feeds:", found.len());
             } else {
-                eprintln!("thau: {url} has {} feeds; run again with --pick N:", found.len());
+                eprintln!("thau: {shown} has {} feeds; run again with --pick N:", found.len());
             }
             for (i, c) in found.iter().enumerate() {
-                eprintln!("  {}. {}  {}", i + 1, c.url, c.title.as_deref().unwrap_or(""));
+                eprintln!(
+                    "  {}. {}  {}",
+                    i + 1,
+                    thau::redact::redacted_str(&c.url),
+                    c.title.as_deref().unwrap_or("")
+                );
             }
             if !terminal {
                 return ExitCode::from(UNUSABLE);
@@ -330,29 +333,38 @@ fn add(
             }
         }
     };
-    let followed = config.sources.iter().find(|s| match &s.location {
-        thau::config::Location::Url(u) => u.as_str().trim_end_matches('/') == chosen.url.trim_end_matches('/'),
-        _ => false,
+    // Checked against the file as it is under the lock: another `thau
+    // add` may have written it since this one started.
+    let mut added = None;
+    let written = edited(path, |text, now| {
+        let followed = now.sources.iter().find(|s| match &s.location {
+            thau::config::Location::Url(u) => u.as_str().trim_end_matches('/') == chosen.url.trim_end_matches('/'),
+            _ => false,
+        });
+        if let Some(s) = followed {
+            return Err(thau::edit::EditError::Followed(
+                thau::redact::redacted_str(&chosen.url).into_owned(),
+                s.name.clone(),
+            ));
+        }
+        let taken = now.sources.iter().map(|s| s.name.clone()).collect();
+        let source = thau::edit::NewSource {
+            name: name.unwrap_or_else(|| thau::edit::derive_name(chosen.title.as_deref(), &chosen.url, &taken)),
+            url: chosen.url.clone(),
+            title: chosen.title.clone(),
+            sections: sections.to_vec(),
+        };
+        let new = thau::edit::add_sources(text, path, std::slice::from_ref(&source))?;
+        added = Some(source);
+        Ok(new)
     });
-    if let Some(s) = followed {
-        eprintln!("thau: {} is already followed as \"{}\"", chosen.url, s.name);
-        return ExitCode::from(UNUSABLE);
-    }
-    let taken = config.sources.iter().map(|s| s.name.clone()).collect();
-    let source = thau::edit::NewSource {
-        name: name.unwrap_or_else(|| thau::edit::derive_name(chosen.title.as_deref(), &chosen.url, &taken)),
-        url: chosen.url.clone(),
-        title: chosen.title.clone(),
-        sections: sections.to_vec(),
-    };
-    match edited(path, |text| {
-        thau::edit::add_sources(text, path, std::slice::from_ref(&source))
-    }) {
-        Ok(()) => {
-            println!("added {}  {}", source.name, source.url);
+    match (written, added) {
+        (Ok(()), Some(source)) => {
+            println!("added {}  {}", source.name, thau::redact::redacted_str(&source.url));
             ExitCode::SUCCESS
         }
-        Err(code) => code,
+        (Err(code), _) => code,
+        (Ok(()), None) => ExitCode::from(UNUSABLE),
     }
 }
 
@@ -365,7 +377,8 @@ fn test_source(config: &Config, name: &str) -> ExitCode {
         return ExitCode::from(UNUSABLE);
     };
     let fetched = runtime.block_on(async {
-        let fetcher = thau::fetch::Fetcher::new().map_err(|e| e.to_string())?;
+        let outbound = thau::outbound::Outbound::new(&config.poll.internal_networks).map_err(|e| e.to_string())?;
+        let fetcher = thau::fetch::Fetcher::new(outbound);
         let limits = thau::fetch::Limits::for_source(&config.poll, source);
         fetcher
             .fetch(&source.location, &Default::default(), limits)
@@ -462,23 +475,32 @@ fn import(config: &Config, path: &Path, file: &Path, sections: &[String]) -> Exi
             return ExitCode::from(UNUSABLE);
         }
     };
-    let imported = match thau::edit::import_opml(config, &opml, sections) {
-        Ok(i) => i,
-        Err(e) => {
-            eprintln!("thau: {}: {e}", file.display());
-            return ExitCode::from(UNUSABLE);
-        }
+    // Compared with the file as it is under the lock.
+    let mut imported = None;
+    let written = edited(path, |text, now| {
+        let found = thau::edit::import_opml(now, &opml, sections)
+            .map_err(|e| thau::edit::EditError::InFile(file.display().to_string(), Box::new(e)))?;
+        let new = match found.added.is_empty() {
+            true => text.to_string(),
+            false => thau::edit::add_sources(text, path, &found.added)?,
+        };
+        imported = Some(found);
+        Ok(new)
+    });
+    let imported = match (written, imported) {
+        (Ok(()), Some(imported)) => imported,
+        (Err(code), _) => return code,
+        (Ok(()), None) => return ExitCode::from(UNUSABLE),
     };
-    if !imported.added.is_empty()
-        && let Err(code) = edited(path, |text| thau::edit::add_sources(text, path, &imported.added))
-    {
-        return code;
-    }
+    // Credentials in the file are written to feeds.toml, never echoed.
     for s in &imported.added {
-        println!("added   {}  {}", s.name, s.url);
+        println!("added   {}  {}", s.name, thau::redact::redacted_str(&s.url));
     }
     for url in &imported.skipped {
-        println!("skipped {url}  (already followed, or not an http(s) feed)");
+        println!(
+            "skipped {}  (already followed, or not an http(s) feed)",
+            thau::redact::redacted_str(url)
+        );
     }
     println!(
         "{} added, {} skipped; {} written",
@@ -669,8 +691,8 @@ fn poll(config: &Config, only: Option<&str>) -> ExitCode {
     let Some(runtime) = runtime(true) else {
         return ExitCode::from(UNUSABLE);
     };
-    let poller = match Poller::new(store.clone()) {
-        Ok(p) => p,
+    let poller = match thau::outbound::Outbound::new(&config.poll.internal_networks) {
+        Ok(outbound) => Poller::new(store.clone(), outbound),
         Err(e) => {
             eprintln!("thau: cannot build the HTTP client: {e}");
             return ExitCode::from(UNUSABLE);

@@ -75,6 +75,11 @@ pub struct SourceRef {
     /// a summary): it then speaks for the story before one that does not.
     #[serde(default)]
     pub full_text: bool,
+    /// The entry's own `updated` (else `published`) as this source gave
+    /// it: a version older than the one stored (a replayed push) is not
+    /// taken.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub updated: Option<DateTime<Utc>>,
     pub categories: Vec<String>,
     /// Hash of what this source said about the entry (before sanitizing);
     /// equal fingerprints mean nothing changed.
@@ -265,9 +270,64 @@ pub(crate) mod tests_support {
                 feed_url: None,
                 feed_updated: None,
                 full_text: false,
+                updated: None,
                 categories: vec![],
                 fingerprint: String::new(),
             }],
         }
+    }
+}
+
+/// Whether two URLs are on the same site: the same host, or hosts under
+/// the same registered domain (`feeds.courrier.example` and
+/// `www.courrier.example`). The registered domain is the last two labels,
+/// or three under a common second-level suffix (`co.uk`, `gouv.fr`…);
+/// addresses compare whole.
+pub fn same_site(a: &str, b: &str) -> bool {
+    let host = |u: &str| {
+        url::Url::parse(u)
+            .ok()
+            .and_then(|u| u.host_str().map(|h| h.trim_end_matches('.').to_ascii_lowercase()))
+    };
+    match (host(a), host(b)) {
+        (Some(a), Some(b)) => a == b || registered_domain(&a).is_some_and(|d| Some(d) == registered_domain(&b)),
+        _ => false,
+    }
+}
+
+fn registered_domain(host: &str) -> Option<&str> {
+    if host.parse::<std::net::IpAddr>().is_ok() || host.starts_with('[') {
+        return None;
+    }
+    const SECOND_LEVEL: &[&str] = &[
+        "co", "com", "org", "net", "gov", "gouv", "edu", "ac", "or", "ne", "go", "asso", "nom", "mil",
+    ];
+    let labels: Vec<&str> = host.split('.').collect();
+    let n = labels.len();
+    let take = match n {
+        0 | 1 => return None,
+        _ if n >= 3 && labels[n - 1].len() == 2 && SECOND_LEVEL.contains(&labels[n - 2]) => 3,
+        _ => 2,
+    };
+    if n < take {
+        return None;
+    }
+    let start: usize = labels[..n - take].iter().map(|l| l.len() + 1).sum();
+    Some(&host[start..])
+}
+
+#[cfg(test)]
+mod site_tests {
+    use super::same_site;
+
+    #[test]
+    fn sites_are_registered_domains() {
+        assert!(same_site("https://feeds.courrier.example/rss", "https://www.courrier.example/a/1"));
+        assert!(same_site("http://127.0.0.1:8080/feed", "http://127.0.0.1:9090/a"));
+        assert!(!same_site("https://evil.example/feed", "https://courrier.example/a"));
+        assert!(same_site("https://www.bbc.co.uk/news/rss.xml", "https://bbc.co.uk/news/1"));
+        assert!(!same_site("https://bbc.co.uk/rss", "https://evil.co.uk/1"));
+        assert!(!same_site("https://herault.gouv.fr/rss", "https://gard.gouv.fr/a"));
+        assert!(!same_site("https://a.example/", "not a url"));
     }
 }

@@ -113,11 +113,11 @@ pub struct Poller {
 }
 
 impl Poller {
-    pub fn new(store: Arc<Store>) -> Result<Poller, reqwest::Error> {
-        Ok(Poller {
+    pub fn new(store: Arc<Store>, outbound: crate::outbound::Outbound) -> Poller {
+        Poller {
             store,
-            fetcher: Fetcher::new()?,
-        })
+            fetcher: Fetcher::new(outbound),
+        }
     }
 
     pub fn fetch_state(&self, source: &str) -> Option<FetchState> {
@@ -267,7 +267,15 @@ impl Poller {
                 .fetch(
                     &Location::Url(link.clone()),
                     &Validators::default(),
-                    Limits::plain(limits.timeout, limits.max_body, limits.internal_networks.clone()),
+                    Limits {
+                        // Where the feed points is not where the admin
+                        // pointed: public addresses only, or the source's
+                        // own origin when the admin put it on an internal one.
+                        reach: crate::outbound::Reach::Found {
+                            within: source.location.url().cloned(),
+                        },
+                        ..Limits::plain(limits.timeout, limits.max_body, limits.internal_networks.clone())
+                    },
                 )
                 .await;
             let page = match fetched.map(|out| out.fetched) {
@@ -476,13 +484,15 @@ pub fn ingest_push(
     store: &Store,
     name: &str,
     options: &IngestOptions,
+    feed_url: Option<&Url>,
     body: &[u8],
     content_type: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<Counts, String> {
+    // The push is the source's feed: read as if fetched from its URL.
     let cx = DocContext {
         source: name,
-        url: None,
+        url: feed_url,
         content_type,
         timezone: options.timezone,
         max_entries: Some(options.max_entries),
@@ -511,7 +521,7 @@ pub fn ingest_push(
     entries.retain(|e| options.filter.keeps(e));
     unchanged.extend(listed.into_values());
     store
-        .apply_poll(name, entries, unchanged, &mut state, now)
+        .apply_push(name, entries, unchanged, &mut state, now)
         .map_err(|e| e.to_string())
 }
 

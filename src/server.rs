@@ -108,6 +108,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/sources/{name}/poll", post(admin_poll))
         .route("/websub", post(websub))
         .route("/websub/callback/{source}", get(websub_verify).post(websub_push))
+        .route(
+            "/websub/callback/{source}/{token}",
+            get(websub_verify_token).post(websub_push_token),
+        )
         .fallback(|| async { plain(StatusCode::NOT_FOUND, "not found\n") })
         .with_state(state)
 }
@@ -982,36 +986,96 @@ async fn websub(State(state): State<Arc<AppState>>, headers: HeaderMap, body: By
         Ok(r) => r,
         Err(e) => return plain(StatusCode::BAD_REQUEST, &format!("{e}\n")),
     };
-    if !crate::websub::Hub::callback_allowed(&config, &request.callback).await {
+    if !state.hub.callback_allowed(&config, &request.callback).await {
         return plain(
             StatusCode::BAD_REQUEST,
             &format!("{}\n", crate::websub::RequestError::InternalCallback),
         );
     }
+    let Some(turn) = state.hub.verification_turn() else {
+        let mut r = plain(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &format!(
+                "{} verifications are under way: try again later\n",
+                crate::websub::VERIFICATIONS
+            ),
+        );
+        r.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("10"));
+        return r;
+    };
     let hub = state.hub.clone();
-    tokio::spawn(async move { hub.verify(&config, request).await });
+    tokio::spawn(async move {
+        hub.verify(&config, request).await;
+        drop(turn);
+    });
     plain(
         StatusCode::ACCEPTED,
         "accepted: the callback will be asked to confirm\n",
     )
 }
 
-/// `GET /websub/callback/{source}`: a hub verifying our subscription.
-async fn websub_verify(State(state): State<Arc<AppState>>, Path(source): Path<String>, uri: Uri) -> Response {
-    let subscriber = state.subscriber.clone();
-    let query = uri.query().unwrap_or("").to_string();
-    match tokio::task::spawn_blocking(move || subscriber.verify(&source, &query)).await {
-        Ok(Ok(challenge)) => typed(StatusCode::OK, "text/plain; charset=utf-8", challenge),
-        Ok(Err(status)) => plain(status, "no such subscription\n"),
-        Err(_) => plain(StatusCode::INTERNAL_SERVER_ERROR, "failed\n"),
-    }
+/// `GET /websub/callback/{source}/{token}`: a hub verifying a request of
+/// ours.
+async fn websub_verify_token(
+    State(state): State<Arc<AppState>>,
+    Path((source, token)): Path<(String, String)>,
+    uri: Uri,
+) -> Response {
+    verify_subscription(state, source, Some(token), uri).await
 }
 
-/// `POST /websub/callback/{source}`: content a hub pushes, stored when
-/// signed for an active subscription.
+/// `GET /websub/callback/{source}`: the callback of subscriptions made
+/// before tokens, where only an unsubscription we did not ask for is
+/// confirmed.
+async fn websub_verify(State(state): State<Arc<AppState>>, Path(source): Path<String>, uri: Uri) -> Response {
+    verify_subscription(state, source, None, uri).await
+}
+
+async fn verify_subscription(state: Arc<AppState>, source: String, token: Option<String>, uri: Uri) -> Response {
+    let subscriber = state.subscriber.clone();
+    let query = uri.query().unwrap_or("").to_string();
+    let max_lease = state.config().websub.max_lease;
+    let verified =
+        tokio::task::spawn_blocking(move || subscriber.verify(&source, token.as_deref(), &query, max_lease)).await;
+    let mut response = match verified {
+        Ok(Ok(challenge)) => typed(StatusCode::OK, "text/plain; charset=utf-8", challenge),
+        Ok(Err(refusal)) => plain(refusal.status(), "no such subscription request\n"),
+        Err(_) => plain(StatusCode::INTERNAL_SERVER_ERROR, "failed\n"),
+    };
+    // The challenge is the hub's text: never to be read as anything else.
+    response
+        .headers_mut()
+        .insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    response
+}
+
+/// `POST /websub/callback/{source}/{token}`: content a hub pushes, stored
+/// when signed for an active subscription.
+async fn websub_push_token(
+    State(state): State<Arc<AppState>>,
+    Path((source, token)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    take_push(state, source, Some(token), headers, body).await
+}
+
+/// `POST /websub/callback/{source}`: a push on the callback of a
+/// subscription made before tokens.
 async fn websub_push(
     State(state): State<Arc<AppState>>,
     Path(source): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    take_push(state, source, None, headers, body).await
+}
+
+async fn take_push(
+    state: Arc<AppState>,
+    source: String,
+    token: Option<String>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
@@ -1028,7 +1092,14 @@ async fn websub_push(
     let taken = {
         let source = source.clone();
         tokio::task::spawn_blocking(move || {
-            subscriber.take(&config, &source, signature.as_deref(), content_type.as_deref(), &body)
+            subscriber.take(
+                &config,
+                &source,
+                token.as_deref(),
+                signature.as_deref(),
+                content_type.as_deref(),
+                &body,
+            )
         })
         .await
     };
@@ -1079,7 +1150,12 @@ fn credentials<'h>(headers: &'h HeaderMap, scheme: &str) -> Option<&'h str> {
         .filter(|given| !given.is_empty())
 }
 
-async fn metrics(State(state): State<Arc<AppState>>) -> Response {
+/// `/metrics`: name sources and their outcomes, so behind the admin token
+/// when the status is private.
+async fn metrics(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    if let Some(refused) = status_refused(&state.config(), &headers) {
+        return refused;
+    }
     typed(
         StatusCode::OK,
         "application/openmetrics-text; version=1.0.0; charset=utf-8",
@@ -1089,10 +1165,23 @@ async fn metrics(State(state): State<Arc<AppState>>) -> Response {
 
 /// `200` while thau can do its work, `503` while the store cannot be
 /// written (a full disk): what a load balancer or a monitor should watch.
-async fn healthz(State(state): State<Arc<AppState>>) -> Response {
+async fn healthz(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
     let store = state.store.health();
     let failing = state.polls.failing();
     let last_success = state.polls.last_success();
+    // A private status shows no names and no reasons, unless the admin asks.
+    if status_refused(&state.config(), &headers).is_some() {
+        let body = serde_json::json!({
+            "status": if store.writable { "ok" } else { "not-ok" },
+            "ready": state.site().ready,
+            "failing_sources": failing.len(),
+        });
+        let mut response = json(&body);
+        if !store.writable {
+            *response.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+        }
+        return response;
+    }
     let body = serde_json::json!({
         "status": if store.writable { "ok" } else { "store-not-writable" },
         "ready": state.site().ready,

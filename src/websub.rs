@@ -6,8 +6,11 @@
 //! (§7), signed with the subscriber's secret (`X-Hub-Signature: sha256=…`),
 //! tried again with a doubling wait when the callback fails. With
 //! `[websub] hub`, feeds name that hub instead and thau pings it on each
-//! change. Wires `store`, `site`, `publish` and `fetch` (for a client that
-//! keeps callbacks off internal addresses).
+//! change. Every request goes through the `outbound` policy: callbacks
+//! are public addresses unless `[websub] internal_callbacks`; a callback's
+//! answer is read up to a few bytes more than the challenge; a bounded
+//! number of verifications runs at once; a delivery that hangs holds up
+//! none of the others. Wires `store`, `site`, `publish` and `outbound`.
 
 use std::hash::{BuildHasher, Hasher};
 use std::sync::Arc;
@@ -23,6 +26,7 @@ use url::Url;
 use crate::config::{Config, WEBSUB_ATTEMPTS};
 use crate::model::Entry;
 use crate::normalize::hex;
+use crate::outbound::{Outbound, Reach};
 use crate::publish::{FeedKind, Format, SectionFeed};
 use crate::site::{Site, SiteSection};
 use crate::store::{Store, StoreError};
@@ -32,8 +36,15 @@ const MIN_LEASE: Duration = Duration::from_secs(1);
 const CALL_TIMEOUT: Duration = Duration::from_secs(10);
 /// `hub.secret` must be shorter than this (§5.1).
 const MAX_SECRET: usize = 200;
-/// Deliveries under way at once.
-const DELIVERIES: usize = 16;
+/// Deliveries under way at once: enough that callbacks that hang (each
+/// for [`CALL_TIMEOUT`] at most) leave room for the others.
+const DELIVERIES: usize = 128;
+/// Verifications of intent under way at once; past it, `POST /websub`
+/// answers 503 with `Retry-After`.
+pub const VERIFICATIONS: usize = 32;
+/// The most of a callback's answer to a verification that is read: the
+/// challenge is 32 characters.
+const MAX_CHALLENGE_ANSWER: usize = 256;
 
 /// A verified subscription, as stored (`w\0{topic}\0{callback}`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -139,46 +150,57 @@ fn topic_feed<'s>(site: &'s Site, topic: &str) -> Option<(&'s SiteSection, bool,
 /// The hub: verifies requests and delivers content, in the background.
 pub struct Hub {
     store: Arc<Store>,
+    outbound: Outbound,
     /// Deliveries under way at once.
     turns: Arc<tokio::sync::Semaphore>,
+    /// Verifications under way at once.
+    verifications: Arc<tokio::sync::Semaphore>,
+}
+
+/// What may be called back: public addresses, unless the config allows
+/// internal ones.
+fn callback_reach(config: &Config) -> Reach {
+    match config.websub.internal_callbacks {
+        true => Reach::Anywhere,
+        false => Reach::Found { within: None },
+    }
 }
 
 impl Hub {
-    pub fn new(store: Arc<Store>) -> Hub {
+    pub fn new(store: Arc<Store>, outbound: Outbound) -> Hub {
         Hub {
             store,
+            outbound,
             turns: Arc::new(tokio::sync::Semaphore::new(DELIVERIES)),
+            verifications: Arc::new(tokio::sync::Semaphore::new(VERIFICATIONS)),
         }
-    }
-
-    fn client(config: &Config) -> Result<reqwest::Client, reqwest::Error> {
-        let internal = (!config.websub.internal_callbacks).then(|| config.poll.internal_networks.to_vec());
-        crate::fetch::callback_client(internal, CALL_TIMEOUT)
     }
 
     /// Whether a callback may be called: not on an internal address,
-    /// unless the config allows it. Names are checked again by the
-    /// client's resolver when it connects.
-    pub async fn callback_allowed(config: &Config, callback: &Url) -> bool {
-        if config.websub.internal_callbacks {
-            return true;
-        }
-        let internal = &config.poll.internal_networks;
-        let port = callback.port_or_known_default().unwrap_or(80);
-        match callback.host() {
-            Some(url::Host::Ipv4(ip)) => !crate::fetch::is_internal_address(ip.into(), internal),
-            Some(url::Host::Ipv6(ip)) => !crate::fetch::is_internal_address(ip.into(), internal),
-            Some(url::Host::Domain(name)) => match tokio::net::lookup_host((name, port)).await {
-                Ok(addrs) => {
-                    let addrs: Vec<_> = addrs.collect();
-                    !addrs.is_empty()
-                        && addrs
-                            .iter()
-                            .all(|a| !crate::fetch::is_internal_address(a.ip(), internal))
-                }
-                Err(_) => false,
-            },
-            None => false,
+    /// unless the config allows it. Checked again at each call (a name is
+    /// checked each time it is resolved).
+    pub async fn callback_allowed(&self, config: &Config, callback: &Url) -> bool {
+        self.outbound.set_internal(&config.poll.internal_networks);
+        self.outbound.check(callback, &callback_reach(config)).await.is_ok()
+    }
+
+    /// A place for one more verification, or None when
+    /// [`VERIFICATIONS`] are under way.
+    pub fn verification_turn(&self) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        self.verifications.clone().try_acquire_owned().ok()
+    }
+
+    /// The client for a call to `callback`, or None when the policy
+    /// refuses it.
+    async fn callback_client(&self, config: &Config, callback: &Url) -> Option<reqwest::Client> {
+        self.outbound.set_internal(&config.poll.internal_networks);
+        let scope = self.outbound.scope(callback, &callback_reach(config)).await;
+        match self.outbound.client(callback, &scope, None) {
+            Ok(client) => Some(client),
+            Err(refused) => {
+                warn!(callback = %crate::redact::redacted(callback), error = %refused, "websub: callback not called");
+                None
+            }
         }
     }
 
@@ -196,9 +218,18 @@ impl Hub {
                 q.append_pair("hub.lease_seconds", &request.lease.as_secs().to_string());
             }
         }
-        let verified = match Hub::client(config) {
-            Ok(client) => match client.get(url).send().await {
-                Ok(r) if r.status().is_success() => r.text().await.is_ok_and(|body| body == challenge),
+        let verified = match self.callback_client(config, &request.callback).await {
+            Some(client) => match client.get(url).timeout(CALL_TIMEOUT).send().await {
+                // A callback that streams more than a challenge's worth is
+                // not read further.
+                Ok(r) if r.status().is_success() => {
+                    let answer = tokio::time::timeout(
+                        CALL_TIMEOUT,
+                        crate::outbound::read_at_most(r, MAX_CHALLENGE_ANSWER),
+                    )
+                    .await;
+                    matches!(answer, Ok(Ok(Some(body))) if body == challenge.as_bytes())
+                }
                 Ok(r) => {
                     debug!(callback = %request.callback, status = %r.status(), "websub verification refused");
                     false
@@ -208,7 +239,7 @@ impl Hub {
                     false
                 }
             },
-            Err(_) => false,
+            None => false,
         };
         if !verified {
             info!(callback = %request.callback, topic = %request.topic, "websub request not verified: ignored");
@@ -276,6 +307,7 @@ impl Hub {
                 if let Some(hub) = &config.websub.hub {
                     self.ping(config.clone(), hub.clone(), topic.clone());
                 }
+                // One read of the topic's subscribers for every delivery.
                 let subscribers = self.store.websub_subscriptions::<Subscription>(&topic)?;
                 if subscribers.is_empty() {
                     continue;
@@ -321,26 +353,27 @@ impl Hub {
             let Ok(_turn) = hub.turns.clone().acquire_owned().await else {
                 return;
             };
-            // Unsubscribed or renewed with another secret meanwhile: the
-            // stored subscription decides.
-            let current = hub
-                .store
-                .websub_subscriptions::<Subscription>(&sub.topic)
-                .ok()
-                .and_then(|subs| subs.into_iter().find(|s| s.callback == sub.callback));
-            let Some(sub) = current.filter(|s| s.expires > Utc::now()) else {
-                return;
+            // A retry: unsubscribed or renewed with another secret
+            // meanwhile? The stored subscription decides (one lookup).
+            let sub = match attempt {
+                0 => sub,
+                _ => match hub.store.websub_subscription::<Subscription>(&sub.topic, &sub.callback) {
+                    Ok(Some(current)) => current,
+                    _ => return,
+                },
             };
+            if sub.expires <= Utc::now() {
+                return;
+            }
             let Ok(callback) = Url::parse(&sub.callback) else {
                 return;
             };
-            if !Hub::callback_allowed(&config, &callback).await {
-                warn!(callback = %sub.callback, "websub callback now on an internal address: not delivered");
+            let Some(client) = hub.callback_client(&config, &callback).await else {
                 return;
-            }
-            let Ok(client) = Hub::client(&config) else { return };
+            };
             let mut request = client
                 .post(callback)
+                .timeout(CALL_TIMEOUT)
                 .header(reqwest::header::CONTENT_TYPE, content_type)
                 .header(reqwest::header::LINK, link.as_str());
             if let Some(secret) = &sub.secret {
@@ -373,10 +406,13 @@ impl Hub {
     }
 
     /// Tells an external hub that `topic` changed (the de facto
-    /// `hub.mode=publish` ping).
+    /// `hub.mode=publish` ping). The hub is the admin's (`[websub] hub`).
     fn ping(&self, config: Arc<Config>, hub: Url, topic: String) {
+        let outbound = self.outbound.clone();
         tokio::spawn(async move {
-            let Ok(client) = crate::fetch::callback_client(None, CALL_TIMEOUT) else {
+            outbound.set_internal(&config.poll.internal_networks);
+            let scope = outbound.scope(&hub, &Reach::Configured).await;
+            let Ok(client) = outbound.client(&hub, &scope, None) else {
                 return;
             };
             let form = url::form_urlencoded::Serializer::new(String::new())
@@ -385,6 +421,7 @@ impl Hub {
                 .finish();
             let ping = client
                 .post(hub.clone())
+                .timeout(CALL_TIMEOUT)
                 .header(reqwest::header::CONTENT_TYPE, "application/x-www-form-urlencoded")
                 .body(form);
             match ping.send().await {
@@ -420,15 +457,18 @@ pub fn sign(secret: &str, body: &[u8]) -> String {
     hex(&mac.finalize().into_bytes())
 }
 
-/// 128 random bits in hex, from the standard library's OS-seeded hasher.
+/// 128 random bits in hex, from the operating system (the standard
+/// library's OS-seeded hasher should that ever fail).
 fn challenge() -> String {
-    let mut out = String::with_capacity(32);
-    for _ in 0..2 {
-        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-        h.write_u128(Utc::now().timestamp_nanos_opt().unwrap_or(0) as u128);
-        out.push_str(&format!("{:016x}", h.finish()));
+    let mut bytes = [0u8; 16];
+    if getrandom::fill(&mut bytes).is_err() {
+        for half in bytes.chunks_mut(8) {
+            let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+            h.write_u128(Utc::now().timestamp_nanos_opt().unwrap_or(0) as u128);
+            half.copy_from_slice(&h.finish().to_le_bytes());
+        }
     }
-    out
+    hex(&bytes)
 }
 
 #[cfg(test)]
@@ -453,8 +493,10 @@ mod tests {
 }
 
 /// The subscriber side: thau subscribing to the hubs its sources name
-/// (`websub = true`), verifying the hub's challenge, and taking pushes at
-/// `/websub/callback/{source}` (signature checked) into the store.
+/// (`websub = true`), answering the hub's verification of intent only for
+/// a request it has pending (its callback URL carries a token that only
+/// the hub was given: `/websub/callback/{source}/{token}`), and taking
+/// pushes there (signature checked) into the store.
 pub mod subscriber {
     use std::sync::Arc;
 
@@ -465,6 +507,7 @@ pub mod subscriber {
     use url::Url;
 
     use crate::config::{Config, Source};
+    use crate::outbound::{Outbound, Reach};
     use crate::pipeline::{IngestOptions, PollReport};
     use crate::store::Store;
 
@@ -480,6 +523,15 @@ pub mod subscriber {
         pub expires: Option<DateTime<Utc>>,
         /// When the last request was sent.
         pub requested: DateTime<Utc>,
+        /// The token in the callback URL, kept when renewing (the hub then
+        /// renews rather than adds a subscription). Empty for a
+        /// subscription made before tokens: renewed at the next poll.
+        #[serde(default)]
+        pub token: String,
+        /// A request was sent and its verification has not come yet: the
+        /// only time a verification of intent is answered.
+        #[serde(default)]
+        pub pending: bool,
     }
 
     impl Push {
@@ -491,16 +543,46 @@ pub mod subscriber {
 
     /// A request unanswered this long is sent again.
     const PENDING: chrono::Duration = chrono::Duration::minutes(10);
+    /// A hub's verification is answered this long after the request at most.
+    const VERIFY_WITHIN: chrono::Duration = chrono::Duration::hours(1);
+    /// The longest challenge echoed.
+    const MAX_CHALLENGE: usize = 256;
+
+    /// Why a verification of intent is not answered with its challenge.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum Refusal {
+        /// Not a request of ours (404).
+        NotOurs,
+        /// A request of ours, badly formed (400).
+        Malformed,
+        /// The store cannot record it (503).
+        Store,
+    }
+
+    impl Refusal {
+        pub fn status(self) -> StatusCode {
+            match self {
+                Refusal::NotOurs => StatusCode::NOT_FOUND,
+                Refusal::Malformed => StatusCode::BAD_REQUEST,
+                Refusal::Store => StatusCode::SERVICE_UNAVAILABLE,
+            }
+        }
+    }
 
     pub struct Subscriber {
         store: Arc<Store>,
-        /// Where hubs call us back: `{base_url}/websub/callback/{source}`.
+        /// Where hubs call us back: `{base_url}/websub/callback/{source}/{token}`.
         base_url: String,
+        outbound: Outbound,
     }
 
     impl Subscriber {
-        pub fn new(store: Arc<Store>, base_url: String) -> Subscriber {
-            Subscriber { store, base_url }
+        pub fn new(store: Arc<Store>, base_url: String, outbound: Outbound) -> Subscriber {
+            Subscriber {
+                store,
+                base_url,
+                outbound,
+            }
         }
 
         pub fn state(&self, source: &str) -> Option<Push> {
@@ -521,7 +603,7 @@ pub mod subscriber {
             let current = self.state(&source.name);
             let due = match &current {
                 None => true,
-                Some(p) if p.hub != *hub || p.topic != *topic => true,
+                Some(p) if p.hub != *hub || p.topic != *topic || p.token.is_empty() => true,
                 Some(p) if !p.verified => now - p.requested > PENDING,
                 Some(p) => p.expires.is_none_or(|e| {
                     let lease = e - p.requested;
@@ -531,13 +613,14 @@ pub mod subscriber {
             if !due {
                 return;
             }
-            let callback = format!("{}/websub/callback/{}", self.base_url, source.name);
-            // The same secret when renewing: a push signed with it may be
-            // on its way.
-            let secret = current
+            // The same secret and callback when renewing: a push signed
+            // with it may be on its way, and the hub renews rather than adds.
+            let same = current
                 .as_ref()
-                .filter(|p| p.hub == *hub && p.topic == *topic)
-                .map_or_else(super::challenge, |p| p.secret.clone());
+                .filter(|p| p.hub == *hub && p.topic == *topic && !p.token.is_empty());
+            let secret = same.map_or_else(super::challenge, |p| p.secret.clone());
+            let token = same.map_or_else(super::challenge, |p| p.token.clone());
+            let callback = format!("{}/websub/callback/{}/{token}", self.base_url, source.name);
             let push = Push {
                 hub: hub.clone(),
                 topic: topic.clone(),
@@ -548,6 +631,8 @@ pub mod subscriber {
                     .is_some_and(|p| p.verified && p.hub == *hub && p.topic == *topic),
                 expires: current.as_ref().and_then(|p| p.expires),
                 requested: now,
+                token,
+                pending: true,
             };
             // Recorded first: the hub's challenge may come before its answer.
             if let Err(e) = self.store.put_push_state(&source.name, &push) {
@@ -555,6 +640,20 @@ pub mod subscriber {
                 return;
             }
             let Ok(hub_url) = Url::parse(hub) else { return };
+            // The hub is named by the feed, not by the admin: a public
+            // address, or the source's own origin when that is internal.
+            self.outbound.set_internal(&config.poll.internal_networks);
+            let reach = Reach::Found {
+                within: source.location.url().cloned(),
+            };
+            let scope = self.outbound.scope(&hub_url, &reach).await;
+            let client = match self.outbound.client(&hub_url, &scope, None) {
+                Ok(client) => client,
+                Err(refused) => {
+                    warn!(source = %source.name, error = %refused, "websub: not subscribing");
+                    return;
+                }
+            };
             let form = url::form_urlencoded::Serializer::new(String::new())
                 .append_pair("hub.mode", "subscribe")
                 .append_pair("hub.topic", topic)
@@ -562,11 +661,9 @@ pub mod subscriber {
                 .append_pair("hub.secret", &secret)
                 .append_pair("hub.lease_seconds", &config.websub.max_lease.as_secs().to_string())
                 .finish();
-            let Ok(client) = crate::fetch::callback_client(None, super::CALL_TIMEOUT) else {
-                return;
-            };
             let sent = client
                 .post(hub_url)
+                .timeout(super::CALL_TIMEOUT)
                 .header(reqwest::header::CONTENT_TYPE, "application/x-www-form-urlencoded")
                 .body(form)
                 .send()
@@ -583,42 +680,67 @@ pub mod subscriber {
         }
 
         /// The hub's verification of intent (GET on the callback): the
-        /// challenge when it is the subscription we asked for.
-        pub fn verify(&self, source: &str, query: &str) -> Result<String, StatusCode> {
+        /// challenge when it is the request we have pending, on the
+        /// callback (`token`) we gave for it. The lease is taken as the
+        /// hub grants it, never longer than we asked (`max_lease`).
+        pub fn verify(
+            &self,
+            source: &str,
+            token: Option<&str>,
+            query: &str,
+            max_lease: std::time::Duration,
+        ) -> Result<String, Refusal> {
             let q: std::collections::HashMap<String, String> =
                 url::form_urlencoded::parse(query.as_bytes()).into_owned().collect();
             let mode = q.get("hub.mode").map(String::as_str);
             let topic = q.get("hub.topic");
+            let challenge = q
+                .get("hub.challenge")
+                .filter(|c| !c.is_empty() && c.len() <= MAX_CHALLENGE);
             let Some(mut push) = self.state(source) else {
-                // Nothing asked: an unsubscription is confirmed, a
-                // subscription is not.
-                return match (mode, q.get("hub.challenge")) {
+                // Nothing asked: an unsubscription is confirmed (we want
+                // nothing from this hub), a subscription is not.
+                return match (mode, challenge) {
                     (Some("unsubscribe"), Some(c)) => Ok(c.clone()),
-                    _ => Err(StatusCode::NOT_FOUND),
+                    _ => Err(Refusal::NotOurs),
                 };
             };
+            let ours = token.is_some_and(|t| {
+                !push.token.is_empty() && crate::config::same_secret(t.as_bytes(), push.token.as_bytes())
+            });
+            if !ours {
+                return Err(Refusal::NotOurs);
+            }
+            let now = Utc::now();
             match mode {
-                Some("subscribe") if topic == Some(&push.topic) => {
-                    let challenge = q.get("hub.challenge").ok_or(StatusCode::BAD_REQUEST)?;
-                    let lease: i64 = q.get("hub.lease_seconds").and_then(|l| l.parse().ok()).unwrap_or(0);
+                Some("subscribe")
+                    if topic == Some(&push.topic) && push.pending && now - push.requested <= VERIFY_WITHIN =>
+                {
+                    let challenge = challenge.ok_or(Refusal::Malformed)?;
+                    let granted: u64 = q
+                        .get("hub.lease_seconds")
+                        .and_then(|l| l.trim().parse().ok())
+                        .ok_or(Refusal::Malformed)?;
+                    let lease = granted.min(max_lease.as_secs());
+                    let lease = chrono::Duration::try_seconds(i64::try_from(lease).unwrap_or(i64::MAX))
+                        .unwrap_or(chrono::Duration::zero());
                     push.verified = true;
-                    push.expires = Some(Utc::now() + chrono::Duration::seconds(lease.max(0)));
-                    self.store
-                        .put_push_state(source, &push)
-                        .map_err(|_| StatusCode::SERVICE_UNAVAILABLE)?;
-                    info!(source, lease, "websub: subscription verified");
+                    push.pending = false;
+                    push.expires = Some(now.checked_add_signed(lease).unwrap_or(now));
+                    self.store.put_push_state(source, &push).map_err(|_| Refusal::Store)?;
+                    info!(source, lease = lease.num_seconds(), "websub: subscription verified");
                     Ok(challenge.clone())
                 }
-                Some("denied") => {
+                Some("denied") if topic.is_none_or(|t| *t == push.topic) => {
                     warn!(
                         source,
                         reason = q.get("hub.reason").map(String::as_str).unwrap_or(""),
                         "websub: the hub denied the subscription"
                     );
-                    let _ = self.store.remove_push_state(source);
+                    self.store.remove_push_state(source).map_err(|_| Refusal::Store)?;
                     Ok(String::new())
                 }
-                _ => Err(StatusCode::NOT_FOUND),
+                _ => Err(Refusal::NotOurs),
             }
         }
 
@@ -628,6 +750,7 @@ pub mod subscriber {
             &self,
             config: &Config,
             source: &str,
+            token: Option<&str>,
             signature: Option<&str>,
             content_type: Option<&str>,
             body: &[u8],
@@ -635,23 +758,35 @@ pub mod subscriber {
             let Some(conf) = config.source(source).filter(|s| s.websub) else {
                 return Err((StatusCode::GONE, "no such subscription\n".into()));
             };
+            // On a callback with a token, it must be the subscription's (a
+            // callback without one is a subscription made before tokens).
             let push = self
                 .state(source)
                 .filter(|p| p.active(Utc::now()))
+                .filter(|p| token.is_none_or(|t| crate::config::same_secret(t.as_bytes(), p.token.as_bytes())))
                 .ok_or((StatusCode::GONE, "no such subscription\n".to_string()))?;
             let Some((method, given)) = signature.and_then(|s| s.split_once('=')) else {
                 return Err((StatusCode::FORBIDDEN, "unsigned: X-Hub-Signature is required\n".into()));
             };
-            let expected = match method {
-                "sha256" => super::sign(&push.secret, body),
-                "sha512" => {
-                    use hmac::Mac;
-                    let mut mac =
-                        hmac::Hmac::<sha2::Sha512>::new_from_slice(push.secret.as_bytes()).expect("any key length");
-                    mac.update(body);
-                    crate::normalize::hex(&mac.finalize().into_bytes())
+            // Any of the four the Recommendation names (§8): public hubs
+            // commonly sign with sha1.
+            fn hmac_hex<M: hmac::Mac + hmac::digest::KeyInit>(secret: &str, body: &[u8]) -> String {
+                let mut mac = <M as hmac::digest::KeyInit>::new_from_slice(secret.as_bytes())
+                    .expect("HMAC takes any key length");
+                mac.update(body);
+                crate::normalize::hex(&mac.finalize().into_bytes())
+            }
+            let expected = match method.trim().to_ascii_lowercase().as_str() {
+                "sha1" => hmac_hex::<hmac::Hmac<sha1::Sha1>>(&push.secret, body),
+                "sha256" => hmac_hex::<hmac::Hmac<sha2::Sha256>>(&push.secret, body),
+                "sha384" => hmac_hex::<hmac::Hmac<sha2::Sha384>>(&push.secret, body),
+                "sha512" => hmac_hex::<hmac::Hmac<sha2::Sha512>>(&push.secret, body),
+                _ => {
+                    return Err((
+                        StatusCode::FORBIDDEN,
+                        "X-Hub-Signature: use sha1, sha256, sha384 or sha512\n".into(),
+                    ));
                 }
-                _ => return Err((StatusCode::FORBIDDEN, "X-Hub-Signature: use sha256 or sha512\n".into())),
             };
             if !crate::config::same_secret(expected.as_bytes(), given.trim().to_ascii_lowercase().as_bytes()) {
                 warn!(source, "websub: a push with a wrong signature was refused");
@@ -665,7 +800,15 @@ pub mod subscriber {
                 id_from: conf.id_from,
                 full_text: false,
             };
-            crate::pipeline::ingest_push(&self.store, source, &options, body, content_type, Utc::now())
+            crate::pipeline::ingest_push(
+                &self.store,
+                source,
+                &options,
+                conf.location.url(),
+                body,
+                content_type,
+                Utc::now(),
+            )
                 .map_err(|e| (StatusCode::UNPROCESSABLE_ENTITY, format!("{e}\n")))
         }
     }

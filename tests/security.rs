@@ -3,7 +3,7 @@
 
 mod support;
 
-use support::{Origin, Route, Site, get, wait_for};
+use support::{Origin, Route, Site, get, http, wait_for};
 
 /// A source URL with a password and an API key: fetched with them, never
 /// published, shown or logged.
@@ -491,4 +491,421 @@ fn timeout_bounds_a_whole_chain_of_redirects() {
         run.line("slow"),
         ("error".to_string(), "timed out after 2s".to_string())
     );
+}
+
+// ---------------------------------------------------------------------
+// One outgoing-request policy. In these tests 127.0.0.1 plays the public
+// internet, and 127.0.0.2 and ::1 the internal network.
+
+const INTERNAL_NETWORKS: &str = "internal_networks = [\"127.0.0.2/32\", \"::1/128\"]";
+
+/// Two internal origins (127.0.0.2 and ::1) and every spelling of their
+/// addresses a feed could use, as base URLs.
+struct Internal {
+    v4: Origin,
+    v6: Origin,
+}
+
+impl Internal {
+    fn start() -> Internal {
+        let internal = Internal {
+            v4: Origin::start_on("127.0.0.2"),
+            v6: Origin::start_on("::1"),
+        };
+        let page = "<!DOCTYPE html><html><head><title>Intranet</title></head><body><article><h1>Salaires</h1>\
+            <p>Grille des salaires du personnel, confidentiel, ne pas diffuser. Grille des salaires du personnel, \
+            confidentiel, ne pas diffuser. Grille des salaires du personnel, confidentiel, ne pas diffuser.</p>\
+            </article></body></html>";
+        for origin in [&internal.v4, &internal.v6] {
+            for i in 0..8 {
+                origin.route(&format!("/secret/{i}"), Route::feed(page, "text/html"));
+            }
+        }
+        internal
+    }
+
+    /// `http://127.0.0.2:P`, `http://2130706434:P` (the same, in decimal),
+    /// `http://[::ffff:127.0.0.2]:P` (IPv4-mapped), `http://[::127.0.0.2]:P`
+    /// (IPv4-compatible), `http://[64:ff9b::7f00:2]:P` (NAT64) and
+    /// `http://[::1]:Q`.
+    fn spellings(&self) -> Vec<String> {
+        let (p4, p6) = (self.v4.port(), self.v6.port());
+        vec![
+            format!("http://127.0.0.2:{p4}"),
+            format!("http://2130706434:{p4}"),
+            format!("http://[::ffff:127.0.0.2]:{p4}"),
+            format!("http://[::127.0.0.2]:{p4}"),
+            format!("http://[64:ff9b::7f00:2]:{p4}"),
+            format!("http://[::1]:{p6}"),
+        ]
+    }
+
+    /// Requests the internal network saw.
+    fn seen(&self) -> Vec<String> {
+        let mut seen: Vec<String> = self.v4.all_requests().into_iter().map(|s| s.path).collect();
+        seen.extend(self.v6.all_requests().into_iter().map(|s| s.path));
+        seen
+    }
+}
+
+/// `full_text` fetched an article link however internal, and published its
+/// text: the client was chosen by the article's own address.
+#[test]
+fn full_text_never_fetches_an_internal_page_whatever_its_spelling() {
+    let public = Origin::start();
+    let internal = Internal::start();
+    let mut items = String::new();
+    for (i, base) in internal.spellings().iter().enumerate() {
+        items.push_str(&format!(
+            "<item><title>Teaser {i}</title><link>{base}/secret/{i}</link><description>Début {i}…</description></item>\n"
+        ));
+    }
+    // A public article, so that the test sees full text work at all.
+    let article = "<!DOCTYPE html><html><head><title>Quai</title></head><body><article><h1>Le quai</h1>\
+        <p>Les travaux du quai se sont achevés cette semaine après huit mois de chantier, et les pêcheurs \
+        retrouvent leurs amarrages le long de l'étang de Thau.</p><p>Les promeneurs ont une esplanade.</p>\
+        </article></body></html>";
+    public.route("/article", Route::feed(article, "text/html"));
+    items.push_str(&format!(
+        "<item><title>Public</title><link>{}</link><description>Début…</description></item>\n",
+        public.url("/article")
+    ));
+    let feed = format!("<rss version=\"2.0\"><channel><title>Public</title>{items}</channel></rss>");
+    public.route("/rss.xml", Route::feed(feed, "application/rss+xml"));
+    let site = Site::new(&format!(
+        "[poll]\n{INTERNAL_NETWORKS}\n[[sections]]\nslug = \"tout\"\ntitle = \"Tout\"\n\
+         [[sources]]\nname = \"public\"\nurl = \"{}\"\nsections = [\"tout\"]\nfull_text = true\n",
+        public.url("/rss.xml")
+    ));
+    let run = site.thau(&["poll"]);
+    assert_eq!(run.line("public").0, "new", "{}", run.stdout());
+    assert_eq!(internal.seen(), Vec::<String>::new(), "the internal network was reached");
+    assert_eq!(public.requests("/article").len(), 1, "a public article is fetched");
+    let entries = site.entries();
+    for e in &entries {
+        let text = format!("{:?}", e);
+        assert!(!text.contains("Salaires") && !text.contains("confidentiel"), "{text}");
+    }
+    let public_entry = entries.iter().find(|e| e.title == "Public").unwrap();
+    assert!(public_entry.content.as_deref().unwrap_or("").contains("huit mois"));
+    let state = site.store().fetch_state("public").unwrap().unwrap();
+    assert_eq!(state.full_text_failures, 6, "{state:?}");
+    assert!(
+        state.last_full_text_error.as_deref().unwrap_or("").contains("internal address"),
+        "{state:?}"
+    );
+}
+
+/// A public source that redirects to an internal address, however it is
+/// spelled, is refused.
+#[test]
+fn a_redirect_to_any_spelling_of_an_internal_address_is_refused() {
+    let public = Origin::start();
+    let internal = Internal::start();
+    let mut config = format!("[poll]\n{INTERNAL_NETWORKS}\n");
+    for (i, base) in internal.spellings().iter().enumerate() {
+        public.route(
+            &format!("/moved/{i}"),
+            Route::Redirect {
+                code: 301,
+                location: format!("{base}/secret/{i}"),
+            },
+        );
+        config.push_str(&format!(
+            "[[sources]]\nname = \"s{i}\"\nurl = \"{}\"\n",
+            public.url(&format!("/moved/{i}"))
+        ));
+    }
+    let site = Site::new(&config);
+    let run = site.thau(&["poll"]);
+    for i in 0..internal.spellings().len() {
+        let (outcome, detail) = run.line(&format!("s{i}"));
+        assert_eq!(outcome, "error", "s{i}: {detail}");
+        assert!(detail.starts_with("refused a redirect"), "s{i}: {detail}");
+    }
+    assert_eq!(internal.seen(), Vec::<String>::new());
+}
+
+/// A feed that names an internal hub made thau POST a subscription (with
+/// its secret) there.
+#[test]
+fn a_feed_cannot_make_thau_subscribe_at_an_internal_hub() {
+    let public = Origin::start();
+    let internal = Internal::start();
+    let mut bases = internal.spellings();
+    // A public hub, so that the test sees subscribing work at all.
+    bases.push(public.base.clone());
+    public.route("/hub", Route::status(202, &[]));
+    let mut config = format!(
+        "[server]\nlisten = \"127.0.0.1:0\"\n[poll]\n{INTERNAL_NETWORKS}\njitter = \"0s\"\n"
+    );
+    for (i, base) in bases.iter().enumerate() {
+        let feed = format!(
+            "<?xml version=\"1.0\"?><rss version=\"2.0\" xmlns:atom=\"http://www.w3.org/2005/Atom\"><channel><title>t{i}</title>\
+             <atom:link rel=\"hub\" href=\"{base}/hub\"/><atom:link rel=\"self\" href=\"{}\"/>\
+             <item><guid>g{i}</guid><title>T{i}</title></item></channel></rss>",
+            public.url(&format!("/feed/{i}"))
+        );
+        public.route(&format!("/feed/{i}"), Route::feed(feed, "application/rss+xml"));
+        config.push_str(&format!(
+            "[[sources]]\nname = \"s{i}\"\nurl = \"{}\"\nwebsub = true\n",
+            public.url(&format!("/feed/{i}"))
+        ));
+    }
+    let site = Site::new(&config);
+    let serve = site.serve_logged();
+    wait_for("the public hub asked", || !public.requests("/hub").is_empty());
+    wait_for("every internal hub refused", || {
+        site.log().matches("websub: not subscribing").count() == bases.len() - 1
+    });
+    drop(serve);
+    assert_eq!(internal.seen(), Vec::<String>::new());
+    assert!(site.log().contains("internal address"), "{}", site.log());
+}
+
+/// `thau add` on a page fetched the alternates it announced even on
+/// internal hosts, and every one of 20,000 of them.
+#[test]
+fn discovery_tries_a_few_public_alternates_only() {
+    let public = Origin::start();
+    let internal = Internal::start();
+    let mut links: String = internal
+        .spellings()
+        .iter()
+        .map(|b| format!("<link rel=\"alternate\" type=\"application/rss+xml\" href=\"{b}/secret/0\">\n"))
+        .collect();
+    for i in 0..20_000 {
+        links.push_str(&format!(
+            "<link rel=\"alternate\" type=\"application/rss+xml\" href=\"/alt/{i}.xml\">\n"
+        ));
+    }
+    let page = format!("<!DOCTYPE html><html><head><title>Mairie</title>{links}</head><body>Bonjour</body></html>");
+    // (Not compressed: the test origin's brotli is slow on a megabyte.)
+    public.route(
+        "/page",
+        Route::Status {
+            code: 200,
+            headers: vec![("Content-Type".into(), "text/html".into())],
+            body: page.into_bytes(),
+        },
+    );
+    public.route(
+        "/alt/0.xml",
+        Route::feed(
+            "<rss version=\"2.0\"><channel><title>Actualités</title><item><guid>a</guid><title>A</title></item></channel></rss>",
+            "application/rss+xml",
+        ),
+    );
+    let site = Site::new(&format!("[poll]\n{INTERNAL_NETWORKS}\n"));
+    let run = site.thau(&["add", &public.url("/page")]);
+    assert_eq!(run.code(), 0, "{}{}", run.stdout(), run.stderr());
+    assert!(run.stdout().contains(&public.url("/alt/0.xml")), "{}", run.stdout());
+    assert_eq!(internal.seen(), Vec::<String>::new());
+    let alternates = public
+        .all_requests()
+        .iter()
+        .filter(|s| s.path.starts_with("/alt/"))
+        .count();
+    assert!(alternates <= 8, "{alternates} alternates fetched");
+
+    // Polled, such a page costs one short error.
+    let site = Site::new(&format!(
+        "[poll]\n{INTERNAL_NETWORKS}\n[[sources]]\nname = \"page\"\nurl = \"{}\"\n",
+        public.url("/page")
+    ));
+    let run = site.thau(&["poll"]);
+    let (outcome, detail) = run.line("page");
+    assert_eq!(outcome, "error");
+    assert!(detail.len() < 2_000, "{} bytes of error", detail.len());
+}
+
+/// Credentials followed a redirect to another port of the same host.
+#[test]
+fn credentials_never_follow_a_redirect_to_another_origin() {
+    let first = Origin::start();
+    let other_port = Origin::start();
+    let feed = "<rss version=\"2.0\"><channel><title>t</title><item><guid>a</guid><title>A</title></item></channel></rss>";
+    other_port.route("/feed.xml", Route::feed(feed, "application/rss+xml"));
+    first.route("/feed.xml", Route::feed(feed, "application/rss+xml"));
+    first.route(
+        "/elsewhere",
+        Route::Redirect {
+            code: 302,
+            location: other_port.url("/feed.xml"),
+        },
+    );
+    first.route(
+        "/here",
+        Route::Redirect {
+            code: 302,
+            location: "/feed.xml".into(),
+        },
+    );
+    let with_user = |path: &str| first.url(path).replace("http://", "http://alice:S3cret@");
+    let site = Site::new(&format!(
+        "[[sources]]\nname = \"away\"\nurl = \"{}\"\nauth = {{ bearer = \"T0KEN\" }}\nheaders = {{ X-Api-Key = \"K3Y\" }}\n\
+         [[sources]]\nname = \"user\"\nurl = \"{}\"\n\
+         [[sources]]\nname = \"home\"\nurl = \"{}\"\nheaders = {{ X-Api-Key = \"K3Y\" }}\n",
+        first.url("/elsewhere"),
+        with_user("/elsewhere"),
+        first.url("/here"),
+    ));
+    let run = site.thau(&["poll"]);
+    assert_eq!(run.code(), 0, "{}", run.stdout());
+    let reached = other_port.requests("/feed.xml");
+    assert_eq!(reached.len(), 2);
+    for seen in &reached {
+        assert_eq!(seen.headers.get("authorization"), None, "{seen:?}");
+        assert_eq!(seen.headers.get("x-api-key"), None, "{seen:?}");
+    }
+    // On the same origin they are sent (the test can fail).
+    let home = first.requests("/feed.xml");
+    assert_eq!(home.len(), 1);
+    assert_eq!(home[0].headers.get("x-api-key").map(String::as_str), Some("K3Y"));
+}
+
+/// `thau sources --opml` printed `user:pass@` and `?apikey=`, and `thau
+/// import` echoed the credentials of the OPML's URLs.
+#[test]
+fn opml_out_and_in_never_show_credentials() {
+    let site = Site::new(
+        "[[sources]]\nname = \"prive\"\nurl = \"https://alice:S3cret@feeds.example/rss?apikey=TOPSECRET\"\n",
+    );
+    let opml = site.thau(&["sources", "--opml"]);
+    assert_eq!(opml.code(), 0);
+    for secret in ["S3cret", "TOPSECRET", "alice"] {
+        assert!(!opml.stdout().contains(secret), "{}", opml.stdout());
+    }
+    assert!(opml.stdout().contains("feeds.example/rss?apikey=***"), "{}", opml.stdout());
+
+    let list = site.dir.path().join("in.opml");
+    std::fs::write(
+        &list,
+        "<opml version=\"2.0\"><body><outline text=\"Autre\" xmlUrl=\"https://bob:Pa55@other.example/feed?token=T0K\"/>\
+         <outline text=\"Prive\" xmlUrl=\"https://alice:S3cret@feeds.example/rss?apikey=TOPSECRET\"/></body></opml>",
+    )
+    .unwrap();
+    let run = site.thau(&["import", list.to_str().unwrap()]);
+    assert_eq!(run.code(), 0, "{}", run.stderr());
+    let shown = run.stdout() + &run.stderr();
+    for secret in ["Pa55", "T0K", "bob", "S3cret", "TOPSECRET"] {
+        assert!(!shown.contains(secret), "{shown}");
+    }
+    assert!(shown.contains("other.example/feed?token=***"), "{shown}");
+    // What the admin imported is written as given.
+    let written = std::fs::read_to_string(site.config_path()).unwrap();
+    assert!(written.contains("https://bob:Pa55@other.example/feed?token=T0K"), "{written}");
+}
+
+/// With `[server] status = "private"`, exports still wrote status.html,
+/// and /metrics and /healthz named sources and their outcomes.
+#[test]
+fn a_private_status_is_private_on_every_route() {
+    let origin = Origin::start();
+    origin.route("/down.xml", Route::status(503, &[]));
+    let feed = "<rss version=\"2.0\"><channel><title>t</title><item><guid>a</guid><title>A</title></item></channel></rss>";
+    origin.route("/up.xml", Route::feed(feed, "application/rss+xml"));
+    let out = tempfile::tempdir().unwrap();
+    std::fs::write(out.path().join("status.html"), "exported while public").unwrap();
+    let token = "private-status-token";
+    let site = Site::new(&format!(
+        "[server]\nlisten = \"127.0.0.1:0\"\nstatus = \"private\"\nadmin_token = \"{token}\"\n\
+         [export]\ndir = \"{}\"\n[[sections]]\nslug = \"s\"\ntitle = \"S\"\n\
+         [[sources]]\nname = \"mairie-en-panne\"\nurl = \"{}\"\nsections = [\"s\"]\n\
+         [[sources]]\nname = \"courrier\"\nurl = \"{}\"\nsections = [\"s\"]\n",
+        out.path().display(),
+        origin.url("/down.xml"),
+        origin.url("/up.xml")
+    ));
+    let serve = site.serve();
+    wait_for("the site exported", || out.path().join("index.html").exists());
+    wait_for("the failing source seen", || {
+        let h: serde_json::Value = serde_json::from_slice(&get(&serve.url("/healthz")).body).unwrap();
+        h["failing_sources"] == 1
+    });
+    let health = get(&serve.url("/healthz"));
+    assert_eq!(health.status, 200);
+    let metrics = get(&serve.url("/metrics"));
+    assert_eq!(metrics.status, 401);
+    for shown in [health.text(), metrics.text()] {
+        for name in ["mairie-en-panne", "courrier", "503"] {
+            assert!(!shown.contains(name), "{name} in {shown}");
+        }
+    }
+    let bearer = format!("Bearer {token}");
+    let admin = [("Authorization", bearer.as_str())];
+    let metrics = http("GET", &serve.url("/metrics"), &admin);
+    assert_eq!(metrics.status, 200);
+    assert!(metrics.text().contains("mairie-en-panne"), "the admin sees it");
+    let health = http("GET", &serve.url("/healthz"), &admin).text();
+    assert!(health.contains("mairie-en-panne"), "{health}");
+    drop(serve);
+    assert!(!out.path().join("status.html").exists(), "[export] dir wrote status.html");
+
+    let exported = tempfile::tempdir().unwrap();
+    let run = site.thau(&["export", "--out", exported.path().to_str().unwrap()]);
+    assert_eq!(run.code(), 0, "{}", run.stderr());
+    assert!(exported.path().join("index.html").exists());
+    assert!(!exported.path().join("status.html").exists(), "thau export wrote status.html");
+}
+
+/// A source whose entry named another site's story URL as its own id took
+/// over that story's title and text, and kept it after the publisher
+/// polled again; which version won depended on names and poll order.
+#[test]
+fn a_source_cannot_take_over_another_site_s_story() {
+    let publisher = Origin::start();
+    let copier = Origin::start();
+    // The publisher's site is `localhost`, the copier's 127.0.0.1.
+    let publisher_base = publisher.base.replace("127.0.0.1", "localhost");
+    let story = format!("{publisher_base}/story/1");
+    publisher.route(
+        "/feed.xml",
+        Route::feed(
+            format!(
+                "<rss version=\"2.0\"><channel><title>Courrier</title><item><guid>{story}</guid><link>{story}</link>\
+                 <title>Le vrai titre</title><description>Le vrai texte.</description>\
+                 <pubDate>Tue, 24 Nov 2026 08:00:00 GMT</pubDate></item></channel></rss>"
+            ),
+            "application/rss+xml",
+        ),
+    );
+    copier.route(
+        "/feed.xml",
+        Route::feed(
+            format!(
+                "<rss version=\"2.0\"><channel><title>Copie</title><item><guid>{story}</guid><link>{story}</link>\
+                 <title>Titre piraté</title><description><![CDATA[<p>Texte piraté, <b>plein</b> de mots.</p>]]></description>\
+                 <content:encoded xmlns:content=\"http://purl.org/rss/1.0/modules/content/\"><![CDATA[<p>Texte piraté intégral.</p>]]></content:encoded>\
+                 <pubDate>Tue, 24 Nov 2026 09:00:00 GMT</pubDate></item></channel></rss>"
+            ),
+            "application/rss+xml",
+        ),
+    );
+    // "aaa" sorts first: the old tie-break gave it the story.
+    let config = format!(
+        "[[sources]]\nname = \"aaa-copie\"\nurl = \"{}\"\n[[sources]]\nname = \"zz-courrier\"\nurl = \"{}\"\n",
+        copier.url("/feed.xml"),
+        format!("{publisher_base}/feed.xml"),
+    );
+    for order in [["aaa-copie", "zz-courrier"], ["zz-courrier", "aaa-copie"]] {
+        let site = Site::new(&config);
+        for source in order {
+            let run = site.thau(&["poll", "--source", source]);
+            assert_eq!(run.code(), 0, "{}", run.stdout());
+        }
+        // The publisher polls again: nothing changes.
+        assert_eq!(site.thau(&["poll", "--source", "zz-courrier"]).code(), 0);
+        let entries = site.entries();
+        assert_eq!(entries.len(), 1, "one story");
+        let e = &entries[0];
+        assert_eq!(e.title, "Le vrai titre", "order {order:?}");
+        assert!(e.summary.as_deref().unwrap_or("").contains("Le vrai texte"), "{e:?}");
+        assert_eq!(e.content, None, "a relay's text is never the story's: {e:?}");
+        assert_eq!(
+            e.source_names().collect::<Vec<_>>(),
+            ["zz-courrier", "aaa-copie"],
+            "the publisher first, the copier credited as a relay"
+        );
+    }
 }

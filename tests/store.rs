@@ -97,6 +97,7 @@ fn a_schema_1_store_is_read_and_upgraded() {
             feed_url: None,
             feed_updated: None,
             full_text: false,
+            updated: None,
             categories: vec!["Sète".into()],
             fingerprint: "f1".into(),
         }],

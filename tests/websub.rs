@@ -488,6 +488,32 @@ fn requests_that_cannot_be_honoured_are_refused() {
         assert_eq!(r.status, 400, "{form:?}: {}", r.text());
         assert!(r.text().contains(why), "{form:?}: {}", r.text());
     }
+    // Every spelling of an internal address, the IPv4-compatible and NAT64
+    // forms of 127.0.0.1 among them.
+    let port = sub.url.split(':').nth(2).unwrap().split('/').next().unwrap().to_string();
+    for host in [
+        "[::127.0.0.1]",
+        "[64:ff9b::7f00:1]",
+        "[::ffff:127.0.0.1]",
+        "[::ffff:0:7f00:1]",
+        "[2002:7f00:1::]",
+        "2130706433",
+        "0x7f.1",
+        "[::1]",
+        "localhost",
+    ] {
+        let callback = format!("http://{host}:{port}/cb");
+        let r = request(
+            &serve,
+            &[
+                ("hub.mode", "subscribe"),
+                ("hub.topic", topic.as_str()),
+                ("hub.callback", callback.as_str()),
+            ],
+        );
+        assert_eq!(r.status, 400, "{callback}: {}", r.text());
+        assert!(r.text().contains("internal address"), "{callback}: {}", r.text());
+    }
     std::thread::sleep(std::time::Duration::from_millis(200));
     assert!(sub.calls("GET").is_empty(), "nothing refused is verified");
     // Not a form.
@@ -590,7 +616,8 @@ fn thau_subscribes_to_thau_and_stores_what_is_pushed() {
     assert_eq!(state["hub"], a.url("/websub"));
     assert_eq!(state["topic"], a.url("/sections/sete/atom.xml"));
     let b_feed = b.url("/sections/thau/atom.xml");
-    assert_eq!(get(&b_feed).text().matches("<entry>").count(), 2);
+    // (The subscription may be verified before B's first render is done.)
+    wait_for("A's two stories at B", || get(&b_feed).text().matches("<entry>").count() == 2);
 
     // A new story at A reaches B by push: B does not poll (its schedule is
     // a day, and a source that pushes is polled every 6 hours at most).
@@ -644,4 +671,159 @@ fn thau_subscribes_to_thau_and_stores_what_is_pushed() {
             .text()
             .contains("courrier.example/3")
     });
+}
+
+/// A subscriber that asks a hub (a test server that records what it is
+/// sent and verifies nothing by itself) for a push subscription.
+fn subscriber_of_a_fake_hub() -> (Origin, Subscriber, Site, support::Serve) {
+    let hub = Subscriber::start();
+    let hub_url = hub.url.replace("/cb?desk=thau", "/hub");
+    let origin = Origin::start();
+    let feed = format!(
+        "<?xml version=\"1.0\"?><feed xmlns=\"http://www.w3.org/2005/Atom\"><title>Hub</title><id>urn:hub</id>\
+         <updated>2026-11-20T10:00:00Z</updated><link rel=\"hub\" href=\"{hub_url}\"/><link rel=\"self\" href=\"{}\"/>\
+         <entry><id>urn:e1</id><title>Premier</title><updated>2026-11-20T10:00:00Z</updated></entry></feed>",
+        origin.url("/feed.atom")
+    );
+    origin.route("/feed.atom", Route::feed(feed, "application/atom+xml"));
+    // 127.0.0.1 plays the public internet here: the hub is on it.
+    let site = Site::new(&format!(
+        "[server]\nlisten = \"127.0.0.1:0\"\n[poll]\nevery = \"1d\"\ninternal_networks = [\"10.0.0.0/8\"]\n\
+         [websub]\nmax_lease = \"10d\"\n[[sections]]\nslug = \"s\"\ntitle = \"S\"\n\
+         [[sources]]\nname = \"pushed\"\nurl = \"{}\"\nsections = [\"s\"]\nwebsub = true\n",
+        origin.url("/feed.atom")
+    ));
+    let serve = site.serve();
+    wait_for("the subscription request", || !hub.calls("POST").is_empty());
+    (origin, hub, site, serve)
+}
+
+/// Anyone could confirm the subscriber's subscription (a ten-year lease
+/// that made the source poll every 6 h), crash it with a huge lease, or
+/// delete it with `hub.mode=denied`: only a verification of a request
+/// thau has pending, on the callback it gave, is answered.
+#[test]
+fn only_the_hub_asked_can_verify_or_deny_a_subscription() {
+    let (origin, hub, _site, serve) = subscriber_of_a_fake_hub();
+    let form: HashMap<String, String> = url::form_urlencoded::parse(&hub.calls("POST")[0].body)
+        .into_owned()
+        .collect();
+    let callback = form["hub.callback"].clone();
+    let topic = form["hub.topic"].clone();
+    assert_eq!(topic, origin.url("/feed.atom"));
+    assert!(
+        callback.starts_with(&serve.url("/websub/callback/pushed/")),
+        "a callback with a token: {callback}"
+    );
+    let state = || {
+        let api: serde_json::Value = serde_json::from_slice(&get(&serve.url("/api/sources")).body).unwrap();
+        api["sources"][0]["websub"].clone()
+    };
+    let query = |mode: &str, lease: &str| {
+        url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("hub.mode", mode)
+            .append_pair("hub.topic", &topic)
+            .append_pair("hub.challenge", "chal-123")
+            .append_pair("hub.lease_seconds", lease)
+            .finish()
+    };
+    // Forged: the callback without its token, or with another one.
+    for at in [
+        serve.url("/websub/callback/pushed"),
+        serve.url("/websub/callback/pushed/00000000000000000000000000000000"),
+    ] {
+        for mode in ["subscribe", "denied"] {
+            let r = get(&format!("{at}?{}", query(mode, "315360000")));
+            assert_eq!(r.status, 404, "{mode} at {at}: {}", r.text());
+            assert!(!r.text().contains("chal-123"));
+        }
+    }
+    assert_eq!(state()["active"], false, "{}", state());
+    assert_eq!(state()["hub"], hub.url.replace("/cb?desk=thau", "/hub"), "not deleted");
+
+    // The hub's own verification, with a lease past any clock: clamped to
+    // what was asked ([websub] max_lease), no panic.
+    let r = get(&format!("{callback}?{}", query("subscribe", "9223372036854775807")));
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.text(), "chal-123");
+    assert_eq!(r.header("x-content-type-options"), Some("nosniff"));
+    assert_eq!(state()["active"], true);
+    let expires = chrono::DateTime::parse_from_rfc3339(state()["expires"].as_str().unwrap()).unwrap();
+    assert!(expires <= chrono::Utc::now() + chrono::Duration::days(10) + chrono::Duration::seconds(5));
+    // Once answered, not again (a replayed verification).
+    let r = get(&format!("{callback}?{}", query("subscribe", "315360000")));
+    assert_eq!(r.status, 404);
+
+    // Pushes signed with any of the four algorithms the Recommendation names.
+    for (n, (algorithm, signature)) in [
+        ("sha1", sign::<Hmac<sha1::Sha1>> as fn(&str, &[u8]) -> String),
+        ("sha384", sign::<Hmac<sha2::Sha384>>),
+        ("sha512", sign::<Hmac<sha2::Sha512>>),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let body = format!(
+            "<?xml version=\"1.0\"?><feed xmlns=\"http://www.w3.org/2005/Atom\"><title>Hub</title><id>urn:hub</id>\
+             <updated>2026-11-21T10:00:00Z</updated><entry><id>urn:p{n}</id><title>Poussé {algorithm}</title>\
+             <updated>2026-11-21T10:00:00Z</updated></entry></feed>"
+        );
+        let header = format!("{algorithm}={}", signature(&form["hub.secret"], body.as_bytes()));
+        let r = post_push(&callback, &header, body.as_bytes());
+        assert_eq!(r, 200, "{algorithm}");
+    }
+    wait_for("the pushed stories", || {
+        let feed = get(&serve.url("/sections/s/atom.xml")).text();
+        ["sha1", "sha384", "sha512"].iter().all(|a| feed.contains(&format!("Poussé {a}")))
+    });
+
+    // A newer version of a story, then the older one replayed (signed, as
+    // the hub sent it then): the newer stays.
+    let version = |title: &str, updated: &str| {
+        format!(
+            "<?xml version=\"1.0\"?><feed xmlns=\"http://www.w3.org/2005/Atom\"><title>Hub</title><id>urn:hub</id>\
+             <updated>{updated}</updated><entry><id>urn:p0</id><title>{title}</title>\
+             <updated>{updated}</updated></entry></feed>"
+        )
+    };
+    let older = version("Poussé sha1", "2026-11-21T10:00:00Z");
+    let newer = version("Corrigé", "2026-11-22T10:00:00Z");
+    let secret = form["hub.secret"].clone();
+    let signed = |body: &str| format!("sha256={}", sign::<Hmac<sha2::Sha256>>(&secret, body.as_bytes()));
+    assert_eq!(post_push(&callback, &signed(&newer), newer.as_bytes()), 200);
+    wait_for("the correction", || get(&serve.url("/sections/s/atom.xml")).text().contains("Corrigé"));
+    assert_eq!(post_push(&callback, &signed(&older), older.as_bytes()), 200);
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let feed = get(&serve.url("/sections/s/atom.xml")).text();
+    assert!(feed.contains("Corrigé") && !feed.contains("Poussé sha1"), "{feed}");
+
+    // The hub may deny, on the callback it was given.
+    let r = get(&format!("{callback}?{}", query("denied", "0")));
+    assert_eq!(r.status, 200);
+    assert_eq!(state(), serde_json::Value::Null);
+}
+
+fn sign<M: hmac::Mac + hmac::digest::KeyInit>(secret: &str, body: &[u8]) -> String {
+    let mut mac = <M as hmac::digest::KeyInit>::new_from_slice(secret.as_bytes()).unwrap();
+    hmac::Mac::update(&mut mac, body);
+    hmac::Mac::finalize(mac)
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn post_push(url: &str, signature: &str, body: &[u8]) -> u16 {
+    let rest = url.strip_prefix("http://").unwrap();
+    let (addr, path) = rest.split_once('/').unwrap();
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    let head = format!(
+        "POST /{path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/atom+xml\r\nX-Hub-Signature: {signature}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).unwrap();
+    stream.write_all(body).unwrap();
+    let mut raw = String::new();
+    stream.read_to_string(&mut raw).unwrap();
+    raw.split_whitespace().nth(1).unwrap().parse().unwrap()
 }

@@ -221,8 +221,14 @@ fn looks_like_html(bytes: &[u8]) -> bool {
     head.starts_with(b"<!doctype html") || head.starts_with(b"<html")
 }
 
+/// The most feeds taken from a page's announcements: a page that lists
+/// thousands costs no more than one that lists a few, and the error that
+/// names them stays short.
+pub const MAX_ANNOUNCED_FEEDS: usize = 8;
+
 /// The feeds a web page announces (`<link rel="alternate" type="application/rss+xml" href>`,
-/// Atom and JSON Feed alike), made absolute against the page's URL.
+/// Atom and JSON Feed alike), made absolute against the page's URL: the
+/// first [`MAX_ANNOUNCED_FEEDS`].
 fn discover_feeds(html: &[u8], page: Option<&Url>) -> Vec<String> {
     static LINK: LazyLock<regex::bytes::Regex> =
         LazyLock::new(|| regex::bytes::Regex::new(r"(?is)<link\b[^>]*>").expect("valid regex"));
@@ -257,6 +263,9 @@ fn discover_feeds(html: &[u8], page: Option<&Url>) -> Vec<String> {
             && !feeds.contains(&url.to_string())
         {
             feeds.push(url.to_string());
+            if feeds.len() == MAX_ANNOUNCED_FEEDS {
+                break;
+            }
         }
     }
     feeds
@@ -952,6 +961,7 @@ impl RawEntry {
                 categories,
                 fingerprint: self.fingerprint,
                 full_text,
+                updated: usable(e.updated).or(source_published),
             }],
         }
     }

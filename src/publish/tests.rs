@@ -22,6 +22,7 @@ fn source(name: &str, url: Option<&str>, title: &str) -> SourceRef {
         feed_url: url.map(Into::into),
         feed_updated: None,
         full_text: false,
+        updated: None,
         categories: vec![],
         fingerprint: String::new(),
     }

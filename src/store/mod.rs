@@ -855,6 +855,15 @@ impl Store {
             .collect()
     }
 
+    /// One WebSub subscription: `callback`'s to `topic`.
+    pub fn websub_subscription<T: serde::de::DeserializeOwned>(
+        &self,
+        topic: &str,
+        callback: &str,
+    ) -> Result<Option<T>, StoreError> {
+        self.get_json(&[b"w\0", topic.as_bytes(), b"\0", callback.as_bytes()].concat())
+    }
+
     /// Records (or replaces) a WebSub subscription.
     pub fn put_websub<T: serde::Serialize>(&self, topic: &str, callback: &str, sub: &T) -> Result<(), StoreError> {
         let db = self.db_for_write()?;
@@ -1042,6 +1051,33 @@ impl Store {
         state: &mut FetchState,
         now: DateTime<Utc>,
     ) -> Result<Counts, StoreError> {
+        self.apply(source, incoming, unchanged, state, now, Versions::Latest)
+    }
+
+    /// Stores what a WebSub hub pushed, as [`Store::apply_poll`] does, but
+    /// an entry older than the source's version stored (by the source's
+    /// own date) is ignored: a push replayed later reverts nothing. (A
+    /// poll reads what the origin serves now, which may re-date entries.)
+    pub fn apply_push(
+        &self,
+        source: &str,
+        incoming: Vec<Entry>,
+        unchanged: Vec<Listed>,
+        state: &mut FetchState,
+        now: DateTime<Utc>,
+    ) -> Result<Counts, StoreError> {
+        self.apply(source, incoming, unchanged, state, now, Versions::NotOlder)
+    }
+
+    fn apply(
+        &self,
+        source: &str,
+        incoming: Vec<Entry>,
+        unchanged: Vec<Listed>,
+        state: &mut FetchState,
+        now: DateTime<Utc>,
+        versions: Versions,
+    ) -> Result<Counts, StoreError> {
         // Encoding (JSON, compressed) is the costly part of writing an entry: done
         // before taking the write lock, so polls do it in parallel; used as
         // is for every entry that is new (re-encoded only when merged).
@@ -1065,7 +1101,7 @@ impl Store {
         let (source_name, mut written_state) = (source.to_string(), state.clone());
         let (counts, written_state) = self.write_with(keys, move |reads| {
             let (batch, counts, change) =
-                merge_poll(reads, &source_name, incoming, unchanged, &mut written_state, now)?;
+                merge_poll(reads, &source_name, incoming, unchanged, &mut written_state, now, versions)?;
             Ok((batch, change, (counts, written_state)))
         })?;
         *state = written_state;
@@ -1119,6 +1155,7 @@ fn merge_poll(
     unchanged: Vec<Listed>,
     state: &mut FetchState,
     now: DateTime<Utc>,
+    versions: Versions,
 ) -> Result<(Batch, Counts, Change), StoreError> {
     let mut counts = Counts {
         unchanged: unchanged.len() as u32,
@@ -1174,7 +1211,7 @@ fn merge_poll(
             );
         }
         let t = touched.get_mut(&key).expect("inserted above");
-        if merge(&mut t.entry, entry, source, now) {
+        if merge(&mut t.entry, entry, source, now, versions) {
             t.changed = true;
             counts.updated += 1;
         } else {
@@ -1488,6 +1525,15 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// Which of a source's versions of an entry are taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Versions {
+    /// Whatever it says now (a poll).
+    Latest,
+    /// Not one older than the version stored (a push, which may be replayed).
+    NotOlder,
+}
+
 /// An entry a poll touched: as it will be written, as it was stored (None
 /// when new), and whether it changed.
 struct Touched {
@@ -1498,54 +1544,68 @@ struct Touched {
 
 /// Folds `incoming` (one source's version of the story) into `existing`.
 /// The origin source owns the text and the id; a relay adds itself and its
-/// categories. The origin is the source with the strongest claim to the
-/// story: its own id is the story's URL (the publisher's permalink), then
-/// it gave the full text, then (at equal claims) the first name in
-/// alphabetical order; relays follow in the same order. So what is
-/// published, id included, does not depend on which poll finished first.
-/// Returns whether anything changed.
-fn merge(existing: &mut Entry, incoming: Entry, source: &str, now: DateTime<Utc>) -> bool {
+/// categories, never its text. The origin is the source with the strongest
+/// claim to the story ([`rank`]): it publishes on the story's site, then
+/// its own id is the story's URL (a permalink), then it gave the full
+/// text, then (at equal claims) the first name in alphabetical order;
+/// relays follow in the same order. So what is published, id and text
+/// included, does not depend on which poll finished first, and a source
+/// that names another site's story as its own (a push or a feed that
+/// copies a victim's URL) cannot replace the publisher's text. A version
+/// of a source older than the one stored (by the source's own date: a
+/// replayed push) is ignored with [`Versions::NotOlder`]. Returns whether
+/// anything changed.
+fn merge(existing: &mut Entry, incoming: Entry, source: &str, now: DateTime<Utc>, versions: Versions) -> bool {
     let Some(sref) = incoming.sources.first().cloned() else {
         return false;
     };
     let pos = existing.sources.iter().position(|s| s.name == source);
     if let Some(p) = pos {
-        if existing.sources[p].fingerprint == sref.fingerprint {
+        let stored = &existing.sources[p];
+        if stored.fingerprint == sref.fingerprint {
+            return false;
+        }
+        if let (Versions::NotOlder, Some(was), Some(given)) = (versions, stored.updated, sref.updated)
+            && given < was
+        {
             return false;
         }
         existing.sources.remove(p);
     }
-    let origin = existing.sources.first().is_none_or(|o| rank(&sref) > rank(o));
+    let link = existing.link.clone().or_else(|| incoming.link.clone());
+    let link = link.as_deref();
+    let origin = existing.sources.first().is_none_or(|o| rank(&sref, link) > rank(o, link));
     if origin {
         existing.sources.insert(0, sref);
         take_text(existing, incoming, now);
     } else {
         existing.sources.push(sref);
-        existing.sources[1..].sort_by(|a, b| rank(b).cmp(&rank(a)));
-        // (A source that was the origin and lost its claim keeps its text:
-        // the new origin's is not stored. Rare: a permalink guid dropped.)
-        if pos != Some(0) {
-            if existing.content.is_none() && incoming.content.is_some() {
-                existing.content = incoming.content;
-            }
-            if existing.summary.is_none() && incoming.summary.is_some() {
-                existing.summary = incoming.summary;
-            }
-        }
+        existing.sources[1..].sort_by(|a, b| rank(b, link).cmp(&rank(a, link)));
+        // (A source that was the origin and lost its claim keeps its text
+        // until the new origin's next change. Rare: a permalink dropped.)
     }
     existing.categories = distinct_folded(existing.sources.iter().flat_map(|s| &s.categories).map(String::as_str));
     true
 }
 
-/// How strongly a source's version speaks for the story, highest first; a
-/// total order (names are unique).
-fn rank(source: &SourceRef) -> (bool, bool, std::cmp::Reverse<&str>) {
+/// How strongly a source's version speaks for the story whose link is
+/// `link`, highest first; a total order (names are unique).
+fn rank<'s>(source: &'s SourceRef, link: Option<&str>) -> (bool, bool, bool, std::cmp::Reverse<&'s str>) {
+    let publisher = match (source.feed_url.as_deref(), link) {
+        (Some(feed), Some(link)) => crate::model::same_site(feed, link),
+        _ => false,
+    };
     let permalink = source
         .guid
         .as_deref()
         .and_then(|g| url::Url::parse(g).ok())
         .is_some_and(|u| matches!(u.scheme(), "http" | "https"));
-    (permalink, source.full_text, std::cmp::Reverse(source.name.as_str()))
+    (
+        publisher,
+        permalink,
+        source.full_text,
+        std::cmp::Reverse(source.name.as_str()),
+    )
 }
 
 /// The origin's new text replaces the stored one; `updated` moves with it,
@@ -1708,6 +1768,7 @@ mod tests {
                 feed_url: None,
                 feed_updated: None,
                 full_text: false,
+                updated: None,
                 categories: categories.iter().map(|c| c.to_string()).collect(),
                 fingerprint: fingerprint.into(),
             }],
@@ -1722,7 +1783,8 @@ mod tests {
             &mut stored,
             entry("mairie", "k", "b", &["sete", "Culture"]),
             "mairie",
-            now
+            now,
+            Versions::Latest
         ));
         assert_eq!(stored.source_names().collect::<Vec<_>>(), ["journal", "mairie"]);
         assert_eq!(stored.categories, ["Sète", "Culture"]);
@@ -1737,9 +1799,9 @@ mod tests {
         let paper = entry("journal", "g:journal\n42", "j", &["Société"]);
 
         let mut paper_first = paper.clone();
-        assert!(merge(&mut paper_first, publisher.clone(), "mairie", now));
+        assert!(merge(&mut paper_first, publisher.clone(), "mairie", now, Versions::Latest));
         let mut publisher_first = publisher.clone();
-        assert!(merge(&mut publisher_first, paper.clone(), "journal", now));
+        assert!(merge(&mut publisher_first, paper.clone(), "journal", now, Versions::Latest));
         for stored in [&paper_first, &publisher_first] {
             assert_eq!(stored.title, "title m");
             assert_eq!(stored.source_names().collect::<Vec<_>>(), ["mairie", "journal"]);
@@ -1758,8 +1820,8 @@ mod tests {
             .with_timezone(&Utc);
         let mut stored = entry("journal", "k", "a", &[]);
         let before = stored.updated;
-        assert!(!merge(&mut stored, entry("journal", "k", "a", &[]), "journal", now));
-        assert!(merge(&mut stored, entry("journal", "k", "b", &[]), "journal", now));
+        assert!(!merge(&mut stored, entry("journal", "k", "a", &[]), "journal", now, Versions::Latest));
+        assert!(merge(&mut stored, entry("journal", "k", "b", &[]), "journal", now, Versions::Latest));
         assert_eq!(stored.title, "title b");
         assert_eq!(stored.updated, now);
         assert!(stored.updated > before);

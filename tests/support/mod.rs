@@ -130,6 +130,16 @@ impl Origin {
         format!("{}{path}", self.base)
     }
 
+    /// Every request this origin saw, whatever its path.
+    pub fn all_requests(&self) -> Vec<Seen> {
+        self.shared.seen.lock().unwrap().clone()
+    }
+
+    /// The port it listens on.
+    pub fn port(&self) -> u16 {
+        self.base.rsplit(':').next().and_then(|p| p.parse().ok()).expect("a port")
+    }
+
     pub fn requests(&self, path: &str) -> Vec<Seen> {
         self.shared
             .seen
