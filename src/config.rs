@@ -1110,12 +1110,48 @@ impl Checker {
         })
     }
 
+    /// `proxy`: an http(s) proxy URL, or `"$NAME"` read from the
+    /// environment (a proxy URL may carry credentials). SOCKS is refused
+    /// here rather than by every poll: thau's HTTP client speaks HTTP
+    /// proxies only.
     fn proxy(&mut self, t: &Tbl<'_>) -> Option<Url> {
-        self.parsed(t, "proxy", "a proxy URL such as \"http://proxy.example:3128\"", |s| {
-            Url::parse(s)
-                .ok()
-                .filter(|u| matches!(u.scheme(), "http" | "https" | "socks5" | "socks5h"))
-        })
+        let (written, line) = self.string(t, "proxy")?;
+        let prefix = if t.what.starts_with('[') {
+            format!("{} proxy", t.what)
+        } else {
+            format!("{}: proxy", t.what)
+        };
+        let value = match written.strip_prefix('$') {
+            Some(var) => match std::env::var(var) {
+                Ok(v) => v,
+                Err(_) => {
+                    self.problem(line, format!("{prefix}: the environment variable {var} is not set"));
+                    return None;
+                }
+            },
+            None => written.clone(),
+        };
+        let shown = match written.starts_with('$') {
+            true => written.clone(),
+            false => mask_userinfo(&value),
+        };
+        match Url::parse(&value) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") => Some(u),
+            Ok(u) if u.scheme().starts_with("socks") => {
+                self.problem(
+                    line,
+                    format!("{prefix}: \"{shown}\": SOCKS proxies are not supported; use an HTTP proxy (http://host:port)"),
+                );
+                None
+            }
+            _ => {
+                self.problem(
+                    line,
+                    format!("{prefix}: expected a proxy URL such as \"http://proxy.example:3128\", not \"{shown}\""),
+                );
+                None
+            }
+        }
     }
 
     /// `[store] backend`, and for PostgreSQL its `url` (`"$NAME"` read

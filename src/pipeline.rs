@@ -208,9 +208,11 @@ impl Poller {
             }
             Fetched::Document(mut doc) => {
                 let bytes = doc.body.len() as u64;
-                if let Some(rules) = &source.scrape {
+                // Scraping parses a whole page: like every parse, off the
+                // async threads (which serve and schedule).
+                let scrape = source.scrape.clone().map(|rules| (rules, source.encoding, source.timezone));
+                if scrape.is_some() {
                     // The page is decoded there (in `encoding` if given).
-                    scrape_page(&mut doc, rules, source.encoding, source.timezone);
                 } else if let Some(encoding) = source.encoding {
                     // `encoding` wins over what the document or the server says.
                     let media = doc
@@ -230,7 +232,13 @@ impl Poller {
                     id_from: source.id_from,
                     full_text: source.full_text,
                 };
-                match tokio::task::spawn_blocking(move || ingest(&store, &owned, &options, doc, state, now)).await {
+                let work = move || {
+                    if let Some((rules, encoding, zone)) = scrape {
+                        scrape_page(&mut doc, &rules, encoding, zone);
+                    }
+                    ingest(&store, &owned, &options, doc, state, now)
+                };
+                match tokio::task::spawn_blocking(work).await {
                     // Done once durable: a crash before this point loses the
                     // whole poll (to be redone), never part of it.
                     Ok(report) if report.outcome != Outcome::Error => match self.store.flush_async().await {
@@ -347,10 +355,13 @@ const FULL_TEXTS_PER_POLL: usize = 20;
 /// The article of a web page (readability), sanitized as feed content is.
 pub fn extract_article(body: &[u8], url: &Url) -> Result<String, String> {
     let html = String::from_utf8_lossy(body);
+    // Bounded as feed content is, before any HTML parser sees it.
+    let html = crate::normalize::nesting::bound(&html);
     let mut readability =
         dom_smoothie::Readability::new(html.as_ref(), Some(url.as_str()), None).map_err(|e| e.to_string())?;
     let article = readability.parse().map_err(|e| format!("no article found ({e})"))?;
-    let clean = crate::normalize::sanitize_html(&article.content, Some(url));
+    let mut clean = crate::normalize::sanitize_html(&article.content, Some(url));
+    crate::normalize::xml_safe(&mut clean);
     if crate::normalize::html_to_text(&clean).trim().is_empty() {
         return Err("no article found".into());
     }

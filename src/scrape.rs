@@ -125,7 +125,9 @@ pub struct Story {
 
 /// The stories of a page (links and images made absolute against `base`).
 pub fn extract(html: &str, base: Option<&Url>, rules: &Rules, zone: Option<Tz>) -> (Option<String>, Vec<Story>) {
-    let doc = Html::parse_document(html);
+    // Bounded as feed content is: a page nested 40,000 deep took html5ever
+    // half a minute.
+    let doc = Html::parse_document(&crate::normalize::nesting::bound(html));
     let page_title = Selector::parse("title")
         .ok()
         .and_then(|s| doc.select(&s).next())

@@ -406,8 +406,9 @@ fn feed_response(state: &AppState, uri: &Uri, headers: &HeaderMap) -> FeedAnswer
             };
             if let Some(page) = file.strip_prefix("archive/") {
                 let parsed = page.split_once('.').and_then(|(n, ext)| {
-                    // One spelling per page: no leading zero.
-                    let n = n.parse::<u32>().ok().filter(|_| !n.starts_with('0'))?;
+                    // One spelling per page: digits only (no sign), no leading zero.
+                    let digits = !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) && !n.starts_with('0');
+                    let n = n.parse::<u32>().ok().filter(|_| digits)?;
                     let format = Format::ALL.into_iter().find(|f| f.archive_extension() == ext)?;
                     Some((n, format))
                 });

@@ -773,4 +773,34 @@ fn a_source_behind_a_proxy_is_fetched_through_it() {
         "{}",
         run.stderr()
     );
+    // SOCKS passed check, then every poll failed: refused with its line.
+    let socks = Site::new("[[sources]]\nname = \"x\"\nurl = \"https://x.example/rss\"\nproxy = \"socks5://p:1080\"\n");
+    let run = socks.thau(&["check"]);
+    assert_eq!(run.code(), 2);
+    assert!(
+        run.stderr().contains("feeds.toml:4: source \"x\": proxy: \"socks5://p:1080\": SOCKS proxies are not supported"),
+        "{}",
+        run.stderr()
+    );
+
+    // "$NAME", as the README says of every secret (a proxy URL may carry
+    // a password), read from the environment; unset, a check error.
+    let from_env = Site::new(&format!(
+        "[poll]\nproxy = \"$THAU_TEST_PROXY\"\n\n[[sources]]\nname = \"courrier\"\nurl = \"http://courrier.invalid/rss.xml\"\n"
+    ));
+    let run = from_env.command(&["check"]).env_remove("THAU_TEST_PROXY").output().unwrap();
+    assert_eq!(run.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&run.stderr).contains("feeds.toml:2: [poll] proxy: the environment variable THAU_TEST_PROXY is not set"),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let before = proxy.requests("http://courrier.invalid/rss.xml").len();
+    let run = from_env
+        .command(&["poll"])
+        .env("THAU_TEST_PROXY", &proxy.base)
+        .output()
+        .unwrap();
+    assert_eq!(run.status.code(), Some(0), "{}", String::from_utf8_lossy(&run.stdout));
+    assert_eq!(proxy.requests("http://courrier.invalid/rss.xml").len(), before + 1);
 }

@@ -206,6 +206,8 @@ fn a_reader_pages_back_through_immutable_archive_pages_to_every_story() {
         "archive/4.atom",
         "archive/0.atom",
         "archive/01.atom",
+        "archive/+1.atom",
+        "archive/+1.xml",
         "archive/1.html",
         "archive/x.xml",
     ] {

@@ -20,8 +20,9 @@ pub fn newest(doc: &[u8], max: usize, zone: Option<Tz>) -> Option<(Vec<u8>, usiz
     let items = if doc[first] == b'{' {
         json_items(doc, zone)?
     } else {
-        // Cheap test first: most documents are far under the cap.
-        let tags = memchr::memmem::find_iter(doc, b"<item").count() + memchr::memmem::find_iter(doc, b"entry").count();
+        // Cheap test first: most documents are far under the cap. (An
+        // over-count only costs the exact scan below; any prefix counts.)
+        let tags = memchr::memmem::find_iter(doc, b"item").count() + memchr::memmem::find_iter(doc, b"entry").count();
         if tags <= max {
             return None;
         }

@@ -23,7 +23,7 @@ use crate::model::{Enclosure, Entry, Person, SourceRef, distinct_folded};
 use crate::{dates, legacy_ns};
 
 mod cap;
-mod nesting;
+pub mod nesting;
 mod rss1;
 mod scan;
 
@@ -127,6 +127,17 @@ pub fn parse(bytes: &[u8], cx: &DocContext<'_>) -> Result<ParsedFeed, NormalizeE
         return Err(NormalizeError::Empty);
     }
     let mut decoded = decode(bytes, cx.content_type);
+    // Past the cap, only the newest entries go further: feed-rs's model
+    // of a document of 300,000 tiny items would take gigabytes. First, so
+    // that every later step is bounded too; entries are counted by local
+    // name, however prefixed (`<r:item>` is an item).
+    let mut total = None;
+    if let Some(max) = cx.max_entries
+        && let Some((cut, all)) = cap::newest(&decoded, max, cx.timezone)
+    {
+        decoded = Cow::Owned(cut);
+        total = Some(all);
+    }
     // feed-rs reads no entries from Atom 0.3, RSS 0.90 and other namespaces
     // it does not know: give it their modern equivalents.
     if legacy_ns::may_apply(&decoded)
@@ -139,15 +150,7 @@ pub fn parse(bytes: &[u8], cx: &DocContext<'_>) -> Result<ParsedFeed, NormalizeE
     {
         decoded = Cow::Owned(reshaped);
     }
-    // Past the cap, only the newest entries reach feed-rs: its model of a
-    // document of 300,000 tiny items would take gigabytes.
-    let mut total = None;
-    if let Some(max) = cx.max_entries
-        && let Some((cut, all)) = cap::newest(&decoded, max, cx.timezone)
-    {
-        decoded = Cow::Owned(cut);
-        total = Some(all);
-    }
+
     // Published as the entries' origin: never with credentials.
     let feed_url = cx.url.map(|u| crate::redact::redacted(u).to_string());
     // Relative links never inherit the credentials of the source's URL.
@@ -937,7 +940,7 @@ impl RawEntry {
         }
 
         let full_text = content.is_some();
-        Entry {
+        let mut entry = Entry {
             key: self.key,
             id: self.id,
             link: self.link.map(String::from),
@@ -963,8 +966,53 @@ impl RawEntry {
                 full_text,
                 updated: usable(e.updated).or(source_published),
             }],
+        };
+        xml_safe_entry(&mut entry);
+        entry
+    }
+}
+
+/// Whether XML 1.0 allows `c` in a document (§2.2): a JSON Feed's
+/// `"a\u0001b"` or an `&#1;` would make every feed it reaches ill-formed.
+fn xml_char(c: char) -> bool {
+    matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..)
+}
+
+/// `s` without the characters XML forbids (nothing copied when it has none).
+pub fn xml_safe(s: &mut String) {
+    if !s.chars().all(xml_char) {
+        s.retain(xml_char);
+    }
+}
+
+/// Every text of `entry` that is published, XML-safe.
+fn xml_safe_entry(entry: &mut Entry) {
+    xml_safe(&mut entry.id);
+    xml_safe(&mut entry.title);
+    for text in [&mut entry.summary, &mut entry.content, &mut entry.language]
+        .into_iter()
+        .flatten()
+    {
+        xml_safe(text);
+    }
+    for person in &mut entry.authors {
+        xml_safe(&mut person.name);
+        if let Some(email) = &mut person.email {
+            xml_safe(email);
         }
     }
+    for category in &mut entry.categories {
+        xml_safe(category);
+    }
+    for source in &mut entry.sources {
+        for text in [&mut source.guid, &mut source.feed_title].into_iter().flatten() {
+            xml_safe(text);
+        }
+        for category in &mut source.categories {
+            xml_safe(category);
+        }
+    }
+    entry.categories.retain(|c| !c.is_empty());
 }
 
 fn fingerprint(e: &fm::Entry) -> String {
@@ -1189,6 +1237,12 @@ pub fn sanitize_html(html: &str, base: Option<&Url>) -> String {
         // magnet, sms…).
         b.url_schemes(["http", "https", "mailto", "tel"].into_iter().collect());
         b.url_relative(ammonia::UrlRelative::Custom(Box::new(absolute)));
+        // ammonia checks the schemes of href and src, not of `cite`
+        // (blockquote, q, del, ins): made absolute http(s), or dropped.
+        b.attribute_filter(|_, attribute, value| match attribute {
+            "cite" => absolute(value).map(|v| Cow::Owned(v.into_owned())),
+            _ => Some(Cow::Borrowed(value)),
+        });
         b
     });
     fn absolute(relative: &str) -> Option<Cow<'_, str>> {

@@ -264,7 +264,9 @@ pub fn newest_first(a: &Entry, b: &Entry) -> Ordering {
 /// `urn:`, a `tag:`), else a `tag:` IRI naming the origin source, so that
 /// `123` from two town halls stays two stories.
 pub fn public_id(entry: &Entry) -> String {
-    if Url::parse(&entry.id).is_ok() {
+    // An identifier as it is when its scheme only identifies; any other
+    // (`javascript:`, `data:`…) would be a link a reader may follow.
+    if Url::parse(&entry.id).is_ok_and(|u| matches!(u.scheme(), "http" | "https" | "urn" | "tag")) {
         return entry.id.clone();
     }
     let source = entry.sources.first().map_or("unknown", |s| s.name.as_str());
