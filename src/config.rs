@@ -193,6 +193,9 @@ pub struct PollConfig {
     pub respect_cache_headers: bool,
     /// The most entries taken from one document: its newest.
     pub max_entries_per_poll: usize,
+    /// The most bytes of an entry's summary, and of its content, kept (a
+    /// longer one is cut and marked).
+    pub max_entry_size: usize,
     /// Addresses that are not the public internet: a public source may not
     /// redirect thau there.
     pub internal_networks: std::sync::Arc<[Net]>,
@@ -587,6 +590,7 @@ const POLL_KEYS: &[&str] = &[
     "respect_cache_headers",
     "timezone",
     "max_entries_per_poll",
+    "max_entry_size",
     "internal_networks",
     "websub",
     "proxy",
@@ -904,6 +908,15 @@ impl Checker {
             })
             .unwrap_or(DEFAULT_MAX_BODY);
 
+        let max_entry_size = poll
+            .as_ref()
+            .and_then(|t| match t.table.get("max_entry_size") {
+                Some(Item::Value(Value::Integer(_))) => {
+                    self.integer(t, "max_entry_size", 1024, 1 << 30).map(|n| n as u64)
+                }
+                _ => self.parsed_with(t, "max_entry_size", parse_size),
+            })
+            .map_or(crate::normalize::DEFAULT_MAX_TEXT, |n| n.clamp(1024, 1 << 30) as usize);
         let max_entries_per_poll = poll
             .as_ref()
             .and_then(|t| self.integer(t, "max_entries_per_poll", 1, 1_000_000))
@@ -960,6 +973,7 @@ impl Checker {
                 jitter,
                 respect_cache_headers,
                 max_entries_per_poll,
+                max_entry_size,
                 internal_networks: internal_networks.into(),
                 proxy,
             },

@@ -231,6 +231,7 @@ impl Poller {
                     filter: source.filter.clone(),
                     id_from: source.id_from,
                     full_text: source.full_text,
+                    max_text: limits.max_entry_size,
                 };
                 let work = move || {
                     if let Some((rules, encoding, zone)) = scrape {
@@ -295,7 +296,8 @@ impl Poller {
                 }
             };
             let at = page.url.clone().unwrap_or_else(|| link.clone());
-            let extracted = tokio::task::spawn_blocking(move || extract_article(&page.body, &at)).await;
+            let max_text = limits.max_entry_size;
+            let extracted = tokio::task::spawn_blocking(move || extract_article(&page.body, &at, max_text)).await;
             match extracted {
                 Ok(Ok(html)) => match self.store.set_full_text(key, &source.name, html) {
                     Ok(true) => done += 1,
@@ -353,14 +355,14 @@ pub fn scrape_page(
 const FULL_TEXTS_PER_POLL: usize = 20;
 
 /// The article of a web page (readability), sanitized as feed content is.
-pub fn extract_article(body: &[u8], url: &Url) -> Result<String, String> {
+pub fn extract_article(body: &[u8], url: &Url, max_text: usize) -> Result<String, String> {
     let html = String::from_utf8_lossy(body);
     // Bounded as feed content is, before any HTML parser sees it.
     let html = crate::normalize::nesting::bound(&html);
     let mut readability =
         dom_smoothie::Readability::new(html.as_ref(), Some(url.as_str()), None).map_err(|e| e.to_string())?;
     let article = readability.parse().map_err(|e| format!("no article found ({e})"))?;
-    let mut clean = crate::normalize::sanitize_html(&article.content, Some(url));
+    let mut clean = crate::normalize::sanitize_capped(&article.content, Some(url), max_text);
     crate::normalize::xml_safe(&mut clean);
     if crate::normalize::html_to_text(&clean).trim().is_empty() {
         return Err("no article found".into());
@@ -384,6 +386,8 @@ pub struct IngestOptions {
     pub id_from: crate::normalize::IdFrom,
     /// Its `full_text`: report new teasers.
     pub full_text: bool,
+    /// `[poll] max_entry_size`: the most of an entry's text kept.
+    pub max_text: usize,
 }
 
 /// Parses, normalizes and stores one fetched document in one batch
@@ -406,7 +410,10 @@ pub fn ingest(
         id_from: options.id_from,
     };
     let mut feed = match normalize::parse(&doc.body, &cx) {
-        Ok(feed) => feed,
+        Ok(mut feed) => {
+            feed.max_text = options.max_text;
+            feed
+        }
         // The validators of a broken document are not kept: the next poll
         // fetches it again instead of being told "not modified".
         Err(e) => return record_error(store, name, state, &e.to_string()),
@@ -510,6 +517,7 @@ pub fn ingest_push(
         id_from: options.id_from,
     };
     let mut feed = normalize::parse(body, &cx).map_err(|e| e.to_string())?;
+    feed.max_text = options.max_text;
     if let Some(title) = &options.title {
         feed.title = Some(title.clone());
     }

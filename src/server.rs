@@ -26,7 +26,6 @@ use chrono::{DateTime, SubsecRound, Utc};
 use futures_util::future::Either;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
 use serde::Serialize;
 use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::{mpsc, oneshot, watch};
@@ -192,16 +191,16 @@ pub async fn serve(
     // Shared by the lanes: past it, connections wait in the listen backlog
     // (and idle ones close after HEADER_READ_TIMEOUT), so clients can never
     // take the descriptors the store and the polls need.
-    let connections = Arc::new(tokio::sync::Semaphore::new(max_connections.max(1)));
+    let limits = Arc::new(Connections::new(max_connections));
     let mut lanes = Vec::with_capacity(listeners.0.len());
     for (index, listener) in listeners.0.into_iter().enumerate() {
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-        let (service, stop, connections) = (service.clone(), stop.clone(), connections.clone());
+        let (service, stop, limits) = (service.clone(), stop.clone(), limits.clone());
         let (done, finished) = oneshot::channel();
         std::thread::Builder::new()
             .name(format!("thau-http-{index}"))
             .spawn(move || {
-                runtime.block_on(lane(listener, service, stop, connections));
+                runtime.block_on(lane(listener, service, stop, limits));
                 let _ = done.send(());
             })?;
         lanes.push(finished);
@@ -212,11 +211,56 @@ pub async fn serve(
     Ok(())
 }
 
+/// The connections thau keeps open at once: `max` in all, plus a few
+/// in reserve for when idle clients hold them all (a monitor's `/healthz`,
+/// an admin's request): those serve one request each and close. Near the
+/// limit, idle keep-alive connections are asked to close, so a new
+/// client waits for no timeout.
+struct Connections {
+    main: Arc<tokio::sync::Semaphore>,
+    reserve: Arc<tokio::sync::Semaphore>,
+    /// Raised when few connections are left: idle ones close.
+    pressure: watch::Sender<u64>,
+    /// Below this many free connections, the pressure is raised.
+    low: usize,
+}
+
+/// Connections kept for when the others are all taken.
+const RESERVE_CONNECTIONS: usize = 4;
+
+impl Connections {
+    fn new(max: usize) -> Connections {
+        let max = max.max(1);
+        Connections {
+            main: Arc::new(tokio::sync::Semaphore::new(max)),
+            reserve: Arc::new(tokio::sync::Semaphore::new(RESERVE_CONNECTIONS)),
+            pressure: watch::channel(0).0,
+            low: (max / 8).max(1),
+        }
+    }
+
+    /// A place for the next connection: a main one, else a reserve one
+    /// (`true`), waiting for either.
+    async fn acquire(&self) -> Option<(tokio::sync::OwnedSemaphorePermit, bool)> {
+        if let Ok(permit) = self.main.clone().try_acquire_owned() {
+            if self.main.available_permits() < self.low {
+                self.pressure.send_modify(|n| *n += 1);
+            }
+            return Some((permit, false));
+        }
+        self.pressure.send_modify(|n| *n += 1);
+        tokio::select! {
+            permit = self.main.clone().acquire_owned() => permit.ok().map(|p| (p, false)),
+            permit = self.reserve.clone().acquire_owned() => permit.ok().map(|p| (p, true)),
+        }
+    }
+}
+
 async fn lane(
     listener: std::net::TcpListener,
     service: Http,
     mut stop: watch::Receiver<bool>,
-    connections: Arc<tokio::sync::Semaphore>,
+    limits: Arc<Connections>,
 ) {
     let listener = match TcpListener::from_std(listener) {
         Ok(listener) => listener,
@@ -226,12 +270,16 @@ async fn lane(
     // A client that opens a connection and sends nothing (or a request head
     // byte by byte) must not hold it forever.
     http.timer(TokioTimer::new()).header_read_timeout(HEADER_READ_TIMEOUT);
-    let graceful = GracefulShutdown::new();
+    // A reserve connection: one request, sent promptly.
+    let mut reserve = http.clone();
+    reserve.keep_alive(false).header_read_timeout(RESERVE_HEADER_TIMEOUT);
+    let open = Arc::new(tokio::sync::Semaphore::new(0));
+    let mut spawned = 0u32;
     loop {
-        let permit = tokio::select! {
-            permit = connections.clone().acquire_owned() => match permit {
-                Ok(permit) => permit,
-                Err(_) => break,
+        let (permit, reserved) = tokio::select! {
+            permit = limits.acquire() => match permit {
+                Some(permit) => permit,
+                None => break,
             },
             _ = stop.wait_for(|s| *s) => break,
         };
@@ -247,21 +295,45 @@ async fn lane(
             },
             _ = stop.wait_for(|s| *s) => break,
         };
-        let conn = graceful.watch(http.serve_connection(TokioIo::new(tcp), service.clone()));
+        let builder = if reserved { &reserve } else { &http };
+        let conn = builder.serve_connection(TokioIo::new(tcp), service.clone());
+        let (mut stop, mut pressure, open) = (stop.clone(), limits.pressure.subscribe(), open.clone());
+        spawned += 1;
         tokio::spawn(async move {
-            if let Err(e) = conn.await {
+            let mut conn = std::pin::pin!(conn);
+            // Asked to close (shutdown, or few connections left): an idle
+            // connection closes now, a busy one after its response.
+            let ended = tokio::select! {
+                ended = conn.as_mut() => Some(ended),
+                _ = stop.wait_for(|s| *s) => None,
+                _ = pressure.changed() => None,
+            };
+            let ended = match ended {
+                Some(ended) => ended,
+                None => {
+                    conn.as_mut().graceful_shutdown();
+                    conn.await
+                }
+            };
+            if let Err(e) = ended {
                 debug!("connection ended: {e}");
             }
             drop(permit);
+            open.add_permits(1);
         });
     }
     drop(listener);
-    if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown()).await.is_err() {
+    // Every connection gives a permit back when it ends.
+    let drained = async {
+        let _ = open.acquire_many(spawned).await;
+    };
+    if tokio::time::timeout(DRAIN_TIMEOUT, drained).await.is_err() {
         warn!("requests still in progress after {}s: dropped", DRAIN_TIMEOUT.as_secs());
     }
 }
 
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+const RESERVE_HEADER_TIMEOUT: Duration = Duration::from_secs(5);
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// One connection's service: the feed fast path, else the router.

@@ -799,6 +799,7 @@ pub mod subscriber {
                 filter: conf.filter.clone(),
                 id_from: conf.id_from,
                 full_text: false,
+                max_text: config.poll.max_entry_size,
             };
             crate::pipeline::ingest_push(
                 &self.store,

@@ -232,7 +232,7 @@ fn deeply_nested_html_costs_linear_time_and_never_blocks_serving() {
         },
     );
     let site = Site::new(&format!(
-        "[server]\nlisten = \"127.0.0.1:0\"\n[poll]\nmax_body = \"20MiB\"\n[[sections]]\nslug = \"n\"\ntitle = \"N\"\n\
+        "[server]\nlisten = \"127.0.0.1:0\"\n[poll]\nmax_body = \"20MiB\"\nmax_entry_size = \"20MiB\"\n[[sections]]\nslug = \"n\"\ntitle = \"N\"\n\
          [[sources]]\nname = \"deep\"\nurl = \"{}\"\nsections = [\"n\"]\n",
         origin.url("/deep.xml")
     ));
@@ -300,6 +300,17 @@ fn idle_connections_cannot_starve_the_store_or_stop_shutdown() {
         .filter_map(|_| std::net::TcpStream::connect(&addr).ok())
         .collect();
     assert!(idle.len() >= 300, "{} connections opened", idle.len());
+    // A monitor's /healthz is answered while they idle (it waited for
+    // their 30 s header timeout): idle connections close when few are
+    // left, and a reserve serves one request each.
+    let asked = std::time::Instant::now();
+    let health = get(&serve.url("/healthz"));
+    assert_eq!(health.status, 200);
+    assert!(
+        asked.elapsed() < std::time::Duration::from_secs(10),
+        "/healthz took {:?}",
+        asked.elapsed()
+    );
     origin.route("/m.xml", feed(&["un", "deux"]));
     let polled = origin.requests("/m.xml").len();
     wait_for("two more polls", || origin.requests("/m.xml").len() >= polled + 2);
@@ -1061,7 +1072,7 @@ fn every_spelling_of_deep_nesting_is_bounded_in_feeds_pages_and_articles() {
         ),
     );
     let site = Site::new(&format!(
-        "[poll]\nmax_body = \"20MiB\"\n\
+        "[poll]\nmax_body = \"20MiB\"\nmax_entry_size = \"20MiB\"\n\
          [[sources]]\nname = \"deep\"\nurl = \"{}\"\nfull_text = true\n\
          [[sources]]\nname = \"page\"\nurl = \"{}\"\n[sources.scrape]\nitem = \"article.news\"\ntitle = \"h2\"\nlink = \"a@href\"\n",
         origin.url("/deep.xml"),
@@ -1079,4 +1090,58 @@ fn every_spelling_of_deep_nesting_is_bounded_in_feeds_pages_and_articles() {
     assert!(entries.iter().any(|e| e.title == "Travaux"), "the page was scraped");
     let article = entries.iter().find(|e| e.title == "article").unwrap();
     assert!(article.content.as_deref().unwrap_or_default().contains("Un long texte"), "{article:?}");
+}
+
+/// One entry of 1.2 million sibling elements (9.6 MB) peaked at 501 MB,
+/// and long entries made every render cost minutes: an entry's summary
+/// and content are each kept up to `[poll] max_entry_size` (cut at a tag,
+/// marked `[…]`), before any HTML parser sees them.
+#[test]
+fn a_wide_or_long_entry_is_cut_at_max_entry_size_and_memory_stays_bounded() {
+    let origin = Origin::start();
+    let wide = "<b>x</b>".repeat(1_200_000);
+    let long = format!("<p>{}</p>", "mot ".repeat(100_000));
+    let mut rss = String::from(
+        "<rss version=\"2.0\" xmlns:content=\"http://purl.org/rss/1.0/modules/content/\"><channel><title>w</title>",
+    );
+    rss.push_str(&format!(
+        "<item><guid>wide</guid><title>Large</title><description><![CDATA[{wide}]]></description></item>"
+    ));
+    rss.push_str(&format!(
+        "<item><guid>long</guid><title>Long</title><content:encoded><![CDATA[{long}]]></content:encoded></item>"
+    ));
+    rss.push_str("<item><guid>short</guid><title>Court</title><description>Bref.</description></item>");
+    rss.push_str("</channel></rss>");
+    origin.route(
+        "/wide.xml",
+        Route::Status {
+            code: 200,
+            headers: vec![("Content-Type".into(), "application/rss+xml".into())],
+            body: rss.into_bytes(),
+        },
+    );
+    let site = Site::new(&format!(
+        "[poll]\nmax_body = \"20MiB\"\nmax_entry_size = \"64KiB\"\n[[sources]]\nname = \"wide\"\nurl = \"{}\"\n",
+        origin.url("/wide.xml")
+    ));
+    let run = match peak_mib(site.command(&["poll"])) {
+        Some((run, mib)) => {
+            assert!(mib <= 256, "thau poll peaked at {mib} MiB");
+            run
+        }
+        None => site.thau(&["poll"]),
+    };
+    assert_eq!(run.code(), 0, "{}{}", run.stdout(), run.stderr());
+    let entries = site.entries();
+    let text = |title: &str, content: bool| {
+        let e = entries.iter().find(|e| e.title == title).unwrap();
+        if content { e.content.clone() } else { e.summary.clone() }.unwrap_or_default()
+    };
+    for (title, content) in [("Large", false), ("Long", true)] {
+        let kept = text(title, content);
+        assert!(kept.len() <= 64 * 1024 + 100, "{title}: {} bytes kept", kept.len());
+        assert!(kept.len() > 32 * 1024, "{title}: {} bytes kept", kept.len());
+        assert!(kept.ends_with("<p>[…]</p>"), "{title} says it was cut");
+    }
+    assert_eq!(text("Court", false), "Bref.");
 }

@@ -57,6 +57,8 @@ struct Subscriber {
     /// Statuses for the next POSTs.
     statuses: Arc<Mutex<Vec<u16>>>,
     confirms: Arc<Mutex<bool>>,
+    /// How long a POST is held before it is answered.
+    hold: Arc<Mutex<std::time::Duration>>,
 }
 
 impl Subscriber {
@@ -67,6 +69,7 @@ impl Subscriber {
             calls: Arc::default(),
             statuses: Arc::default(),
             confirms: Arc::new(Mutex::new(true)),
+            hold: Arc::default(),
         };
         let shared = sub.clone();
         std::thread::spawn(move || {
@@ -114,6 +117,8 @@ impl Subscriber {
                 (200, "no thanks".to_string())
             }
         } else {
+            let hold = *self.hold.lock().unwrap();
+            std::thread::sleep(hold);
             let mut statuses = self.statuses.lock().unwrap();
             (
                 if statuses.is_empty() { 200 } else { statuses.remove(0) },
@@ -826,4 +831,70 @@ fn post_push(url: &str, signature: &str, body: &[u8]) -> u16 {
     let mut raw = String::new();
     stream.read_to_string(&mut raw).unwrap();
     raw.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+/// A callback that streamed gigabytes in answer to a verification took
+/// the hub to 2.5 GB: the answer is read up to a few bytes past the
+/// challenge, and verifications in flight are capped.
+#[test]
+fn verification_reads_little_and_few_run_at_once() {
+    let (_origin, _site, serve) = desk("internal_callbacks = true");
+    let topic = serve.url("/sections/sete/atom.xml");
+    let callbacks = Origin::start();
+    callbacks.route("/endless", Route::Huge(4 << 30));
+    let endless = callbacks.url("/endless");
+    let r = request(
+        &serve,
+        &[("hub.mode", "subscribe"), ("hub.topic", &topic), ("hub.callback", &endless)],
+    );
+    assert_eq!(r.status, 202);
+    wait_for("the verification", || {
+        callbacks.all_requests().iter().any(|r| r.path.starts_with("/endless?"))
+    });
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    let streamed = callbacks.huge_bytes_written();
+    assert!(streamed < 64 << 20, "{} MiB read of the answer", streamed >> 20);
+
+    // Callbacks that take their time: past 32 at once, 503 with Retry-After.
+    callbacks.route("/slow", Route::Slow(std::time::Duration::from_secs(5)));
+    let answers: Vec<u16> = (0..40)
+        .map(|i| {
+            let callback = format!("{}?n={i}", callbacks.url("/slow"));
+            request(
+                &serve,
+                &[("hub.mode", "subscribe"), ("hub.topic", &topic), ("hub.callback", &callback)],
+            )
+            .status
+        })
+        .collect();
+    let busy = answers.iter().filter(|s| **s == 503).count();
+    assert!(busy >= 7, "{answers:?}");
+    assert_eq!(answers.iter().filter(|s| **s == 202).count() + busy, 40, "{answers:?}");
+}
+
+/// Each delivery re-read every subscription of its topic, and 64 slow
+/// callbacks held the 16 delivery lanes for a minute: a good subscriber
+/// waited for them.
+#[test]
+fn slow_callbacks_do_not_hold_up_a_good_subscriber() {
+    let (origin, _site, serve) = desk("internal_callbacks = true");
+    let topic = serve.url("/sections/sete/atom.xml");
+    let slow = Subscriber::start();
+    *slow.hold.lock().unwrap() = std::time::Duration::from_secs(30);
+    for i in 0..64 {
+        let callback = format!("{}&n={i:02}", slow.url);
+        let r = request(
+            &serve,
+            &[("hub.mode", "subscribe"), ("hub.topic", &topic), ("hub.callback", &callback)],
+        );
+        assert_eq!(r.status, 202, "{}", r.text());
+    }
+    wait_for("64 verifications", || slow.calls("GET").len() == 64);
+    // Sorted after the slow ones (subscriptions are read in callback order).
+    let good = Subscriber::start();
+    let good_url = good.url.replace("127.0.0.1", "localhost");
+    subscribe(&serve, &Subscriber { url: good_url, ..good.clone() }, &topic, &[]);
+    new_story(&origin, &serve, &[0, 1, 2]);
+    wait_for("the good subscriber's delivery", || !good.calls("POST").is_empty());
+    assert!(slow.calls("POST").len() >= 16, "the slow ones were called too");
 }

@@ -103,6 +103,37 @@ pub struct ParsedFeed {
     /// a plain-text title is kept as written. RSS does not say.
     typed_text: bool,
     pub entries: Vec<RawEntry>,
+    /// The most bytes of an entry's summary, and of its content, that are
+    /// kept ([`DEFAULT_MAX_TEXT`] unless the caller says: `[poll]
+    /// max_entry_size`); a longer text is cut at a tag, and ends with
+    /// [`CUT_MARK`].
+    pub max_text: usize,
+}
+
+/// The most bytes of an entry's summary or content kept by default: far
+/// above a long article's 50 KB, far below what makes a render costly.
+pub const DEFAULT_MAX_TEXT: usize = 256 * 1024;
+
+/// What ends a text cut at `max_entry_size`.
+pub const CUT_MARK: &str = "<p>[…]</p>";
+
+/// `html` cut to at most `max` bytes, before a tag (so no tag is cut in
+/// half; the HTML parser closes what stays open), or as it is when short.
+fn cut_html(html: &str, max: usize) -> Option<&str> {
+    if html.len() <= max {
+        return None;
+    }
+    let mut end = max;
+    while !html.is_char_boundary(end) {
+        end -= 1;
+    }
+    let head = &html[..end];
+    // Before the last tag that may be cut, unless that would drop most of it.
+    let end = match head.rfind('<') {
+        Some(tag) if tag >= end / 2 => tag,
+        _ => end,
+    };
+    Some(&html[..end])
 }
 
 /// One entry as the source gave it, with what identifies it already worked out.
@@ -619,6 +650,7 @@ fn build(feed: fm::Feed, scans: Vec<EntryScan>, cx: &DocContext<'_>) -> ParsedFe
         total: entries.len(),
         typed_text,
         entries,
+        max_text: DEFAULT_MAX_TEXT,
     }
 }
 
@@ -874,14 +906,22 @@ impl RawEntry {
         // one text/plain, but publishers write entity-encoded HTML there
         // as in RSS 2.0.
         let rss = self.kind == Kind::Rss;
+        // A text past `max_text` is cut before any parser sees it, and says so.
+        let max = feed.max_text;
+        let capped = |text: &str, clean: &dyn Fn(&str) -> String| match cut_html(text, max) {
+            None => clean(text),
+            Some(head) => clean(head) + CUT_MARK,
+        };
         let summary = e
             .summary
             .as_ref()
             .map(|t| {
                 if rss && t.content_type.as_str() == "text/plain" && holds_markup(&t.content) {
-                    sanitize_html(&t.content, base)
+                    capped(&t.content, &|h| sanitize_html(h, base))
+                } else if t.content_type.as_str() == "text/plain" {
+                    capped(t.content.trim(), &escape_html)
                 } else {
-                    sanitize_text(t, base)
+                    capped(&t.content, &|h| sanitize_html(h, base))
                 }
             })
             .filter(|s| !s.is_empty());
@@ -891,8 +931,8 @@ impl RawEntry {
             .and_then(|c| {
                 let body = c.body.as_deref()?;
                 Some(match c.content_type.as_str() {
-                    "text/plain" => escape_html(body),
-                    _ => sanitize_html(body, base),
+                    "text/plain" => capped(body, &escape_html),
+                    _ => capped(body, &|h| sanitize_html(h, base)),
                 })
             })
             .filter(|s| !s.is_empty());
@@ -1224,6 +1264,15 @@ thread_local! {
     static HTML_BASE: RefCell<Option<Url>> = const { RefCell::new(None) };
 }
 
+/// [`sanitize_html`] of at most `max` bytes of `html` (cut as entries'
+/// texts are, marked with [`CUT_MARK`]).
+pub fn sanitize_capped(html: &str, base: Option<&Url>, max: usize) -> String {
+    match cut_html(html, max) {
+        None => sanitize_html(html, base),
+        Some(head) => sanitize_html(head, base) + CUT_MARK,
+    }
+}
+
 /// Sanitizes HTML with ammonia (no script, style, iframe, event handlers or
 /// `javascript:` URLs), making every relative `href`/`src` absolute against
 /// `base`, or dropping it when there is no base to resolve it against.
@@ -1259,14 +1308,6 @@ pub fn sanitize_html(html: &str, base: Option<&Url>) -> String {
     let clean = HTML.clean(&nesting::bound(html)).to_string();
     HTML_BASE.set(None);
     clean.trim().to_string()
-}
-
-fn sanitize_text(t: &Text, base: Option<&Url>) -> String {
-    if t.content_type.as_str() == "text/plain" {
-        escape_html(t.content.trim())
-    } else {
-        sanitize_html(&t.content, base)
-    }
 }
 
 #[cfg(test)]

@@ -188,7 +188,14 @@ fn serve(mut stream: TcpStream, shared: &Shared) {
         path: path.clone(),
         headers: headers.clone(),
     });
-    let mut route = shared.routes.lock().unwrap().get(&path).cloned();
+    // A path with a query falls back to the route of the path alone.
+    let mut route = {
+        let routes = shared.routes.lock().unwrap();
+        routes
+            .get(&path)
+            .or_else(|| routes.get(path.split('?').next().unwrap_or_default()))
+            .cloned()
+    };
     while let Some(Route::Delayed(wait, inner)) = route {
         std::thread::sleep(wait);
         route = Some(*inner);
