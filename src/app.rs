@@ -31,6 +31,8 @@ use crate::store::{Store, StoreError};
 
 /// How long in-flight polls get to finish once shutdown starts.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+/// How long shutdown waits for a render under way.
+const RENDER_GRACE: Duration = Duration::from_secs(3);
 const PRUNE_FIRST: Duration = Duration::from_secs(60);
 const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 /// How soon a republish that failed is tried again (from a new scan).
@@ -224,8 +226,12 @@ pub async fn serve(
         let leased = leased.clone();
         let _ = tokio::task::spawn_blocking(move || leased.release()).await;
     }
-    if let Some(publisher) = publisher {
-        let _ = publisher.await;
+    // A render under way is not waited for long: what it would publish is
+    // rendered again at the next start (the store holds it all).
+    if let Some(publisher) = publisher
+        && tokio::time::timeout(RENDER_GRACE, publisher).await.is_err()
+    {
+        warn!("a render was still running after {}s: abandoned", RENDER_GRACE.as_secs());
     }
     // A flush that hangs (a full or failing disk) must not keep thau from
     // stopping: give up after the grace period and say so.
@@ -493,7 +499,9 @@ async fn republish(state: Arc<AppState>, bound: SocketAddr, changed: Arc<Notify>
         let taken = current.take();
         let job = {
             let config = config.clone();
+            let (state, started_from) = (state.clone(), previous.clone());
             tokio::task::spawn_blocking(move || -> Result<(Selection, Site, bool), StoreError> {
+                let previous = started_from;
                 let started = std::time::Instant::now();
                 let scan = || store.while_quiet(|view| Selection::scan(view, &config));
                 // What a selection made from a new scan shows differently.
@@ -565,7 +573,19 @@ async fn republish(state: Arc<AppState>, bound: SocketAddr, changed: Arc<Notify>
                     d
                 });
                 let previous = previous.ready.then_some(previous.as_ref());
-                let site = Site::build(&store, &config, &selection, &base_url, previous, dirty.as_deref(), now)?;
+                // Each section that changed is served as soon as it is
+                // rendered: a long one does not hold up the others.
+                let early = |site: Site| state.site.store(Arc::new(site));
+                let site = Site::build_progressively(
+                    &store,
+                    &config,
+                    &selection,
+                    &base_url,
+                    previous,
+                    dirty.as_deref(),
+                    now,
+                    &early,
+                )?;
                 tracing::debug!(
                     elapsed_ms = started.elapsed().as_millis() as u64,
                     selected_ms,
@@ -583,7 +603,9 @@ async fn republish(state: Arc<AppState>, bound: SocketAddr, changed: Arc<Notify>
                 }
                 state.metrics.record_entries(site.per_source.iter(), site.total_entries);
                 let site = Arc::new(site);
-                let previous = state.site.swap(site.clone());
+                // (Against the site the pass started from: sections served
+                // early are pushed with the rest.)
+                state.site.store(site.clone());
                 // WebSub: what changed goes to the subscribers of each feed.
                 // (On PostgreSQL one publisher pushes for all.)
                 if state.store.leads(crate::store::Duty::Push)

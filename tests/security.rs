@@ -1145,3 +1145,60 @@ fn a_wide_or_long_entry_is_cut_at_max_entry_size_and_memory_stays_bounded() {
     }
     assert_eq!(text("Court", false), "Bref.");
 }
+
+/// One source of long entries made every republish cost minutes, and a
+/// new story in another section waited for it: a changed section is now
+/// published as soon as it is rendered, the cheapest first, so a brief
+/// is served while the long section is still being rendered.
+#[test]
+fn a_section_of_long_stories_does_not_hold_up_another() {
+    let token = "render-test-token";
+    let desk = |long_title: &str, briefs: usize| {
+        let mut rss = String::from("<rss version=\"2.0\"><channel><title>Desk</title>");
+        let words: String = (0..25_000).map(|i| format!("mot{} ", i % 977)).collect();
+        for i in 0..30 {
+            let title = if i == 0 { long_title.to_string() } else { format!("Long {i}") };
+            rss.push_str(&format!(
+                "<item><guid>long-{i}</guid><title>{title}</title><category>long</category>\
+                 <pubDate>Tue, 24 Nov 2026 08:{i:02}:00 GMT</pubDate><description>&lt;p&gt;{words}&lt;/p&gt;</description></item>"
+            ));
+        }
+        for i in 0..briefs {
+            rss.push_str(&format!(
+                "<item><guid>brief-{i}</guid><title>Brève {i}</title><category>brief</category>\
+                 <pubDate>Tue, 24 Nov 2026 09:{i:02}:00 GMT</pubDate><description>Court.</description></item>"
+            ));
+        }
+        rss.push_str("</channel></rss>");
+        rss
+    };
+    let site = Site::new(&format!(
+        "[server]\nlisten = \"127.0.0.1:0\"\nadmin_token = \"{token}\"\n[poll]\nevery = \"1d\"\nmax_body = \"50MiB\"\n\
+         [[sections]]\nslug = \"long\"\ntitle = \"Long\"\ncategories = [\"long\"]\n\
+         [[sections]]\nslug = \"brief\"\ntitle = \"Brèves\"\ncategories = [\"brief\"]\n\
+         [[sources]]\nname = \"desk\"\npath = \"desk.xml\"\n"
+    ));
+    let file = site.dir.path().join("desk.xml");
+    std::fs::write(&file, desk("Long 0", 1)).unwrap();
+    assert_eq!(site.thau(&["poll"]).code(), 0);
+    let serve = site.serve();
+    wait_for("the first render", || get(&serve.url("/sections/brief/rss.xml")).text().contains("Brève 0"));
+    // One poll changes both sections: a title in the long one, a new brief.
+    std::fs::write(&file, desk("Long 0, corrigé", 2)).unwrap();
+    let bearer = format!("Bearer {token}");
+    let poll = http("POST", &serve.url("/api/sources/desk/poll"), &[("Authorization", &bearer)]);
+    assert_eq!(poll.status, 200, "{}", poll.text());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !get(&serve.url("/sections/brief/rss.xml")).text().contains("Brève 1") {
+        assert!(std::time::Instant::now() < deadline, "the brief never came");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let long = get(&serve.url("/sections/long/rss.xml")).text();
+    assert!(
+        !long.contains("Long 0, corrigé"),
+        "the brief was served only once the long section was rendered"
+    );
+    wait_for("the long section", || {
+        get(&serve.url("/sections/long/rss.xml")).text().contains("Long 0, corrigé")
+    });
+}
