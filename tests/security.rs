@@ -3,6 +3,8 @@
 
 mod support;
 
+use std::sync::Arc;
+
 use support::{Origin, Route, Site, get, http, wait_for};
 
 /// A source URL with a password and an API key: fetched with them, never
@@ -1201,4 +1203,66 @@ fn a_section_of_long_stories_does_not_hold_up_another() {
     wait_for("the long section", || {
         get(&serve.url("/sections/long/rss.xml")).text().contains("Long 0, corrigé")
     });
+}
+
+/// Twenty `thau add` at once all said "added", and sixteen were lost: each
+/// read feeds.toml, added its source, and wrote over the others.
+#[test]
+fn concurrent_edits_of_feeds_toml_lose_nothing() {
+    let origin = Origin::start();
+    for i in 0..20 {
+        origin.route(
+            &format!("/f{i}.xml"),
+            Route::feed(
+                format!("<rss version=\"2.0\"><channel><title>Feed {i}</title></channel></rss>"),
+                "application/rss+xml",
+            ),
+        );
+    }
+    let site = Arc::new(Site::new("# the desk's sources\n"));
+    let adds: Vec<_> = (0..20)
+        .map(|i| {
+            let (site, url) = (site.clone(), origin.url(&format!("/f{i}.xml")));
+            std::thread::spawn(move || site.thau(&["add", &url, "--name", &format!("f{i}")]))
+        })
+        .collect();
+    for add in adds {
+        let run = add.join().unwrap();
+        assert_eq!(run.code(), 0, "{}", run.stderr());
+    }
+    let text = std::fs::read_to_string(site.config_path()).unwrap();
+    for i in 0..20 {
+        assert!(text.contains(&format!("name = \"f{i}\"")), "f{i} lost:\n{text}");
+    }
+    assert!(text.contains("# the desk's sources\n"), "{text}");
+    assert_eq!(site.thau(&["check"]).code(), 0);
+}
+
+/// An OPML file of 200,000 outlines took `thau import` to 913 MB.
+#[test]
+fn a_huge_opml_import_is_refused_with_a_clear_message() {
+    let site = Site::new("");
+    let list = site.dir.path().join("huge.opml");
+    let mut opml = String::from("<opml version=\"2.0\"><body>");
+    for i in 0..200_000 {
+        opml.push_str(&format!("<outline text=\"F{i}\" xmlUrl=\"https://f{i}.example/rss\"/>"));
+    }
+    opml.push_str("</body></opml>");
+    std::fs::write(&list, opml).unwrap();
+    let mut cmd = site.command(&["import", list.to_str().unwrap()]);
+    cmd.env("RUST_LOG", "off");
+    let run = match peak_mib(cmd) {
+        Some((run, mib)) => {
+            assert!(mib <= 256, "thau import peaked at {mib} MiB");
+            run
+        }
+        None => site.thau(&["import", list.to_str().unwrap()]),
+    };
+    assert_eq!(run.code(), 2);
+    assert!(
+        run.stderr().contains("lists more than 10000 feeds: nothing was imported; import it in parts"),
+        "{}",
+        run.stderr()
+    );
+    assert_eq!(std::fs::read_to_string(site.config_path()).unwrap(), "");
 }
