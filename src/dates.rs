@@ -55,29 +55,46 @@ fn read(text: &str) -> Option<(NaiveDateTime, Option<FixedOffset>)> {
 }
 
 /// `2003`, `2003-12`, `2003-12-31`, `2003-12-31T10:14[:55[.123]][zone]`,
-/// with a space instead of `T`, and an optional space before the zone.
+/// with a space instead of `T` (or spaces around it), an optional space
+/// before the zone, and the basic format's missing hyphens or colons
+/// (`20031231T101455`). A field past its range (a 32nd day, a 25th hour, a
+/// 61st second) carries into the next, as feedparser and C's `mktime`
+/// read it: a reader shows that date, not none.
 fn w3c_dtf(text: &str) -> Option<(NaiveDateTime, Option<FixedOffset>)> {
     static W3C: LazyLock<Regex> = LazyLock::new(|| {
         Regex::new(
-            r"^(\d{4})(?:-(\d{2})(?:-(\d{2})(?:[T ](\d{1,2}):(\d{2})(?::(\d{2})(?:[.,]\d+)?)? ?(Z|[+-]\d{2}:?\d{2})?)?)?)?$",
+            r"^(\d{4})(?:-(\d{2})(?:-(\d{2})(?:\s*[T ]\s*(\d{1,2}):?(\d{2})(?::?(\d{2})(?:[.,]\d+)?)?\s*(Z|[+-]\d{2}:?\d{2})?)?)?)?$",
         )
         .expect("valid regex")
     });
-    let c = W3C.captures(text)?;
-    let number = |i: usize| c.get(i).map(|m| m.as_str().parse::<u32>().expect("digits"));
-    let date = NaiveDate::from_ymd_opt(
-        i32::try_from(number(1)?).ok()?,
-        number(2).unwrap_or(1),
-        number(3).unwrap_or(1),
-    )?;
-    let local = match number(4) {
-        // A leap second (60), not feedparser's out-of-range 61.
-        Some(h) if h < 24 && number(5)? < 60 && number(6).unwrap_or(0) <= 60 => {
-            at(date, h, number(5)?, number(6).unwrap_or(0))?
+    // The basic format's date, `20031231`: given its hyphens.
+    static BASIC: LazyLock<Regex> =
+        LazyLock::new(|| Regex::new(r"^(\d{4})(\d{2})(\d{2})(\s*T.*)?$").expect("valid regex"));
+    let hyphenated;
+    let text = match BASIC.captures(text) {
+        Some(b) => {
+            hyphenated = format!("{}-{}-{}{}", &b[1], &b[2], &b[3], b.get(4).map_or("", |t| t.as_str()));
+            hyphenated.as_str()
         }
-        Some(_) => return None,
-        None => date.and_time(NaiveTime::MIN),
+        None => text,
     };
+    let c = W3C.captures(text)?;
+    let number = |i: usize| c.get(i).map(|m| m.as_str().parse::<i64>().expect("digits"));
+    let (year, month, day) = (number(1)?, number(2).unwrap_or(1), number(3).unwrap_or(1));
+    if month == 0 || day == 0 {
+        return None;
+    }
+    // Months past 12 carry into years, days into months, and so on.
+    let year = year + (month - 1) / 12;
+    let month = (month - 1) % 12 + 1;
+    let first = NaiveDate::from_ymd_opt(i32::try_from(year).ok()?, u32::try_from(month).ok()?, 1)?;
+    let seconds = match number(4) {
+        Some(h) => h * 3600 + number(5)? * 60 + number(6).unwrap_or(0),
+        None => 0,
+    };
+    let local = first.and_time(NaiveTime::MIN)
+        + chrono::TimeDelta::days(day - 1)
+        + chrono::TimeDelta::seconds(seconds);
     let offset = match c.get(7) {
         Some(zone) => Some(numeric_offset(zone.as_str())?),
         None => None,
@@ -367,7 +384,8 @@ mod tests {
             Some("2017-01-01T00:00:00Z".into())
         );
         assert_eq!(utc_of("2016-12-31T23:59:60Z"), Some("2017-01-01T00:00:00Z".into()));
-        assert_eq!(utc_of("2016-12-31T23:59:61Z"), None, "as feedparser's W3C-DTF reader");
+        // feedparser's W3C-DTF parser refuses 61, its ISO 8601 one carries it.
+        assert_eq!(utc_of("2016-12-31T23:59:61Z"), Some("2017-01-01T00:00:01Z".into()));
         assert_eq!(utc_of("Sat, 31 Dec 2016 23:59:62 GMT"), None);
     }
 

@@ -48,7 +48,23 @@ pub struct Entry {
     pub sources: Vec<SourceRef>,
 }
 
+/// How far ahead of its first sighting a date may be and still order the
+/// entry: an agenda's events are weeks or months ahead; a date years ahead
+/// is a publisher's mistake that would pin the entry on top.
+pub const PLAUSIBLE_AHEAD: chrono::TimeDelta = chrono::TimeDelta::days(366);
+
 impl Entry {
+    /// When the entry sorts: its date, or, for a date implausibly far
+    /// ahead ([`PLAUSIBLE_AHEAD`]), when it was first seen. The date
+    /// published stays the source's.
+    pub fn sort_time(&self) -> DateTime<Utc> {
+        if self.published > self.first_seen + PLAUSIBLE_AHEAD {
+            self.first_seen
+        } else {
+            self.published
+        }
+    }
+
     /// Names of the sources that carried this entry, origin first.
     pub fn source_names(&self) -> impl Iterator<Item = &str> {
         self.sources.iter().map(|s| s.name.as_str())
@@ -189,6 +205,9 @@ pub struct FetchState {
     /// kept), and why the last one failed.
     pub full_text_failures: u64,
     pub last_full_text_error: Option<String>,
+    /// What the last document cost to read (entries feed-rs refused, left
+    /// out): the poll succeeded, the admin should know.
+    pub warning: Option<String>,
 }
 
 /// Folds text for matching: Unicode-decomposed, accents dropped, lowercased,

@@ -467,6 +467,8 @@ pub fn ingest(
     state.etag = doc.validators.etag;
     state.last_modified = doc.validators.last_modified;
     state.last_entry_count = in_feed;
+    // What had to be left out to read the document at all.
+    state.warning = feed.warning.take();
     mark_success(&mut state, now);
     let (hub, topic) = (feed.hub.map(String::from), feed.self_url.map(String::from));
     // New entries that are only a teaser, for `full_text`.

@@ -71,8 +71,10 @@ fn items(rss: &str) -> usize {
 
 /// Starts serving and waits until the startup poll reached the feeds:
 /// each `(section, items)` in `expect`, or all three sources by default.
+/// (Each section is served as soon as it is rendered: every one is
+/// waited for.)
 fn serving(site: &Site) -> Serve {
-    serving_until(site, &[("sete", 3), ("agde", 1)])
+    serving_until(site, &[("sete", 3), ("agde", 1), ("culture", 4), ("joutes", 1)])
 }
 
 fn serving_until(site: &Site, expect: &[(&str, usize)]) -> Serve {

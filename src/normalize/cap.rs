@@ -68,6 +68,11 @@ pub fn newest(doc: &[u8], max: usize, zone: Option<Tz>) -> Option<(Vec<u8>, usiz
     Some((out, total))
 }
 
+/// Where each outermost `<item>`/`<entry>` element of `doc` is.
+pub fn item_spans(doc: &[u8]) -> Vec<Range<usize>> {
+    xml_items(doc, None).into_iter().map(|i| i.span).collect()
+}
+
 struct Item {
     span: Range<usize>,
     /// Milliseconds since the epoch of its first date.

@@ -24,6 +24,7 @@ use crate::{dates, legacy_ns};
 
 mod cap;
 pub mod nesting;
+mod repair;
 mod rss1;
 mod scan;
 
@@ -108,6 +109,9 @@ pub struct ParsedFeed {
     /// max_entry_size`); a longer text is cut at a tag, and ends with
     /// [`CUT_MARK`].
     pub max_text: usize,
+    /// What was left out to read the document at all (entries feed-rs
+    /// refuses), for the status page.
+    pub warning: Option<String>,
 }
 
 /// The most bytes of an entry's summary or content kept by default: far
@@ -193,16 +197,32 @@ pub fn parse(bytes: &[u8], cx: &DocContext<'_>) -> Result<ParsedFeed, NormalizeE
     // A parser bug must cost one document, not the process: feed-rs's XML
     // reader has panicked on inputs its authors did not foresee.
     let attempt = std::panic::catch_unwind(|| match parse_feed(&decoded, cx.url) {
-        Ok(feed) => Ok(feed),
-        Err(first) => retry(&decoded, cx.url).ok_or(first),
+        // No entry read from a document that has some: read as a reader
+        // would (an Atom feed in another namespace, `<item>`s in Atom).
+        Ok(feed) if feed.entries.is_empty() && !cap::item_spans(&decoded).is_empty() => {
+            match retry(&decoded, cx.url) {
+                Some((fixed, repaired, warning)) if !fixed.entries.is_empty() => Ok((fixed, Some((repaired, warning)))),
+                _ => Ok((feed, None)),
+            }
+        }
+        Ok(feed) => Ok((feed, None)),
+        Err(first) => retry(&decoded, cx.url)
+            .map(|(feed, repaired, warning)| (feed, Some((repaired, warning))))
+            .ok_or(first),
     });
-    let feed = match attempt.map_err(|_| NormalizeError::ParserPanic)? {
-        Ok(feed) => feed,
+    let (feed, repaired) = match attempt.map_err(|_| NormalizeError::ParserPanic)? {
+        Ok(read) => read,
         Err(_) if looks_like_html(&decoded) => {
             return Err(NormalizeError::HtmlPage(discover_feeds(&utf8(&decoded), cx.url)));
         }
         Err(e) => return Err(e.into()),
     };
+    // What was read is what the entries' second look (below) reads.
+    let mut warning = None;
+    if let Some((doc, said)) = repaired {
+        decoded = Cow::Owned(doc);
+        warning = said;
+    }
     // feed-rs resolves links against xml:base but does not say which base
     // applies to an entry's HTML, and drops dates it cannot read (any date
     // without a zone among them): look at the document again when it uses
@@ -220,6 +240,7 @@ pub fn parse(bytes: &[u8], cx: &DocContext<'_>) -> Result<ParsedFeed, NormalizeE
     Ok(ParsedFeed {
         feed_url,
         total: total.unwrap_or(built.entries.len()),
+        warning,
         ..built
     })
 }
@@ -333,26 +354,40 @@ fn parse_feed(bytes: &[u8], url: Option<&Url>) -> Result<fm::Feed, feed_rs::pars
 }
 
 /// Second chances for documents feed-rs rejects but a reader would accept:
-/// each fix that applies is kept and the document parsed again.
-fn retry(bytes: &[u8], url: Option<&Url>) -> Option<fm::Feed> {
+/// each fix that applies is kept and the document parsed again; when none
+/// is enough, the entries feed-rs refuses are left out (the tolerant
+/// fallback of [`repair`]). Returns the feed, the document it was read
+/// from, and a warning when entries were left out.
+fn retry(bytes: &[u8], url: Option<&Url>) -> Option<(fm::Feed, Vec<u8>, Option<String>)> {
     type Fix = fn(&[u8]) -> Option<Vec<u8>>;
-    const FIXES: [Fix; 5] = [
+    const FIXES: [Fix; 9] = [
         legacy_charset,
         neutralize_invalid_xml_base,
-        versionless_rss,
+        repair::rss_shape,
+        repair::atom_shape,
         generic_text_types,
         out_of_line_content_types,
+        repair::media_texts,
+        repair::content_src_with_body,
+        repair::feed_in_page,
     ];
     let mut doc = Cow::Borrowed(bytes);
     for fix in FIXES {
         if let Some(fixed) = fix(&doc) {
             doc = Cow::Owned(fixed);
             if let Ok(feed) = parse_feed(&doc, url) {
-                return Some(feed);
+                return Some((feed, doc.into_owned(), None));
             }
         }
     }
-    None
+    let items = cap::item_spans(&doc);
+    let (kept, left_out, error) = repair::without_refused_entries(&doc, &items, |d| parse_feed(d, url).map(drop))?;
+    let feed = parse_feed(&kept, url).ok()?;
+    let warning = format!(
+        "{left_out} of {} entries could not be read and were left out (the first: {error})",
+        items.len()
+    );
+    Some((feed, kept, Some(warning)))
 }
 
 /// A document that is not valid UTF-8 although it says it is (or says
@@ -383,17 +418,6 @@ fn lenient_utf8(bytes: &[u8]) -> Option<String> {
         broken += usize::from(!chunk.invalid().is_empty());
     }
     (valid >= broken).then(|| String::from_utf8_lossy(bytes).into_owned())
-}
-
-/// `<rss>` without a version attribute, which feed-rs does not recognise.
-fn versionless_rss(bytes: &[u8]) -> Option<Vec<u8>> {
-    static RSS: LazyLock<regex::bytes::Regex> =
-        LazyLock::new(|| regex::bytes::Regex::new(r#"<rss(\s[^>]*)?>"#).expect("static regex"));
-    let m = RSS.find(bytes)?;
-    if m.as_bytes().windows(7).any(|w| w == b"version") {
-        return None;
-    }
-    Some([&bytes[..m.start()], b"<rss version=\"2.0\"", &bytes[m.start() + 4..]].concat())
 }
 
 /// feed-rs rejects a whole feed when a text construct has a MIME type it
@@ -651,6 +675,7 @@ fn build(feed: fm::Feed, scans: Vec<EntryScan>, cx: &DocContext<'_>) -> ParsedFe
         typed_text,
         entries,
         max_text: DEFAULT_MAX_TEXT,
+        warning: None,
     }
 }
 
@@ -669,10 +694,35 @@ fn amend(inner: &mut fm::Entry, scan: &EntryScan, timezone: Option<Tz>, kind: Ki
             inner.updated = read(&scan.updated);
         }
     }
+    // A publication date feed-rs could not read (no seconds, spaces, a
+    // field past its range), beside an update date it could: read it, so
+    // the entry is not dated by its update.
+    if inner.published.is_none() {
+        inner.published = read(&scan.published);
+    }
+    if inner.updated.is_none() {
+        inner.updated = read(&scan.updated);
+    }
     if scan.titles > 1
         && let (Some(title), Some(first)) = (inner.title.as_mut(), &scan.title)
     {
         title.content = first.clone();
+    }
+    // A title written with child elements: all its text, not the part
+    // before the first element (or nothing).
+    if let Some(markup) = &scan.title_markup {
+        inner.title = Some(text(markup, "text/html"));
+    }
+    if let Some(markup) = &scan.content_markup
+        && let Some(c) = inner.content.as_mut()
+    {
+        c.body = Some(markup.clone());
+        c.content_type = "text/html".parse().expect("a media type");
+    }
+    if let Some(markup) = &scan.summary_markup
+        && let Some(summary) = inner.summary.as_mut()
+    {
+        *summary = text(markup, "text/html");
     }
     if inner.title.as_ref().is_none_or(|t| t.content.trim().is_empty())
         && let Some(other) = &scan.other_title
@@ -696,6 +746,24 @@ fn amend(inner: &mut fm::Entry, scan: &EntryScan, timezone: Option<Tz>, kind: Ki
         let link = inner.links.remove(at);
         inner.links.insert(0, link);
     }
+    // A link readers follow that feed-rs skipped (an Atom link in an RSS
+    // item, an RSS link given as href, an Atom link written as text): the
+    // entry's link when it has none.
+    let has_link = inner
+        .links
+        .iter()
+        .any(|l| matches!(l.rel.as_deref(), None | Some("alternate")) && !l.href.trim().is_empty());
+    if !has_link && let Some(href) = scan.other_links.first() {
+        inner.links.insert(0, fm::Link {
+            href: href.clone(),
+            rel: Some("alternate".into()),
+            media_type: None,
+            href_lang: None,
+            title: None,
+            length: None,
+            target: None,
+        });
+    }
     for subject in &scan.subjects {
         if !subject.is_empty() && !inner.categories.iter().any(|c| c.term == *subject) {
             inner.categories.push(fm::Category::new(subject));
@@ -713,8 +781,10 @@ fn amend(inner: &mut fm::Entry, scan: &EntryScan, timezone: Option<Tz>, kind: Ki
             ..fm::Content::default()
         });
     }
-    if inner.summary.as_ref().is_none_or(|s| s.content.trim().is_empty())
-        && let Some(mixed) = &scan.mixed_description
+    // Mixed content: feed-rs read nothing of it, or what came before the
+    // first element.
+    if let Some(mixed) = &scan.mixed_description
+        && inner.summary.as_ref().is_none_or(|s| s.content.trim().len() < mixed.len())
     {
         inner.summary = Some(text(mixed, "text/html"));
     }
@@ -945,9 +1015,10 @@ impl RawEntry {
             title = headline_from(summary.as_deref().or(content.as_deref()).unwrap_or_default());
         }
 
-        // A date more than a day ahead is a publisher's mistake, not news
-        // from the future: it would pin the entry on top forever.
-        let usable = |d: Option<DateTime<Utc>>| d.filter(|d| *d <= now + chrono::Duration::days(1));
+        // The source's dates as it gave them, future ones too (an agenda's
+        // events): a date implausibly far ahead only sorts as the time it
+        // was first seen (`Entry::sort_time`).
+        let usable = |d: Option<DateTime<Utc>>| d;
         let source_published = usable(e.published).or(usable(e.updated));
         let published = source_published.unwrap_or(now);
         let updated = usable(e.updated).unwrap_or(published).max(published);
@@ -1187,7 +1258,7 @@ fn http_url(href: &str, base: Option<&Url>) -> Option<Url> {
 /// is treated as HTML.
 fn text_of(t: &Text, typed: bool) -> String {
     let s = t.content.as_str();
-    if t.content_type.as_str() != "text/plain" || (!typed && holds_markup(s)) {
+    if t.content_type.as_str() != "text/plain" || (!typed && text_looks_like_html(s)) {
         return collapse_whitespace(&html_to_text(s));
     }
     if typed && s.contains('&') {
@@ -1197,6 +1268,36 @@ fn text_of(t: &Text, typed: bool) -> String {
     }
     collapse_whitespace(s)
 }
+
+/// Whether an untyped title (RSS says nothing) is HTML, as feedparser
+/// decides it: it has an end tag or an entity, and every tag in it is an
+/// HTML element. `Vector<T> in Rust`, `Nice <gorilla>` and `A<B` are text:
+/// the `<` the source escaped stays visible.
+fn text_looks_like_html(s: &str) -> bool {
+    static END_OR_ENTITY: LazyLock<regex::Regex> = LazyLock::new(|| {
+        regex::Regex::new(r"</[A-Za-z][A-Za-z0-9]*\s*>|&(?:#[0-9]+|#[xX][0-9a-fA-F]+|[A-Za-z][A-Za-z0-9]*);")
+            .expect("static regex")
+    });
+    static TAG: LazyLock<regex::Regex> =
+        LazyLock::new(|| regex::Regex::new(r"</?([A-Za-z][A-Za-z0-9]*)").expect("static regex"));
+    END_OR_ENTITY.is_match(s)
+        && TAG
+            .captures_iter(s)
+            .all(|c| HTML_ELEMENTS.contains(&c[1].to_ascii_lowercase().as_str()))
+}
+
+/// HTML elements a title may hold (feedparser's sanitizer's list).
+const HTML_ELEMENTS: &[&str] = &[
+    "a", "abbr", "acronym", "address", "area", "article", "aside", "audio", "b", "bdi", "bdo", "big", "blink",
+    "blockquote", "body", "br", "button", "canvas", "caption", "center", "cite", "code", "col", "colgroup",
+    "command", "datagrid", "datalist", "dd", "del", "details", "dfn", "dialog", "dir", "div", "dl", "dt", "em",
+    "event-source", "fieldset", "figcaption", "figure", "font", "footer", "form", "h1", "h2", "h3", "h4", "h5",
+    "h6", "header", "hr", "html", "i", "img", "input", "ins", "kbd", "keygen", "label", "legend", "li", "m", "map",
+    "mark", "menu", "meter", "multicol", "nav", "nextid", "noscript", "ol", "optgroup", "option", "output", "p",
+    "pre", "progress", "q", "s", "samp", "section", "select", "small", "sound", "source", "spacer", "span",
+    "strike", "strong", "sub", "summary", "sup", "table", "tbody", "td", "textarea", "tfoot", "th", "thead",
+    "time", "tr", "tt", "u", "ul", "var", "video", "wbr",
+];
 
 /// Whether untyped text holds markup: a whole tag (`<b>`, `</p>`, `<br/>`)
 /// or an entity (`&amp;`, `&#233;`); `A<B` and `Fish & Chips` are text.
@@ -1422,7 +1523,7 @@ mod tests {
     }
 
     /// How the tests read a document fetched from `url` by source "s".
-    fn test_cx(url: &Url) -> DocContext<'_> {
+    pub(super) fn test_cx(url: &Url) -> DocContext<'_> {
         DocContext {
             source: "s",
             url: Some(url),
@@ -1547,11 +1648,18 @@ mod tests {
     }
 
     #[test]
-    fn future_dates_are_not_trusted() {
-        let doc = br#"<rss version="2.0"><channel><title>t</title><item><guid>g</guid><title>x</title><pubDate>Fri, 01 Jan 2100 00:00:00 GMT</pubDate></item></channel></rss>"#;
-        let e = &entries_of(doc)[0];
-        assert!(!e.dated);
-        assert_eq!(e.published.to_rfc3339(), "2026-11-25T12:00:00+00:00");
+    fn future_dates_are_published_and_only_implausible_ones_sort_as_now() {
+        // (entries_of reads at 2026-11-25T12:00:00Z.)
+        let doc = br#"<rss version="2.0"><channel><title>t</title>
+            <item><guid>g</guid><title>x</title><pubDate>Fri, 01 Jan 2100 00:00:00 GMT</pubDate></item>
+            <item><guid>h</guid><title>y</title><pubDate>Sat, 05 Dec 2026 20:30:00 GMT</pubDate></item></channel></rss>"#;
+        let entries = entries_of(doc);
+        let (far, soon) = (&entries[0], &entries[1]);
+        assert!(far.dated && soon.dated);
+        assert_eq!(far.published.to_rfc3339(), "2100-01-01T00:00:00+00:00");
+        assert_eq!(far.sort_time().to_rfc3339(), "2026-11-25T12:00:00+00:00");
+        assert_eq!(soon.published.to_rfc3339(), "2026-12-05T20:30:00+00:00");
+        assert_eq!(soon.sort_time(), soon.published, "an agenda's event sorts by its date");
     }
 
     #[test]

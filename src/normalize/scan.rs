@@ -48,8 +48,57 @@ pub struct EntryScan {
     /// over a shorter `<description>`.
     pub itunes_summary: Option<String>,
     /// The markup inside an RSS `<description>` written as child elements
-    /// (RSS 1.0 "mixed content"), which feed-rs reads as empty.
+    /// (RSS 1.0 "mixed content"), which feed-rs reads as empty or cuts at
+    /// the first element.
     pub mixed_description: Option<String>,
+    /// A title, or an Atom content or summary typed html or text, written
+    /// with child elements instead of escaped (`<title><b>Breaking</b>
+    /// news</title>`): feed-rs keeps the text before the first element, or
+    /// nothing. Their markup, as HTML.
+    pub title_markup: Option<String>,
+    pub content_markup: Option<String>,
+    pub summary_markup: Option<String>,
+    /// Alternate links given as `href` (an Atom link under any prefix in an
+    /// RSS item, as .NET writes `<a10:link href>`; an RSS `<link href>`) or
+    /// as an Atom link's text: links a reader follows that feed-rs skips.
+    pub other_links: Vec<String>,
+}
+
+/// Whether raw element content holds child elements (outside CDATA).
+fn has_child_elements(raw: &str) -> bool {
+    let mut rest = raw;
+    loop {
+        let (head, tail) = match rest.find("<![CDATA[") {
+            Some(at) => (&rest[..at], rest[at + 9..].split_once("]]>").map(|(_, t)| t)),
+            None => (rest, None),
+        };
+        let bytes = head.as_bytes();
+        if bytes
+            .windows(2)
+            .any(|w| w[0] == b'<' && (w[1].is_ascii_alphabetic() || w[1] == b'/'))
+        {
+            return true;
+        }
+        match tail {
+            Some(t) => rest = t,
+            None => return false,
+        }
+    }
+}
+
+/// Raw element content as HTML: markup kept, CDATA sections (text) escaped.
+fn as_html(raw: &str) -> String {
+    let mut out = String::with_capacity(raw.len());
+    let mut rest = raw;
+    while let Some(start) = rest.find("<![CDATA[") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 9..];
+        let end = after.find("]]>").unwrap_or(after.len());
+        out.push_str(&super::escape_html(&after[..end]));
+        rest = after.get(end + 3..).unwrap_or("");
+    }
+    out.push_str(rest);
+    out.trim().to_string()
 }
 
 /// Each `<entry>`/`<item>` in document order (an entry inside another,
@@ -108,6 +157,27 @@ pub fn scan_entries(bytes: &[u8], doc: Option<&Url>) -> Vec<EntryScan> {
             continue;
         }
         let top = in_entry == Some(depth);
+        // Links as attributes (empty elements too): matched by namespace
+        // URI, never by prefix.
+        if top
+            && local == "link"
+            && matches!(ns.as_deref(), None | Some(ATOM) | Some(RSS_10))
+            && let Some(scan) = scans.last_mut()
+        {
+            let attr = |name: &str| {
+                element
+                    .try_get_attribute(name)
+                    .ok()
+                    .flatten()
+                    .map(|a| unescape(&a.value).trim().to_string())
+            };
+            let alternate = attr("rel").is_none_or(|r| r.eq_ignore_ascii_case("alternate"));
+            if let Some(href) = attr("href").filter(|h| !h.is_empty())
+                && alternate
+            {
+                scan.other_links.push(href);
+            }
+        }
         let in_group = in_entry.is_some_and(|d| depth == d + 1) && ns.as_deref() == Some(MEDIA);
         let wanted = match (ns.as_deref(), local.as_str()) {
             (Some(MEDIA), "title" | "description") => top || in_group,
@@ -118,7 +188,8 @@ pub fn scan_entries(bytes: &[u8], doc: Option<&Url>) -> Vec<EntryScan> {
             (None, "description") => top,
             (Some(RSS_10), "description") => top,
             (Some(ATOM), "content" | "summary") => top,
-            (Some(ATOM), "link") => false,
+            // (Its text, when it has no href.)
+            (Some(ATOM), "link") => top,
             (_, "title" | "guid" | "link" | "pubdate" | "published" | "issued" | "date" | "updated" | "modified") => {
                 top
             }
@@ -154,26 +225,45 @@ pub fn scan_entries(bytes: &[u8], doc: Option<&Url>) -> Vec<EntryScan> {
                 (_, "fullitem") if top => scan.body.get_or_insert_with(text).clone(),
                 (None | Some(RSS_10), "description") if top => {
                     // Child elements, not escaped HTML: mixed content.
-                    if raw.trim_start().starts_with('<') && !raw.trim_start().starts_with("<![CDATA[") {
-                        scan.mixed_description.get_or_insert_with(|| raw.trim().to_string());
+                    if has_child_elements(&raw) {
+                        scan.mixed_description.get_or_insert_with(|| as_html(&raw));
                     }
                     String::new()
                 }
-                (Some(ATOM), "content" | "summary") if top => scan
-                    .body
-                    .get_or_insert_with(|| match attr("type").as_deref() {
-                        Some("xhtml") => raw.trim().to_string(),
-                        Some("html") => inner_text(&raw),
-                        _ => super::escape_html(&inner_text(&raw)),
-                    })
-                    .clone(),
+                (Some(ATOM), "content" | "summary") if top => {
+                    let kind = attr("type");
+                    if kind.as_deref() != Some("xhtml") && has_child_elements(&raw) {
+                        let markup = match local.as_str() {
+                            "content" => &mut scan.content_markup,
+                            _ => &mut scan.summary_markup,
+                        };
+                        markup.get_or_insert_with(|| as_html(&raw));
+                    }
+                    scan.body
+                        .get_or_insert_with(|| match kind.as_deref() {
+                            Some("xhtml") => raw.trim().to_string(),
+                            Some("html") => inner_text(&raw),
+                            _ => super::escape_html(&inner_text(&raw)),
+                        })
+                        .clone()
+                }
                 (_, "title") if top && ns.as_deref() != Some(MEDIA) => {
                     scan.titles += 1;
+                    if scan.titles == 1 && attr("type").as_deref() != Some("xhtml") && has_child_elements(&raw) {
+                        scan.title_markup = Some(as_html(&raw));
+                    }
                     scan.title.get_or_insert_with(text).clone()
                 }
                 (_, "guid") if top => {
                     scan.guids += 1;
                     scan.guid.get_or_insert_with(|| (text(), is_permalink)).0.clone()
+                }
+                (Some(ATOM), "link") if top => {
+                    // An Atom link whose URL is its text.
+                    if attr("href").is_none() && !text().is_empty() && !has_child_elements(&raw) {
+                        scan.other_links.push(text());
+                    }
+                    String::new()
                 }
                 (_, "link") if top => {
                     scan.rss_links += 1;

@@ -139,6 +139,9 @@ pub fn index_html(
             if let Some(e) = &st.last_error {
                 details.push(esc(e));
             }
+            if let Some(w) = &st.warning {
+                details.push(format!("warning: {}", esc(w)));
+            }
             if st.consecutive_failures > 1 {
                 details.push(format!("{} failures in a row", st.consecutive_failures));
             }

@@ -251,10 +251,11 @@ pub fn section_page_url(base_url: &str, slug: &str) -> String {
     format!("{base_url}/sections/{slug}/")
 }
 
-/// Newest first: published, then updated, then id, then key — a total order.
+/// Newest first: by when they sort ([`Entry::sort_time`]), then updated,
+/// then id, then key — a total order.
 pub fn newest_first(a: &Entry, b: &Entry) -> Ordering {
-    b.published
-        .cmp(&a.published)
+    b.sort_time()
+        .cmp(&a.sort_time())
         .then(b.updated.cmp(&a.updated))
         .then_with(|| public_id(a).cmp(&public_id(b)))
         .then_with(|| a.key.cmp(&b.key))

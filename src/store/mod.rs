@@ -288,7 +288,8 @@ impl IndexRow {
     fn of(entry: &Entry) -> IndexRow {
         IndexRow {
             key: entry.key.clone(),
-            published: entry.published,
+            // (When it sorts: its date unless implausibly far ahead.)
+            published: entry.sort_time(),
             routing: Routing::of(entry),
         }
     }
@@ -1678,7 +1679,7 @@ pub struct IndexRow {
 }
 
 fn time_key(entry: &Entry) -> Vec<u8> {
-    [TIME_PREFIX, &newest_first(entry.published), entry.key.as_bytes()].concat()
+    [TIME_PREFIX, &newest_first(entry.sort_time()), entry.key.as_bytes()].concat()
 }
 
 /// A published document's content hash and when it last changed: its
