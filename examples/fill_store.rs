@@ -54,6 +54,7 @@ fn main() {
                     updated: t,
                     first_seen: t,
                     dated: true,
+                    generic_link: false,
                     authors: vec![],
                     categories: vec![town.to_string(), topics[(n % 4) as usize].to_string()],
                     enclosures: vec![],

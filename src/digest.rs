@@ -311,6 +311,7 @@ pub fn entry(section: &Section, digest: &Digest, language: Language, base_url: &
         updated: digest.end,
         first_seen: digest.end,
         dated: true,
+        generic_link: false,
         authors: Vec::new(),
         categories: Vec::new(),
         enclosures: Vec::new(),

@@ -40,6 +40,10 @@ pub struct Entry {
     pub first_seen: DateTime<Utc>,
     /// False when the source gave no usable date and `published` is `first_seen`.
     pub dated: bool,
+    /// Its link is one the source gives many entries (its home page, a
+    /// section page): shown, but never what makes two entries one story.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub generic_link: bool,
     pub authors: Vec<Person>,
     /// Union of the categories of every source that carried the entry.
     pub categories: Vec<String>,
@@ -278,6 +282,7 @@ pub(crate) mod tests_support {
             updated: t,
             first_seen: t,
             dated: true,
+            generic_link: false,
             authors: vec![],
             categories: vec![],
             enclosures: vec![],

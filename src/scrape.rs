@@ -97,13 +97,28 @@ impl Field {
     }
 
     fn read(&self, item: ElementRef<'_>) -> Option<String> {
+        /// The text a reader sees: not what scripts, styles and templates hold.
+        fn visible_text(element: ElementRef<'_>) -> String {
+            let mut out = Vec::new();
+            for node in element.descendants() {
+                if let Some(text) = node.value().as_text() {
+                    let hidden = node.ancestors().filter_map(ElementRef::wrap).any(|a| {
+                        matches!(a.value().name(), "script" | "style" | "template" | "noscript")
+                    });
+                    if !hidden {
+                        out.push(text.to_string());
+                    }
+                }
+            }
+            out.join(" ")
+        }
         let element = match &self.selector {
             Some(s) => item.select(s).next()?,
             None => item,
         };
         let value = match &self.attribute {
             Some(a) => element.value().attr(a)?.to_string(),
-            None => element.text().collect::<Vec<_>>().join(" "),
+            None => visible_text(element),
         };
         let value = value.split_whitespace().collect::<Vec<_>>().join(" ");
         (!value.is_empty()).then_some(value)

@@ -218,3 +218,76 @@ fn future_dates_are_published_as_the_source_gives_them() {
     assert!(at("Festival") < at("Concert") && at("Concert") < at("Erreur") && at("Erreur") < at("Hier"), "{feed}");
     assert!(feed.contains("1 Jan 2100 00:00:00"), "{feed}");
 }
+
+/// Unrelated stories of different sources that shared a generic link (a
+/// home page) collapsed into one, and a live blog's `#update-N` entries
+/// lost their fragments (a relay of one update merged with another).
+#[test]
+fn stories_are_one_only_when_they_are_the_same_story() {
+    let origin = Origin::start();
+    let home = "https://mairie.example/";
+    origin.route(
+        "/mairie.xml",
+        Route::feed(
+            format!(
+                r#"<rss version="2.0"><channel><title>Mairie</title><link>{home}</link>
+                <item><guid>m1</guid><title>Collecte des encombrants</title><link>{home}</link></item>
+                <item><guid>m2</guid><title>Fermeture de la piscine</title><link>{home}</link></item></channel></rss>"#
+            ),
+            "application/rss+xml",
+        ),
+    );
+    origin.route(
+        "/journal.xml",
+        Route::feed(
+            format!(
+                r#"<rss version="2.0"><channel><title>Journal</title>
+                <item><title>Le maire répond</title><link>{home}</link></item></channel></rss>"#
+            ),
+            "application/rss+xml",
+        ),
+    );
+    let live = "https://live.example/direct";
+    origin.route(
+        "/live.atom",
+        Route::feed(
+            format!(
+                r#"<feed xmlns="http://www.w3.org/2005/Atom"><title>Direct</title><id>urn:live</id><updated>2026-11-20T12:00:00Z</updated>
+                <entry><title>10 h : ouverture</title><link href="{live}#update-1"/><updated>2026-11-20T10:00:00Z</updated></entry>
+                <entry><title>11 h : discours</title><link href="{live}#update-2"/><updated>2026-11-20T11:00:00Z</updated></entry>
+                <entry><title>12 h : clôture</title><link href="{live}#update-3"/><updated>2026-11-20T12:00:00Z</updated></entry></feed>"#
+            ),
+            "application/atom+xml",
+        ),
+    );
+    origin.route(
+        "/relay.xml",
+        Route::feed(
+            format!(
+                r#"<rss version="2.0"><channel><title>Relais</title>
+                <item><guid isPermaLink="false">r1</guid><title>Le discours, repris</title><link>{live}#update-2</link></item></channel></rss>"#
+            ),
+            "application/rss+xml",
+        ),
+    );
+    let site = Site::new(&format!(
+        "[[sources]]\nname = \"mairie\"\nurl = \"{}\"\n[[sources]]\nname = \"journal\"\nurl = \"{}\"\n\
+         [[sources]]\nname = \"live\"\nurl = \"{}\"\n[[sources]]\nname = \"relay\"\nurl = \"{}\"\n",
+        origin.url("/mairie.xml"),
+        origin.url("/journal.xml"),
+        origin.url("/live.atom"),
+        origin.url("/relay.xml"),
+    ));
+    assert_eq!(site.thau(&["poll"]).code(), 0);
+    let entries = site.entries();
+    let titles: Vec<&str> = entries.iter().map(|e| e.title.as_str()).collect();
+    for t in ["Collecte des encombrants", "Fermeture de la piscine", "Le maire répond", "10 h : ouverture", "12 h : clôture"] {
+        assert!(titles.contains(&t), "{t} in {titles:?}");
+    }
+    assert_eq!(entries.len(), 6, "{titles:?}");
+    let discours = entries.iter().find(|e| e.link.as_deref() == Some("https://live.example/direct#update-2")).unwrap();
+    assert_eq!(discours.title, "11 h : discours", "the origin's version");
+    assert_eq!(discours.source_names().collect::<Vec<_>>(), ["live", "relay"]);
+    let opening = entries.iter().find(|e| e.title == "10 h : ouverture").unwrap();
+    assert_eq!(opening.link.as_deref(), Some("https://live.example/direct#update-1"));
+}

@@ -86,6 +86,7 @@ fn a_schema_1_store_is_read_and_upgraded() {
         updated: t,
         first_seen: t,
         dated: true,
+        generic_link: false,
         authors: vec![],
         categories: vec!["Sète".into()],
         enclosures: vec![],

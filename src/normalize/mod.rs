@@ -151,6 +151,11 @@ pub struct RawEntry {
     pub link: Option<Url>,
     /// Hash of everything the source said about this entry.
     pub fingerprint: String,
+    /// The fragment of its link as written (`#update-3`): kept when it
+    /// tells entries of one document apart.
+    fragment: Option<String>,
+    /// Its link is one many entries share (see [`Entry::generic_link`]).
+    pub generic_link: bool,
     base: Option<Url>,
     kind: Kind,
     inner: fm::Entry,
@@ -360,7 +365,8 @@ fn parse_feed(bytes: &[u8], url: Option<&Url>) -> Result<fm::Feed, feed_rs::pars
 /// from, and a warning when entries were left out.
 fn retry(bytes: &[u8], url: Option<&Url>) -> Option<(fm::Feed, Vec<u8>, Option<String>)> {
     type Fix = fn(&[u8]) -> Option<Vec<u8>>;
-    const FIXES: [Fix; 9] = [
+    const FIXES: [Fix; 10] = [
+        repair::json_feed_version,
         legacy_charset,
         neutralize_invalid_xml_base,
         repair::rss_shape,
@@ -484,6 +490,10 @@ fn decode<'b>(bytes: &'b [u8], content_type: Option<&str>) -> Cow<'b, [u8]> {
         // quick-xml has panicked on UTF-16 with a BOM: hand it UTF-8.
         Some((enc, bom)) if enc != encoding_rs::UTF_8 => {
             return Cow::Owned(transcode(&bytes[bom..], enc));
+        }
+        // A JSON Feed after a UTF-8 BOM: JSON has no BOM, feed-rs refuses it.
+        Some((_, bom)) if bytes[bom..].iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{') => {
+            return Cow::Borrowed(&bytes[bom..]);
         }
         Some(_) => return Cow::Borrowed(bytes),
         None => {}
@@ -649,6 +659,35 @@ fn build(feed: fm::Feed, scans: Vec<EntryScan>, cx: &DocContext<'_>) -> ParsedFe
             kind,
             cx.id_from,
         ));
+    }
+    // Entries of one document that share a link: told apart by their
+    // links' fragments when each has its own (a live blog's `#update-3`),
+    // else the link is generic to this source (a town hall linking every
+    // notice to its home page) and makes no two entries one story. A site's
+    // root or the feed's own site link is generic too.
+    let mut by_link: HashMap<String, Vec<usize>> = HashMap::new();
+    for (i, e) in entries.iter().enumerate() {
+        if let Some(link) = &e.link {
+            by_link.entry(link.to_string()).or_default().push(i);
+        }
+    }
+    for members in by_link.values().filter(|m| m.len() > 1) {
+        let fragments: HashSet<Option<&str>> = members.iter().map(|&i| entries[i].fragment.as_deref()).collect();
+        if fragments.len() == members.len() && !fragments.contains(&None) {
+            for &i in members {
+                entries[i].keep_fragment();
+            }
+        } else {
+            for &i in members {
+                entries[i].generic(cx.source);
+            }
+        }
+    }
+    for e in entries.iter_mut() {
+        let root = e.link.as_ref().is_some_and(|l| matches!(l.path(), "" | "/") && l.query().is_none() && l.fragment().is_none());
+        if root || (e.link.is_some() && e.link == site) {
+            e.generic(cx.source);
+        }
     }
     // Items that share one guid (an agenda repeating its page's URL as each
     // event's guid) are not one story: each is known by its guid and its
@@ -888,11 +927,17 @@ impl RawEntry {
                 .as_deref()
                 .is_some_and(|t| matches!(t.trim(), "text/html" | "application/xhtml+xml"))
         };
-        let link = alternates
+        let chosen = alternates
             .iter()
             .filter(|l| is_page(l))
             .chain(alternates.iter().filter(|l| !is_page(l)))
-            .find_map(|l| canonical_url(&l.href, link_base))
+            .find_map(|l| Some((canonical_url(&l.href, link_base)?, l.href.as_str())));
+        let fragment = chosen
+            .as_ref()
+            .and_then(|(_, href)| http_url(href, link_base)?.fragment().map(str::to_owned))
+            .filter(|f| !f.is_empty());
+        let link = chosen
+            .map(|(link, _)| link)
             // An item with only `<guid>https://…</guid>`: that is its link.
             .or_else(|| rss.then(|| canonical_url(inner.id.trim(), None)).flatten());
         let base = explicit_base.or_else(|| link.clone()).or_else(|| doc_base.cloned());
@@ -934,9 +979,56 @@ impl RawEntry {
             guid,
             link,
             fingerprint,
+            fragment,
+            generic_link: false,
             base,
             kind,
             inner,
+        }
+    }
+
+    /// Its link with the fragment that tells it apart from the other
+    /// entries of its document that share the link (a live blog's
+    /// `#update-3`): its link, key and id, when they were the link.
+    fn keep_fragment(&mut self) {
+        let (Some(link), Some(fragment)) = (self.link.as_mut(), self.fragment.as_deref()) else {
+            return;
+        };
+        let before = link.to_string();
+        link.set_fragment(Some(fragment));
+        if self.key == format!("u:{before}") {
+            self.key = format!("u:{link}");
+        }
+        if self.id == before {
+            self.id = link.to_string();
+        }
+    }
+
+    /// Its link is generic (a home page, a link many entries share): it is
+    /// kept to show, but the entry is known by its guid or its text, not by
+    /// the link.
+    fn generic(&mut self, source: &str) {
+        self.generic_link = true;
+        let Some(link) = &self.link else { return };
+        if self.key != format!("u:{link}") {
+            return;
+        }
+        let mut h = Sha256::new();
+        for text in [
+            self.inner.title.as_ref().map(|t| t.content.as_str()),
+            self.inner.summary.as_ref().map(|s| s.content.as_str()),
+            self.inner.content.as_ref().and_then(|c| c.body.as_deref()),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            h.update(text.as_bytes());
+            h.update([0]);
+        }
+        let hash = hex(&h.finalize()[..16]);
+        self.key = format!("h:{source}\n{hash}");
+        if self.id == link.as_str() {
+            self.id = format!("urn:sha256:{hash}");
         }
     }
 
@@ -1062,6 +1154,7 @@ impl RawEntry {
             updated,
             first_seen: now,
             dated: source_published.is_some(),
+            generic_link: self.generic_link,
             authors,
             categories: categories.clone(),
             enclosures,
@@ -1219,7 +1312,9 @@ const TRACKING_PARAMS: &[&str] = &[
 /// lowercased, default port dropped, tracking parameters removed.
 pub fn canonical_url(href: &str, base: Option<&Url>) -> Option<Url> {
     let mut url = http_url(href, base)?;
-    url.set_fragment(None);
+    if url.fragment().is_some_and(|f| !identifying_fragment(f)) {
+        url.set_fragment(None);
+    }
     if url.query().is_some() {
         let kept: Vec<(String, String)> = url
             .query_pairs()
@@ -1237,6 +1332,21 @@ pub fn canonical_url(href: &str, base: Option<&Url>) -> Option<Url> {
         }
     }
     Some(url)
+}
+
+/// Whether a link's fragment names an entry of its page (a live blog's
+/// `#update-3`, a forum's `#post-1234`) rather than a place in it
+/// (`#comments`, `#more-123`, `#top`) or tracking (`#xtor=RSS-3`,
+/// AddThis's `#.UxYz`): such a fragment is part of the story's address.
+fn identifying_fragment(fragment: &str) -> bool {
+    static PLACE: LazyLock<regex::Regex> = LazyLock::new(|| {
+        regex::Regex::new(
+            r"(?i)^(?:comments?|commentaires?|respond|reply|reponse|réponse|more(?:-\d+)?|top|haut|content|contenu|main|article|story|page|disqus_thread|comment-\d+|share|partage|read-?more|lire-la-suite|continue|suite|footer|header|nav|menu)$",
+        )
+        .expect("static regex")
+    });
+    let fragment = fragment.trim();
+    !(fragment.is_empty() || fragment.contains('=') || fragment.starts_with('.') || PLACE.is_match(fragment))
 }
 
 fn http_url(href: &str, base: Option<&Url>) -> Option<Url> {
@@ -1374,6 +1484,64 @@ pub fn sanitize_capped(html: &str, base: Option<&Url>, max: usize) -> String {
     }
 }
 
+/// Hosts and paths of known tracking beacons (feed readers' "web bugs").
+const BEACONS: &[&str] = &[
+    "feeds.feedburner.com/~r/",
+    "feeds.feedburner.com/~ff/",
+    "feedproxy.google.com/~r/",
+    "feeds.feedblitz.com/~/i/",
+    "pixel.wp.com/",
+    "stats.wordpress.com/",
+    "www.google-analytics.com/",
+    "pixel.quantserve.com/",
+    "pi.feedsportal.com/",
+    "ad.doubleclick.net/",
+    "rss.buysellads.com/",
+    "feeds.wordpress.com/1.0/",
+];
+
+/// Whether an `<img>` tag is a tracking pixel: 1×1 (or 0) by its
+/// `width`/`height`, or from a known beacon. Never a story's picture.
+pub fn is_tracking_pixel(tag: &str) -> bool {
+    static ATTR: LazyLock<regex::Regex> = LazyLock::new(|| {
+        regex::Regex::new(r#"(?i)\b(width|height|src)\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>]+))"#).expect("static regex")
+    });
+    let (mut tiny_w, mut tiny_h, mut beacon) = (false, false, false);
+    for c in ATTR.captures_iter(tag) {
+        let value = c.get(2).or(c.get(3)).or(c.get(4)).map_or("", |v| v.as_str()).trim();
+        let tiny = matches!(value.trim_end_matches("px"), "0" | "1");
+        match c[1].to_ascii_lowercase().as_str() {
+            "width" => tiny_w = tiny,
+            "height" => tiny_h = tiny,
+            _ => {
+                let address = value.split_once("//").map_or(value, |(_, rest)| rest).to_ascii_lowercase();
+                beacon = BEACONS.iter().any(|b| address.starts_with(b));
+            }
+        }
+    }
+    beacon || (tiny_w && tiny_h)
+}
+
+/// `html` without its tracking pixels.
+fn without_tracking_pixels(html: &str) -> Cow<'_, str> {
+    static IMG: LazyLock<regex::Regex> =
+        LazyLock::new(|| regex::Regex::new(r"(?i)<img\b[^>]*>").expect("static regex"));
+    if !html.contains("<img") && !html.contains("<IMG") {
+        return Cow::Borrowed(html);
+    }
+    IMG.replace_all(html, |c: &regex::Captures<'_>| {
+        if is_tracking_pixel(&c[0]) { String::new() } else { c[0].to_string() }
+    })
+}
+
+/// Presentation MathML, kept in sanitized HTML (formulas in scientific
+/// feeds): the elements only, no `href`, no `<maction>`.
+const MATHML: [&str; 31] = [
+    "math", "mi", "mn", "mo", "ms", "mtext", "mspace", "mrow", "mfrac", "msqrt", "mroot", "mstyle", "merror",
+    "mpadded", "mphantom", "mfenced", "menclose", "msub", "msup", "msubsup", "munder", "mover", "munderover",
+    "mmultiscripts", "mprescripts", "none", "mtable", "mtr", "mtd", "semantics", "annotation",
+];
+
 /// Sanitizes HTML with ammonia (no script, style, iframe, event handlers or
 /// `javascript:` URLs), making every relative `href`/`src` absolute against
 /// `base`, or dropping it when there is no base to resolve it against.
@@ -1387,6 +1555,9 @@ pub fn sanitize_html(html: &str, base: Option<&Url>) -> String {
         // magnet, sms…).
         b.url_schemes(["http", "https", "mailto", "tel"].into_iter().collect());
         b.url_relative(ammonia::UrlRelative::Custom(Box::new(absolute)));
+        // MathML a reader sees (presentation markup: no links, no scripts).
+        b.add_tags(MATHML);
+        b.add_generic_attributes(["mathvariant", "display", "displaystyle", "stretchy", "fence", "separator", "accent"]);
         // ammonia checks the schemes of href and src, not of `cite`
         // (blockquote, q, del, ins): made absolute http(s), or dropped.
         b.attribute_filter(|_, attribute, value| match attribute {
@@ -1406,7 +1577,8 @@ pub fn sanitize_html(html: &str, base: Option<&Url>) -> String {
         return escape_html(html);
     }
     HTML_BASE.set(base.filter(|b| matches!(b.scheme(), "http" | "https")).cloned());
-    let clean = HTML.clean(&nesting::bound(html)).to_string();
+    let html = without_tracking_pixels(html);
+    let clean = HTML.clean(&nesting::bound(&html)).to_string();
     HTML_BASE.set(None);
     clean.trim().to_string()
 }
@@ -1829,5 +2001,23 @@ mod tests {
             out,
             r#"<p>Hi <a href="https://ex.org/news/a.html" rel="noopener noreferrer">a</a><img src="https://ex.org/i.png"><a rel="noopener noreferrer">j</a></p>"#
         );
+    }
+}
+#[cfg(test)]
+mod sanitizer_tests {
+    #[test]
+    fn tracking_pixels_leave_and_pictures_stay() {
+        let html = r#"<p>Texte</p><img src="https://feeds.feedburner.com/~r/x/~4/abc" height="1" width="1" alt=""><img src="https://pixel.wp.com/b.gif?x=1"><img src="https://x.example/a.gif" width="1" height="1"><img src="https://x.example/photo.jpg" width="640" height="1">"#;
+        let out = super::sanitize_html(html, None);
+        assert!(!out.contains("feedburner") && !out.contains("pixel.wp.com") && !out.contains("a.gif"), "{out}");
+        assert!(out.contains("photo.jpg"), "{out}");
+    }
+
+    #[test]
+    fn mathml_is_kept() {
+        let html = r#"<p>Aire : <math xmlns="http://www.w3.org/1998/Math/MathML"><mi>π</mi><msup><mi>r</mi><mn>2</mn></msup></math></p><math><maction actiontype="toggle"><mi>x</mi></maction></math>"#;
+        let out = super::sanitize_html(html, None);
+        assert!(out.contains("<math") && out.contains("<msup><mi>r</mi><mn>2</mn></msup>"), "{out}");
+        assert!(!out.contains("maction"), "{out}");
     }
 }

@@ -188,6 +188,20 @@ pub fn atom_shape(doc: &[u8]) -> Option<Vec<u8>> {
     changed.then(|| [&doc[..whole.start()], &open, &items].concat())
 }
 
+/// A JSON Feed whose `version` says `http://jsonfeed.org/…` (not https),
+/// which feed-rs refuses as an unknown version.
+pub fn json_feed_version(doc: &[u8]) -> Option<Vec<u8>> {
+    static VERSION: LazyLock<Regex> = LazyLock::new(|| {
+        Regex::new(r#""version"\s*:\s*"http://jsonfeed\.org/version/"#).expect("static regex")
+    });
+    if doc.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return None;
+    }
+    let m = VERSION.find(doc)?;
+    let fixed = String::from_utf8_lossy(m.as_bytes()).replace("http://", "https://");
+    Some([&doc[..m.start()], fixed.as_bytes(), &doc[m.end()..]].concat())
+}
+
 /// The tolerant fallback: `doc` without the entries `parses` refuses, each
 /// entry tried on its own with every feed-level element; None when the
 /// feed-level elements alone are refused, or no entry is. Also says how

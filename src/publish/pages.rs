@@ -481,13 +481,21 @@ pub fn image(e: &Entry) -> Option<&str> {
 /// The `src` of the first `<img>` of sanitized HTML (html5ever's
 /// serialization: lowercase names, double-quoted values, `&` as `&amp;`).
 fn first_img_src(html: &str) -> Option<&str> {
-    let at = html.find("<img ")?;
-    let tag = &html[at..at + html[at..].find('>')?];
-    let start = tag.find(" src=\"")? + 6;
-    let len = tag[start..].find('"')?;
-    let src = &tag[start..start + len];
-    // An `&amp;` in the URL would need unescaping: leave such images out.
-    (!src.contains('&')).then_some(src)
+    let mut from = 0;
+    while let Some(at) = html[from..].find("<img ").map(|a| a + from) {
+        let tag = &html[at..at + html[at..].find('>')?];
+        from = at + tag.len();
+        // Never a tracking pixel (stored before they were stripped).
+        if crate::normalize::is_tracking_pixel(tag) {
+            continue;
+        }
+        let start = tag.find(" src=\"")? + 6;
+        let len = tag[start..].find('"')?;
+        let src = &tag[start..start + len];
+        // An `&amp;` in the URL would need unescaping: leave such images out.
+        return (!src.contains('&')).then_some(src);
+    }
+    None
 }
 
 /// The start of a story's summary (or text) as plain text.

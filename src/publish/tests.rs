@@ -40,6 +40,7 @@ pub(crate) fn sample_entries() -> Vec<Arc<Entry>> {
         updated: t("2026-11-24T18:00:00Z"),
         first_seen: t("2026-11-24T17:31:00Z"),
         dated: true,
+        generic_link: false,
         authors: vec![Person { name: "Camille Roux".into(), email: None, uri: None }],
         categories: vec!["Sète".into(), "Culture".into()],
         enclosures: vec![Enclosure {
@@ -65,6 +66,7 @@ pub(crate) fn sample_entries() -> Vec<Arc<Entry>> {
         updated: t("2026-11-24T08:00:00Z"),
         first_seen: t("2026-11-24T09:00:00Z"),
         dated: true,
+        generic_link: false,
         authors: vec![],
         categories: vec!["Agde".into(), "Société".into()],
         enclosures: vec![],

@@ -1174,7 +1174,7 @@ fn merge_poll(
     for (entry, bytes) in incoming {
         let fingerprint = entry.sources.first().map(|s| s.fingerprint.clone()).unwrap_or_default();
         let Some(key) = same_story(reads, &entry, source, &touched)? else {
-            if let Some(link) = &entry.link {
+            if let Some(link) = entry.link.as_ref().filter(|_| !entry.generic_link) {
                 new_links.entry(link.clone()).or_insert_with(|| entry.key.clone());
             }
             listed.push(Listed {
@@ -1294,7 +1294,9 @@ fn same_story(
     if touched.contains_key(&entry.key) {
         return Ok(Some(entry.key.clone()));
     }
-    let Some(found) = find(reads, &entry.key, entry.link.as_deref())? else {
+    // A generic link (a home page) makes no two entries one story.
+    let link = entry.link.as_deref().filter(|_| !entry.generic_link);
+    let Some(found) = find(reads, &entry.key, link)? else {
         return Ok(None);
     };
     if found == entry.key {
@@ -1758,6 +1760,7 @@ mod tests {
             updated: t,
             first_seen: t,
             dated: true,
+            generic_link: false,
             authors: vec![],
             categories: categories.iter().map(|c| c.to_string()).collect(),
             enclosures: vec![],
