@@ -291,3 +291,68 @@ fn stories_are_one_only_when_they_are_the_same_story() {
     let opening = entries.iter().find(|e| e.title == "10 h : ouverture").unwrap();
     assert_eq!(opening.link.as_deref(), Some("https://live.example/direct#update-1"));
 }
+
+/// MathML in Atom content came out empty.
+#[test]
+fn formulas_are_kept() {
+    let atom = r#"<feed xmlns="http://www.w3.org/2005/Atom"><title>t</title><id>urn:f</id><updated>2026-11-20T10:00:00Z</updated>
+        <entry><id>urn:m</id><title>Aire du disque</title><updated>2026-11-20T10:00:00Z</updated>
+        <content type="xhtml"><div xmlns="http://www.w3.org/1999/xhtml">L'aire vaut <math xmlns="http://www.w3.org/1998/Math/MathML"><mi>π</mi><msup><mi>r</mi><mn>2</mn></msup></math>.</div></content></entry></feed>"#;
+    let (entries, serve, _site, _origin) = served(atom, "application/atom+xml");
+    let content = entries[0].content.as_deref().unwrap_or_default();
+    assert!(content.contains("<msup><mi>r</mi><mn>2</mn></msup>"), "{content}");
+    let feed = get(&serve.url("/sections/s/atom.xml")).text();
+    assert!(feed.contains("msup"), "{feed}");
+}
+
+/// A JSON Feed whose version is `http://jsonfeed.org/version/1` (not
+/// https), or that starts with a byte-order mark, was refused; a scraped
+/// summary carried an inline script's text.
+#[test]
+fn json_feeds_as_written_and_scraped_text_without_scripts() {
+    for (name, body) in [
+        (
+            "http",
+            r#"{"version": "http://jsonfeed.org/version/1", "title": "Agenda", "items": [{"id": "e1", "title": "Concert http", "content_text": "x"}]}"#.to_string(),
+        ),
+        (
+            "bom",
+            format!("\u{feff}{}", r#"{"version": "https://jsonfeed.org/version/1.1", "title": "Agenda", "items": [{"id": "e2", "title": "Concert BOM", "content_text": "x"}]}"#),
+        ),
+    ] {
+        let (entries, _serve, _site, _origin) = served(&body, "application/feed+json");
+        assert_eq!(entries.len(), 1, "{name}");
+    }
+
+    let origin = Origin::start();
+    origin.route(
+        "/page.html",
+        Route::feed(
+            "<html><body><article class=\"news\"><h2>Travaux</h2><a href=\"/t\">lire</a>\
+             <p class=\"chapo\">Les travaux <script>x()</script>commencent.</p></article></body></html>",
+            "text/html",
+        ),
+    );
+    let site = Site::new(&format!(
+        "[[sources]]\nname = \"page\"\nurl = \"{}\"\n[sources.scrape]\nitem = \"article.news\"\ntitle = \"h2\"\nlink = \"a@href\"\nsummary = \"p.chapo\"\n",
+        origin.url("/page.html")
+    ));
+    assert_eq!(site.thau(&["poll"]).code(), 0);
+    let summary = site.entries()[0].summary.clone().unwrap_or_default();
+    assert!(summary.contains("Les travaux") && summary.contains("commencent."), "{summary}");
+    assert!(!summary.contains("x()"), "{summary}");
+}
+
+/// A 1×1 image or a known beacon became the story's picture on the
+/// reading page.
+#[test]
+fn tracking_pixels_are_never_pictures() {
+    let rss = r#"<rss version="2.0"><channel><title>t</title><item><guid>p</guid><title>Avec pixel</title>
+        <description>&lt;p&gt;Texte&lt;/p&gt;&lt;img src="https://feeds.feedburner.com/~r/x/~4/abc" height="1" width="1"&gt;&lt;img src="https://cdn.example/bug.gif" width="1" height="1"&gt;&lt;img src="https://cdn.example/photo.jpg" alt="Le port"&gt;</description></item></channel></rss>"#;
+    let (entries, serve, _site, _origin) = served(rss, "application/rss+xml");
+    let summary = entries[0].summary.clone().unwrap_or_default();
+    assert!(!summary.contains("feedburner") && !summary.contains("bug.gif"), "{summary}");
+    let section = get(&serve.url("/sections/s/")).text();
+    assert!(section.contains("https://cdn.example/photo.jpg"), "{section}");
+    assert!(!section.contains("bug.gif") && !section.contains("feedburner"), "{section}");
+}
