@@ -55,6 +55,8 @@ fn main() {
                     first_seen: t,
                     dated: true,
                     generic_link: false,
+                    image: None,
+                    duration: None,
                     authors: vec![],
                     categories: vec![town.to_string(), topics[(n % 4) as usize].to_string()],
                     enclosures: vec![],

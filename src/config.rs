@@ -332,6 +332,9 @@ pub struct Section {
     pub language: Option<String>,
     pub categories: Vec<String>,
     pub keywords: Vec<String>,
+    /// Its picture (`logo`): RSS `<image>` and `itunes:image` (a section of
+    /// podcasts is a podcast feed), Atom `logo`, JSON Feed `icon`.
+    pub logo: Option<Url>,
     /// This section's own limits (an entry is kept while any of its sections
     /// wants it, within the global limits).
     pub retention: Retention,
@@ -599,6 +602,7 @@ const SECTION_KEYS: &[&str] = &[
     "slug",
     "title",
     "description",
+    "logo",
     "language",
     "categories",
     "keywords",
@@ -1363,6 +1367,9 @@ impl Checker {
             let title = self.required_string(&t, "title");
             let description = self.string(&t, "description").map(|(s, _)| s);
             let language = self.string(&t, "language").map(|(s, _)| s);
+            let logo = self.parsed(&t, "logo", "an http(s) URL of a picture", |s| {
+                Url::parse(s).ok().filter(|u| matches!(u.scheme(), "http" | "https"))
+            });
             let categories = self.string_list(&t, "categories").unwrap_or_default();
             let keywords = self.string_list(&t, "keywords").unwrap_or_default();
             let retention = self.retention(&t);
@@ -1374,6 +1381,7 @@ impl Checker {
                     title,
                     description,
                     language,
+                    logo,
                     categories: categories.into_iter().map(|(s, _)| s).collect(),
                     keywords: keywords.into_iter().map(|(s, _)| s).collect(),
                     retention,

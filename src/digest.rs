@@ -312,6 +312,8 @@ pub fn entry(section: &Section, digest: &Digest, language: Language, base_url: &
         first_seen: digest.end,
         dated: true,
         generic_link: false,
+        image: None,
+        duration: None,
         authors: Vec::new(),
         categories: Vec::new(),
         enclosures: Vec::new(),

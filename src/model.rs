@@ -44,6 +44,14 @@ pub struct Entry {
     /// section page): shown, but never what makes two entries one story.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub generic_link: bool,
+    /// Its picture, as the source names it (`media:thumbnail`, in a
+    /// `media:group` too; `itunes:image`; JSON Feed `image`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+    /// A podcast episode's length as the source writes it (`itunes:duration`:
+    /// `1:02:03`, `3723`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration: Option<String>,
     pub authors: Vec<Person>,
     /// Union of the categories of every source that carried the entry.
     pub categories: Vec<String>,
@@ -283,6 +291,8 @@ pub(crate) mod tests_support {
             first_seen: t,
             dated: true,
             generic_link: false,
+            image: None,
+            duration: None,
             authors: vec![],
             categories: vec![],
             enclosures: vec![],

@@ -495,6 +495,7 @@ pub fn all_sections(config: &Config) -> Section {
         title: config.site.title.clone(),
         description: config.site.description.clone(),
         language: None,
+        logo: None,
         categories: Vec::new(),
         keywords: Vec::new(),
         retention: Default::default(),

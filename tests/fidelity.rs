@@ -356,3 +356,76 @@ fn tracking_pixels_are_never_pictures() {
     assert!(section.contains("https://cdn.example/photo.jpg"), "{section}");
     assert!(!section.contains("bug.gif") && !section.contains("feedburner"), "{section}");
 }
+
+/// `media:thumbnail` (in `media:group` too) and `itunes:image` were
+/// ignored, and `itunes:duration` left every format: YouTube and podcast
+/// entries had no picture, and a section of podcasts was no podcast feed.
+#[test]
+fn pictures_and_podcasts_reach_every_format() {
+    let origin = Origin::start();
+    origin.route(
+        "/podcast.xml",
+        Route::feed(
+            r#"<rss version="2.0" xmlns:itunes="http://www.itunes.com/dtds/podcast-1.0.dtd"><channel><title>Radio Thau</title>
+            <item><guid>ep1</guid><title>Épisode 1</title><enclosure url="https://radio.example/ep1.mp3" length="123456" type="audio/mpeg"/>
+              <itunes:duration>1:02:03</itunes:duration><itunes:image href="https://radio.example/ep1.jpg"/><pubDate>Tue, 24 Nov 2026 08:00:00 GMT</pubDate></item>
+            </channel></rss>"#,
+            "application/rss+xml",
+        ),
+    );
+    origin.route(
+        "/videos.atom",
+        Route::feed(
+            r#"<feed xmlns="http://www.w3.org/2005/Atom" xmlns:media="http://search.yahoo.com/mrss/"><title>Vidéos</title><id>urn:v</id><updated>2026-11-24T09:00:00Z</updated>
+            <entry><id>urn:v1</id><title>Le port en vidéo</title><link href="https://video.example/v1"/><updated>2026-11-24T09:00:00Z</updated>
+              <media:group><media:title>Le port</media:title><media:thumbnail url="https://video.example/v1.jpg" width="480" height="360"/></media:group></entry></feed>"#,
+            "application/atom+xml",
+        ),
+    );
+    let site = Site::new(&format!(
+        "[server]\nlisten = \"127.0.0.1:0\"\n\
+         [[sections]]\nslug = \"podcast\"\ntitle = \"Podcast\"\nlogo = \"https://radio.example/logo.jpg\"\n\
+         [[sections]]\nslug = \"videos\"\ntitle = \"Vidéos\"\n\
+         [[sources]]\nname = \"radio\"\nurl = \"{}\"\nsections = [\"podcast\"]\n\
+         [[sources]]\nname = \"videos\"\nurl = \"{}\"\nsections = [\"videos\"]\n",
+        origin.url("/podcast.xml"),
+        origin.url("/videos.atom")
+    ));
+    assert_eq!(site.thau(&["poll"]).code(), 0);
+    let serve = site.serve();
+    wait_for("the feeds", || get(&serve.url("/sections/videos/atom.xml")).text().contains("Le port"));
+    let rss = get(&serve.url("/sections/podcast/rss.xml")).text();
+    for expected in [
+        "<itunes:duration>1:02:03</itunes:duration>",
+        "<itunes:image href=\"https://radio.example/ep1.jpg\"",
+        "<itunes:image href=\"https://radio.example/logo.jpg\"",
+        "<enclosure url=\"https://radio.example/ep1.mp3\"",
+        "<media:thumbnail url=\"https://radio.example/ep1.jpg\"",
+    ] {
+        assert!(rss.contains(expected), "{expected} in {rss}");
+    }
+    let json: serde_json::Value = serde_json::from_slice(&get(&serve.url("/sections/podcast/feed.json")).body).unwrap();
+    assert_eq!(json["icon"], "https://radio.example/logo.jpg");
+    assert_eq!(json["items"][0]["image"], "https://radio.example/ep1.jpg");
+    assert_eq!(json["items"][0]["attachments"][0]["duration_in_seconds"], 3723);
+    let atom = get(&serve.url("/sections/videos/atom.xml")).text();
+    assert!(atom.contains("<media:thumbnail url=\"https://video.example/v1.jpg\""), "{atom}");
+    let page = get(&serve.url("/sections/videos/")).text();
+    assert!(page.contains("https://video.example/v1.jpg"), "the picture on the page: {page}");
+    // A podcast reader's view of it (feedparser's iTunes support).
+    let read = Command::new("python3")
+        .args([
+            "-c",
+            "import feedparser,sys; d=feedparser.parse(sys.argv[1]); e=d.entries[0]; \
+             print(e.get('itunes_duration'), e.get('image', {}).get('href'), e.enclosures[0].href, d.feed.get('image', {}).get('href'))",
+            &serve.url("/sections/podcast/rss.xml"),
+        ])
+        .output();
+    match read {
+        Ok(out) if out.status.success() => assert_eq!(
+            String::from_utf8_lossy(&out.stdout).trim(),
+            "1:02:03 https://radio.example/ep1.jpg https://radio.example/ep1.mp3 https://radio.example/logo.jpg"
+        ),
+        _ => eprintln!("SKIPPED: Python feedparser is not installed"),
+    }
+}

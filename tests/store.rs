@@ -87,6 +87,8 @@ fn a_schema_1_store_is_read_and_upgraded() {
         first_seen: t,
         dated: true,
         generic_link: false,
+        image: None,
+        duration: None,
         authors: vec![],
         categories: vec!["Sète".into()],
         enclosures: vec![],

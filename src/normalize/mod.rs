@@ -156,6 +156,9 @@ pub struct RawEntry {
     fragment: Option<String>,
     /// Its link is one many entries share (see [`Entry::generic_link`]).
     pub generic_link: bool,
+    /// Its picture and a podcast's duration (see [`Entry::image`]).
+    image: Option<String>,
+    duration: Option<String>,
     base: Option<Url>,
     kind: Kind,
     inner: fm::Entry,
@@ -651,14 +654,26 @@ fn build(feed: fm::Feed, scans: Vec<EntryScan>, cx: &DocContext<'_>) -> ParsedFe
             Some(content_base) => http_url(content_base, entry_base.as_ref().or(doc_base.as_ref())),
             None => entry_base,
         };
-        entries.push(RawEntry::new(
-            inner,
-            explicit_base,
-            doc_base.as_ref(),
-            cx.source,
-            kind,
-            cx.id_from,
-        ));
+        // Its picture: a Media RSS thumbnail (feed-rs reads the ones in
+        // `media:group`; the scan, the item's own), else its itunes:image.
+        let thumbnail = inner
+            .media
+            .iter()
+            .flat_map(|m| &m.thumbnails)
+            .map(|t| t.image.uri.clone())
+            .next();
+        let image = scan
+            .thumbnail
+            .clone()
+            .or(thumbnail)
+            .or_else(|| scan.itunes_image.clone())
+            .and_then(|src| http_url(&src, explicit_base.as_ref().or(doc_base.as_ref())))
+            .map(String::from)
+            .filter(|src| !is_tracking_pixel(&format!("<img src=\"{src}\">")));
+        let duration = scan.duration.clone();
+        let mut raw = RawEntry::new(inner, explicit_base, doc_base.as_ref(), cx.source, kind, cx.id_from);
+        (raw.image, raw.duration) = (image, duration);
+        entries.push(raw);
     }
     // Entries of one document that share a link: told apart by their
     // links' fragments when each has its own (a live blog's `#update-3`),
@@ -981,6 +996,8 @@ impl RawEntry {
             fingerprint,
             fragment,
             generic_link: false,
+            image: None,
+            duration: None,
             base,
             kind,
             inner,
@@ -1155,6 +1172,8 @@ impl RawEntry {
             first_seen: now,
             dated: source_published.is_some(),
             generic_link: self.generic_link,
+            image: self.image,
+            duration: self.duration,
             authors,
             categories: categories.clone(),
             enclosures,

@@ -62,6 +62,11 @@ pub struct EntryScan {
     /// RSS item, as .NET writes `<a10:link href>`; an RSS `<link href>`) or
     /// as an Atom link's text: links a reader follows that feed-rs skips.
     pub other_links: Vec<String>,
+    /// Its first `media:thumbnail` (its own, or in a `media:group`), its
+    /// `itunes:image` and `itunes:duration`.
+    pub thumbnail: Option<String>,
+    pub itunes_image: Option<String>,
+    pub duration: Option<String>,
 }
 
 /// Whether raw element content holds child elements (outside CDATA).
@@ -179,10 +184,27 @@ pub fn scan_entries(bytes: &[u8], doc: Option<&Url>) -> Vec<EntryScan> {
             }
         }
         let in_group = in_entry.is_some_and(|d| depth == d + 1) && ns.as_deref() == Some(MEDIA);
+        // Pictures as attributes (usually empty elements).
+        if let Some(scan) = scans.last_mut() {
+            let attr = |name: &str| {
+                element
+                    .try_get_attribute(name)
+                    .ok()
+                    .flatten()
+                    .map(|a| unescape(&a.value).trim().to_string())
+                    .filter(|v| !v.is_empty())
+            };
+            let in_media = in_entry.is_some_and(|d| depth >= d) && ns.as_deref() == Some(MEDIA);
+            match (ns.as_deref(), local.as_str()) {
+                (Some(MEDIA), "thumbnail") if in_media && scan.thumbnail.is_none() => scan.thumbnail = attr("url"),
+                (Some(ITUNES), "image") if top && scan.itunes_image.is_none() => scan.itunes_image = attr("href"),
+                _ => {}
+            }
+        }
         let wanted = match (ns.as_deref(), local.as_str()) {
             (Some(MEDIA), "title" | "description") => top || in_group,
             (Some(MEDIA), _) => false,
-            (Some(DC), "title" | "subject" | "description") | (Some(ITUNES), "summary") => top,
+            (Some(DC), "title" | "subject" | "description") | (Some(ITUNES), "summary" | "duration") => top,
             // An XHTML body, with or without its namespace; feedparser's `fullitem`.
             (_, "body" | "fullitem") => top,
             (None, "description") => top,
@@ -217,6 +239,10 @@ pub fn scan_entries(bytes: &[u8], doc: Option<&Url>) -> Vec<EntryScan> {
                 }
                 (Some(DC), "description") if top => scan.other_text.get_or_insert_with(text).clone(),
                 (Some(MEDIA), "description") => scan.other_text.get_or_insert_with(text).clone(),
+                (Some(ITUNES), "duration") if top => {
+                    scan.duration.get_or_insert_with(text);
+                    String::new()
+                }
                 (Some(ITUNES), "summary") if top => {
                     scan.itunes_summary.get_or_insert_with(text);
                     scan.other_text.get_or_insert_with(text).clone()

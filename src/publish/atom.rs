@@ -31,6 +31,9 @@ pub fn atom(feed: &SectionFeed<'_>) -> Vec<u8> {
     if archive {
         namespaces.insert("fh".to_string(), super::FEED_HISTORY_NS.to_string());
     }
+    if feed.entries.iter().any(|e| e.image.is_some()) {
+        namespaces.insert("media".to_string(), "http://search.yahoo.com/mrss/".to_string());
+    }
     let out = Feed {
         title: Text::plain(section.title.clone()),
         id: feed.id(),
@@ -48,6 +51,7 @@ pub fn atom(feed: &SectionFeed<'_>) -> Vec<u8> {
         links,
         namespaces,
         lang: feed.language(),
+        logo: section.logo.as_ref().map(|l| l.to_string()),
         entries: feed.entries.iter().map(|e| entry(e)).collect(),
         ..Feed::default()
     };
@@ -124,8 +128,25 @@ fn entry(e: &Entry) -> AtomEntry {
                 ..Source::default()
             }
         }),
+        extensions: thumbnail(e),
         ..AtomEntry::default()
     }
+}
+
+/// An entry's picture as `media:thumbnail`.
+fn thumbnail(e: &Entry) -> atom_syndication::extension::ExtensionMap {
+    let Some(image) = e.image.as_deref().and_then(|i| safe_url(i, false)) else {
+        return Default::default();
+    };
+    let element = atom_syndication::extension::Extension {
+        name: "media:thumbnail".into(),
+        value: None,
+        attrs: [("url".to_string(), image.to_string())].into_iter().collect(),
+        children: Default::default(),
+    };
+    [("media".to_string(), [("thumbnail".to_string(), vec![element])].into_iter().collect())]
+        .into_iter()
+        .collect()
 }
 
 /// The page, the enclosures (podcasts, images), and a `via` link to each

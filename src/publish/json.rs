@@ -22,6 +22,9 @@ struct JsonFeed<'a> {
     /// The WebSub hub (JSON Feed 1.1 `hubs`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     hubs: Vec<Hub<'a>>,
+    /// The section's `logo`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    icon: Option<String>,
     items: Vec<Item<'a>>,
 }
 
@@ -55,6 +58,9 @@ struct Item<'a> {
     tags: &'a [String],
     #[serde(skip_serializing_if = "Option::is_none")]
     language: Option<&'a str>,
+    /// Its picture.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    image: Option<&'a str>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     attachments: Vec<Attachment<'a>>,
     _thau: Extension<'a>,
@@ -73,6 +79,17 @@ struct Attachment<'a> {
     mime_type: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     size_in_bytes: Option<u64>,
+    /// A podcast episode's length (`itunes:duration`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    duration_in_seconds: Option<u64>,
+}
+
+/// `itunes:duration` (`1:02:03`, `62:03`, `3723`) in seconds.
+fn seconds(duration: &str) -> Option<u64> {
+    duration
+        .trim()
+        .split(':')
+        .try_fold(0u64, |total, part| Some(total * 60 + part.trim().parse::<u64>().ok()?))
 }
 
 #[derive(Serialize)]
@@ -103,6 +120,7 @@ pub fn json_feed(feed: &SectionFeed<'_>) -> Vec<u8> {
             .find(|(rel, _)| *rel == "prev-archive")
             .map(|(_, href)| href),
         hubs: feed.hub.map(|url| Hub { kind: "WebSub", url }).into_iter().collect(),
+        icon: feed.section.logo.as_ref().map(|l| l.to_string()),
         items: feed.entries.iter().map(|e| item(e)).collect(),
     };
     let mut out = serde_json::to_vec_pretty(&doc).expect("plain data serializes");
@@ -130,6 +148,7 @@ fn item(e: &Entry) -> Item<'_> {
             .collect(),
         tags: &e.categories,
         language: e.language.as_deref(),
+        image: e.image.as_deref().and_then(|i| safe_url(i, false)),
         attachments: e
             .enclosures
             .iter()
@@ -138,6 +157,7 @@ fn item(e: &Entry) -> Item<'_> {
                 url: &x.url,
                 mime_type: x.media_type.as_deref().unwrap_or("application/octet-stream"),
                 size_in_bytes: x.length,
+                duration_in_seconds: e.duration.as_deref().and_then(seconds),
             })
             .collect(),
         _thau: Extension {

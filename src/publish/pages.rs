@@ -455,6 +455,10 @@ enum Unit {
 /// The story's picture: an image enclosure (`media:content`,
 /// `media:thumbnail`, an RSS enclosure), else the first image of its text.
 pub fn image(e: &Entry) -> Option<&str> {
+    // The picture the source named (media:thumbnail, itunes:image).
+    if let Some(image) = e.image.as_deref().and_then(|i| safe_url(i, false)) {
+        return Some(image);
+    }
     let is_image = |url: &str, media_type: Option<&str>| match media_type {
         Some(t) => t.starts_with("image/"),
         None => {

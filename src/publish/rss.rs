@@ -10,6 +10,9 @@ use rss::{Category, Channel, Enclosure, Guid, Item, Source};
 
 use super::{Format, SectionFeed, id_is_permalink, public_id, safe_url};
 
+const ITUNES_NS: &str = "http://www.itunes.com/dtds/podcast-1.0.dtd";
+const MEDIA_NS: &str = "http://search.yahoo.com/mrss/";
+
 pub fn rss(feed: &SectionFeed<'_>) -> Vec<u8> {
     // Declared explicitly: a merged feed that loses one is not XML.
     let mut namespaces: BTreeMap<String, String> = [
@@ -54,7 +57,26 @@ pub fn rss(feed: &SectionFeed<'_>) -> Vec<u8> {
             .or_default()
             .insert("archive".into(), vec![archive]);
     }
+    // Podcasts and pictures: declared when the feed uses them.
+    let podcast = feed.entries.iter().any(|e| e.duration.is_some());
+    if podcast || feed.section.logo.is_some() || feed.entries.iter().any(|e| e.image.is_some()) {
+        namespaces.insert("itunes".into(), ITUNES_NS.into());
+    }
+    if feed.entries.iter().any(|e| e.image.is_some()) {
+        namespaces.insert("media".into(), MEDIA_NS.into());
+    }
+    let logo = feed.section.logo.as_ref().map(|l| l.to_string());
     let channel = Channel {
+        image: logo.clone().map(|url| rss::Image {
+            url,
+            title: feed.section.title.clone(),
+            link: feed.page_url(),
+            ..rss::Image::default()
+        }),
+        itunes_ext: logo.map(|image| rss::extension::itunes::ITunesChannelExtension {
+            image: Some(image),
+            ..Default::default()
+        }),
         title: feed.section.title.clone(),
         link: feed.page_url(),
         description: feed.description(),
@@ -135,9 +157,31 @@ fn item(e: &crate::model::Entry) -> Item {
                 title: o.feed_title.clone(),
             })
         }),
-        extensions: via_links(e),
+        extensions: item_extensions(e),
+        itunes_ext: (e.image.is_some() || e.duration.is_some()).then(|| rss::extension::itunes::ITunesItemExtension {
+            image: e.image.clone(),
+            duration: e.duration.clone(),
+            ..Default::default()
+        }),
         ..Item::default()
     }
+}
+
+/// An entry's `atom:link rel="via"` links and its `media:thumbnail`.
+fn item_extensions(e: &crate::model::Entry) -> rss::extension::ExtensionMap {
+    let mut map = via_links(e);
+    if let Some(image) = e.image.as_deref().and_then(|i| safe_url(i, false)) {
+        let thumbnail = rss::extension::Extension {
+            name: "media:thumbnail".into(),
+            value: None,
+            attrs: [("url".to_string(), image.to_string())].into_iter().collect(),
+            children: BTreeMap::new(),
+        };
+        map.entry("media".into())
+            .or_default()
+            .insert("thumbnail".into(), vec![thumbnail]);
+    }
+    map
 }
 
 /// RSS has one `<source>`: every other source that carried the story is

@@ -41,6 +41,8 @@ pub(crate) fn sample_entries() -> Vec<Arc<Entry>> {
         first_seen: t("2026-11-24T17:31:00Z"),
         dated: true,
         generic_link: false,
+        image: None,
+        duration: None,
         authors: vec![Person { name: "Camille Roux".into(), email: None, uri: None }],
         categories: vec!["Sète".into(), "Culture".into()],
         enclosures: vec![Enclosure {
@@ -67,6 +69,8 @@ pub(crate) fn sample_entries() -> Vec<Arc<Entry>> {
         first_seen: t("2026-11-24T09:00:00Z"),
         dated: true,
         generic_link: false,
+        image: None,
+        duration: None,
         authors: vec![],
         categories: vec!["Agde".into(), "Société".into()],
         enclosures: vec![],

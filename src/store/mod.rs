@@ -1761,6 +1761,8 @@ mod tests {
             first_seen: t,
             dated: true,
             generic_link: false,
+            image: None,
+            duration: None,
             authors: vec![],
             categories: categories.iter().map(|c| c.to_string()).collect(),
             enclosures: vec![],
