@@ -55,6 +55,7 @@ DOC_SUFFIXES = (".xml", ".rss", ".atom", ".rdf")
 
 
 HTML_TYPES = ("text/html", "application/xhtml+xml")
+ORIGIN = "http://127.0.0.1"  # the test origin, set in main
 FIELDS = ("entries", "title", "link", "date", "content")
 
 
@@ -216,6 +217,21 @@ def run_batch(thau, base, batch, workdir):
         proc.wait()
 
 
+def visible_links(entry):
+    """The web links an entry shows: its alternate links, and its guid when
+    it is an absolute http(s) URL feedparser takes for the link. Not a link
+    feedparser makes of a relative or non-URL id (`<id>right</id>`)."""
+    if entry.get("guidislink"):
+        # The link is the id: shown only when the id is a URL. (A relative
+        # id, `foo`, comes out resolved against this test origin.)
+        guid = entry.get("id") or ""
+        web = guid.startswith(("http://", "https://")) and not guid.startswith(ORIGIN)
+        return {canonical(guid)} if web else set()
+    return {canonical(l.get("href")) for l in entry.get("links") or []
+            if l.get("href") and l.get("rel", "alternate") == "alternate"
+            and l["href"].startswith(("http://", "https://"))}
+
+
 def match(original, republished):
     """For each original entry, the republished entry that is it: same id,
     else same link, else same title; each republished entry used once."""
@@ -227,10 +243,18 @@ def match(original, republished):
         if m.get("link"):
             by_link.setdefault(canonical(m.get("link")), []).append(i)
         by_title.setdefault(title(m), []).append(i)
+    # An id or link several original entries share tells none of them apart.
+    def shared(key):
+        values = [key(e) for e in original.entries]
+        return {v for v in values if v and values.count(v) > 1}
+    shared_ids = shared(lambda e: e.get("id"))
+    shared_links = shared(lambda e: canonical(e.get("link")) if e.get("link") else None)
     out = []
     for e in original.entries:
         found = None
-        for table, k in ((by_id, e.get("id")), (by_link, canonical(e.get("link")) if e.get("link") else None),
+        link = canonical(e.get("link")) if e.get("link") else None
+        for table, k in ((by_id, e.get("id") if e.get("id") not in shared_ids else None),
+                         (by_link, link if link not in shared_links else None),
                          (by_title, title(e) if e.get("title") else None)):
             if not k:
                 continue
@@ -263,6 +287,10 @@ def compare(original, republished):
     fields = {f: [0, 0, []] for f in FIELDS}
     for e, mine in zip(original.entries, match(original, republished)):
         ident = e.get("link") or e.get("id") or e.get("title")
+        # An entry with nothing a reader sees (feedparser makes one of an
+        # item nested in another) has nothing to lose.
+        if not (title(e) or visible_links(e) or when(e) or content(e)):
+            continue
         fields["entries"][1] += 1
         if mine is None:
             fields["entries"][2].append((ident, "present", "entry missing"))
@@ -271,11 +299,11 @@ def compare(original, republished):
         # A field the original does not have is not compared: thau gives an
         # untitled entry the start of its text, an undated one the time it
         # was first seen, as it must.
+        links = visible_links(e)
         originals = {
             "title": title(e),
-            # Only a web link: feedparser gives an entry without one its id
-            # (`urn:uuid:…`, `tag:…`) as link; thau publishes http(s) links only.
-            "link": canonical(e.get("link")) if (e.get("link") or "").startswith(("http://", "https://")) else "",
+            # A link the original shows; of several, any is one it shows.
+            "link": canonical(e.get("link")) if links else "",
             "date": when(e) or "",
             "content": content(e),
         }
@@ -290,7 +318,7 @@ def compare(original, republished):
                 continue
             fields[f][1] += 1
             b = mine_values[f]()
-            if a == b:
+            if a == b or (f == "link" and b in links):
                 fields[f][0] += 1
             else:
                 fields[f][2].append((ident, a[:300], (b or "")[:300]))
@@ -377,8 +405,10 @@ def main(argv):
     CORPUS = os.path.abspath(args[1] if len(args) > 1 and not args[1] in (opt("--sample"), opt("--json"), opt("--markdown"), opt("--excuses")) else os.path.join(here, "../../shared/corpus"))
     sample = int(opt("--sample")) if opt("--sample") else None
     excuses = read_excuses(opt("--excuses", os.path.join(here, "..", "CONFORMANCE.md")))
+    global ORIGIN
     origin = serve_dir(CORPUS)
     base = f"http://127.0.0.1:{origin.server_address[1]}/"
+    ORIGIN = base
     docs = eligible(base, documents(CORPUS))
     if sample and len(docs) > sample:
         step = len(docs) / sample

@@ -63,7 +63,7 @@ fn read(text: &str) -> Option<(NaiveDateTime, Option<FixedOffset>)> {
 fn w3c_dtf(text: &str) -> Option<(NaiveDateTime, Option<FixedOffset>)> {
     static W3C: LazyLock<Regex> = LazyLock::new(|| {
         Regex::new(
-            r"^(\d{4})(?:-(\d{2})(?:-(\d{2})(?:\s*[T ]\s*(\d{1,2}):?(\d{2})(?::?(\d{2})(?:[.,]\d+)?)?\s*(Z|[+-]\d{2}:?\d{2})?)?)?)?$",
+            r"^(\d{4})(?:-(\d{2})(?:-(\d{2})(?:\s*[T ]\s*(\d{1,2}):?(\d{2})(?::?(\d{2})(?:[.,]\d+)?)?\s*(Z|[+-]\d{2}:?\d{2}|[+-]\d{1,2}:\d{1,2})?)?)?)?$",
         )
         .expect("valid regex")
     });
@@ -347,9 +347,13 @@ fn numeric_offset(text: &str) -> Option<FixedOffset> {
     if !digits.bytes().all(|b| b.is_ascii_digit()) || rest.matches(':').count() > 1 {
         return None;
     }
-    let (hours, minutes) = match digits.len() {
-        1 | 2 => (digits.parse::<i32>().ok()?, 0),
-        4 => (digits[..2].parse::<i32>().ok()?, digits[2..].parse::<i32>().ok()?),
+    let (hours, minutes) = match (digits.len(), rest.split_once(':')) {
+        // `+00:0`, `+5:30`: hours and minutes as written around the colon.
+        (_, Some((h, m))) if !h.is_empty() && h.len() <= 2 && !m.is_empty() && m.len() <= 2 => {
+            (h.parse::<i32>().ok()?, m.parse::<i32>().ok()?)
+        }
+        (1 | 2, _) => (digits.parse::<i32>().ok()?, 0),
+        (4, _) => (digits[..2].parse::<i32>().ok()?, digits[2..].parse::<i32>().ok()?),
         _ => return None,
     };
     if hours > 23 || minutes > 59 {

@@ -368,12 +368,13 @@ fn parse_feed(bytes: &[u8], url: Option<&Url>) -> Result<fm::Feed, feed_rs::pars
 /// from, and a warning when entries were left out.
 fn retry(bytes: &[u8], url: Option<&Url>) -> Option<(fm::Feed, Vec<u8>, Option<String>)> {
     type Fix = fn(&[u8]) -> Option<Vec<u8>>;
-    const FIXES: [Fix; 10] = [
+    const FIXES: [Fix; 11] = [
         repair::json_feed_version,
         legacy_charset,
         neutralize_invalid_xml_base,
         repair::rss_shape,
         repair::atom_shape,
+        base64_text_constructs,
         generic_text_types,
         out_of_line_content_types,
         repair::media_texts,
@@ -450,6 +451,39 @@ fn generic_text_types(bytes: &[u8]) -> Option<Vec<u8>> {
             _ => b"\"text\"",
         };
         [&c[1], kind].concat()
+    });
+    changed.then(|| out.into_owned())
+}
+
+/// A text construct (title, summary…) typed with a binary MIME type holds
+/// base64, as Atom content of such a type does (RFC 4287 §4.1.3.3):
+/// decoded, as readers show it, and typed text.
+fn base64_text_constructs(bytes: &[u8]) -> Option<Vec<u8>> {
+    static TYPED: LazyLock<regex::bytes::Regex> = LazyLock::new(|| {
+        regex::bytes::Regex::new(
+            r#"(?s)<((?:[\w]+:)?(?:summary|title|subtitle|rights))(\s[^>]*?)\btype\s*=\s*("[^"]*"|'[^']*')([^>]*)>(.*?)</(?:[\w]+:)?(?:summary|title|subtitle|rights)\s*>"#,
+        )
+        .expect("static regex")
+    });
+    let mut changed = false;
+    let out = TYPED.replace_all(bytes, |c: &regex::bytes::Captures<'_>| {
+        let mime = String::from_utf8_lossy(&c[3][1..c[3].len() - 1]).to_ascii_lowercase();
+        let body = String::from_utf8_lossy(&c[5]);
+        let decoded = (is_base64_type(&mime) && !["text", "html", "xhtml"].contains(&mime.as_str()))
+            .then(|| decode_base64_text(&body))
+            .flatten();
+        let Some(decoded) = decoded else {
+            return c[0].to_vec();
+        };
+        changed = true;
+        let name = String::from_utf8_lossy(&c[1]);
+        format!(
+            "<{name}{} type=\"text\"{}>{}</{name}>",
+            String::from_utf8_lossy(&c[2]).trim_end(),
+            String::from_utf8_lossy(&c[4]),
+            escape_html(&decoded)
+        )
+        .into_bytes()
     });
     changed.then(|| out.into_owned())
 }
@@ -750,9 +784,11 @@ fn amend(inner: &mut fm::Entry, scan: &EntryScan, timezone: Option<Tz>, kind: Ki
     }
     // A publication date feed-rs could not read (no seconds, spaces, a
     // field past its range), beside an update date it could: read it, so
-    // the entry is not dated by its update.
-    if inner.published.is_none() {
-        inner.published = read(&scan.published);
+    // the entry is not dated by its update. In RSS the pubDate is the
+    // publication date, a dc:date beside it the update (feed-rs may take
+    // the dc:date for both).
+    if inner.published.is_none() || (kind == Kind::Rss && scan.published.is_some()) {
+        inner.published = read(&scan.published).or(inner.published);
     }
     if inner.updated.is_none() {
         inner.updated = read(&scan.updated);
@@ -767,16 +803,13 @@ fn amend(inner: &mut fm::Entry, scan: &EntryScan, timezone: Option<Tz>, kind: Ki
     if let Some(markup) = &scan.title_markup {
         inner.title = Some(text(markup, "text/html"));
     }
-    if let Some(markup) = &scan.content_markup
-        && let Some(c) = inner.content.as_mut()
-    {
+    if let Some(markup) = &scan.content_markup {
+        let c = inner.content.get_or_insert_with(fm::Content::default);
         c.body = Some(markup.clone());
         c.content_type = "text/html".parse().expect("a media type");
     }
-    if let Some(markup) = &scan.summary_markup
-        && let Some(summary) = inner.summary.as_mut()
-    {
-        *summary = text(markup, "text/html");
+    if let Some(markup) = &scan.summary_markup {
+        inner.summary = Some(text(markup, "text/html"));
     }
     if inner.title.as_ref().is_none_or(|t| t.content.trim().is_empty())
         && let Some(other) = &scan.other_title

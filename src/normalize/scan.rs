@@ -263,7 +263,9 @@ pub fn scan_entries(bytes: &[u8], doc: Option<&Url>) -> Vec<EntryScan> {
                             "content" => &mut scan.content_markup,
                             _ => &mut scan.summary_markup,
                         };
-                        markup.get_or_insert_with(|| as_html(&raw));
+                        let html = markup.get_or_insert_with(|| as_html(&raw)).clone();
+                        // (Markup, not text to escape.)
+                        scan.body.get_or_insert(html);
                     }
                     scan.body
                         .get_or_insert_with(|| match kind.as_deref() {
