@@ -1,0 +1,76 @@
+//! The reading pages: front, section and story, rendered off the serving
+//! threads.
+
+use super::*;
+
+/// The reading pages: ages are counted from now, so they are rendered for
+/// each request (a few milliseconds) and cached briefly.
+pub(super) const PAGE_CACHE_CONTROL: &str = "public, max-age=60";
+
+pub(super) fn page(status: StatusCode, body: Vec<u8>) -> Response {
+    let mut r = typed(status, "text/html; charset=utf-8", body);
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static(PAGE_CACHE_CONTROL));
+    r
+}
+
+pub(super) fn pages<'a>(config: &'a Config, site: &'a Site) -> publish::Pages<'a> {
+    publish::Pages {
+        site: &config.site,
+        base_url: &site.base_url,
+        sections: &config.sections,
+        now: Some(Utc::now()),
+    }
+}
+
+/// `/`: every section's latest stories.
+pub(super) async fn front_page(State(state): State<Arc<AppState>>) -> Response {
+    let site = state.site();
+    if !site.ready {
+        return starting();
+    }
+    let config = state.config();
+    let listings: Vec<publish::Listing<'_>> = site
+        .sections
+        .iter()
+        .map(|s| publish::Listing {
+            section: &s.section,
+            entries: &s.entries[..s.entries.len().min(publish::FRONT_PAGE_STORIES)],
+        })
+        .collect();
+    page(StatusCode::OK, pages(&config, &site).front(&listings))
+}
+
+/// `/sections/{slug}/`: the section's stories (a feed page's worth).
+pub(super) fn section_page(state: &AppState, slug: &str) -> Response {
+    let site = state.site();
+    if !site.ready {
+        return starting();
+    }
+    let config = state.config();
+    let Some(section) = site.section(slug) else {
+        return page(StatusCode::NOT_FOUND, pages(&config, &site).not_found());
+    };
+    let listing = publish::Listing {
+        section: &section.section,
+        entries: &section.entries[..section.entries.len().min(site.page_size)],
+    };
+    page(StatusCode::OK, pages(&config, &site).section(&listing))
+}
+
+/// `/stories/{id}.html`: one story.
+pub(super) async fn story_page(State(state): State<Arc<AppState>>, Path(file): Path<String>) -> Response {
+    off_lane(state, move |state| {
+        let site = state.site();
+        if !site.ready {
+            return starting();
+        }
+        let config = state.config();
+        let pages = pages(&config, &site);
+        match file.strip_suffix(".html").and_then(|id| site.story(id)) {
+            Some((entry, sections)) => page(StatusCode::OK, pages.story(&entry, &sections)),
+            None => page(StatusCode::NOT_FOUND, pages.not_found()),
+        }
+    })
+    .await
+}
