@@ -355,3 +355,24 @@ pub(super) async fn opml(State(state): State<Arc<AppState>>, headers: HeaderMap)
     }
     serve_doc(&site.opml, &headers, &site.cache_control)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn feed_parameters_are_checked() {
+        assert_eq!(FeedParams::parse(Some("limit=10"), 500).unwrap().limit, Some(10));
+        assert!(FeedParams::parse(Some("limit=0"), 500).is_err());
+        assert!(FeedParams::parse(Some("limit=501"), 500).is_err());
+        assert!(FeedParams::parse(Some("since=yesterday"), 500).is_err());
+        let p = FeedParams::parse(Some("since=2026-11-25T08:00:00%2B01:00"), 500).unwrap();
+        assert_eq!(p.since.unwrap().to_rfc3339(), "2026-11-25T07:00:00+00:00");
+        let p = FeedParams::parse(Some("since=2026-11-25T08:00:00+01:00"), 500).unwrap();
+        assert_eq!(
+            p.since.unwrap().to_rfc3339(),
+            "2026-11-25T07:00:00+00:00",
+            "an unencoded +"
+        );
+    }
+}
