@@ -8,6 +8,8 @@
 //! elements, and the entries feed-rs refuses are left out (and counted in a
 //! warning the status page shows).
 
+use super::*;
+
 use std::ops::Range;
 use std::sync::LazyLock;
 
@@ -243,6 +245,147 @@ pub fn without_refused_entries<E>(
     // None refused: every entry reads alone, the trouble is elsewhere.
     let error = first_error?;
     Some((with(&kept), items.len() - kept.len(), error))
+}
+
+/// Second chances for documents feed-rs rejects but a reader would accept:
+/// each fix that applies is kept and the document parsed again; when none
+/// is enough, the entries feed-rs refuses are left out (the tolerant
+/// fallback of [`repair`]). Returns the feed, the document it was read
+/// from, and a warning when entries were left out.
+pub(super) fn retry(bytes: &[u8], url: Option<&Url>) -> Option<(fm::Feed, Vec<u8>, Option<String>)> {
+    type Fix = fn(&[u8]) -> Option<Vec<u8>>;
+    const FIXES: [Fix; 11] = [
+        repair::json_feed_version,
+        legacy_charset,
+        neutralize_invalid_xml_base,
+        repair::rss_shape,
+        repair::atom_shape,
+        base64_text_constructs,
+        generic_text_types,
+        out_of_line_content_types,
+        repair::media_texts,
+        repair::content_src_with_body,
+        repair::feed_in_page,
+    ];
+    let mut doc = Cow::Borrowed(bytes);
+    for fix in FIXES {
+        if let Some(fixed) = fix(&doc) {
+            doc = Cow::Owned(fixed);
+            if let Ok(feed) = parse_feed(&doc, url) {
+                return Some((feed, doc.into_owned(), None));
+            }
+        }
+    }
+    let items = cap::item_spans(&doc);
+    let (kept, left_out, error) = repair::without_refused_entries(&doc, &items, |d| parse_feed(d, url).map(drop))?;
+    let feed = parse_feed(&kept, url).ok()?;
+    let warning = format!(
+        "{left_out} of {} entries could not be read and were left out (the first: {error})",
+        items.len()
+    );
+    Some((feed, kept, Some(warning)))
+}
+
+/// feed-rs rejects a whole feed when a text construct has a MIME type it
+/// does not know (Atom 0.3's `application/xhtml+xml`, out-of-line
+/// `application/octet-stream` content): name them as Atom 1.0 does.
+pub(super) fn generic_text_types(bytes: &[u8]) -> Option<Vec<u8>> {
+    static TYPED: LazyLock<regex::bytes::Regex> = LazyLock::new(|| {
+        regex::bytes::Regex::new(r#"(<(?:[\w]+:)?(?:content|summary|title|subtitle|tagline|rights|copyright|info)\b[^>]*?\stype\s*=\s*)("[^"]*"|'[^']*')"#)
+            .expect("static regex")
+    });
+    let mut changed = false;
+    let out = TYPED.replace_all(bytes, |c: &regex::bytes::Captures<'_>| {
+        let value = &c[2][1..c[2].len() - 1];
+        if [&b"text"[..], b"html", b"xhtml"].contains(&value) {
+            return c[0].to_vec();
+        }
+        changed = true;
+        let kind: &[u8] = match value {
+            b"text/html" => b"\"html\"",
+            v if v.ends_with(b"xml") => b"\"xhtml\"",
+            _ => b"\"text\"",
+        };
+        [&c[1], kind].concat()
+    });
+    changed.then(|| out.into_owned())
+}
+
+/// A text construct (title, summary…) typed with a binary MIME type holds
+/// base64, as Atom content of such a type does (RFC 4287 §4.1.3.3):
+/// decoded, as readers show it, and typed text.
+pub(super) fn base64_text_constructs(bytes: &[u8]) -> Option<Vec<u8>> {
+    static TYPED: LazyLock<regex::bytes::Regex> = LazyLock::new(|| {
+        regex::bytes::Regex::new(
+            r#"(?s)<((?:[\w]+:)?(?:summary|title|subtitle|rights))(\s[^>]*?)\btype\s*=\s*("[^"]*"|'[^']*')([^>]*)>(.*?)</(?:[\w]+:)?(?:summary|title|subtitle|rights)\s*>"#,
+        )
+        .expect("static regex")
+    });
+    let mut changed = false;
+    let out = TYPED.replace_all(bytes, |c: &regex::bytes::Captures<'_>| {
+        let mime = String::from_utf8_lossy(&c[3][1..c[3].len() - 1]).to_ascii_lowercase();
+        let body = String::from_utf8_lossy(&c[5]);
+        let decoded = (is_base64_type(&mime) && !["text", "html", "xhtml"].contains(&mime.as_str()))
+            .then(|| decode_base64_text(&body))
+            .flatten();
+        let Some(decoded) = decoded else {
+            return c[0].to_vec();
+        };
+        changed = true;
+        let name = String::from_utf8_lossy(&c[1]);
+        format!(
+            "<{name}{} type=\"text\"{}>{}</{name}>",
+            String::from_utf8_lossy(&c[2]).trim_end(),
+            String::from_utf8_lossy(&c[4]),
+            escape_html(&decoded)
+        )
+        .into_bytes()
+    });
+    changed.then(|| out.into_owned())
+}
+
+/// Atom content given by reference (`src`) must name a MIME type; feed-rs
+/// refuses the whole feed when it says `html`, `text` or `xhtml` instead.
+pub(super) fn out_of_line_content_types(bytes: &[u8]) -> Option<Vec<u8>> {
+    static SRC: LazyLock<regex::bytes::Regex> = LazyLock::new(|| {
+        regex::bytes::Regex::new(
+            r#"<((?:\w+:)?content\b[^>]*\bsrc\s*=[^>]*?\btype\s*=\s*)("(?:html|text|xhtml)"|'(?:html|text|xhtml)')"#,
+        )
+        .expect("static regex")
+    });
+    let mut changed = false;
+    let out = SRC.replace_all(bytes, |c: &regex::bytes::Captures<'_>| {
+        changed = true;
+        let mime: &[u8] = match &c[2][1..c[2].len() - 1] {
+            b"html" => b"\"text/html\"",
+            b"xhtml" => b"\"application/xhtml+xml\"",
+            _ => b"\"text/plain\"",
+        };
+        [&b"<"[..], &c[1], mime].concat()
+    });
+    changed.then(|| out.into_owned())
+}
+
+/// Replaces `xml:base` values that are not URLs (which feed-rs refuses)
+/// with empty ones (which it ignores). None when there were none.
+pub(super) fn neutralize_invalid_xml_base(bytes: &[u8]) -> Option<Vec<u8>> {
+    static XML_BASE: LazyLock<regex::bytes::Regex> =
+        LazyLock::new(|| regex::bytes::Regex::new(r#"xml:base\s*=\s*(?:"([^"]*)"|'([^']*)')"#).expect("static regex"));
+    let mut changed = false;
+    let out = XML_BASE.replace_all(bytes, |c: &regex::bytes::Captures<'_>| {
+        let value = c.get(1).or_else(|| c.get(2)).map(|m| m.as_bytes()).unwrap_or_default();
+        let valid = matches!(
+            std::str::from_utf8(value).map(Url::parse),
+            Ok(Ok(_)) | Ok(Err(url::ParseError::RelativeUrlWithoutBase))
+        );
+        if valid {
+            c[0].to_vec()
+        } else {
+            changed = true;
+            b"xml:base=\"\"".to_vec()
+        }
+    });
+    changed.then(|| out.into_owned())
 }
 
 #[cfg(test)]
