@@ -1,0 +1,559 @@
+//! Checking `feeds.toml`: a [`Checker`] walks the document and collects
+//! every problem with its line. The walk and the generic value readers are
+//! here; each family of tables has its own file: `tables` (`[websub]`,
+//! `[site]`, `[store] backend`), `sections`, `sources`.
+
+mod sections;
+mod sources;
+mod tables;
+
+use super::values::*;
+use super::*;
+
+pub(super) const TOP_KEYS: &[&str] = &[
+    "server",
+    "site",
+    "websub",
+    "store",
+    "poll",
+    "retention",
+    "export",
+    "sections",
+    "sources",
+];
+pub(super) const EXPORT_KEYS: &[&str] = &["dir"];
+pub(super) const SITE_KEYS: &[&str] = &["title", "description", "language"];
+pub(super) const WEBSUB_KEYS: &[&str] = &["hub", "max_lease", "retry", "internal_callbacks", "poll_interval"];
+pub(super) const RETENTION_KEYS: &[&str] = &["max_entries", "max_age"];
+pub(super) const SERVER_KEYS: &[&str] = &[
+    "listen",
+    "base_url",
+    "page_size",
+    "max_page_size",
+    "cache_max_age",
+    "admin_token",
+    "status",
+    "archive_page_size",
+];
+pub(super) const STORE_KEYS: &[&str] = &["path", "cache", "backend", "url", "connections", "lease", "ca"];
+pub(super) const POLL_KEYS: &[&str] = &[
+    "schedule",
+    "every",
+    "timeout",
+    "concurrency",
+    "per_host",
+    "max_body",
+    "backoff_cap",
+    "jitter",
+    "respect_cache_headers",
+    "timezone",
+    "max_entries_per_poll",
+    "max_entry_size",
+    "internal_networks",
+    "websub",
+    "proxy",
+];
+pub(super) const SECTION_KEYS: &[&str] = &[
+    "slug",
+    "title",
+    "description",
+    "logo",
+    "language",
+    "categories",
+    "keywords",
+    "max_entries",
+    "max_age",
+    "digest",
+    "digest_time",
+    "digest_day",
+    "digest_delay",
+    "include",
+    "exclude",
+];
+pub(super) const SOURCE_KEYS: &[&str] = &[
+    "name",
+    "url",
+    "path",
+    "sections",
+    "schedule",
+    "every",
+    "title",
+    "timezone",
+    "websub",
+    "enabled",
+    "include",
+    "exclude",
+    "headers",
+    "auth",
+    "encoding",
+    "proxy",
+    "scrape",
+    "id",
+    "full_text",
+];
+pub(super) const SCRAPE_KEYS: &[&str] = &["item", "title", "link", "summary", "date", "image", "category"];
+
+/// Where each line starts, to turn byte offsets into line numbers in
+/// O(log lines) (counting newlines from the start for every value made
+/// checking 50,000 sources take minutes).
+pub(super) struct Lines(Vec<usize>);
+
+impl Lines {
+    pub(super) fn of(text: &str) -> Lines {
+        Lines(memchr::memchr_iter(b'\n', text.as_bytes()).collect())
+    }
+
+    /// The 1-based line of byte `offset`.
+    pub(super) fn line(&self, offset: usize) -> usize {
+        self.0.partition_point(|&newline| newline < offset) + 1
+    }
+}
+
+/// Walks the document, collecting problems instead of stopping at the first.
+pub(super) struct Checker {
+    pub(super) lines: Lines,
+    pub(super) file: String,
+    pub(super) base_dir: PathBuf,
+    pub(super) problems: Vec<Problem>,
+}
+
+/// A table being read, with the words that name it in messages.
+pub(super) struct Tbl<'t> {
+    pub(super) table: &'t dyn TableLike,
+    pub(super) what: String,
+    pub(super) line: usize,
+}
+
+impl Checker {
+    pub(super) fn line(&self, span: Option<Range<usize>>) -> usize {
+        span.map(|s| self.lines.line(s.start)).unwrap_or(1)
+    }
+
+    pub(super) fn problem(&mut self, line: usize, message: String) {
+        self.problems.push(Problem {
+            file: self.file.clone(),
+            line,
+            message,
+        });
+    }
+
+    pub(super) fn config(&mut self, root: &toml_edit::Table, path: &Path) -> Config {
+        let root = Tbl {
+            table: root,
+            what: String::new(),
+            line: 1,
+        };
+        self.unknown_keys(&root, TOP_KEYS);
+
+        let server = self.table(&root, "server");
+        let store = self.table(&root, "store");
+        let poll = self.table(&root, "poll");
+        let retention_table = self.table(&root, "retention");
+        let export = self.table(&root, "export");
+        let site = self.table(&root, "site");
+        let websub = self.table(&root, "websub");
+        for (table, known) in [
+            (&websub, WEBSUB_KEYS),
+            (&export, EXPORT_KEYS),
+            (&site, SITE_KEYS),
+            (&server, SERVER_KEYS),
+            (&store, STORE_KEYS),
+            (&poll, POLL_KEYS),
+            (&retention_table, RETENTION_KEYS),
+        ] {
+            if let Some(t) = table {
+                self.unknown_keys(t, known);
+            }
+        }
+
+        let listen = server
+            .as_ref()
+            .and_then(|t| self.parsed(t, "listen", "an address such as \"127.0.0.1:8080\"", |s| s.parse().ok()))
+            .unwrap_or_else(|| DEFAULT_LISTEN.parse().expect("default address parses"));
+        let base_url = server.as_ref().and_then(|t| {
+            self.parsed(t, "base_url", "an absolute http(s) URL", |s| {
+                Url::parse(s)
+                    .ok()
+                    .filter(|u| matches!(u.scheme(), "http" | "https"))
+                    .map(|_| s.trim_end_matches('/').to_string())
+            })
+        });
+
+        let page_size = server
+            .as_ref()
+            .and_then(|t| self.integer(t, "page_size", 1, 10_000))
+            .map_or(DEFAULT_PAGE_SIZE, |n| n as usize);
+        let max_page_size = server
+            .as_ref()
+            .and_then(|t| self.integer(t, "max_page_size", 1, 10_000))
+            .map_or(DEFAULT_MAX_PAGE_SIZE.max(page_size), |n| n as usize);
+        if max_page_size < page_size {
+            let line = server.as_ref().map_or(1, |t| t.line);
+            self.problem(
+                line,
+                format!("[server]: max_page_size ({max_page_size}) is below page_size ({page_size})"),
+            );
+        }
+        let cache_max_age = server
+            .as_ref()
+            .and_then(|t| self.parsed_with(t, "cache_max_age", parse_duration_or_zero))
+            .unwrap_or(DEFAULT_CACHE_MAX_AGE);
+        let admin_token = server
+            .as_ref()
+            .and_then(|t| self.string(t, "admin_token"))
+            .and_then(|(token, line)| {
+                if token.trim().is_empty() || token.chars().any(char::is_whitespace) {
+                    self.problem(line, "[server] admin_token: must not be blank or hold spaces".into());
+                    None
+                } else if token.chars().count() < 16 {
+                    self.problem(line, "[server] admin_token: use at least 16 characters".into());
+                    None
+                } else {
+                    Some(token)
+                }
+            });
+        let status = match server.as_ref().and_then(|t| self.string(t, "status")) {
+            None => StatusAccess::Public,
+            Some((s, _)) if s == "public" => StatusAccess::Public,
+            Some((s, line)) if s == "private" => {
+                if admin_token.is_none() && !server.as_ref().is_some_and(|t| t.table.contains_key("admin_token")) {
+                    self.problem(
+                        line,
+                        "[server] status = \"private\" needs an admin_token: the status page is shown to whoever gives it".into(),
+                    );
+                }
+                StatusAccess::Private
+            }
+            Some((s, line)) => {
+                self.problem(
+                    line,
+                    format!("[server] status: expected \"public\" or \"private\", not \"{s}\""),
+                );
+                StatusAccess::Public
+            }
+        };
+        let site = site.as_ref().map(|t| self.site(t)).unwrap_or_default();
+        let websub = websub.as_ref().map(|t| self.websub(t)).unwrap_or_default();
+        let archive_page_size = server
+            .as_ref()
+            .and_then(|t| self.integer(t, "archive_page_size", 10, 1000))
+            .map_or(DEFAULT_ARCHIVE_PAGE_SIZE.min(page_size), |n| n as usize);
+        if archive_page_size > page_size {
+            let line = server.as_ref().map_or(1, |t| t.line);
+            self.problem(
+                line,
+                format!(
+                    "[server]: archive_page_size ({archive_page_size}) is above page_size ({page_size}): stories between the feed and the archive would be in neither"
+                ),
+            );
+        }
+
+        let store_path = match store.as_ref().and_then(|t| self.string(t, "path")) {
+            Some((p, line)) => {
+                let path = self.base_dir.join(p);
+                if path.exists() && !path.is_dir() {
+                    self.problem(
+                        line,
+                        format!("[store] path: {} is a file; the store is a folder", path.display()),
+                    );
+                }
+                path
+            }
+            None => self.base_dir.join("data/thau.sled"),
+        };
+        let export_dir = export.as_ref().and_then(|t| self.string(t, "dir")).map(|(d, line)| {
+            let dir = self.base_dir.join(d);
+            if dir.exists() && !dir.is_dir() {
+                self.problem(line, format!("[export] dir: {} is not a folder", dir.display()));
+            }
+            dir
+        });
+        let store_cache = store
+            .as_ref()
+            .and_then(|t| self.parsed_with(t, "cache", parse_size))
+            .unwrap_or(DEFAULT_STORE_CACHE);
+        let backend = store.as_ref().map_or(Backend::Sled, |t| self.backend(t));
+
+        let timing = poll
+            .as_ref()
+            .and_then(|t| self.timing(t))
+            .unwrap_or_else(|| Timing::Cron(Schedule::parse(DEFAULT_SCHEDULE).expect("default schedule parses")));
+        let per_host = poll
+            .as_ref()
+            .and_then(|t| self.integer(t, "per_host", 1, 1024))
+            .map_or(DEFAULT_PER_HOST, |n| n as usize);
+        let backoff_cap = poll
+            .as_ref()
+            .and_then(|t| self.parsed_with(t, "backoff_cap", parse_duration))
+            .unwrap_or(DEFAULT_BACKOFF_CAP);
+        let jitter = poll
+            .as_ref()
+            .and_then(|t| self.parsed_with(t, "jitter", parse_duration_or_zero))
+            .unwrap_or(DEFAULT_JITTER);
+        let respect_cache_headers = poll
+            .as_ref()
+            .and_then(|t| self.boolean(t, "respect_cache_headers"))
+            .unwrap_or(false);
+        let timeout = poll
+            .as_ref()
+            .and_then(|t| self.parsed_with(t, "timeout", parse_duration))
+            .unwrap_or(DEFAULT_TIMEOUT);
+        let concurrency = poll
+            .as_ref()
+            .and_then(|t| self.integer(t, "concurrency", 1, 1024))
+            .map(|n| n as usize)
+            .unwrap_or(DEFAULT_CONCURRENCY);
+        let max_body = poll
+            .as_ref()
+            .and_then(|t| match t.table.get("max_body") {
+                Some(Item::Value(Value::Integer(_))) => self.integer(t, "max_body", 1024, i64::MAX).map(|n| n as u64),
+                _ => self.parsed_with(t, "max_body", parse_size),
+            })
+            .unwrap_or(DEFAULT_MAX_BODY);
+
+        let max_entry_size = poll
+            .as_ref()
+            .and_then(|t| match t.table.get("max_entry_size") {
+                Some(Item::Value(Value::Integer(_))) => {
+                    self.integer(t, "max_entry_size", 1024, 1 << 30).map(|n| n as u64)
+                }
+                _ => self.parsed_with(t, "max_entry_size", parse_size),
+            })
+            .map_or(crate::normalize::DEFAULT_MAX_TEXT, |n| n.clamp(1024, 1 << 30) as usize);
+        let max_entries_per_poll = poll
+            .as_ref()
+            .and_then(|t| self.integer(t, "max_entries_per_poll", 1, 1_000_000))
+            .map_or(DEFAULT_MAX_ENTRIES_PER_POLL, |n| n as usize);
+        let internal_networks: Vec<Net> = match poll.as_ref().and_then(|t| self.string_list(t, "internal_networks")) {
+            Some(list) => list
+                .into_iter()
+                .filter_map(|(s, line)| {
+                    Net::parse(&s)
+                        .map_err(|e| self.problem(line, format!("[poll] internal_networks: \"{s}\": {e}")))
+                        .ok()
+                })
+                .collect(),
+            None => DEFAULT_INTERNAL_NETWORKS
+                .iter()
+                .map(|s| Net::parse(s).expect("default networks parse"))
+                .collect(),
+        };
+        let retention = retention_table.as_ref().map(|t| self.retention(t)).unwrap_or_default();
+        let timezone = poll
+            .as_ref()
+            .and_then(|t| self.parsed_with(t, "timezone", parse_timezone));
+        let sections = self.sections(&root, timezone);
+        let websub_default = poll.as_ref().and_then(|t| self.boolean(t, "websub")).unwrap_or(false);
+        let proxy = poll.as_ref().and_then(|t| self.proxy(t));
+        let sources = self.sources(&root, &sections, timezone, websub_default, proxy.clone());
+
+        Config {
+            file: path.to_owned(),
+            server: ServerConfig {
+                listen,
+                base_url,
+                page_size,
+                max_page_size,
+                cache_max_age,
+                admin_token,
+                status,
+                archive_page_size,
+            },
+            site,
+            websub,
+            store: StoreConfig {
+                path: store_path,
+                cache: store_cache,
+                backend,
+            },
+            poll: PollConfig {
+                timing,
+                timeout,
+                concurrency,
+                per_host,
+                max_body,
+                backoff_cap,
+                jitter,
+                respect_cache_headers,
+                max_entries_per_poll,
+                max_entry_size,
+                internal_networks: internal_networks.into(),
+                proxy,
+            },
+            retention,
+            export_dir,
+            sections,
+            by_name: sources.iter().enumerate().map(|(i, s)| (s.name.clone(), i)).collect(),
+            sources,
+        }
+    }
+
+    pub(super) fn boolean(&mut self, t: &Tbl<'_>, key: &str) -> Option<bool> {
+        let (v, line) = self.value(t, key)?;
+        let b = v.and_then(Value::as_bool);
+        if b.is_none() {
+            self.type_problem(t, key, line, "true or false");
+        }
+        b
+    }
+
+    pub(super) fn unknown_keys(&mut self, t: &Tbl<'_>, known: &[&str]) {
+        for (key, _) in t.table.iter() {
+            if known.contains(&key) {
+                continue;
+            }
+            let line = self.line(t.table.key(key).and_then(|k| k.span()));
+            let hint = did_you_mean(key, known.iter().copied());
+            let prefix = if t.what.is_empty() {
+                String::new()
+            } else {
+                format!("{}: ", t.what)
+            };
+            self.problem(line, format!("{prefix}unknown key \"{key}\"{hint}"));
+        }
+    }
+
+    pub(super) fn table<'t>(&mut self, parent: &Tbl<'t>, key: &str) -> Option<Tbl<'t>> {
+        let item = parent.table.get(key)?;
+        match item.as_table_like() {
+            Some(table) => Some(Tbl {
+                table,
+                what: format!("[{key}]"),
+                line: self.line(item.span().or_else(|| parent.table.key(key).and_then(|k| k.span()))),
+            }),
+            None => {
+                let line = self.line(item.span());
+                self.problem(line, format!("{key}: expected a table [{key}]"));
+                None
+            }
+        }
+    }
+
+    pub(super) fn array_of_tables<'t>(&mut self, parent: &Tbl<'t>, key: &str) -> Vec<Tbl<'t>> {
+        let Some(item) = parent.table.get(key) else {
+            return Vec::new();
+        };
+        let singular = key.trim_end_matches('s');
+        match item {
+            Item::ArrayOfTables(array) => array
+                .iter()
+                .enumerate()
+                .map(|(i, table)| Tbl {
+                    table,
+                    what: format!("{singular} #{}", i + 1),
+                    line: self.line(table.span()),
+                })
+                .collect(),
+            Item::Value(Value::Array(array)) => array
+                .iter()
+                .enumerate()
+                .filter_map(|(i, v)| match v.as_inline_table() {
+                    Some(table) => Some(Tbl {
+                        table,
+                        what: format!("{singular} #{}", i + 1),
+                        line: self.line(v.span()),
+                    }),
+                    None => {
+                        let line = self.line(v.span());
+                        self.problem(line, format!("{key}: expected tables ([[{key}]])"));
+                        None
+                    }
+                })
+                .collect(),
+            other => {
+                let line = self.line(other.span());
+                self.problem(line, format!("{key}: expected [[{key}]] tables"));
+                Vec::new()
+            }
+        }
+    }
+
+    /// The value under `key` (None inside when it is a table) and its line.
+    pub(super) fn value<'t>(&self, t: &Tbl<'t>, key: &str) -> Option<(Option<&'t Value>, usize)> {
+        let item = t.table.get(key)?;
+        let line = self.line(item.span().or_else(|| t.table.key(key).and_then(|k| k.span())));
+        Some((item.as_value(), line))
+    }
+
+    pub(super) fn type_problem(&mut self, t: &Tbl<'_>, key: &str, line: usize, expected: &str) {
+        let prefix = if t.what.starts_with('[') {
+            format!("{} {key}", t.what)
+        } else {
+            format!("{}: {key}", t.what)
+        };
+        self.problem(line, format!("{prefix}: expected {expected}"));
+    }
+
+    pub(super) fn string(&mut self, t: &Tbl<'_>, key: &str) -> Option<(String, usize)> {
+        let (v, line) = self.value(t, key)?;
+        match v.and_then(Value::as_str) {
+            Some(s) => Some((s.to_string(), line)),
+            None => {
+                self.type_problem(t, key, line, "a string");
+                None
+            }
+        }
+    }
+
+    pub(super) fn required_string(&mut self, t: &Tbl<'_>, key: &str) -> Option<(String, usize)> {
+        if t.table.get(key).is_none() {
+            self.problem(t.line, format!("{}: missing {key}", t.what));
+            return None;
+        }
+        self.string(t, key)
+    }
+
+    pub(super) fn string_list(&mut self, t: &Tbl<'_>, key: &str) -> Option<Vec<(String, usize)>> {
+        let (v, line) = self.value(t, key)?;
+        let list = v.and_then(Value::as_array).and_then(|a| {
+            a.iter()
+                .map(|v| v.as_str().map(|s| (s.to_string(), self.line(v.span()).max(line))))
+                .collect::<Option<Vec<_>>>()
+        });
+        if list.is_none() {
+            self.type_problem(t, key, line, "a list of strings");
+        }
+        list
+    }
+
+    pub(super) fn integer(&mut self, t: &Tbl<'_>, key: &str, min: i64, max: i64) -> Option<i64> {
+        let (v, line) = self.value(t, key)?;
+        match v.and_then(Value::as_integer) {
+            Some(n) if (min..=max).contains(&n) => Some(n),
+            _ => {
+                let expected = if max == i64::MAX {
+                    format!("an integer of at least {min}")
+                } else {
+                    format!("an integer from {min} to {max}")
+                };
+                self.type_problem(t, key, line, &expected);
+                None
+            }
+        }
+    }
+
+    pub(super) fn parsed<T>(&mut self, t: &Tbl<'_>, key: &str, expected: &str, parse: impl Fn(&str) -> Option<T>) -> Option<T> {
+        let (s, line) = self.string(t, key)?;
+        let parsed = parse(&s);
+        if parsed.is_none() {
+            self.type_problem(t, key, line, &format!("{expected}, not \"{s}\""));
+        }
+        parsed
+    }
+
+    pub(super) fn parsed_with<T>(&mut self, t: &Tbl<'_>, key: &str, parse: impl Fn(&str) -> Result<T, String>) -> Option<T> {
+        let (s, line) = self.string(t, key)?;
+        match parse(&s) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                let prefix = if t.what.starts_with('[') {
+                    format!("{} {key}", t.what)
+                } else {
+                    format!("{}: {key}", t.what)
+                };
+                self.problem(line, format!("{prefix}: \"{s}\": {e}"));
+                None
+            }
+        }
+    }
+}
