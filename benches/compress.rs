@@ -73,11 +73,17 @@ fn main() {
         (seed >> 33) as usize
     };
     let vocabulary: Vec<String> = (0..50_000)
-        .map(|_| (0..2 + next() % 9).map(|_| (b'a' + (next() % 26) as u8) as char).collect())
+        .map(|_| {
+            (0..2 + next() % 9)
+                .map(|_| (b'a' + (next() % 26) as u8) as char)
+                .collect()
+        })
         .collect();
     let mut section = String::from("<rss version=\"2.0\"><channel><title>long</title>");
     for i in 0..45 {
-        section.push_str(&format!("<item><guid>g{i}</guid><title>t{i}</title><description>&lt;p&gt;"));
+        section.push_str(&format!(
+            "<item><guid>g{i}</guid><title>t{i}</title><description>&lt;p&gt;"
+        ));
         while section.len() < (i + 1) * 200_000 {
             section.push_str(&vocabulary[next() % vocabulary.len()]);
             section.push(' ');

@@ -231,7 +231,10 @@ pub async fn serve(
     if let Some(publisher) = publisher
         && tokio::time::timeout(RENDER_GRACE, publisher).await.is_err()
     {
-        warn!("a render was still running after {}s: abandoned", RENDER_GRACE.as_secs());
+        warn!(
+            "a render was still running after {}s: abandoned",
+            RENDER_GRACE.as_secs()
+        );
     }
     // A flush that hangs (a full or failing disk) must not keep thau from
     // stopping: give up after the grace period and say so.

@@ -92,9 +92,7 @@ fn w3c_dtf(text: &str) -> Option<(NaiveDateTime, Option<FixedOffset>)> {
         Some(h) => h * 3600 + number(5)? * 60 + number(6).unwrap_or(0),
         None => 0,
     };
-    let local = first.and_time(NaiveTime::MIN)
-        + chrono::TimeDelta::days(day - 1)
-        + chrono::TimeDelta::seconds(seconds);
+    let local = first.and_time(NaiveTime::MIN) + chrono::TimeDelta::days(day - 1) + chrono::TimeDelta::seconds(seconds);
     let offset = match c.get(7) {
         Some(zone) => Some(numeric_offset(zone.as_str())?),
         None => None,

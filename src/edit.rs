@@ -130,10 +130,7 @@ pub fn lock(path: &Path) -> Result<EditLock, EditError> {
 /// Reads `path`, edits its text with `edit` (given the text and the config
 /// it holds now), and writes the result atomically, all under the edit
 /// lock: what another command wrote meanwhile is read, not overwritten.
-pub fn edit_file(
-    path: &Path,
-    edit: impl FnOnce(&str, &Config) -> Result<String, EditError>,
-) -> Result<(), EditError> {
+pub fn edit_file(path: &Path, edit: impl FnOnce(&str, &Config) -> Result<String, EditError>) -> Result<(), EditError> {
     let _lock = lock(path)?;
     let text = std::fs::read_to_string(path).map_err(|e| EditError::Read(path.display().to_string(), e))?;
     let config = Config::parse(&text, path).map_err(|e| EditError::Current(path.display().to_string(), e))?;
@@ -471,7 +468,13 @@ pub async fn discover(url: &url::Url, config: &Config) -> Result<Vec<Candidate>,
     );
     limits.proxy = config.poll.proxy.clone();
     let read = |url: url::Url, reach: crate::outbound::Reach| {
-        let (fetcher, limits) = (fetcher.clone(), crate::fetch::Limits { reach, ..limits.clone() });
+        let (fetcher, limits) = (
+            fetcher.clone(),
+            crate::fetch::Limits {
+                reach,
+                ..limits.clone()
+            },
+        );
         async move {
             let out = fetcher
                 .fetch(&Location::Url(url.clone()), &Default::default(), limits)

@@ -218,14 +218,16 @@ fn main() -> ExitCode {
             pick,
         } => add(&config, &cli.config, &url, name, &section, pick),
         Command::Import { file, section } => import(&config, &cli.config, &file, &section),
-        Command::Remove { name } => edited(&cli.config, |text, _| thau::edit::remove_source(text, &cli.config, &name))
-            .map_or_else(
-                |code| code,
-                |()| {
-                    println!("removed source \"{name}\" from {}", cli.config.display());
-                    ExitCode::SUCCESS
-                },
-            ),
+        Command::Remove { name } => edited(&cli.config, |text, _| {
+            thau::edit::remove_source(text, &cli.config, &name)
+        })
+        .map_or_else(
+            |code| code,
+            |()| {
+                println!("removed source \"{name}\" from {}", cli.config.display());
+                ExitCode::SUCCESS
+            },
+        ),
         Command::TestSource { name } => test_source(&config, &name),
         Command::Sources { opml } => {
             if opml {
@@ -270,7 +272,9 @@ fn add(
     if let Err(code) = known_sections(config, path, sections) {
         return code;
     }
-    let Ok(url) = url::Url::parse(url).map_err(|e| eprintln!("thau: {}: not a URL ({e})", thau::redact::redacted_str(url))) else {
+    let Ok(url) =
+        url::Url::parse(url).map_err(|e| eprintln!("thau: {}: not a URL ({e})", thau::redact::redacted_str(url)))
+    else {
         return ExitCode::from(UNUSABLE);
     };
     let Some(runtime) = runtime(false) else {

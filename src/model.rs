@@ -356,10 +356,16 @@ mod site_tests {
 
     #[test]
     fn sites_are_registered_domains() {
-        assert!(same_site("https://feeds.courrier.example/rss", "https://www.courrier.example/a/1"));
+        assert!(same_site(
+            "https://feeds.courrier.example/rss",
+            "https://www.courrier.example/a/1"
+        ));
         assert!(same_site("http://127.0.0.1:8080/feed", "http://127.0.0.1:9090/a"));
         assert!(!same_site("https://evil.example/feed", "https://courrier.example/a"));
-        assert!(same_site("https://www.bbc.co.uk/news/rss.xml", "https://bbc.co.uk/news/1"));
+        assert!(same_site(
+            "https://www.bbc.co.uk/news/rss.xml",
+            "https://bbc.co.uk/news/1"
+        ));
         assert!(!same_site("https://bbc.co.uk/rss", "https://evil.co.uk/1"));
         assert!(!same_site("https://herault.gouv.fr/rss", "https://gard.gouv.fr/a"));
         assert!(!same_site("https://a.example/", "not a url"));

@@ -86,7 +86,9 @@ pub enum Reach {
 pub enum Scope {
     Anywhere,
     /// Public addresses, and this one origin whatever its address.
-    Public { except: Option<url::Origin> },
+    Public {
+        except: Option<url::Origin>,
+    },
 }
 
 /// A request the policy refuses to send.
@@ -230,15 +232,13 @@ impl Outbound {
         let scope = self.scope(url, reach).await;
         self.client(url, &scope, None)?;
         match scope {
-            Scope::Public { except } if except.as_ref() != Some(&url.origin()) => {
-                match self.internal_host(url).await {
-                    Some(address) => Err(Refused::Internal {
-                        url: crate::redact::redacted(url).to_string(),
-                        address: address.to_string(),
-                    }),
-                    None => Ok(()),
-                }
-            }
+            Scope::Public { except } if except.as_ref() != Some(&url.origin()) => match self.internal_host(url).await {
+                Some(address) => Err(Refused::Internal {
+                    url: crate::redact::redacted(url).to_string(),
+                    address: address.to_string(),
+                }),
+                None => Ok(()),
+            },
             _ => Ok(()),
         }
     }
@@ -346,7 +346,12 @@ mod tests {
             let ip: IpAddr = spelling.parse().unwrap();
             assert!(is_internal(ip, &internal), "{spelling} passed as public");
         }
-        for public in ["93.184.216.34", "2606:2800:220:1::", "64:ff9b::5db8:d822", "2002:5db8:d822::1"] {
+        for public in [
+            "93.184.216.34",
+            "2606:2800:220:1::",
+            "64:ff9b::5db8:d822",
+            "2002:5db8:d822::1",
+        ] {
             let ip: IpAddr = public.parse().unwrap();
             assert!(!is_internal(ip, &internal), "{public} taken for internal");
         }

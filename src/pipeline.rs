@@ -210,7 +210,10 @@ impl Poller {
                 let bytes = doc.body.len() as u64;
                 // Scraping parses a whole page: like every parse, off the
                 // async threads (which serve and schedule).
-                let scrape = source.scrape.clone().map(|rules| (rules, source.encoding, source.timezone));
+                let scrape = source
+                    .scrape
+                    .clone()
+                    .map(|rules| (rules, source.encoding, source.timezone));
                 if scrape.is_some() {
                     // The page is decoded there (in `encoding` if given).
                 } else if let Some(encoding) = source.encoding {

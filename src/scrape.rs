@@ -102,9 +102,10 @@ impl Field {
             let mut out = Vec::new();
             for node in element.descendants() {
                 if let Some(text) = node.value().as_text() {
-                    let hidden = node.ancestors().filter_map(ElementRef::wrap).any(|a| {
-                        matches!(a.value().name(), "script" | "style" | "template" | "noscript")
-                    });
+                    let hidden = node
+                        .ancestors()
+                        .filter_map(ElementRef::wrap)
+                        .any(|a| matches!(a.value().name(), "script" | "style" | "template" | "noscript"));
                     if !hidden {
                         out.push(text.to_string());
                     }

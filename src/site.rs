@@ -296,7 +296,11 @@ impl Site {
                 .entries()
                 .iter()
                 .take(page_size)
-                .map(|e| e.title.len() + e.summary.as_ref().map_or(0, String::len) + e.content.as_ref().map_or(0, String::len))
+                .map(|e| {
+                    e.title.len()
+                        + e.summary.as_ref().map_or(0, String::len)
+                        + e.content.as_ref().map_or(0, String::len)
+                })
                 .sum()
         };
         let mut order: Vec<usize> = (0..count).collect();

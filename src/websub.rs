@@ -223,11 +223,9 @@ impl Hub {
                 // A callback that streams more than a challenge's worth is
                 // not read further.
                 Ok(r) if r.status().is_success() => {
-                    let answer = tokio::time::timeout(
-                        CALL_TIMEOUT,
-                        crate::outbound::read_at_most(r, MAX_CHALLENGE_ANSWER),
-                    )
-                    .await;
+                    let answer =
+                        tokio::time::timeout(CALL_TIMEOUT, crate::outbound::read_at_most(r, MAX_CHALLENGE_ANSWER))
+                            .await;
                     matches!(answer, Ok(Ok(Some(body))) if body == challenge.as_bytes())
                 }
                 Ok(r) => {
@@ -771,8 +769,8 @@ pub mod subscriber {
             // Any of the four the Recommendation names (§8): public hubs
             // commonly sign with sha1.
             fn hmac_hex<M: hmac::Mac + hmac::digest::KeyInit>(secret: &str, body: &[u8]) -> String {
-                let mut mac = <M as hmac::digest::KeyInit>::new_from_slice(secret.as_bytes())
-                    .expect("HMAC takes any key length");
+                let mut mac =
+                    <M as hmac::digest::KeyInit>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key length");
                 mac.update(body);
                 crate::normalize::hex(&mac.finalize().into_bytes())
             }
@@ -810,7 +808,7 @@ pub mod subscriber {
                 content_type,
                 Utc::now(),
             )
-                .map_err(|e| (StatusCode::UNPROCESSABLE_ENTITY, format!("{e}\n")))
+            .map_err(|e| (StatusCode::UNPROCESSABLE_ENTITY, format!("{e}\n")))
         }
     }
 }

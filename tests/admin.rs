@@ -778,7 +778,8 @@ fn a_source_behind_a_proxy_is_fetched_through_it() {
     let run = socks.thau(&["check"]);
     assert_eq!(run.code(), 2);
     assert!(
-        run.stderr().contains("feeds.toml:4: source \"x\": proxy: \"socks5://p:1080\": SOCKS proxies are not supported"),
+        run.stderr()
+            .contains("feeds.toml:4: source \"x\": proxy: \"socks5://p:1080\": SOCKS proxies are not supported"),
         "{}",
         run.stderr()
     );
@@ -788,10 +789,15 @@ fn a_source_behind_a_proxy_is_fetched_through_it() {
     let from_env = Site::new(&format!(
         "[poll]\nproxy = \"$THAU_TEST_PROXY\"\n\n[[sources]]\nname = \"courrier\"\nurl = \"http://courrier.invalid/rss.xml\"\n"
     ));
-    let run = from_env.command(&["check"]).env_remove("THAU_TEST_PROXY").output().unwrap();
+    let run = from_env
+        .command(&["check"])
+        .env_remove("THAU_TEST_PROXY")
+        .output()
+        .unwrap();
     assert_eq!(run.status.code(), Some(2));
     assert!(
-        String::from_utf8_lossy(&run.stderr).contains("feeds.toml:2: [poll] proxy: the environment variable THAU_TEST_PROXY is not set"),
+        String::from_utf8_lossy(&run.stderr)
+            .contains("feeds.toml:2: [poll] proxy: the environment variable THAU_TEST_PROXY is not set"),
         "{}",
         String::from_utf8_lossy(&run.stderr)
     );

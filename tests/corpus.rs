@@ -274,7 +274,11 @@ fn feedparser_reads(inputs: &[String]) -> Option<Vec<Option<chrono::DateTime<Utc
     Some(
         String::from_utf8_lossy(&out.stdout)
             .lines()
-            .map(|l| serde_json::from_str::<Option<String>>(l).unwrap().and_then(|s| s.parse().ok()))
+            .map(|l| {
+                serde_json::from_str::<Option<String>>(l)
+                    .unwrap()
+                    .and_then(|s| s.parse().ok())
+            })
             .collect(),
     )
 }
@@ -291,7 +295,10 @@ fn feedparser_date_vectors_are_read_right_or_not_at_all() {
     let url = Url::parse("http://corpus.example/feed.xml").unwrap();
     let (mut right, mut wrong, mut unread) = (0, Vec::new(), Vec::new());
     let vectors: Vec<serde_json::Value> = vectors.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
-    let inputs: Vec<String> = vectors.iter().map(|v| v["input"].as_str().unwrap().to_string()).collect();
+    let inputs: Vec<String> = vectors
+        .iter()
+        .map(|v| v["input"].as_str().unwrap().to_string())
+        .collect();
     let overall = feedparser_reads(&inputs);
     if overall.is_none() {
         eprintln!("Python feedparser not found: vectors its parsers refuse are expected unread");

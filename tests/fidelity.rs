@@ -98,7 +98,10 @@ fn one_odd_element_costs_that_element_never_the_feed() {
     let atom = get(&serve.url("/sections/s/atom.xml")).text();
     assert!(atom.contains("Le port") && atom.contains("La criée"), "{atom}");
     assert!(atom.contains("de Sète"), "the media description is the text: {atom}");
-    assert!(!atom.contains("Étrange"), "the entry feed-rs refuses is left out: {atom}");
+    assert!(
+        !atom.contains("Étrange"),
+        "the entry feed-rs refuses is left out: {atom}"
+    );
     let status = get(&serve.url("/status")).text();
     assert!(status.contains("warning: 1 of 3 entries could not be read"), "{status}");
 
@@ -115,7 +118,11 @@ fn one_odd_element_costs_that_element_never_the_feed() {
         <entry><id>urn:p1</id><title>Lue quand même</title><updated>2026-11-20T10:00:00Z</updated><link href="http://example.org/p1"/></entry></feed>
         </body></html>"#;
     let (_, serve, _site, _origin) = served(page, "application/xhtml+xml");
-    assert!(get(&serve.url("/sections/s/atom.xml")).text().contains("Lue quand même"));
+    assert!(
+        get(&serve.url("/sections/s/atom.xml"))
+            .text()
+            .contains("Lue quand même")
+    );
 }
 
 /// Escaped text was decoded twice (`Vector&lt;T&gt;` became "Vector"), and
@@ -213,9 +220,15 @@ fn future_dates_are_published_as_the_source_gives_them() {
     let erreur = entries.iter().find(|e| e.title == "Erreur").unwrap();
     assert_eq!(erreur.published.to_rfc3339(), "2100-01-01T00:00:00+00:00");
     let feed = get(&serve.url("/sections/s/rss.xml")).text();
-    let at = |t: &str| feed.find(&format!("<title>{t}</title>")).unwrap_or_else(|| panic!("{t}: {feed}"));
+    let at = |t: &str| {
+        feed.find(&format!("<title>{t}</title>"))
+            .unwrap_or_else(|| panic!("{t}: {feed}"))
+    };
     // By date, newest first; the year-2100 mistake sorts as first seen.
-    assert!(at("Festival") < at("Concert") && at("Concert") < at("Erreur") && at("Erreur") < at("Hier"), "{feed}");
+    assert!(
+        at("Festival") < at("Concert") && at("Concert") < at("Erreur") && at("Erreur") < at("Hier"),
+        "{feed}"
+    );
     assert!(feed.contains("1 Jan 2100 00:00:00"), "{feed}");
 }
 
@@ -281,11 +294,20 @@ fn stories_are_one_only_when_they_are_the_same_story() {
     assert_eq!(site.thau(&["poll"]).code(), 0);
     let entries = site.entries();
     let titles: Vec<&str> = entries.iter().map(|e| e.title.as_str()).collect();
-    for t in ["Collecte des encombrants", "Fermeture de la piscine", "Le maire répond", "10 h : ouverture", "12 h : clôture"] {
+    for t in [
+        "Collecte des encombrants",
+        "Fermeture de la piscine",
+        "Le maire répond",
+        "10 h : ouverture",
+        "12 h : clôture",
+    ] {
         assert!(titles.contains(&t), "{t} in {titles:?}");
     }
     assert_eq!(entries.len(), 6, "{titles:?}");
-    let discours = entries.iter().find(|e| e.link.as_deref() == Some("https://live.example/direct#update-2")).unwrap();
+    let discours = entries
+        .iter()
+        .find(|e| e.link.as_deref() == Some("https://live.example/direct#update-2"))
+        .unwrap();
     assert_eq!(discours.title, "11 h : discours", "the origin's version");
     assert_eq!(discours.source_names().collect::<Vec<_>>(), ["live", "relay"]);
     let opening = entries.iter().find(|e| e.title == "10 h : ouverture").unwrap();
@@ -339,7 +361,10 @@ fn json_feeds_as_written_and_scraped_text_without_scripts() {
     ));
     assert_eq!(site.thau(&["poll"]).code(), 0);
     let summary = site.entries()[0].summary.clone().unwrap_or_default();
-    assert!(summary.contains("Les travaux") && summary.contains("commencent."), "{summary}");
+    assert!(
+        summary.contains("Les travaux") && summary.contains("commencent."),
+        "{summary}"
+    );
     assert!(!summary.contains("x()"), "{summary}");
 }
 
@@ -351,10 +376,16 @@ fn tracking_pixels_are_never_pictures() {
         <description>&lt;p&gt;Texte&lt;/p&gt;&lt;img src="https://feeds.feedburner.com/~r/x/~4/abc" height="1" width="1"&gt;&lt;img src="https://cdn.example/bug.gif" width="1" height="1"&gt;&lt;img src="https://cdn.example/photo.jpg" alt="Le port"&gt;</description></item></channel></rss>"#;
     let (entries, serve, _site, _origin) = served(rss, "application/rss+xml");
     let summary = entries[0].summary.clone().unwrap_or_default();
-    assert!(!summary.contains("feedburner") && !summary.contains("bug.gif"), "{summary}");
+    assert!(
+        !summary.contains("feedburner") && !summary.contains("bug.gif"),
+        "{summary}"
+    );
     let section = get(&serve.url("/sections/s/")).text();
     assert!(section.contains("https://cdn.example/photo.jpg"), "{section}");
-    assert!(!section.contains("bug.gif") && !section.contains("feedburner"), "{section}");
+    assert!(
+        !section.contains("bug.gif") && !section.contains("feedburner"),
+        "{section}"
+    );
 }
 
 /// `media:thumbnail` (in `media:group` too) and `itunes:image` were
@@ -393,7 +424,9 @@ fn pictures_and_podcasts_reach_every_format() {
     ));
     assert_eq!(site.thau(&["poll"]).code(), 0);
     let serve = site.serve();
-    wait_for("the feeds", || get(&serve.url("/sections/videos/atom.xml")).text().contains("Le port"));
+    wait_for("the feeds", || {
+        get(&serve.url("/sections/videos/atom.xml")).text().contains("Le port")
+    });
     let rss = get(&serve.url("/sections/podcast/rss.xml")).text();
     for expected in [
         "<itunes:duration>1:02:03</itunes:duration>",
@@ -409,9 +442,15 @@ fn pictures_and_podcasts_reach_every_format() {
     assert_eq!(json["items"][0]["image"], "https://radio.example/ep1.jpg");
     assert_eq!(json["items"][0]["attachments"][0]["duration_in_seconds"], 3723);
     let atom = get(&serve.url("/sections/videos/atom.xml")).text();
-    assert!(atom.contains("<media:thumbnail url=\"https://video.example/v1.jpg\""), "{atom}");
+    assert!(
+        atom.contains("<media:thumbnail url=\"https://video.example/v1.jpg\""),
+        "{atom}"
+    );
     let page = get(&serve.url("/sections/videos/")).text();
-    assert!(page.contains("https://video.example/v1.jpg"), "the picture on the page: {page}");
+    assert!(
+        page.contains("https://video.example/v1.jpg"),
+        "the picture on the page: {page}"
+    );
     // A podcast reader's view of it (feedparser's iTunes support).
     let read = Command::new("python3")
         .args([

@@ -610,7 +610,11 @@ fn full_text_never_fetches_an_internal_page_whatever_its_spelling() {
     ));
     let run = site.thau(&["poll"]);
     assert_eq!(run.line("public").0, "new", "{}", run.stdout());
-    assert_eq!(internal.seen(), Vec::<String>::new(), "the internal network was reached");
+    assert_eq!(
+        internal.seen(),
+        Vec::<String>::new(),
+        "the internal network was reached"
+    );
     assert_eq!(public.requests("/article").len(), 1, "a public article is fetched");
     let entries = site.entries();
     for e in &entries {
@@ -622,7 +626,11 @@ fn full_text_never_fetches_an_internal_page_whatever_its_spelling() {
     let state = site.store().fetch_state("public").unwrap().unwrap();
     assert_eq!(state.full_text_failures, 6, "{state:?}");
     assert!(
-        state.last_full_text_error.as_deref().unwrap_or("").contains("internal address"),
+        state
+            .last_full_text_error
+            .as_deref()
+            .unwrap_or("")
+            .contains("internal address"),
         "{state:?}"
     );
 }
@@ -667,9 +675,7 @@ fn a_feed_cannot_make_thau_subscribe_at_an_internal_hub() {
     // A public hub, so that the test sees subscribing work at all.
     bases.push(public.base.clone());
     public.route("/hub", Route::status(202, &[]));
-    let mut config = format!(
-        "[server]\nlisten = \"127.0.0.1:0\"\n[poll]\n{INTERNAL_NETWORKS}\njitter = \"0s\"\n"
-    );
+    let mut config = format!("[server]\nlisten = \"127.0.0.1:0\"\n[poll]\n{INTERNAL_NETWORKS}\njitter = \"0s\"\n");
     for (i, base) in bases.iter().enumerate() {
         let feed = format!(
             "<?xml version=\"1.0\"?><rss version=\"2.0\" xmlns:atom=\"http://www.w3.org/2005/Atom\"><channel><title>t{i}</title>\
@@ -755,7 +761,8 @@ fn discovery_tries_a_few_public_alternates_only() {
 fn credentials_never_follow_a_redirect_to_another_origin() {
     let first = Origin::start();
     let other_port = Origin::start();
-    let feed = "<rss version=\"2.0\"><channel><title>t</title><item><guid>a</guid><title>A</title></item></channel></rss>";
+    let feed =
+        "<rss version=\"2.0\"><channel><title>t</title><item><guid>a</guid><title>A</title></item></channel></rss>";
     other_port.route("/feed.xml", Route::feed(feed, "application/rss+xml"));
     first.route("/feed.xml", Route::feed(feed, "application/rss+xml"));
     first.route(
@@ -799,15 +806,18 @@ fn credentials_never_follow_a_redirect_to_another_origin() {
 /// import` echoed the credentials of the OPML's URLs.
 #[test]
 fn opml_out_and_in_never_show_credentials() {
-    let site = Site::new(
-        "[[sources]]\nname = \"prive\"\nurl = \"https://alice:S3cret@feeds.example/rss?apikey=TOPSECRET\"\n",
-    );
+    let site =
+        Site::new("[[sources]]\nname = \"prive\"\nurl = \"https://alice:S3cret@feeds.example/rss?apikey=TOPSECRET\"\n");
     let opml = site.thau(&["sources", "--opml"]);
     assert_eq!(opml.code(), 0);
     for secret in ["S3cret", "TOPSECRET", "alice"] {
         assert!(!opml.stdout().contains(secret), "{}", opml.stdout());
     }
-    assert!(opml.stdout().contains("feeds.example/rss?apikey=***"), "{}", opml.stdout());
+    assert!(
+        opml.stdout().contains("feeds.example/rss?apikey=***"),
+        "{}",
+        opml.stdout()
+    );
 
     let list = site.dir.path().join("in.opml");
     std::fs::write(
@@ -825,7 +835,10 @@ fn opml_out_and_in_never_show_credentials() {
     assert!(shown.contains("other.example/feed?token=***"), "{shown}");
     // What the admin imported is written as given.
     let written = std::fs::read_to_string(site.config_path()).unwrap();
-    assert!(written.contains("https://bob:Pa55@other.example/feed?token=T0K"), "{written}");
+    assert!(
+        written.contains("https://bob:Pa55@other.example/feed?token=T0K"),
+        "{written}"
+    );
 }
 
 /// With `[server] status = "private"`, exports still wrote status.html,
@@ -834,7 +847,8 @@ fn opml_out_and_in_never_show_credentials() {
 fn a_private_status_is_private_on_every_route() {
     let origin = Origin::start();
     origin.route("/down.xml", Route::status(503, &[]));
-    let feed = "<rss version=\"2.0\"><channel><title>t</title><item><guid>a</guid><title>A</title></item></channel></rss>";
+    let feed =
+        "<rss version=\"2.0\"><channel><title>t</title><item><guid>a</guid><title>A</title></item></channel></rss>";
     origin.route("/up.xml", Route::feed(feed, "application/rss+xml"));
     let out = tempfile::tempdir().unwrap();
     std::fs::write(out.path().join("status.html"), "exported while public").unwrap();
@@ -871,13 +885,19 @@ fn a_private_status_is_private_on_every_route() {
     let health = http("GET", &serve.url("/healthz"), &admin).text();
     assert!(health.contains("mairie-en-panne"), "{health}");
     drop(serve);
-    assert!(!out.path().join("status.html").exists(), "[export] dir wrote status.html");
+    assert!(
+        !out.path().join("status.html").exists(),
+        "[export] dir wrote status.html"
+    );
 
     let exported = tempfile::tempdir().unwrap();
     let run = site.thau(&["export", "--out", exported.path().to_str().unwrap()]);
     assert_eq!(run.code(), 0, "{}", run.stderr());
     assert!(exported.path().join("index.html").exists());
-    assert!(!exported.path().join("status.html").exists(), "thau export wrote status.html");
+    assert!(
+        !exported.path().join("status.html").exists(),
+        "thau export wrote status.html"
+    );
 }
 
 /// A source whose entry named another site's story URL as its own id took
@@ -989,7 +1009,9 @@ fn cite_attributes_and_ids_carry_no_active_scheme() {
         origin.url("/cite.xml")
     ));
     let serve = site.serve();
-    wait_for("the entries", || get(&serve.url("/sections/s/rss.xml")).text().contains("Deux"));
+    wait_for("the entries", || {
+        get(&serve.url("/sections/s/rss.xml")).text().contains("Deux")
+    });
     let mut pages = vec![
         "/sections/s/rss.xml".to_string(),
         "/sections/s/atom.xml".into(),
@@ -1017,7 +1039,10 @@ fn cite_attributes_and_ids_carry_no_active_scheme() {
         }
     }
     let rss = get(&serve.url("/sections/s/rss.xml")).text();
-    assert!(rss.contains(&origin.url("/source.html")), "a relative cite made absolute: {rss}");
+    assert!(
+        rss.contains(&origin.url("/source.html")),
+        "a relative cite made absolute: {rss}"
+    );
 }
 
 /// The nesting limit was walked around: self-closing `<div/>` (which
@@ -1087,11 +1112,18 @@ fn every_spelling_of_deep_nesting_is_bounded_in_feeds_pages_and_articles() {
         let entry = entries.iter().find(|e| e.title == *name).unwrap();
         let html = entry.summary.as_deref().unwrap_or_default();
         assert!(html.contains("profond"), "{name}: the text stays");
-        assert!(html.matches("<div").count() <= 100, "{name}: {} divs", html.matches("<div").count());
+        assert!(
+            html.matches("<div").count() <= 100,
+            "{name}: {} divs",
+            html.matches("<div").count()
+        );
     }
     assert!(entries.iter().any(|e| e.title == "Travaux"), "the page was scraped");
     let article = entries.iter().find(|e| e.title == "article").unwrap();
-    assert!(article.content.as_deref().unwrap_or_default().contains("Un long texte"), "{article:?}");
+    assert!(
+        article.content.as_deref().unwrap_or_default().contains("Un long texte"),
+        "{article:?}"
+    );
 }
 
 /// One entry of 1.2 million sibling elements (9.6 MB) peaked at 501 MB,
@@ -1159,7 +1191,11 @@ fn a_section_of_long_stories_does_not_hold_up_another() {
         let mut rss = String::from("<rss version=\"2.0\"><channel><title>Desk</title>");
         let words: String = (0..25_000).map(|i| format!("mot{} ", i % 977)).collect();
         for i in 0..30 {
-            let title = if i == 0 { long_title.to_string() } else { format!("Long {i}") };
+            let title = if i == 0 {
+                long_title.to_string()
+            } else {
+                format!("Long {i}")
+            };
             rss.push_str(&format!(
                 "<item><guid>long-{i}</guid><title>{title}</title><category>long</category>\
                  <pubDate>Tue, 24 Nov 2026 08:{i:02}:00 GMT</pubDate><description>&lt;p&gt;{words}&lt;/p&gt;</description></item>"
@@ -1184,11 +1220,17 @@ fn a_section_of_long_stories_does_not_hold_up_another() {
     std::fs::write(&file, desk("Long 0", 1)).unwrap();
     assert_eq!(site.thau(&["poll"]).code(), 0);
     let serve = site.serve();
-    wait_for("the first render", || get(&serve.url("/sections/brief/rss.xml")).text().contains("Brève 0"));
+    wait_for("the first render", || {
+        get(&serve.url("/sections/brief/rss.xml")).text().contains("Brève 0")
+    });
     // One poll changes both sections: a title in the long one, a new brief.
     std::fs::write(&file, desk("Long 0, corrigé", 2)).unwrap();
     let bearer = format!("Bearer {token}");
-    let poll = http("POST", &serve.url("/api/sources/desk/poll"), &[("Authorization", &bearer)]);
+    let poll = http(
+        "POST",
+        &serve.url("/api/sources/desk/poll"),
+        &[("Authorization", &bearer)],
+    );
     assert_eq!(poll.status, 200, "{}", poll.text());
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     while !get(&serve.url("/sections/brief/rss.xml")).text().contains("Brève 1") {
@@ -1201,7 +1243,9 @@ fn a_section_of_long_stories_does_not_hold_up_another() {
         "the brief was served only once the long section was rendered"
     );
     wait_for("the long section", || {
-        get(&serve.url("/sections/long/rss.xml")).text().contains("Long 0, corrigé")
+        get(&serve.url("/sections/long/rss.xml"))
+            .text()
+            .contains("Long 0, corrigé")
     });
 }
 
@@ -1260,7 +1304,8 @@ fn a_huge_opml_import_is_refused_with_a_clear_message() {
     };
     assert_eq!(run.code(), 2);
     assert!(
-        run.stderr().contains("lists more than 10000 feeds: nothing was imported; import it in parts"),
+        run.stderr()
+            .contains("lists more than 10000 feeds: nothing was imported; import it in parts"),
         "{}",
         run.stderr()
     );

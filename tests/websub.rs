@@ -495,7 +495,15 @@ fn requests_that_cannot_be_honoured_are_refused() {
     }
     // Every spelling of an internal address, the IPv4-compatible and NAT64
     // forms of 127.0.0.1 among them.
-    let port = sub.url.split(':').nth(2).unwrap().split('/').next().unwrap().to_string();
+    let port = sub
+        .url
+        .split(':')
+        .nth(2)
+        .unwrap()
+        .split('/')
+        .next()
+        .unwrap()
+        .to_string();
     for host in [
         "[::127.0.0.1]",
         "[64:ff9b::7f00:1]",
@@ -622,7 +630,9 @@ fn thau_subscribes_to_thau_and_stores_what_is_pushed() {
     assert_eq!(state["topic"], a.url("/sections/sete/atom.xml"));
     let b_feed = b.url("/sections/thau/atom.xml");
     // (The subscription may be verified before B's first render is done.)
-    wait_for("A's two stories at B", || get(&b_feed).text().matches("<entry>").count() == 2);
+    wait_for("A's two stories at B", || {
+        get(&b_feed).text().matches("<entry>").count() == 2
+    });
 
     // A new story at A reaches B by push: B does not poll (its schedule is
     // a day, and a source that pushes is polled every 6 hours at most).
@@ -779,7 +789,9 @@ fn only_the_hub_asked_can_verify_or_deny_a_subscription() {
     }
     wait_for("the pushed stories", || {
         let feed = get(&serve.url("/sections/s/atom.xml")).text();
-        ["sha1", "sha384", "sha512"].iter().all(|a| feed.contains(&format!("Poussé {a}")))
+        ["sha1", "sha384", "sha512"]
+            .iter()
+            .all(|a| feed.contains(&format!("Poussé {a}")))
     });
 
     // A newer version of a story, then the older one replayed (signed, as
@@ -796,7 +808,9 @@ fn only_the_hub_asked_can_verify_or_deny_a_subscription() {
     let secret = form["hub.secret"].clone();
     let signed = |body: &str| format!("sha256={}", sign::<Hmac<sha2::Sha256>>(&secret, body.as_bytes()));
     assert_eq!(post_push(&callback, &signed(&newer), newer.as_bytes()), 200);
-    wait_for("the correction", || get(&serve.url("/sections/s/atom.xml")).text().contains("Corrigé"));
+    wait_for("the correction", || {
+        get(&serve.url("/sections/s/atom.xml")).text().contains("Corrigé")
+    });
     assert_eq!(post_push(&callback, &signed(&older), older.as_bytes()), 200);
     std::thread::sleep(std::time::Duration::from_millis(500));
     let feed = get(&serve.url("/sections/s/atom.xml")).text();
@@ -845,7 +859,11 @@ fn verification_reads_little_and_few_run_at_once() {
     let endless = callbacks.url("/endless");
     let r = request(
         &serve,
-        &[("hub.mode", "subscribe"), ("hub.topic", &topic), ("hub.callback", &endless)],
+        &[
+            ("hub.mode", "subscribe"),
+            ("hub.topic", &topic),
+            ("hub.callback", &endless),
+        ],
     );
     assert_eq!(r.status, 202);
     wait_for("the verification", || {
@@ -862,7 +880,11 @@ fn verification_reads_little_and_few_run_at_once() {
             let callback = format!("{}?n={i}", callbacks.url("/slow"));
             request(
                 &serve,
-                &[("hub.mode", "subscribe"), ("hub.topic", &topic), ("hub.callback", &callback)],
+                &[
+                    ("hub.mode", "subscribe"),
+                    ("hub.topic", &topic),
+                    ("hub.callback", &callback),
+                ],
             )
             .status
         })
@@ -885,7 +907,11 @@ fn slow_callbacks_do_not_hold_up_a_good_subscriber() {
         let callback = format!("{}&n={i:02}", slow.url);
         let r = request(
             &serve,
-            &[("hub.mode", "subscribe"), ("hub.topic", &topic), ("hub.callback", &callback)],
+            &[
+                ("hub.mode", "subscribe"),
+                ("hub.topic", &topic),
+                ("hub.callback", &callback),
+            ],
         );
         assert_eq!(r.status, 202, "{}", r.text());
     }
@@ -893,7 +919,15 @@ fn slow_callbacks_do_not_hold_up_a_good_subscriber() {
     // Sorted after the slow ones (subscriptions are read in callback order).
     let good = Subscriber::start();
     let good_url = good.url.replace("127.0.0.1", "localhost");
-    subscribe(&serve, &Subscriber { url: good_url, ..good.clone() }, &topic, &[]);
+    subscribe(
+        &serve,
+        &Subscriber {
+            url: good_url,
+            ..good.clone()
+        },
+        &topic,
+        &[],
+    );
     new_story(&origin, &serve, &[0, 1, 2]);
     wait_for("the good subscriber's delivery", || !good.calls("POST").is_empty());
     wait_for("the slow ones called too", || slow.calls("POST").len() >= 16);

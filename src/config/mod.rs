@@ -21,8 +21,8 @@ mod check;
 mod values;
 
 use check::{Checker, Lines};
-pub use values::{parse_duration, parse_size, parse_timezone};
 use values::did_you_mean;
+pub use values::{parse_duration, parse_size, parse_timezone};
 
 /// A validated configuration. Paths are absolute or relative to the current
 /// directory (resolved against the folder of `feeds.toml`).
@@ -796,4 +796,3 @@ sections = ["setee"]
         assert_eq!(c.server.base_url(c.server.listen), "http://127.0.0.1:8080");
     }
 }
-

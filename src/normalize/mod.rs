@@ -49,8 +49,8 @@ use charset::*;
 pub use entry::*;
 pub use links::*;
 use repair::*;
-pub use text::*;
 use scan::{EntryScan, scan_entries};
+pub use text::*;
 
 /// What the pipeline knows about the document besides its bytes.
 #[derive(Debug, Clone, Copy, Default)]
@@ -179,12 +179,10 @@ pub fn parse(bytes: &[u8], cx: &DocContext<'_>) -> Result<ParsedFeed, NormalizeE
     let attempt = std::panic::catch_unwind(|| match parse_feed(&decoded, cx.url) {
         // No entry read from a document that has some: read as a reader
         // would (an Atom feed in another namespace, `<item>`s in Atom).
-        Ok(feed) if feed.entries.is_empty() && !cap::item_spans(&decoded).is_empty() => {
-            match retry(&decoded, cx.url) {
-                Some((fixed, repaired, warning)) if !fixed.entries.is_empty() => Ok((fixed, Some((repaired, warning)))),
-                _ => Ok((feed, None)),
-            }
-        }
+        Ok(feed) if feed.entries.is_empty() && !cap::item_spans(&decoded).is_empty() => match retry(&decoded, cx.url) {
+            Some((fixed, repaired, warning)) if !fixed.entries.is_empty() => Ok((fixed, Some((repaired, warning)))),
+            _ => Ok((feed, None)),
+        },
         Ok(feed) => Ok((feed, None)),
         Err(first) => retry(&decoded, cx.url)
             .map(|(feed, repaired, warning)| (feed, Some((repaired, warning))))
@@ -345,7 +343,10 @@ fn build(feed: fm::Feed, scans: Vec<EntryScan>, cx: &DocContext<'_>) -> ParsedFe
         }
     }
     for e in entries.iter_mut() {
-        let root = e.link.as_ref().is_some_and(|l| matches!(l.path(), "" | "/") && l.query().is_none() && l.fragment().is_none());
+        let root = e
+            .link
+            .as_ref()
+            .is_some_and(|l| matches!(l.path(), "" | "/") && l.query().is_none() && l.fragment().is_none());
         if root || (e.link.is_some() && e.link == site) {
             e.generic(cx.source);
         }
@@ -453,15 +454,18 @@ fn amend(inner: &mut fm::Entry, scan: &EntryScan, timezone: Option<Tz>, kind: Ki
         .iter()
         .any(|l| matches!(l.rel.as_deref(), None | Some("alternate")) && !l.href.trim().is_empty());
     if !has_link && let Some(href) = scan.other_links.first() {
-        inner.links.insert(0, fm::Link {
-            href: href.clone(),
-            rel: Some("alternate".into()),
-            media_type: None,
-            href_lang: None,
-            title: None,
-            length: None,
-            target: None,
-        });
+        inner.links.insert(
+            0,
+            fm::Link {
+                href: href.clone(),
+                rel: Some("alternate".into()),
+                media_type: None,
+                href_lang: None,
+                title: None,
+                length: None,
+                target: None,
+            },
+        );
     }
     for subject in &scan.subjects {
         if !subject.is_empty() && !inner.categories.iter().any(|c| c.term == *subject) {
@@ -483,7 +487,10 @@ fn amend(inner: &mut fm::Entry, scan: &EntryScan, timezone: Option<Tz>, kind: Ki
     // Mixed content: feed-rs read nothing of it, or what came before the
     // first element.
     if let Some(mixed) = &scan.mixed_description
-        && inner.summary.as_ref().is_none_or(|s| s.content.trim().len() < mixed.len())
+        && inner
+            .summary
+            .as_ref()
+            .is_none_or(|s| s.content.trim().len() < mixed.len())
     {
         inner.summary = Some(text(mixed, "text/html"));
     }

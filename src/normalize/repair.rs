@@ -85,13 +85,22 @@ pub fn content_src_with_body(doc: &[u8]) -> Option<Vec<u8>> {
 /// A feed wrapped in an (X)HTML page (`<html><body><feed …>…</feed>`), as
 /// some sites serve it and feedparser reads it: the feed element alone.
 pub fn feed_in_page(doc: &[u8]) -> Option<Vec<u8>> {
-    static ROOT: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"(?i)^\s*(?:<\?xml[^>]*>\s*)?(?:<!--.*?-->\s*|<!DOCTYPE[^>]*>\s*)*<html\b").expect("static regex"));
+    static ROOT: LazyLock<Regex> = LazyLock::new(|| {
+        Regex::new(r"(?i)^\s*(?:<\?xml[^>]*>\s*)?(?:<!--.*?-->\s*|<!DOCTYPE[^>]*>\s*)*<html\b").expect("static regex")
+    });
     if !ROOT.is_match(doc) {
         return None;
     }
-    for (open, close) in [(&b"<feed"[..], &b"</feed>"[..]), (b"<rss", b"</rss>"), (b"<rdf:RDF", b"</rdf:RDF>")] {
+    for (open, close) in [
+        (&b"<feed"[..], &b"</feed>"[..]),
+        (b"<rss", b"</rss>"),
+        (b"<rdf:RDF", b"</rdf:RDF>"),
+    ] {
         let start = memchr::memmem::find(doc, open)?;
-        if !doc.get(start + open.len()).is_some_and(|b| b.is_ascii_whitespace() || *b == b'>') {
+        if !doc
+            .get(start + open.len())
+            .is_some_and(|b| b.is_ascii_whitespace() || *b == b'>')
+        {
             continue;
         }
         let end = memchr::memmem::rfind(doc, close)? + close.len();
@@ -173,7 +182,12 @@ pub fn atom_shape(doc: &[u8]) -> Option<Vec<u8>> {
         Some(ns) => {
             let uri = ns.get(1).or(ns.get(2)).map_or(&b""[..], |v| v.as_bytes());
             if uri != ATOM && uri != b"http://purl.org/atom/ns#" {
-                open = [&b"<feed"[..], &XMLNS.replace(attrs, &b"xmlns=\"http://www.w3.org/2005/Atom\""[..]), b">"].concat();
+                open = [
+                    &b"<feed"[..],
+                    &XMLNS.replace(attrs, &b"xmlns=\"http://www.w3.org/2005/Atom\""[..]),
+                    b">",
+                ]
+                .concat();
                 changed = true;
             }
         }
@@ -193,9 +207,8 @@ pub fn atom_shape(doc: &[u8]) -> Option<Vec<u8>> {
 /// A JSON Feed whose `version` says `http://jsonfeed.org/…` (not https),
 /// which feed-rs refuses as an unknown version.
 pub fn json_feed_version(doc: &[u8]) -> Option<Vec<u8>> {
-    static VERSION: LazyLock<Regex> = LazyLock::new(|| {
-        Regex::new(r#""version"\s*:\s*"http://jsonfeed\.org/version/"#).expect("static regex")
-    });
+    static VERSION: LazyLock<Regex> =
+        LazyLock::new(|| Regex::new(r#""version"\s*:\s*"http://jsonfeed\.org/version/"#).expect("static regex"));
     if doc.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
         return None;
     }
@@ -420,21 +433,32 @@ mod tests {
     fn a_feed_in_a_page_is_taken_out() {
         let doc = br#"<html xmlns="http://www.w3.org/1999/xhtml"><body><feed xmlns="http://www.w3.org/2005/Atom"><title>t</title></feed></body></html>"#;
         let out = s(feed_in_page(doc));
-        assert!(out.ends_with(r#"<feed xmlns="http://www.w3.org/2005/Atom"><title>t</title></feed>"#), "{out}");
+        assert!(
+            out.ends_with(r#"<feed xmlns="http://www.w3.org/2005/Atom"><title>t</title></feed>"#),
+            "{out}"
+        );
     }
 
     #[test]
     fn rss_of_another_version_or_without_a_channel_is_reshaped() {
         assert!(s(rss_shape(b"<rss version=\"0.93\"><channel></channel></rss>")).contains("version=\"2.0\""));
         let out = s(rss_shape(b"<rss><item><title>t</title></item></rss>"));
-        assert_eq!(out, "<rss version=\"2.0\"><channel><item><title>t</title></item></channel></rss>");
+        assert_eq!(
+            out,
+            "<rss version=\"2.0\"><channel><item><title>t</title></item></channel></rss>"
+        );
         assert!(rss_shape(b"<rss version=\"2.0\"><channel/></rss>").is_none());
     }
 
     #[test]
     fn an_atom_feed_in_another_namespace_or_with_items_is_atom() {
-        let out = s(atom_shape(b"<!-- c --><feed xmlns=\"http://example.org\"><item><title>t</title></item></feed>"));
-        assert_eq!(out, "<!-- c --><feed xmlns=\"http://www.w3.org/2005/Atom\"><entry><title>t</title></entry></feed>");
+        let out = s(atom_shape(
+            b"<!-- c --><feed xmlns=\"http://example.org\"><item><title>t</title></item></feed>",
+        ));
+        assert_eq!(
+            out,
+            "<!-- c --><feed xmlns=\"http://www.w3.org/2005/Atom\"><entry><title>t</title></entry></feed>"
+        );
         assert!(atom_shape(b"<feed xmlns=\"http://www.w3.org/2005/Atom\"><entry/></feed>").is_none());
     }
 
@@ -445,8 +469,18 @@ mod tests {
             let start = memchr::memmem::find(doc, needle).unwrap();
             start..start + needle.len()
         };
-        let items = [at(b"<entry>1</entry>"), at(b"<entry>BAD</entry>"), at(b"<entry>3</entry>")];
-        let parses = |d: &[u8]| if memchr::memmem::find(d, b"BAD").is_some() { Err(()) } else { Ok(()) };
+        let items = [
+            at(b"<entry>1</entry>"),
+            at(b"<entry>BAD</entry>"),
+            at(b"<entry>3</entry>"),
+        ];
+        let parses = |d: &[u8]| {
+            if memchr::memmem::find(d, b"BAD").is_some() {
+                Err(())
+            } else {
+                Ok(())
+            }
+        };
         let (out, left_out, ()) = without_refused_entries(doc, &items, parses).unwrap();
         assert_eq!(left_out, 1);
         assert_eq!(out, b"<feed><title>t</title><entry>1</entry><entry>3</entry></feed>");

@@ -141,15 +141,114 @@ pub(super) fn text_looks_like_html(s: &str) -> bool {
 
 /// HTML elements a title may hold (feedparser's sanitizer's list).
 pub(super) const HTML_ELEMENTS: &[&str] = &[
-    "a", "abbr", "acronym", "address", "area", "article", "aside", "audio", "b", "bdi", "bdo", "big", "blink",
-    "blockquote", "body", "br", "button", "canvas", "caption", "center", "cite", "code", "col", "colgroup",
-    "command", "datagrid", "datalist", "dd", "del", "details", "dfn", "dialog", "dir", "div", "dl", "dt", "em",
-    "event-source", "fieldset", "figcaption", "figure", "font", "footer", "form", "h1", "h2", "h3", "h4", "h5",
-    "h6", "header", "hr", "html", "i", "img", "input", "ins", "kbd", "keygen", "label", "legend", "li", "m", "map",
-    "mark", "menu", "meter", "multicol", "nav", "nextid", "noscript", "ol", "optgroup", "option", "output", "p",
-    "pre", "progress", "q", "s", "samp", "section", "select", "small", "sound", "source", "spacer", "span",
-    "strike", "strong", "sub", "summary", "sup", "table", "tbody", "td", "textarea", "tfoot", "th", "thead",
-    "time", "tr", "tt", "u", "ul", "var", "video", "wbr",
+    "a",
+    "abbr",
+    "acronym",
+    "address",
+    "area",
+    "article",
+    "aside",
+    "audio",
+    "b",
+    "bdi",
+    "bdo",
+    "big",
+    "blink",
+    "blockquote",
+    "body",
+    "br",
+    "button",
+    "canvas",
+    "caption",
+    "center",
+    "cite",
+    "code",
+    "col",
+    "colgroup",
+    "command",
+    "datagrid",
+    "datalist",
+    "dd",
+    "del",
+    "details",
+    "dfn",
+    "dialog",
+    "dir",
+    "div",
+    "dl",
+    "dt",
+    "em",
+    "event-source",
+    "fieldset",
+    "figcaption",
+    "figure",
+    "font",
+    "footer",
+    "form",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "header",
+    "hr",
+    "html",
+    "i",
+    "img",
+    "input",
+    "ins",
+    "kbd",
+    "keygen",
+    "label",
+    "legend",
+    "li",
+    "m",
+    "map",
+    "mark",
+    "menu",
+    "meter",
+    "multicol",
+    "nav",
+    "nextid",
+    "noscript",
+    "ol",
+    "optgroup",
+    "option",
+    "output",
+    "p",
+    "pre",
+    "progress",
+    "q",
+    "s",
+    "samp",
+    "section",
+    "select",
+    "small",
+    "sound",
+    "source",
+    "spacer",
+    "span",
+    "strike",
+    "strong",
+    "sub",
+    "summary",
+    "sup",
+    "table",
+    "tbody",
+    "td",
+    "textarea",
+    "tfoot",
+    "th",
+    "thead",
+    "time",
+    "tr",
+    "tt",
+    "u",
+    "ul",
+    "var",
+    "video",
+    "wbr",
 ];
 
 /// Whether untyped text holds markup: a whole tag (`<b>`, `</p>`, `<br/>`)
@@ -257,7 +356,10 @@ pub fn is_tracking_pixel(tag: &str) -> bool {
             "width" => tiny_w = tiny,
             "height" => tiny_h = tiny,
             _ => {
-                let address = value.split_once("//").map_or(value, |(_, rest)| rest).to_ascii_lowercase();
+                let address = value
+                    .split_once("//")
+                    .map_or(value, |(_, rest)| rest)
+                    .to_ascii_lowercase();
                 beacon = BEACONS.iter().any(|b| address.starts_with(b));
             }
         }
@@ -273,16 +375,48 @@ pub(super) fn without_tracking_pixels(html: &str) -> Cow<'_, str> {
         return Cow::Borrowed(html);
     }
     IMG.replace_all(html, |c: &regex::Captures<'_>| {
-        if is_tracking_pixel(&c[0]) { String::new() } else { c[0].to_string() }
+        if is_tracking_pixel(&c[0]) {
+            String::new()
+        } else {
+            c[0].to_string()
+        }
     })
 }
 
 /// Presentation MathML, kept in sanitized HTML (formulas in scientific
 /// feeds): the elements only, no `href`, no `<maction>`.
 pub(super) const MATHML: [&str; 31] = [
-    "math", "mi", "mn", "mo", "ms", "mtext", "mspace", "mrow", "mfrac", "msqrt", "mroot", "mstyle", "merror",
-    "mpadded", "mphantom", "mfenced", "menclose", "msub", "msup", "msubsup", "munder", "mover", "munderover",
-    "mmultiscripts", "mprescripts", "none", "mtable", "mtr", "mtd", "semantics", "annotation",
+    "math",
+    "mi",
+    "mn",
+    "mo",
+    "ms",
+    "mtext",
+    "mspace",
+    "mrow",
+    "mfrac",
+    "msqrt",
+    "mroot",
+    "mstyle",
+    "merror",
+    "mpadded",
+    "mphantom",
+    "mfenced",
+    "menclose",
+    "msub",
+    "msup",
+    "msubsup",
+    "munder",
+    "mover",
+    "munderover",
+    "mmultiscripts",
+    "mprescripts",
+    "none",
+    "mtable",
+    "mtr",
+    "mtd",
+    "semantics",
+    "annotation",
 ];
 
 /// Sanitizes HTML with ammonia (no script, style, iframe, event handlers or
@@ -300,7 +434,15 @@ pub fn sanitize_html(html: &str, base: Option<&Url>) -> String {
         b.url_relative(ammonia::UrlRelative::Custom(Box::new(absolute)));
         // MathML a reader sees (presentation markup: no links, no scripts).
         b.add_tags(MATHML);
-        b.add_generic_attributes(["mathvariant", "display", "displaystyle", "stretchy", "fence", "separator", "accent"]);
+        b.add_generic_attributes([
+            "mathvariant",
+            "display",
+            "displaystyle",
+            "stretchy",
+            "fence",
+            "separator",
+            "accent",
+        ]);
         // ammonia checks the schemes of href and src, not of `cite`
         // (blockquote, q, del, ins): made absolute http(s), or dropped.
         b.attribute_filter(|_, attribute, value| match attribute {
@@ -332,7 +474,10 @@ mod sanitizer_tests {
     fn tracking_pixels_leave_and_pictures_stay() {
         let html = r#"<p>Texte</p><img src="https://feeds.feedburner.com/~r/x/~4/abc" height="1" width="1" alt=""><img src="https://pixel.wp.com/b.gif?x=1"><img src="https://x.example/a.gif" width="1" height="1"><img src="https://x.example/photo.jpg" width="640" height="1">"#;
         let out = super::sanitize_html(html, None);
-        assert!(!out.contains("feedburner") && !out.contains("pixel.wp.com") && !out.contains("a.gif"), "{out}");
+        assert!(
+            !out.contains("feedburner") && !out.contains("pixel.wp.com") && !out.contains("a.gif"),
+            "{out}"
+        );
         assert!(out.contains("photo.jpg"), "{out}");
     }
 
@@ -340,7 +485,10 @@ mod sanitizer_tests {
     fn mathml_is_kept() {
         let html = r#"<p>Aire : <math xmlns="http://www.w3.org/1998/Math/MathML"><mi>π</mi><msup><mi>r</mi><mn>2</mn></msup></math></p><math><maction actiontype="toggle"><mi>x</mi></maction></math>"#;
         let out = super::sanitize_html(html, None);
-        assert!(out.contains("<math") && out.contains("<msup><mi>r</mi><mn>2</mn></msup>"), "{out}");
+        assert!(
+            out.contains("<math") && out.contains("<msup><mi>r</mi><mn>2</mn></msup>"),
+            "{out}"
+        );
         assert!(!out.contains("maction"), "{out}");
     }
 }

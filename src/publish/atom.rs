@@ -144,9 +144,12 @@ fn thumbnail(e: &Entry) -> atom_syndication::extension::ExtensionMap {
         attrs: [("url".to_string(), image.to_string())].into_iter().collect(),
         children: Default::default(),
     };
-    [("media".to_string(), [("thumbnail".to_string(), vec![element])].into_iter().collect())]
-        .into_iter()
-        .collect()
+    [(
+        "media".to_string(),
+        [("thumbnail".to_string(), vec![element])].into_iter().collect(),
+    )]
+    .into_iter()
+    .collect()
 }
 
 /// The page, the enclosures (podcasts, images), and a `via` link to each

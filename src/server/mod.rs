@@ -60,8 +60,8 @@ mod websub;
 use feeds::*;
 use health::*;
 use pages::*;
-use status::*;
 pub use status::source_statuses;
+use status::*;
 use websub::*;
 
 /// What handlers read. The site and the config are swapped whole (without
@@ -516,4 +516,3 @@ mod tests {
         assert_eq!(taken.kind(), io::ErrorKind::AddrInUse);
     }
 }
-

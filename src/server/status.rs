@@ -192,7 +192,11 @@ pub(super) fn api_sources_page(state: &AppState) -> Response {
 
 /// `POST /api/sources/{name}/poll`: polls now, with `Authorization: Bearer
 /// <[server].admin_token>`. Off (404) when no token is configured.
-pub(super) async fn admin_poll(State(state): State<Arc<AppState>>, Path(name): Path<String>, headers: HeaderMap) -> Response {
+pub(super) async fn admin_poll(
+    State(state): State<Arc<AppState>>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+) -> Response {
     let config = state.config();
     let Some(token) = config.server.admin_token.as_deref() else {
         return plain(

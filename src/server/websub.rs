@@ -67,11 +67,20 @@ pub(super) async fn websub_verify_token(
 /// `GET /websub/callback/{source}`: the callback of subscriptions made
 /// before tokens, where only an unsubscription we did not ask for is
 /// confirmed.
-pub(super) async fn websub_verify(State(state): State<Arc<AppState>>, Path(source): Path<String>, uri: Uri) -> Response {
+pub(super) async fn websub_verify(
+    State(state): State<Arc<AppState>>,
+    Path(source): Path<String>,
+    uri: Uri,
+) -> Response {
     verify_subscription(state, source, None, uri).await
 }
 
-pub(super) async fn verify_subscription(state: Arc<AppState>, source: String, token: Option<String>, uri: Uri) -> Response {
+pub(super) async fn verify_subscription(
+    state: Arc<AppState>,
+    source: String,
+    token: Option<String>,
+    uri: Uri,
+) -> Response {
     let subscriber = state.subscriber.clone();
     let query = uri.query().unwrap_or("").to_string();
     let max_lease = state.config().websub.max_lease;

@@ -1101,8 +1101,15 @@ impl Store {
         }
         let (source_name, mut written_state) = (source.to_string(), state.clone());
         let (counts, written_state) = self.write_with(keys, move |reads| {
-            let (batch, counts, change) =
-                merge_poll(reads, &source_name, incoming, unchanged, &mut written_state, now, versions)?;
+            let (batch, counts, change) = merge_poll(
+                reads,
+                &source_name,
+                incoming,
+                unchanged,
+                &mut written_state,
+                now,
+                versions,
+            )?;
             Ok((batch, change, (counts, written_state)))
         })?;
         *state = written_state;
@@ -1577,7 +1584,10 @@ fn merge(existing: &mut Entry, incoming: Entry, source: &str, now: DateTime<Utc>
     }
     let link = existing.link.clone().or_else(|| incoming.link.clone());
     let link = link.as_deref();
-    let origin = existing.sources.first().is_none_or(|o| rank(&sref, link) > rank(o, link));
+    let origin = existing
+        .sources
+        .first()
+        .is_none_or(|o| rank(&sref, link) > rank(o, link));
     if origin {
         existing.sources.insert(0, sref);
         take_text(existing, incoming, now);
@@ -1805,9 +1815,21 @@ mod tests {
         let paper = entry("journal", "g:journal\n42", "j", &["Société"]);
 
         let mut paper_first = paper.clone();
-        assert!(merge(&mut paper_first, publisher.clone(), "mairie", now, Versions::Latest));
+        assert!(merge(
+            &mut paper_first,
+            publisher.clone(),
+            "mairie",
+            now,
+            Versions::Latest
+        ));
         let mut publisher_first = publisher.clone();
-        assert!(merge(&mut publisher_first, paper.clone(), "journal", now, Versions::Latest));
+        assert!(merge(
+            &mut publisher_first,
+            paper.clone(),
+            "journal",
+            now,
+            Versions::Latest
+        ));
         for stored in [&paper_first, &publisher_first] {
             assert_eq!(stored.title, "title m");
             assert_eq!(stored.source_names().collect::<Vec<_>>(), ["mairie", "journal"]);
@@ -1826,8 +1848,20 @@ mod tests {
             .with_timezone(&Utc);
         let mut stored = entry("journal", "k", "a", &[]);
         let before = stored.updated;
-        assert!(!merge(&mut stored, entry("journal", "k", "a", &[]), "journal", now, Versions::Latest));
-        assert!(merge(&mut stored, entry("journal", "k", "b", &[]), "journal", now, Versions::Latest));
+        assert!(!merge(
+            &mut stored,
+            entry("journal", "k", "a", &[]),
+            "journal",
+            now,
+            Versions::Latest
+        ));
+        assert!(merge(
+            &mut stored,
+            entry("journal", "k", "b", &[]),
+            "journal",
+            now,
+            Versions::Latest
+        ));
         assert_eq!(stored.title, "title b");
         assert_eq!(stored.updated, now);
         assert!(stored.updated > before);

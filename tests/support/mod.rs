@@ -137,7 +137,11 @@ impl Origin {
 
     /// The port it listens on.
     pub fn port(&self) -> u16 {
-        self.base.rsplit(':').next().and_then(|p| p.parse().ok()).expect("a port")
+        self.base
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .expect("a port")
     }
 
     pub fn requests(&self, path: &str) -> Vec<Seen> {

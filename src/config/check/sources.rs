@@ -237,7 +237,9 @@ impl Checker {
             Ok(u) if u.scheme().starts_with("socks") => {
                 self.problem(
                     line,
-                    format!("{prefix}: \"{shown}\": SOCKS proxies are not supported; use an HTTP proxy (http://host:port)"),
+                    format!(
+                        "{prefix}: \"{shown}\": SOCKS proxies are not supported; use an HTTP proxy (http://host:port)"
+                    ),
                 );
                 None
             }
