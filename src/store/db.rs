@@ -3,52 +3,17 @@
 //! Both order keys as bytes, so every prefix and range scan of the store
 //! reads the same rows in the same order on either. Used by `store` only.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use super::StoreError;
+pub use super::kv::{Batch, Rows, Value};
 use super::pg::Pg;
-
-/// A value (or key) read back: sled's cheap shared bytes on both backends.
-pub type Value = sled::IVec;
 
 #[derive(Clone)]
 pub enum Db {
     Sled(sled::Db),
     Postgres(Arc<Pg>),
 }
-
-/// Per key, a value to set or None to remove.
-pub type Ops = BTreeMap<Vec<u8>, Option<Vec<u8>>>;
-
-/// Writes applied together, all or none.
-#[derive(Default)]
-pub struct Batch {
-    /// Per key, its last write: a later write of a key replaces an earlier
-    /// one, as in a sled batch applied in order.
-    ops: Ops,
-    /// What it tells publishers (on PostgreSQL, a `thau_log` row written
-    /// with it, and a notification): it changed entries, say.
-    pub log: Option<Vec<u8>>,
-}
-
-impl Batch {
-    pub fn insert(&mut self, key: impl Into<Vec<u8>>, value: impl Into<Vec<u8>>) {
-        self.ops.insert(key.into(), Some(value.into()));
-    }
-
-    pub fn remove(&mut self, key: impl Into<Vec<u8>>) {
-        self.ops.insert(key.into(), None);
-    }
-
-    /// The writes: (key, Some(value)) to set, (key, None) to remove; and
-    /// the log record.
-    pub fn into_parts(self) -> (Ops, Option<Vec<u8>>) {
-        (self.ops, self.log)
-    }
-}
-
-pub type Rows = Box<dyn Iterator<Item = Result<(Value, Value), StoreError>> + Send>;
 
 impl Db {
     pub fn get(&self, key: impl AsRef<[u8]>) -> Result<Option<Value>, StoreError> {
@@ -132,7 +97,7 @@ impl Db {
         match self {
             Db::Sled(db) => {
                 let mut b = sled::Batch::default();
-                for (k, v) in batch.ops {
+                for (k, v) in batch.into_parts().0 {
                     match v {
                         Some(v) => b.insert(k, v),
                         None => b.remove(k),

@@ -39,6 +39,7 @@ mod db;
 mod digests;
 mod entries;
 mod fetch_state;
+mod kv;
 mod log;
 mod pg;
 mod subscriptions;

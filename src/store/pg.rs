@@ -19,7 +19,7 @@ use std::time::Duration;
 use postgres::config::SslMode;
 use postgres::{Client, NoTls, Statement, types::ToSql};
 
-use super::db::{Batch, Value};
+use super::kv::{Batch, Value};
 use super::{Reads, StoreError, lock};
 
 /// Every migration, in order; the schema version is how many were applied.
