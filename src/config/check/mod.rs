@@ -1,9 +1,13 @@
 //! Checking `feeds.toml`: a [`Checker`] walks the document and collects
 //! every problem with its line. The walk and the generic value readers are
-//! here; each family of tables has its own file: `tables` (`[websub]`,
-//! `[site]`, `[store] backend`), `sections`, `sources`.
+//! here; each family of tables has its own file: `tables` (`[server]`,
+//! `[store]`, `[export]`, `[poll]`), `services` (`[websub]`, `[site]`, the
+//! store's backend), `sections`, `sources` and `fetching` (a source's
+//! fetch options, scraping rules and filters).
 
+mod fetching;
 mod sections;
+mod services;
 mod sources;
 mod tables;
 
