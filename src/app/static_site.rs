@@ -1,0 +1,141 @@
+//! `thau export` and `[export] dir`: the site as static files.
+
+use super::*;
+
+/// Writes the site as static files under `out`, as `thau export` does (a
+/// file whose bytes did not change is not touched, so an unchanged store
+/// changes no file). Each feed and the OPML get `.gz` and `.br` siblings
+/// for nginx's `gzip_static`/`brotli_static`.
+pub fn export(config: &Config, out: &Path) -> anyhow::Result<ExportReport> {
+    let store = Store::open_config(&config.store)?;
+    let base_url = config.server.base_url(config.server.listen);
+    let selection = Selection::scan(&store, config)?;
+    let now = Utc::now();
+    crate::digest::freeze_due(&store, config, &selection, now)?;
+    let mut selection = selection;
+    while crate::archive::archive_due(&store, config, &mut selection, now)?.more {}
+    let site = Site::build(&store, config, &selection, &base_url, None, None, now)?;
+    let report = write_site(&site, &store, config, out)?;
+    store.flush()?;
+    Ok(report)
+}
+
+pub(super) fn write_site(site: &Site, store: &Store, config: &Config, out: &Path) -> anyhow::Result<ExportReport> {
+    let mut docs: Vec<(PathBuf, &crate::site::Doc)> = Vec::new();
+    for s in &site.sections {
+        for format in Format::ALL {
+            let path = Path::new("sections").join(&s.section.slug).join(format.file_name());
+            docs.push((path, &s.feeds[&format]));
+            if let Some(digest) = s.digest.get(&format) {
+                docs.push((
+                    Path::new("sections")
+                        .join(&s.section.slug)
+                        .join(format.digest_file_name()),
+                    digest,
+                ));
+            }
+        }
+    }
+    if let Some(all) = &site.all {
+        for format in Format::ALL {
+            docs.push((format.all_file_name().into(), &all.feeds[&format]));
+        }
+    }
+    docs.push(("sections.opml".into(), &site.opml));
+    // Archive pages: each written once. A page already in the folder is not
+    // rendered again (so a poll does not rewrite thousands of pages).
+    let mut archive_pages = Vec::new();
+    for s in &site.sections {
+        for n in 1..=s.archives {
+            let dir = Path::new("sections").join(&s.section.slug).join("archive");
+            if out.join(&dir).join(format!("{n}.xml")).exists() {
+                continue;
+            }
+            for format in Format::ALL {
+                if let Some(doc) = site.archive_page(store, &s.section.slug, n, format)? {
+                    archive_pages.push((dir.join(format!("{n}.{}", format.archive_extension())), doc));
+                }
+            }
+        }
+    }
+    // The RSS page last, so that an interrupted export writes it again.
+    archive_pages.sort_by_key(|(path, _)| path.extension().is_some_and(|e| e == "xml"));
+    for (path, doc) in &archive_pages {
+        docs.push((path.clone(), doc));
+    }
+    // No "next poll" in a static page: it would change every minute. A
+    // private status is not exported (static files have no token), and
+    // one exported while it was public is taken away.
+    let private = config.server.status == crate::config::StatusAccess::Private;
+    let index = match private {
+        true => {
+            crate::export::remove_file(out, Path::new("status.html"))?;
+            Vec::new()
+        }
+        false => {
+            let sources = server::source_statuses(store, config, site, None, None);
+            publish::index_html(&site.base_url, &site.summaries(), &sources, None, None)
+        }
+    };
+    let mut files: Vec<(PathBuf, &[u8])> = Vec::new();
+    for (path, doc) in &docs {
+        files.push((path.clone(), &doc.identity));
+        let sibling = |ext: &str| PathBuf::from(format!("{}.{ext}", path.display()));
+        if !doc.gzip.is_empty() {
+            files.push((sibling("gz"), &doc.gzip));
+        }
+        if !doc.brotli.is_empty() {
+            files.push((sibling("br"), &doc.brotli));
+        }
+    }
+    if !private {
+        files.push(("status.html".into(), &index));
+    }
+    let pages = site_pages(site, config);
+    for (path, bytes) in &pages {
+        files.push((path.clone(), bytes));
+    }
+    Ok(crate::export::write_files(out, files)?)
+}
+
+/// The reading pages of a static export: the front page, each section's
+/// page and the page of each story they list, with dates (an age would be
+/// wrong by the time the page is read).
+pub(super) fn site_pages(site: &Site, config: &Config) -> Vec<(PathBuf, Vec<u8>)> {
+    let pages = publish::Pages {
+        site: &config.site,
+        base_url: &site.base_url,
+        sections: &config.sections,
+        now: None,
+    };
+    pub(super) fn listing(s: &crate::site::SiteSection, n: usize) -> publish::Listing<'_> {
+        publish::Listing {
+            section: &s.section,
+            entries: &s.entries[..s.entries.len().min(n)],
+        }
+    }
+    let fronts: Vec<_> = site
+        .sections
+        .iter()
+        .map(|s| listing(s, publish::FRONT_PAGE_STORIES))
+        .collect();
+    let mut out = vec![(PathBuf::from("index.html"), pages.front(&fronts))];
+    let mut stories = std::collections::BTreeSet::new();
+    for s in &site.sections {
+        let listing = listing(s, site.page_size);
+        out.push((
+            Path::new("sections").join(&s.section.slug).join("index.html"),
+            pages.section(&listing),
+        ));
+        stories.extend(listing.entries.iter().map(|e| publish::story_id(e)));
+    }
+    for id in stories {
+        if let Some((entry, sections)) = site.story(&id) {
+            out.push((
+                Path::new("stories").join(format!("{id}.html")),
+                pages.story(&entry, &sections),
+            ));
+        }
+    }
+    out
+}

@@ -1,0 +1,193 @@
+//! What the daemon runs beside serving: pruning, trimming the shared log,
+//! reopening a store that failed, admin polls, and reloading `feeds.toml`
+//! when it changes.
+
+use super::*;
+
+/// Applies the retention limits a minute after start, then hourly.
+pub(super) async fn prune_periodically(state: Arc<AppState>, changed: Arc<Notify>, mut stop: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + PRUNE_FIRST, PRUNE_EVERY);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.wait_for(|s| *s) => return,
+        }
+        if !state.store.leads(crate::store::Duty::Prune) {
+            // Another poller prunes for all.
+            continue;
+        }
+        let (store, config) = (state.store.clone(), state.config.load_full());
+        match tokio::task::spawn_blocking(move || crate::retention::prune(&store, &config, Utc::now())).await {
+            Ok(Ok(0)) => {}
+            Ok(Ok(n)) => {
+                info!(pruned = n, "retention limits applied");
+                changed.notify_one();
+            }
+            Ok(Err(e)) => warn!(error = %e, "pruning failed"),
+            Err(e) => warn!(error = %e, "pruning failed"),
+        }
+    }
+}
+
+/// Prunes the store's log of changes for publishers (PostgreSQL):
+/// publishers read it within moments, and one that falls further behind
+/// than [`crate::store::LOG_KEEP`] scans the index again. Every instance
+/// does (by age, so they agree), one of them sooner or later: a desk with
+/// only publishers and `thau poll` from cron trims it too.
+pub(super) async fn trim_log_periodically(state: Arc<AppState>, mut stop: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(crate::store::LOG_KEEP / 5);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.wait_for(|s| *s) => return,
+        }
+        let store = state.store.clone();
+        match tokio::task::spawn_blocking(move || store.trim_log(crate::store::LOG_KEEP)).await {
+            Ok(Ok(n)) => tracing::debug!(rows = n, "store log trimmed"),
+            Ok(Err(e)) => warn!(error = %e, "trimming the store's log failed"),
+            Err(e) => warn!(error = %e, "trimming the store's log failed"),
+        }
+    }
+}
+
+/// While store writes fail (a full disk), tries every few seconds whether
+/// they work again, so thau recovers without a restart (and `/healthz`
+/// says so) even when no poll is due; republishes once they do.
+pub(super) async fn recover_store(state: Arc<AppState>, changed: Arc<Notify>, mut stop: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(5));
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.wait_for(|s| *s) => return,
+        }
+        if state.store.health().writable {
+            continue;
+        }
+        let store = state.store.clone();
+        let healthy = tokio::task::spawn_blocking(move || {
+            store.recover();
+            store.health().writable
+        })
+        .await
+        .unwrap_or(false);
+        if healthy {
+            info!("the store can be written again");
+            changed.notify_one();
+        }
+    }
+}
+
+/// Polls on demand for the admin API.
+pub(super) async fn answer_admin(runner: Arc<Runner>, mut requests: mpsc::Receiver<AdminRequest>) {
+    while let Some(request) = requests.recv().await {
+        let runner = runner.clone();
+        tokio::spawn(async move {
+            let answer = runner
+                .run(&request.source, Trigger::Admin)
+                .await
+                .map_err(|skipped| match skipped {
+                    Skipped::UnknownSource => AdminError::UnknownSource,
+                    Skipped::AlreadyRunning => AdminError::Busy("a poll of this source is already running".into()),
+                    Skipped::ShuttingDown => AdminError::Busy("shutting down".into()),
+                    Skipped::Gated(gate) => AdminError::Busy(format!("{gate:?}")),
+                    Skipped::Paused => AdminError::Busy("paused (enabled = false)".into()),
+                });
+            let _ = request.reply.send(answer);
+        });
+    }
+}
+
+/// Reloads `feeds.toml` when it changes on disk or on SIGHUP.
+pub(super) async fn watch_config(
+    path: PathBuf,
+    state: Arc<AppState>,
+    schedules: Arc<Option<Schedules>>,
+    changed: Arc<Notify>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let stamp = |p: &Path| std::fs::metadata(p).ok().map(|m| (m.modified().ok(), m.len()));
+    let mut last = stamp(&path);
+    let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
+    let mut tick = tokio::time::interval(CONFIG_CHECK);
+    loop {
+        let by_signal = tokio::select! {
+            _ = tick.tick() => false,
+            Some(_) = async { hangup.as_mut()?.recv().await } => true,
+            _ = stop.wait_for(|s| *s) => return,
+        };
+        let now = stamp(&path);
+        if now == last && !by_signal {
+            continue;
+        }
+        last = now;
+        reload(&path, &state, schedules.as_ref().as_ref(), &changed).await;
+    }
+}
+
+/// Validates the file; applies it if valid, else keeps the running config
+/// and shows the problems on the status page and in the log.
+pub async fn reload(path: &Path, state: &AppState, schedules: Option<&Schedules>, changed: &Notify) {
+    let new = match Config::load(path) {
+        Ok(new) => new,
+        Err(e) => {
+            warn!(error = %e, "feeds.toml is invalid: keeping the running configuration");
+            state.config_error.store(Arc::new(Some(e.to_string())));
+            return;
+        }
+    };
+    state.config_error.store(Arc::new(None));
+    let old = state.config.load_full();
+    if *old == new {
+        return;
+    }
+    let diff = ConfigDiff::between(&old, &new);
+    info!(
+        added = ?diff.added, removed = ?diff.removed, changed = ?diff.changed,
+        sections_changed = diff.sections_changed, "feeds.toml reloaded"
+    );
+    if old.server.listen != new.server.listen || old.store.path != new.store.path {
+        warn!("[server].listen and [store].path take effect at the next restart");
+    }
+    state.polls.retain(|name| new.source(name).is_some());
+    state.config.store(Arc::new(new));
+    if let Some(schedules) = schedules {
+        schedules.reschedule().await;
+        schedules
+            .poll_soon(diff.added.iter().chain(&diff.changed).cloned().collect())
+            .await;
+    }
+    changed.notify_one();
+}
+
+/// What a reload changed, for the log.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct ConfigDiff {
+    pub added: Vec<String>,
+    pub removed: Vec<String>,
+    /// Sources whose location, sections or timing changed.
+    pub changed: Vec<String>,
+    pub sections_changed: bool,
+}
+
+impl ConfigDiff {
+    pub fn between(old: &Config, new: &Config) -> ConfigDiff {
+        let mut diff = ConfigDiff {
+            sections_changed: old.sections != new.sections,
+            ..ConfigDiff::default()
+        };
+        for s in &new.sources {
+            match old.source(&s.name) {
+                None => diff.added.push(s.name.clone()),
+                Some(o) if o != s => diff.changed.push(s.name.clone()),
+                Some(_) => {}
+            }
+        }
+        diff.removed = old
+            .sources
+            .iter()
+            .filter(|s| new.source(&s.name).is_none())
+            .map(|s| s.name.clone())
+            .collect();
+        diff
+    }
+}
