@@ -384,6 +384,15 @@ fn build(feed: fm::Feed, scans: Vec<EntryScan>, cx: &DocContext<'_>) -> ParsedFe
 /// of repeated titles, guids and dates (feed-rs keeps the last), dates it
 /// cannot read, and the titles, texts and categories of modules it skips.
 fn amend(inner: &mut fm::Entry, scan: &EntryScan, timezone: Option<Tz>, kind: Kind) {
+    amend_dates(inner, scan, timezone, kind);
+    amend_titles(inner, scan);
+    amend_links(inner, scan, kind);
+    amend_text(inner, scan);
+}
+
+/// The dates readers read: the first of repeated RSS dates, and the dates
+/// feed-rs could not read.
+fn amend_dates(inner: &mut fm::Entry, scan: &EntryScan, timezone: Option<Tz>, kind: Kind) {
     let read = |raw: &Option<String>| raw.as_deref().and_then(|raw| dates::parse_in(raw, timezone));
     // Of two pubDates, readers take the first; of two Atom `published`,
     // feedparser the last, as feed-rs does.
@@ -406,6 +415,11 @@ fn amend(inner: &mut fm::Entry, scan: &EntryScan, timezone: Option<Tz>, kind: Ki
     if inner.updated.is_none() {
         inner.updated = read(&scan.updated);
     }
+}
+
+/// The title and id readers read (the first of repeated ones, all the text
+/// of a title written with elements), and the categories of skipped modules.
+fn amend_titles(inner: &mut fm::Entry, scan: &EntryScan) {
     if scan.titles > 1
         && let (Some(title), Some(first)) = (inner.title.as_mut(), &scan.title)
     {
@@ -415,14 +429,6 @@ fn amend(inner: &mut fm::Entry, scan: &EntryScan, timezone: Option<Tz>, kind: Ki
     // before the first element (or nothing).
     if let Some(markup) = &scan.title_markup {
         inner.title = Some(text(markup, "text/html"));
-    }
-    if let Some(markup) = &scan.content_markup {
-        let c = inner.content.get_or_insert_with(fm::Content::default);
-        c.body = Some(markup.clone());
-        c.content_type = "text/html".parse().expect("a media type");
-    }
-    if let Some(markup) = &scan.summary_markup {
-        inner.summary = Some(text(markup, "text/html"));
     }
     if inner.title.as_ref().is_none_or(|t| t.content.trim().is_empty())
         && let Some(other) = &scan.other_title
@@ -434,6 +440,16 @@ fn amend(inner: &mut fm::Entry, scan: &EntryScan, timezone: Option<Tz>, kind: Ki
     {
         inner.id = first.clone();
     }
+    for subject in &scan.subjects {
+        if !subject.is_empty() && !inner.categories.iter().any(|c| c.term == *subject) {
+            inner.categories.push(fm::Category::new(subject));
+        }
+    }
+}
+
+/// The link readers follow: the last of several RSS links, or one feed-rs
+/// skipped.
+fn amend_links(inner: &mut fm::Entry, scan: &EntryScan, kind: Kind) {
     // Of several RSS `<link>`s, feedparser and gofeed keep the last.
     if kind == Kind::Rss
         && scan.rss_links > 1
@@ -467,10 +483,18 @@ fn amend(inner: &mut fm::Entry, scan: &EntryScan, timezone: Option<Tz>, kind: Ki
             },
         );
     }
-    for subject in &scan.subjects {
-        if !subject.is_empty() && !inner.categories.iter().any(|c| c.term == *subject) {
-            inner.categories.push(fm::Category::new(subject));
-        }
+}
+
+/// The text readers show: markup feed-rs cut, mixed content, module texts,
+/// base64 Atom content.
+fn amend_text(inner: &mut fm::Entry, scan: &EntryScan) {
+    if let Some(markup) = &scan.content_markup {
+        let c = inner.content.get_or_insert_with(fm::Content::default);
+        c.body = Some(markup.clone());
+        c.content_type = "text/html".parse().expect("a media type");
+    }
+    if let Some(markup) = &scan.summary_markup {
+        inner.summary = Some(text(markup, "text/html"));
     }
     if inner
         .content

@@ -162,151 +162,24 @@ pub fn scan_entries(bytes: &[u8], doc: Option<&Url>) -> Vec<EntryScan> {
             continue;
         }
         let top = in_entry == Some(depth);
-        // Links as attributes (empty elements too): matched by namespace
-        // URI, never by prefix.
-        if top
-            && local == "link"
-            && matches!(ns.as_deref(), None | Some(ATOM) | Some(RSS_10))
-            && let Some(scan) = scans.last_mut()
-        {
-            let attr = |name: &str| {
-                element
-                    .try_get_attribute(name)
-                    .ok()
-                    .flatten()
-                    .map(|a| unescape(&a.value).trim().to_string())
-            };
-            let alternate = attr("rel").is_none_or(|r| r.eq_ignore_ascii_case("alternate"));
-            if let Some(href) = attr("href").filter(|h| !h.is_empty())
-                && alternate
-            {
-                scan.other_links.push(href);
-            }
-        }
         let in_group = in_entry.is_some_and(|d| depth == d + 1) && ns.as_deref() == Some(MEDIA);
-        // Pictures as attributes (usually empty elements).
-        if let Some(scan) = scans.last_mut() {
-            let attr = |name: &str| {
-                element
-                    .try_get_attribute(name)
-                    .ok()
-                    .flatten()
-                    .map(|a| unescape(&a.value).trim().to_string())
-                    .filter(|v| !v.is_empty())
-            };
-            let in_media = in_entry.is_some_and(|d| depth >= d) && ns.as_deref() == Some(MEDIA);
-            match (ns.as_deref(), local.as_str()) {
-                (Some(MEDIA), "thumbnail") if in_media && scan.thumbnail.is_none() => scan.thumbnail = attr("url"),
-                (Some(ITUNES), "image") if top && scan.itunes_image.is_none() => scan.itunes_image = attr("href"),
-                _ => {}
+        let in_media = in_entry.is_some_and(|d| depth >= d) && ns.as_deref() == Some(MEDIA);
+        let Some(scan) = scans.last_mut() else {
+            if !empty {
+                stack.push((base, declared));
             }
-        }
-        let wanted = match (ns.as_deref(), local.as_str()) {
-            (Some(MEDIA), "title" | "description") => top || in_group,
-            (Some(MEDIA), _) => false,
-            (Some(DC), "title" | "subject" | "description") | (Some(ITUNES), "summary" | "duration") => top,
-            // An XHTML body, with or without its namespace; feedparser's `fullitem`.
-            (_, "body" | "fullitem") => top,
-            (None, "description") => top,
-            (Some(RSS_10), "description") => top,
-            (Some(ATOM), "content" | "summary") => top,
-            // (Its text, when it has no href.)
-            (Some(ATOM), "link") => top,
-            (_, "title" | "guid" | "link" | "pubdate" | "published" | "issued" | "date" | "updated" | "modified") => {
-                top
-            }
-            _ => false,
+            continue;
         };
-        if let (true, Some(scan), false) = (wanted, scans.last_mut(), empty) {
-            let attr = |name: &str| {
-                element
-                    .try_get_attribute(name)
-                    .ok()
-                    .flatten()
-                    .map(|a| a.value.into_owned())
-            };
-            let is_permalink = attr("isPermaLink").is_none_or(|v| !v.trim().eq_ignore_ascii_case("false"));
+        let place = Place {
+            ns: ns.as_deref(),
+            local: &local,
+            top,
+        };
+        read_attributes(scan, &element, &place, in_media);
+        if !empty && wanted(&place, in_group) {
             let end = element.to_end().into_owned();
             let Ok(raw) = reader.read_text(end.name()) else { break };
-            let raw: String = raw.to_string();
-            let text = || inner_text(&raw);
-            match (ns.as_deref(), local.as_str()) {
-                (Some(DC), "title") if top => scan.other_title.get_or_insert_with(text).clone(),
-                (Some(MEDIA), "title") => scan.other_title.get_or_insert_with(text).clone(),
-                (Some(DC), "subject") if top => {
-                    scan.subjects.push(text());
-                    String::new()
-                }
-                (Some(DC), "description") if top => scan.other_text.get_or_insert_with(text).clone(),
-                (Some(MEDIA), "description") => scan.other_text.get_or_insert_with(text).clone(),
-                (Some(ITUNES), "duration") if top => {
-                    scan.duration.get_or_insert_with(text);
-                    String::new()
-                }
-                (Some(ITUNES), "summary") if top => {
-                    scan.itunes_summary.get_or_insert_with(text);
-                    scan.other_text.get_or_insert_with(text).clone()
-                }
-                (Some(XHTML) | None, "body") if top => scan.body.get_or_insert_with(|| raw.trim().to_string()).clone(),
-                (_, "fullitem") if top => scan.body.get_or_insert_with(text).clone(),
-                (None | Some(RSS_10), "description") if top => {
-                    // Child elements, not escaped HTML: mixed content.
-                    if has_child_elements(&raw) {
-                        scan.mixed_description.get_or_insert_with(|| as_html(&raw));
-                    }
-                    String::new()
-                }
-                (Some(ATOM), "content" | "summary") if top => {
-                    let kind = attr("type");
-                    if kind.as_deref() != Some("xhtml") && has_child_elements(&raw) {
-                        let markup = match local.as_str() {
-                            "content" => &mut scan.content_markup,
-                            _ => &mut scan.summary_markup,
-                        };
-                        let html = markup.get_or_insert_with(|| as_html(&raw)).clone();
-                        // (Markup, not text to escape.)
-                        scan.body.get_or_insert(html);
-                    }
-                    scan.body
-                        .get_or_insert_with(|| match kind.as_deref() {
-                            Some("xhtml") => raw.trim().to_string(),
-                            Some("html") => inner_text(&raw),
-                            _ => super::escape_html(&inner_text(&raw)),
-                        })
-                        .clone()
-                }
-                (_, "title") if top && ns.as_deref() != Some(MEDIA) => {
-                    scan.titles += 1;
-                    if scan.titles == 1 && attr("type").as_deref() != Some("xhtml") && has_child_elements(&raw) {
-                        scan.title_markup = Some(as_html(&raw));
-                    }
-                    scan.title.get_or_insert_with(text).clone()
-                }
-                (_, "guid") if top => {
-                    scan.guids += 1;
-                    scan.guid.get_or_insert_with(|| (text(), is_permalink)).0.clone()
-                }
-                (Some(ATOM), "link") if top => {
-                    // An Atom link whose URL is its text.
-                    if attr("href").is_none() && !text().is_empty() && !has_child_elements(&raw) {
-                        scan.other_links.push(text());
-                    }
-                    String::new()
-                }
-                (_, "link") if top => {
-                    scan.rss_links += 1;
-                    scan.last_rss_link = Some(text());
-                    String::new()
-                }
-                (_, "pubdate" | "published" | "issued") if top => {
-                    scan.dates += 1;
-                    scan.published.get_or_insert_with(text).clone()
-                }
-                // dc:date is when the item was last changed, as feedparser
-                // reads it (RSS 1.0's only date: feed-rs reads it itself).
-                (_, "updated" | "modified" | "date") if top => scan.updated.get_or_insert_with(text).clone(),
-                _ => String::new(),
-            };
+            read_element(scan, &element, &place, &raw);
             // read_text consumed the end tag: the element is not on the stack.
             continue;
         }
@@ -315,6 +188,159 @@ pub fn scan_entries(bytes: &[u8], doc: Option<&Url>) -> Vec<EntryScan> {
         }
     }
     scans
+}
+
+/// Where an element is: its namespace, its local name (lowercase), and
+/// whether it is a child of the entry itself.
+struct Place<'a> {
+    ns: Option<&'a str>,
+    local: &'a str,
+    top: bool,
+}
+
+/// An attribute's value, unescaped and trimmed.
+fn attribute(element: &BytesStart<'_>, name: &str) -> Option<String> {
+    element
+        .try_get_attribute(name)
+        .ok()
+        .flatten()
+        .map(|a| unescape(&a.value).trim().to_string())
+}
+
+/// What an element says in its attributes (empty elements too): alternate
+/// links given as `href`, matched by namespace URI, never by prefix; and
+/// pictures.
+fn read_attributes(scan: &mut EntryScan, element: &BytesStart<'_>, place: &Place<'_>, in_media: bool) {
+    let attr = |name: &str| attribute(element, name);
+    let given = |name: &str| attr(name).filter(|v| !v.is_empty());
+    if place.top && place.local == "link" && matches!(place.ns, None | Some(ATOM) | Some(RSS_10)) {
+        let alternate = attr("rel").is_none_or(|r| r.eq_ignore_ascii_case("alternate"));
+        if let Some(href) = given("href")
+            && alternate
+        {
+            scan.other_links.push(href);
+        }
+    }
+    match (place.ns, place.local) {
+        (Some(MEDIA), "thumbnail") if in_media && scan.thumbnail.is_none() => scan.thumbnail = given("url"),
+        (Some(ITUNES), "image") if place.top && scan.itunes_image.is_none() => scan.itunes_image = given("href"),
+        _ => {}
+    }
+}
+
+/// Whether the scan reads an element's content.
+fn wanted(place: &Place<'_>, in_group: bool) -> bool {
+    let top = place.top;
+    match (place.ns, place.local) {
+        (Some(MEDIA), "title" | "description") => top || in_group,
+        (Some(MEDIA), _) => false,
+        (Some(DC), "title" | "subject" | "description") | (Some(ITUNES), "summary" | "duration") => top,
+        // An XHTML body, with or without its namespace; feedparser's `fullitem`.
+        (_, "body" | "fullitem") => top,
+        (None, "description") => top,
+        (Some(RSS_10), "description") => top,
+        (Some(ATOM), "content" | "summary") => top,
+        // (Its text, when it has no href.)
+        (Some(ATOM), "link") => top,
+        (_, "title" | "guid" | "link" | "pubdate" | "published" | "issued" | "date" | "updated" | "modified") => top,
+        _ => false,
+    }
+}
+
+/// What a wanted element's content (`raw`, as written) tells of its entry.
+fn read_element(scan: &mut EntryScan, element: &BytesStart<'_>, place: &Place<'_>, raw: &str) {
+    let attr = |name: &str| {
+        element
+            .try_get_attribute(name)
+            .ok()
+            .flatten()
+            .map(|a| a.value.into_owned())
+    };
+    let text = || inner_text(raw);
+    let top = place.top;
+    match (place.ns, place.local) {
+        (Some(DC), "title") if top => {
+            scan.other_title.get_or_insert_with(text);
+        }
+        (Some(MEDIA), "title") => {
+            scan.other_title.get_or_insert_with(text);
+        }
+        (Some(DC), "subject") if top => scan.subjects.push(text()),
+        (Some(DC), "description") if top => {
+            scan.other_text.get_or_insert_with(text);
+        }
+        (Some(MEDIA), "description") => {
+            scan.other_text.get_or_insert_with(text);
+        }
+        (Some(ITUNES), "duration") if top => {
+            scan.duration.get_or_insert_with(text);
+        }
+        (Some(ITUNES), "summary") if top => {
+            scan.itunes_summary.get_or_insert_with(text);
+            scan.other_text.get_or_insert_with(text);
+        }
+        (Some(XHTML) | None, "body") if top => {
+            scan.body.get_or_insert_with(|| raw.trim().to_string());
+        }
+        (_, "fullitem") if top => {
+            scan.body.get_or_insert_with(text);
+        }
+        (None | Some(RSS_10), "description") if top => {
+            // Child elements, not escaped HTML: mixed content.
+            if has_child_elements(raw) {
+                scan.mixed_description.get_or_insert_with(|| as_html(raw));
+            }
+        }
+        (Some(ATOM), "content" | "summary") if top => {
+            let kind = attr("type");
+            if kind.as_deref() != Some("xhtml") && has_child_elements(raw) {
+                let markup = match place.local {
+                    "content" => &mut scan.content_markup,
+                    _ => &mut scan.summary_markup,
+                };
+                let html = markup.get_or_insert_with(|| as_html(raw)).clone();
+                // (Markup, not text to escape.)
+                scan.body.get_or_insert(html);
+            }
+            scan.body.get_or_insert_with(|| match kind.as_deref() {
+                Some("xhtml") => raw.trim().to_string(),
+                Some("html") => inner_text(raw),
+                _ => super::escape_html(&inner_text(raw)),
+            });
+        }
+        (ns, "title") if top && ns != Some(MEDIA) => {
+            scan.titles += 1;
+            if scan.titles == 1 && attr("type").as_deref() != Some("xhtml") && has_child_elements(raw) {
+                scan.title_markup = Some(as_html(raw));
+            }
+            scan.title.get_or_insert_with(text);
+        }
+        (_, "guid") if top => {
+            scan.guids += 1;
+            let is_permalink = attr("isPermaLink").is_none_or(|v| !v.trim().eq_ignore_ascii_case("false"));
+            scan.guid.get_or_insert_with(|| (text(), is_permalink));
+        }
+        (Some(ATOM), "link") if top => {
+            // An Atom link whose URL is its text.
+            if attr("href").is_none() && !text().is_empty() && !has_child_elements(raw) {
+                scan.other_links.push(text());
+            }
+        }
+        (_, "link") if top => {
+            scan.rss_links += 1;
+            scan.last_rss_link = Some(text());
+        }
+        (_, "pubdate" | "published" | "issued") if top => {
+            scan.dates += 1;
+            scan.published.get_or_insert_with(text);
+        }
+        // dc:date is when the item was last changed, as feedparser reads
+        // it (RSS 1.0's only date: feed-rs reads it itself).
+        (_, "updated" | "modified" | "date") if top => {
+            scan.updated.get_or_insert_with(text);
+        }
+        _ => {}
+    }
 }
 
 /// The `xmlns` and `xmlns:p` attributes of an element: (prefix, uri).
