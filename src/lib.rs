@@ -40,9 +40,20 @@
 //! - [`edit`]: feeds.toml edits (toml_edit, checked, atomic) and OPML lists for the admin commands.
 //! - [`export`]: writing files into a served folder safely (temporaries, no links followed).
 //! - [`app`]: composition root for `thau serve` (roles, reload, shutdown) and `thau export`.
+//! - [`cli`]: each command of the `thau` binary (`main.rs` only parses and dispatches).
+//!
+//! A module that grew several jobs is a folder whose `mod.rs` says what it
+//! holds and how data moves through it: `config/` (the types; `check/` by
+//! table of feeds.toml over `values`), `normalize/` (the document, then
+//! `charset`, `entry`, `links`, `text`, `repair`, `scan`…), `store/` (one
+//! byte map, sled or `pg/`, under one file per kind of record), `publish/`
+//! (one file per format, the pages), `server/` (the listener, then one
+//! file per family of routes), `app/` (serve, republish, export, tasks) and
+//! `cli/`.
 
 pub mod app;
 pub mod archive;
+pub mod cli;
 pub mod config;
 pub mod dates;
 pub mod digest;

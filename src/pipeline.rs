@@ -144,29 +144,10 @@ impl Poller {
     async fn poll_inner(&self, source: &Source, limits: &PollConfig) -> PollReport {
         let name = source.name.as_str();
         let now = Utc::now();
-        let mut state = match self.store.fetch_state(name) {
-            Ok(state) => state.unwrap_or_default(),
-            Err(e) => return PollReport::failed(name, &e),
+        let mut state = match self.state_for_poll(source, now) {
+            Ok(state) => state,
+            Err(report) => return *report,
         };
-        let location = source.location.as_key();
-        if state.location != location {
-            // A new URL: the old validators and verdicts do not apply to it.
-            state = FetchState {
-                location,
-                ..FetchState::default()
-            };
-        }
-        let timezone = source.timezone.map(|tz| tz.name().to_owned());
-        if state.timezone != timezone {
-            // Dates are read differently now: read the document again, even
-            // unchanged (its entries are then re-dated in place).
-            (state.etag, state.last_modified, state.timezone) = (None, None, timezone);
-        }
-        if let Some(until) = state.retry_after.filter(|t| *t > now) {
-            let mut report = PollReport::new(name, Outcome::Deferred);
-            report.retry_after = Some(until);
-            return report;
-        }
         state.polls += 1;
         state.last_poll = Some(now);
         let validators = Validators {
@@ -206,62 +187,107 @@ impl Poller {
                     Err(e) => PollReport::failed(name, &e),
                 }
             }
-            Fetched::Document(mut doc) => {
-                let bytes = doc.body.len() as u64;
-                // Scraping parses a whole page: like every parse, off the
-                // async threads (which serve and schedule).
-                let scrape = source
-                    .scrape
-                    .clone()
-                    .map(|rules| (rules, source.encoding, source.timezone));
-                if scrape.is_some() {
-                    // The page is decoded there (in `encoding` if given).
-                } else if let Some(encoding) = source.encoding {
-                    // `encoding` wins over what the document or the server says.
-                    let media = doc
-                        .content_type
-                        .as_deref()
-                        .and_then(|c| c.split(';').next())
-                        .unwrap_or("application/xml");
-                    doc.content_type = Some(format!("{}; charset={}", media.trim(), encoding.name()));
-                }
-                let store = self.store.clone();
-                let owned = name.to_string();
-                let options = IngestOptions {
-                    timezone: source.timezone,
-                    max_entries: limits.max_entries_per_poll,
-                    title: source.title.clone(),
-                    filter: source.filter.clone(),
-                    id_from: source.id_from,
-                    full_text: source.full_text,
-                    max_text: limits.max_entry_size,
-                };
-                let work = move || {
-                    if let Some((rules, encoding, zone)) = scrape {
-                        scrape_page(&mut doc, &rules, encoding, zone);
-                    }
-                    ingest(&store, &owned, &options, doc, state, now)
-                };
-                match tokio::task::spawn_blocking(work).await {
-                    // Done once durable: a crash before this point loses the
-                    // whole poll (to be redone), never part of it.
-                    Ok(report) if report.outcome != Outcome::Error => match self.store.flush_async().await {
-                        Ok(()) => {
-                            let mut report = PollReport { bytes, ..report };
-                            if source.full_text && !report.teasers.is_empty() {
-                                report.full_texts = self.full_texts(source, limits, &report.teasers).await;
-                            }
-                            report
-                        }
-                        Err(e) => PollReport::failed(name, &e),
-                    },
-                    Ok(report) => PollReport { bytes, ..report },
-                    Err(e) => PollReport::failed(name, &e),
-                }
-            }
+            Fetched::Document(doc) => self.ingest_document(source, limits, doc, state, now).await,
         };
         report.moved_to = moved_to;
         report
+    }
+
+    /// The fetch state a poll of `source` starts from: the last poll's,
+    /// forgotten where it no longer applies (a new URL, a new timezone).
+    /// `Err` when the poll is not to happen (the store cannot be read, or
+    /// the origin asked to wait).
+    fn state_for_poll(&self, source: &Source, now: DateTime<Utc>) -> Result<FetchState, Box<PollReport>> {
+        let name = source.name.as_str();
+        let mut state = match self.store.fetch_state(name) {
+            Ok(state) => state.unwrap_or_default(),
+            Err(e) => return Err(Box::new(PollReport::failed(name, &e))),
+        };
+        let location = source.location.as_key();
+        if state.location != location {
+            // A new URL: the old validators and verdicts do not apply to it.
+            state = FetchState {
+                location,
+                ..FetchState::default()
+            };
+        }
+        let timezone = source.timezone.map(|tz| tz.name().to_owned());
+        if state.timezone != timezone {
+            // Dates are read differently now: read the document again, even
+            // unchanged (its entries are then re-dated in place).
+            (state.etag, state.last_modified, state.timezone) = (None, None, timezone);
+        }
+        if let Some(until) = state.retry_after.filter(|t| *t > now) {
+            let mut report = PollReport::new(name, Outcome::Deferred);
+            report.retry_after = Some(until);
+            return Err(Box::new(report));
+        }
+        Ok(state)
+    }
+
+    /// Parses, normalizes and stores a fetched document (off the async
+    /// threads), durable before it returns; then the full texts of its new
+    /// teasers.
+    async fn ingest_document(
+        &self,
+        source: &Source,
+        limits: &PollConfig,
+        mut doc: Document,
+        state: FetchState,
+        now: DateTime<Utc>,
+    ) -> PollReport {
+        let name = source.name.as_str();
+        let bytes = doc.body.len() as u64;
+        // Scraping parses a whole page: like every parse, off the
+        // async threads (which serve and schedule).
+        let scrape = source
+            .scrape
+            .clone()
+            .map(|rules| (rules, source.encoding, source.timezone));
+        if scrape.is_some() {
+            // The page is decoded there (in `encoding` if given).
+        } else if let Some(encoding) = source.encoding {
+            // `encoding` wins over what the document or the server says.
+            let media = doc
+                .content_type
+                .as_deref()
+                .and_then(|c| c.split(';').next())
+                .unwrap_or("application/xml");
+            doc.content_type = Some(format!("{}; charset={}", media.trim(), encoding.name()));
+        }
+        let store = self.store.clone();
+        let owned = name.to_string();
+        let options = IngestOptions {
+            timezone: source.timezone,
+            max_entries: limits.max_entries_per_poll,
+            title: source.title.clone(),
+            filter: source.filter.clone(),
+            id_from: source.id_from,
+            full_text: source.full_text,
+            max_text: limits.max_entry_size,
+        };
+        let work = move || {
+            if let Some((rules, encoding, zone)) = scrape {
+                scrape_page(&mut doc, &rules, encoding, zone);
+            }
+            ingest(&store, &owned, &options, doc, state, now)
+        };
+        match tokio::task::spawn_blocking(work).await {
+            // Done once durable: a crash before this point loses the
+            // whole poll (to be redone), never part of it.
+            Ok(report) if report.outcome != Outcome::Error => match self.store.flush_async().await {
+                Ok(()) => {
+                    let mut report = PollReport { bytes, ..report };
+                    if source.full_text && !report.teasers.is_empty() {
+                        report.full_texts = self.full_texts(source, limits, &report.teasers).await;
+                    }
+                    report
+                }
+                Err(e) => PollReport::failed(name, &e),
+            },
+            Ok(report) => PollReport { bytes, ..report },
+            Err(e) => PollReport::failed(name, &e),
+        }
     }
 
     /// `full_text`: fetches each new teaser's page (at most

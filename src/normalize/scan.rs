@@ -285,11 +285,9 @@ fn read_element(scan: &mut EntryScan, element: &BytesStart<'_>, place: &Place<'_
         (_, "fullitem") if top => {
             scan.body.get_or_insert_with(text);
         }
-        (None | Some(RSS_10), "description") if top => {
-            // Child elements, not escaped HTML: mixed content.
-            if has_child_elements(raw) {
-                scan.mixed_description.get_or_insert_with(|| as_html(raw));
-            }
+        // Child elements, not escaped HTML: mixed content.
+        (None | Some(RSS_10), "description") if top && has_child_elements(raw) => {
+            scan.mixed_description.get_or_insert_with(|| as_html(raw));
         }
         (Some(ATOM), "content" | "summary") if top => {
             let kind = attr("type");
@@ -321,10 +319,10 @@ fn read_element(scan: &mut EntryScan, element: &BytesStart<'_>, place: &Place<'_
             scan.guid.get_or_insert_with(|| (text(), is_permalink));
         }
         (Some(ATOM), "link") if top => {
-            // An Atom link whose URL is its text.
-            if attr("href").is_none() && !text().is_empty() && !has_child_elements(raw) {
-                scan.other_links.push(text());
-            }
+            // An Atom link whose URL is its text (not an RSS link).
+            let url = text();
+            let given = attr("href").is_none() && !url.is_empty() && !has_child_elements(raw);
+            scan.other_links.extend(given.then_some(url));
         }
         (_, "link") if top => {
             scan.rss_links += 1;

@@ -39,6 +39,9 @@ pub struct SourceStatus {
 /// Which formats an OPML document lists.
 pub const OPML_FORMATS: [Format; 2] = [Format::Rss, Format::Atom];
 
+/// The status page: sections and their feeds, then every source with its
+/// last outcome and why it fails; the configuration's and the store's
+/// errors first.
 pub fn index_html(
     base_url: &str,
     sections: &[SectionSummary],
@@ -87,6 +90,86 @@ pub fn index_html(
         "<p>Section feeds to subscribe to; all of them at once: <a href=\"{}\">sections.opml</a>.</p>",
         esc(&format!("{base_url}/sections.opml"))
     );
+    sections_table(&mut h, base_url, sections);
+    h.push_str("</table>\n<h2>Sources</h2>\n<table>\n");
+    h.push_str("<tr><th>Source</th><th>Entries</th><th>Last poll</th><th>Outcome</th><th>Next poll</th><th>Details</th></tr>\n");
+    for s in sources {
+        let state = s.state.as_ref();
+        let when = state
+            .and_then(|st| st.last_poll)
+            .map_or("never".to_string(), |t| t.format("%Y-%m-%d %H:%M UTC").to_string());
+        let outcome = state.and_then(|st| st.last_outcome);
+        let class = if outcome == Some(Outcome::Error) { "error" } else { "ok" };
+        let details = source_details(s);
+        let next = s
+            .next_poll
+            .map_or(String::new(), |t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string());
+        let _ = writeln!(
+            h,
+            "<tr><td><strong>{}</strong><br><small>{}</small></td><td>{}</td><td>{when}</td><td class=\"{class}\">{}</td><td>{next}</td><td>{}</td></tr>",
+            match &s.title {
+                Some(title) => format!("{} ({})", esc(title), esc(&s.name)),
+                None => esc(&s.name),
+            },
+            esc(&s.location),
+            s.entries,
+            outcome.map_or("not polled yet", Outcome::as_str),
+            details.join("<br>")
+        );
+    }
+    h.push_str("</table>\n</body>\n</html>\n");
+    h.into_bytes()
+}
+
+/// What the status page says of a source beyond its outcome: paused,
+/// failing full texts, filtered entries, its error and warning, a move.
+fn source_details(s: &SourceStatus) -> Vec<String> {
+    let state = s.state.as_ref();
+    let mut details = Vec::new();
+    if s.paused {
+        details.push("paused (enabled = false): not polled, entries kept".to_string());
+    }
+    if let Some(st) = state {
+        if st.full_text_failures > 0 {
+            details.push(format!(
+                "{} full-text extractions failed (the teaser was kept); last: {}",
+                st.full_text_failures,
+                esc(st.last_full_text_error.as_deref().unwrap_or(""))
+            ));
+        }
+        if st.last_filtered > 0 {
+            details.push(format!(
+                "{} of the last document kept out by include/exclude",
+                st.last_filtered
+            ));
+        }
+        if let Some(e) = &st.last_error {
+            details.push(esc(e));
+        }
+        if let Some(w) = &st.warning {
+            details.push(format!("warning: {}", esc(w)));
+        }
+        if st.consecutive_failures > 1 {
+            details.push(format!("{} failures in a row", st.consecutive_failures));
+        }
+        if let Some(to) = &st.permanent_redirect {
+            details.push(format!(
+                "moved permanently to {} (update feeds.toml)",
+                esc(&crate::redact::redacted_str(to))
+            ));
+        }
+        if st.gone {
+            details.push("gone (HTTP 410): no longer polled; remove it or change its url".into());
+        }
+        if let Some(share) = (st.not_modified * 100).checked_div(st.polls) {
+            details.push(format!("{share}% of polls not modified"));
+        }
+    }
+    details
+}
+
+/// The status page's table of sections: entries and each feed's links.
+fn sections_table(h: &mut String, base_url: &str, sections: &[SectionSummary]) {
     h.push_str("<h2>Sections</h2>\n<table>\n<tr><th>Section</th><th>Entries</th><th>Feeds</th></tr>\n");
     for s in sections {
         let _ = write!(h, "<tr><td><strong>{}</strong>", esc(&s.title));
@@ -109,73 +192,6 @@ pub fn index_html(
         }
         h.push_str("</td></tr>\n");
     }
-    h.push_str("</table>\n<h2>Sources</h2>\n<table>\n");
-    h.push_str("<tr><th>Source</th><th>Entries</th><th>Last poll</th><th>Outcome</th><th>Next poll</th><th>Details</th></tr>\n");
-    for s in sources {
-        let state = s.state.as_ref();
-        let when = state
-            .and_then(|st| st.last_poll)
-            .map_or("never".to_string(), |t| t.format("%Y-%m-%d %H:%M UTC").to_string());
-        let outcome = state.and_then(|st| st.last_outcome);
-        let class = if outcome == Some(Outcome::Error) { "error" } else { "ok" };
-        let mut details = Vec::new();
-        if s.paused {
-            details.push("paused (enabled = false): not polled, entries kept".to_string());
-        }
-        if let Some(st) = state {
-            if st.full_text_failures > 0 {
-                details.push(format!(
-                    "{} full-text extractions failed (the teaser was kept); last: {}",
-                    st.full_text_failures,
-                    esc(st.last_full_text_error.as_deref().unwrap_or(""))
-                ));
-            }
-            if st.last_filtered > 0 {
-                details.push(format!(
-                    "{} of the last document kept out by include/exclude",
-                    st.last_filtered
-                ));
-            }
-            if let Some(e) = &st.last_error {
-                details.push(esc(e));
-            }
-            if let Some(w) = &st.warning {
-                details.push(format!("warning: {}", esc(w)));
-            }
-            if st.consecutive_failures > 1 {
-                details.push(format!("{} failures in a row", st.consecutive_failures));
-            }
-            if let Some(to) = &st.permanent_redirect {
-                details.push(format!(
-                    "moved permanently to {} (update feeds.toml)",
-                    esc(&crate::redact::redacted_str(to))
-                ));
-            }
-            if st.gone {
-                details.push("gone (HTTP 410): no longer polled; remove it or change its url".into());
-            }
-            if let Some(share) = (st.not_modified * 100).checked_div(st.polls) {
-                details.push(format!("{share}% of polls not modified"));
-            }
-        }
-        let next = s
-            .next_poll
-            .map_or(String::new(), |t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string());
-        let _ = writeln!(
-            h,
-            "<tr><td><strong>{}</strong><br><small>{}</small></td><td>{}</td><td>{when}</td><td class=\"{class}\">{}</td><td>{next}</td><td>{}</td></tr>",
-            match &s.title {
-                Some(title) => format!("{} ({})", esc(title), esc(&s.name)),
-                None => esc(&s.name),
-            },
-            esc(&s.location),
-            s.entries,
-            outcome.map_or("not polled yet", Outcome::as_str),
-            details.join("<br>")
-        );
-    }
-    h.push_str("</table>\n</body>\n</html>\n");
-    h.into_bytes()
 }
 
 /// OPML 2.0 listing every section feed in `formats`, one folder per format.

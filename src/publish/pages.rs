@@ -52,15 +52,8 @@ pub fn story_url(base_url: &str, entry: &Entry) -> String {
     format!("{base_url}/stories/{}.html", story_id(entry))
 }
 
+/// The pages: the front page, a section's, a story's, and not found.
 impl Pages<'_> {
-    fn labels(&self) -> &'static Labels {
-        match self.site.language {
-            Language::En => &EN,
-            Language::Fr => &FR,
-        }
-    }
-
-    /// `/`: each section's latest stories.
     pub fn front(&self, listings: &[Listing<'_>]) -> Vec<u8> {
         let l = self.labels();
         let mut h = self.head(&self.site.title, &self.all_feeds());
@@ -262,7 +255,19 @@ impl Pages<'_> {
         self.foot(&mut h);
         h.into_bytes()
     }
+}
 
+/// What every page shares: its head and foot, story lists, labels and
+/// dates.
+impl Pages<'_> {
+    fn labels(&self) -> &'static Labels {
+        match self.site.language {
+            Language::En => &EN,
+            Language::Fr => &FR,
+        }
+    }
+
+    /// `/`: each section's latest stories.
     fn all_feeds(&self) -> Vec<(String, String, &'static str)> {
         Format::ALL
             .into_iter()

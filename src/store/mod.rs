@@ -24,6 +24,15 @@
 //! that decides membership from the small [`Routing`] value alone, without
 //! reading entries that do not belong. One index key per entry keeps the
 //! poll's batch small (sled's cost grows with the number of keys written).
+//!
+//! Files: `kv` is the byte map's vocabulary (values, batches, rows) the
+//! backends share; `db` the map itself, sled or `pg/` (PostgreSQL: the
+//! pool, the shared schedule's claims, the change log's notifications);
+//! `codec` the value encodings. Above them, one file per kind of record,
+//! each owning its key space: `entries` (merge, link index, section
+//! index), `fetch_state`, `archive`, `digests`, `subscriptions`, `log`
+//! (changes for publishers), and `commit` (group commit of polls'
+//! batches). [`Store`] is the handle they hang from.
 use chrono::{DateTime, Utc};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs::File;

@@ -1,0 +1,196 @@
+//! `thau add`, `import` and `remove`: feeds.toml edited (comments kept,
+//! checked, atomic) under its edit lock, credentials never echoed.
+
+use std::io::IsTerminal;
+use std::path::Path;
+use std::process::ExitCode;
+
+use super::{UNUSABLE, edited, runtime};
+use crate::config::Config;
+
+pub fn add(
+    config: &Config,
+    path: &Path,
+    url: &str,
+    name: Option<String>,
+    sections: &[String],
+    pick: Option<usize>,
+) -> ExitCode {
+    if let Err(code) = known_sections(config, path, sections) {
+        return code;
+    }
+    let Ok(url) =
+        url::Url::parse(url).map_err(|e| eprintln!("thau: {}: not a URL ({e})", crate::redact::redacted_str(url)))
+    else {
+        return ExitCode::from(UNUSABLE);
+    };
+    let Some(runtime) = runtime(false) else {
+        return ExitCode::from(UNUSABLE);
+    };
+    let found = match runtime.block_on(crate::edit::discover(&url, config)) {
+        Ok(found) => found,
+        Err(e) => {
+            eprintln!("thau: {}: {e}", crate::redact::Redacted(&url));
+            return ExitCode::from(UNUSABLE);
+        }
+    };
+    // Shown, never with credentials; written to feeds.toml as given.
+    let shown = crate::redact::Redacted(&url);
+    let chosen = match (found.len(), pick) {
+        (0, _) => {
+            eprintln!(
+                "thau: {shown}: no feed found (the page announces none, and none of /feed, /rss.xml, /atom.xml, /feed.xml, /index.xml, /rss, /feed.json answered with one)"
+            );
+            return ExitCode::from(UNUSABLE);
+        }
+        (_, Some(n)) if n >= 1 && n <= found.len() => &found[n - 1],
+        (_, Some(n)) => {
+            eprintln!("thau: --pick {n}: there are {} feeds", found.len());
+            return ExitCode::from(UNUSABLE);
+        }
+        (1, None) => &found[0],
+        (_, None) => {
+            let terminal = std::io::stdin().is_terminal();
+            if terminal {
+                eprintln!("{shown} has {} feeds:", found.len());
+            } else {
+                eprintln!("thau: {shown} has {} feeds; run again with --pick N:", found.len());
+            }
+            for (i, c) in found.iter().enumerate() {
+                eprintln!(
+                    "  {}. {}  {}",
+                    i + 1,
+                    crate::redact::redacted_str(&c.url),
+                    c.title.as_deref().unwrap_or("")
+                );
+            }
+            if !terminal {
+                return ExitCode::from(UNUSABLE);
+            }
+            // On a terminal, the admin picks one now.
+            eprint!("Which one (1-{})? ", found.len());
+            let mut answer = String::new();
+            let picked = std::io::stdin()
+                .read_line(&mut answer)
+                .ok()
+                .and_then(|_| answer.trim().parse::<usize>().ok())
+                .filter(|n| (1..=found.len()).contains(n));
+            match picked {
+                Some(n) => &found[n - 1],
+                None => {
+                    eprintln!("thau: nothing picked; nothing added");
+                    return ExitCode::from(UNUSABLE);
+                }
+            }
+        }
+    };
+    // Checked against the file as it is under the lock: another `thau
+    // add` may have written it since this one started.
+    let mut added = None;
+    let written = edited(path, |text, now| {
+        let followed = now.sources.iter().find(|s| match &s.location {
+            crate::config::Location::Url(u) => u.as_str().trim_end_matches('/') == chosen.url.trim_end_matches('/'),
+            _ => false,
+        });
+        if let Some(s) = followed {
+            return Err(crate::edit::EditError::Followed(
+                crate::redact::redacted_str(&chosen.url).into_owned(),
+                s.name.clone(),
+            ));
+        }
+        let taken = now.sources.iter().map(|s| s.name.clone()).collect();
+        let source = crate::edit::NewSource {
+            name: name.unwrap_or_else(|| crate::edit::derive_name(chosen.title.as_deref(), &chosen.url, &taken)),
+            url: chosen.url.clone(),
+            title: chosen.title.clone(),
+            sections: sections.to_vec(),
+        };
+        let new = crate::edit::add_sources(text, path, std::slice::from_ref(&source))?;
+        added = Some(source);
+        Ok(new)
+    });
+    match (written, added) {
+        (Ok(()), Some(source)) => {
+            println!("added {}  {}", source.name, crate::redact::redacted_str(&source.url));
+            ExitCode::SUCCESS
+        }
+        (Err(code), _) => code,
+        (Ok(()), None) => ExitCode::from(UNUSABLE),
+    }
+}
+
+/// Every `--section` names a section of the config.
+fn known_sections(config: &Config, path: &Path, sections: &[String]) -> Result<(), ExitCode> {
+    match sections
+        .iter()
+        .find(|slug| !config.sections.iter().any(|s| &s.slug == *slug))
+    {
+        Some(slug) => {
+            eprintln!("thau: --section {slug}: no such section in {}", path.display());
+            Err(ExitCode::from(UNUSABLE))
+        }
+        None => Ok(()),
+    }
+}
+
+pub fn import(config: &Config, path: &Path, file: &Path, sections: &[String]) -> ExitCode {
+    if let Err(code) = known_sections(config, path, sections) {
+        return code;
+    }
+    let opml = match std::fs::read(file) {
+        Ok(bytes) => bytes,
+        Err(e) => {
+            eprintln!("thau: cannot read {}: {e}", file.display());
+            return ExitCode::from(UNUSABLE);
+        }
+    };
+    // Compared with the file as it is under the lock.
+    let mut imported = None;
+    let written = edited(path, |text, now| {
+        let found = crate::edit::import_opml(now, &opml, sections)
+            .map_err(|e| crate::edit::EditError::InFile(file.display().to_string(), Box::new(e)))?;
+        let new = match found.added.is_empty() {
+            true => text.to_string(),
+            false => crate::edit::add_sources(text, path, &found.added)?,
+        };
+        imported = Some(found);
+        Ok(new)
+    });
+    let imported = match (written, imported) {
+        (Ok(()), Some(imported)) => imported,
+        (Err(code), _) => return code,
+        (Ok(()), None) => return ExitCode::from(UNUSABLE),
+    };
+    // Credentials in the file are written to feeds.toml, never echoed.
+    for s in &imported.added {
+        println!("added   {}  {}", s.name, crate::redact::redacted_str(&s.url));
+    }
+    for url in &imported.skipped {
+        println!(
+            "skipped {}  (already followed, or not an http(s) feed)",
+            crate::redact::redacted_str(url)
+        );
+    }
+    println!(
+        "{} added, {} skipped; {} written",
+        imported.added.len(),
+        imported.skipped.len(),
+        if imported.added.is_empty() {
+            "nothing"
+        } else {
+            "feeds.toml"
+        }
+    );
+    ExitCode::SUCCESS
+}
+
+/// `thau remove NAME`.
+pub fn remove(path: &Path, name: &str) -> ExitCode {
+    match edited(path, |text, _| crate::edit::remove_source(text, path, name)) {
+        Ok(()) => {
+            println!("removed source \"{name}\" from {}", path.display());
+            ExitCode::SUCCESS
+        }
+        Err(code) => code,
+    }
+}
