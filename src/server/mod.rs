@@ -1,15 +1,15 @@
 //! HTTP: `serve(listeners, state, stop)` and the `router` behind it: the
 //! listener and its lanes here, then one file per family of routes.
 //!
-//! - [`feeds`]: section feeds, their variants and archive pages, the OPML:
+//! - `feeds`: section feeds, their variants and archive pages, the OPML:
 //!   served from the bytes the [`Site`] rendered and compressed when the
 //!   section changed; `?limit`/`?since` variants rendered on request, but
 //!   never on the serving threads. Strong ETags, `Last-Modified`, 304s,
 //!   gzip and brotli negotiation, HEAD.
-//! - [`pages`]: the reading pages (front, section, story).
-//! - [`status`]: the status page, the admin API, and who may see them.
-//! - [`health`]: `/healthz` and `/metrics`.
-//! - [`websub`]: the hub's `POST /websub` and the subscriber's callbacks.
+//! - `pages`: the reading pages (front, section, story).
+//! - `status`: the status page, the admin API, and who may see them.
+//! - `health`: `/healthz` and `/metrics`.
+//! - `websub`: the hub's `POST /websub` and the subscriber's callbacks.
 //!
 //! A request reaches a handler through `Http` (the feed fast path) or the
 //! axum router; the handlers read an [`AppState`] snapshot. Depends on
@@ -321,14 +321,24 @@ async fn lane(
         let conn = builder.serve_connection(TokioIo::new(tcp), service.clone());
         let (mut stop, mut pressure, open) = (stop.clone(), limits.pressure.subscribe(), open.clone());
         spawned += 1;
+        let accepted = tokio::time::Instant::now();
         tokio::spawn(async move {
             let mut conn = std::pin::pin!(conn);
+            // Few connections left: idle ones close, but one just accepted
+            // first has PRESSURE_GRACE to send its request (the very
+            // pressure its own acceptance raised would close it unserved).
+            let pressed = async {
+                if pressure.changed().await.is_err() {
+                    std::future::pending::<()>().await;
+                }
+                tokio::time::sleep_until(accepted + PRESSURE_GRACE).await;
+            };
             // Asked to close (shutdown, or few connections left): an idle
             // connection closes now, a busy one after its response.
             let ended = tokio::select! {
                 ended = conn.as_mut() => Some(ended),
                 _ = stop.wait_for(|s| *s) => None,
-                _ = pressure.changed() => None,
+                _ = pressed => None,
             };
             let ended = match ended {
                 Some(ended) => ended,
@@ -356,6 +366,8 @@ async fn lane(
 
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 const RESERVE_HEADER_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a new connection may stay silent when connections run short.
+const PRESSURE_GRACE: Duration = Duration::from_secs(1);
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// One connection's service: the feed fast path, else the router.
