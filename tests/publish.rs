@@ -194,6 +194,23 @@ fn http_semantics_of_section_feeds() {
         .status,
         304
     );
+    // A variant honours Accept-Encoding as the plain feed does: a client
+    // that refuses gzip never gets it.
+    for (accept, expected) in [
+        ("br", None),
+        ("br, gzip;q=0", None),
+        ("gzip;q=0", None),
+        ("identity", None),
+        ("gzip", Some("gzip")),
+        ("br, gzip", Some("gzip")),
+    ] {
+        let r = http("GET", &format!("{url}?limit=1"), &[("Accept-Encoding", accept)]);
+        assert_eq!(r.status, 200, "{accept}");
+        assert_eq!(r.header("content-encoding"), expected, "Accept-Encoding: {accept}");
+        if expected.is_none() {
+            assert_eq!(r.body, one.body, "Accept-Encoding: {accept}");
+        }
+    }
     for bad in ["limit=0", "limit=9999", "limit=ten", "since=yesterday"] {
         let r = get(&format!("{url}?{bad}"));
         assert_eq!(r.status, 400, "{bad}");

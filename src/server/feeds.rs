@@ -231,10 +231,16 @@ pub(super) struct Variant<'a> {
 
 pub(super) fn serve_doc(doc: &Doc, headers: &HeaderMap, cache_control: &HeaderValue) -> Response {
     // Each encoding is its own representation, with its own strong ETag.
-    let (body, encoding, etag) = match preferred_encoding(headers) {
-        Encoding::Brotli if !doc.brotli.is_empty() => (doc.brotli.clone(), Some("br"), &doc.etags[2]),
-        Encoding::Gzip | Encoding::Brotli if !doc.gzip.is_empty() => (doc.gzip.clone(), Some("gzip"), &doc.etags[1]),
-        _ => (doc.identity.clone(), None, &doc.etags[0]),
+    // The best encoding the client accepts of those this document has (a
+    // `?limit` variant has no brotli: a client that takes br but refuses
+    // gzip gets the identity).
+    let accepted = accepted_encodings(headers);
+    let (body, encoding, etag) = if accepted.br && !doc.brotli.is_empty() {
+        (doc.brotli.clone(), Some("br"), &doc.etags[2])
+    } else if accepted.gzip && !doc.gzip.is_empty() {
+        (doc.gzip.clone(), Some("gzip"), &doc.etags[1])
+    } else {
+        (doc.identity.clone(), None, &doc.etags[0])
     };
     respond(
         headers,
@@ -300,16 +306,17 @@ pub(super) fn etag_matches(header: &[u8], etag: &[u8]) -> bool {
         .any(|t| t.trim_ascii() == b"*" || opaque(t) == ours)
 }
 
+/// Which compressed encodings a request's `Accept-Encoding` takes (a
+/// q-value of 0 refuses one; `*` stands for those not named).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Encoding {
-    Brotli,
-    Gzip,
-    Identity,
+pub(super) struct Accepted {
+    pub br: bool,
+    pub gzip: bool,
 }
 
-pub(super) fn preferred_encoding(headers: &HeaderMap) -> Encoding {
+pub(super) fn accepted_encodings(headers: &HeaderMap) -> Accepted {
     let Some(accept) = headers.get(header::ACCEPT_ENCODING).and_then(|h| h.to_str().ok()) else {
-        return Encoding::Identity;
+        return Accepted { br: false, gzip: false };
     };
     // The weight of each coding named (`*` stands for the others).
     let (mut br, mut gzip, mut any) = (None, None, None);
@@ -328,12 +335,9 @@ pub(super) fn preferred_encoding(headers: &HeaderMap) -> Encoding {
         }
     }
     let accepts = |w: Option<f32>| w.or(any).is_some_and(|w| w > 0.0);
-    if accepts(br) {
-        Encoding::Brotli
-    } else if accepts(gzip) {
-        Encoding::Gzip
-    } else {
-        Encoding::Identity
+    Accepted {
+        br: accepts(br),
+        gzip: accepts(gzip),
     }
 }
 

@@ -473,13 +473,17 @@ mod tests {
         let h = |v: &str| {
             let mut m = HeaderMap::new();
             m.insert(header::ACCEPT_ENCODING, v.parse().unwrap());
-            preferred_encoding(&m)
+            let a = accepted_encodings(&m);
+            (a.br, a.gzip)
         };
-        assert_eq!(h("gzip, deflate, br"), Encoding::Brotli);
-        assert_eq!(h("gzip, br;q=0"), Encoding::Gzip);
-        assert_eq!(h("identity"), Encoding::Identity);
-        assert_eq!(h("*"), Encoding::Brotli);
-        assert_eq!(preferred_encoding(&HeaderMap::new()), Encoding::Identity);
+        assert_eq!(h("gzip, deflate, br"), (true, true));
+        assert_eq!(h("gzip, br;q=0"), (false, true));
+        assert_eq!(h("br, gzip;q=0"), (true, false));
+        assert_eq!(h("identity"), (false, false));
+        assert_eq!(h("*"), (true, true));
+        assert_eq!(h("*, gzip;q=0"), (true, false));
+        let none = accepted_encodings(&HeaderMap::new());
+        assert_eq!((none.br, none.gzip), (false, false));
     }
 
     /// What lets a lane skip a system call per connection: the accepted
