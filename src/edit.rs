@@ -6,7 +6,7 @@
 //! daemon reloads either the old file or the new one. Depends on `config`
 //! and `model`.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::io::Write;
 use std::path::Path;
 
@@ -23,7 +23,8 @@ pub enum EditError {
     Toml(String, String),
     #[error("the edited file would not pass `thau check`, so it was not written:\n{0}")]
     Invalid(ConfigError),
-    #[error("no source named \"{0}\"")]
+    /// (The message, with a "did you mean" when a name is close.)
+    #[error("{0}")]
     NoSuchSource(String),
     #[error("cannot write {0}: {1}")]
     Write(String, std::io::Error),
@@ -85,11 +86,11 @@ pub fn remove_source(text: &str, path: &Path, name: &str) -> Result<String, Edit
     let array = doc
         .get_mut("sources")
         .and_then(Item::as_array_of_tables_mut)
-        .ok_or_else(|| EditError::NoSuchSource(name.to_string()))?;
+        .ok_or_else(|| EditError::NoSuchSource(format!("no source named \"{name}\"")))?;
     let at = array
         .iter()
         .position(|t| t.get("name").and_then(Item::as_str) == Some(name))
-        .ok_or_else(|| EditError::NoSuchSource(name.to_string()))?;
+        .ok_or_else(|| EditError::NoSuchSource(format!("no source named \"{name}\"")))?;
     array.remove(at);
     checked(doc.to_string(), path)
 }
@@ -383,31 +384,50 @@ mod tests {
 #[derive(Debug, Default)]
 pub struct Imported {
     pub added: Vec<NewSource>,
-    /// URLs already followed (or listed twice in the file).
-    pub skipped: Vec<String>,
+    /// The URLs not added, each with why: not an http(s) URL, already
+    /// followed (by which source), or listed twice in the file.
+    pub skipped: Vec<(String, String)>,
 }
 
 /// The sources of an OPML file not yet in `config`, named from their
 /// titles, in the sections given and the sections their folders name.
 pub fn import_opml(config: &Config, opml: &[u8], sections: &[String]) -> Result<Imported, EditError> {
-    let mut seen: HashSet<String> = config
+    // Each URL followed, and by which source (None: earlier in this file).
+    let mut seen: HashMap<String, Option<String>> = config
         .sources
         .iter()
         .filter_map(|s| match &s.location {
-            Location::Url(u) => Some(u.as_str().trim_end_matches('/').to_string()),
+            Location::Url(u) => Some((u.as_str().trim_end_matches('/').to_string(), Some(s.name.clone()))),
             Location::File(_) => None,
         })
         .collect();
     let mut taken: HashSet<String> = config.sources.iter().map(|s| s.name.clone()).collect();
     let mut imported = Imported::default();
     for outline in read_opml(opml)? {
-        let Ok(url) = url::Url::parse(&outline.xml_url) else {
-            imported.skipped.push(outline.xml_url);
-            continue;
+        let url = match url::Url::parse(&outline.xml_url) {
+            Ok(url) if matches!(url.scheme(), "http" | "https") => url,
+            Ok(url) => {
+                let why = format!("scheme {} is not http or https", url.scheme());
+                imported.skipped.push((outline.xml_url, why));
+                continue;
+            }
+            Err(e) => {
+                imported.skipped.push((outline.xml_url, format!("not a URL ({e})")));
+                continue;
+            }
         };
-        if !matches!(url.scheme(), "http" | "https") || !seen.insert(url.as_str().trim_end_matches('/').to_string()) {
-            imported.skipped.push(outline.xml_url);
-            continue;
+        match seen.entry(url.as_str().trim_end_matches('/').to_string()) {
+            std::collections::hash_map::Entry::Occupied(by) => {
+                let why = match by.get() {
+                    Some(name) => format!("already followed by source \"{name}\""),
+                    None => "listed twice in the file".to_string(),
+                };
+                imported.skipped.push((outline.xml_url, why));
+                continue;
+            }
+            std::collections::hash_map::Entry::Vacant(v) => {
+                v.insert(None);
+            }
         }
         let mut in_sections: Vec<String> = sections.to_vec();
         for folder in &outline.folders {

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use thau::cli::{self, UNUSABLE};
-use thau::config::Config;
+use thau::config::{Config, ConfigError};
 
 /// Aggregates RSS, Atom and JSON Feed sources and republishes one merged
 /// feed per section.
@@ -124,13 +124,18 @@ fn main() -> ExitCode {
     // journald and log files get plain text.
     let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     tracing_subscriber::fmt()
-        .with_env_filter(log_filter())
+        .with_env_filter(log_filter(matches!(cli.command, Command::Poll { .. })))
         .with_writer(std::io::stderr)
         .with_ansi(colour)
         .init();
 
     let config = match Config::load(&cli.config) {
         Ok(config) => config,
+        Err(e @ ConfigError::Read { .. }) => {
+            eprintln!("thau: {e}");
+            eprintln!("(thau reads feeds.toml in the current folder; give another file with --config FILE)");
+            return ExitCode::from(UNUSABLE);
+        }
         Err(e) => {
             eprintln!("{e}");
             return ExitCode::from(UNUSABLE);
@@ -172,15 +177,23 @@ fn main() -> ExitCode {
 
 /// `RUST_LOG` (default: warnings), with html5ever's parse-error chatter off
 /// unless asked for by name: one entry of broken tables made it log
-/// 200,000 warnings.
-fn log_filter() -> tracing_subscriber::EnvFilter {
+/// 200,000 warnings. For `thau poll` (`polling`), a failed poll is said
+/// once, in its row of the table, not also as a warning, unless RUST_LOG
+/// asks for `thau`'s logs.
+fn log_filter(polling: bool) -> tracing_subscriber::EnvFilter {
     let asked = std::env::var("RUST_LOG").unwrap_or_default();
     let mut filter = tracing_subscriber::EnvFilter::try_new(if asked.trim().is_empty() { "warn" } else { &asked })
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    if !asked.contains("html5ever")
-        && let Ok(quiet) = "html5ever=error".parse()
-    {
-        filter = filter.add_directive(quiet);
+    let mut quiet = vec!["html5ever=error"];
+    if polling {
+        quiet.push("thau::pipeline=error");
+    }
+    for directive in quiet {
+        let target = directive.split('=').next().unwrap_or(directive);
+        let named = asked.contains(target) || (target.starts_with("thau") && asked.contains("thau"));
+        if !named && let Ok(quiet) = directive.parse() {
+            filter = filter.add_directive(quiet);
+        }
     }
     filter
 }

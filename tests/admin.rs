@@ -213,8 +213,19 @@ fn import_adds_another_reader_s_opml_keeping_comments_and_skipping_known_feeds()
     assert_eq!(run.code(), 0, "{}", run.stderr());
     let out = run.stdout();
     assert!(out.ends_with("3 added, 2 skipped; feeds.toml written\n"), "{out}");
-    assert!(out.contains("skipped https://courrier-thau.example/rss"), "{out}");
-    assert!(out.contains("skipped ftp://old.example/podcast.xml"), "{out}");
+    // Each skipped feed says why.
+    assert!(
+        out.contains("skipped https://courrier-thau.example/rss  (already followed by source \"courrier\")"),
+        "{out}"
+    );
+    assert!(
+        out.contains("skipped ftp://old.example/podcast.xml  (scheme ftp is not http or https)"),
+        "{out}"
+    );
+    // A feed no folder places is said to land in no section.
+    let note = run.stderr();
+    assert!(note.contains("1 new source is in no section"), "{note}");
+    assert!(note.contains(": midi-sud."), "{note}");
 
     let text = std::fs::read_to_string(site.config_path()).unwrap();
     // The file as the admin wrote it, comments and all, then the new tables.
@@ -243,6 +254,22 @@ fn import_adds_another_reader_s_opml_keeping_comments_and_skipping_known_feeds()
     assert_eq!(run.code(), 2);
     assert!(
         run.stderr().contains("--section nope: no such section"),
+        "{}",
+        run.stderr()
+    );
+    let run = site.thau(&["import", opml.to_str().unwrap(), "--section", "cultur"]);
+    assert_eq!(run.code(), 2);
+    assert!(
+        run.stderr().contains("--section cultur: no such section in ")
+            && run.stderr().ends_with("feeds.toml (did you mean \"culture\"?)\n"),
+        "{}",
+        run.stderr()
+    );
+    let run = site.thau(&["remove", "theatre-molier"]);
+    assert_eq!(run.code(), 2);
+    assert!(
+        run.stderr()
+            .contains("no source named \"theatre-molier\" (did you mean \"theatre-moliere\"?)"),
         "{}",
         run.stderr()
     );
@@ -359,6 +386,18 @@ fn add_finds_the_feed_behind_a_page_and_appends_a_checked_source() {
         "{}",
         run.stderr()
     );
+    // An address written without its scheme: a suggestion, nothing added.
+    let bare = origin.url("/rss.xml").trim_start_matches("http://").to_string();
+    for given in [bare.clone(), format!("localhost:{}", bare.split_once(':').unwrap().1)] {
+        let run = site.thau(&["add", &given]);
+        assert_eq!(run.code(), 2);
+        assert!(
+            run.stderr()
+                .contains(&format!("did you mean http://{given} (or https://…)?")),
+            "{}",
+            run.stderr()
+        );
+    }
     assert_eq!(site.thau(&["check"]).code(), 0);
     // And the new sources are polled like any other.
     let run = site.thau(&["poll", "--source", "courrier-bis"]);

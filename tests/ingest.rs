@@ -610,6 +610,28 @@ fn poll_prints_each_source_as_it_finishes() {
     assert!(summary.ends_with(": 3 new, 1 unchanged"), "{summary}");
 }
 
+/// `thau poll` said each failure twice (a log line and its row) and
+/// counted "2 error".
+#[test]
+fn poll_says_each_failure_once_with_plural_counts() {
+    let origin = regional_origin();
+    origin.route("/down.xml", Route::status(503, &[]));
+    origin.route("/gone.xml", Route::status(500, &[]));
+    let mut sources = regional_sources(&origin);
+    sources.push(("down", origin.url("/down.xml")));
+    sources.push(("gone", origin.url("/gone.xml")));
+    let site = Site::new(&config(&sources, ""));
+    let run = site.thau(&["poll"]);
+    assert_eq!(run.code(), 1);
+    let (out, err) = (run.stdout(), run.stderr());
+    assert_eq!(out.matches("HTTP 503").count(), 1, "{out}");
+    assert_eq!(out.matches("HTTP 500").count(), 1, "{out}");
+    assert!(!err.contains("HTTP 50"), "the failures only in their rows: {err}");
+    let summary = out.lines().rev().find(|l| l.contains(" polled in ")).unwrap();
+    assert!(summary.ends_with(": 2 errors, 3 new"), "{summary}");
+    assert!(out.ends_with("failed: down, gone\n"), "{out}");
+}
+
 #[test]
 fn a_second_process_is_told_the_store_is_in_use() {
     let origin = regional_origin();
@@ -682,7 +704,12 @@ fn unknown_source_and_missing_config_are_clear_errors() {
     std::fs::remove_file(site.config_path()).unwrap();
     let run = site.thau(&["check"]);
     assert_eq!(run.code(), 2);
-    assert!(run.stderr().starts_with("cannot read "), "{}", run.stderr());
+    assert!(run.stderr().starts_with("thau: cannot read "), "{}", run.stderr());
+    assert!(
+        run.stderr().contains("--config FILE"),
+        "a hint at --config: {}",
+        run.stderr()
+    );
 }
 
 #[test]

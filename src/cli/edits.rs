@@ -19,9 +19,7 @@ pub fn add(
     if let Err(code) = known_sections(config, path, sections) {
         return code;
     }
-    let Ok(url) =
-        url::Url::parse(url).map_err(|e| eprintln!("thau: {}: not a URL ({e})", crate::redact::redacted_str(url)))
-    else {
+    let Some(url) = feed_url(url) else {
         return ExitCode::from(UNUSABLE);
     };
     let Some(runtime) = runtime(false) else {
@@ -119,6 +117,28 @@ pub fn add(
     }
 }
 
+/// The URL `thau add` was given, or None having said why; written without
+/// a scheme (`127.0.0.1:8765/feed`, `localhost:8765/feed`), it suggests
+/// one rather than guess between http and https.
+fn feed_url(given: &str) -> Option<url::Url> {
+    let shown = crate::redact::redacted_str(given);
+    let parsed = url::Url::parse(given);
+    let problem = match &parsed {
+        Ok(url) if matches!(url.scheme(), "http" | "https") => return parsed.ok(),
+        Ok(url) => format!("scheme {} is not http or https", url.scheme()),
+        Err(e) => format!("not a URL ({e})"),
+    };
+    let guess = format!("http://{given}");
+    match url::Url::parse(&guess) {
+        Ok(url) if url.host_str().is_some() && !given.contains("://") => {
+            let guess = crate::redact::redacted_str(&guess).into_owned();
+            eprintln!("thau: {shown}: {problem}; did you mean {guess} (or https://…)?");
+        }
+        _ => eprintln!("thau: {shown}: {problem}"),
+    }
+    None
+}
+
 /// Every `--section` names a section of the config.
 fn known_sections(config: &Config, path: &Path, sections: &[String]) -> Result<(), ExitCode> {
     match sections
@@ -126,7 +146,8 @@ fn known_sections(config: &Config, path: &Path, sections: &[String]) -> Result<(
         .find(|slug| !config.sections.iter().any(|s| &s.slug == *slug))
     {
         Some(slug) => {
-            eprintln!("thau: --section {slug}: no such section in {}", path.display());
+            let hint = config.section_hint(slug);
+            eprintln!("thau: --section {slug}: no such section in {}{hint}", path.display());
             Err(ExitCode::from(UNUSABLE))
         }
         None => Ok(()),
@@ -165,10 +186,25 @@ pub fn import(config: &Config, path: &Path, file: &Path, sections: &[String]) ->
     for s in &imported.added {
         println!("added   {}  {}", s.name, crate::redact::redacted_str(&s.url));
     }
-    for url in &imported.skipped {
-        println!(
-            "skipped {}  (already followed, or not an http(s) feed)",
-            crate::redact::redacted_str(url)
+    for (url, why) in &imported.skipped {
+        println!("skipped {}  ({why})", crate::redact::redacted_str(url));
+    }
+    let homeless: Vec<&str> = imported
+        .added
+        .iter()
+        .filter(|s| s.sections.is_empty())
+        .map(|s| s.name.as_str())
+        .collect();
+    if !homeless.is_empty() {
+        eprintln!(
+            "thau: note: {} in no section (no --section, and no OPML folder names one): {}. \
+             Their stories reach a section only through its categories; `thau import --section SLUG` places them.",
+            if homeless.len() == 1 {
+                "1 new source is"
+            } else {
+                "these new sources are"
+            },
+            homeless.join(", ")
         );
     }
     println!(
@@ -186,7 +222,11 @@ pub fn import(config: &Config, path: &Path, file: &Path, sections: &[String]) ->
 
 /// `thau remove NAME`.
 pub fn remove(path: &Path, name: &str) -> ExitCode {
-    match edited(path, |text, _| crate::edit::remove_source(text, path, name)) {
+    let removed = edited(path, |text, now| match now.source(name) {
+        Some(_) => crate::edit::remove_source(text, path, name),
+        None => Err(crate::edit::EditError::NoSuchSource(now.no_such_source(name))),
+    });
+    match removed {
         Ok(()) => {
             println!("removed source \"{name}\" from {}", path.display());
             ExitCode::SUCCESS

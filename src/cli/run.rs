@@ -54,9 +54,6 @@ pub fn prune(config: &Config) -> ExitCode {
 pub fn export(config: &Config, path: &Path, out: &Path) -> ExitCode {
     match crate::app::export(config, out) {
         Ok(report) => {
-            for written in &report.written {
-                println!("wrote {}", out.join(written).display());
-            }
             println!("{} files written, {} unchanged", report.written.len(), report.unchanged);
             ExitCode::SUCCESS
         }
@@ -236,7 +233,14 @@ pub fn poll(config: &Config, only: Option<&str>) -> ExitCode {
         }
     });
     progress.finish_and_clear();
-    let counts: Vec<String> = tally.iter().map(|(outcome, n)| format!("{n} {outcome}")).collect();
+    let counts: Vec<String> = tally
+        .iter()
+        .map(|(&outcome, &n)| {
+            // (The other outcomes are adjectives: "3 new", "2 not-modified".)
+            let plural = if outcome == "error" && n != 1 { "s" } else { "" };
+            format!("{n} {outcome}{plural}")
+        })
+        .collect();
     println!(
         "{} {} polled in {:.1}s: {}",
         names.len(),

@@ -5,7 +5,7 @@
 //! section "setee"`); `values` holds the value parsers (durations, sizes,
 //! time zones) and the "did you mean" of messages. Depends on `redact`.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::fmt;
 use std::net::SocketAddr;
 use std::ops::Range;
@@ -483,6 +483,35 @@ impl PartialEq for Schedule {
 
 impl Eq for Schedule {}
 
+/// Which field of a six-field cron schedule holds a number past its range,
+/// said as an admin reads it: `hour must be 0-23, not 25`.
+fn out_of_range(six: &str) -> Option<String> {
+    const FIELDS: [(&str, u32, u32); 6] = [
+        ("second", 0, 59),
+        ("minute", 0, 59),
+        ("hour", 0, 23),
+        ("day of the month", 1, 31),
+        ("month", 1, 12),
+        ("day of the week", 0, 7),
+    ];
+    for (field, (name, low, high)) in six.split_whitespace().zip(FIELDS) {
+        for part in field.split(',') {
+            let (range, step) = part.split_once('/').map_or((part, None), |(r, s)| (r, Some(s)));
+            if let Some(step) = step.and_then(|s| s.parse::<u32>().ok())
+                && step == 0
+            {
+                return Some(format!("{name}: a step of 0 never fires, in \"{part}\""));
+            }
+            for bound in range.split('-').filter_map(|n| n.parse::<u32>().ok()) {
+                if !(low..=high).contains(&bound) {
+                    return Some(format!("{name} must be {low}-{high}, not {bound}"));
+                }
+            }
+        }
+    }
+    None
+}
+
 impl Schedule {
     pub fn parse(text: &str) -> Result<Schedule, String> {
         let fields = text.split_whitespace().count();
@@ -499,7 +528,7 @@ impl Schedule {
             .seconds(croner::parser::Seconds::Required)
             .build()
             .parse(&six)
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| out_of_range(&six).unwrap_or_else(|| e.to_string()))?;
         Ok(Schedule { text: six, cron })
     }
 
@@ -613,6 +642,11 @@ impl Config {
     pub fn no_such_source(&self, name: &str) -> String {
         let hint = did_you_mean(name, self.sources.iter().map(|s| s.name.as_str()));
         format!("no source named \"{name}\"{hint}")
+    }
+
+    /// `" (did you mean \"sete\"?)"` when a section's slug is close to `slug`.
+    pub fn section_hint(&self, slug: &str) -> String {
+        did_you_mean(slug, self.sections.iter().map(|s| s.slug.as_str()))
     }
 
     pub fn timing_of<'a>(&'a self, source: &'a Source) -> &'a Timing {
@@ -776,13 +810,31 @@ sections = ["setee"]
     }
 
     #[test]
+    fn a_cron_field_past_its_range_is_named_with_its_range() {
+        for (schedule, said) in [
+            ("0 */15 25 * * *", "hour must be 0-23, not 25"),
+            ("*/15 24 * * *", "hour must be 0-23, not 24"),
+            ("0 0 8 32 * *", "day of the month must be 1-31, not 32"),
+            ("0 0-61 * * * *", "minute must be 0-59, not 61"),
+            ("0 */0 * * * *", "minute: a step of 0 never fires, in \"*/0\""),
+        ] {
+            let p = problems(&format!("[poll]\nschedule = \"{schedule}\"\n"));
+            assert_eq!(
+                p,
+                vec![format!("feeds.toml:2: [poll] schedule: \"{schedule}\": {said}")],
+                "{schedule}"
+            );
+        }
+    }
+
+    #[test]
     fn source_needs_exactly_one_location_and_a_unique_name() {
         let p = problems("[[sources]]\nname = \"a\"\n\n[[sources]]\nname = \"a\"\nurl = \"ftp://x/\"\n");
         assert_eq!(
             p,
             vec![
                 "feeds.toml:1: source \"a\": missing url (or path for a local file)",
-                "feeds.toml:5: source \"a\": name is used by another source",
+                "feeds.toml:5: source \"a\": name is used by another source (line 2)",
                 "feeds.toml:6: source \"a\": url: scheme ftp is not http or https",
             ]
         );

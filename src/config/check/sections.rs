@@ -5,7 +5,7 @@ use super::*;
 impl Checker {
     pub(super) fn sections(&mut self, root: &Tbl<'_>, timezone: Option<Tz>) -> Vec<Section> {
         let mut sections = Vec::new();
-        let mut seen = HashSet::new();
+        let mut seen: HashMap<String, usize> = HashMap::new();
         for t in self.array_of_tables(root, "sections") {
             let slug = self.required_string(&t, "slug");
             let label = match &slug {
@@ -21,8 +21,11 @@ impl Checker {
                         .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
                 {
                     self.problem(*line, format!("{}: slug must match [a-z0-9-]+", t.what));
-                } else if !seen.insert(slug.clone()) {
-                    self.problem(*line, format!("{}: slug is used by another section", t.what));
+                } else if let Some(first) = seen.get(slug) {
+                    let message = format!("{}: slug is used by another section (line {first})", t.what);
+                    self.problem(*line, message);
+                } else {
+                    seen.insert(slug.clone(), *line);
                 }
             }
             let title = self.required_string(&t, "title");

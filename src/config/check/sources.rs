@@ -14,7 +14,7 @@ impl Checker {
     ) -> Vec<Source> {
         let slugs: Vec<&str> = sections.iter().map(|s| s.slug.as_str()).collect();
         let mut sources = Vec::new();
-        let mut seen = HashSet::new();
+        let mut seen: HashMap<String, usize> = HashMap::new();
         for t in self.array_of_tables(root, "sources") {
             let name = self.required_string(&t, "name");
             let label = match &name {
@@ -30,8 +30,11 @@ impl Checker {
                         .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
                 {
                     self.problem(*line, format!("{}: name must match [A-Za-z0-9._-]+", t.what));
-                } else if !seen.insert(name.clone()) {
-                    self.problem(*line, format!("{}: name is used by another source", t.what));
+                } else if let Some(first) = seen.get(name) {
+                    let message = format!("{}: name is used by another source (line {first})", t.what);
+                    self.problem(*line, message);
+                } else {
+                    seen.insert(name.clone(), *line);
                 }
             }
             let location = self.location(&t);
