@@ -610,6 +610,33 @@ fn poll_prints_each_source_as_it_finishes() {
     assert!(summary.ends_with(": 3 new, 1 unchanged"), "{summary}");
 }
 
+/// `thau test-source` on a feed printed its title and a count: now each
+/// entry as thau would store it, and still nothing stored.
+#[test]
+fn test_source_shows_a_feed_s_entries_as_they_would_be_stored() {
+    let origin = regional_origin();
+    let site = Site::new(&config(&regional_sources(&origin), ""));
+    let run = site.thau(&["test-source", "courrier"]);
+    assert_eq!(run.code(), 0, "{}", run.stderr());
+    let out = run.stdout();
+    // (windows-1252 decoded, the date in UTC, categories kept.)
+    assert!(
+        out.contains(
+            "1. Sète : la Saint-Louis attire 200 000 visiteurs sur le canal\n   \
+             link:     https://courrier-thau.example/sete/saint-louis-2026.html\n   \
+             date:     2026-11-24T17:30:00+00:00\n   id:       courrier-thau-4102\n   category: Sète, Culture\n"
+        ),
+        "{out}"
+    );
+    assert!(out.contains("   date:     (none: dated when first seen)\n"), "{out}");
+    let entries = out.lines().filter(|l| l.starts_with("   link:")).count();
+    assert!(
+        out.ends_with(&format!("({entries} entries); nothing stored\n")),
+        "{out}"
+    );
+    assert!(!site.store_path().exists(), "test-source stores nothing");
+}
+
 /// `thau poll` said each failure twice (a log line and its row) and
 /// counted "2 error".
 #[test]

@@ -142,7 +142,30 @@ pub fn test_source(config: &Config, name: &str) -> ExitCode {
         id_from: source.id_from,
     };
     match crate::normalize::parse(&doc.body, &cx) {
-        Ok(feed) => {
+        Ok(mut feed) => {
+            // Each entry as thau would store it: what a reader will see.
+            let now = chrono::Utc::now();
+            let raw = std::mem::take(&mut feed.entries);
+            for (i, e) in raw.into_iter().map(|r| r.finish(&feed, now)).enumerate() {
+                println!("{}. {}", i + 1, e.title);
+                println!("   link:     {}", e.link.as_deref().unwrap_or("(none)"));
+                let date = match e.dated {
+                    true => e.published.to_rfc3339(),
+                    false => "(none: dated when first seen)".into(),
+                };
+                println!("   date:     {date}");
+                println!("   id:       {}", e.id);
+                if !e.categories.is_empty() {
+                    println!("   category: {}", e.categories.join(", "));
+                }
+                if let Some(image) = &e.image {
+                    println!("   image:    {image}");
+                }
+                for enclosure in &e.enclosures {
+                    let kind = enclosure.media_type.as_deref().unwrap_or("type not given");
+                    println!("   enclosure: {} ({kind})", enclosure.url);
+                }
+            }
             println!(
                 "{} ({} entries); nothing stored",
                 feed.title.as_deref().unwrap_or(name),
