@@ -179,16 +179,25 @@ fn main() -> ExitCode {
 /// unless asked for by name: one entry of broken tables made it log
 /// 200,000 warnings. For `thau poll` (`polling`), a failed poll is said
 /// once, in its row of the table, not also as a warning, unless RUST_LOG
-/// asks for `thau`'s logs.
+/// asks for `thau`'s logs. Otherwise, what the daemon does is said at
+/// info ([`thau::app::ACTIVITY`]).
 fn log_filter(polling: bool) -> tracing_subscriber::EnvFilter {
     let asked = std::env::var("RUST_LOG").unwrap_or_default();
     let mut filter = tracing_subscriber::EnvFilter::try_new(if asked.trim().is_empty() { "warn" } else { &asked })
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    let mut quiet = vec!["html5ever=error"];
+    let mut directives = vec!["html5ever=error"];
     if polling {
-        quiet.push("thau::pipeline=error");
+        directives.push("thau::pipeline=error");
     }
-    for directive in quiet {
+    // What the daemon does (a round of polls, a reload, the stop), unless
+    // RUST_LOG says otherwise.
+    // (Its lines say each failed poll: not also as a warning.)
+    let activity = format!("{}=info", thau::app::ACTIVITY);
+    if asked.trim().is_empty() && !polling {
+        directives.push(&activity);
+        directives.push("thau::pipeline=error");
+    }
+    for directive in directives {
         let target = directive.split('=').next().unwrap_or(directive);
         let named = asked.contains(target) || (target.starts_with("thau") && asked.contains("thau"));
         if !named && let Ok(quiet) = directive.parse() {

@@ -130,7 +130,11 @@ impl Poller {
         let report = self.poll_inner(source, limits).instrument(span.clone()).await;
         let _enter = span.enter();
         match report.outcome {
-            Outcome::Error => warn!(error = report.error.as_deref().unwrap_or(""), "poll failed"),
+            Outcome::Error => warn!(
+                source = %source.name,
+                error = report.error.as_deref().unwrap_or(""),
+                "poll failed"
+            ),
             outcome => info!(
                 outcome = outcome.as_str(),
                 new = report.counts.new,

@@ -36,8 +36,14 @@ pub enum Trigger {
 
 /// What recent polls said, in memory, for the status page and `/healthz`:
 /// it holds even what the store could not record (a full disk).
+/// It also gathers the polls since the daemon last said what they did
+/// (a [`Round`]).
 #[derive(Debug, Default)]
-pub struct PollLog(Mutex<PollLogInner>);
+pub struct PollLog {
+    inner: Mutex<PollLogInner>,
+    /// Told after each poll is recorded.
+    polled: Notify,
+}
 
 #[derive(Debug, Default)]
 struct PollLogInner {
@@ -45,11 +51,83 @@ struct PollLogInner {
     failing: BTreeMap<String, (DateTime<Utc>, String)>,
     /// The last poll that fetched a document (200 or 304).
     last_success: Option<DateTime<Utc>>,
+    round: Round,
+}
+
+/// What the polls since the last round line did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Round {
+    pub polled: usize,
+    pub new: u64,
+    pub updated: u64,
+    pub failed: usize,
+    /// The first few failures: source and why.
+    pub errors: Vec<(String, String)>,
+}
+
+/// Failures a round line names (the others are counted).
+const ROUND_ERRORS_NAMED: usize = 3;
+
+impl Round {
+    /// `12 sources polled: 3 new stories, 1 error (courrier: HTTP 503)`;
+    /// None when nothing was polled.
+    pub fn line(&self) -> Option<String> {
+        if self.polled == 0 {
+            return None;
+        }
+        let plural = |n: u64, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+        let mut said = vec![match self.new {
+            0 => "no new story".to_string(),
+            n => plural(n, "new story", "new stories"),
+        }];
+        if self.updated > 0 {
+            said.push(format!("{} updated", self.updated));
+        }
+        if self.failed > 0 {
+            let mut named: Vec<String> = self
+                .errors
+                .iter()
+                .map(|(source, why)| format!("{source}: {}", short(why)))
+                .collect();
+            if self.failed > self.errors.len() {
+                named.push(format!("{} more", self.failed - self.errors.len()));
+            }
+            said.push(format!(
+                "{} ({})",
+                plural(self.failed as u64, "error", "errors"),
+                named.join("; ")
+            ));
+        }
+        let sources = plural(self.polled as u64, "source", "sources");
+        Some(format!("{sources} polled: {}", said.join(", ")))
+    }
+}
+
+/// An error as a round line shows it: its first line, at most 100 characters.
+fn short(why: &str) -> String {
+    let line = why.lines().next().unwrap_or("");
+    match line.char_indices().nth(100) {
+        Some((at, _)) => format!("{}…", &line[..at]),
+        None => line.to_string(),
+    }
 }
 
 impl PollLog {
     pub fn record(&self, report: &PollReport, at: DateTime<Utc>) {
-        let mut log = lock(&self.0);
+        let mut log = lock(&self.inner);
+        if report.outcome != Outcome::Deferred {
+            let round = &mut log.round;
+            round.polled += 1;
+            round.new += u64::from(report.counts.new);
+            round.updated += u64::from(report.counts.updated);
+            if report.outcome == Outcome::Error {
+                round.failed += 1;
+                if round.errors.len() < ROUND_ERRORS_NAMED {
+                    let why = report.error.clone().unwrap_or_default();
+                    round.errors.push((report.source.clone(), why));
+                }
+            }
+        }
         match report.outcome {
             Outcome::Error => {
                 let why = report.error.clone().unwrap_or_default();
@@ -61,20 +139,32 @@ impl PollLog {
                 log.last_success = Some(at);
             }
         }
+        drop(log);
+        self.polled.notify_one();
+    }
+
+    /// Resolves once a poll was recorded since the last call.
+    pub async fn polled(&self) {
+        self.polled.notified().await;
+    }
+
+    /// The polls since the last call.
+    pub fn take_round(&self) -> Round {
+        std::mem::take(&mut lock(&self.inner).round)
     }
 
     /// Sources whose last poll failed, by name: when, and why.
     pub fn failing(&self) -> BTreeMap<String, (DateTime<Utc>, String)> {
-        lock(&self.0).failing.clone()
+        lock(&self.inner).failing.clone()
     }
 
     pub fn last_success(&self) -> Option<DateTime<Utc>> {
-        lock(&self.0).last_success
+        lock(&self.inner).last_success
     }
 
     /// Forgets sources no longer configured.
     pub fn retain(&self, keep: impl Fn(&str) -> bool) {
-        lock(&self.0).failing.retain(|name, _| keep(name));
+        lock(&self.inner).failing.retain(|name, _| keep(name));
     }
 }
 

@@ -86,6 +86,56 @@ fn reload_follows_edits_to_feeds_toml() {
     assert_eq!(items(&courrier), 5);
 }
 
+/// `thau serve` printed its address and nothing else: an admin could not
+/// tell it polled, what failed, that a reload took, or that it stopped.
+/// With no RUST_LOG, it now says each in one line.
+#[test]
+fn the_daemon_says_what_each_round_of_polls_did_each_reload_and_its_stop() {
+    let origin = regional_origin();
+    origin.route("/down.xml", Route::status(503, &[]));
+    let down = format!(
+        "\n[[sources]]\nname = \"down\"\nurl = \"{}\"\n",
+        origin.url("/down.xml")
+    );
+    let site = Site::new(&config(&origin, &down));
+    let log_path = site.dir.path().join("serve.log");
+    let mut cmd = site.command(&["serve"]);
+    cmd.env_remove("RUST_LOG")
+        .stderr(std::fs::File::create(&log_path).unwrap());
+    let serve = support::Serve::start(cmd);
+    let log = || std::fs::read_to_string(&log_path).unwrap();
+    wait_for("the first round's line", || log().contains("sources polled"));
+    let round = log();
+    assert!(
+        round.contains("2 sources polled: 5 new stories, 1 error (down: HTTP 503 Service Unavailable)"),
+        "{round}"
+    );
+    // The failure is said once, in the round's line, and no other log.
+    assert_eq!(round.matches("503").count(), 1, "{round}");
+
+    let agde = format!(
+        "{down}\n[[sources]]\nname = \"agde-ville\"\nurl = \"{}\"\n",
+        origin.url("/agde.atom")
+    );
+    site.write_config(&config(&origin, &agde));
+    wait_for("the reload's line", || log().contains("feeds.toml reloaded"));
+    assert!(
+        log().contains("feeds.toml reloaded: 1 source added (agde-ville)"),
+        "{}",
+        log()
+    );
+    wait_for("the new source's round", || {
+        log().contains("1 source polled: 1 new story")
+    });
+
+    assert!(serve.terminate().success());
+    let said = log();
+    assert!(said.contains("stopping: no new polls"), "{said}");
+    assert!(said.trim_end().ends_with("stopped: store flushed"), "{said}");
+    // Nothing but those lines by default: no debugging chatter.
+    assert!(said.lines().count() <= 6, "{said}");
+}
+
 #[test]
 fn reload_applies_poll_limits_to_the_next_polls() {
     let origin = regional_origin();

@@ -33,7 +33,7 @@ use republish::*;
 pub use static_site::export;
 use static_site::*;
 use tasks::*;
-pub use tasks::{ConfigDiff, reload};
+pub use tasks::{ACTIVITY, ConfigDiff, reload};
 
 use crate::config::Config;
 
@@ -194,6 +194,7 @@ pub async fn serve(
         tokio::spawn(trim_log_periodically(state.clone(), stop_rx.clone()));
     }
     tokio::spawn(recover_store(state.clone(), changed.clone(), stop_rx.clone()));
+    let rounds = tokio::spawn(announce_rounds(state.polls.clone(), stop_rx.clone()));
     tokio::spawn(watch_config(
         config_path,
         state.clone(),
@@ -212,8 +213,10 @@ pub async fn serve(
     };
 
     stop_in_order(schedules.as_ref().as_ref(), &runner, publisher, &store).await?;
+    // (The polls that ended while stopping are said too.)
+    let _ = tokio::time::timeout(Duration::from_secs(1), rounds).await;
     served.context("cannot serve HTTP")?;
-    info!("store flushed; bye");
+    info!(target: ACTIVITY, "stopped: store flushed");
     Ok(())
 }
 
@@ -279,7 +282,7 @@ async fn stop_in_order(
     publisher: Option<tokio::task::JoinHandle<()>>,
     store: &Store,
 ) -> anyhow::Result<()> {
-    info!("shutting down: stopping schedules, waiting for polls in flight");
+    info!(target: ACTIVITY, "stopping: no new polls; waiting for those in flight");
     if let Some(schedules) = schedules {
         schedules.shutdown().await;
     }

@@ -1,8 +1,46 @@
 //! What the daemon runs beside serving: pruning, trimming the shared log,
-//! reopening a store that failed, admin polls, and reloading `feeds.toml`
-//! when it changes.
+//! reopening a store that failed, admin polls, reloading `feeds.toml`
+//! when it changes, and saying what each round of polls did.
 
 use super::*;
+use crate::scheduler::PollLog;
+
+/// Where `thau serve` says what it does, one line per event an admin
+/// follows (a round of polls, a reload, the stop): shown by default, apart
+/// from thau's other logs.
+pub const ACTIVITY: &str = "thau::activity";
+
+/// A round of polls ends when none has ended for this long…
+const ROUND_QUIET: Duration = Duration::from_secs(2);
+/// …or this long after its first poll ended, whichever comes first.
+const ROUND_LONGEST: Duration = Duration::from_secs(60);
+
+/// Says what each round of polls did, in one line: `12 sources polled: 3
+/// new stories, 1 error (courrier: HTTP 503)`. A round is the polls that
+/// end together (a schedule fires many sources at once).
+pub(super) async fn announce_rounds(log: Arc<PollLog>, mut stop: watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            _ = log.polled() => {}
+            _ = stop.wait_for(|s| *s) => break,
+        }
+        let ends = tokio::time::Instant::now() + ROUND_LONGEST;
+        loop {
+            let quiet = tokio::time::sleep_until((tokio::time::Instant::now() + ROUND_QUIET).min(ends));
+            tokio::select! {
+                _ = log.polled() => {}
+                _ = quiet => break,
+                _ = stop.wait_for(|s| *s) => break,
+            }
+        }
+        if let Some(line) = log.take_round().line() {
+            info!(target: ACTIVITY, "{line}");
+        }
+        if *stop.borrow() {
+            break;
+        }
+    }
+}
 
 /// Applies the retention limits a minute after start, then hourly.
 pub(super) async fn prune_periodically(state: Arc<AppState>, changed: Arc<Notify>, mut stop: watch::Receiver<bool>) {
@@ -141,10 +179,7 @@ pub async fn reload(path: &Path, state: &AppState, schedules: Option<&Schedules>
         return;
     }
     let diff = ConfigDiff::between(&old, &new);
-    info!(
-        added = ?diff.added, removed = ?diff.removed, changed = ?diff.changed,
-        sections_changed = diff.sections_changed, "feeds.toml reloaded"
-    );
+    info!(target: ACTIVITY, "feeds.toml reloaded: {}", diff.summary());
     if old.server.listen != new.server.listen || old.store.path != new.store.path {
         warn!("[server].listen and [store].path take effect at the next restart");
     }
@@ -189,5 +224,33 @@ impl ConfigDiff {
             .map(|s| s.name.clone())
             .collect();
         diff
+    }
+
+    /// `1 source added (mairie), 1 changed (courrier); sections changed`.
+    pub fn summary(&self) -> String {
+        let mut said: Vec<String> = [
+            ("added", &self.added),
+            ("removed", &self.removed),
+            ("changed", &self.changed),
+        ]
+        .into_iter()
+        .filter(|(_, names)| !names.is_empty())
+        .map(|(what, names)| {
+            let sources = if names.len() == 1 { "source" } else { "sources" };
+            let mut shown: Vec<&str> = names.iter().take(5).map(String::as_str).collect();
+            let more = format!("{} more", names.len().saturating_sub(5));
+            if names.len() > 5 {
+                shown.push(&more);
+            }
+            format!("{} {sources} {what} ({})", names.len(), shown.join(", "))
+        })
+        .collect();
+        if self.sections_changed {
+            said.push("sections changed".into());
+        }
+        match said.is_empty() {
+            true => "other settings changed".into(),
+            false => said.join(", "),
+        }
     }
 }
