@@ -247,6 +247,17 @@ fn index_opml_health_and_source_status() {
         html.contains("HTTP 503 Service Unavailable"),
         "the failing source and why"
     );
+    // What needs the admin comes first: a summary naming the failing
+    // source, then its row above the others; a way back to the site; no
+    // "0% of polls not modified" on sources that never had a 304.
+    assert!(
+        html.contains("<strong>1 of 3 sources failing:</strong> agenda-sete.</p>"),
+        "{html}"
+    );
+    let row = |name: &str| html.find(&format!("<tr><td><strong>{name}</strong>")).unwrap();
+    assert!(row("agenda-sete") < row("courrier") && row("agenda-sete") < row("agde-ville"));
+    assert!(html.contains(&format!("<a href=\"{}/\">", serve.base)), "{html}");
+    assert!(!html.contains("0% of polls"), "{html}");
 
     let opml = get(&serve.url("/sections.opml")).text();
     assert_eq!(opml.matches("xmlUrl=").count(), 10, "RSS and Atom of 5 sections");

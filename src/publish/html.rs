@@ -69,8 +69,34 @@ pub fn index_html(
     h.push_str(concat!(
         "<style>body{font-family:sans-serif;max-width:70em;margin:1em auto;padding:0 1em}",
         "table{border-collapse:collapse;width:100%}th,td{text-align:left;padding:.3em .6em;border-bottom:1px solid #ddd}",
-        ".error{color:#a00}.ok{color:#060}</style>\n</head>\n<body>\n<h1>thau status</h1>\n"
+        ".error{color:#a00}.ok{color:#060}</style>\n</head>\n<body>\n"
     ));
+    let _ = writeln!(
+        h,
+        "<p><a href=\"{}/\">← the site</a></p>\n<h1>thau status</h1>",
+        esc(base_url)
+    );
+    // What needs the admin, first: the failing sources by name.
+    let failing: Vec<&SourceStatus> = sources.iter().filter(|s| is_failing(s)).collect();
+    match failing.len() {
+        0 => {
+            let _ = writeln!(
+                h,
+                "<p class=\"ok\">All {} sources polled without error.</p>",
+                sources.len()
+            );
+        }
+        n => {
+            let names: Vec<String> = failing.iter().map(|s| esc(&s.name)).collect();
+            let _ = writeln!(
+                h,
+                "<p class=\"error\"><strong>{n} of {} {} failing:</strong> {}.</p>",
+                sources.len(),
+                if sources.len() == 1 { "source" } else { "sources" },
+                names.join(", ")
+            );
+        }
+    }
     if let Some(error) = store_error {
         let _ = writeln!(
             h,
@@ -93,7 +119,9 @@ pub fn index_html(
     sections_table(&mut h, base_url, sections);
     h.push_str("</table>\n<h2>Sources</h2>\n<table>\n");
     h.push_str("<tr><th>Source</th><th>Entries</th><th>Last poll</th><th>Outcome</th><th>Next poll</th><th>Details</th></tr>\n");
-    for s in sources {
+    // Failing sources first, then the others, each group in config order.
+    let ordered = failing.iter().copied().chain(sources.iter().filter(|s| !is_failing(s)));
+    for s in ordered {
         let state = s.state.as_ref();
         let when = state
             .and_then(|st| st.last_poll)
@@ -119,6 +147,11 @@ pub fn index_html(
     }
     h.push_str("</table>\n</body>\n</html>\n");
     h.into_bytes()
+}
+
+/// Whether a source's last poll failed.
+fn is_failing(s: &SourceStatus) -> bool {
+    s.state.as_ref().and_then(|st| st.last_outcome) == Some(Outcome::Error)
 }
 
 /// What the status page says of a source beyond its outcome: paused,
@@ -161,7 +194,11 @@ fn source_details(s: &SourceStatus) -> Vec<String> {
         if st.gone {
             details.push("gone (HTTP 410): no longer polled; remove it or change its url".into());
         }
-        if let Some(share) = (st.not_modified * 100).checked_div(st.polls) {
+        // (Said only when some were: "0%" on every new or failing source
+        // is clutter.)
+        if st.not_modified > 0
+            && let Some(share) = (st.not_modified * 100).checked_div(st.polls)
+        {
             details.push(format!("{share}% of polls not modified"));
         }
     }
