@@ -114,11 +114,7 @@ pub(super) fn site_pages(site: &Site, config: &Config) -> Vec<(PathBuf, Vec<u8>)
             entries: &s.entries[..s.entries.len().min(n)],
         }
     }
-    let fronts: Vec<_> = site
-        .sections
-        .iter()
-        .map(|s| listing(s, publish::FRONT_PAGE_STORIES))
-        .collect();
+    let fronts: Vec<_> = site.sections.iter().map(|s| listing(s, site.page_size)).collect();
     let mut out = vec![(PathBuf::from("index.html"), pages.front(&fronts))];
     let mut stories = std::collections::BTreeSet::new();
     for s in &site.sections {

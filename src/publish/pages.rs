@@ -64,7 +64,22 @@ impl Pages<'_> {
         if listings.iter().all(|s| s.entries.is_empty()) {
             let _ = writeln!(h, "<p>{}</p>", l.no_stories);
         }
-        for listing in listings.iter().filter(|s| !s.entries.is_empty()) {
+        // Each story once on the page: a section shows its latest stories
+        // not already shown above it (a story in three sections fills one
+        // slot, not three).
+        let mut shown: std::collections::HashSet<String> = std::collections::HashSet::new();
+        for listing in listings {
+            let fresh: Vec<Arc<Entry>> = listing
+                .entries
+                .iter()
+                .filter(|e| !shown.contains(&e.key))
+                .take(FRONT_PAGE_STORIES)
+                .cloned()
+                .collect();
+            if fresh.is_empty() {
+                continue;
+            }
+            shown.extend(fresh.iter().map(|e| e.key.clone()));
             let s = listing.section;
             let _ = writeln!(
                 h,
@@ -73,12 +88,7 @@ impl Pages<'_> {
                 esc(&s.title),
                 slug = esc(&s.slug),
             );
-            self.list(
-                &mut h,
-                s,
-                &listing.entries[..listing.entries.len().min(FRONT_PAGE_STORIES)],
-                3,
-            );
+            self.list(&mut h, s, &fresh, 3);
             let _ = writeln!(
                 h,
                 "<p class=\"more\"><a href=\"{}\">{} {}</a></p>\n</section>",

@@ -35,7 +35,8 @@ pub(super) async fn front_page(State(state): State<Arc<AppState>>) -> Response {
         .iter()
         .map(|s| publish::Listing {
             section: &s.section,
-            entries: &s.entries[..s.entries.len().min(publish::FRONT_PAGE_STORIES)],
+            // (The front page picks its few among them, each story once.)
+            entries: &s.entries[..s.entries.len().min(site.page_size)],
         })
         .collect();
     page(StatusCode::OK, pages(&config, &site).front(&listings))
