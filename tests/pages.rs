@@ -325,12 +325,34 @@ fn pages_are_valid_html_with_accessible_structure() {
         }
         if path != "/status" {
             assert!(html.contains("<nav aria-label=\"Rubriques\">"), "{path}");
-            assert!(html.contains("<main>"), "{path}");
+            assert!(html.contains("<main id=\"main\">"), "{path}");
+            // A keyboard user skips the navigation; a dark system gets a
+            // dark page.
+            assert!(
+                html.contains("<a class=\"skip\" href=\"#main\">Aller aux articles</a>"),
+                "{path}"
+            );
+            assert!(html.contains("@media (prefers-color-scheme:dark)"), "{path}");
+            // No section label repeating the heading just above it (a
+            // story page's label has no section heading above it).
+            if path == "/" || path.starts_with("/sections/") {
+                assert!(!html.contains("class=\"label\""), "{path}");
+            }
+        }
+        // The navigation marks the section a section page is, and only it.
+        if let Some(slug) = path.strip_prefix("/sections/").and_then(|p| p.strip_suffix('/')) {
+            assert_eq!(html.matches("aria-current=\"page\"").count(), 1, "{path}");
+            assert!(
+                html.contains(&format!("/sections/{slug}/\" aria-current=\"page\">")),
+                "{path}"
+            );
+        } else {
+            assert!(!html.contains("aria-current=\""), "{path}");
         }
     }
 
-    // HTML Tidy: no error and no warning (but for `loading="lazy"`, which
-    // Tidy 5.6 predates).
+    // HTML Tidy: no error and no warning (but for `loading="lazy"` and
+    // WAI-ARIA 1.1's `aria-current`, which Tidy 5.6 predates).
     if std::process::Command::new("tidy").arg("-v").output().is_err() {
         eprintln!("SKIPPED the Tidy check: tidy is not installed (.ci/run installs it)");
         return;
@@ -346,7 +368,11 @@ fn pages_are_valid_html_with_accessible_structure() {
         let report = String::from_utf8_lossy(&out.stderr);
         let problems: Vec<&str> = report
             .lines()
-            .filter(|l| !l.trim().is_empty() && !l.contains("proprietary attribute \"loading\""))
+            .filter(|l| {
+                !l.trim().is_empty()
+                    && !l.contains("proprietary attribute \"loading\"")
+                    && !l.contains("proprietary attribute \"aria-current\"")
+            })
             .collect();
         assert!(problems.is_empty(), "{path}:\n{}\n{html}", problems.join("\n"));
     }

@@ -258,6 +258,11 @@ fn index_opml_health_and_source_status() {
     assert!(row("agenda-sete") < row("courrier") && row("agenda-sete") < row("agde-ville"));
     assert!(html.contains(&format!("<a href=\"{}/\">", serve.base)), "{html}");
     assert!(!html.contains("0% of polls"), "{html}");
+    // Table headers say what they head, for screen readers.
+    assert!(
+        html.contains("<th scope=\"col\">Source</th>") && !html.contains("<th>"),
+        "{html}"
+    );
 
     let opml = get(&serve.url("/sections.opml")).text();
     assert_eq!(opml.matches("xmlUrl=").count(), 10, "RSS and Atom of 5 sections");

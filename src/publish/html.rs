@@ -118,7 +118,7 @@ pub fn index_html(
     );
     sections_table(&mut h, base_url, sections);
     h.push_str("</table>\n<h2>Sources</h2>\n<table>\n");
-    h.push_str("<tr><th>Source</th><th>Entries</th><th>Last poll</th><th>Outcome</th><th>Next poll</th><th>Details</th></tr>\n");
+    h.push_str("<tr><th scope=\"col\">Source</th><th scope=\"col\">Entries</th><th scope=\"col\">Last poll</th><th scope=\"col\">Outcome</th><th scope=\"col\">Next poll</th><th scope=\"col\">Details</th></tr>\n");
     // Failing sources first, then the others, each group in config order.
     let ordered = failing.iter().copied().chain(sources.iter().filter(|s| !is_failing(s)));
     for s in ordered {
@@ -207,7 +207,7 @@ fn source_details(s: &SourceStatus) -> Vec<String> {
 
 /// The status page's table of sections: entries and each feed's links.
 fn sections_table(h: &mut String, base_url: &str, sections: &[SectionSummary]) {
-    h.push_str("<h2>Sections</h2>\n<table>\n<tr><th>Section</th><th>Entries</th><th>Feeds</th></tr>\n");
+    h.push_str("<h2>Sections</h2>\n<table>\n<tr><th scope=\"col\">Section</th><th scope=\"col\">Entries</th><th scope=\"col\">Feeds</th></tr>\n");
     for s in sections {
         let _ = write!(h, "<tr><td><strong>{}</strong>", esc(&s.title));
         if let Some(d) = &s.description {

@@ -56,8 +56,12 @@ pub fn story_url(base_url: &str, entry: &Entry) -> String {
 impl Pages<'_> {
     pub fn front(&self, listings: &[Listing<'_>]) -> Vec<u8> {
         let l = self.labels();
-        let mut h = self.head(&self.site.title, &self.all_feeds());
-        let _ = writeln!(h, "<main>\n<h1 class=\"front\">{}</h1>", esc(&self.site.title));
+        let mut h = self.head(&self.site.title, &self.all_feeds(), None);
+        let _ = writeln!(
+            h,
+            "<main id=\"main\">\n<h1 class=\"front\">{}</h1>",
+            esc(&self.site.title)
+        );
         if let Some(d) = &self.site.description {
             let _ = writeln!(h, "<p class=\"lede\">{}</p>", esc(d));
         }
@@ -88,7 +92,7 @@ impl Pages<'_> {
                 esc(&s.title),
                 slug = esc(&s.slug),
             );
-            self.list(&mut h, s, &fresh, 3);
+            self.list(&mut h, &fresh, 3);
             let _ = writeln!(
                 h,
                 "<p class=\"more\"><a href=\"{}\">{} {}</a></p>\n</section>",
@@ -120,15 +124,15 @@ impl Pages<'_> {
             ));
         }
         feeds.extend(self.all_feeds());
-        let mut h = self.head(&format!("{} · {}", s.title, self.site.title), &feeds);
-        let _ = writeln!(h, "<main>\n<h1>{}</h1>", esc(&s.title));
+        let mut h = self.head(&format!("{} · {}", s.title, self.site.title), &feeds, Some(&s.slug));
+        let _ = writeln!(h, "<main id=\"main\">\n<h1>{}</h1>", esc(&s.title));
         if let Some(d) = &s.description {
             let _ = writeln!(h, "<p class=\"lede\">{}</p>", esc(d));
         }
         if listing.entries.is_empty() {
             let _ = writeln!(h, "<p>{}</p>", l.no_stories);
         }
-        self.list(&mut h, s, listing.entries, 2);
+        self.list(&mut h, listing.entries, 2);
         let _ = write!(h, "<p class=\"feeds\">{}", l.subscribe);
         for (i, format) in Format::ALL.into_iter().enumerate() {
             let _ = write!(
@@ -165,8 +169,8 @@ impl Pages<'_> {
             feeds.extend(section_feeds(self.base_url, s));
         }
         feeds.extend(self.all_feeds());
-        let mut h = self.head(&format!("{} · {}", entry.title, self.site.title), &feeds);
-        h.push_str("<main>\n<article>\n<header>\n");
+        let mut h = self.head(&format!("{} · {}", entry.title, self.site.title), &feeds, None);
+        h.push_str("<main id=\"main\">\n<article>\n<header>\n");
         let labels: Vec<String> = in_sections
             .iter()
             .map(|s| {
@@ -253,10 +257,14 @@ impl Pages<'_> {
     /// A page for what is not there (a story no longer on the site).
     pub fn not_found(&self) -> Vec<u8> {
         let l = self.labels();
-        let mut h = self.head(&format!("{} · {}", l.not_found, self.site.title), &self.all_feeds());
+        let mut h = self.head(
+            &format!("{} · {}", l.not_found, self.site.title),
+            &self.all_feeds(),
+            None,
+        );
         let _ = writeln!(
             h,
-            "<main>\n<h1>{}</h1>\n<p>{} <a href=\"{}/\">{}</a></p>\n</main>",
+            "<main id=\"main\">\n<h1>{}</h1>\n<p>{} <a href=\"{}/\">{}</a></p>\n</main>",
             l.not_found,
             l.not_found_text,
             esc(self.base_url),
@@ -292,7 +300,9 @@ impl Pages<'_> {
     }
 
     /// `<!DOCTYPE>` to the page's header and navigation.
-    fn head(&self, title: &str, feeds: &[(String, String, &'static str)]) -> String {
+    /// The page's head and the site's header; `current` is the slug of the
+    /// section this page is (marked in the navigation).
+    fn head(&self, title: &str, feeds: &[(String, String, &'static str)], current: Option<&str>) -> String {
         let l = self.labels();
         let mut h = String::with_capacity(16 * 1024);
         let _ = write!(
@@ -313,15 +323,21 @@ impl Pages<'_> {
         h.push_str(STYLE);
         let _ = write!(
             h,
-            "</head>\n<body>\n<header class=\"site\">\n<p class=\"name\"><a href=\"{}/\">{}</a></p>\n<nav aria-label=\"{}\">\n<ul>\n",
+            "</head>\n<body>\n<a class=\"skip\" href=\"#main\">{}</a>\n<header class=\"site\">\n<p class=\"name\"><a href=\"{}/\">{}</a></p>\n<nav aria-label=\"{}\">\n<ul>\n",
+            l.skip,
             esc(self.base_url),
             esc(&self.site.title),
             l.sections
         );
         for s in self.sections {
+            let here = if current == Some(s.slug.as_str()) {
+                " aria-current=\"page\""
+            } else {
+                ""
+            };
             let _ = writeln!(
                 h,
-                "<li><a href=\"{}\">{}</a></li>",
+                "<li><a href=\"{}\"{here}>{}</a></li>",
                 esc(&section_page_url(self.base_url, &s.slug)),
                 esc(&s.title)
             );
@@ -344,7 +360,7 @@ impl Pages<'_> {
     }
 
     /// A list of stories; `level` is the heading level of their titles.
-    fn list(&self, h: &mut String, section: &Section, entries: &[Arc<Entry>], level: u8) {
+    fn list(&self, h: &mut String, entries: &[Arc<Entry>], level: u8) {
         if entries.is_empty() {
             return;
         }
@@ -359,12 +375,8 @@ impl Pages<'_> {
                     esc(src)
                 );
             }
-            let _ = writeln!(
-                h,
-                "<p class=\"meta\"><span class=\"label\">{}</span> · {}</p>",
-                esc(&section.title),
-                self.when(e)
-            );
+            // (No section label: the section's heading is just above.)
+            let _ = writeln!(h, "<p class=\"meta\">{}</p>", self.when(e));
             let _ = writeln!(
                 h,
                 "<h{level}><a href=\"{}\">{}</a></h{level}>",
@@ -544,6 +556,7 @@ pub fn shorten(text: &str, max: usize) -> String {
 
 struct Labels {
     sections: &'static str,
+    skip: &'static str,
     no_stories: &'static str,
     all_stories_of: &'static str,
     subscribe: &'static str,
@@ -559,6 +572,7 @@ struct Labels {
 
 const EN: Labels = Labels {
     sections: "Sections",
+    skip: "Skip to the stories",
     no_stories: "No stories yet.",
     all_stories_of: "All stories:",
     subscribe: "Subscribe:",
@@ -574,6 +588,7 @@ const EN: Labels = Labels {
 
 const FR: Labels = Labels {
     sections: "Rubriques",
+    skip: "Aller aux articles",
     no_stories: "Aucun article pour l'instant.",
     all_stories_of: "Tous les articles :",
     subscribe: "S'abonner :",
@@ -599,6 +614,13 @@ const STYLE: &str = concat!(
     ".meta{color:#555;font-size:.9em;margin:0}.label{text-transform:uppercase;font-weight:bold;color:#0b5d8c;font-size:.85em}\n",
     "h2,h3{margin:.2em 0;line-height:1.25}h1.front{position:absolute;left:-9999px}img.hero,.content img{max-width:100%;height:auto}\n",
     ".content{overflow-wrap:break-word}footer.site{border-top:1px solid #ddd;margin-top:2em;color:#555;font-size:.9em}\n",
+    // Headlines read as headlines, underlined only under the pointer.
+    "h2 a,h3 a,nav a{color:inherit;text-decoration:none}h2 a:hover,h3 a:hover,nav a:hover{text-decoration:underline}\n",
+    "nav a[aria-current]{font-weight:bold;border-bottom:2px solid #0b5d8c}\n",
+    ".skip{position:absolute;left:-9999px}.skip:focus{position:static;display:block;padding:.5em}\n",
+    "@media (prefers-color-scheme:dark){body{color:#ddd;background:#121212}a{color:#8ab4f8}",
+    ".name a,.label{color:#8ab4f8}header.site{border-color:#8ab4f8}nav a[aria-current]{border-color:#8ab4f8}",
+    ".meta,footer.site{color:#aaa}ul.stories li,footer.site{border-color:#333}}\n",
     "</style>\n",
 );
 
