@@ -285,6 +285,42 @@ fn section_and_story_pages_carry_the_stories_their_sources_and_the_original_link
     assert_eq!(get(&serve.url("/sections/sete/rss.xml")).status, 200);
 }
 
+/// Pages told dates as `2026-11-24 17:30 UTC`: a reader in Sète reads
+/// "24 novembre 2026 à 18 h 30", in the desk's time zone, in tooltips on
+/// the live pages, on story pages and on exported pages.
+#[test]
+fn dates_are_told_in_the_site_s_language_and_time_zone() {
+    let origin = origin();
+    let text = config(&origin, &format!("[site]\nlanguage = \"fr\"\n{SERVER}"))
+        .replace("[poll]\n", "[poll]\ntimezone = \"Europe/Paris\"\n");
+    let site = Site::new(&text);
+    assert_eq!(site.thau(&["poll"]).code(), 0);
+    let out = site.dir.path().join("public");
+    assert_eq!(site.thau(&["export", "--out", out.to_str().unwrap()]).code(), 0);
+    let serve = site.serve();
+    // The paper's "Saint-Louis" story: 2026-11-24T17:30:00Z, 18:30 in Paris.
+    let said = "24 novembre 2026 à 18 h 30";
+    let front = get(&serve.url("/")).text();
+    assert!(
+        front.contains(&format!(
+            "<time datetime=\"2026-11-24T17:30:00Z\" title=\"{said}\">il y a "
+        )),
+        "the age, with the date as its tooltip:\n{front}"
+    );
+    let story = links(&front, &serve.url("/stories/"))
+        .into_iter()
+        .map(|u| get(&u).text())
+        .find(|h| h.contains("Saint-Louis"))
+        .unwrap();
+    assert!(story.contains(said), "{story}");
+    let exported = std::fs::read_to_string(out.join("sections/sete/index.html")).unwrap();
+    assert!(
+        exported.contains(&format!("<time datetime=\"2026-11-24T17:30:00Z\">{said}</time>")),
+        "an exported page has the date itself (an age would go stale):\n{exported}"
+    );
+    assert!(!exported.contains(" UTC<"), "{exported}");
+}
+
 #[test]
 fn pages_are_valid_html_with_accessible_structure() {
     let origin = origin();

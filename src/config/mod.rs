@@ -118,6 +118,8 @@ pub struct SiteConfig {
     pub description: Option<String>,
     /// The language of the pages' labels ("il y a 2 semaines").
     pub language: Language,
+    /// Where the pages' dates are told: `[poll] timezone`, else UTC.
+    pub timezone: Option<Tz>,
 }
 
 impl Default for SiteConfig {
@@ -126,6 +128,7 @@ impl Default for SiteConfig {
             title: DEFAULT_SITE_TITLE.to_string(),
             description: None,
             language: Language::En,
+            timezone: None,
         }
     }
 }

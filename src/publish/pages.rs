@@ -395,7 +395,7 @@ impl Pages<'_> {
     /// `<time>` with the age ("il y a 2 semaines") or, without `now`, the date.
     fn when(&self, e: &Entry) -> String {
         let iso = e.published.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-        let date = e.published.format("%Y-%m-%d %H:%M UTC").to_string();
+        let date = absolute_date(self.site.language, self.site.timezone, e.published);
         match self.now {
             Some(now) => format!(
                 "<time datetime=\"{iso}\" title=\"{date}\">{}</time>",
@@ -403,6 +403,49 @@ impl Pages<'_> {
             ),
             None => format!("<time datetime=\"{iso}\">{date}</time>"),
         }
+    }
+}
+
+/// A date as a reader of the site's language says it, in the site's time
+/// zone: "24 novembre 2026 à 18 h 30", "24 November 2026, 18:30 UTC" (the
+/// zone named when it is UTC, which no reader lives in).
+pub fn absolute_date(language: Language, zone: Option<chrono_tz::Tz>, t: DateTime<Utc>) -> String {
+    use chrono::{Datelike, Timelike};
+    const MOIS: [&str; 12] = [
+        "janvier",
+        "février",
+        "mars",
+        "avril",
+        "mai",
+        "juin",
+        "juillet",
+        "août",
+        "septembre",
+        "octobre",
+        "novembre",
+        "décembre",
+    ];
+    const MONTHS: [&str; 12] = [
+        "January",
+        "February",
+        "March",
+        "April",
+        "May",
+        "June",
+        "July",
+        "August",
+        "September",
+        "October",
+        "November",
+        "December",
+    ];
+    let local = t.with_timezone(&zone.unwrap_or(chrono_tz::UTC));
+    let (day, month, year) = (local.day(), local.month0() as usize, local.year());
+    let (hour, minute) = (local.hour(), local.minute());
+    let utc = if zone.is_none() { " UTC" } else { "" };
+    match language {
+        Language::Fr => format!("{day} {} {year} à {hour} h {minute:02}{utc}", MOIS[month]),
+        Language::En => format!("{day} {} {year}, {hour:02}:{minute:02}{utc}", MONTHS[month]),
     }
 }
 
@@ -679,6 +722,19 @@ mod tests {
         e.enclosures.clear();
         e.summary = Some("<img src=\"javascript:alert(1)\">".into());
         assert_eq!(image(&e), None);
+    }
+
+    #[test]
+    fn absolute_dates_in_each_language_and_zone() {
+        let t = at(2026, 11, 24, 17) + chrono::Duration::minutes(30);
+        let paris = Some(chrono_tz::Europe::Paris);
+        assert_eq!(absolute_date(Language::Fr, paris, t), "24 novembre 2026 à 18 h 30");
+        assert_eq!(absolute_date(Language::Fr, None, t), "24 novembre 2026 à 17 h 30 UTC");
+        assert_eq!(absolute_date(Language::En, paris, t), "24 November 2026, 18:30");
+        // Past midnight in Paris, still the day before in UTC.
+        let late = at(2026, 8, 14, 22) + chrono::Duration::minutes(5);
+        assert_eq!(absolute_date(Language::Fr, paris, late), "15 août 2026 à 0 h 05");
+        assert_eq!(absolute_date(Language::En, None, late), "14 August 2026, 22:05 UTC");
     }
 
     #[test]

@@ -180,6 +180,7 @@ impl Checker {
         let timezone = poll
             .as_ref()
             .and_then(|t| self.parsed_with(t, "timezone", parse_timezone));
+        let site = SiteConfig { timezone, ..site };
         let sections = self.sections(&root, timezone);
         let websub_default = poll.as_ref().and_then(|t| self.boolean(t, "websub")).unwrap_or(false);
         let sources = self.sources(&root, &sections, timezone, websub_default, poll_config.proxy.clone());

@@ -42,6 +42,7 @@ impl Checker {
             title,
             description: self.string(t, "description").map(|(s, _)| s),
             language,
+            timezone: None,
         }
     }
 
