@@ -244,10 +244,10 @@ pub fn entry(section: &Section, digest: &Digest, language: Language, base_url: &
     let weekly = schedule.is_some_and(|s| matches!(s.period, DigestPeriod::Weekly(_)));
     let first_day = digest.start.with_timezone(&tz).date_naive();
     let when = match (language, weekly) {
-        (Language::En, false) => long_date(language, first_day),
-        (Language::En, true) => format!("week of {}", long_date(language, first_day)),
-        (Language::Fr, false) => long_date(language, first_day),
-        (Language::Fr, true) => format!("semaine du {}", long_date(language, first_day)),
+        (Language::En, false) => language.long_date(first_day),
+        (Language::En, true) => format!("week of {}", language.long_date(first_day)),
+        (Language::Fr, false) => language.long_date(first_day),
+        (Language::Fr, true) => format!("semaine du {}", language.long_date(first_day)),
     };
     let title = format!("{}, {when}", section.title);
     let mut h = String::new();
@@ -272,7 +272,7 @@ pub fn entry(section: &Section, digest: &Digest, language: Language, base_url: &
         let local = s.published.with_timezone(&tz);
         let mut meta = vec![local.format("%H:%M").to_string()];
         if weekly {
-            meta.insert(0, long_date(language, local.date_naive()));
+            meta.insert(0, language.long_date(local.date_naive()));
         }
         if !s.sources.is_empty() {
             meta.push(s.sources.join(", "));
@@ -334,43 +334,6 @@ pub fn feed_title(section: &Section, language: Language) -> String {
         (Language::Fr, true) => "l'essentiel de la semaine",
     };
     format!("{} · {what}", section.title)
-}
-
-/// "27 November 2026", "27 novembre 2026".
-fn long_date(language: Language, d: NaiveDate) -> String {
-    const EN: [&str; 12] = [
-        "January",
-        "February",
-        "March",
-        "April",
-        "May",
-        "June",
-        "July",
-        "August",
-        "September",
-        "October",
-        "November",
-        "December",
-    ];
-    const FR: [&str; 12] = [
-        "janvier",
-        "février",
-        "mars",
-        "avril",
-        "mai",
-        "juin",
-        "juillet",
-        "août",
-        "septembre",
-        "octobre",
-        "novembre",
-        "décembre",
-    ];
-    let month = match language {
-        Language::En => EN,
-        Language::Fr => FR,
-    }[d.month0() as usize];
-    format!("{} {month} {}", d.day(), d.year())
 }
 
 #[cfg(test)]

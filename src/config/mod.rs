@@ -147,6 +147,44 @@ impl Language {
             Language::Fr => "fr",
         }
     }
+
+    /// "27 November 2026", "27 novembre 2026".
+    pub fn long_date(self, d: chrono::NaiveDate) -> String {
+        use chrono::Datelike;
+        const EN: [&str; 12] = [
+            "January",
+            "February",
+            "March",
+            "April",
+            "May",
+            "June",
+            "July",
+            "August",
+            "September",
+            "October",
+            "November",
+            "December",
+        ];
+        const FR: [&str; 12] = [
+            "janvier",
+            "février",
+            "mars",
+            "avril",
+            "mai",
+            "juin",
+            "juillet",
+            "août",
+            "septembre",
+            "octobre",
+            "novembre",
+            "décembre",
+        ];
+        let month = match self {
+            Language::En => EN,
+            Language::Fr => FR,
+        }[d.month0() as usize];
+        format!("{} {month} {}", d.day(), d.year())
+    }
 }
 
 impl ServerConfig {

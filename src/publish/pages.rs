@@ -410,42 +410,13 @@ impl Pages<'_> {
 /// zone: "24 novembre 2026 à 18 h 30", "24 November 2026, 18:30 UTC" (the
 /// zone named when it is UTC, which no reader lives in).
 pub fn absolute_date(language: Language, zone: Option<chrono_tz::Tz>, t: DateTime<Utc>) -> String {
-    use chrono::{Datelike, Timelike};
-    const MOIS: [&str; 12] = [
-        "janvier",
-        "février",
-        "mars",
-        "avril",
-        "mai",
-        "juin",
-        "juillet",
-        "août",
-        "septembre",
-        "octobre",
-        "novembre",
-        "décembre",
-    ];
-    const MONTHS: [&str; 12] = [
-        "January",
-        "February",
-        "March",
-        "April",
-        "May",
-        "June",
-        "July",
-        "August",
-        "September",
-        "October",
-        "November",
-        "December",
-    ];
+    use chrono::Timelike;
     let local = t.with_timezone(&zone.unwrap_or(chrono_tz::UTC));
-    let (day, month, year) = (local.day(), local.month0() as usize, local.year());
-    let (hour, minute) = (local.hour(), local.minute());
+    let (day, hour, minute) = (language.long_date(local.date_naive()), local.hour(), local.minute());
     let utc = if zone.is_none() { " UTC" } else { "" };
     match language {
-        Language::Fr => format!("{day} {} {year} à {hour} h {minute:02}{utc}", MOIS[month]),
-        Language::En => format!("{day} {} {year}, {hour:02}:{minute:02}{utc}", MONTHS[month]),
+        Language::Fr => format!("{day} à {hour} h {minute:02}{utc}"),
+        Language::En => format!("{day}, {hour:02}:{minute:02}{utc}"),
     }
 }
 
