@@ -108,6 +108,8 @@ async fn main() {
         .filter(|l| !l.trim().is_empty())
         .map(str::to_owned)
         .collect();
+    // The same TLS provider thau installs (reqwest is built without one).
+    thau::outbound::tls_provider();
     let client = reqwest::Client::builder()
         .user_agent("bare-client")
         .timeout(Duration::from_secs(20))

@@ -122,7 +122,22 @@ impl reqwest::dns::Resolve for PublicOnly {
     }
 }
 
+/// The one TLS crypto provider (rustls on ring), for feeds and PostgreSQL.
+pub fn tls_provider() -> Arc<rustls::crypto::CryptoProvider> {
+    static PROVIDER: std::sync::OnceLock<Arc<rustls::crypto::CryptoProvider>> = std::sync::OnceLock::new();
+    PROVIDER
+        .get_or_init(|| {
+            let provider = Arc::new(rustls::crypto::ring::default_provider());
+            // reqwest takes the process default: installed once, before any
+            // client (another one already installed is as good).
+            let _ = rustls::crypto::CryptoProvider::install_default(provider.as_ref().clone());
+            provider
+        })
+        .clone()
+}
+
 fn client_builder() -> reqwest::ClientBuilder {
+    tls_provider();
     reqwest::Client::builder()
         .user_agent(USER_AGENT)
         .connect_timeout(Duration::from_secs(10))

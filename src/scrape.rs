@@ -1,6 +1,6 @@
 //! Pages without feeds (as FreshRSS's XPath scraping and RSS-Bridge do): a
 //! source with `[sources.scrape]` is a web page read with CSS selectors
-//! (scraper, a real HTML parser) into an RSS 2.0 document, which then goes
+//! (dom_query over html5ever, the parser readability already uses) into an RSS 2.0 document, which then goes
 //! through the normal path: absolute links, sanitized HTML, stable ids from
 //! the links, first-seen dates for what is undated, conditional GET. Dates
 //! may be ISO 8601, RFC 2822, or French ("24 novembre 2026 à 14h30");
@@ -9,7 +9,7 @@
 
 use chrono::{DateTime, NaiveDate, NaiveTime, TimeZone, Utc};
 use chrono_tz::Tz;
-use scraper::{ElementRef, Html, Selector};
+use dom_query::{Document, Matcher, NodeRef, Selection};
 use url::Url;
 
 const NOT_A_SELECTOR: &str = "not a CSS selector (such as \"article.news\" or \"h2 a\")";
@@ -48,12 +48,12 @@ impl PartialEq for Rules {
 #[derive(Debug, Clone)]
 pub struct Sel {
     pub written: String,
-    selector: Selector,
+    selector: Matcher,
 }
 
 impl Sel {
     pub fn parse(written: &str) -> Result<Sel, String> {
-        let selector = Selector::parse(written.trim()).map_err(|_| NOT_A_SELECTOR.to_string())?;
+        let selector = Matcher::new(written.trim()).map_err(|_| NOT_A_SELECTOR.to_string())?;
         Ok(Sel {
             written: written.to_string(),
             selector,
@@ -66,7 +66,7 @@ impl Sel {
 #[derive(Debug, Clone)]
 pub struct Field {
     pub written: String,
-    selector: Option<Selector>,
+    selector: Option<Matcher>,
     attribute: Option<String>,
 }
 
@@ -87,7 +87,7 @@ impl Field {
             }
             None
         } else {
-            Some(Selector::parse(css).map_err(|_| NOT_A_SELECTOR.to_string())?)
+            Some(Matcher::new(css).map_err(|_| NOT_A_SELECTOR.to_string())?)
         };
         Ok(Field {
             written: written.to_string(),
@@ -96,29 +96,27 @@ impl Field {
         })
     }
 
-    fn read(&self, item: ElementRef<'_>) -> Option<String> {
+    fn read(&self, item: NodeRef<'_>) -> Option<String> {
         /// The text a reader sees: not what scripts, styles and templates hold.
-        fn visible_text(element: ElementRef<'_>) -> String {
+        fn visible_text(element: NodeRef<'_>) -> String {
+            let hidden = |n: &NodeRef<'_>| {
+                n.node_name()
+                    .is_some_and(|name| matches!(&*name, "script" | "style" | "template" | "noscript"))
+            };
             let mut out = Vec::new();
-            for node in element.descendants() {
-                if let Some(text) = node.value().as_text() {
-                    let hidden = node
-                        .ancestors()
-                        .filter_map(ElementRef::wrap)
-                        .any(|a| matches!(a.value().name(), "script" | "style" | "template" | "noscript"));
-                    if !hidden {
-                        out.push(text.to_string());
-                    }
+            for node in element.descendants_it() {
+                if node.is_text() && !node.ancestors_it(None).any(|a| hidden(&a)) {
+                    out.push(node.text().to_string());
                 }
             }
             out.join(" ")
         }
         let element = match &self.selector {
-            Some(s) => item.select(s).next()?,
+            Some(s) => *Selection::from(item).select_single_matcher(s).nodes().first()?,
             None => item,
         };
         let value = match &self.attribute {
-            Some(a) => element.value().attr(a)?.to_string(),
+            Some(a) => element.attr(a)?.to_string(),
             None => visible_text(element),
         };
         let value = value.split_whitespace().collect::<Vec<_>>().join(" ");
@@ -143,26 +141,17 @@ pub struct Story {
 pub fn extract(html: &str, base: Option<&Url>, rules: &Rules, zone: Option<Tz>) -> (Option<String>, Vec<Story>) {
     // Bounded as feed content is: a page nested 40,000 deep took html5ever
     // half a minute.
-    let doc = Html::parse_document(&crate::normalize::nesting::bound(html));
-    let page_title = Selector::parse("title")
-        .ok()
-        .and_then(|s| doc.select(&s).next())
-        .map(|t| {
-            t.text()
-                .collect::<String>()
-                .split_whitespace()
-                .collect::<Vec<_>>()
-                .join(" ")
-        })
+    let doc = Document::from(crate::normalize::nesting::bound(html).as_ref());
+    let page_title = Some(doc.select_single("title").text())
+        .map(|t| t.split_whitespace().collect::<Vec<_>>().join(" "))
         .filter(|t| !t.is_empty());
     // The page's `<base href>`, against where it came from.
-    let declared = Selector::parse("base[href]")
-        .ok()
-        .and_then(|s| doc.select(&s).next())
-        .and_then(|b| b.value().attr("href"))
+    let declared = doc
+        .select_single("base[href]")
+        .attr("href")
         .and_then(|href| match base {
-            Some(b) => b.join(href).ok(),
-            None => Url::parse(href).ok(),
+            Some(b) => b.join(&href).ok(),
+            None => Url::parse(&href).ok(),
         });
     let base = declared.as_ref().or(base);
     let absolute = |u: String| match base {
@@ -170,8 +159,10 @@ pub fn extract(html: &str, base: Option<&Url>, rules: &Rules, zone: Option<Tz>) 
         None => u,
     };
     let stories = doc
-        .select(&rules.item.selector)
-        .filter_map(|item| {
+        .select_matcher(&rules.item.selector)
+        .nodes()
+        .iter()
+        .filter_map(|&item| {
             let title = rules.title.read(item)?;
             let date_text = rules.date.as_ref().and_then(|f| f.read(item));
             Some(Story {

@@ -147,7 +147,7 @@ impl Tls {
                 None => "sslmode=require: no system root certificate found; give [store] ca".into(),
             }));
         }
-        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let provider = crate::outbound::tls_provider();
         let tls = rustls::ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
             .map_err(|e| StoreError::Postgres(e.to_string()))?
