@@ -333,7 +333,7 @@ fn export_writes_the_site_and_an_unchanged_store_changes_no_file() {
     assert!(
         std::fs::read_to_string(out.join("status.html"))
             .unwrap()
-            .contains("thau status")
+            .contains("<h1>Status</h1>")
     );
     let gz = std::fs::read(out.join("sections/sete/rss.xml.gz")).unwrap();
     let mut unzipped = String::new();

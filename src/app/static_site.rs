@@ -74,7 +74,7 @@ pub(super) fn write_site(site: &Site, store: &Store, config: &Config, out: &Path
         }
         false => {
             let sources = server::source_statuses(store, config, site, None, None);
-            publish::index_html(&site.base_url, &site.summaries(), &sources, None, None)
+            publish::index_html(&config.site, &site.base_url, &site.summaries(), &sources, None, None)
         }
     };
     let mut files: Vec<(PathBuf, &[u8])> = Vec::new();

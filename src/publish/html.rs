@@ -5,6 +5,7 @@
 use std::fmt::Write;
 
 use super::{Format, section_url};
+use crate::config::{Language, SiteConfig};
 use crate::model::{FetchState, Outcome};
 use crate::normalize::escape_html as esc;
 
@@ -41,18 +42,29 @@ pub const OPML_FORMATS: [Format; 2] = [Format::Rss, Format::Atom];
 
 /// The status page: sections and their feeds, then every source with its
 /// last outcome and why it fails; the configuration's and the store's
-/// errors first.
+/// errors first. In the site's language and time zone; readable on a phone
+/// (each row a block under 40em).
 pub fn index_html(
+    site: &SiteConfig,
     base_url: &str,
     sections: &[SectionSummary],
     sources: &[SourceStatus],
     config_error: Option<&str>,
     store_error: Option<&str>,
 ) -> Vec<u8> {
+    let l = match site.language {
+        Language::En => &EN,
+        Language::Fr => &FR,
+    };
+    let date = |t| super::pages::absolute_date(site.language, site.timezone, t);
     let mut h = String::new();
-    h.push_str("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n");
-    h.push_str(
-        "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>thau status</title>\n",
+    let _ = write!(
+        h,
+        "<!DOCTYPE html>\n<html lang=\"{}\">\n<head>\n<meta charset=\"utf-8\">\n\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>{} · {}</title>\n",
+        site.language.code(),
+        l.title,
+        esc(&site.title)
     );
     for s in sections {
         for format in Format::ALL {
@@ -66,33 +78,26 @@ pub fn index_html(
             );
         }
     }
-    h.push_str(concat!(
-        "<style>body{font-family:sans-serif;max-width:70em;margin:1em auto;padding:0 1em}",
-        "table{border-collapse:collapse;width:100%}th,td{text-align:left;padding:.3em .6em;border-bottom:1px solid #ddd}",
-        ".error{color:#a00}.ok{color:#060}</style>\n</head>\n<body>\n"
-    ));
+    h.push_str(STATUS_STYLE);
     let _ = writeln!(
         h,
-        "<p><a href=\"{}/\">← the site</a></p>\n<h1>thau status</h1>",
-        esc(base_url)
+        "</head>\n<body>\n<p><a href=\"{}/\">← {}</a></p>\n<main>\n<h1>{}</h1>",
+        esc(base_url),
+        esc(&site.title),
+        l.title
     );
     // What needs the admin, first: the failing sources by name.
     let failing: Vec<&SourceStatus> = sources.iter().filter(|s| is_failing(s)).collect();
     match failing.len() {
         0 => {
-            let _ = writeln!(
-                h,
-                "<p class=\"ok\">All {} sources polled without error.</p>",
-                sources.len()
-            );
+            let _ = writeln!(h, "<p class=\"ok\">{}</p>", (l.all_ok)(sources.len()));
         }
         n => {
             let names: Vec<String> = failing.iter().map(|s| esc(&s.name)).collect();
             let _ = writeln!(
                 h,
-                "<p class=\"error\"><strong>{n} of {} {} failing:</strong> {}.</p>",
-                sources.len(),
-                if sources.len() == 1 { "source" } else { "sources" },
+                "<p class=\"error\"><strong>{}</strong> {}.</p>",
+                (l.failing)(n, sources.len()),
                 names.join(", ")
             );
         }
@@ -100,52 +105,58 @@ pub fn index_html(
     if let Some(error) = store_error {
         let _ = writeln!(
             h,
-            "<div class=\"error\"><p><strong>The store cannot be written: polls fail until it can (thau retries every few seconds).</strong></p><pre>{}</pre></div>",
+            "<div class=\"error\"><p><strong>{}</strong></p><pre>{}</pre></div>",
+            l.store_error,
             esc(error)
         );
     }
     if let Some(error) = config_error {
         let _ = writeln!(
             h,
-            "<div class=\"error\"><p><strong>feeds.toml has errors; the previous configuration is still running:</strong></p><pre>{}</pre></div>",
+            "<div class=\"error\"><p><strong>{}</strong></p><pre>{}</pre></div>",
+            l.config_error,
             esc(error)
         );
     }
     let _ = writeln!(
         h,
-        "<p>Section feeds to subscribe to; all of them at once: <a href=\"{}\">sections.opml</a>.</p>",
+        "<p>{} <a href=\"{}\">sections.opml</a>.</p>",
+        l.subscribe,
         esc(&format!("{base_url}/sections.opml"))
     );
-    sections_table(&mut h, base_url, sections);
-    h.push_str("</table>\n<h2>Sources</h2>\n<table>\n");
-    h.push_str("<tr><th scope=\"col\">Source</th><th scope=\"col\">Entries</th><th scope=\"col\">Last poll</th><th scope=\"col\">Outcome</th><th scope=\"col\">Next poll</th><th scope=\"col\">Details</th></tr>\n");
+    sections_table(&mut h, l, base_url, sections);
+    let _ = writeln!(h, "<h2>{}</h2>\n<table>", l.sources);
+    h.push_str("<tr>");
+    for column in l.source_columns {
+        let _ = write!(h, "<th scope=\"col\">{column}</th>");
+    }
+    h.push_str("</tr>\n");
     // Failing sources first, then the others, each group in config order.
     let ordered = failing.iter().copied().chain(sources.iter().filter(|s| !is_failing(s)));
+    let [_, c_entries, c_last, c_outcome, c_next, c_details] = l.source_columns;
     for s in ordered {
         let state = s.state.as_ref();
-        let when = state
-            .and_then(|st| st.last_poll)
-            .map_or("never".to_string(), |t| t.format("%Y-%m-%d %H:%M UTC").to_string());
+        let when = state.and_then(|st| st.last_poll).map_or(l.never.to_string(), date);
         let outcome = state.and_then(|st| st.last_outcome);
         let class = if outcome == Some(Outcome::Error) { "error" } else { "ok" };
-        let details = source_details(s);
-        let next = s
-            .next_poll
-            .map_or(String::new(), |t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string());
+        let details = source_details(l, s);
+        let next = s.next_poll.map_or(String::new(), date);
         let _ = writeln!(
             h,
-            "<tr><td><strong>{}</strong><br><small>{}</small></td><td>{}</td><td>{when}</td><td class=\"{class}\">{}</td><td>{next}</td><td>{}</td></tr>",
+            "<tr><td><strong>{}</strong><br><small>{}</small></td><td data-label=\"{c_entries}\">{}</td>\
+             <td data-label=\"{c_last}\">{when}</td><td data-label=\"{c_outcome}\" class=\"{class}\">{}</td>\
+             <td data-label=\"{c_next}\">{next}</td><td data-label=\"{c_details}\">{}</td></tr>",
             match &s.title {
                 Some(title) => format!("{} ({})", esc(title), esc(&s.name)),
                 None => esc(&s.name),
             },
             esc(&s.location),
             s.entries,
-            outcome.map_or("not polled yet", Outcome::as_str),
+            outcome.map_or(l.not_polled, |o| (l.outcome)(o)),
             details.join("<br>")
         );
     }
-    h.push_str("</table>\n</body>\n</html>\n");
+    h.push_str("</table>\n</main>\n</body>\n</html>\n");
     h.into_bytes()
 }
 
@@ -156,80 +167,192 @@ fn is_failing(s: &SourceStatus) -> bool {
 
 /// What the status page says of a source beyond its outcome: paused,
 /// failing full texts, filtered entries, its error and warning, a move.
-fn source_details(s: &SourceStatus) -> Vec<String> {
+fn source_details(l: &Labels, s: &SourceStatus) -> Vec<String> {
     let state = s.state.as_ref();
     let mut details = Vec::new();
     if s.paused {
-        details.push("paused (enabled = false): not polled, entries kept".to_string());
+        details.push(l.paused.to_string());
     }
     if let Some(st) = state {
         if st.full_text_failures > 0 {
             details.push(format!(
-                "{} full-text extractions failed (the teaser was kept); last: {}",
-                st.full_text_failures,
+                "{} {}",
+                (l.full_text_failed)(st.full_text_failures),
                 esc(st.last_full_text_error.as_deref().unwrap_or(""))
             ));
         }
         if st.last_filtered > 0 {
-            details.push(format!(
-                "{} of the last document kept out by include/exclude",
-                st.last_filtered
-            ));
+            details.push((l.filtered)(st.last_filtered as u64));
         }
         if let Some(e) = &st.last_error {
             details.push(esc(e));
         }
         if let Some(w) = &st.warning {
-            details.push(format!("warning: {}", esc(w)));
+            details.push(format!("{} {}", l.warning, esc(w)));
         }
         if st.consecutive_failures > 1 {
-            details.push(format!("{} failures in a row", st.consecutive_failures));
+            details.push((l.in_a_row)(st.consecutive_failures as u64));
         }
         if let Some(to) = &st.permanent_redirect {
             details.push(format!(
-                "moved permanently to {} (update feeds.toml)",
-                esc(&crate::redact::redacted_str(to))
+                "{} {} {}",
+                l.moved,
+                esc(&crate::redact::redacted_str(to)),
+                l.update_config
             ));
         }
         if st.gone {
-            details.push("gone (HTTP 410): no longer polled; remove it or change its url".into());
+            details.push(l.gone.into());
         }
         // (Said only when some were: "0%" on every new or failing source
         // is clutter.)
         if st.not_modified > 0
             && let Some(share) = (st.not_modified * 100).checked_div(st.polls)
         {
-            details.push(format!("{share}% of polls not modified"));
+            details.push((l.not_modified_share)(share as u64));
         }
     }
     details
 }
 
 /// The status page's table of sections: entries and each feed's links.
-fn sections_table(h: &mut String, base_url: &str, sections: &[SectionSummary]) {
-    h.push_str("<h2>Sections</h2>\n<table>\n<tr><th scope=\"col\">Section</th><th scope=\"col\">Entries</th><th scope=\"col\">Feeds</th></tr>\n");
+fn sections_table(h: &mut String, l: &Labels, base_url: &str, sections: &[SectionSummary]) {
+    let [c_section, c_entries, c_feeds] = l.section_columns;
+    let _ = writeln!(
+        h,
+        "<h2>{}</h2>\n<table>\n<tr><th scope=\"col\">{c_section}</th><th scope=\"col\">{c_entries}</th><th scope=\"col\">{c_feeds}</th></tr>",
+        l.sections
+    );
     for s in sections {
         let _ = write!(h, "<tr><td><strong>{}</strong>", esc(&s.title));
         if let Some(d) = &s.description {
             let _ = write!(h, "<br>{}", esc(d));
         }
-        let _ = write!(h, "</td><td>{}", s.entries);
+        let _ = write!(h, "</td><td data-label=\"{c_entries}\">{}", s.entries);
         if s.filtered > 0 {
-            let _ = write!(h, "<br><small>{} kept out by include/exclude</small>", s.filtered);
+            let _ = write!(h, "<br><small>{}</small>", (l.kept_out)(s.filtered as u64));
         }
-        h.push_str("</td><td>");
+        let _ = write!(h, "</td><td data-label=\"{c_feeds}\">");
         for (i, format) in Format::ALL.into_iter().enumerate() {
             let _ = write!(
                 h,
                 "{}<a href=\"{}\">{}</a>",
                 if i > 0 { " · " } else { "" },
                 esc(&section_url(base_url, &s.slug, format)),
-                format.label()
+                esc(&super::pages::feed_link_text(l.lang, format, &s.title))
             );
         }
         h.push_str("</td></tr>\n");
     }
+    h.push_str("</table>\n");
 }
+
+/// One column on a wide screen; on a phone each row is a block whose cells
+/// say what they are (`data-label`), so nothing scrolls sideways.
+const STATUS_STYLE: &str = concat!(
+    "<style>body{font-family:system-ui,sans-serif;max-width:70em;margin:1em auto;padding:0 1em;line-height:1.4}",
+    "table{border-collapse:collapse;width:100%}th,td{text-align:left;padding:.3em .6em;border-bottom:1px solid #ddd;vertical-align:top}",
+    "td{overflow-wrap:anywhere}.error{color:#a00}.ok{color:#060}pre{white-space:pre-wrap;overflow-wrap:anywhere}",
+    "@media (max-width:40em){table,tbody,tr,td{display:block}tr:first-child{display:none}",
+    "tr{border-bottom:2px solid #ccc;padding:.4em 0}td{border:0;padding:.1em 0}",
+    "td[data-label]::before{content:attr(data-label) \" : \";color:#555}}",
+    "@media (prefers-color-scheme:dark){body{color:#ddd;background:#121212}a{color:#8ab4f8}",
+    ".error{color:#f88}.ok{color:#8c8}th,td{border-color:#333}}</style>\n"
+);
+
+/// The status page's words, in each language the site is written in.
+struct Labels {
+    lang: Language,
+    title: &'static str,
+    all_ok: fn(usize) -> String,
+    failing: fn(usize, usize) -> String,
+    store_error: &'static str,
+    config_error: &'static str,
+    subscribe: &'static str,
+    sections: &'static str,
+    sources: &'static str,
+    section_columns: [&'static str; 3],
+    source_columns: [&'static str; 6],
+    never: &'static str,
+    not_polled: &'static str,
+    outcome: fn(Outcome) -> &'static str,
+    paused: &'static str,
+    full_text_failed: fn(u64) -> String,
+    filtered: fn(u64) -> String,
+    kept_out: fn(u64) -> String,
+    warning: &'static str,
+    in_a_row: fn(u64) -> String,
+    moved: &'static str,
+    update_config: &'static str,
+    gone: &'static str,
+    not_modified_share: fn(u64) -> String,
+}
+
+const EN: Labels = Labels {
+    lang: Language::En,
+    title: "Status",
+    all_ok: |n| format!("All {n} sources polled without error."),
+    failing: |n, of| format!("{n} of {of} {} failing:", if of == 1 { "source" } else { "sources" }),
+    store_error: "The store cannot be written: polls fail until it can (thau retries every few seconds).",
+    config_error: "feeds.toml has errors; the previous configuration is still running:",
+    subscribe: "Section feeds to subscribe to; all of them at once:",
+    sections: "Sections",
+    sources: "Sources",
+    section_columns: ["Section", "Entries", "Feeds"],
+    source_columns: ["Source", "Entries", "Last poll", "Outcome", "Next poll", "Details"],
+    never: "never",
+    not_polled: "not polled yet",
+    outcome: Outcome::as_str,
+    paused: "paused (enabled = false): not polled, entries kept",
+    full_text_failed: |n| format!("{n} full-text extractions failed (the teaser was kept); last:"),
+    filtered: |n| format!("{n} of the last document kept out by include/exclude"),
+    kept_out: |n| format!("{n} kept out by include/exclude"),
+    warning: "warning:",
+    in_a_row: |n| format!("{n} failures in a row"),
+    moved: "moved permanently to",
+    update_config: "(update feeds.toml)",
+    gone: "gone (HTTP 410): no longer polled; remove it or change its url",
+    not_modified_share: |n| format!("{n}% of polls not modified"),
+};
+
+const FR: Labels = Labels {
+    lang: Language::Fr,
+    title: "État des sources",
+    all_ok: |n| format!("Les {n} sources ont été relevées sans erreur."),
+    failing: |n, of| {
+        format!(
+            "{n} {} sur {of} en échec :",
+            if n == 1 { "source" } else { "sources" }
+        )
+    },
+    store_error: "Le stockage ne peut pas être écrit : les relevés échouent jusqu'à ce qu'il le puisse (thau réessaie toutes les quelques secondes).",
+    config_error: "feeds.toml contient des erreurs ; la configuration précédente reste en service :",
+    subscribe: "Les fils des rubriques, pour s'abonner ; tous à la fois :",
+    sections: "Rubriques",
+    sources: "Sources",
+    section_columns: ["Rubrique", "Articles", "Fils"],
+    source_columns: ["Source", "Articles", "Dernier relevé", "Résultat", "Prochain relevé", "Détails"],
+    never: "jamais",
+    not_polled: "pas encore relevée",
+    outcome: |o| match o {
+        Outcome::New => "nouveaux articles",
+        Outcome::Updated => "articles mis à jour",
+        Outcome::Unchanged => "inchangée",
+        Outcome::NotModified => "non modifiée (304)",
+        Outcome::Deferred => "reportée",
+        Outcome::Error => "erreur",
+    },
+    paused: "en pause (enabled = false) : non relevée, articles conservés",
+    full_text_failed: |n| format!("{n} extractions du texte intégral ont échoué (le résumé a été gardé) ; dernière :"),
+    filtered: |n| format!("{n} du dernier document écartés par include/exclude"),
+    kept_out: |n| format!("{n} écartés par include/exclude"),
+    warning: "avertissement :",
+    in_a_row: |n| format!("{n} échecs d'affilée"),
+    moved: "déplacée définitivement vers",
+    update_config: "(mettez feeds.toml à jour)",
+    gone: "disparue (HTTP 410) : plus relevée ; retirez-la ou changez son url",
+    not_modified_share: |n| format!("{n} % des relevés non modifiés"),
+};
 
 /// OPML 2.0 listing every section feed in `formats`, one folder per format.
 pub fn opml(base_url: &str, sections: &[SectionSummary], formats: &[Format]) -> Vec<u8> {

@@ -43,6 +43,7 @@ pub(super) fn index_page(state: &AppState) -> Response {
     let error = state.config_error.load();
     let store = state.store.health();
     let body = publish::index_html(
+        &config.site,
         &site.base_url,
         &site.summaries(),
         &sources,
