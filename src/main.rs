@@ -120,12 +120,21 @@ enum BackendArg {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Listings end quietly when their reader does (`thau sources | head`):
+    // the default SIGPIPE, which Rust sets to ignored, so that println!
+    // panicked on the closed pipe. The daemon keeps it ignored.
+    if matches!(cli.command, Command::Sources { .. } | Command::Check | Command::TestSource { .. }) {
+        // SAFETY: at start, before any thread; restores the default action.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        }
+    }
     // Colours only on a terminal, and not when NO_COLOR is set (no-color.org):
     // journald and log files get plain text.
     let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     tracing_subscriber::fmt()
         .with_env_filter(log_filter(matches!(cli.command, Command::Poll { .. })))
-        .with_writer(std::io::stderr)
+        .with_writer(|| cli::run::LogWriter)
         .with_ansi(colour)
         .init();
 

@@ -574,7 +574,7 @@ sections = ["meze"]
         quai.summary
             .as_deref()
             .unwrap()
-            .contains("<img src=\"https://www.ville-meze.example/images/quai.jpg\"")
+            .contains("<img src=\"http://127.0.0.1:8080/assets/quai.png\"")
     );
     let festival = entries.iter().find(|e| e.title.contains("festival")).unwrap();
     assert!(!festival.dated, "a relative age is no date");
@@ -848,4 +848,32 @@ fn a_source_behind_a_proxy_is_fetched_through_it() {
         .unwrap();
     assert_eq!(run.status.code(), Some(0), "{}", String::from_utf8_lossy(&run.stdout));
     assert_eq!(proxy.requests("http://courrier.invalid/rss.xml").len(), before + 1);
+}
+
+/// `thau sources | head -1`: a listing whose reader has gone ends quietly
+/// (as `ls` does), not with a panic about a broken pipe.
+#[test]
+fn a_listing_ends_quietly_when_its_reader_has_gone() {
+    let origin = support::regional_origin();
+    let site = Site::new(&support::regional_sources(&origin));
+    for args in [&["sources"][..], &["sources", "--opml"][..]] {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let out = site
+            .command(args)
+            .stdout(writer)
+            .stderr(std::process::Stdio::piped())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+        assert!(stderr.is_empty(), "{args:?}: {stderr}");
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(out.status.signal(), Some(libc_sigpipe()), "{args:?}: {:?}", out.status);
+    }
+}
+
+/// SIGPIPE's number on Linux.
+fn libc_sigpipe() -> i32 {
+    13
 }

@@ -269,7 +269,8 @@ pub fn poll(config: &Config, only: Option<&str>) -> ExitCode {
 }
 
 /// A progress bar on standard error when it is a terminal; hidden otherwise
-/// (logs, pipes and tests get the lines alone).
+/// (logs, pipes and tests get the lines alone). Log lines go around it
+/// ([`LogWriter`]), so none is left half-drawn over.
 fn progress_bar(len: u64) -> ProgressBar {
     if !std::io::stderr().is_terminal() || len < 2 {
         return ProgressBar::hidden();
@@ -279,5 +280,29 @@ fn progress_bar(len: u64) -> ProgressBar {
     {
         bar.set_style(style);
     }
+    if let Ok(mut shown) = SHOWN_BAR.lock() {
+        *shown = Some(bar.clone());
+    }
     bar
+}
+
+/// The progress bar on screen, if any.
+static SHOWN_BAR: std::sync::Mutex<Option<ProgressBar>> = std::sync::Mutex::new(None);
+
+/// Standard error for the logs: a line is written with the progress bar
+/// taken off the screen and drawn again after it (no residue of either).
+pub struct LogWriter;
+
+impl std::io::Write for LogWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let bar = SHOWN_BAR.lock().ok().and_then(|b| b.clone());
+        match bar {
+            Some(bar) if !bar.is_finished() => bar.suspend(|| std::io::stderr().write(buf)),
+            _ => std::io::stderr().write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::io::stderr().flush()
+    }
 }
