@@ -178,6 +178,9 @@ pub struct Site {
     pub hub: Option<String>,
     /// Stories by their page's id, made on the first story request.
     stories: std::sync::OnceLock<HashMap<String, Arc<Entry>>>,
+    /// The pictures the pages show, by their `/img/` id, with a story that
+    /// shows each: made on the first picture request.
+    pictures: std::sync::OnceLock<HashMap<String, (url::Url, Arc<Entry>)>>,
     /// Archive pages rendered since the site was built.
     archive_pages: Rendered<(String, u32, Format)>,
 }
@@ -248,6 +251,25 @@ impl Site {
             .map(|s| &s.section)
             .collect();
         Some((entry, sections))
+    }
+
+    /// A picture the pages show (`[site] image_proxy`), by its id: its
+    /// address and a story that shows it.
+    pub fn picture(&self, id: &str) -> Option<(url::Url, Arc<Entry>)> {
+        let pictures = self.pictures.get_or_init(|| {
+            let mut pictures = HashMap::new();
+            for e in self.sections.iter().chain(&self.all).flat_map(|s| &s.entries) {
+                for src in publish::pictures(e) {
+                    if let Ok(url) = url::Url::parse(&src) {
+                        pictures
+                            .entry(publish::picture_id(&src))
+                            .or_insert_with(|| (url, e.clone()));
+                    }
+                }
+            }
+            pictures
+        });
+        pictures.get(id).cloned()
     }
 
     pub fn summaries(&self) -> Vec<SectionSummary> {
@@ -337,6 +359,7 @@ impl Site {
                     ready: true,
                     hub: previous.hub.clone(),
                     stories: Default::default(),
+                    pictures: Default::default(),
                     archive_pages: Default::default(),
                 });
             }
@@ -370,6 +393,7 @@ impl Site {
             ready: true,
             hub: Some(hub_url(config, base_url)),
             stories: Default::default(),
+            pictures: Default::default(),
             archive_pages: Default::default(),
         })
     }
@@ -391,6 +415,7 @@ impl Site {
             ready: false,
             hub: None,
             stories: Default::default(),
+            pictures: Default::default(),
             archive_pages: Default::default(),
         }
     }

@@ -152,7 +152,7 @@ fn poll_stores_each_story_once_with_clean_fields() {
         "{content}"
     );
     assert!(
-        content.contains(r#"src="https://courrier-thau.example/img/joutes.jpg""#),
+        content.contains(r#"src="http://127.0.0.1:8080/assets/joutes.png""#),
         "{content}"
     );
     assert!(!content.contains("script") && !content.contains("track()"), "{content}");
@@ -194,9 +194,15 @@ fn poll_stores_each_story_once_with_clean_fields() {
         festival.link.as_deref(),
         Some("https://www.agde-ville.example/culture/festival-rue")
     );
-    assert_eq!(
-        festival.enclosures[0].url,
-        "https://www.agde-ville.example/culture/affiche.jpg"
+    // (The demo's poster is served by the demo itself: `[site] assets`.)
+    assert_eq!(festival.enclosures[0].url, "http://127.0.0.1:8080/assets/affiche.png");
+    // The entry's own xml:base resolves its text's links too.
+    assert!(
+        festival
+            .content
+            .as_deref()
+            .unwrap()
+            .contains(r#"href="https://www.agde-ville.example/culture/programme.pdf""#)
     );
     assert!(!festival.content.as_deref().unwrap().contains("iframe"));
     assert_eq!(festival.authors[0].name, "Service communication");

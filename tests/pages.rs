@@ -171,7 +171,22 @@ fn the_front_page_shows_every_section_s_latest_stories_in_french() {
             (slug, story_titles(&b[..b.find("</section>").unwrap()]))
         })
         .collect();
-    let mut seen: Vec<String> = Vec::new();
+    // The lead story, above the sections: its picture, its section, a large
+    // headline and its intro; the newest with a picture of the page.
+    let lead = &html[html.find("<article class=\"lead\">").expect("a lead story")..];
+    let lead = &lead[..lead.find("</article>").unwrap()];
+    assert!(lead.contains("<img src=\""), "{lead}");
+    assert!(lead.contains("class=\"label\" href=\""), "{lead}");
+    assert!(lead.contains("<p class=\"intro\">"), "{lead}");
+    assert!(html.find("<article class=\"lead\">") < html.find("<section "));
+    let datetime = |a: &str| a.split("datetime=\"").nth(1).map(|d| d[..d.find('"').unwrap()].to_string());
+    let lead_time = datetime(lead).unwrap();
+    for other in html.split("<article>").skip(1).filter(|a| a[..a.find("</article>").unwrap()].contains("<img ")) {
+        assert!(datetime(other).unwrap() <= lead_time, "a newer story with a picture than the lead");
+    }
+    let h2 = &lead[lead.find("<h2><a href=\"").unwrap()..];
+    let lead_title = unescape(&h2[h2.find("\">").unwrap() + 2..h2.find("</a>").unwrap()]);
+    let mut seen: Vec<String> = vec![lead_title];
     for (slug, shown) in &blocks {
         let feed = json_items(&serve, &format!("/sections/{slug}/feed.json"));
         let expected: Vec<String> = feed
@@ -336,7 +351,10 @@ fn pages_are_valid_html_with_accessible_structure() {
     }
     pages.push(("/status".into(), get(&serve.url("/status")).text()));
     pages.push(("not found".into(), get(&serve.url("/stories/none.html")).text()));
-    assert!(pages.len() >= 10);
+    // A feed opened in a browser is a page too.
+    let opened = http("GET", &serve.url("/sections/sete/rss.xml"), &[("Sec-Fetch-Dest", "document")]);
+    pages.push(("feed page".into(), opened.text()));
+    assert!(pages.len() >= 11);
 
     for (path, html) in &pages {
         // Structure a screen reader relies on.
@@ -370,9 +388,16 @@ fn pages_are_valid_html_with_accessible_structure() {
             );
             assert!(html.contains("@media (prefers-color-scheme:dark)"), "{path}");
             // No section label repeating the heading just above it (a
-            // story page's label has no section heading above it).
-            if path == "/" || path.starts_with("/sections/") {
+            // story page's label has no section heading above it; the front
+            // page's lead story is above every section heading).
+            if path.starts_with("/sections/") {
                 assert!(!html.contains("class=\"label\""), "{path}");
+            }
+            if path == "/" {
+                let lead = &html[html.find("<article class=\"lead\">").unwrap()..];
+                let lead_end = lead.find("</article>").unwrap();
+                assert_eq!(html.matches("class=\"label\"").count(), 1, "{path}");
+                assert!(lead[..lead_end].contains("class=\"label\""), "{path}");
             }
         }
         // The navigation marks the section a section page is, and only it.
@@ -496,7 +521,7 @@ fn the_status_page_moves_to_status_and_can_be_kept_private() {
     let serve = site.serve();
     let status = get(&serve.url("/status"));
     assert_eq!(status.status, 200);
-    assert!(status.text().contains("<h1>thau status</h1>"));
+    assert!(status.text().contains("<h1>Status</h1>"));
     assert!(status.text().contains("agde-ville"));
     assert_eq!(get(&serve.url("/api/sources")).status, 200);
     drop(serve);
@@ -569,4 +594,234 @@ fn check_explains_site_and_status_mistakes_with_their_lines() {
         err.contains(&format!("{file}:6: [server] status = \"private\" needs an admin_token")),
         "{err}"
     );
+}
+
+/// A feed opened in a browser (a top-level navigation, `Sec-Fetch-Dest:
+/// document`) is a page that says how to subscribe and lists the stories;
+/// a feed reader, and a script in a page, get the feed's bytes as before.
+#[test]
+fn a_feed_opened_in_a_browser_says_how_to_subscribe_and_readers_get_the_feed() {
+    let origin = origin();
+    let (_, serve, _site) = polled_and_serving(&origin, &format!("[site]\nlanguage = \"fr\"\n{SERVER}"));
+    for (path, name) in [
+        ("/sections/sete/rss.xml", "RSS de Sète"),
+        ("/sections/agde/atom.xml", "Atom d'Agde"),
+        ("/feed.json", "JSON Feed de "),
+    ] {
+        let url = serve.url(path);
+        let reader = get(&url);
+        assert_eq!(reader.status, 200);
+        assert!(!reader.header("content-type").unwrap().starts_with("text/html"), "{path}");
+        // What a browser's navigation sends (Chromium's headers).
+        let browser = http(
+            "GET",
+            &url,
+            &[
+                ("Accept", "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"),
+                ("Sec-Fetch-Dest", "document"),
+                ("Sec-Fetch-Mode", "navigate"),
+            ],
+        );
+        assert_eq!(browser.status, 200, "{path}");
+        assert_eq!(browser.header("content-type"), Some("text/html; charset=utf-8"));
+        assert_eq!(browser.header("vary"), Some("sec-fetch-dest"), "{path}");
+        let page = browser.text();
+        assert!(page.contains(&format!("<h1>{name}")), "{path}:\n{page}");
+        assert!(page.contains("copiez cette adresse dans votre lecteur de flux"), "{path}");
+        assert!(page.contains(&format!("<code>{url}</code>")), "{path}:\n{page}");
+        // The feed's own stories, as the feed lists them.
+        let feed_titles: Vec<String> = json_items(&serve, &path.replace("rss.xml", "feed.json").replace("atom.xml", "feed.json"))
+            .into_iter()
+            .map(|(_, t, _)| t)
+            .collect();
+        assert_eq!(story_titles(&page), feed_titles, "{path}");
+        // A script's request (or a reader's) is never given the page: the
+        // same bytes as without the header.
+        let fetched = http("GET", &url, &[("Sec-Fetch-Dest", "empty"), ("Sec-Fetch-Mode", "cors")]);
+        assert_eq!(fetched.body, reader.body, "{path}");
+    }
+}
+
+/// The status page speaks the site's language and tells dates in its zone.
+#[test]
+fn the_status_page_is_in_the_site_s_language() {
+    let origin = origin();
+    origin.route("/agenda.json", support::Route::status(503, &[]));
+    let site = Site::new(
+        &config(&origin, &format!("[site]\nlanguage = \"fr\"\n{SERVER}"))
+            .replace("timeout = \"5s\"", "timeout = \"5s\"\ntimezone = \"Europe/Paris\""),
+    );
+    site.thau(&["poll"]);
+    let serve = site.serve();
+    let html = get(&serve.url("/status")).text();
+    assert!(html.contains("<html lang=\"fr\">"), "{html}");
+    assert!(html.contains("<h1>État des sources</h1>"), "{html}");
+    assert!(html.contains("<strong>1 source sur 4 en échec :</strong> agenda-sete."), "{html}");
+    assert!(html.contains("<th scope=\"col\">Dernier relevé</th>"), "{html}");
+    assert!(html.contains(">erreur</td>"), "{html}");
+    // "3 décembre 2026 à 5 h 12": French months, Paris time.
+    let months = ["janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août", "septembre", "octobre", "novembre", "décembre"];
+    assert!(months.iter().any(|m| html.contains(&format!(" {m} 20"))), "{html}");
+    for english in ["Last poll", "never", "failing", "Entries"] {
+        assert!(!html.contains(english), "{english}: {html}");
+    }
+    // Link texts that say whose feed each is.
+    assert!(html.contains(">RSS de Sète</a>"), "{html}");
+    assert!(html.contains(">Atom d'Agde</a>"), "{html}");
+}
+
+/// Each feed link says whose feed it is; a picture has the words its
+/// source gave it.
+#[test]
+fn feed_links_are_distinct_and_pictures_keep_their_words() {
+    let origin = origin();
+    let (_, serve, _site) = polled_and_serving(&origin, &format!("[site]\nlanguage = \"fr\"\n{SERVER}"));
+    let sete = get(&serve.url("/sections/sete/")).text();
+    for text in ["RSS de Sète", "Atom de Sète", "JSON Feed de Sète"] {
+        assert!(sete.contains(&format!(">{text}</a>")), "{text}: {sete}");
+    }
+    // The courrier's joutes story shows its picture with its own alt.
+    let courrier = get(&serve.url("/sections/courrier/")).text();
+    assert!(
+        courrier.contains("alt=\"Deux barques de joutes sur le canal\""),
+        "{courrier}"
+    );
+}
+
+/// A tiny PNG (1×1), as the origin serves it.
+const PNG: &[u8] = &[
+    0x89, b'P', b'N', b'G', b'\r', b'\n', 0x1A, b'\n', 0, 0, 0, 13, b'I', b'H', b'D', b'R', 0, 0, 0, 1, 0, 0, 0, 1, 8, 2,
+    0, 0, 0, 0x90, 0x77, 0x53, 0xDE, 0, 0, 0, 12, b'I', b'D', b'A', b'T', 8, 0xD7, 0x63, 0xF8, 0xCF, 0xC0, 0, 0, 3, 1, 1,
+    0, 0x18, 0xDD, 0x8D, 0xB0, 0, 0, 0, 0, b'I', b'E', b'N', b'D', 0xAE, 0x42, 0x60, 0x82,
+];
+
+/// With `[site] image_proxy = true`, the pages load pictures from thau
+/// only: fetched once through the outgoing policy, checked to be pictures,
+/// and only those of stories on the site.
+#[test]
+fn the_image_proxy_keeps_readers_browsers_off_the_sources_hosts() {
+    // (The pictures are on the source's own origin: an internal address,
+    // which the policy allows for the source the admin configured there,
+    // and for it only; the next test shows another internal host refused.)
+    let origin = origin();
+    let pictures = &origin;
+    let pic = pictures.url("/photo.png");
+    let fake = pictures.url("/fake.png");
+    pictures.route("/photo.png", support::Route::feed(PNG, "image/png"));
+    pictures.route("/fake.png", support::Route::feed("<script>alert(1)</script>", "image/png"));
+    origin.route(
+        "/divers.xml",
+        support::Route::feed(
+            format!(
+                r#"<?xml version="1.0"?><rss version="2.0" xmlns:media="http://search.yahoo.com/mrss/"><channel><title>Divers</title><link>{base}</link>
+<item><title>Photo du port</title><link>{base}port</link><pubDate>Tue, 24 Nov 2026 09:00:00 GMT</pubDate>
+<media:thumbnail url="{pic}"/><description>&lt;p&gt;Le port.&lt;/p&gt;&lt;img src="{fake}" alt="faux"&gt;</description></item>
+</channel></rss>"#,
+                base = pictures.url("/")
+            ),
+            "application/rss+xml",
+        ),
+    );
+    let extra = format!("[site]\nimage_proxy = true\n{SERVER}");
+    let site = Site::new(&config(&origin, &extra).replace("name = \"divers\"", "name = \"divers\"\nsections = [\"courrier\"]"));
+    let run = site.thau(&["poll"]);
+    assert_eq!(run.code(), 0, "{}", run.stderr());
+    let serve = site.serve();
+    let page = get(&serve.url("/sections/courrier/")).text();
+    assert!(!page.contains(&pic) && !page.contains(&fake), "{page}");
+    let srcs: Vec<String> = page
+        .split("<img src=\"")
+        .skip(1)
+        .map(|s| s[..s.find('"').unwrap()].to_string())
+        .collect();
+    assert!(!srcs.is_empty(), "{page}");
+    for src in &srcs {
+        assert!(src.starts_with(&serve.url("/img/")), "a picture not through thau: {src}");
+    }
+    // The story page's text is proxied too.
+    let story = links(&page, &serve.url("/stories/"))
+        .into_iter()
+        .map(|u| get(&u).text())
+        .find(|t| t.contains("Photo du port"))
+        .unwrap();
+    assert!(!story.contains(&fake), "{story}");
+    let served: Vec<String> = story
+        .split("src=\"")
+        .skip(1)
+        .map(|s| s[..s.find('"').unwrap()].to_string())
+        .filter(|s| s.contains("/img/"))
+        .collect();
+    assert_eq!(served.len(), 2, "{story}");
+
+    // The picture itself: fetched once, served as a PNG with its bytes.
+    let photo = served.iter().find(|u| get(u).status == 200).unwrap().clone();
+    let first = get(&photo);
+    assert_eq!(first.header("content-type"), Some("image/png"));
+    assert_eq!(first.header("x-content-type-options"), Some("nosniff"));
+    assert_eq!(first.body, PNG);
+    assert_eq!(get(&photo).body, PNG);
+    assert_eq!(pictures.requests("/photo.png").len(), 1, "fetched once, then kept");
+    // What is not a picture is not served under the site's name.
+    let not_picture = served.iter().find(|u| **u != photo).unwrap();
+    assert_eq!(get(not_picture).status, 502);
+    // Only the site's pictures: no open proxy.
+    assert_eq!(get(&serve.url("/img/0123456789abcdef01234567")).status, 404);
+}
+
+/// A picture on another internal host than its source's is never fetched:
+/// a feed cannot make thau's proxy reach into the network it runs in.
+#[test]
+fn the_image_proxy_never_reaches_an_internal_host_for_a_feed() {
+    let origin = origin();
+    let inside = Origin::start_on("127.0.0.2");
+    inside.route("/admin.png", support::Route::feed(PNG, "image/png"));
+    origin.route(
+        "/divers.xml",
+        support::Route::feed(
+            format!(
+                r#"<?xml version="1.0"?><rss version="2.0" xmlns:media="http://search.yahoo.com/mrss/"><channel><title>Divers</title><link>https://divers.example/</link>
+<item><title>Photo</title><link>https://divers.example/photo</link><media:thumbnail url="{}"/></item>
+</channel></rss>"#,
+                inside.url("/admin.png")
+            ),
+            "application/rss+xml",
+        ),
+    );
+    let extra = format!("[site]\nimage_proxy = true\n{SERVER}");
+    let site = Site::new(&config(&origin, &extra).replace("name = \"divers\"", "name = \"divers\"\nsections = [\"courrier\"]"));
+    site.thau(&["poll"]);
+    let serve = site.serve();
+    let page = get(&serve.url("/sections/courrier/")).text();
+    let src = page
+        .split("<img src=\"")
+        .skip(1)
+        .map(|s| s[..s.find('"').unwrap()].to_string())
+        .find(|s| s.contains("/img/"))
+        .expect("the picture through thau");
+    assert_eq!(get(&src).status, 502);
+    assert!(inside.all_requests().is_empty(), "the internal host was reached");
+}
+
+/// Without the proxy, pictures load from where the source put them, and
+/// `/img/` is not there.
+#[test]
+fn without_the_image_proxy_pictures_are_their_own_and_assets_are_served() {
+    let origin = origin();
+    let assets = tempfile::tempdir().unwrap();
+    std::fs::write(assets.path().join("logo.png"), PNG).unwrap();
+    std::fs::write(assets.path().join(".secret"), "no").unwrap();
+    #[cfg(unix)]
+    std::os::unix::fs::symlink("/etc/passwd", assets.path().join("passwd.png")).unwrap();
+    let extra = format!("[site]\nassets = \"{}\"\n{SERVER}", assets.path().display());
+    let (_, serve, _site) = polled_and_serving(&origin, &extra);
+    let courrier = get(&serve.url("/sections/courrier/")).text();
+    assert!(courrier.contains("<img src=\"http://127.0.0.1:8080/assets/joutes.png\""), "{courrier}");
+    assert_eq!(get(&serve.url("/img/0123456789abcdef01234567")).status, 404);
+    let logo = get(&serve.url("/assets/logo.png"));
+    assert_eq!(logo.status, 200);
+    assert_eq!(logo.header("content-type"), Some("image/png"));
+    assert_eq!(logo.body, PNG);
+    for path in ["/assets/.secret", "/assets/passwd.png", "/assets/..%2Ffeeds.toml", "/assets/missing.png"] {
+        assert_eq!(get(&serve.url(path)).status, 404, "{path}");
+    }
 }

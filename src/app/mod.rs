@@ -245,6 +245,7 @@ fn app_state(
         hub: Arc::new(crate::websub::Hub::new(store.clone(), outbound.clone())),
         subscriber,
         changed: Arc::new(Notify::new()),
+        images: server::Images::new(crate::fetch::Fetcher::new(outbound.clone())),
     });
     (state, admin_rx)
 }

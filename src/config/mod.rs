@@ -120,6 +120,12 @@ pub struct SiteConfig {
     pub language: Language,
     /// Where the pages' dates are told: `[poll] timezone`, else UTC.
     pub timezone: Option<Tz>,
+    /// `image_proxy = true`: the pages' pictures are served by thau
+    /// (`/img/…`), so that readers' browsers never call the sources' hosts.
+    pub image_proxy: bool,
+    /// `assets = "folder"`: files served at `/assets/…` (a logo, the
+    /// demo's pictures).
+    pub assets: Option<std::path::PathBuf>,
 }
 
 impl Default for SiteConfig {
@@ -129,6 +135,8 @@ impl Default for SiteConfig {
             description: None,
             language: Language::En,
             timezone: None,
+            image_proxy: false,
+            assets: None,
         }
     }
 }

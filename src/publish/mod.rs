@@ -9,6 +9,7 @@ mod html;
 mod json;
 mod pages;
 mod rss;
+mod subscribe;
 
 use std::cmp::Ordering;
 use std::sync::Arc;
@@ -22,7 +23,9 @@ use crate::model::Entry;
 pub use self::atom::atom;
 pub use self::html::{OPML_FORMATS, SectionSummary, SourceStatus, index_html, opml};
 pub use self::json::json_feed;
-pub use self::pages::{FRONT_PAGE_STORIES, Listing, Pages, ago, image, shorten, story_id, story_url};
+pub use self::pages::{
+    FRONT_PAGE_STORIES, Listing, Pages, ago, image, picture_id, pictures, shorten, story_id, story_url,
+};
 pub use self::rss::rss;
 
 /// Everything a section feed is rendered from.

@@ -23,6 +23,9 @@ pub const FRONT_PAGE_STORIES: usize = 4;
 /// Characters of a story's summary shown in a list.
 const SUMMARY_CHARS: usize = 280;
 
+/// Characters of the lead story's intro.
+const LEAD_CHARS: usize = 480;
+
 /// What every page is rendered with.
 #[derive(Debug, Clone, Copy)]
 pub struct Pages<'a> {
@@ -68,10 +71,16 @@ impl Pages<'_> {
         if listings.iter().all(|s| s.entries.is_empty()) {
             let _ = writeln!(h, "<p>{}</p>", l.no_stories);
         }
+        // The lead story: the newest with a picture among the sections'
+        // latest (else the newest), large, with its section and its intro.
+        let mut shown: std::collections::HashSet<String> = std::collections::HashSet::new();
+        if let Some((lead, section)) = lead_story(listings) {
+            self.lead(&mut h, lead, section);
+            shown.insert(lead.key.clone());
+        }
         // Each story once on the page: a section shows its latest stories
         // not already shown above it (a story in three sections fills one
         // slot, not three).
-        let mut shown: std::collections::HashSet<String> = std::collections::HashSet::new();
         for listing in listings {
             let fresh: Vec<Arc<Entry>> = listing
                 .entries
@@ -104,6 +113,34 @@ impl Pages<'_> {
         h.push_str("</main>\n");
         self.foot(&mut h);
         h.into_bytes()
+    }
+
+    /// The front page's lead story: picture, section label and age, a
+    /// large headline, and a longer intro than the teasers below.
+    fn lead(&self, h: &mut String, e: &Entry, section: &Section) {
+        let url = story_url(self.base_url, e);
+        h.push_str("<article class=\"lead\">\n");
+        if let Some(src) = image(e) {
+            let _ = writeln!(
+                h,
+                "<img src=\"{}\" alt=\"{}\">",
+                esc(&self.picture_src(src)),
+                image_alt(e, src)
+            );
+        }
+        let _ = writeln!(
+            h,
+            "<p class=\"meta\"><a class=\"label\" href=\"{}\">{}</a> · {}</p>",
+            esc(&section_page_url(self.base_url, &section.slug)),
+            esc(&section.title),
+            self.when(e)
+        );
+        let _ = writeln!(h, "<h2><a href=\"{}\">{}</a></h2>", esc(&url), esc(&e.title));
+        let intro = intro(e, LEAD_CHARS);
+        if !intro.is_empty() {
+            let _ = writeln!(h, "<p class=\"intro\">{}</p>", esc(&intro));
+        }
+        h.push_str("</article>\n");
     }
 
     /// `/sections/<slug>/`: the section's stories, newest first.
@@ -140,7 +177,7 @@ impl Pages<'_> {
                 "{}<a href=\"{}\">{}</a>",
                 if i > 0 { " · " } else { " " },
                 esc(&section_url(self.base_url, &s.slug, format)),
-                format.label()
+                esc(&feed_link_text(self.site.language, format, &s.title))
             );
         }
         if s.digest.is_some() {
@@ -194,12 +231,17 @@ impl Pages<'_> {
         let text = entry.content.as_deref().or(entry.summary.as_deref());
         // The picture, unless the text shows it already.
         if let Some(src) = image(entry).filter(|src| !text.is_some_and(|t| t.contains(&format!("src=\"{src}\"")))) {
-            let _ = writeln!(h, "<img class=\"hero\" src=\"{}\" alt=\"\">", esc(src));
+            let _ = writeln!(
+                h,
+                "<img class=\"hero\" src=\"{}\" alt=\"{}\">",
+                esc(&self.picture_src(src)),
+                image_alt(entry, src)
+            );
         }
         // Sanitized when it was stored (ammonia): safe to include as it is.
         match text {
             Some(html) => {
-                let _ = writeln!(h, "<div class=\"content\">\n{html}\n</div>");
+                let _ = writeln!(h, "<div class=\"content\">\n{}\n</div>", self.proxied(html));
             }
             None => {
                 let _ = writeln!(h, "<p>{}</p>", l.no_text);
@@ -302,7 +344,7 @@ impl Pages<'_> {
     /// `<!DOCTYPE>` to the page's header and navigation.
     /// The page's head and the site's header; `current` is the slug of the
     /// section this page is (marked in the navigation).
-    fn head(&self, title: &str, feeds: &[(String, String, &'static str)], current: Option<&str>) -> String {
+    pub(super) fn head(&self, title: &str, feeds: &[(String, String, &'static str)], current: Option<&str>) -> String {
         let l = self.labels();
         let mut h = String::with_capacity(16 * 1024);
         let _ = write!(
@@ -346,7 +388,7 @@ impl Pages<'_> {
         h
     }
 
-    fn foot(&self, h: &mut String) {
+    pub(super) fn foot(&self, h: &mut String) {
         let l = self.labels();
         let _ = writeln!(
             h,
@@ -360,7 +402,7 @@ impl Pages<'_> {
     }
 
     /// A list of stories; `level` is the heading level of their titles.
-    fn list(&self, h: &mut String, entries: &[Arc<Entry>], level: u8) {
+    pub(super) fn list(&self, h: &mut String, entries: &[Arc<Entry>], level: u8) {
         if entries.is_empty() {
             return;
         }
@@ -371,8 +413,9 @@ impl Pages<'_> {
             if let Some(src) = image(e) {
                 let _ = writeln!(
                     h,
-                    "<img src=\"{}\" alt=\"\" loading=\"lazy\" width=\"160\" height=\"107\">",
-                    esc(src)
+                    "<img src=\"{}\" alt=\"{}\" loading=\"lazy\" width=\"160\" height=\"107\">",
+                    esc(&self.picture_src(src)),
+                    image_alt(e, src)
                 );
             }
             // (No section label: the section's heading is just above.)
@@ -390,6 +433,28 @@ impl Pages<'_> {
             h.push_str("</article>\n</li>\n");
         }
         h.push_str("</ul>\n");
+    }
+
+    /// Where a page loads a picture from: thau's `/img/` with `[site]
+    /// image_proxy`, else the picture's own address.
+    fn picture_src(&self, src: &str) -> String {
+        // (The site's own pictures, `/assets/`, are loaded as they are.)
+        let own = src.strip_prefix(self.base_url).is_some_and(|rest| rest.starts_with('/'));
+        match self.site.image_proxy && !own {
+            true => format!("{}/img/{}", self.base_url, picture_id(src)),
+            false => src.to_string(),
+        }
+    }
+
+    /// A story's text with its images loaded through thau (`[site]
+    /// image_proxy`).
+    fn proxied<'h>(&self, html: &'h str) -> std::borrow::Cow<'h, str> {
+        if !self.site.image_proxy || !html.contains("<img ") {
+            return std::borrow::Cow::Borrowed(html);
+        }
+        std::borrow::Cow::Owned(map_img_srcs(html, |src| {
+            esc(&self.picture_src(&unescape_attribute(src)))
+        }))
     }
 
     /// `<time>` with the age ("il y a 2 semaines") or, without `now`, the date.
@@ -543,12 +608,126 @@ fn first_img_src(html: &str) -> Option<&str> {
     None
 }
 
+/// A picture's id in its `/img/{id}` address.
+pub fn picture_id(url: &str) -> String {
+    hex(&Sha256::digest(url.as_bytes())[..12])
+}
+
+/// Every picture a story's pages show: its picture, and the images of its
+/// summary and text.
+pub fn pictures(e: &Entry) -> Vec<String> {
+    let mut all: Vec<String> = image(e).map(str::to_string).into_iter().collect();
+    for html in [e.summary.as_deref(), e.content.as_deref()].into_iter().flatten() {
+        map_img_srcs(html, |src| {
+            all.push(unescape_attribute(src));
+            String::new()
+        });
+    }
+    all
+}
+
+/// Sanitized HTML with the `src` of each `<img>` replaced by `f(src)`
+/// (html5ever's serialization: lowercase names, double-quoted values).
+fn map_img_srcs(html: &str, mut f: impl FnMut(&str) -> String) -> String {
+    let mut out = String::with_capacity(html.len());
+    let mut rest = html;
+    while let Some(at) = rest.find("<img ") {
+        let Some(end) = rest[at..].find('>').map(|e| at + e) else { break };
+        let tag = &rest[at..end];
+        match tag.find(" src=\"").and_then(|s| tag[s + 6..].find('"').map(|len| (s + 6, len))) {
+            Some((start, len)) => {
+                out.push_str(&rest[..at + start]);
+                out.push_str(&f(&tag[start..start + len]));
+                out.push_str(&tag[start + len..]);
+            }
+            None => out.push_str(&rest[..end]),
+        }
+        rest = &rest[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// An attribute's value as html5ever escapes it, unescaped.
+fn unescape_attribute(value: &str) -> String {
+    value.replace("&quot;", "\"").replace("&nbsp;", "\u{a0}").replace("&amp;", "&")
+}
+
 /// The start of a story's summary (or text) as plain text.
 fn teaser(e: &Entry) -> String {
+    intro(e, SUMMARY_CHARS)
+}
+
+/// At most `max` characters of a story's summary (or text), as plain text.
+fn intro(e: &Entry, max: usize) -> String {
     let Some(html) = e.summary.as_deref().or(e.content.as_deref()) else {
         return String::new();
     };
-    shorten(html_to_text(html).trim(), SUMMARY_CHARS)
+    shorten(html_to_text(html).trim(), max)
+}
+
+/// The lead story of the front page and its section: the newest with a
+/// picture among each section's latest stories, else the newest of them.
+fn lead_story<'a>(listings: &'a [Listing<'a>]) -> Option<(&'a Entry, &'a Section)> {
+    let candidates = || {
+        listings.iter().flat_map(|l| {
+            l.entries
+                .iter()
+                .take(FRONT_PAGE_STORIES)
+                .map(move |e| (e.as_ref(), l.section))
+        })
+    };
+    let newest = |with_picture: bool| {
+        candidates()
+            .filter(|(e, _)| !with_picture || image(e).is_some())
+            .max_by_key(|(e, _)| e.published)
+    };
+    newest(true).or_else(|| newest(false))
+}
+
+/// A picture's `alt`, HTML-escaped: the words the source gave it (the
+/// `alt` of the `<img>` in its text), else empty, for a picture the
+/// headline beside it already names.
+fn image_alt(e: &Entry, src: &str) -> String {
+    let wanted = format!(" src=\"{src}\"");
+    [e.summary.as_deref(), e.content.as_deref()]
+        .into_iter()
+        .flatten()
+        .find_map(|html| {
+            let mut from = 0;
+            while let Some(at) = html[from..].find("<img ").map(|a| a + from) {
+                let tag = &html[at..at + html[at..].find('>')?];
+                from = at + tag.len();
+                if !tag.contains(&wanted) {
+                    continue;
+                }
+                // Sanitized markup: the value is escaped as html5ever writes it.
+                let start = tag.find(" alt=\"")? + 6;
+                let len = tag[start..].find('"')?;
+                let alt = html_to_text(&tag[start..start + len]);
+                return Some(esc(alt.trim()));
+            }
+            None
+        })
+        .unwrap_or_default()
+}
+
+/// A feed's link text that says whose feed it is: "RSS de Sète", "Atom
+/// d'Agde", "Sète RSS" (link texts that differ for screen readers).
+pub fn feed_link_text(language: Language, format: Format, section: &str) -> String {
+    match language {
+        Language::En => format!("{section} {}", format.label()),
+        Language::Fr => {
+            let elided = section
+                .chars()
+                .next()
+                .is_some_and(|c| "aeiouyàâäéèêëîïôöùûüœ".contains(c.to_lowercase().next().unwrap_or(c)));
+            match elided {
+                true => format!("{} d'{section}", format.label()),
+                false => format!("{} de {section}", format.label()),
+            }
+        }
+    }
 }
 
 /// At most `max` characters of `text`, cut at a word, with an ellipsis
@@ -632,9 +811,16 @@ const STYLE: &str = concat!(
     "h2 a,h3 a,nav a{color:inherit;text-decoration:none}h2 a:hover,h3 a:hover,nav a:hover{text-decoration:underline}\n",
     "nav a[aria-current]{font-weight:bold;border-bottom:2px solid #0b5d8c}\n",
     ".skip{position:absolute;left:-9999px}.skip:focus{position:static;display:block;padding:.5em}\n",
+    // The lead: the picture across the column, a large headline, its intro.
+    "article.lead{border-bottom:2px solid #0b5d8c;padding-bottom:1em;margin-bottom:.5em}",
+    "article.lead img{display:block;width:100%;max-height:24em;height:auto;object-fit:cover;margin:.5em 0}",
+    "article.lead h2{font-size:2em;line-height:1.15;margin:.2em 0 .3em}.intro{font-size:1.1em;margin:0}\n",
+    // Nothing wider than a phone: long words wrap, wide content scrolls in place.
+    "body{overflow-wrap:break-word}.content pre,.content table{display:block;max-width:100%;overflow-x:auto}",
+    ".content iframe,.content video,.content audio{max-width:100%}\n",
     "@media (prefers-color-scheme:dark){body{color:#ddd;background:#121212}a{color:#8ab4f8}",
     ".name a,.label{color:#8ab4f8}header.site{border-color:#8ab4f8}nav a[aria-current]{border-color:#8ab4f8}",
-    ".meta,footer.site{color:#aaa}ul.stories li,footer.site{border-color:#333}}\n",
+    ".meta,footer.site{color:#aaa}ul.stories li,footer.site{border-color:#333}article.lead{border-color:#8ab4f8}}\n",
     "</style>\n",
 );
 

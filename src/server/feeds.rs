@@ -36,11 +36,36 @@ pub(super) async fn section_feed(State(state): State<Arc<AppState>>, request: Re
         }
         return r;
     }
+    if opened_in_browser(request.headers())
+        && let Some((slug, format)) = plain_feed(path)
+    {
+        return off_lane(state, move |state| super::pages::feed_page(state, &slug, format)).await;
+    }
     match feed_response(&state, request.uri(), request.headers()) {
         FeedAnswer::Now(response) => response,
         FeedAnswer::Render(render) => render_variant(state.clone(), render, request.headers().clone()).await,
         FeedAnswer::Archive(page) => archive_page(state.clone(), page, request.headers().clone()).await,
     }
+}
+
+/// Whether a browser's reader opened this address itself (a top-level
+/// navigation: `Sec-Fetch-Dest: document`, which every current browser
+/// sends and no feed reader does). Such a request gets a page, not XML.
+pub(super) fn opened_in_browser(headers: &HeaderMap) -> bool {
+    headers
+        .get("sec-fetch-dest")
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"document"))
+}
+
+/// The section (`""` for all sections) and format of a feed's own address
+/// (not a digest or an archive page).
+fn plain_feed(path: &str) -> Option<(String, Format)> {
+    if let Some(format) = Format::ALL.into_iter().find(|f| path.strip_prefix('/') == Some(f.all_file_name())) {
+        return Some((String::new(), format));
+    }
+    let (slug, file) = path.strip_prefix("/sections/")?.split_once('/')?;
+    let format = Format::ALL.into_iter().find(|f| f.file_name() == file)?;
+    Some((slug.to_string(), format))
 }
 
 /// A feed request answered from memory, or a variant or an archive page

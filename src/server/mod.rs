@@ -53,12 +53,14 @@ use crate::store::Store;
 
 mod feeds;
 mod health;
+mod images;
 mod pages;
 mod status;
 mod websub;
 
 use feeds::*;
 use health::*;
+pub use images::Images;
 use pages::*;
 pub use status::source_statuses;
 use status::*;
@@ -85,6 +87,8 @@ pub struct AppState {
     pub subscriber: Arc<crate::websub::subscriber::Subscriber>,
     /// Told when something was stored outside a poll (a push).
     pub changed: Arc<tokio::sync::Notify>,
+    /// Pictures served through thau (`[site] image_proxy`).
+    pub images: Images,
 }
 
 /// `?limit`/`?since` variants rendered at once: the serving threads never
@@ -123,6 +127,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/sections.opml", get(opml))
         .route("/sections/{*rest}", get(section_feed))
         .route("/stories/{file}", get(story_page))
+        .route("/img/{id}", get(images::image))
+        .route("/assets/{file}", get(images::asset))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .route("/api/sources", get(api_sources))
@@ -385,7 +391,10 @@ impl hyper::service::Service<hyper::Request<Incoming>> for Http {
     type Future = Either<Ready<Result<Response, Infallible>>, Routed>;
 
     fn call(&self, request: hyper::Request<Incoming>) -> Self::Future {
-        let feed = matches!(*request.method(), Method::GET | Method::HEAD) && is_feed_path(request.uri().path());
+        // (A feed opened in a browser is a page: the router has it.)
+        let feed = matches!(*request.method(), Method::GET | Method::HEAD)
+            && is_feed_path(request.uri().path())
+            && !opened_in_browser(request.headers());
         if feed {
             return match feed_response(&self.state, request.uri(), request.headers()) {
                 FeedAnswer::Now(response) => Either::Left(std::future::ready(Ok(response))),

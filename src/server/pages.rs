@@ -59,6 +59,47 @@ pub(super) fn section_page(state: &AppState, slug: &str) -> Response {
     page(StatusCode::OK, pages(&config, &site).section(&listing))
 }
 
+/// A feed opened in a browser: what it is, how to subscribe, its stories
+/// (`""` is the all-sections feed). Varies on `Sec-Fetch-Dest`, so that no
+/// cache hands it to a feed reader.
+pub(super) fn feed_page(state: &AppState, slug: &str, format: Format) -> Response {
+    let site = state.site();
+    if !site.ready {
+        return starting();
+    }
+    let config = state.config();
+    let base = &site.base_url;
+    let (section, urls, page_url) = match slug {
+        "" => match &site.all {
+            Some(all) => (
+                all,
+                Format::ALL.map(|f| (f, format!("{base}/{}", f.all_file_name()))),
+                format!("{base}/"),
+            ),
+            None => return plain(StatusCode::NOT_FOUND, "not found\n"),
+        },
+        slug => match site.section(slug) {
+            Some(section) => (
+                section,
+                Format::ALL.map(|f| (f, publish::section_url(base, slug, f))),
+                publish::section_page_url(base, slug),
+            ),
+            None => return page(StatusCode::NOT_FOUND, pages(&config, &site).not_found()),
+        },
+    };
+    let listing = publish::Listing {
+        section: &section.section,
+        entries: &section.entries[..section.entries.len().min(site.page_size)],
+    };
+    let mut r = page(
+        StatusCode::OK,
+        pages(&config, &site).feed_page(&listing, format, &urls, &page_url),
+    );
+    r.headers_mut()
+        .insert(header::VARY, HeaderValue::from_static("sec-fetch-dest"));
+    r
+}
+
 /// `/stories/{id}.html`: one story.
 pub(super) async fn story_page(State(state): State<Arc<AppState>>, Path(file): Path<String>) -> Response {
     off_lane(state, move |state| {

@@ -26,7 +26,7 @@ pub(super) const TOP_KEYS: &[&str] = &[
     "sources",
 ];
 pub(super) const EXPORT_KEYS: &[&str] = &["dir"];
-pub(super) const SITE_KEYS: &[&str] = &["title", "description", "language"];
+pub(super) const SITE_KEYS: &[&str] = &["title", "description", "language", "image_proxy", "assets"];
 pub(super) const WEBSUB_KEYS: &[&str] = &["hub", "max_lease", "retry", "internal_callbacks", "poll_interval"];
 pub(super) const RETENTION_KEYS: &[&str] = &["max_entries", "max_age"];
 pub(super) const SERVER_KEYS: &[&str] = &[

@@ -38,11 +38,23 @@ impl Checker {
                 }
             })
             .unwrap_or(Language::En);
+        let assets = self.string(t, "assets").and_then(|(dir, line)| {
+            let full = self.base_dir.join(&dir);
+            match full.is_dir() {
+                true => Some(full),
+                false => {
+                    self.problem(line, format!("[site] assets: {} is not a folder", full.display()));
+                    None
+                }
+            }
+        });
         SiteConfig {
             title,
             description: self.string(t, "description").map(|(s, _)| s),
             language,
             timezone: None,
+            image_proxy: self.boolean(t, "image_proxy").unwrap_or(false),
+            assets,
         }
     }
 
