@@ -133,7 +133,7 @@ pub fn index_html(
     h.push_str("</tr>\n");
     // Failing sources first, then the others, each group in config order.
     let ordered = failing.iter().copied().chain(sources.iter().filter(|s| !is_failing(s)));
-    let [_, c_entries, c_last, c_outcome, c_next, c_details] = l.source_columns;
+    let [_, c_entries, c_last, c_outcome, c_next, c_details] = l.source_columns.map(|c| format!("{c}{}", l.colon));
     for s in ordered {
         let state = s.state.as_ref();
         let when = state.and_then(|st| st.last_poll).map_or(l.never.to_string(), date);
@@ -218,6 +218,7 @@ fn source_details(l: &Labels, s: &SourceStatus) -> Vec<String> {
 /// The status page's table of sections: entries and each feed's links.
 fn sections_table(h: &mut String, l: &Labels, base_url: &str, sections: &[SectionSummary]) {
     let [c_section, c_entries, c_feeds] = l.section_columns;
+    let [c_entries_label, c_feeds_label] = [c_entries, c_feeds].map(|c| format!("{c}{}", l.colon));
     let _ = writeln!(
         h,
         "<h2>{}</h2>\n<table>\n<tr><th scope=\"col\">{c_section}</th><th scope=\"col\">{c_entries}</th><th scope=\"col\">{c_feeds}</th></tr>",
@@ -228,11 +229,11 @@ fn sections_table(h: &mut String, l: &Labels, base_url: &str, sections: &[Sectio
         if let Some(d) = &s.description {
             let _ = write!(h, "<br>{}", esc(d));
         }
-        let _ = write!(h, "</td><td data-label=\"{c_entries}\">{}", s.entries);
+        let _ = write!(h, "</td><td data-label=\"{c_entries_label}\">{}", s.entries);
         if s.filtered > 0 {
             let _ = write!(h, "<br><small>{}</small>", (l.kept_out)(s.filtered as u64));
         }
-        let _ = write!(h, "</td><td data-label=\"{c_feeds}\">");
+        let _ = write!(h, "</td><td data-label=\"{c_feeds_label}\">");
         for (i, format) in Format::ALL.into_iter().enumerate() {
             let _ = write!(
                 h,
@@ -255,7 +256,7 @@ const STATUS_STYLE: &str = concat!(
     "td{overflow-wrap:anywhere}.error{color:#a00}.ok{color:#060}pre{white-space:pre-wrap;overflow-wrap:anywhere}",
     "@media (max-width:40em){table,tbody,tr,td{display:block}tr:first-child{display:none}",
     "tr{border-bottom:2px solid #ccc;padding:.4em 0}td{border:0;padding:.1em 0}",
-    "td[data-label]::before{content:attr(data-label) \" : \";color:#555}}",
+    "td[data-label]::before{content:attr(data-label);color:#555}}",
     "@media (prefers-color-scheme:dark){body{color:#ddd;background:#121212}a{color:#8ab4f8}",
     ".error{color:#f88}.ok{color:#8c8}th,td{border-color:#333}}</style>\n"
 );
@@ -263,6 +264,8 @@ const STATUS_STYLE: &str = concat!(
 /// The status page's words, in each language the site is written in.
 struct Labels {
     lang: Language,
+    /// What follows a label: ": " in English, " : " in French.
+    colon: &'static str,
     title: &'static str,
     all_ok: fn(usize) -> String,
     failing: fn(usize, usize) -> String,
@@ -290,6 +293,7 @@ struct Labels {
 
 const EN: Labels = Labels {
     lang: Language::En,
+    colon: ": ",
     title: "Status",
     all_ok: |n| format!("All {n} sources polled without error."),
     failing: |n, of| format!("{n} of {of} {} failing:", if of == 1 { "source" } else { "sources" }),
@@ -317,6 +321,7 @@ const EN: Labels = Labels {
 
 const FR: Labels = Labels {
     lang: Language::Fr,
+    colon: "\u{a0}: ",
     title: "État des sources",
     all_ok: |n| format!("Les {n} sources ont été relevées sans erreur."),
     failing: |n, of| {

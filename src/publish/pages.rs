@@ -667,22 +667,19 @@ fn intro(e: &Entry, max: usize) -> String {
 }
 
 /// The lead story of the front page and its section: the newest with a
-/// picture among each section's latest stories, else the newest of them.
+/// picture among each section's latest stories, else the newest of them;
+/// stories the source dated first (one dated when first seen is new to
+/// thau, not news).
 fn lead_story<'a>(listings: &'a [Listing<'a>]) -> Option<(&'a Entry, &'a Section)> {
-    let candidates = || {
-        listings.iter().flat_map(|l| {
+    listings
+        .iter()
+        .flat_map(|l| {
             l.entries
                 .iter()
                 .take(FRONT_PAGE_STORIES)
                 .map(move |e| (e.as_ref(), l.section))
         })
-    };
-    let newest = |with_picture: bool| {
-        candidates()
-            .filter(|(e, _)| !with_picture || image(e).is_some())
-            .max_by_key(|(e, _)| e.published)
-    };
-    newest(true).or_else(|| newest(false))
+        .max_by_key(|(e, _)| (e.dated, image(e).is_some(), e.published))
 }
 
 /// A picture's `alt`, HTML-escaped: the words the source gave it (the
@@ -715,16 +712,24 @@ fn image_alt(e: &Entry, src: &str) -> String {
 /// A feed's link text that says whose feed it is: "RSS de Sète", "Atom
 /// d'Agde", "Sète RSS" (link texts that differ for screen readers).
 pub fn feed_link_text(language: Language, format: Format, section: &str) -> String {
+    let format = format.label();
     match language {
-        Language::En => format!("{section} {}", format.label()),
+        Language::En => format!("{section} {format}"),
+        // "RSS de Sète", "RSS d'Agde", "RSS du Courrier", "RSS des Halles".
         Language::Fr => {
+            if let Some(rest) = section.strip_prefix("Le ").or_else(|| section.strip_prefix("le ")) {
+                return format!("{format} du {rest}");
+            }
+            if let Some(rest) = section.strip_prefix("Les ").or_else(|| section.strip_prefix("les ")) {
+                return format!("{format} des {rest}");
+            }
             let elided = section
                 .chars()
                 .next()
                 .is_some_and(|c| "aeiouyàâäéèêëîïôöùûüœ".contains(c.to_lowercase().next().unwrap_or(c)));
             match elided {
-                true => format!("{} d'{section}", format.label()),
-                false => format!("{} de {section}", format.label()),
+                true => format!("{format} d'{section}"),
+                false => format!("{format} de {section}"),
             }
         }
     }
@@ -892,6 +897,17 @@ mod tests {
         let late = at(2026, 8, 14, 22) + chrono::Duration::minutes(5);
         assert_eq!(absolute_date(Language::Fr, paris, late), "15 août 2026 à 0 h 05");
         assert_eq!(absolute_date(Language::En, None, late), "14 August 2026, 22:05 UTC");
+    }
+
+    #[test]
+    fn feed_links_say_whose_feed_in_each_language() {
+        let fr = |t| feed_link_text(Language::Fr, Format::Rss, t);
+        assert_eq!(fr("Sète"), "RSS de Sète");
+        assert_eq!(fr("Agde"), "RSS d'Agde");
+        assert_eq!(fr("Économie"), "RSS d'Économie");
+        assert_eq!(fr("Le Courrier du Bassin de Thau"), "RSS du Courrier du Bassin de Thau");
+        assert_eq!(fr("Les Halles"), "RSS des Halles");
+        assert_eq!(feed_link_text(Language::En, Format::Atom, "Sète"), "Sète Atom");
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! a source the admin put on an internal one), checked to be an image,
 //! kept in memory, so that readers' browsers never call the sources'
 //! hosts. `/assets/{file}`: the files of `[site] assets` (a logo, the
-//! demo's pictures).
+//! demo's pictures), the admin's own, served as the site's.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
@@ -186,6 +186,7 @@ pub(super) async fn asset(State(state): State<Arc<AppState>>, Path(file): Path<S
         Some("svg") => "image/svg+xml",
         Some("ico") => "image/x-icon",
         Some("css") => "text/css; charset=utf-8",
+        Some("html") => "text/html; charset=utf-8",
         Some("txt") => "text/plain; charset=utf-8",
         _ => "application/octet-stream",
     };
@@ -193,10 +194,13 @@ pub(super) async fn asset(State(state): State<Arc<AppState>>, Path(file): Path<S
     let h = r.headers_mut();
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=3600"));
     h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    // An SVG opened on its own runs no script under the site's name.
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'; sandbox"),
-    );
+    // An SVG (from a source's pictures copied there, say) opened on its
+    // own runs no script under the site's name.
+    if media_type == "image/svg+xml" {
+        h.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'; sandbox"),
+        );
+    }
     r
 }
