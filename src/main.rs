@@ -123,7 +123,10 @@ fn main() -> ExitCode {
     // Listings end quietly when their reader does (`thau sources | head`):
     // the default SIGPIPE, which Rust sets to ignored, so that println!
     // panicked on the closed pipe. The daemon keeps it ignored.
-    if matches!(cli.command, Command::Sources { .. } | Command::Check | Command::TestSource { .. }) {
+    if matches!(
+        cli.command,
+        Command::Sources { .. } | Command::Check | Command::TestSource { .. }
+    ) {
         // SAFETY: at start, before any thread; restores the default action.
         unsafe {
             libc::signal(libc::SIGPIPE, libc::SIG_DFL);

@@ -45,14 +45,16 @@ document.body.appendChild(frame);
 "#;
 
 fn chromium() -> Option<PathBuf> {
-    let found = ["chromium", "chromium-browser", "google-chrome"].into_iter().find_map(|name| {
-        Command::new(name)
-            .arg("--version")
-            .output()
-            .ok()
-            .filter(|o| o.status.success())
-            .map(|_| PathBuf::from(name))
-    });
+    let found = ["chromium", "chromium-browser", "google-chrome"]
+        .into_iter()
+        .find_map(|name| {
+            Command::new(name)
+                .arg("--version")
+                .output()
+                .ok()
+                .filter(|o| o.status.success())
+                .map(|_| PathBuf::from(name))
+        });
     if found.is_none() {
         assert!(
             std::env::var_os("THAU_REQUIRE_BROWSER").is_none(),
@@ -80,7 +82,11 @@ fn headless(browser: &Path, profile: &Path) -> Command {
 /// A free port on 127.0.0.1 (the demo's pictures name the address thau
 /// serves them at, so it must be known before thau starts).
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// The shipped demo (`feeds.toml` and `fixtures/demo`), in a folder of its
@@ -105,7 +111,9 @@ fn demo_site(port: u16) -> Site {
         std::fs::copy(&path, dir.join("fixtures/demo/assets").join(path.file_name().unwrap())).unwrap();
     }
     std::fs::write(dir.join("fixtures/demo/assets/check.html"), CHECK_PAGE).unwrap();
-    let config = std::fs::read_to_string(repo.join("feeds.toml")).unwrap().replace("127.0.0.1:8080", &address);
+    let config = std::fs::read_to_string(repo.join("feeds.toml"))
+        .unwrap()
+        .replace("127.0.0.1:8080", &address);
     site.write_config(&config);
     site
 }
@@ -177,7 +185,11 @@ fn the_demo_pages_read_well_on_a_phone_in_chromium() {
             .unwrap_or_else(|e| panic!("{name}: {e}: {json}"));
         assert_eq!(result["h1"], 1, "{name}: one h1: {result}");
         assert_eq!(result["lang"], "fr", "{name}: {result}");
-        assert_eq!(result["broken"], serde_json::json!([]), "{name}: broken pictures: {result}");
+        assert_eq!(
+            result["broken"],
+            serde_json::json!([]),
+            "{name}: broken pictures: {result}"
+        );
         assert!(
             result["scroll_width"].as_u64() <= result["width"].as_u64(),
             "{name}: wider than a phone: {result}"
@@ -195,7 +207,11 @@ fn the_demo_pages_read_well_on_a_phone_in_chromium() {
             .arg(serve.url(path))
             .output()
             .unwrap();
-        assert!(shot.exists(), "{name}: no screenshot: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            shot.exists(),
+            "{name}: no screenshot: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 
     // A feed opened in the browser (a top-level navigation: not in a

@@ -363,7 +363,11 @@ fn pages_are_valid_html_with_accessible_structure() {
     pages.push(("/status".into(), get(&serve.url("/status")).text()));
     pages.push(("not found".into(), get(&serve.url("/stories/none.html")).text()));
     // A feed opened in a browser is a page too.
-    let opened = http("GET", &serve.url("/sections/sete/rss.xml"), &[("Sec-Fetch-Dest", "document")]);
+    let opened = http(
+        "GET",
+        &serve.url("/sections/sete/rss.xml"),
+        &[("Sec-Fetch-Dest", "document")],
+    );
     pages.push(("feed page".into(), opened.text()));
     assert!(pages.len() >= 11);
 
@@ -622,13 +626,19 @@ fn a_feed_opened_in_a_browser_says_how_to_subscribe_and_readers_get_the_feed() {
         let url = serve.url(path);
         let reader = get(&url);
         assert_eq!(reader.status, 200);
-        assert!(!reader.header("content-type").unwrap().starts_with("text/html"), "{path}");
+        assert!(
+            !reader.header("content-type").unwrap().starts_with("text/html"),
+            "{path}"
+        );
         // What a browser's navigation sends (Chromium's headers).
         let browser = http(
             "GET",
             &url,
             &[
-                ("Accept", "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"),
+                (
+                    "Accept",
+                    "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
+                ),
                 ("Sec-Fetch-Dest", "document"),
                 ("Sec-Fetch-Mode", "navigate"),
             ],
@@ -638,13 +648,19 @@ fn a_feed_opened_in_a_browser_says_how_to_subscribe_and_readers_get_the_feed() {
         assert_eq!(browser.header("vary"), Some("sec-fetch-dest"), "{path}");
         let page = browser.text();
         assert!(page.contains(&format!("<h1>{name}")), "{path}:\n{page}");
-        assert!(page.contains("copiez cette adresse dans votre lecteur de flux"), "{path}");
+        assert!(
+            page.contains("copiez cette adresse dans votre lecteur de flux"),
+            "{path}"
+        );
         assert!(page.contains(&format!("<code>{url}</code>")), "{path}:\n{page}");
         // The feed's own stories, as the feed lists them.
-        let feed_titles: Vec<String> = json_items(&serve, &path.replace("rss.xml", "feed.json").replace("atom.xml", "feed.json"))
-            .into_iter()
-            .map(|(_, t, _)| t)
-            .collect();
+        let feed_titles: Vec<String> = json_items(
+            &serve,
+            &path.replace("rss.xml", "feed.json").replace("atom.xml", "feed.json"),
+        )
+        .into_iter()
+        .map(|(_, t, _)| t)
+        .collect();
         assert_eq!(story_titles(&page), feed_titles, "{path}");
         // A script's request (or a reader's) is never given the page: the
         // same bytes as without the header.
@@ -667,11 +683,27 @@ fn the_status_page_is_in_the_site_s_language() {
     let html = get(&serve.url("/status")).text();
     assert!(html.contains("<html lang=\"fr\">"), "{html}");
     assert!(html.contains("<h1>État des sources</h1>"), "{html}");
-    assert!(html.contains("<strong>1 source sur 4 en échec :</strong> agenda-sete."), "{html}");
+    assert!(
+        html.contains("<strong>1 source sur 4 en échec :</strong> agenda-sete."),
+        "{html}"
+    );
     assert!(html.contains("<th scope=\"col\">Dernier relevé</th>"), "{html}");
     assert!(html.contains(">erreur</td>"), "{html}");
     // "3 décembre 2026 à 5 h 12": French months, Paris time.
-    let months = ["janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août", "septembre", "octobre", "novembre", "décembre"];
+    let months = [
+        "janvier",
+        "février",
+        "mars",
+        "avril",
+        "mai",
+        "juin",
+        "juillet",
+        "août",
+        "septembre",
+        "octobre",
+        "novembre",
+        "décembre",
+    ];
     assert!(months.iter().any(|m| html.contains(&format!(" {m} 20"))), "{html}");
     for english in ["Last poll", "never", "failing", "Entries"] {
         assert!(!html.contains(english), "{english}: {html}");
@@ -701,9 +733,9 @@ fn feed_links_are_distinct_and_pictures_keep_their_words() {
 
 /// A tiny PNG (1×1), as the origin serves it.
 const PNG: &[u8] = &[
-    0x89, b'P', b'N', b'G', b'\r', b'\n', 0x1A, b'\n', 0, 0, 0, 13, b'I', b'H', b'D', b'R', 0, 0, 0, 1, 0, 0, 0, 1, 8, 2,
-    0, 0, 0, 0x90, 0x77, 0x53, 0xDE, 0, 0, 0, 12, b'I', b'D', b'A', b'T', 8, 0xD7, 0x63, 0xF8, 0xCF, 0xC0, 0, 0, 3, 1, 1,
-    0, 0x18, 0xDD, 0x8D, 0xB0, 0, 0, 0, 0, b'I', b'E', b'N', b'D', 0xAE, 0x42, 0x60, 0x82,
+    0x89, b'P', b'N', b'G', b'\r', b'\n', 0x1A, b'\n', 0, 0, 0, 13, b'I', b'H', b'D', b'R', 0, 0, 0, 1, 0, 0, 0, 1, 8,
+    2, 0, 0, 0, 0x90, 0x77, 0x53, 0xDE, 0, 0, 0, 12, b'I', b'D', b'A', b'T', 8, 0xD7, 0x63, 0xF8, 0xCF, 0xC0, 0, 0, 3,
+    1, 1, 0, 0x18, 0xDD, 0x8D, 0xB0, 0, 0, 0, 0, b'I', b'E', b'N', b'D', 0xAE, 0x42, 0x60, 0x82,
 ];
 
 /// With `[site] image_proxy = true`, the pages load pictures from thau
@@ -719,7 +751,10 @@ fn the_image_proxy_keeps_readers_browsers_off_the_sources_hosts() {
     let pic = pictures.url("/photo.png");
     let fake = pictures.url("/fake.png");
     pictures.route("/photo.png", support::Route::feed(PNG, "image/png"));
-    pictures.route("/fake.png", support::Route::feed("<script>alert(1)</script>", "image/png"));
+    pictures.route(
+        "/fake.png",
+        support::Route::feed("<script>alert(1)</script>", "image/png"),
+    );
     origin.route(
         "/divers.xml",
         support::Route::feed(
@@ -734,7 +769,9 @@ fn the_image_proxy_keeps_readers_browsers_off_the_sources_hosts() {
         ),
     );
     let extra = format!("[site]\nimage_proxy = true\n{SERVER}");
-    let site = Site::new(&config(&origin, &extra).replace("name = \"divers\"", "name = \"divers\"\nsections = [\"courrier\"]"));
+    let site = Site::new(
+        &config(&origin, &extra).replace("name = \"divers\"", "name = \"divers\"\nsections = [\"courrier\"]"),
+    );
     let run = site.thau(&["poll"]);
     assert_eq!(run.code(), 0, "{}", run.stderr());
     let serve = site.serve();
@@ -747,7 +784,10 @@ fn the_image_proxy_keeps_readers_browsers_off_the_sources_hosts() {
         .collect();
     assert!(!srcs.is_empty(), "{page}");
     for src in &srcs {
-        assert!(src.starts_with(&serve.url("/img/")), "a picture not through thau: {src}");
+        assert!(
+            src.starts_with(&serve.url("/img/")),
+            "a picture not through thau: {src}"
+        );
     }
     // The story page's text is proxied too.
     let story = links(&page, &serve.url("/stories/"))
@@ -799,7 +839,9 @@ fn the_image_proxy_never_reaches_an_internal_host_for_a_feed() {
         ),
     );
     let extra = format!("[site]\nimage_proxy = true\n{SERVER}");
-    let site = Site::new(&config(&origin, &extra).replace("name = \"divers\"", "name = \"divers\"\nsections = [\"courrier\"]"));
+    let site = Site::new(
+        &config(&origin, &extra).replace("name = \"divers\"", "name = \"divers\"\nsections = [\"courrier\"]"),
+    );
     site.thau(&["poll"]);
     let serve = site.serve();
     let page = get(&serve.url("/sections/courrier/")).text();
@@ -826,13 +868,21 @@ fn without_the_image_proxy_pictures_are_their_own_and_assets_are_served() {
     let extra = format!("[site]\nassets = \"{}\"\n{SERVER}", assets.path().display());
     let (_, serve, _site) = polled_and_serving(&origin, &extra);
     let courrier = get(&serve.url("/sections/courrier/")).text();
-    assert!(courrier.contains("<img src=\"http://127.0.0.1:8080/assets/joutes.png\""), "{courrier}");
+    assert!(
+        courrier.contains("<img src=\"http://127.0.0.1:8080/assets/joutes.png\""),
+        "{courrier}"
+    );
     assert_eq!(get(&serve.url("/img/0123456789abcdef01234567")).status, 404);
     let logo = get(&serve.url("/assets/logo.png"));
     assert_eq!(logo.status, 200);
     assert_eq!(logo.header("content-type"), Some("image/png"));
     assert_eq!(logo.body, PNG);
-    for path in ["/assets/.secret", "/assets/passwd.png", "/assets/..%2Ffeeds.toml", "/assets/missing.png"] {
+    for path in [
+        "/assets/.secret",
+        "/assets/passwd.png",
+        "/assets/..%2Ffeeds.toml",
+        "/assets/missing.png",
+    ] {
         assert_eq!(get(&serve.url(path)).status, 404, "{path}");
     }
 }

@@ -324,19 +324,21 @@ const FR: Labels = Labels {
     colon: "\u{a0}: ",
     title: "État des sources",
     all_ok: |n| format!("Les {n} sources ont été relevées sans erreur."),
-    failing: |n, of| {
-        format!(
-            "{n} {} sur {of} en échec :",
-            if n == 1 { "source" } else { "sources" }
-        )
-    },
+    failing: |n, of| format!("{n} {} sur {of} en échec :", if n == 1 { "source" } else { "sources" }),
     store_error: "Le stockage ne peut pas être écrit : les relevés échouent jusqu'à ce qu'il le puisse (thau réessaie toutes les quelques secondes).",
     config_error: "feeds.toml contient des erreurs ; la configuration précédente reste en service :",
     subscribe: "Les fils des rubriques, pour s'abonner ; tous à la fois :",
     sections: "Rubriques",
     sources: "Sources",
     section_columns: ["Rubrique", "Articles", "Fils"],
-    source_columns: ["Source", "Articles", "Dernier relevé", "Résultat", "Prochain relevé", "Détails"],
+    source_columns: [
+        "Source",
+        "Articles",
+        "Dernier relevé",
+        "Résultat",
+        "Prochain relevé",
+        "Détails",
+    ],
     never: "jamais",
     not_polled: "pas encore relevée",
     outcome: |o| match o {

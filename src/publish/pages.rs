@@ -439,7 +439,9 @@ impl Pages<'_> {
     /// image_proxy`, else the picture's own address.
     fn picture_src(&self, src: &str) -> String {
         // (The site's own pictures, `/assets/`, are loaded as they are.)
-        let own = src.strip_prefix(self.base_url).is_some_and(|rest| rest.starts_with('/'));
+        let own = src
+            .strip_prefix(self.base_url)
+            .is_some_and(|rest| rest.starts_with('/'));
         match self.site.image_proxy && !own {
             true => format!("{}/img/{}", self.base_url, picture_id(src)),
             false => src.to_string(),
@@ -632,9 +634,14 @@ fn map_img_srcs(html: &str, mut f: impl FnMut(&str) -> String) -> String {
     let mut out = String::with_capacity(html.len());
     let mut rest = html;
     while let Some(at) = rest.find("<img ") {
-        let Some(end) = rest[at..].find('>').map(|e| at + e) else { break };
+        let Some(end) = rest[at..].find('>').map(|e| at + e) else {
+            break;
+        };
         let tag = &rest[at..end];
-        match tag.find(" src=\"").and_then(|s| tag[s + 6..].find('"').map(|len| (s + 6, len))) {
+        match tag
+            .find(" src=\"")
+            .and_then(|s| tag[s + 6..].find('"').map(|len| (s + 6, len)))
+        {
             Some((start, len)) => {
                 out.push_str(&rest[..at + start]);
                 out.push_str(&f(&tag[start..start + len]));
@@ -650,7 +657,10 @@ fn map_img_srcs(html: &str, mut f: impl FnMut(&str) -> String) -> String {
 
 /// An attribute's value as html5ever escapes it, unescaped.
 fn unescape_attribute(value: &str) -> String {
-    value.replace("&quot;", "\"").replace("&nbsp;", "\u{a0}").replace("&amp;", "&")
+    value
+        .replace("&quot;", "\"")
+        .replace("&nbsp;", "\u{a0}")
+        .replace("&amp;", "&")
 }
 
 /// The start of a story's summary (or text) as plain text.

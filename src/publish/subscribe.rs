@@ -15,7 +15,13 @@ impl Pages<'_> {
     /// The page shown for the `format` feed of `listing`'s section, whose
     /// feeds are at `urls` (one per format); `page_url` is where a reader
     /// reads the section on the site.
-    pub fn feed_page(&self, listing: &Listing<'_>, format: Format, urls: &[(Format, String)], page_url: &str) -> Vec<u8> {
+    pub fn feed_page(
+        &self,
+        listing: &Listing<'_>,
+        format: Format,
+        urls: &[(Format, String)],
+        page_url: &str,
+    ) -> Vec<u8> {
         let url_of = |f: Format| urls.iter().find(|(g, _)| *g == f).map_or("", |(_, u)| u.as_str());
         let feed_url = url_of(format);
         let l = match self.site.language {

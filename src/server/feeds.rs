@@ -60,7 +60,10 @@ pub(super) fn opened_in_browser(headers: &HeaderMap) -> bool {
 /// The section (`""` for all sections) and format of a feed's own address
 /// (not a digest or an archive page).
 fn plain_feed(path: &str) -> Option<(String, Format)> {
-    if let Some(format) = Format::ALL.into_iter().find(|f| path.strip_prefix('/') == Some(f.all_file_name())) {
+    if let Some(format) = Format::ALL
+        .into_iter()
+        .find(|f| path.strip_prefix('/') == Some(f.all_file_name()))
+    {
         return Some((String::new(), format));
     }
     let (slug, file) = path.strip_prefix("/sections/")?.split_once('/')?;

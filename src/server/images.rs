@@ -77,7 +77,10 @@ impl Images {
 pub(super) async fn image(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Response {
     let config = state.config();
     if !config.site.image_proxy {
-        return plain(StatusCode::NOT_FOUND, "pictures are served by thau only with [site] image_proxy = true\n");
+        return plain(
+            StatusCode::NOT_FOUND,
+            "pictures are served by thau only with [site] image_proxy = true\n",
+        );
     }
     if let Some(picture) = state.images.cached(&id) {
         return serve_picture(picture);
@@ -110,7 +113,11 @@ pub(super) async fn image(State(state): State<Arc<AppState>>, Path(id): Path<Str
     let fetched = state
         .images
         .fetcher
-        .fetch(&crate::config::Location::Url(url.clone()), &Validators::default(), limits)
+        .fetch(
+            &crate::config::Location::Url(url.clone()),
+            &Validators::default(),
+            limits,
+        )
         .await;
     let body = match fetched.map(|out| out.fetched) {
         Ok(Fetched::Document(doc)) => doc.body,
@@ -123,7 +130,10 @@ pub(super) async fn image(State(state): State<Arc<AppState>>, Path(id): Path<Str
     // Served as what its bytes are, and only if they are a picture (never
     // a page or a script under the site's name).
     let Some(media_type) = picture_type(&body) else {
-        return plain(StatusCode::BAD_GATEWAY, "not a picture (JPEG, PNG, GIF, WebP or AVIF)\n");
+        return plain(
+            StatusCode::BAD_GATEWAY,
+            "not a picture (JPEG, PNG, GIF, WebP or AVIF)\n",
+        );
     };
     let picture = Picture {
         media_type,
