@@ -8,6 +8,7 @@ mod atom;
 mod html;
 mod json;
 mod pages;
+mod pictures;
 mod rss;
 mod subscribe;
 
@@ -23,9 +24,8 @@ use crate::model::Entry;
 pub use self::atom::atom;
 pub use self::html::{OPML_FORMATS, SectionSummary, SourceStatus, index_html, opml};
 pub use self::json::json_feed;
-pub use self::pages::{
-    FRONT_PAGE_STORIES, Listing, Pages, ago, image, picture_id, pictures, shorten, story_id, story_url,
-};
+pub use self::pages::{FRONT_PAGE_STORIES, Listing, Pages, ago, shorten, story_id, story_url};
+pub use self::pictures::{image, picture_id, pictures};
 pub use self::rss::rss;
 
 /// Everything a section feed is rendered from.

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 
+use super::pictures::{image, image_alt, map_img_srcs, picture_id, unescape_attribute};
 use super::{Format, safe_url, section_page_url, section_url};
 use crate::config::{Language, Section, SiteConfig};
 use crate::model::Entry;
@@ -560,109 +561,6 @@ enum Unit {
     Year,
 }
 
-/// The story's picture: an image enclosure (`media:content`,
-/// `media:thumbnail`, an RSS enclosure), else the first image of its text.
-pub fn image(e: &Entry) -> Option<&str> {
-    // The picture the source named (media:thumbnail, itunes:image).
-    if let Some(image) = e.image.as_deref().and_then(|i| safe_url(i, false)) {
-        return Some(image);
-    }
-    let is_image = |url: &str, media_type: Option<&str>| match media_type {
-        Some(t) => t.starts_with("image/"),
-        None => {
-            let path = url.split(['?', '#']).next().unwrap_or(url).to_ascii_lowercase();
-            [".jpg", ".jpeg", ".png", ".gif", ".webp", ".avif"]
-                .iter()
-                .any(|ext| path.ends_with(ext))
-        }
-    };
-    if let Some(x) = e
-        .enclosures
-        .iter()
-        .find(|x| is_image(&x.url, x.media_type.as_deref()) && safe_url(&x.url, false).is_some())
-    {
-        return Some(&x.url);
-    }
-    [e.summary.as_deref(), e.content.as_deref()]
-        .into_iter()
-        .flatten()
-        .find_map(first_img_src)
-        .filter(|u| safe_url(u, false).is_some())
-}
-
-/// The `src` of the first `<img>` of sanitized HTML (html5ever's
-/// serialization: lowercase names, double-quoted values, `&` as `&amp;`).
-fn first_img_src(html: &str) -> Option<&str> {
-    let mut from = 0;
-    while let Some(at) = html[from..].find("<img ").map(|a| a + from) {
-        let tag = &html[at..at + html[at..].find('>')?];
-        from = at + tag.len();
-        // Never a tracking pixel (stored before they were stripped).
-        if crate::normalize::is_tracking_pixel(tag) {
-            continue;
-        }
-        let start = tag.find(" src=\"")? + 6;
-        let len = tag[start..].find('"')?;
-        let src = &tag[start..start + len];
-        // An `&amp;` in the URL would need unescaping: leave such images out.
-        return (!src.contains('&')).then_some(src);
-    }
-    None
-}
-
-/// A picture's id in its `/img/{id}` address.
-pub fn picture_id(url: &str) -> String {
-    hex(&Sha256::digest(url.as_bytes())[..12])
-}
-
-/// Every picture a story's pages show: its picture, and the images of its
-/// summary and text.
-pub fn pictures(e: &Entry) -> Vec<String> {
-    let mut all: Vec<String> = image(e).map(str::to_string).into_iter().collect();
-    for html in [e.summary.as_deref(), e.content.as_deref()].into_iter().flatten() {
-        map_img_srcs(html, |src| {
-            all.push(unescape_attribute(src));
-            String::new()
-        });
-    }
-    all
-}
-
-/// Sanitized HTML with the `src` of each `<img>` replaced by `f(src)`
-/// (html5ever's serialization: lowercase names, double-quoted values).
-fn map_img_srcs(html: &str, mut f: impl FnMut(&str) -> String) -> String {
-    let mut out = String::with_capacity(html.len());
-    let mut rest = html;
-    while let Some(at) = rest.find("<img ") {
-        let Some(end) = rest[at..].find('>').map(|e| at + e) else {
-            break;
-        };
-        let tag = &rest[at..end];
-        match tag
-            .find(" src=\"")
-            .and_then(|s| tag[s + 6..].find('"').map(|len| (s + 6, len)))
-        {
-            Some((start, len)) => {
-                out.push_str(&rest[..at + start]);
-                out.push_str(&f(&tag[start..start + len]));
-                out.push_str(&tag[start + len..]);
-            }
-            None => out.push_str(&rest[..end]),
-        }
-        rest = &rest[end..];
-    }
-    out.push_str(rest);
-    out
-}
-
-/// An attribute's value as html5ever escapes it, unescaped.
-fn unescape_attribute(value: &str) -> String {
-    value
-        .replace("&quot;", "\"")
-        .replace("&nbsp;", "\u{a0}")
-        .replace("&amp;", "&")
-}
-
 /// The start of a story's summary (or text) as plain text.
 fn teaser(e: &Entry) -> String {
     intro(e, SUMMARY_CHARS)
@@ -690,33 +588,6 @@ fn lead_story<'a>(listings: &'a [Listing<'a>]) -> Option<(&'a Entry, &'a Section
                 .map(move |e| (e.as_ref(), l.section))
         })
         .max_by_key(|(e, _)| (e.dated, image(e).is_some(), e.published))
-}
-
-/// A picture's `alt`, HTML-escaped: the words the source gave it (the
-/// `alt` of the `<img>` in its text), else empty, for a picture the
-/// headline beside it already names.
-fn image_alt(e: &Entry, src: &str) -> String {
-    let wanted = format!(" src=\"{src}\"");
-    [e.summary.as_deref(), e.content.as_deref()]
-        .into_iter()
-        .flatten()
-        .find_map(|html| {
-            let mut from = 0;
-            while let Some(at) = html[from..].find("<img ").map(|a| a + from) {
-                let tag = &html[at..at + html[at..].find('>')?];
-                from = at + tag.len();
-                if !tag.contains(&wanted) {
-                    continue;
-                }
-                // Sanitized markup: the value is escaped as html5ever writes it.
-                let start = tag.find(" alt=\"")? + 6;
-                let len = tag[start..].find('"')?;
-                let alt = html_to_text(&tag[start..start + len]);
-                return Some(esc(alt.trim()));
-            }
-            None
-        })
-        .unwrap_or_default()
 }
 
 /// A feed's link text that says whose feed it is: "RSS de Sète", "Atom
