@@ -43,6 +43,8 @@ pub struct PollLog {
     inner: Mutex<PollLogInner>,
     /// Told after each poll is recorded.
     polled: Notify,
+    /// How many polls were recorded since start (deferred ones aside).
+    recorded: tokio::sync::watch::Sender<usize>,
 }
 
 #[derive(Debug, Default)]
@@ -140,7 +142,15 @@ impl PollLog {
             }
         }
         drop(log);
+        if report.outcome != Outcome::Deferred {
+            self.recorded.send_modify(|n| *n += 1);
+        }
         self.polled.notify_one();
+    }
+
+    /// Resolves once `count` polls were recorded since start.
+    pub async fn recorded(&self, count: usize) {
+        let _ = self.recorded.subscribe().wait_for(|n| *n >= count).await;
     }
 
     /// Resolves once a poll was recorded since the last call.

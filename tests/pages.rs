@@ -84,6 +84,70 @@ fn origin() -> Origin {
 
 const SERVER: &str = "[server]\nlisten = \"127.0.0.1:0\"\n";
 
+/// A new desk's first look: `thau serve` on an empty store does not show
+/// an empty site while its first polls run. Its pages say it is starting
+/// (503, in the site's language, reloading themselves) until the stories
+/// are in. A store that already holds stories is served at once, while a
+/// source is still being read.
+#[test]
+fn a_new_desk_shows_its_stories_from_the_first_page() {
+    let origin = Origin::start();
+    let feed = r#"<?xml version="1.0"?><rss version="2.0"><channel><title>Mèze</title><link>https://meze.example/</link>
+<item><title>Ouverture du marché aux huîtres</title><link>https://meze.example/marche</link>
+<pubDate>Tue, 24 Nov 2026 09:00:00 GMT</pubDate><description>Sur le port.</description></item>
+</channel></rss>"#;
+    // The origin takes a while: the first poll ends well after thau listens.
+    origin.route(
+        "/meze.xml",
+        support::Route::Delayed(
+            std::time::Duration::from_millis(1500),
+            Box::new(support::Route::feed(feed, "application/rss+xml")),
+        ),
+    );
+    let site = Site::new(&format!(
+        "{SERVER}[site]\nlanguage = \"fr\"\n[poll]\ntimeout = \"30s\"\n\
+         [[sections]]\nslug = \"meze\"\ntitle = \"Mèze\"\n\
+         [[sources]]\nname = \"meze\"\nurl = \"{}\"\nsections = [\"meze\"]\n",
+        origin.url("/meze.xml")
+    ));
+    let serve = support::Serve::spawn(site.command(&["serve"]));
+    let mut waited = Vec::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    let front = loop {
+        let r = get(&serve.url("/"));
+        if r.status == 200 {
+            break r.text();
+        }
+        assert_eq!(r.status, 503, "{}", r.text());
+        waited.push(r);
+        assert!(std::time::Instant::now() < deadline, "the front page never came");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert!(
+        front.contains("Ouverture du marché aux huîtres"),
+        "the first front page served is empty: {front}"
+    );
+    // While the first poll ran, pages said so, as pages.
+    let starting = waited.first().expect("the first poll ended before any request");
+    assert_eq!(starting.header("retry-after"), Some("2"));
+    assert_eq!(starting.header("cache-control"), Some("no-store"));
+    assert!(starting.header("content-type").unwrap().starts_with("text/html"));
+    let text = starting.text();
+    assert!(text.contains("<html lang=\"fr\">"), "{text}");
+    assert!(text.contains("<meta http-equiv=\"refresh\" content=\"2\">"), "{text}");
+    assert!(text.contains("thau lit ses sources"), "{text}");
+    let section = get(&serve.url("/sections/meze/")).text();
+    assert!(section.contains("Ouverture du marché aux huîtres"), "{section}");
+    assert!(serve.terminate().success());
+
+    // Restarted with its story stored, while the source hangs: served at
+    // once, with what is stored.
+    origin.route("/meze.xml", support::Route::Slow(std::time::Duration::from_secs(60)));
+    let serve = site.serve();
+    let front = get(&serve.url("/")).text();
+    assert!(front.contains("Ouverture du marché aux huîtres"), "{front}");
+}
+
 /// Polls, then serves: every page then shows what the poll stored.
 /// Also says how many entries the poll stored.
 fn polled_and_serving(origin: &Origin, extra: &str) -> (usize, support::Serve, Site) {

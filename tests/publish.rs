@@ -404,7 +404,10 @@ fn the_daemon_exports_the_site_itself_with_export_dir() {
     wait_for("the exported feeds", || {
         std::fs::read_to_string(out.join("sections/sete/rss.xml")).is_ok_and(|rss| items(&rss) == 3)
     });
-    assert!(out.join("sections/sete/rss.xml.gz").exists() && out.join("sections.opml.br").exists());
+    // (Each file is written whole, one after the other.)
+    wait_for("the compressed copies", || {
+        out.join("sections/sete/rss.xml.gz").exists() && out.join("sections.opml.br").exists()
+    });
     // Once every source was polled, the same bytes as served.
     wait_for("the export to catch up with what is served", || {
         std::fs::read(out.join("sections/agde/atom.xml")).ok() == Some(get(&serve.url("/sections/agde/atom.xml")).body)

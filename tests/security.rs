@@ -372,7 +372,9 @@ fn a_full_disk_is_reported_by_healthz_and_recovered_from_without_a_restart() {
         ));
     }
     site.write_config(&config);
-    let serve = site.serve();
+    // (Not waiting for the site: its first rendering waits for the first
+    // polls, which fill the disk.)
+    let serve = support::Serve::spawn(site.command(&["serve"]));
     let health = serve.url("/healthz");
     let until = |what: &str, secs: u64, mut done: Box<dyn FnMut() -> bool + '_>| {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
@@ -416,6 +418,11 @@ fn a_full_disk_is_reported_by_healthz_and_recovered_from_without_a_restart() {
         .status()
         .unwrap();
     until("health to come back", 60, Box::new(|| get(&health).status == 200));
+    until(
+        "the site to be rendered once the disk has room",
+        60,
+        Box::new(|| serde_json::from_slice::<serde_json::Value>(&get(&health).body).is_ok_and(|h| h["ready"] == true)),
+    );
     let stored = || {
         let api: serde_json::Value = serde_json::from_slice(&get(&serve.url("/api/sources")).body).unwrap();
         let short: Vec<String> = api["sources"]

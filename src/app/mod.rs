@@ -167,9 +167,15 @@ pub async fn serve(
         ))
     });
 
-    let publisher = role
-        .publishes()
-        .then(|| tokio::spawn(republish(state.clone(), bound, changed.clone(), stop_rx.clone())));
+    let publisher = role.publishes().then(|| {
+        tokio::spawn(republish(
+            state.clone(),
+            bound,
+            changed.clone(),
+            stop_rx.clone(),
+            role.polls(),
+        ))
+    });
     let poller = Poller::new(store.clone(), outbound.clone());
     let runner = Arc::new(
         Runner::new(

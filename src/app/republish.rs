@@ -21,7 +21,11 @@ pub(super) async fn republish(
     bound: SocketAddr,
     changed: Arc<Notify>,
     mut stop: watch::Receiver<bool>,
+    polls: bool,
 ) {
+    if polls {
+        wait_for_first_polls(&state, &mut stop).await;
+    }
     let mut current: Option<Current> = None;
     // Whether this instance wrote the archive at the last pass.
     let mut archived_before = false;
@@ -65,6 +69,32 @@ pub(super) async fn republish(
         if !wait_for_next(&state, &current, &changed, &mut stop).await {
             return;
         }
+    }
+}
+
+/// How long a new desk's first rendering waits for its first polls.
+const FIRST_POLLS_WAIT: Duration = Duration::from_secs(5);
+
+/// A new desk's first look: on an empty store, the first rendering waits
+/// for the startup polls (at most [`FIRST_POLLS_WAIT`]; pages say "starting"
+/// meanwhile), so the pages opened right after `thau serve` show the
+/// stories rather than an empty site. A store that holds stories is
+/// served at once, as it is.
+async fn wait_for_first_polls(state: &AppState, stop: &mut watch::Receiver<bool>) {
+    let polled = state.config.load().sources.iter().filter(|s| s.enabled).count();
+    let store = state.store.clone();
+    let empty = tokio::task::spawn_blocking(move || store.recent().next().is_none())
+        .await
+        .unwrap_or(false);
+    if polled == 0 || !empty {
+        return;
+    }
+    tokio::select! {
+        _ = state.polls.recorded(polled) => {}
+        _ = tokio::time::sleep(FIRST_POLLS_WAIT) => {
+            tracing::debug!("first polls still running: rendering what is stored");
+        }
+        _ = stop.wait_for(|s| *s) => {}
     }
 }
 

@@ -318,6 +318,26 @@ impl Pages<'_> {
     }
 }
 
+impl Pages<'_> {
+    /// While thau is starting (its first polls, its first rendering): says
+    /// so, and reloads itself.
+    pub fn starting(&self) -> Vec<u8> {
+        let l = self.labels();
+        let mut h = self.head(&format!("{} · {}", l.starting, self.site.title), &[], None);
+        // (In the head: a browser reads it there.)
+        if let Some(at) = h.find("<style>") {
+            h.insert_str(at, "<meta http-equiv=\"refresh\" content=\"2\">\n");
+        }
+        let _ = writeln!(
+            h,
+            "<main id=\"main\">\n<h1>{}</h1>\n<p>{}</p>\n</main>",
+            l.starting, l.starting_text
+        );
+        self.foot(&mut h);
+        h.into_bytes()
+    }
+}
+
 /// What every page shares: its head and foot, story lists, labels and
 /// dates.
 impl Pages<'_> {
@@ -647,6 +667,8 @@ struct Labels {
     not_found: &'static str,
     not_found_text: &'static str,
     digest: &'static str,
+    starting: &'static str,
+    starting_text: &'static str,
 }
 
 const EN: Labels = Labels {
@@ -663,6 +685,8 @@ const EN: Labels = Labels {
     not_found: "Not found",
     not_found_text: "This story is no longer on the site. Back to",
     digest: "digest (RSS)",
+    starting: "Starting",
+    starting_text: "thau is reading its sources. This page reloads by itself in a moment.",
 };
 
 const FR: Labels = Labels {
@@ -679,6 +703,8 @@ const FR: Labels = Labels {
     not_found: "Introuvable",
     not_found_text: "Cet article n'est plus sur le site. Retour à",
     digest: "l'essentiel (RSS)",
+    starting: "Démarrage",
+    starting_text: "thau lit ses sources. Cette page se recharge d'elle-même dans un instant.",
 };
 
 /// Readable on a phone: one column, system fonts, images that shrink.

@@ -14,6 +14,16 @@ pub(super) fn page(status: StatusCode, body: Vec<u8>) -> Response {
     r
 }
 
+/// A page while the site is first rendered: 503, to come back in a moment
+/// (the page reloads itself).
+fn starting_page(state: &AppState, site: &Site) -> Response {
+    let mut r = page(StatusCode::SERVICE_UNAVAILABLE, pages(&state.config(), site).starting());
+    let headers = r.headers_mut();
+    headers.insert(header::RETRY_AFTER, HeaderValue::from_static("2"));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r
+}
+
 pub(super) fn pages<'a>(config: &'a Config, site: &'a Site) -> publish::Pages<'a> {
     publish::Pages {
         site: &config.site,
@@ -27,7 +37,7 @@ pub(super) fn pages<'a>(config: &'a Config, site: &'a Site) -> publish::Pages<'a
 pub(super) async fn front_page(State(state): State<Arc<AppState>>) -> Response {
     let site = state.site();
     if !site.ready {
-        return starting();
+        return starting_page(&state, &site);
     }
     let config = state.config();
     let listings: Vec<publish::Listing<'_>> = site
@@ -46,7 +56,7 @@ pub(super) async fn front_page(State(state): State<Arc<AppState>>) -> Response {
 pub(super) fn section_page(state: &AppState, slug: &str) -> Response {
     let site = state.site();
     if !site.ready {
-        return starting();
+        return starting_page(state, &site);
     }
     let config = state.config();
     let Some(section) = site.section(slug) else {
@@ -65,7 +75,7 @@ pub(super) fn section_page(state: &AppState, slug: &str) -> Response {
 pub(super) fn feed_page(state: &AppState, slug: &str, format: Format) -> Response {
     let site = state.site();
     if !site.ready {
-        return starting();
+        return starting_page(state, &site);
     }
     let config = state.config();
     let base = &site.base_url;
@@ -105,7 +115,7 @@ pub(super) async fn story_page(State(state): State<Arc<AppState>>, Path(file): P
     off_lane(state, move |state| {
         let site = state.site();
         if !site.ready {
-            return starting();
+            return starting_page(&state, &site);
         }
         let config = state.config();
         let pages = pages(&config, &site);

@@ -571,8 +571,20 @@ impl Site {
 }
 
 impl Serve {
-    /// Starts a `thau serve` command (stdout is read for the address).
-    pub fn start(mut cmd: Command) -> Serve {
+    /// Starts a `thau serve` command (stdout is read for the address) and
+    /// waits for its site to be rendered.
+    pub fn start(cmd: Command) -> Serve {
+        let serve = Serve::spawn(cmd);
+        // The site is rendered in the background: feeds answer 503 until then.
+        let health = serve.url("/healthz");
+        wait_for("the site to be rendered", || {
+            serde_json::from_slice::<serde_json::Value>(&get(&health).body).is_ok_and(|h| h["ready"] == true)
+        });
+        serve
+    }
+
+    /// Starts a `thau serve` command and returns once it listens.
+    pub fn spawn(mut cmd: Command) -> Serve {
         let mut child = cmd
             .stdout(std::process::Stdio::piped())
             .spawn()
@@ -586,13 +598,7 @@ impl Serve {
             .unwrap_or_else(|| panic!("no address in {line:?}"))
             .trim_end_matches('/')
             .to_string();
-        let serve = Serve { child, base };
-        // The site is rendered in the background: feeds answer 503 until then.
-        let health = serve.url("/healthz");
-        wait_for("the site to be rendered", || {
-            serde_json::from_slice::<serde_json::Value>(&get(&health).body).is_ok_and(|h| h["ready"] == true)
-        });
-        serve
+        Serve { child, base }
     }
 }
 
