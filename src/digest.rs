@@ -55,6 +55,24 @@ pub struct Story {
     pub published: DateTime<Utc>,
     /// Display names of the sources that carried it.
     pub sources: Vec<String>,
+    /// Its store key (digests frozen before thau kept it have none): what
+    /// a hidden story is known by.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+}
+
+/// `digest` without the stories `hide` names (taken down since it was
+/// frozen); the same digest when none is.
+pub fn without(digest: &Digest, hide: impl Fn(&Story) -> bool) -> std::borrow::Cow<'_, Digest> {
+    if !digest.stories.iter().any(&hide) {
+        return std::borrow::Cow::Borrowed(digest);
+    }
+    let stories: Vec<Story> = digest.stories.iter().filter(|s| !hide(s)).cloned().collect();
+    std::borrow::Cow::Owned(Digest {
+        total: digest.total.saturating_sub(digest.stories.len() - stories.len()),
+        stories,
+        ..digest.clone()
+    })
 }
 
 impl Story {
@@ -81,6 +99,7 @@ impl Story {
                         .unwrap_or_else(|| s.name.clone())
                 })
                 .collect(),
+            key: Some(e.key.clone()),
         }
     }
 }

@@ -40,6 +40,8 @@ pub enum EditError {
     InFile(String, Box<EditError>),
     #[error("it lists more than {MAX_OPML_FEEDS} feeds: nothing was imported; import it in parts")]
     TooManyFeeds,
+    #[error("\"{0}\" is not hidden (`thau hide` lists what is)")]
+    NotHidden(String),
 }
 
 /// A feed to add as a `[[sources]]` table.
@@ -92,6 +94,51 @@ pub fn remove_source(text: &str, path: &Path, name: &str) -> Result<String, Edit
         .position(|t| t.get("name").and_then(Item::as_str) == Some(name))
         .ok_or_else(|| EditError::NoSuchSource(format!("no source named \"{name}\"")))?;
     array.remove(at);
+    checked(doc.to_string(), path)
+}
+
+/// `text` with a `[[hidden]]` table for `story` appended, checked.
+pub fn hide_story(
+    text: &str,
+    path: &Path,
+    story: &str,
+    reason: Option<&str>,
+    at: chrono::DateTime<chrono::Utc>,
+) -> Result<String, EditError> {
+    let mut doc = parse(text, path)?;
+    if !doc.contains_key("hidden") {
+        doc.insert("hidden", Item::ArrayOfTables(ArrayOfTables::new()));
+    }
+    let array = doc["hidden"]
+        .as_array_of_tables_mut()
+        .ok_or_else(|| EditError::Toml(path.display().to_string(), "hidden is not an array of tables".into()))?;
+    let mut t = Table::new();
+    t.decor_mut().set_prefix("\n");
+    t["story"] = value(story);
+    if let Some(reason) = reason.map(str::trim).filter(|r| !r.is_empty()) {
+        t["reason"] = value(reason);
+    }
+    t["at"] = value(at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+    array.push(t);
+    checked(doc.to_string(), path)
+}
+
+/// `text` without the `[[hidden]]` table of `story`, checked.
+pub fn unhide_story(text: &str, path: &Path, story: &str) -> Result<String, EditError> {
+    let mut doc = parse(text, path)?;
+    let not_hidden = || EditError::NotHidden(story.to_string());
+    let array = doc
+        .get_mut("hidden")
+        .and_then(Item::as_array_of_tables_mut)
+        .ok_or_else(not_hidden)?;
+    let at = array
+        .iter()
+        .position(|t| t.get("story").and_then(Item::as_str).map(str::trim) == Some(story))
+        .ok_or_else(not_hidden)?;
+    array.remove(at);
+    if array.is_empty() {
+        doc.remove("hidden");
+    }
     checked(doc.to_string(), path)
 }
 

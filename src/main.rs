@@ -77,6 +77,22 @@ enum Command {
         /// The source's name.
         name: String,
     },
+    /// Take a story down: it leaves every feed, page, archive page, digest
+    /// and export within seconds and stays hidden (a [[hidden]] table in
+    /// feeds.toml). Without STORY: list the hidden stories.
+    Hide {
+        /// The story: its page's address (…/stories/ID.html) or id, its id
+        /// in the feeds (guid), or its link.
+        story: Option<String>,
+        /// Why (kept in feeds.toml, shown on the status page).
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Show a hidden story again.
+    Unhide {
+        /// The story, as `thau hide` was given it (or as it lists it).
+        story: String,
+    },
     /// Fetch a source and print what thau reads of it (for a page, what its
     /// selectors extract), without storing anything.
     TestSource {
@@ -125,7 +141,7 @@ fn main() -> ExitCode {
     // panicked on the closed pipe. The daemon keeps it ignored.
     if matches!(
         cli.command,
-        Command::Sources { .. } | Command::Check | Command::TestSource { .. }
+        Command::Sources { .. } | Command::Check | Command::TestSource { .. } | Command::Hide { story: None, .. }
     ) {
         // SAFETY: at start, before any thread; restores the default action.
         unsafe {
@@ -182,6 +198,8 @@ fn main() -> ExitCode {
         } => cli::edits::add(&config, path, &url, name, &section, pick),
         Command::Import { file, section } => cli::edits::import(&config, path, &file, &section),
         Command::Remove { name } => cli::edits::remove(path, &name),
+        Command::Hide { story, reason } => cli::edits::hide(&config, path, story.as_deref(), reason.as_deref()),
+        Command::Unhide { story } => cli::edits::unhide(path, &story),
         Command::TestSource { name } => cli::inspect::test_source(&config, &name),
         Command::Sources { opml } => cli::inspect::sources(&config, opml),
     }

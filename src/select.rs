@@ -11,6 +11,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 
 use crate::config::Config;
+use crate::hidden::Hidden;
 use crate::model::{ArchivePage, Entry};
 use crate::route::{Membership, Router};
 use crate::store::{Change, IndexRow, Store, StoreError};
@@ -93,6 +94,8 @@ pub struct Selection {
     pub per_source: BTreeMap<String, usize>,
     /// Entries stored.
     pub total: usize,
+    /// Stories taken down by hand: members of nothing.
+    pub hidden: Hidden,
     /// Per section: where its archive ends (the newest archived story's
     /// place in the index), and how many of its members are newer.
     marks: Vec<Option<Rank>>,
@@ -118,10 +121,16 @@ impl Selection {
             keep: config.server.max_page_size,
             per_source: BTreeMap::new(),
             total: 0,
+            hidden: Hidden::resolve(config, store)?,
         };
         for row in store.recent() {
             let row = row?;
             selection.count(&row.routing.sources, 1);
+            if selection.hidden.covers(&row.key) {
+                // (By key from now on: the export deletes its page.)
+                selection.hidden.add_key(&row.key);
+                continue;
+            }
             let mut entry: Option<Arc<Entry>> = None;
             let mut anywhere = false;
             for i in 0..selection.picks.len() {
@@ -184,6 +193,9 @@ impl Selection {
         for change in changes {
             for (row, old) in &change.removed {
                 self.count(&row.routing.sources, -1);
+                if self.hidden.covers(&row.key) {
+                    continue;
+                }
                 let mut anywhere = false;
                 for i in 0..n {
                     let member = self
@@ -206,6 +218,11 @@ impl Selection {
             }
             for (row, entry) in &change.added {
                 self.count(&row.routing.sources, 1);
+                if self.hidden.covers_entry(entry) {
+                    // (By key from now on: it may have been matched by its link.)
+                    self.hidden.add_key(&row.key);
+                    continue;
+                }
                 let mut anywhere = false;
                 for i in 0..n {
                     let member = self
@@ -251,6 +268,9 @@ impl Selection {
         };
         for row in rows {
             let row = row?;
+            if self.hidden.covers(&row.key) {
+                continue;
+            }
             let mut entry = None;
             let member = if i < n {
                 self.router
@@ -307,6 +327,9 @@ impl Selection {
     /// The entry behind `row` when it belongs to section `i` (and still is
     /// stored).
     pub fn member_entry(&self, store: &Store, i: usize, row: &IndexRow) -> Result<Option<Arc<Entry>>, StoreError> {
+        if self.hidden.covers(&row.key) {
+            return Ok(None);
+        }
         let mut entry = None;
         if self
             .router
@@ -334,6 +357,9 @@ impl Selection {
             }
             if row.published < start {
                 break;
+            }
+            if self.hidden.covers(&row.key) {
+                continue;
             }
             let mut entry = None;
             if self

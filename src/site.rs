@@ -15,6 +15,7 @@ use chrono::{DateTime, SubsecRound, Utc};
 use sha2::{Digest, Sha256};
 
 use crate::config::{Config, Section};
+use crate::hidden::Hidden;
 use crate::model::Entry;
 use crate::normalize::hex;
 use crate::publish::{self, FeedKind, Format, SectionFeed, SectionSummary};
@@ -183,6 +184,8 @@ pub struct Site {
     pictures: std::sync::OnceLock<HashMap<String, (url::Url, Arc<Entry>)>>,
     /// Archive pages rendered since the site was built.
     archive_pages: Rendered<(String, u32, Format)>,
+    /// Stories taken down by hand: left out of archive pages too.
+    pub hidden: Arc<Hidden>,
 }
 
 impl Site {
@@ -211,9 +214,18 @@ impl Site {
             return Ok(None);
         };
         let mut entries = Vec::with_capacity(page.keys.len());
+        let mut written = page.written.trunc_subsecs(0);
         for key in &page.keys {
-            // A pruned story leaves the page shorter.
+            // A hidden story leaves the page shorter (its number stays),
+            // as of when it was hidden; so does a pruned one.
+            if self.hidden.covers(key) {
+                written = written.max(self.hidden.since.unwrap_or(written).trunc_subsecs(0));
+                continue;
+            }
             if let Some(e) = store.entry(key)? {
+                if self.hidden.covers_entry(&e) {
+                    continue;
+                }
                 entries.push(Arc::new(e));
             }
         }
@@ -228,8 +240,18 @@ impl Site {
         };
         let body = format.render(&feed);
         let hash = hex_sha256(&body);
-        let doc = Doc::on_request(format.content_type(), body, hash, page.written.trunc_subsecs(0));
+        let doc = Doc::on_request(format.content_type(), body, hash, written);
         Ok(Some(self.archive_pages.insert(key, doc)))
+    }
+
+    /// Whether archive page `n` of section `slug` lists a hidden story
+    /// (a copy written before it was hidden must be written again).
+    pub fn archive_hides(&self, store: &Store, slug: &str, n: u32) -> Result<bool, StoreError> {
+        if self.hidden.is_empty() {
+            return Ok(false);
+        }
+        let page = store.archive_page::<crate::model::ArchivePage>(slug, n)?;
+        Ok(page.is_some_and(|p| p.keys.iter().any(|k| self.hidden.covers(k))))
     }
 
     /// A story shown on the site (on any section's kept page), by its
@@ -308,7 +330,13 @@ impl Site {
         now: DateTime<Utc>,
         early: &dyn Fn(Site),
     ) -> Result<Site, StoreError> {
-        let mut marks = Marks { store, previous, now };
+        let mut marks = Marks {
+            store,
+            previous,
+            now,
+            hidden: &selection.hidden,
+        };
+        let hidden = Arc::new(selection.hidden.clone());
         let count = config.sections.len();
         let clean = |i: usize| dirty.is_some_and(|d| !d[i]);
         let page_size = config.server.page_size;
@@ -361,6 +389,7 @@ impl Site {
                     stories: Default::default(),
                     pictures: Default::default(),
                     archive_pages: Default::default(),
+                    hidden: hidden.clone(),
                 });
             }
         }
@@ -395,6 +424,7 @@ impl Site {
             stories: Default::default(),
             pictures: Default::default(),
             archive_pages: Default::default(),
+            hidden,
         })
     }
 
@@ -417,6 +447,7 @@ impl Site {
             stories: Default::default(),
             pictures: Default::default(),
             archive_pages: Default::default(),
+            hidden: Default::default(),
         }
     }
 
@@ -500,6 +531,8 @@ struct Marks<'a> {
     store: &'a Store,
     previous: Option<&'a Site>,
     now: DateTime<Utc>,
+    /// Left out of digests.
+    hidden: &'a Hidden,
 }
 
 /// The WebSub hub feeds name: `[websub] hub`, else thau's own `/websub`.
@@ -593,7 +626,10 @@ impl Marks<'_> {
                 .iter()
                 .filter(|d| d.total > 0)
                 .take(crate::digest::FEED_DIGESTS)
-                .map(|d| Arc::new(crate::digest::entry(section, d, config.site.language, base_url)))
+                .map(|d| {
+                    let d = crate::digest::without(d, |story| self.hidden.covers_digest_story(story));
+                    Arc::new(crate::digest::entry(section, &d, config.site.language, base_url))
+                })
                 .collect();
             let titled = Section {
                 title: crate::digest::feed_title(section, config.site.language),

@@ -285,7 +285,12 @@ impl Hub {
         }
         for (now, before, all) in feeds {
             let Some(before) = before else { continue };
-            let fresh = fresh_entries(before, now, site.page_size);
+            // A feed that lost a story (taken down, pruned) is pushed whole:
+            // subscribers get the feed as it is now; otherwise what is new.
+            let fresh = match lost_entries(before, now, site.page_size) {
+                true => now.entries.iter().take(site.page_size).cloned().collect(),
+                false => fresh_entries(before, now, site.page_size),
+            };
             if fresh.is_empty() {
                 continue;
             }
@@ -433,6 +438,19 @@ impl Hub {
 }
 
 /// Entries on the new page that the old one did not show as they are now.
+/// Whether stories left the feed's page other than by newer ones pushing
+/// them off its end.
+fn lost_entries(before: &SiteSection, now: &SiteSection, page_size: usize) -> bool {
+    let page = &now.entries[..now.entries.len().min(page_size)];
+    let shown: std::collections::HashSet<&str> = page.iter().map(|e| e.key.as_str()).collect();
+    before.entries.iter().take(page_size).any(|e| {
+        !shown.contains(e.key.as_str())
+            && page
+                .last()
+                .is_none_or(|last| crate::publish::newest_first(e, last) != std::cmp::Ordering::Greater)
+    })
+}
+
 fn fresh_entries(before: &SiteSection, now: &SiteSection, page_size: usize) -> Vec<Arc<Entry>> {
     let old: std::collections::HashMap<&str, &Arc<Entry>> = before
         .entries

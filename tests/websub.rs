@@ -347,6 +347,22 @@ fn a_verified_subscriber_gets_new_entries_signed() {
     assert_eq!(sub.calls("POST").len(), 1);
 }
 
+/// A story taken down (`thau hide`) changes the feed without a new
+/// story: subscribers get the feed as it is now, without it.
+#[test]
+fn subscribers_get_the_feed_without_a_story_taken_down() {
+    let (_origin, site, serve) = desk("internal_callbacks = true");
+    let sub = Subscriber::start();
+    let topic = serve.url("/sections/sete/atom.xml");
+    subscribe(&serve, &sub, &topic, &[]);
+    let run = site.thau(&["hide", "https://courrier.example/1"]);
+    assert_eq!(run.code(), 0, "{}", run.stderr());
+    wait_for("the push", || !sub.calls("POST").is_empty());
+    let pushed = String::from_utf8(sub.calls("POST")[0].body.clone()).unwrap();
+    assert!(!pushed.contains("Article 1<"), "{pushed}");
+    assert!(pushed.contains("Article 0<"), "the feed as it is now: {pushed}");
+}
+
 #[test]
 fn a_callback_that_does_not_confirm_gets_nothing() {
     let (origin, _site, serve) = desk("internal_callbacks = true");

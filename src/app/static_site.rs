@@ -48,7 +48,7 @@ pub(super) fn write_site(site: &Site, store: &Store, config: &Config, out: &Path
     for s in &site.sections {
         for n in 1..=s.archives {
             let dir = Path::new("sections").join(&s.section.slug).join("archive");
-            if out.join(&dir).join(format!("{n}.xml")).exists() {
+            if out.join(&dir).join(format!("{n}.xml")).exists() && !site.archive_hides(store, &s.section.slug, n)? {
                 continue;
             }
             for format in Format::ALL {
@@ -74,7 +74,15 @@ pub(super) fn write_site(site: &Site, store: &Store, config: &Config, out: &Path
         }
         false => {
             let sources = server::source_statuses(store, config, site, None, None);
-            publish::index_html(&config.site, &site.base_url, &site.summaries(), &sources, None, None)
+            publish::index_html(
+                &config.site,
+                &site.base_url,
+                &site.summaries(),
+                &sources,
+                &config.hidden,
+                None,
+                None,
+            )
         }
     };
     let mut files: Vec<(PathBuf, &[u8])> = Vec::new();
@@ -90,6 +98,10 @@ pub(super) fn write_site(site: &Site, store: &Store, config: &Config, out: &Path
     }
     if !private {
         files.push(("status.html".into(), &index));
+    }
+    // A story taken down leaves the folder too.
+    for id in site.hidden.story_ids() {
+        crate::export::remove_file(out, &Path::new("stories").join(format!("{id}.html")))?;
     }
     let pages = site_pages(site, config);
     for (path, bytes) in &pages {

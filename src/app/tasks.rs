@@ -202,6 +202,9 @@ pub struct ConfigDiff {
     /// Sources whose location, sections or timing changed.
     pub changed: Vec<String>,
     pub sections_changed: bool,
+    /// Stories hidden, and shown again.
+    pub hidden: usize,
+    pub unhidden: usize,
 }
 
 impl ConfigDiff {
@@ -223,6 +226,9 @@ impl ConfigDiff {
             .filter(|s| new.source(&s.name).is_none())
             .map(|s| s.name.clone())
             .collect();
+        let named = |c: &Config, story: &str| c.hidden.iter().any(|h| h.story == story);
+        diff.hidden = new.hidden.iter().filter(|h| !named(old, &h.story)).count();
+        diff.unhidden = old.hidden.iter().filter(|h| !named(new, &h.story)).count();
         diff
     }
 
@@ -247,6 +253,11 @@ impl ConfigDiff {
         .collect();
         if self.sections_changed {
             said.push("sections changed".into());
+        }
+        for (n, what) in [(self.hidden, "hidden"), (self.unhidden, "shown again")] {
+            if n > 0 {
+                said.push(format!("{n} {} {what}", if n == 1 { "story" } else { "stories" }));
+            }
         }
         match said.is_empty() {
             true => "other settings changed".into(),

@@ -1,4 +1,4 @@
-//! `thau add`, `import` and `remove`: feeds.toml edited (comments kept,
+//! `thau add`, `import`, `remove`, `hide` and `unhide`: feeds.toml edited (comments kept,
 //! checked, atomic) under its edit lock, credentials never echoed.
 
 use std::io::IsTerminal;
@@ -229,6 +229,65 @@ pub fn remove(path: &Path, name: &str) -> ExitCode {
     match removed {
         Ok(()) => {
             println!("removed source \"{name}\" from {}", path.display());
+            ExitCode::SUCCESS
+        }
+        Err(code) => code,
+    }
+}
+
+/// `thau hide STORY [--reason TEXT]`: takes a story down (a `[[hidden]]`
+/// table); `thau hide` alone lists the hidden stories.
+pub fn hide(config: &Config, path: &Path, story: Option<&str>, reason: Option<&str>) -> ExitCode {
+    let Some(story) = story else {
+        if config.hidden.is_empty() {
+            println!("no story is hidden");
+        }
+        for h in &config.hidden {
+            let at = h.at.map(|at| at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+            println!(
+                "{}\t{}\t{}",
+                h.story,
+                at.as_deref().unwrap_or("-"),
+                h.reason.as_deref().unwrap_or("")
+            );
+        }
+        return ExitCode::SUCCESS;
+    };
+    let story = crate::hidden::story_name(story);
+    if story.is_empty() {
+        eprintln!("thau: hide what? Give a story page's address, its id or its link");
+        return ExitCode::from(UNUSABLE);
+    }
+    let mut already = false;
+    let hidden = edited(path, |text, now| {
+        if now.hidden.iter().any(|h| h.story == story) {
+            already = true;
+            return Ok(text.to_string());
+        }
+        crate::edit::hide_story(text, path, &story, reason, chrono::Utc::now())
+    });
+    match hidden {
+        Ok(()) if already => {
+            println!("\"{story}\" is already hidden");
+            ExitCode::SUCCESS
+        }
+        Ok(()) => {
+            println!(
+                "hid \"{story}\" in {}: a running thau serve takes it off every feed and page within seconds",
+                path.display()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(code) => code,
+    }
+}
+
+/// `thau unhide STORY`: shows a hidden story again.
+pub fn unhide(path: &Path, story: &str) -> ExitCode {
+    let story = crate::hidden::story_name(story);
+    match edited(path, |text, _| crate::edit::unhide_story(text, path, &story)) {
+        Ok(()) => {
+            println!("\"{story}\" is shown again ({})", path.display());
             ExitCode::SUCCESS
         }
         Err(code) => code,

@@ -44,8 +44,22 @@ pub struct Config {
     pub export_dir: Option<PathBuf>,
     pub sections: Vec<Section>,
     pub sources: Vec<Source>,
+    /// Stories taken down by hand (`[[hidden]]`, `thau hide`).
+    pub hidden: Vec<HiddenStory>,
     /// Position of each source in `sources`, by name.
     by_name: HashMap<String, usize>,
+}
+
+/// A story taken down by hand: it leaves every feed, page, archive page,
+/// digest and export at the next rendering, whatever the polls bring.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HiddenStory {
+    /// What names it: its page's id (`/stories/{id}.html`), its id in the
+    /// feeds (guid), or its link.
+    pub story: String,
+    pub reason: Option<String>,
+    /// When it was hidden (`thau hide` says).
+    pub at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -8,6 +8,7 @@ use super::{Format, section_url};
 use crate::config::{Language, SiteConfig};
 use crate::model::{FetchState, Outcome};
 use crate::normalize::escape_html as esc;
+use chrono::{DateTime, Utc};
 
 /// A section as the index lists it.
 #[derive(Debug, Clone)]
@@ -49,6 +50,7 @@ pub fn index_html(
     base_url: &str,
     sections: &[SectionSummary],
     sources: &[SourceStatus],
+    hidden: &[crate::config::HiddenStory],
     config_error: Option<&str>,
     store_error: Option<&str>,
 ) -> Vec<u8> {
@@ -125,6 +127,7 @@ pub fn index_html(
         esc(&format!("{base_url}/sections.opml"))
     );
     sections_table(&mut h, l, base_url, sections);
+    hidden_table(&mut h, l, hidden, &date);
     let _ = writeln!(h, "<h2>{}</h2>\n<table>", l.sources);
     h.push_str("<tr>");
     for column in l.source_columns {
@@ -248,6 +251,35 @@ fn sections_table(h: &mut String, l: &Labels, base_url: &str, sections: &[Sectio
     h.push_str("</table>\n");
 }
 
+/// The stories taken down by hand (`thau hide`), when there are any.
+fn hidden_table(
+    h: &mut String,
+    l: &Labels,
+    hidden: &[crate::config::HiddenStory],
+    date: &dyn Fn(DateTime<Utc>) -> String,
+) {
+    if hidden.is_empty() {
+        return;
+    }
+    let [c_story, c_at, c_reason] = l.hidden_columns;
+    let [c_at_label, c_reason_label] = [c_at, c_reason].map(|c| format!("{c}{}", l.colon));
+    let _ = writeln!(
+        h,
+        "<h2>{}</h2>\n<table>\n<tr><th scope=\"col\">{c_story}</th><th scope=\"col\">{c_at}</th><th scope=\"col\">{c_reason}</th></tr>",
+        l.hidden
+    );
+    for story in hidden {
+        let _ = writeln!(
+            h,
+            "<tr><td><code>{}</code></td><td data-label=\"{c_at_label}\">{}</td><td data-label=\"{c_reason_label}\">{}</td></tr>",
+            esc(&story.story),
+            story.at.map(date).unwrap_or_default(),
+            esc(story.reason.as_deref().unwrap_or(""))
+        );
+    }
+    h.push_str("</table>\n");
+}
+
 /// One column on a wide screen; on a phone each row is a block whose cells
 /// say what they are (`data-label`), so nothing scrolls sideways.
 const STATUS_STYLE: &str = concat!(
@@ -275,6 +307,8 @@ struct Labels {
     sections: &'static str,
     sources: &'static str,
     section_columns: [&'static str; 3],
+    hidden: &'static str,
+    hidden_columns: [&'static str; 3],
     source_columns: [&'static str; 6],
     never: &'static str,
     not_polled: &'static str,
@@ -303,6 +337,8 @@ const EN: Labels = Labels {
     sections: "Sections",
     sources: "Sources",
     section_columns: ["Section", "Entries", "Feeds"],
+    hidden: "Hidden stories",
+    hidden_columns: ["Story", "Hidden on", "Reason"],
     source_columns: ["Source", "Entries", "Last poll", "Outcome", "Next poll", "Details"],
     never: "never",
     not_polled: "not polled yet",
@@ -331,6 +367,8 @@ const FR: Labels = Labels {
     sections: "Rubriques",
     sources: "Sources",
     section_columns: ["Rubrique", "Articles", "Fils"],
+    hidden: "Articles retirés",
+    hidden_columns: ["Article", "Retiré le", "Motif"],
     source_columns: [
         "Source",
         "Articles",

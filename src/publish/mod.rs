@@ -24,7 +24,7 @@ use crate::model::Entry;
 pub use self::atom::atom;
 pub use self::html::{OPML_FORMATS, SectionSummary, SourceStatus, index_html, opml};
 pub use self::json::json_feed;
-pub use self::pages::{FRONT_PAGE_STORIES, Listing, Pages, ago, shorten, story_id, story_url};
+pub use self::pages::{FRONT_PAGE_STORIES, Listing, Pages, ago, shorten, story_id, story_id_of_key, story_url};
 pub use self::pictures::{image, picture_id, pictures};
 pub use self::rss::rss;
 

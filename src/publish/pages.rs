@@ -49,7 +49,12 @@ pub struct Listing<'a> {
 /// A story's address on the site: `/stories/<id>.html`, where the id is a
 /// hash of the store key (stable across restarts, and short).
 pub fn story_id(entry: &Entry) -> String {
-    hex(&Sha256::digest(entry.key.as_bytes())[..10])
+    story_id_of_key(&entry.key)
+}
+
+/// [`story_id`] of the entry stored under `key`.
+pub fn story_id_of_key(key: &str) -> String {
+    hex(&Sha256::digest(key.as_bytes())[..10])
 }
 
 pub fn story_url(base_url: &str, entry: &Entry) -> String {

@@ -115,7 +115,7 @@ pub(super) async fn story_page(State(state): State<Arc<AppState>>, Path(file): P
     off_lane(state, move |state| {
         let site = state.site();
         if !site.ready {
-            return starting_page(&state, &site);
+            return starting_page(state, &site);
         }
         let config = state.config();
         let pages = pages(&config, &site);

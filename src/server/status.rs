@@ -47,6 +47,7 @@ pub(super) fn index_page(state: &AppState) -> Response {
         &site.base_url,
         &site.summaries(),
         &sources,
+        &config.hidden,
         error.as_deref(),
         store.error.as_deref(),
     );
@@ -198,18 +199,8 @@ pub(super) async fn admin_poll(
     Path(name): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    let config = state.config();
-    let Some(token) = config.server.admin_token.as_deref() else {
-        return plain(
-            StatusCode::NOT_FOUND,
-            "admin endpoints are off: set [server].admin_token\n",
-        );
-    };
-    if !bearer_matches(&headers, token) {
-        let mut r = plain(StatusCode::UNAUTHORIZED, "a valid bearer token is required\n");
-        r.headers_mut()
-            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-        return r;
+    if let Some(refused) = admin_refused(&state.config(), &headers) {
+        return refused;
     }
     let (reply, answer) = oneshot::channel();
     if state
@@ -230,6 +221,72 @@ pub(super) async fn admin_poll(
             &format!("{}\n", state.config().no_such_source(&name)),
         ),
         Ok(Err(AdminError::Busy(why))) => plain(StatusCode::CONFLICT, &format!("{why}\n")),
+        Err(_) => plain(StatusCode::SERVICE_UNAVAILABLE, "shutting down\n"),
+    }
+}
+
+/// Why an admin request is refused: the admin endpoints are off (404), or
+/// it does not carry the admin token as a bearer token (401).
+fn admin_refused(config: &Config, headers: &HeaderMap) -> Option<Response> {
+    let Some(token) = config.server.admin_token.as_deref() else {
+        return Some(plain(
+            StatusCode::NOT_FOUND,
+            "admin endpoints are off: set [server].admin_token\n",
+        ));
+    };
+    if bearer_matches(headers, token) {
+        return None;
+    }
+    let mut r = plain(StatusCode::UNAUTHORIZED, "a valid bearer token is required\n");
+    r.headers_mut()
+        .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    Some(r)
+}
+
+/// `POST /api/stories/{story}/hide` (an optional JSON body `{"reason":
+/// "…"}`) and `POST /api/stories/{story}/unhide`, behind the admin token:
+/// as `thau hide` and `thau unhide`, editing feeds.toml (which the daemon
+/// reloads within a second). `{story}` as `thau hide` takes it, percent-encoded.
+pub(super) async fn admin_hide(
+    State(state): State<Arc<AppState>>,
+    Path((story, verb)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let config = state.config();
+    if let Some(refused) = admin_refused(&config, &headers) {
+        return refused;
+    }
+    let hide = match verb.as_str() {
+        "hide" => true,
+        "unhide" => false,
+        _ => return plain(StatusCode::NOT_FOUND, "not found\n"),
+    };
+    let reason = match body.is_empty() {
+        true => None,
+        false => match serde_json::from_slice::<serde_json::Value>(&body) {
+            Ok(v) => v["reason"].as_str().map(str::to_owned),
+            Err(e) => return plain(StatusCode::BAD_REQUEST, &format!("the body is not JSON: {e}\n")),
+        },
+    };
+    let story = crate::hidden::story_name(&story);
+    let path = config.file.clone();
+    let name = story.clone();
+    let edited = tokio::task::spawn_blocking(move || {
+        crate::edit::edit_file(&path, |text, now| {
+            let named = now.hidden.iter().any(|h| h.story == name);
+            match (hide, named) {
+                (true, true) => Ok(text.to_string()),
+                (true, false) => crate::edit::hide_story(text, &path, &name, reason.as_deref(), Utc::now()),
+                (false, _) => crate::edit::unhide_story(text, &path, &name),
+            }
+        })
+    })
+    .await;
+    match edited {
+        Ok(Ok(())) => json(&serde_json::json!({ "story": story, "hidden": hide })),
+        Ok(Err(e @ crate::edit::EditError::NotHidden(_))) => plain(StatusCode::NOT_FOUND, &format!("{e}\n")),
+        Ok(Err(e)) => plain(StatusCode::CONFLICT, &format!("{e}\n")),
         Err(_) => plain(StatusCode::SERVICE_UNAVAILABLE, "shutting down\n"),
     }
 }

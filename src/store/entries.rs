@@ -365,6 +365,18 @@ pub(super) fn index_row(kv: Result<(db::Value, db::Value), StoreError>) -> Resul
 }
 
 impl Store {
+    /// The key of the stored story whose canonical link is `link`.
+    pub fn key_of_link(&self, link: &str) -> Result<Option<String>, StoreError> {
+        let db = self.db()?;
+        let by_link = format!("u:{link}");
+        if db.get(entry_key(&by_link))?.is_some() {
+            return Ok(Some(by_link));
+        }
+        Ok(db
+            .get(link_key(link))?
+            .map(|k| String::from_utf8_lossy(&k).into_owned()))
+    }
+
     pub fn entry(&self, key: &str) -> Result<Option<Entry>, StoreError> {
         let key = entry_key(key);
         match self.db()?.get(&key)? {

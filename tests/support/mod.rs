@@ -485,6 +485,11 @@ impl Resp {
 /// A plain HTTP/1.1 request over a fresh connection (no client library: the
 /// test sees exactly what the server sent).
 pub fn http(method: &str, url: &str, headers: &[(&str, &str)]) -> Resp {
+    http_with_body(method, url, headers, b"")
+}
+
+/// As [`http`], sending `body` after the headers (give its length).
+pub fn http_with_body(method: &str, url: &str, headers: &[(&str, &str)], body: &[u8]) -> Resp {
     let rest = url.strip_prefix("http://").expect("http URL");
     let (host, path) = rest
         .split_once('/')
@@ -498,6 +503,7 @@ pub fn http(method: &str, url: &str, headers: &[(&str, &str)]) -> Resp {
     }
     req.push_str("\r\n");
     stream.write_all(req.as_bytes()).unwrap();
+    stream.write_all(body).unwrap();
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw).unwrap();
     let split = raw.windows(4).position(|w| w == b"\r\n\r\n").expect("end of headers");

@@ -5,6 +5,7 @@
 //! store's backend), `sections`, `sources` and `fetching` (a source's
 //! fetch options, scraping rules and filters).
 
+mod desk;
 mod fetching;
 mod sections;
 mod services;
@@ -24,7 +25,9 @@ pub(super) const TOP_KEYS: &[&str] = &[
     "export",
     "sections",
     "sources",
+    "hidden",
 ];
+pub(super) const HIDDEN_KEYS: &[&str] = &["story", "reason", "at"];
 pub(super) const EXPORT_KEYS: &[&str] = &["dir"];
 pub(super) const SITE_KEYS: &[&str] = &["title", "description", "language", "image_proxy", "assets"];
 pub(super) const WEBSUB_KEYS: &[&str] = &["hub", "max_lease", "retry", "internal_callbacks", "poll_interval"];
@@ -184,6 +187,7 @@ impl Checker {
         let sections = self.sections(&root, timezone);
         let websub_default = poll.as_ref().and_then(|t| self.boolean(t, "websub")).unwrap_or(false);
         let sources = self.sources(&root, &sections, timezone, websub_default, poll_config.proxy.clone());
+        let hidden = self.hidden(&root);
 
         Config {
             file: path.to_owned(),
@@ -195,6 +199,7 @@ impl Checker {
             retention,
             export_dir,
             sections,
+            hidden,
             by_name: sources.iter().enumerate().map(|(i, s)| (s.name.clone(), i)).collect(),
             sources,
         }

@@ -1,0 +1,258 @@
+//! The editorial desk as an admin meets it: a story taken down with `thau
+//! hide` (or the admin API) on a running daemon leaves every feed, page,
+//! archive page, digest and the export within seconds, stays down across
+//! polls and restarts, and comes back with `thau unhide`. The real binary,
+//! a real origin on 127.0.0.1.
+
+mod support;
+
+use chrono::{Duration, Utc};
+use support::{Origin, Route, Site, get, http, wait_for};
+
+/// RSS with items 0..n, item `i` published `i` hours ago.
+fn rss(n: usize) -> String {
+    let now = Utc::now();
+    let mut x = String::from(
+        "<?xml version=\"1.0\"?><rss version=\"2.0\"><channel><title>Le Courrier</title><link>https://courrier.example/</link>\n",
+    );
+    for i in 0..n {
+        x.push_str(&format!(
+            "<item><title>Article {i}</title><link>https://courrier.example/{i}</link>\
+             <guid isPermaLink=\"false\">courrier-{i}</guid><pubDate>{}</pubDate>\
+             <description>Texte de l'article {i}.</description></item>\n",
+            (now - Duration::hours(i as i64)).to_rfc2822()
+        ));
+    }
+    x.push_str("</channel></rss>\n");
+    x
+}
+
+const TOKEN: &str = "desk-token-0123456789";
+
+fn config(origin: &Origin) -> String {
+    format!(
+        r#"# The desk's configuration.
+[server]
+listen = "127.0.0.1:0"
+base_url = "http://news.example"
+page_size = 10
+archive_page_size = 10
+admin_token = "{TOKEN}"
+
+[export]
+dir = "public"
+
+[[sections]]
+slug = "sete"
+title = "Sète"
+digest = "daily"
+
+[[sources]]
+name = "courrier"
+url = "{}"
+sections = ["sete"]
+"#,
+        origin.url("/courrier.xml")
+    )
+}
+
+/// The address of the story titled `title` on a page.
+fn story_address(page: &str, title: &str) -> String {
+    let end = page
+        .find(&format!("\">{title}</a>"))
+        .unwrap_or_else(|| panic!("{title} is not on the page:\n{page}"));
+    let start = page[..end].rfind("href=\"").unwrap() + 6;
+    page[start..end].to_string()
+}
+
+/// Each archive page of the section (RSS), by number.
+fn archive_pages(serve: &support::Serve) -> Vec<(u32, String)> {
+    (1..)
+        .map(|n| (n, get(&serve.url(&format!("/sections/sete/archive/{n}.xml")))))
+        .take_while(|(_, r)| r.status == 200)
+        .map(|(n, r)| (n, r.text()))
+        .collect()
+}
+
+/// Whether `title` is in a document as a title (not as a prefix of another).
+fn shows(doc: &str, title: &str) -> bool {
+    [">", "\""]
+        .iter()
+        .any(|open| doc.contains(&format!("{open}{title}<")) || doc.contains(&format!("{open}{title}\"")))
+}
+
+#[test]
+fn a_story_taken_down_leaves_every_feed_page_archive_digest_and_export_and_stays_down() {
+    let origin = Origin::start();
+    origin.route("/courrier.xml", Route::feed(rss(35), "application/rss+xml"));
+    let site = Site::new(&config(&origin));
+    assert_eq!(site.thau(&["poll"]).code(), 0);
+    let serve = site.serve();
+    let out = site.dir.path().join("public");
+    wait_for("the archive pages and the digest", || {
+        get(&serve.url("/sections/sete/rss.xml"))
+            .text()
+            .contains("prev-archive")
+            && get(&serve.url("/sections/sete/digest.xml")).text().contains("<item>")
+            && out.join("sections/sete/archive/1.xml").exists()
+    });
+
+    // A: on the front page, its section's page and feeds (hidden by its
+    // page's address). B: an older story, in an archive page and in
+    // yesterday's digest (hidden by its link, through the admin API).
+    let section_page = get(&serve.url("/sections/sete/")).text();
+    let a_address = story_address(&section_page, "Article 3");
+    let a_page = a_address.replace("http://news.example", &serve.base);
+    assert_eq!(get(&a_page).status, 200);
+    let a_file = out.join(a_address.trim_start_matches("http://news.example/"));
+    wait_for("A's page in the export", || a_file.exists());
+    let digest = get(&serve.url("/sections/sete/digest.xml")).text();
+    let b = (10..35).rev().find(|i| digest.contains(&format!("Article {i}<")));
+    let b = b.unwrap_or_else(|| panic!("no archived story in the digest:\n{digest}"));
+    let b_title = format!("Article {b}");
+    let pages_before = archive_pages(&serve);
+    let b_page = pages_before
+        .iter()
+        .find(|(_, xml)| shows(xml, &b_title))
+        .map(|(n, _)| *n)
+        .unwrap_or_else(|| panic!("{b_title} is in no archive page"));
+    assert!(shows(&get(&serve.url("/sections/sete/atom.xml")).text(), "Article 3"));
+
+    let run = site.thau(&["hide", &a_address, "--reason", "Demande de retrait (avocat)"]);
+    assert_eq!(run.code(), 0, "{}", run.stderr());
+    assert!(run.stdout().contains("hid"), "{}", run.stdout());
+    let toml = std::fs::read_to_string(site.config_path()).unwrap();
+    assert!(
+        toml.starts_with("# The desk's configuration."),
+        "comments kept:\n{toml}"
+    );
+    assert!(
+        toml.contains("[[hidden]]") && toml.contains("reason = \"Demande de retrait (avocat)\""),
+        "{toml}"
+    );
+
+    // The admin API hides B by its link: behind the token.
+    let b_link = format!("https://courrier.example/{b}");
+    let api = serve.url(&format!(
+        "/api/stories/{}/hide",
+        b_link.replace(':', "%3A").replace('/', "%2F")
+    ));
+    assert_eq!(http("POST", &api, &[]).status, 401);
+    let auth = format!("Bearer {TOKEN}");
+    let body = r#"{"reason": "Erreur de date"}"#;
+    let len = body.len().to_string();
+    let hidden = support::http_with_body(
+        "POST",
+        &api,
+        &[
+            ("Authorization", &auth),
+            ("Content-Type", "application/json"),
+            ("Content-Length", &len),
+        ],
+        body.as_bytes(),
+    );
+    assert_eq!(hidden.status, 200, "{}", hidden.text());
+
+    // Within seconds (the daemon reloads feeds.toml), everywhere.
+    wait_for("A to leave the section feed", || {
+        !shows(&get(&serve.url("/sections/sete/rss.xml")).text(), "Article 3")
+    });
+    wait_for("B to leave the digest", || {
+        !shows(&get(&serve.url("/sections/sete/digest.xml")).text(), &b_title)
+    });
+    let gone = |why: &str| {
+        for path in [
+            "/sections/sete/rss.xml",
+            "/sections/sete/atom.xml",
+            "/sections/sete/feed.json",
+            "/rss.xml",
+            "/",
+        ] {
+            let doc = get(&serve.url(path)).text();
+            assert!(!shows(&doc, "Article 3"), "{why}: A is still in {path}:\n{doc}");
+        }
+        let section_page = get(&serve.url("/sections/sete/")).text();
+        assert!(!section_page.contains(&a_address), "{why}: {section_page}");
+        assert!(section_page.contains("Article 4"), "{why}: the others stay");
+        assert_eq!(get(&a_page).status, 404, "{why}: A's page");
+        let digest = get(&serve.url("/sections/sete/digest.xml")).text();
+        assert!(!shows(&digest, &b_title), "{why}: B is still in the digest:\n{digest}");
+        // Archive pages keep their numbers; B's is one story shorter.
+        let pages = archive_pages(&serve);
+        assert_eq!(pages.len(), pages_before.len(), "{why}: archive pages renumbered");
+        for ((n, xml), (_, before)) in pages.iter().zip(&pages_before) {
+            assert!(!shows(xml, &b_title), "{why}: B is still in archive page {n}");
+            let removed = usize::from(*n == b_page);
+            assert_eq!(
+                xml.matches("<item>").count(),
+                before.matches("<item>").count() - removed
+            );
+        }
+        let json = get(&serve.url(&format!("/sections/sete/archive/{b_page}.json"))).text();
+        assert!(!shows(&json, &b_title), "{why}: {json}");
+    };
+    gone("once hidden");
+    // The export follows: A's page deleted, its feeds and B's archive page
+    // rewritten.
+    wait_for("the export to drop A and B", || {
+        !a_file.exists()
+            && std::fs::read_to_string(out.join("sections/sete/rss.xml")).is_ok_and(|x| !shows(&x, "Article 3"))
+            && std::fs::read_to_string(out.join(format!("sections/sete/archive/{b_page}.xml")))
+                .is_ok_and(|x| !shows(&x, &b_title))
+    });
+    // The status page says what is hidden, and why.
+    let status = get(&serve.url("/status")).text();
+    assert!(status.contains("Hidden stories"), "{status}");
+    assert!(
+        status.contains("Demande de retrait (avocat)") && status.contains("Erreur de date"),
+        "{status}"
+    );
+    assert!(status.contains(&b_link), "{status}");
+
+    // A poll that brings them again does not bring them back.
+    let polled = http(
+        "POST",
+        &serve.url("/api/sources/courrier/poll"),
+        &[("Authorization", &auth)],
+    );
+    assert_eq!(polled.status, 200, "{}", polled.text());
+    gone("after a poll");
+    // Nor does a restart.
+    assert!(serve.terminate().success());
+    let serve = site.serve();
+    let a_page = a_address.replace("http://news.example", &serve.base);
+    assert_eq!(get(&a_page).status, 404);
+    assert!(!shows(&get(&serve.url("/sections/sete/rss.xml")).text(), "Article 3"));
+    assert!(!shows(&get(&serve.url("/sections/sete/digest.xml")).text(), &b_title));
+
+    // `thau hide` lists them; `thau unhide` brings A back within seconds.
+    let listed = site.thau(&["hide"]);
+    assert_eq!(listed.code(), 0);
+    assert_eq!(listed.stdout().lines().count(), 2, "{}", listed.stdout());
+    assert!(listed.stdout().contains(&b_link), "{}", listed.stdout());
+    let run = site.thau(&["unhide", &a_address]);
+    assert_eq!(run.code(), 0, "{}", run.stderr());
+    wait_for("A to come back", || {
+        shows(&get(&serve.url("/sections/sete/rss.xml")).text(), "Article 3")
+    });
+    assert_eq!(get(&a_page).status, 200);
+    assert!(!shows(&get(&serve.url("/sections/sete/digest.xml")).text(), &b_title));
+    // Unhiding what is not hidden says so.
+    let run = site.thau(&["unhide", "https://courrier.example/nothing"]);
+    assert_eq!(run.code(), 2);
+    assert!(run.stderr().contains("is not hidden"), "{}", run.stderr());
+}
+
+#[test]
+fn a_hidden_story_is_named_once_and_checked_with_its_line() {
+    let site = Site::new(
+        "[[hidden]]\nstory = \"https://courrier.example/1\"\n\n[[hidden]]\nstory = \"https://courrier.example/1\"\nat = \"yesterday\"\n",
+    );
+    let run = site.thau(&["check"]);
+    assert_eq!(run.code(), 2, "{}", run.stdout());
+    let said = format!("{}{}", run.stdout(), run.stderr());
+    assert!(said.contains(":5:") || said.contains("line 5"), "{said}");
+    assert!(said.contains("already hidden (line 2)"), "{said}");
+    assert!(said.contains(":6:") || said.contains("line 6"), "{said}");
+    assert!(said.contains("at: expected a date"), "{said}");
+}
