@@ -551,6 +551,21 @@ impl Site {
 }
 
 /// What the "all sections" feed is published as: the site.
+/// `entries` (newest first) with at most `n` stories of each source: a
+/// story counts for the source that first carried it.
+fn at_most_per_source(entries: Vec<Arc<Entry>>, n: usize) -> Vec<Arc<Entry>> {
+    let mut shown: HashMap<String, usize> = HashMap::new();
+    entries
+        .into_iter()
+        .filter(|e| {
+            let source = e.sources.first().map(|s| s.name.clone()).unwrap_or_default();
+            let count = shown.entry(source).or_default();
+            *count += 1;
+            *count <= n
+        })
+        .collect()
+}
+
 pub fn all_sections(config: &Config) -> Section {
     Section {
         slug: String::new(),
@@ -558,6 +573,9 @@ pub fn all_sections(config: &Config) -> Section {
         description: config.site.description.clone(),
         language: None,
         logo: None,
+        icon: None,
+        copyright: None,
+        max_per_source: None,
         categories: Vec::new(),
         keywords: Vec::new(),
         retention: Default::default(),
@@ -587,7 +605,10 @@ impl Marks<'_> {
                 ..old.clone()
             });
         }
-        let entries = pick.entries();
+        let entries = match section.max_per_source {
+            Some(n) => at_most_per_source(pick.entries(), n),
+            None => pick.entries(),
+        };
         let page = &entries[..entries.len().min(page_size)];
         let archives = if all {
             0

@@ -11,16 +11,22 @@ use support::{Origin, Route, Site, get, http, wait_for};
 
 /// RSS with items 0..n, item `i` published `i` hours ago.
 fn rss(n: usize) -> String {
+    feed("courrier", "Le Courrier", "Article", n, 0)
+}
+
+/// RSS of `host`.example with items 0..n titled `{prefix} {i}`, item `i`
+/// published `ago + i` hours ago.
+fn feed(host: &str, title: &str, prefix: &str, n: usize, ago: i64) -> String {
     let now = Utc::now();
-    let mut x = String::from(
-        "<?xml version=\"1.0\"?><rss version=\"2.0\"><channel><title>Le Courrier</title><link>https://courrier.example/</link>\n",
+    let mut x = format!(
+        "<?xml version=\"1.0\"?><rss version=\"2.0\"><channel><title>{title}</title><link>https://{host}.example/</link>\n"
     );
     for i in 0..n {
         x.push_str(&format!(
-            "<item><title>Article {i}</title><link>https://courrier.example/{i}</link>\
-             <guid isPermaLink=\"false\">courrier-{i}</guid><pubDate>{}</pubDate>\
+            "<item><title>{prefix} {i}</title><link>https://{host}.example/{i}</link>\
+             <guid isPermaLink=\"false\">{host}-{i}</guid><pubDate>{}</pubDate>\
              <description>Texte de l'article {i}.</description></item>\n",
-            (now - Duration::hours(i as i64)).to_rfc2822()
+            (now - Duration::hours(ago + i as i64)).to_rfc2822()
         ));
     }
     x.push_str("</channel></rss>\n");
@@ -255,4 +261,96 @@ fn a_hidden_story_is_named_once_and_checked_with_its_line() {
     assert!(said.contains("already hidden (line 2)"), "{said}");
     assert!(said.contains(":6:") || said.contains("line 6"), "{said}");
     assert!(said.contains("at: expected a date"), "{said}");
+}
+
+/// Each section goes out under its own name, language, logo, icon and
+/// rights, in every format and on its page; and with `max_per_source` no
+/// source fills it on its own.
+#[test]
+fn a_section_has_its_own_face_and_no_source_fills_it_alone() {
+    let origin = Origin::start();
+    origin.route("/courrier.xml", Route::feed(rss(6), "application/rss+xml"));
+    // The town hall's notices are older than every story of the paper.
+    let older = feed("mairie", "La Mairie", "Avis", 3, 72);
+    origin.route("/mairie.xml", Route::feed(older, "application/rss+xml"));
+    let site = Site::new(&format!(
+        r#"[server]
+listen = "127.0.0.1:0"
+base_url = "http://news.example"
+
+[[sections]]
+slug = "sete"
+title = "Sète"
+description = "Toute l'actualité de Sète"
+language = "fr"
+logo = "https://news.example/sete-logo.png"
+icon = "https://news.example/sete-icon.png"
+copyright = "© 2026 Le Bassin de Thau"
+max_per_source = 2
+
+[[sources]]
+name = "courrier"
+url = "{}"
+sections = ["sete"]
+
+[[sources]]
+name = "mairie"
+url = "{}"
+sections = ["sete"]
+"#,
+        origin.url("/courrier.xml"),
+        origin.url("/mairie.xml")
+    ));
+    assert_eq!(site.thau(&["poll"]).code(), 0);
+    let serve = site.serve();
+
+    let rss_feed = get(&serve.url("/sections/sete/rss.xml")).text();
+    for part in [
+        "<copyright>© 2026 Le Bassin de Thau</copyright>",
+        "<language>fr</language>",
+        "<url>https://news.example/sete-logo.png</url>",
+    ] {
+        assert!(rss_feed.contains(part), "{part} not in\n{rss_feed}");
+    }
+    let atom = get(&serve.url("/sections/sete/atom.xml")).text();
+    for part in [
+        "<rights>© 2026 Le Bassin de Thau</rights>",
+        "<icon>https://news.example/sete-icon.png</icon>",
+        "<logo>https://news.example/sete-logo.png</logo>",
+        "xml:lang=\"fr\"",
+    ] {
+        assert!(atom.contains(part), "{part} not in\n{atom}");
+    }
+    let json: serde_json::Value = serde_json::from_slice(&get(&serve.url("/sections/sete/feed.json")).body).unwrap();
+    assert_eq!(json["icon"], "https://news.example/sete-logo.png");
+    assert_eq!(json["favicon"], "https://news.example/sete-icon.png");
+    assert_eq!(json["language"], "fr");
+    let page = get(&serve.url("/sections/sete/")).text();
+    assert!(
+        page.contains("<link rel=\"icon\" href=\"https://news.example/sete-icon.png\">"),
+        "{page}"
+    );
+    assert!(
+        page.contains("<img class=\"logo\" src=\"https://news.example/sete-logo.png\""),
+        "{page}"
+    );
+    assert!(page.contains("© 2026 Le Bassin de Thau"), "{page}");
+    if let Some(clients) = support::clients_dir() {
+        let v = std::process::Command::new(clients.join("validate-atom.sh"))
+            .arg(serve.url("/sections/sete/atom.xml"))
+            .output()
+            .unwrap();
+        assert!(v.status.success(), "{}", String::from_utf8_lossy(&v.stdout));
+    }
+
+    // Six stories of the paper, three older notices: two of each, newest first.
+    let titles: Vec<String> = json["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["title"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(titles, ["Article 0", "Article 1", "Avis 0", "Avis 1"], "{json:#}");
+    assert_eq!(rss_feed.matches("<item>").count(), 4);
+    assert_eq!(page.matches("<article>").count(), 4, "{page}");
 }

@@ -407,6 +407,15 @@ pub struct Section {
     /// Its picture (`logo`): RSS `<image>` and `itunes:image` (a section of
     /// podcasts is a podcast feed), Atom `logo`, JSON Feed `icon`.
     pub logo: Option<Url>,
+    /// Its small square picture (`icon`): Atom `icon`, JSON Feed `favicon`,
+    /// the pages' icon.
+    pub icon: Option<Url>,
+    /// Its rights statement (`copyright`): RSS `copyright`, Atom `rights`,
+    /// the section page's foot.
+    pub copyright: Option<String>,
+    /// At most this many of one source's stories in its feeds and pages
+    /// (`max_per_source`): no source fills the section on its own.
+    pub max_per_source: Option<usize>,
     /// This section's own limits (an entry is kept while any of its sections
     /// wants it, within the global limits).
     pub retention: Retention,

@@ -52,6 +52,8 @@ pub fn atom(feed: &SectionFeed<'_>) -> Vec<u8> {
         namespaces,
         lang: feed.language(),
         logo: section.logo.as_ref().map(|l| l.to_string()),
+        icon: section.icon.as_ref().map(|l| l.to_string()),
+        rights: section.copyright.clone().map(Text::plain),
         entries: feed.entries.iter().map(|e| entry(e)).collect(),
         ..Feed::default()
     };

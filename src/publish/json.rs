@@ -25,6 +25,9 @@ struct JsonFeed<'a> {
     /// The section's `logo`.
     #[serde(skip_serializing_if = "Option::is_none")]
     icon: Option<String>,
+    /// The section's `icon`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    favicon: Option<String>,
     items: Vec<Item<'a>>,
 }
 
@@ -121,6 +124,7 @@ pub fn json_feed(feed: &SectionFeed<'_>) -> Vec<u8> {
             .map(|(_, href)| href),
         hubs: feed.hub.map(|url| Hub { kind: "WebSub", url }).into_iter().collect(),
         icon: feed.section.logo.as_ref().map(|l| l.to_string()),
+        favicon: feed.section.icon.as_ref().map(|l| l.to_string()),
         items: feed.entries.iter().map(|e| item(e)).collect(),
     };
     let mut out = serde_json::to_vec_pretty(&doc).expect("plain data serializes");

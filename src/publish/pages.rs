@@ -168,7 +168,19 @@ impl Pages<'_> {
         }
         feeds.extend(self.all_feeds());
         let mut h = self.head(&format!("{} · {}", s.title, self.site.title), &feeds, Some(&s.slug));
-        let _ = writeln!(h, "<main id=\"main\">\n<h1>{}</h1>", esc(&s.title));
+        // The section's own face: its icon, its logo by its name, its rights.
+        if let (Some(icon), Some(at)) = (&s.icon, h.find("<style>")) {
+            h.insert_str(at, &format!("<link rel=\"icon\" href=\"{}\">\n", esc(icon.as_str())));
+        }
+        let _ = write!(h, "<main id=\"main\">\n<h1>");
+        if let Some(logo) = &s.logo {
+            let _ = write!(
+                h,
+                "<img class=\"logo\" src=\"{}\" alt=\"\" height=\"48\"> ",
+                esc(logo.as_str())
+            );
+        }
+        let _ = writeln!(h, "{}</h1>", esc(&s.title));
         if let Some(d) = &s.description {
             let _ = writeln!(h, "<p class=\"lede\">{}</p>", esc(d));
         }
@@ -199,7 +211,11 @@ impl Pages<'_> {
                 l.digest
             );
         }
-        h.push_str("</p>\n</main>\n");
+        h.push_str("</p>\n");
+        if let Some(rights) = &s.copyright {
+            let _ = writeln!(h, "<p class=\"rights\"><small>{}</small></p>", esc(rights));
+        }
+        h.push_str("</main>\n");
         self.foot(&mut h);
         h.into_bytes()
     }
@@ -723,7 +739,7 @@ const STYLE: &str = concat!(
     "ul.stories img{float:right;margin:0 0 .5em 1em;max-width:35%;height:auto;object-fit:cover}\n",
     ".meta{color:#555;font-size:.9em;margin:0}.label{text-transform:uppercase;font-weight:bold;color:#0b5d8c;font-size:.85em}\n",
     "h2,h3{margin:.2em 0;line-height:1.25}h1.front{position:absolute;left:-9999px}img.hero,.content img{max-width:100%;height:auto}\n",
-    ".content{overflow-wrap:break-word}footer.site{border-top:1px solid #ddd;margin-top:2em;color:#555;font-size:.9em}\n",
+    "h1 img.logo{vertical-align:middle;width:auto}.content{overflow-wrap:break-word}footer.site{border-top:1px solid #ddd;margin-top:2em;color:#555;font-size:.9em}\n",
     // Headlines read as headlines, underlined only under the pointer.
     "h2 a,h3 a,nav a{color:inherit;text-decoration:none}h2 a:hover,h3 a:hover,nav a:hover{text-decoration:underline}\n",
     "nav a[aria-current]{font-weight:bold;border-bottom:2px solid #0b5d8c}\n",

@@ -80,6 +80,7 @@ pub fn rss(feed: &SectionFeed<'_>) -> Vec<u8> {
         title: feed.section.title.clone(),
         link: feed.page_url(),
         description: feed.description(),
+        copyright: feed.section.copyright.clone(),
         language: feed.language(),
         last_build_date: Some(feed.updated().to_rfc2822()),
         generator: Some("thau".into()),

@@ -34,6 +34,13 @@ impl Checker {
             let logo = self.parsed(&t, "logo", "an http(s) URL of a picture", |s| {
                 Url::parse(s).ok().filter(|u| matches!(u.scheme(), "http" | "https"))
             });
+            let icon = self.parsed(&t, "icon", "an http(s) URL of a picture", |s| {
+                Url::parse(s).ok().filter(|u| matches!(u.scheme(), "http" | "https"))
+            });
+            let copyright = self.string(&t, "copyright").map(|(s, _)| s);
+            let max_per_source = self
+                .integer(&t, "max_per_source", 1, i64::from(u32::MAX))
+                .map(|n| n as usize);
             let categories = self.string_list(&t, "categories").unwrap_or_default();
             let keywords = self.string_list(&t, "keywords").unwrap_or_default();
             let retention = self.retention(&t);
@@ -46,6 +53,9 @@ impl Checker {
                     description,
                     language,
                     logo,
+                    icon,
+                    copyright,
+                    max_per_source,
                     categories: categories.into_iter().map(|(s, _)| s).collect(),
                     keywords: keywords.into_iter().map(|(s, _)| s).collect(),
                     retention,
