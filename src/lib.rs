@@ -34,6 +34,7 @@
 //!   reading pages, status, admin and metrics endpoints.
 //! - [`schedule`]: pure polling policy: backoff, Retry-After, freshness, 410.
 //! - [`retention`]: which entries to prune.
+//! - [`rewrite`]: a source's rewrite rules, applied to each new entry before it is stored.
 //! - [`metrics`]: Prometheus counters.
 //! - [`scheduler`]: one cron job per source (or leases on the schedule
 //!   PostgreSQL pollers share), single-flight, concurrency limits.
@@ -72,6 +73,7 @@ pub mod pipeline;
 pub mod publish;
 pub mod redact;
 pub mod retention;
+pub mod rewrite;
 pub mod route;
 pub mod schedule;
 pub mod scheduler;

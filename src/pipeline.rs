@@ -261,15 +261,7 @@ impl Poller {
         }
         let store = self.store.clone();
         let owned = name.to_string();
-        let options = IngestOptions {
-            timezone: source.timezone,
-            max_entries: limits.max_entries_per_poll,
-            title: source.title.clone(),
-            filter: source.filter.clone(),
-            id_from: source.id_from,
-            full_text: source.full_text,
-            max_text: limits.max_entry_size,
-        };
+        let options = IngestOptions::of(source, limits);
         let work = move || {
             if let Some((rules, encoding, zone)) = scrape {
                 scrape_page(&mut doc, &rules, encoding, zone);
@@ -330,7 +322,11 @@ impl Poller {
             };
             let at = page.url.clone().unwrap_or_else(|| link.clone());
             let max_text = limits.max_entry_size;
-            let extracted = tokio::task::spawn_blocking(move || extract_article(&page.body, &at, max_text)).await;
+            let (selector, rewrites) = (source.full_text_selector.clone(), source.rewrites.clone());
+            let extracted = tokio::task::spawn_blocking(move || {
+                extract_article(&page.body, &at, max_text, selector.as_deref(), &rewrites)
+            })
+            .await;
             match extracted {
                 Ok(Ok(html)) => match self.store.set_full_text(key, &source.name, html) {
                     Ok(true) => done += 1,
@@ -388,14 +384,41 @@ pub fn scrape_page(
 const FULL_TEXTS_PER_POLL: usize = 20;
 
 /// The article of a web page (readability), sanitized as feed content is.
-pub fn extract_article(body: &[u8], url: &Url, max_text: usize) -> Result<String, String> {
+/// With the source's `full_text_selector`, the element it names instead;
+/// the source's `remove` selectors and content rules apply to it either way.
+pub fn extract_article(
+    body: &[u8],
+    url: &Url,
+    max_text: usize,
+    selector: Option<&str>,
+    rewrites: &crate::rewrite::Rewrites,
+) -> Result<String, String> {
     let html = String::from_utf8_lossy(body);
     // Bounded as feed content is, before any HTML parser sees it.
     let html = crate::normalize::nesting::bound(&html);
-    let mut readability =
-        dom_smoothie::Readability::new(html.as_ref(), Some(url.as_str()), None).map_err(|e| e.to_string())?;
-    let article = readability.parse().map_err(|e| format!("no article found ({e})"))?;
-    let mut clean = crate::normalize::sanitize_capped(&article.content, Some(url), max_text);
+    let article = match selector {
+        Some(selector) => {
+            let doc = dom_query::Document::from(html.as_ref());
+            let found = doc.select(selector);
+            if !found.exists() {
+                return Err(format!("full_text_selector \"{selector}\" matched nothing"));
+            }
+            found.html().to_string()
+        }
+        None => {
+            let mut readability =
+                dom_smoothie::Readability::new(html.as_ref(), Some(url.as_str()), None).map_err(|e| e.to_string())?;
+            readability
+                .parse()
+                .map_err(|e| format!("no article found ({e})"))?
+                .content
+                .to_string()
+        }
+    };
+    let article = rewrites
+        .raw_html(crate::rewrite::Field::Content, &article)
+        .unwrap_or(article);
+    let mut clean = crate::normalize::sanitize_capped(&article, Some(url), max_text);
     crate::normalize::xml_safe(&mut clean);
     if crate::normalize::html_to_text(&clean).trim().is_empty() {
         return Err("no article found".into());
@@ -421,6 +444,24 @@ pub struct IngestOptions {
     pub full_text: bool,
     /// `[poll] max_entry_size`: the most of an entry's text kept.
     pub max_text: usize,
+    /// Its rewrite rules.
+    pub rewrites: crate::rewrite::Rewrites,
+}
+
+impl IngestOptions {
+    /// How `source` is read, within `[poll]`'s `limits`.
+    pub fn of(source: &Source, limits: &PollConfig) -> IngestOptions {
+        IngestOptions {
+            timezone: source.timezone,
+            max_entries: limits.max_entries_per_poll,
+            title: source.title.clone(),
+            filter: source.filter.clone(),
+            id_from: source.id_from,
+            full_text: source.full_text,
+            max_text: limits.max_entry_size,
+            rewrites: source.rewrites.clone(),
+        }
+    }
 }
 
 /// Parses, normalizes and stores one fetched document in one batch
@@ -476,7 +517,12 @@ pub fn ingest(
     } else {
         HashMap::new()
     };
-    for r in raw {
+    let stamp = (!options.rewrites.is_empty()).then(|| options.rewrites.stamp());
+    for mut r in raw {
+        // (Rules that changed make every entry new to them.)
+        if let Some(stamp) = &stamp {
+            r.fingerprint.push_str(stamp);
+        }
         match listed.get(&r.key) {
             Some(l) if l.fingerprint == r.fingerprint => unchanged.push(l.clone()),
             // Listed by a thau that kept no fingerprints: ask the entry.
@@ -487,11 +533,11 @@ pub fn ingest(
                         stored,
                         fingerprint: r.fingerprint.clone(),
                     }),
-                    Ok(None) => entries.push(r.finish(&feed, now)),
+                    Ok(None) => entries.push(finish(r, &feed, options, now)),
                     Err(e) => return record_error(store, name, state, &e.to_string()),
                 }
             }
-            _ => entries.push(r.finish(&feed, now)),
+            _ => entries.push(finish(r, &feed, options, now)),
         }
     }
     let before = entries.len();
@@ -566,10 +612,14 @@ pub fn ingest_push(
     let raw = std::mem::take(&mut feed.entries);
     let mut entries = Vec::with_capacity(raw.len());
     let mut unchanged = Vec::new();
-    for r in raw {
+    let stamp = (!options.rewrites.is_empty()).then(|| options.rewrites.stamp());
+    for mut r in raw {
+        if let Some(stamp) = &stamp {
+            r.fingerprint.push_str(stamp);
+        }
         match listed.remove(&r.key) {
             Some(l) if l.fingerprint == r.fingerprint => unchanged.push(l),
-            _ => entries.push(r.finish(&feed, now)),
+            _ => entries.push(finish(r, &feed, options, now)),
         }
     }
     entries.retain(|e| options.filter.keeps(e));
@@ -577,6 +627,31 @@ pub fn ingest_push(
     store
         .apply_push(name, entries, unchanged, &mut state, now)
         .map_err(|e| e.to_string())
+}
+
+/// A new or changed entry as thau stores it: the source's rewrite rules
+/// applied to its HTML as written (before it is sanitized), then to its
+/// title and link.
+pub fn finish(
+    mut raw: normalize::RawEntry,
+    feed: &normalize::ParsedFeed,
+    options: &IngestOptions,
+    now: DateTime<Utc>,
+) -> crate::model::Entry {
+    let rewrites = &options.rewrites;
+    if rewrites.is_empty() {
+        return raw.finish(feed, now);
+    }
+    raw.edit_html(|content, html| {
+        let field = match content {
+            true => crate::rewrite::Field::Content,
+            false => crate::rewrite::Field::Summary,
+        };
+        rewrites.raw_html(field, html)
+    });
+    let mut entry = raw.finish(feed, now);
+    rewrites.apply(&mut entry);
+    entry
 }
 
 fn mark_success(state: &mut FetchState, now: DateTime<Utc>) {

@@ -809,13 +809,8 @@ pub mod subscriber {
                 return Err((StatusCode::FORBIDDEN, "wrong signature\n".into()));
             }
             let options = IngestOptions {
-                timezone: conf.timezone,
-                max_entries: config.poll.max_entries_per_poll,
-                title: conf.title.clone(),
-                filter: conf.filter.clone(),
-                id_from: conf.id_from,
                 full_text: false,
-                max_text: config.poll.max_entry_size,
+                ..IngestOptions::of(conf, &config.poll)
             };
             crate::pipeline::ingest_push(
                 &self.store,

@@ -354,3 +354,175 @@ sections = ["sete"]
     assert_eq!(rss_feed.matches("<item>").count(), 4);
     assert_eq!(page.matches("<article>").count(), 4, "{page}");
 }
+
+/// A source's rewrite rules fix what it publishes before thau stores it:
+/// a title prefix dropped, a tracking redirect undone (so the story merges
+/// with the same story from another source), a newsletter box cut; `thau
+/// test-source` shows before and after; rules that change apply to the
+/// stored stories at the next poll; a rule that cannot compile is a
+/// `thau check` error with its line.
+#[test]
+fn rewrite_rules_fix_a_source_before_it_is_stored() {
+    let origin = Origin::start();
+    origin.route(
+        "/courrier.xml",
+        Route::feed(
+            r#"<?xml version="1.0"?><rss version="2.0" xmlns:content="http://purl.org/rss/1.0/modules/content/"><channel><title>Le Courrier</title><link>https://courrier.example/</link>
+<item><title>[Abonnés] Le port de Sète s'agrandit</title><link>https://track.example/r?u=2026/port</link><guid isPermaLink="false">c-1</guid>
+<pubDate>Tue, 01 Dec 2026 08:00:00 GMT</pubDate><description>Les travaux commencent. Lire la suite sur notre site</description>
+<content:encoded><![CDATA[<p>Les travaux commencent au printemps.</p><div class="newsletter"><p>Inscrivez-vous à notre lettre</p></div><p>Fin des travaux en 2028.</p>]]></content:encoded></item>
+</channel></rss>"#,
+            "application/rss+xml",
+        ),
+    );
+    origin.route(
+        "/agence.xml",
+        Route::feed(
+            r#"<?xml version="1.0"?><rss version="2.0"><channel><title>Agence</title><link>https://agence.example/</link>
+<item><title>Le port de Sète s'agrandit</title><link>https://courrier.example/2026/port</link><guid isPermaLink="false">a-1</guid>
+<pubDate>Tue, 01 Dec 2026 08:05:00 GMT</pubDate><description>Dépêche.</description></item>
+</channel></rss>"#,
+            "application/rss+xml",
+        ),
+    );
+    let config = |title_rule: &str| {
+        format!(
+            r#"[server]
+listen = "127.0.0.1:0"
+
+[[sections]]
+slug = "sete"
+title = "Sète"
+
+[[sources]]
+name = "courrier"
+url = "{}"
+sections = ["sete"]
+remove = [".newsletter"]
+
+[[sources.rewrite]]
+field = "title"
+pattern = '{title_rule}'
+replace = ""
+
+[[sources.rewrite]]
+field = "link"
+pattern = '^https://track\.example/r\?u=(.*)$'
+replace = "https://courrier.example/$1"
+
+[[sources.rewrite]]
+field = "summary"
+pattern = '\s*Lire la suite.*$'
+
+[[sources.rewrite]]
+field = "content"
+pattern = "Fin des travaux"
+replace = "<script>alert(1)</script><b>Fin</b> des travaux"
+
+[[sources]]
+name = "agence"
+url = "{}"
+sections = ["sete"]
+"#,
+            origin.url("/courrier.xml"),
+            origin.url("/agence.xml")
+        )
+    };
+    let site = Site::new(&config(r"^\[Abonnés\]\s*"));
+
+    let run = site.thau(&["test-source", "courrier"]);
+    assert_eq!(run.code(), 0, "{}", run.stderr());
+    let shown = run.stdout();
+    assert!(shown.contains("1. Le port de Sète s'agrandit"), "{shown}");
+    assert!(
+        shown.contains("rewritten title:\n     before: [Abonnés] Le port de Sète s'agrandit\n     after:  Le port de Sète s'agrandit"),
+        "{shown}"
+    );
+    assert!(shown.contains("after:  https://courrier.example/2026/port"), "{shown}");
+    assert!(shown.contains("rewritten content:"), "{shown}");
+
+    assert_eq!(site.thau(&["poll"]).code(), 0);
+    let stored = site.entries();
+    assert_eq!(stored.len(), 1);
+    assert_eq!(stored[0].sources.len(), 2, "{:?}", stored[0].sources);
+    let serve = site.serve();
+    let json: serde_json::Value = serde_json::from_slice(&get(&serve.url("/sections/sete/feed.json")).body).unwrap();
+    let items = json["items"].as_array().unwrap();
+    // One story: the paper's, whose link is now the agency's.
+    assert_eq!(items.len(), 1, "{json:#}");
+    let item = &items[0];
+    assert_eq!(item["title"], "Le port de Sète s'agrandit");
+    assert_eq!(item["url"], "https://courrier.example/2026/port");
+    let html = item["content_html"].as_str().unwrap();
+    assert!(!html.contains("Inscrivez-vous"), "{html}");
+    // What a rule writes into HTML is sanitized as the source's HTML is.
+    assert!(html.contains("<b>Fin</b> des travaux en 2028."), "{html}");
+    assert!(!html.contains("script") && !html.contains("alert"), "{html}");
+    assert!(
+        !item["summary"].as_str().unwrap_or("").contains("Lire la suite"),
+        "{item:#}"
+    );
+    drop(serve);
+
+    // New rules apply to what is stored at the next poll.
+    site.write_config(&config(r"^\[Abonnés\]\s*Le port"));
+    assert_eq!(site.thau(&["poll"]).code(), 0);
+    let titles: Vec<String> = site.entries().into_iter().map(|e| e.title).collect();
+    assert_eq!(titles, ["de Sète s'agrandit"]);
+
+    site.write_config(&config(r"^(unclosed"));
+    let run = site.thau(&["check"]);
+    assert_eq!(run.code(), 2);
+    let said = format!("{}{}", run.stdout(), run.stderr());
+    assert!(said.contains("feeds.toml:16:"), "{said}");
+    assert!(
+        said.contains("pattern: \"^(unclosed\": not a regular expression"),
+        "{said}"
+    );
+}
+
+/// `full_text_selector` picks the article element when readability would
+/// guess wrong; the source's `remove` selectors cut from it too.
+#[test]
+fn full_text_selector_picks_the_article_element() {
+    let origin = Origin::start();
+    let feed = format!(
+        r#"<?xml version="1.0"?><rss version="2.0"><channel><title>Mairie</title><link>{base}/</link>
+<item><title>Conseil municipal</title><link>{base}/actus/1.html</link><description>Le conseil se réunit…</description><pubDate>Tue, 24 Nov 2026 08:00:00 GMT</pubDate></item>
+</channel></rss>"#,
+        base = origin.base
+    );
+    origin.route("/rss.xml", Route::feed(feed, "application/rss+xml"));
+    // A long sidebar that readability would take for the article.
+    let sidebar =
+        "<p>Agenda de la semaine : marché, cinéma, piscine, médiathèque et bien d'autres rendez-vous.</p>".repeat(12);
+    let page = format!(
+        r#"<!DOCTYPE html><html><body><aside class="agenda">{sidebar}</aside>
+<div class="actu-corps"><p>Le conseil municipal se réunira jeudi à 18 h en mairie.</p><p class="partage">Partager sur les réseaux</p></div></body></html>"#
+    );
+    origin.route("/actus/1.html", Route::feed(page, "text/html; charset=utf-8"));
+    let site = Site::new(&format!(
+        "[[sources]]\nname = \"mairie\"\nurl = \"{}\"\nfull_text = true\nfull_text_selector = \"div.actu-corps\"\nremove = [\".partage\"]\n",
+        origin.url("/rss.xml")
+    ));
+    let run = site.thau(&["poll"]);
+    assert_eq!(run.code(), 0, "{}", run.stderr());
+    let entries = site.entries();
+    let content = entries[0].content.as_deref().expect("the article as content");
+    assert!(content.contains("se réunira jeudi à 18 h"), "{content}");
+    assert!(!content.contains("Agenda de la semaine"), "{content}");
+    assert!(!content.contains("Partager"), "{content}");
+
+    // A selector that is not one is a `thau check` error with its line.
+    site.write_config(&format!(
+        "[[sources]]\nname = \"mairie\"\nurl = \"{}\"\nfull_text = true\nfull_text_selector = \"div[\"\n",
+        origin.url("/rss.xml")
+    ));
+    let run = site.thau(&["check"]);
+    assert_eq!(run.code(), 2);
+    let said = format!("{}{}", run.stdout(), run.stderr());
+    assert!(
+        said.contains("feeds.toml:5:") && said.contains("full_text_selector"),
+        "{said}"
+    );
+}

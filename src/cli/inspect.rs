@@ -75,6 +75,37 @@ fn report_moves(config: &Config) {
     }
 }
 
+/// What a source's rewrite rules changed in an entry, field by field (HTML
+/// as its text, shortened).
+fn print_rewritten(before: &crate::model::Entry, after: &crate::model::Entry) {
+    let text = |html: &Option<String>| {
+        let text = html.as_deref().map(crate::normalize::html_to_text).unwrap_or_default();
+        text.split_whitespace().collect::<Vec<_>>().join(" ")
+    };
+    let fields = [
+        ("title", before.title.clone(), after.title.clone()),
+        (
+            "link",
+            before.link.clone().unwrap_or_default(),
+            after.link.clone().unwrap_or_default(),
+        ),
+        ("summary", text(&before.summary), text(&after.summary)),
+        ("content", text(&before.content), text(&after.content)),
+    ];
+    for (field, was, now) in fields {
+        if was != now {
+            let (was_chars, now_chars) = (was.chars().count(), now.chars().count());
+            let (was, now) = (crate::publish::shorten(&was, 160), crate::publish::shorten(&now, 160));
+            let count = if was == now {
+                format!(" ({was_chars} → {now_chars} characters)")
+            } else {
+                String::new()
+            };
+            println!("   rewritten {field}{count}:\n     before: {was}\n     after:  {now}");
+        }
+    }
+}
+
 pub fn test_source(config: &Config, name: &str) -> ExitCode {
     let Some(source) = config.source(name) else {
         eprintln!("{}: {}", config.file.display(), config.no_such_source(name));
@@ -146,8 +177,15 @@ pub fn test_source(config: &Config, name: &str) -> ExitCode {
             // Each entry as thau would store it: what a reader will see.
             let now = chrono::Utc::now();
             let raw = std::mem::take(&mut feed.entries);
-            for (i, e) in raw.into_iter().map(|r| r.finish(&feed, now)).enumerate() {
+            let options = crate::pipeline::IngestOptions::of(source, &config.poll);
+            for (i, r) in raw.into_iter().enumerate() {
+                // The source's rewrite rules: what they changed, before → after.
+                let before = (!source.rewrites.is_empty()).then(|| r.clone().finish(&feed, now));
+                let e = crate::pipeline::finish(r, &feed, &options, now);
                 println!("{}. {}", i + 1, e.title);
+                if let Some(before) = before {
+                    print_rewritten(&before, &e);
+                }
                 println!("   link:     {}", e.link.as_deref().unwrap_or("(none)"));
                 let date = match e.dated {
                     true => e.published.to_rfc3339(),

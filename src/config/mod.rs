@@ -479,6 +479,11 @@ pub struct Source {
     /// Fetch the page of each new entry that is only a teaser and publish
     /// its article (readability) as the content.
     pub full_text: bool,
+    /// Its rewrite rules (`[[sources.rewrite]]`, `remove`).
+    pub rewrites: crate::rewrite::Rewrites,
+    /// The article element of its pages (`full_text_selector`), instead of
+    /// readability's guess.
+    pub full_text_selector: Option<String>,
     /// What is not stored (`include`/`exclude`).
     pub filter: crate::filter::Filter,
 }

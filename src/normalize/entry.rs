@@ -4,7 +4,7 @@
 use super::*;
 
 /// One entry as the source gave it, with what identifies it already worked out.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct RawEntry {
     /// Store key (see [`Entry::key`]).
     pub key: String,
@@ -189,6 +189,21 @@ impl RawEntry {
 
     /// Builds the stored entry: sanitized HTML, plain-text title, UTC dates.
     /// An entry without a usable date is dated `now` (its first sighting).
+    /// Its summary's and content's HTML as `edit` rewrites it (None: as
+    /// it is), before anything is sanitized.
+    pub fn edit_html(&mut self, edit: impl Fn(bool, &str) -> Option<String>) {
+        if let Some(summary) = self.inner.summary.as_mut()
+            && let Some(new) = edit(false, &summary.content)
+        {
+            summary.content = new;
+        }
+        if let Some(body) = self.inner.content.as_mut().and_then(|c| c.body.as_mut())
+            && let Some(new) = edit(true, body)
+        {
+            *body = new;
+        }
+    }
+
     pub fn finish(self, feed: &ParsedFeed, now: DateTime<Utc>) -> Entry {
         let e = self.inner;
         let base = self.base.as_ref();

@@ -1,8 +1,77 @@
-//! The editorial desk's tables: `[[hidden]]` (stories taken down).
+//! The editorial desk's tables: `[[hidden]]` (stories taken down), a
+//! source's `[[sources.rewrite]]` rules and `remove` selectors.
 
 use super::*;
 
 impl Checker {
+    /// A source's `[[sources.rewrite]]` tables and `remove` list; a
+    /// pattern or selector that does not compile is a problem on its line.
+    pub(super) fn rewrites(&mut self, t: &Tbl<'_>) -> crate::rewrite::Rewrites {
+        let mut rules = Vec::new();
+        for r in self.array_of_tables(t, "rewrite") {
+            let r = Tbl {
+                what: format!("{} {}", t.what, r.what),
+                ..r
+            };
+            self.unknown_keys(&r, REWRITE_KEYS);
+            let field =
+                self.required_string(&r, "field")
+                    .and_then(|(f, line)| match crate::rewrite::Field::parse(&f) {
+                        Some(field) => Some(field),
+                        None => {
+                            self.type_problem(
+                                &r,
+                                "field",
+                                line,
+                                &format!("\"title\", \"summary\", \"content\" or \"link\", not \"{f}\""),
+                            );
+                            None
+                        }
+                    });
+            let pattern = self.required_string(&r, "pattern").and_then(|(p, line)| {
+                match regex::RegexBuilder::new(&p).size_limit(1 << 20).build() {
+                    Ok(re) => Some(re),
+                    Err(e) => {
+                        let why = e.to_string().lines().last().unwrap_or("").trim().to_string();
+                        self.problem(
+                            line,
+                            format!("{}: pattern: \"{p}\": not a regular expression: {why}", r.what),
+                        );
+                        None
+                    }
+                }
+            });
+            let replace = self.string(&r, "replace").map(|(s, _)| s).unwrap_or_default();
+            if let (Some(field), Some(pattern)) = (field, pattern) {
+                rules.push(crate::rewrite::Rule {
+                    field,
+                    pattern,
+                    replace,
+                });
+            }
+        }
+        let mut remove = Vec::new();
+        for (selector, line) in self.string_list(t, "remove").unwrap_or_default() {
+            match crate::rewrite::valid_selector(&selector) {
+                Ok(()) => remove.push(selector),
+                Err(why) => self.problem(line, format!("{}: remove: \"{selector}\": {why}", t.what)),
+            }
+        }
+        crate::rewrite::Rewrites { rules, remove }
+    }
+
+    /// A CSS selector under `key`, checked.
+    pub(super) fn selector(&mut self, t: &Tbl<'_>, key: &str) -> Option<String> {
+        let (selector, line) = self.string(t, key)?;
+        match crate::rewrite::valid_selector(&selector) {
+            Ok(()) => Some(selector),
+            Err(why) => {
+                self.problem(line, format!("{}: {key}: \"{selector}\": {why}", t.what));
+                None
+            }
+        }
+    }
+
     /// `[[hidden]]`: `story` (required, once each), `reason`, `at` (RFC 3339).
     pub(super) fn hidden(&mut self, root: &Tbl<'_>) -> Vec<HiddenStory> {
         let mut hidden = Vec::new();

@@ -100,7 +100,11 @@ pub(super) const SOURCE_KEYS: &[&str] = &[
     "scrape",
     "id",
     "full_text",
+    "full_text_selector",
+    "rewrite",
+    "remove",
 ];
+pub(super) const REWRITE_KEYS: &[&str] = &["field", "pattern", "replace"];
 pub(super) const SCRAPE_KEYS: &[&str] = &["item", "title", "link", "summary", "date", "image", "category"];
 
 /// Where each line starts, to turn byte offsets into line numbers in

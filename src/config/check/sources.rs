@@ -68,6 +68,8 @@ impl Checker {
                 })
                 .unwrap_or_default();
             let full_text = self.boolean(&t, "full_text").unwrap_or(false);
+            let rewrites = self.rewrites(&t);
+            let full_text_selector = self.selector(&t, "full_text_selector");
             if let (Some((name, _)), Some(location)) = (name, location) {
                 sources.push(Source {
                     name,
@@ -85,6 +87,8 @@ impl Checker {
                     scrape,
                     id_from,
                     full_text,
+                    rewrites,
+                    full_text_selector,
                 });
             }
         }
