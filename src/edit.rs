@@ -40,7 +40,8 @@ pub enum EditError {
     InFile(String, Box<EditError>),
     #[error("it lists more than {MAX_OPML_FEEDS} feeds: nothing was imported; import it in parts")]
     TooManyFeeds,
-    #[error("\"{0}\" is not hidden (`thau hide` lists what is)")]
+    /// (Nothing to unhide, unpin or unpick.)
+    #[error("\"{0}\" is not hidden, pinned or picked there (`thau hide`, `thau pin` list what is)")]
     NotHidden(String),
 }
 
@@ -105,39 +106,94 @@ pub fn hide_story(
     reason: Option<&str>,
     at: chrono::DateTime<chrono::Utc>,
 ) -> Result<String, EditError> {
+    let reason = reason.map(str::trim).filter(|r| !r.is_empty());
+    add_table(text, path, "hidden", &[("story", Some(story)), ("reason", reason)], at)
+}
+
+/// `text` without the `[[hidden]]` table of `story`, checked.
+pub fn unhide_story(text: &str, path: &Path, story: &str) -> Result<String, EditError> {
+    remove_tables(text, path, "hidden", story, None)
+}
+
+/// `text` with a `[[pinned]]` (or, with `pin` false, `[[picked]]`) table
+/// for `story` in `section` appended, checked.
+pub fn pin_story(
+    text: &str,
+    path: &Path,
+    pin: bool,
+    story: &str,
+    section: &str,
+    until: Option<&str>,
+    at: chrono::DateTime<chrono::Utc>,
+) -> Result<String, EditError> {
+    let key = if pin { "pinned" } else { "picked" };
+    let fields = [
+        ("story", Some(story)),
+        ("section", Some(section)),
+        ("until", until.filter(|_| pin)),
+    ];
+    add_table(text, path, key, &fields, at)
+}
+
+/// `text` without the `[[pinned]]` (or `[[picked]]`) tables of `story`
+/// (in `section`, or in any), checked.
+pub fn unpin_story(
+    text: &str,
+    path: &Path,
+    pin: bool,
+    story: &str,
+    section: Option<&str>,
+) -> Result<String, EditError> {
+    remove_tables(text, path, if pin { "pinned" } else { "picked" }, story, section)
+}
+
+/// `text` with a `[[key]]` table of `fields` (those given) and `at`.
+fn add_table(
+    text: &str,
+    path: &Path,
+    key: &str,
+    fields: &[(&str, Option<&str>)],
+    at: chrono::DateTime<chrono::Utc>,
+) -> Result<String, EditError> {
     let mut doc = parse(text, path)?;
-    if !doc.contains_key("hidden") {
-        doc.insert("hidden", Item::ArrayOfTables(ArrayOfTables::new()));
+    if !doc.contains_key(key) {
+        doc.insert(key, Item::ArrayOfTables(ArrayOfTables::new()));
     }
-    let array = doc["hidden"]
+    let array = doc[key]
         .as_array_of_tables_mut()
-        .ok_or_else(|| EditError::Toml(path.display().to_string(), "hidden is not an array of tables".into()))?;
+        .ok_or_else(|| EditError::Toml(path.display().to_string(), format!("{key} is not an array of tables")))?;
     let mut t = Table::new();
     t.decor_mut().set_prefix("\n");
-    t["story"] = value(story);
-    if let Some(reason) = reason.map(str::trim).filter(|r| !r.is_empty()) {
-        t["reason"] = value(reason);
+    for (name, v) in fields {
+        if let Some(v) = v {
+            t[*name] = value(*v);
+        }
     }
     t["at"] = value(at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
     array.push(t);
     checked(doc.to_string(), path)
 }
 
-/// `text` without the `[[hidden]]` table of `story`, checked.
-pub fn unhide_story(text: &str, path: &Path, story: &str) -> Result<String, EditError> {
+/// `text` without the `[[key]]` tables of `story` (in `section` when
+/// given); [`EditError::NotHidden`] when there is none.
+fn remove_tables(text: &str, path: &Path, key: &str, story: &str, section: Option<&str>) -> Result<String, EditError> {
     let mut doc = parse(text, path)?;
-    let not_hidden = || EditError::NotHidden(story.to_string());
+    let none = || EditError::NotHidden(story.to_string());
     let array = doc
-        .get_mut("hidden")
+        .get_mut(key)
         .and_then(Item::as_array_of_tables_mut)
-        .ok_or_else(not_hidden)?;
-    let at = array
-        .iter()
-        .position(|t| t.get("story").and_then(Item::as_str).map(str::trim) == Some(story))
-        .ok_or_else(not_hidden)?;
-    array.remove(at);
+        .ok_or_else(none)?;
+    let before = array.len();
+    array.retain(|t| {
+        let named = t.get("story").and_then(Item::as_str).map(str::trim) == Some(story);
+        let in_section = section.is_none_or(|s| t.get("section").and_then(Item::as_str) == Some(s));
+        !(named && in_section)
+    });
+    if array.len() == before {
+        return Err(none());
+    }
     if array.is_empty() {
-        doc.remove("hidden");
+        doc.remove(key);
     }
     checked(doc.to_string(), path)
 }

@@ -19,7 +19,7 @@
 //!   one ordered byte map: sled (embedded) or PostgreSQL (shared, with the
 //!   pollers' leases and change notifications).
 //! - [`route`]: pure: which sections an entry belongs to.
-//! - [`hidden`]: stories taken down by hand, matched against the store's keys.
+//! - [`desk`]: stories named by hand (hidden, pinned, picked), matched against the store's keys.
 //! - [`select`]: which entries each section (and the "all sections" feed) shows,
 //!   kept up to date from the store's changes.
 //! - [`archive`]: RFC 5005 archive pages, written once a section's stories leave its feed.
@@ -58,12 +58,12 @@ pub mod archive;
 pub mod cli;
 pub mod config;
 pub mod dates;
+pub mod desk;
 pub mod digest;
 pub mod edit;
 pub mod export;
 pub mod fetch;
 pub mod filter;
-pub mod hidden;
 pub mod legacy_ns;
 pub mod metrics;
 pub mod model;

@@ -93,6 +93,38 @@ enum Command {
         /// The story, as `thau hide` was given it (or as it lists it).
         story: String,
     },
+    /// Make a story lead a section: first in its feeds and on its page
+    /// (a [[pinned]] table); with --section front, the front page's lead.
+    /// Without STORY: list the pinned and picked stories.
+    Pin {
+        /// The story, as `thau hide` takes it.
+        story: Option<String>,
+        /// The section's slug, or "front".
+        #[arg(long)]
+        section: Option<String>,
+        /// Until then (2026-12-24 or 2026-12-24T18:00:00Z); for good otherwise.
+        #[arg(long)]
+        until: Option<String>,
+    },
+    /// Stop pinning a story (in --section, or everywhere).
+    Unpin {
+        story: String,
+        #[arg(long)]
+        section: Option<String>,
+    },
+    /// Put a story in a section by hand (a [[picked]] table): the only way
+    /// into a section with picks = true.
+    Pick {
+        story: String,
+        #[arg(long)]
+        section: String,
+    },
+    /// Take a picked story out of a section.
+    Unpick {
+        story: String,
+        #[arg(long)]
+        section: String,
+    },
     /// Fetch a source and print what thau reads of it (for a page, what its
     /// selectors extract), without storing anything.
     TestSource {
@@ -141,7 +173,11 @@ fn main() -> ExitCode {
     // panicked on the closed pipe. The daemon keeps it ignored.
     if matches!(
         cli.command,
-        Command::Sources { .. } | Command::Check | Command::TestSource { .. } | Command::Hide { story: None, .. }
+        Command::Sources { .. }
+            | Command::Check
+            | Command::TestSource { .. }
+            | Command::Hide { story: None, .. }
+            | Command::Pin { story: None, .. }
     ) {
         // SAFETY: at start, before any thread; restores the default action.
         unsafe {
@@ -200,6 +236,13 @@ fn main() -> ExitCode {
         Command::Remove { name } => cli::edits::remove(path, &name),
         Command::Hide { story, reason } => cli::edits::hide(&config, path, story.as_deref(), reason.as_deref()),
         Command::Unhide { story } => cli::edits::unhide(path, &story),
+        Command::Pin { story, section, until } => match story {
+            Some(story) => cli::edits::pin(&config, path, true, &story, section.as_deref(), until.as_deref()),
+            None => cli::edits::list_pins(&config),
+        },
+        Command::Unpin { story, section } => cli::edits::unpin(path, true, &story, section.as_deref()),
+        Command::Pick { story, section } => cli::edits::pin(&config, path, false, &story, Some(&section), None),
+        Command::Unpick { story, section } => cli::edits::unpin(path, false, &story, Some(&section)),
         Command::TestSource { name } => cli::inspect::test_source(&config, &name),
         Command::Sources { opml } => cli::inspect::sources(&config, opml),
     }

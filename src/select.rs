@@ -11,7 +11,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 
 use crate::config::Config;
-use crate::hidden::Hidden;
+use crate::desk::{Hidden, Named};
 use crate::model::{ArchivePage, Entry};
 use crate::route::{Membership, Router};
 use crate::store::{Change, IndexRow, Store, StoreError};
@@ -96,10 +96,25 @@ pub struct Selection {
     pub total: usize,
     /// Stories taken down by hand: members of nothing.
     pub hidden: Hidden,
+    /// Per section: the stories put in it by hand (its picks and pins),
+    /// and whether only they are (`picks = true`).
+    picked: Vec<Named>,
+    picks_only: Vec<bool>,
+    /// Stories leading a section or the front page.
+    pins: Vec<Pin>,
     /// Per section: where its archive ends (the newest archived story's
     /// place in the index), and how many of its members are newer.
     marks: Vec<Option<Rank>>,
     beyond: Vec<usize>,
+}
+
+/// A story that leads a section (`section` None: the front page).
+#[derive(Debug, Clone)]
+struct Pin {
+    section: Option<usize>,
+    story: Named,
+    until: Option<DateTime<Utc>>,
+    at: Option<DateTime<Utc>>,
 }
 
 impl Selection {
@@ -121,8 +136,34 @@ impl Selection {
             keep: config.server.max_page_size,
             per_source: BTreeMap::new(),
             total: 0,
-            hidden: Hidden::resolve(config, store)?,
+            hidden: Hidden::hidden(config, store)?,
+            picked: Vec::new(),
+            picks_only: config.sections.iter().map(|s| s.picks).collect(),
+            pins: Vec::new(),
         };
+        let slug = |slug: &str| config.sections.iter().position(|s| s.slug == slug);
+        for (i, section) in config.sections.iter().enumerate() {
+            let picks = config
+                .picked
+                .iter()
+                .filter(|p| p.section == section.slug)
+                .map(|p| (p.story.as_str(), p.at));
+            let pins = config
+                .pinned
+                .iter()
+                .filter(|p| p.section == section.slug)
+                .map(|p| (p.story.as_str(), p.at));
+            selection.picked.push(Named::resolve(picks.chain(pins), store)?);
+            debug_assert_eq!(selection.picked.len(), i + 1);
+        }
+        for pin in &config.pinned {
+            selection.pins.push(Pin {
+                section: slug(&pin.section),
+                story: Named::resolve([(pin.story.as_str(), pin.at)], store)?,
+                until: pin.until,
+                at: pin.at,
+            });
+        }
         for row in store.recent() {
             let row = row?;
             selection.count(&row.routing.sources, 1);
@@ -131,12 +172,11 @@ impl Selection {
                 selection.hidden.add_key(&row.key);
                 continue;
             }
+            selection.found_pins(&row.key, None);
             let mut entry: Option<Arc<Entry>> = None;
             let mut anywhere = false;
             for i in 0..selection.picks.len() {
-                let member = selection
-                    .router
-                    .classify(i, &row.routing, || load(store, &row.key, &mut entry))?;
+                let member = selection.classify(i, &row, || load(store, &row.key, &mut entry))?;
                 if member == Membership::Filtered {
                     selection.picks[i].filtered += 1;
                 }
@@ -198,9 +238,7 @@ impl Selection {
                 }
                 let mut anywhere = false;
                 for i in 0..n {
-                    let member = self
-                        .router
-                        .classify(i, &row.routing, || Ok::<_, StoreError>(old.clone()))?;
+                    let member = self.classify(i, row, || Ok::<_, StoreError>(old.clone()))?;
                     if member == Membership::Filtered {
                         self.picks[i].filtered = self.picks[i].filtered.saturating_sub(1);
                     }
@@ -223,11 +261,10 @@ impl Selection {
                     self.hidden.add_key(&row.key);
                     continue;
                 }
+                self.found_pins(&row.key, Some(entry));
                 let mut anywhere = false;
                 for i in 0..n {
-                    let member = self
-                        .router
-                        .classify(i, &row.routing, || Ok::<_, StoreError>(Some(entry.clone())))?;
+                    let member = self.classify(i, row, || Ok::<_, StoreError>(Some(entry.clone())))?;
                     if member == Membership::Filtered {
                         self.picks[i].filtered += 1;
                     }
@@ -273,15 +310,11 @@ impl Selection {
             }
             let mut entry = None;
             let member = if i < n {
-                self.router
-                    .member(i, &row.routing, || load(store, &row.key, &mut entry))?
+                self.member(i, &row, || load(store, &row.key, &mut entry))?
             } else {
                 let mut any = false;
                 for j in 0..n {
-                    if self
-                        .router
-                        .member(j, &row.routing, || load(store, &row.key, &mut entry))?
-                    {
+                    if self.member(j, &row, || load(store, &row.key, &mut entry))? {
                         any = true;
                         break;
                     }
@@ -331,10 +364,7 @@ impl Selection {
             return Ok(None);
         }
         let mut entry = None;
-        if self
-            .router
-            .member(i, &row.routing, || load(store, &row.key, &mut entry))?
-        {
+        if self.member(i, row, || load(store, &row.key, &mut entry))? {
             return load(store, &row.key, &mut entry);
         }
         Ok(None)
@@ -362,9 +392,7 @@ impl Selection {
                 continue;
             }
             let mut entry = None;
-            if self
-                .router
-                .member(i, &row.routing, || load(store, &row.key, &mut entry))?
+            if self.member(i, &row, || load(store, &row.key, &mut entry))?
                 && let Some(e) = load(store, &row.key, &mut entry)?
             {
                 members.push(e);
@@ -372,6 +400,85 @@ impl Selection {
         }
         members.sort_by(|a, b| crate::publish::newest_first(a, b));
         Ok(members)
+    }
+
+    /// Whether `row` is in section `i`: put there by hand, else (unless
+    /// the section takes only its picks) by its routing rules.
+    fn classify<E>(
+        &self,
+        i: usize,
+        row: &IndexRow,
+        entry: impl FnOnce() -> Result<Option<Arc<Entry>>, E>,
+    ) -> Result<Membership, E> {
+        if self.picked[i].covers(&row.key) {
+            return Ok(Membership::In);
+        }
+        if self.picks_only[i] {
+            return Ok(Membership::Out);
+        }
+        self.router.classify(i, &row.routing, entry)
+    }
+
+    fn member<E>(
+        &self,
+        i: usize,
+        row: &IndexRow,
+        entry: impl FnOnce() -> Result<Option<Arc<Entry>>, E>,
+    ) -> Result<bool, E> {
+        Ok(self.classify(i, row, entry)? == Membership::In)
+    }
+
+    /// Records `key` as the story of the pins and picks that name it (an
+    /// `entry` that arrives: also by its link or guid).
+    fn found_pins(&mut self, key: &str, entry: Option<&Arc<Entry>>) {
+        let named = |n: &Named| match entry {
+            Some(e) => n.covers_entry(e),
+            None => n.covers(key),
+        };
+        for pin in &mut self.pins {
+            if !pin.story.is_empty() && named(&pin.story) {
+                pin.story.add_key(key);
+            }
+        }
+        for picked in &mut self.picked {
+            if !picked.is_empty() && entry.is_some() && named(picked) {
+                picked.add_key(key);
+            }
+        }
+    }
+
+    /// The stories pinned to lead section `i` now (`None`: the front
+    /// page), latest pin first, as stored; hidden ones aside.
+    pub fn pinned(&self, store: &Store, i: Option<usize>, now: DateTime<Utc>) -> Result<Vec<Arc<Entry>>, StoreError> {
+        let mut pins: Vec<&Pin> = self
+            .pins
+            .iter()
+            .filter(|p| p.section == i && p.until.is_none_or(|u| now < u))
+            .collect();
+        pins.sort_by_key(|p| std::cmp::Reverse(p.at));
+        let mut entries = Vec::new();
+        for pin in pins {
+            for key in pin.story.found() {
+                if self.hidden.covers(key) {
+                    continue;
+                }
+                if let Some(e) = store.entry(key)? {
+                    entries.push(Arc::new(e));
+                    break;
+                }
+            }
+        }
+        Ok(entries)
+    }
+
+    /// Whether section `i` has pins (rendered at each pass: one may have ended).
+    pub fn has_pins(&self, i: usize) -> bool {
+        self.pins.iter().any(|p| p.section == Some(i))
+    }
+
+    /// When the next pin ends (the site is rendered again then).
+    pub fn next_unpin(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        self.pins.iter().filter_map(|p| p.until).filter(|u| *u > now).min()
     }
 
     fn count(&mut self, sources: &[String], delta: isize) {

@@ -15,7 +15,7 @@ use chrono::{DateTime, SubsecRound, Utc};
 use sha2::{Digest, Sha256};
 
 use crate::config::{Config, Section};
-use crate::hidden::Hidden;
+use crate::desk::Hidden;
 use crate::model::Entry;
 use crate::normalize::hex;
 use crate::publish::{self, FeedKind, Format, SectionFeed, SectionSummary};
@@ -186,6 +186,8 @@ pub struct Site {
     archive_pages: Rendered<(String, u32, Format)>,
     /// Stories taken down by hand: left out of archive pages too.
     pub hidden: Arc<Hidden>,
+    /// The story pinned to lead the front page.
+    pub front_pin: Option<Arc<Entry>>,
 }
 
 impl Site {
@@ -252,6 +254,16 @@ impl Site {
         }
         let page = store.archive_page::<crate::model::ArchivePage>(slug, n)?;
         Ok(page.is_some_and(|p| p.keys.iter().any(|k| self.hidden.covers(k))))
+    }
+
+    /// The front page's lead story when one is pinned there and shown in a
+    /// section: it, and the first section that shows it.
+    pub fn front_lead(&self) -> Option<(Arc<Entry>, &Section)> {
+        let pinned = self.front_pin.as_ref()?;
+        self.sections
+            .iter()
+            .find(|s| s.entries.iter().any(|e| e.key == pinned.key))
+            .map(|s| (pinned.clone(), &s.section))
     }
 
     /// A story shown on the site (on any section's kept page), by its
@@ -362,7 +374,16 @@ impl Site {
             let section = &config.sections[i];
             let old = previous.and_then(|p| p.section(&section.slug));
             let pick = &selection.picks[i];
-            rendered[i] = Some(marks.section(config, section, pick, base_url, false, old.filter(|_| clean(i)))?);
+            let pinned = selection.pinned(store, Some(i), now)?;
+            rendered[i] = Some(marks.section(
+                config,
+                section,
+                pick,
+                &pinned,
+                base_url,
+                false,
+                old.filter(|_| clean(i)),
+            )?);
             if clean(i) {
                 continue;
             }
@@ -390,6 +411,7 @@ impl Site {
                     pictures: Default::default(),
                     archive_pages: Default::default(),
                     hidden: hidden.clone(),
+                    front_pin: previous.front_pin.clone(),
                 });
             }
         }
@@ -401,6 +423,7 @@ impl Site {
             config,
             &all_section,
             &selection.all,
+            &[],
             base_url,
             true,
             old.filter(|_| clean),
@@ -425,6 +448,7 @@ impl Site {
             pictures: Default::default(),
             archive_pages: Default::default(),
             hidden,
+            front_pin: selection.pinned(store, None, now)?.into_iter().next(),
         })
     }
 
@@ -448,6 +472,7 @@ impl Site {
             pictures: Default::default(),
             archive_pages: Default::default(),
             hidden: Default::default(),
+            front_pin: None,
         }
     }
 
@@ -581,17 +606,20 @@ pub fn all_sections(config: &Config) -> Section {
         retention: Default::default(),
         digest: None,
         filter: Default::default(),
+        picks: false,
     }
 }
 
 impl Marks<'_> {
     /// Renders a section (or, with `all`, the "all sections" feed), or
     /// takes `unchanged` as it is.
+    #[allow(clippy::too_many_arguments)]
     fn section(
         &mut self,
         config: &Config,
         section: &Section,
         pick: &crate::select::Pick,
+        pinned: &[Arc<Entry>],
         base_url: &str,
         all: bool,
         unchanged: Option<&SiteSection>,
@@ -605,10 +633,15 @@ impl Marks<'_> {
                 ..old.clone()
             });
         }
-        let entries = match section.max_per_source {
+        let mut entries = match section.max_per_source {
             Some(n) => at_most_per_source(pick.entries(), n),
             None => pick.entries(),
         };
+        // Pinned stories lead, latest pin first.
+        if !pinned.is_empty() {
+            entries.retain(|e| !pinned.iter().any(|p| p.key == e.key));
+            entries.splice(0..0, pinned.iter().cloned());
+        }
         let page = &entries[..entries.len().min(page_size)];
         let archives = if all {
             0

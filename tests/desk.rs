@@ -208,7 +208,10 @@ fn a_story_taken_down_leaves_every_feed_page_archive_digest_and_export_and_stays
     });
     // The status page says what is hidden, and why.
     let status = get(&serve.url("/status")).text();
-    assert!(status.contains("Hidden stories"), "{status}");
+    assert!(
+        status.contains("Stories handled by hand") && status.contains(">hidden<"),
+        "{status}"
+    );
     assert!(
         status.contains("Demande de retrait (avocat)") && status.contains("Erreur de date"),
         "{status}"
@@ -525,4 +528,147 @@ fn full_text_selector_picks_the_article_element() {
         said.contains("feeds.toml:5:") && said.contains("full_text_selector"),
         "{said}"
     );
+}
+
+/// The first story title of a feed (RSS) or page.
+fn first_title(doc: &str) -> String {
+    let at = doc.find("<item>").or_else(|| doc.find("<article>")).expect("a story");
+    let rest = &doc[at..];
+    let start = rest.find("<title>").map(|i| i + 7).unwrap_or_else(|| {
+        let a = rest.find("<a href=").unwrap();
+        a + rest[a..].find('>').unwrap() + 1
+    });
+    let end = start + rest[start..].find('<').unwrap();
+    rest[start..end].to_string()
+}
+
+/// `thau pin` makes a story lead its section (first in its feeds and on
+/// its page) or the front page, until a date; `thau pick` puts a story in
+/// a section filled only by hand (`picks = true`); the admin API does the
+/// same; the status page lists them.
+#[test]
+fn pinned_stories_lead_and_picked_stories_fill_a_section_by_hand() {
+    let origin = Origin::start();
+    origin.route("/courrier.xml", Route::feed(rss(12), "application/rss+xml"));
+    let site = Site::new(&format!(
+        r#"[server]
+listen = "127.0.0.1:0"
+base_url = "http://news.example"
+admin_token = "{TOKEN}"
+
+[[sections]]
+slug = "sete"
+title = "Sète"
+
+[[sections]]
+slug = "une"
+title = "À la une"
+picks = true
+
+[[sources]]
+name = "courrier"
+url = "{}"
+sections = ["sete"]
+"#,
+        origin.url("/courrier.xml")
+    ));
+    assert_eq!(site.thau(&["poll"]).code(), 0);
+    let serve = site.serve();
+    let feed = || get(&serve.url("/sections/sete/rss.xml")).text();
+    assert_eq!(first_title(&feed()), "Article 0");
+    // A section filled by hand is empty until the desk picks.
+    assert_eq!(
+        get(&serve.url("/sections/une/rss.xml"))
+            .text()
+            .matches("<item>")
+            .count(),
+        0
+    );
+
+    let run = site.thau(&["pin", "https://courrier.example/7", "--section", "sete"]);
+    assert_eq!(run.code(), 0, "{}", run.stderr());
+    wait_for("Article 7 to lead Sète", || first_title(&feed()) == "Article 7");
+    let titles: Vec<String> = feed()
+        .split("<item>")
+        .skip(1)
+        .map(|i| first_title(&format!("<item>{i}")))
+        .collect();
+    assert_eq!(
+        titles[..4],
+        ["Article 7", "Article 0", "Article 1", "Article 2"],
+        "the others in order"
+    );
+    assert_eq!(titles.iter().filter(|t| *t == "Article 7").count(), 1, "once");
+    assert_eq!(first_title(&get(&serve.url("/sections/sete/")).text()), "Article 7");
+    let json: serde_json::Value = serde_json::from_slice(&get(&serve.url("/sections/sete/feed.json")).body).unwrap();
+    assert_eq!(json["items"][0]["title"], "Article 7");
+
+    // Pinned on the front page: its lead story, by its page's address.
+    let page = get(&serve.url("/sections/sete/")).text();
+    let nine = story_address(&page, "Article 9");
+    assert_eq!(site.thau(&["pin", &nine, "--section", "front"]).code(), 0);
+    wait_for("Article 9 to lead the front page", || {
+        let front = get(&serve.url("/")).text();
+        front
+            .split("<article class=\"lead\">")
+            .nth(1)
+            .is_some_and(|lead| lead[..lead.find("</article>").unwrap()].contains("Article 9"))
+    });
+
+    // Picked into a section filled by hand, through the admin API.
+    let api = serve.url(&format!("/api/stories/{}/pick", "https%3A%2F%2Fcourrier.example%2F5"));
+    let auth = format!("Bearer {TOKEN}");
+    let body = r#"{"section": "une"}"#;
+    let len = body.len().to_string();
+    let r = support::http_with_body(
+        "POST",
+        &api,
+        &[
+            ("Authorization", &auth),
+            ("Content-Type", "application/json"),
+            ("Content-Length", &len),
+        ],
+        body.as_bytes(),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    wait_for("Article 5 in À la une", || {
+        get(&serve.url("/sections/une/rss.xml"))
+            .text()
+            .matches("<item>")
+            .count()
+            == 1
+    });
+    assert_eq!(
+        first_title(&get(&serve.url("/sections/une/rss.xml")).text()),
+        "Article 5"
+    );
+    // An unknown section is refused, with a suggestion.
+    let run = site.thau(&["pick", "https://courrier.example/4", "--section", "setee"]);
+    assert_eq!(run.code(), 2);
+    assert!(run.stderr().contains("did you mean \"sete\""), "{}", run.stderr());
+
+    let listed = site.thau(&["pin"]).stdout();
+    assert!(listed.contains("pinned\tsete\thttps://courrier.example/7"), "{listed}");
+    assert!(listed.contains("picked\tune\thttps://courrier.example/5"), "{listed}");
+    let status = get(&serve.url("/status")).text();
+    assert!(
+        status.contains("leads Sète") && status.contains("put in À la une"),
+        "{status}"
+    );
+
+    // A pin with an end: it ends on its own.
+    assert_eq!(site.thau(&["unpin", "https://courrier.example/7"]).code(), 0);
+    wait_for("the pin to go", || first_title(&feed()) == "Article 0");
+    let until = (Utc::now() + Duration::seconds(3)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let run = site.thau(&[
+        "pin",
+        "https://courrier.example/3",
+        "--section",
+        "sete",
+        "--until",
+        &until,
+    ]);
+    assert_eq!(run.code(), 0, "{}", run.stderr());
+    wait_for("Article 3 to lead", || first_title(&feed()) == "Article 3");
+    wait_for("the pin to end", || first_title(&feed()) == "Article 0");
 }

@@ -137,7 +137,9 @@ impl Pass {
         };
         let dirty = dirty.map(|mut d| {
             for (i, d) in d.iter_mut().enumerate() {
-                *d |= frozen.get(i).is_some_and(|f| *f) || archived.sections.get(i).is_some_and(|a| *a);
+                *d |= frozen.get(i).is_some_and(|f| *f)
+                    || archived.sections.get(i).is_some_and(|a| *a)
+                    || (i < selection.picks.len() && selection.has_pins(i));
             }
             d
         });
@@ -251,9 +253,15 @@ async fn wait_for_next(
     changed: &Notify,
     stop: &mut watch::Receiver<bool>,
 ) -> bool {
-    // A digest is due when its period ends, poll or no poll.
-    let digest_due = crate::digest::next_due(&state.config.load(), Utc::now())
-        .and_then(|t| (t - Utc::now()).to_std().ok())
+    // A digest is due when its period ends, poll or no poll; a pin ends
+    // when it ends.
+    let now = Utc::now();
+    let unpin = current.as_ref().and_then(|(_, _, selection)| selection.next_unpin(now));
+    let digest_due = crate::digest::next_due(&state.config.load(), now)
+        .into_iter()
+        .chain(unpin)
+        .min()
+        .and_then(|t| (t - now).to_std().ok())
         .map(|wait| wait + Duration::from_secs(1));
     if current.is_none() || current.as_ref().is_some_and(|(_, g, _)| *g != state.store.generation()) {
         return tokio::select! {

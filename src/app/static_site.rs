@@ -79,7 +79,7 @@ pub(super) fn write_site(site: &Site, store: &Store, config: &Config, out: &Path
                 &site.base_url,
                 &site.summaries(),
                 &sources,
-                &config.hidden,
+                config,
                 None,
                 None,
             )
@@ -127,7 +127,9 @@ pub(super) fn site_pages(site: &Site, config: &Config) -> Vec<(PathBuf, Vec<u8>)
         }
     }
     let fronts: Vec<_> = site.sections.iter().map(|s| listing(s, site.page_size)).collect();
-    let mut out = vec![(PathBuf::from("index.html"), pages.front(&fronts))];
+    let lead = site.front_lead();
+    let lead = lead.as_ref().map(|(e, s)| (e.as_ref(), *s));
+    let mut out = vec![(PathBuf::from("index.html"), pages.front_with_lead(&fronts, lead))];
     let mut stories = std::collections::BTreeSet::new();
     for s in &site.sections {
         let listing = listing(s, site.page_size);

@@ -1,4 +1,5 @@
-//! `thau add`, `import`, `remove`, `hide` and `unhide`: feeds.toml edited (comments kept,
+//! `thau add`, `import`, `remove`, `hide`, `unhide`, `pin`, `unpin`,
+//! `pick` and `unpick`: feeds.toml edited (comments kept,
 //! checked, atomic) under its edit lock, credentials never echoed.
 
 use std::io::IsTerminal;
@@ -253,7 +254,7 @@ pub fn hide(config: &Config, path: &Path, story: Option<&str>, reason: Option<&s
         }
         return ExitCode::SUCCESS;
     };
-    let story = crate::hidden::story_name(story);
+    let story = crate::desk::story_name(story);
     if story.is_empty() {
         eprintln!("thau: hide what? Give a story page's address, its id or its link");
         return ExitCode::from(UNUSABLE);
@@ -284,7 +285,7 @@ pub fn hide(config: &Config, path: &Path, story: Option<&str>, reason: Option<&s
 
 /// `thau unhide STORY`: shows a hidden story again.
 pub fn unhide(path: &Path, story: &str) -> ExitCode {
-    let story = crate::hidden::story_name(story);
+    let story = crate::desk::story_name(story);
     match edited(path, |text, _| crate::edit::unhide_story(text, path, &story)) {
         Ok(()) => {
             println!("\"{story}\" is shown again ({})", path.display());
@@ -292,4 +293,97 @@ pub fn unhide(path: &Path, story: &str) -> ExitCode {
         }
         Err(code) => code,
     }
+}
+
+/// `thau pin STORY --section S [--until DATE]` (`pin`), `thau pick STORY
+/// --section S`.
+pub fn pin(
+    config: &Config,
+    path: &Path,
+    pin: bool,
+    story: &str,
+    section: Option<&str>,
+    until: Option<&str>,
+) -> ExitCode {
+    let verb = if pin { "pin" } else { "pick" };
+    let Some(section) = section else {
+        eprintln!("thau: {verb} in which section? Give --section SLUG (or --section front)");
+        return ExitCode::from(UNUSABLE);
+    };
+    let story = crate::desk::story_name(story);
+    let known = config.sections.iter().any(|s| s.slug == section) || (pin && section == crate::config::FRONT);
+    if !known {
+        let slugs = config.sections.iter().map(|s| s.slug.as_str());
+        eprintln!(
+            "thau: no section \"{section}\"{}",
+            crate::config::did_you_mean(section, slugs)
+        );
+        return ExitCode::from(UNUSABLE);
+    }
+    let mut already = false;
+    let edited = edited(path, |text, now| {
+        let same = |s: &str, sec: &str| s == story && sec == section;
+        already = match pin {
+            true => now.pinned.iter().any(|p| same(&p.story, &p.section)),
+            false => now.picked.iter().any(|p| same(&p.story, &p.section)),
+        };
+        if already {
+            return Ok(text.to_string());
+        }
+        crate::edit::pin_story(text, path, pin, &story, section, until, chrono::Utc::now())
+    });
+    match edited {
+        Ok(()) if already => {
+            println!(
+                "\"{story}\" is already {} in {section}",
+                if pin { "pinned" } else { "picked" }
+            );
+            ExitCode::SUCCESS
+        }
+        Ok(()) => {
+            let what = match pin {
+                true => format!("leads {section}"),
+                false => format!("is in {section}"),
+            };
+            println!(
+                "\"{story}\" {what} ({}): a running thau serve shows it within seconds",
+                path.display()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(code) => code,
+    }
+}
+
+/// `thau unpin STORY [--section S]`, `thau unpick STORY --section S`.
+pub fn unpin(path: &Path, pin: bool, story: &str, section: Option<&str>) -> ExitCode {
+    let story = crate::desk::story_name(story);
+    match edited(path, |text, _| {
+        crate::edit::unpin_story(text, path, pin, &story, section)
+    }) {
+        Ok(()) => {
+            let verb = if pin { "unpinned" } else { "unpicked" };
+            println!("\"{story}\" {verb} ({})", path.display());
+            ExitCode::SUCCESS
+        }
+        Err(code) => code,
+    }
+}
+
+/// `thau pin` alone: the pinned and picked stories.
+pub fn list_pins(config: &Config) -> ExitCode {
+    let date = |d: Option<chrono::DateTime<chrono::Utc>>| {
+        d.map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+            .unwrap_or_else(|| "-".into())
+    };
+    if config.pinned.is_empty() && config.picked.is_empty() {
+        println!("no story is pinned or picked");
+    }
+    for p in &config.pinned {
+        println!("pinned\t{}\t{}\tuntil {}", p.section, p.story, date(p.until));
+    }
+    for p in &config.picked {
+        println!("picked\t{}\t{}", p.section, p.story);
+    }
+    ExitCode::SUCCESS
 }

@@ -21,7 +21,7 @@ mod check;
 mod values;
 
 use check::{Checker, Lines};
-use values::did_you_mean;
+pub use values::did_you_mean;
 pub use values::{parse_duration, parse_size, parse_timezone};
 
 /// A validated configuration. Paths are absolute or relative to the current
@@ -46,6 +46,10 @@ pub struct Config {
     pub sources: Vec<Source>,
     /// Stories taken down by hand (`[[hidden]]`, `thau hide`).
     pub hidden: Vec<HiddenStory>,
+    /// Stories leading a section, or the front page (`[[pinned]]`, `thau pin`).
+    pub pinned: Vec<PinnedStory>,
+    /// Stories put in a section by hand (`[[picked]]`, `thau pick`).
+    pub picked: Vec<PickedStory>,
     /// Position of each source in `sources`, by name.
     by_name: HashMap<String, usize>,
 }
@@ -59,6 +63,30 @@ pub struct HiddenStory {
     pub story: String,
     pub reason: Option<String>,
     /// When it was hidden (`thau hide` says).
+    pub at: Option<DateTime<Utc>>,
+}
+
+/// A story that leads a section (first in its feeds and on its page), or
+/// the front page (`section = "front"`), until `until`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PinnedStory {
+    /// As [`HiddenStory::story`].
+    pub story: String,
+    /// A section's slug, or [`FRONT`].
+    pub section: String,
+    pub until: Option<DateTime<Utc>>,
+    pub at: Option<DateTime<Utc>>,
+}
+
+/// What `thau pin --section` calls the front page.
+pub const FRONT: &str = "front";
+
+/// A story put in a section by hand, whatever its routing (the only way
+/// in to a section with `picks = true`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PickedStory {
+    pub story: String,
+    pub section: String,
     pub at: Option<DateTime<Utc>>,
 }
 
@@ -423,6 +451,9 @@ pub struct Section {
     pub digest: Option<DigestSchedule>,
     /// What it does not show (`include`/`exclude`).
     pub filter: crate::filter::Filter,
+    /// Filled only by hand (`picks = true`): only its `[[picked]]` and
+    /// `[[pinned]]` stories.
+    pub picks: bool,
 }
 
 /// A section's digest: one entry per period, once the period has ended.

@@ -18,7 +18,7 @@ pub(super) fn mask_userinfo(url: &str) -> String {
 }
 
 /// `" (did you mean \"x\"?)"` when a known word is close to `word`.
-pub(super) fn did_you_mean<'k>(word: &str, known: impl Iterator<Item = &'k str>) -> String {
+pub fn did_you_mean<'k>(word: &str, known: impl Iterator<Item = &'k str>) -> String {
     known
         .map(|k| (edit_distance(word, k), k))
         .filter(|(d, k)| *d <= 2.max(k.len() / 4) && *d < word.len().max(1))

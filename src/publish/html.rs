@@ -50,7 +50,7 @@ pub fn index_html(
     base_url: &str,
     sections: &[SectionSummary],
     sources: &[SourceStatus],
-    hidden: &[crate::config::HiddenStory],
+    desk: &crate::config::Config,
     config_error: Option<&str>,
     store_error: Option<&str>,
 ) -> Vec<u8> {
@@ -127,7 +127,7 @@ pub fn index_html(
         esc(&format!("{base_url}/sections.opml"))
     );
     sections_table(&mut h, l, base_url, sections);
-    hidden_table(&mut h, l, hidden, &date);
+    desk_table(&mut h, l, desk, &date);
     let _ = writeln!(h, "<h2>{}</h2>\n<table>", l.sources);
     h.push_str("<tr>");
     for column in l.source_columns {
@@ -251,30 +251,50 @@ fn sections_table(h: &mut String, l: &Labels, base_url: &str, sections: &[Sectio
     h.push_str("</table>\n");
 }
 
-/// The stories taken down by hand (`thau hide`), when there are any.
-fn hidden_table(
-    h: &mut String,
-    l: &Labels,
-    hidden: &[crate::config::HiddenStory],
-    date: &dyn Fn(DateTime<Utc>) -> String,
-) {
-    if hidden.is_empty() {
+/// The stories the desk handled by hand (`thau hide`, `pin`, `pick`),
+/// when there are any: what was done, when, and why.
+fn desk_table(h: &mut String, l: &Labels, desk: &crate::config::Config, date: &dyn Fn(DateTime<Utc>) -> String) {
+    let mut rows: Vec<(&str, String, Option<DateTime<Utc>>, &str)> = Vec::new();
+    for s in &desk.hidden {
+        rows.push((
+            &s.story,
+            l.hidden_action.to_string(),
+            s.at,
+            s.reason.as_deref().unwrap_or(""),
+        ));
+    }
+    let title = |slug: &str| match desk.sections.iter().find(|s| s.slug == slug) {
+        Some(s) => s.title.clone(),
+        None => l.front.to_string(),
+    };
+    for s in &desk.pinned {
+        let mut action = (l.pinned_action)(&title(&s.section));
+        if let Some(until) = s.until {
+            action = format!("{action} {} {}", l.until, date(until));
+        }
+        rows.push((&s.story, action, s.at, ""));
+    }
+    for s in &desk.picked {
+        rows.push((&s.story, (l.picked_action)(&title(&s.section)), s.at, ""));
+    }
+    if rows.is_empty() {
         return;
     }
-    let [c_story, c_at, c_reason] = l.hidden_columns;
-    let [c_at_label, c_reason_label] = [c_at, c_reason].map(|c| format!("{c}{}", l.colon));
+    let [c_story, c_action, c_at, c_reason] = l.hidden_columns;
+    let [c_action_label, c_at_label, c_reason_label] = [c_action, c_at, c_reason].map(|c| format!("{c}{}", l.colon));
     let _ = writeln!(
         h,
-        "<h2>{}</h2>\n<table>\n<tr><th scope=\"col\">{c_story}</th><th scope=\"col\">{c_at}</th><th scope=\"col\">{c_reason}</th></tr>",
+        "<h2>{}</h2>\n<table>\n<tr><th scope=\"col\">{c_story}</th><th scope=\"col\">{c_action}</th><th scope=\"col\">{c_at}</th><th scope=\"col\">{c_reason}</th></tr>",
         l.hidden
     );
-    for story in hidden {
+    for (story, action, at, reason) in rows {
         let _ = writeln!(
             h,
-            "<tr><td><code>{}</code></td><td data-label=\"{c_at_label}\">{}</td><td data-label=\"{c_reason_label}\">{}</td></tr>",
-            esc(&story.story),
-            story.at.map(date).unwrap_or_default(),
-            esc(story.reason.as_deref().unwrap_or(""))
+            "<tr><td><code>{}</code></td><td data-label=\"{c_action_label}\">{}</td><td data-label=\"{c_at_label}\">{}</td><td data-label=\"{c_reason_label}\">{}</td></tr>",
+            esc(story),
+            esc(&action),
+            at.map(date).unwrap_or_default(),
+            esc(reason)
         );
     }
     h.push_str("</table>\n");
@@ -308,7 +328,12 @@ struct Labels {
     sources: &'static str,
     section_columns: [&'static str; 3],
     hidden: &'static str,
-    hidden_columns: [&'static str; 3],
+    hidden_columns: [&'static str; 4],
+    hidden_action: &'static str,
+    pinned_action: fn(&str) -> String,
+    picked_action: fn(&str) -> String,
+    until: &'static str,
+    front: &'static str,
     source_columns: [&'static str; 6],
     never: &'static str,
     not_polled: &'static str,
@@ -337,8 +362,13 @@ const EN: Labels = Labels {
     sections: "Sections",
     sources: "Sources",
     section_columns: ["Section", "Entries", "Feeds"],
-    hidden: "Hidden stories",
-    hidden_columns: ["Story", "Hidden on", "Reason"],
+    hidden: "Stories handled by hand",
+    hidden_columns: ["Story", "Done", "On", "Reason"],
+    hidden_action: "hidden",
+    pinned_action: |s| format!("leads {s}"),
+    picked_action: |s| format!("put in {s}"),
+    until: "until",
+    front: "the front page",
     source_columns: ["Source", "Entries", "Last poll", "Outcome", "Next poll", "Details"],
     never: "never",
     not_polled: "not polled yet",
@@ -367,8 +397,13 @@ const FR: Labels = Labels {
     sections: "Rubriques",
     sources: "Sources",
     section_columns: ["Rubrique", "Articles", "Fils"],
-    hidden: "Articles retirés",
-    hidden_columns: ["Article", "Retiré le", "Motif"],
+    hidden: "Articles traités à la main",
+    hidden_columns: ["Article", "Action", "Le", "Motif"],
+    hidden_action: "retiré",
+    pinned_action: |s| format!("en tête de {s}"),
+    picked_action: |s| format!("ajouté à {s}"),
+    until: "jusqu'au",
+    front: "la une",
     source_columns: [
         "Source",
         "Articles",

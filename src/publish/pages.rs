@@ -64,6 +64,12 @@ pub fn story_url(base_url: &str, entry: &Entry) -> String {
 /// The pages: the front page, a section's, a story's, and not found.
 impl Pages<'_> {
     pub fn front(&self, listings: &[Listing<'_>]) -> Vec<u8> {
+        self.front_with_lead(listings, None)
+    }
+
+    /// The front page, led by `lead` (a story pinned there, with a section
+    /// that shows it) rather than the one thau would pick.
+    pub fn front_with_lead(&self, listings: &[Listing<'_>], lead: Option<(&Entry, &Section)>) -> Vec<u8> {
         let l = self.labels();
         let mut h = self.head(&self.site.title, &self.all_feeds(), None);
         let _ = writeln!(
@@ -80,7 +86,7 @@ impl Pages<'_> {
         // The lead story: the newest with a picture among the sections'
         // latest (else the newest), large, with its section and its intro.
         let mut shown: std::collections::HashSet<String> = std::collections::HashSet::new();
-        if let Some((lead, section)) = lead_story(listings) {
+        if let Some((lead, section)) = lead.or_else(|| lead_story(listings)) {
             self.lead(&mut h, lead, section);
             shown.insert(lead.key.clone());
         }

@@ -133,7 +133,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/metrics", get(metrics))
         .route("/api/sources", get(api_sources))
         .route("/api/sources/{name}/poll", post(admin_poll))
-        .route("/api/stories/{story}/{verb}", post(status::admin_hide))
+        .route("/api/stories/{story}/{verb}", post(status::admin_story))
         .route("/websub", post(websub))
         .route("/websub/callback/{source}", get(websub_verify).post(websub_push))
         .route(

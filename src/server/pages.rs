@@ -49,7 +49,9 @@ pub(super) async fn front_page(State(state): State<Arc<AppState>>) -> Response {
             entries: &s.entries[..s.entries.len().min(site.page_size)],
         })
         .collect();
-    page(StatusCode::OK, pages(&config, &site).front(&listings))
+    let lead = site.front_lead();
+    let lead = lead.as_ref().map(|(e, s)| (e.as_ref(), *s));
+    page(StatusCode::OK, pages(&config, &site).front_with_lead(&listings, lead))
 }
 
 /// `/sections/{slug}/`: the section's stories (a feed page's worth).

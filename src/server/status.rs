@@ -47,7 +47,7 @@ pub(super) fn index_page(state: &AppState) -> Response {
         &site.base_url,
         &site.summaries(),
         &sources,
-        &config.hidden,
+        &config,
         error.as_deref(),
         store.error.as_deref(),
     );
@@ -243,11 +243,13 @@ fn admin_refused(config: &Config, headers: &HeaderMap) -> Option<Response> {
     Some(r)
 }
 
-/// `POST /api/stories/{story}/hide` (an optional JSON body `{"reason":
-/// "…"}`) and `POST /api/stories/{story}/unhide`, behind the admin token:
-/// as `thau hide` and `thau unhide`, editing feeds.toml (which the daemon
-/// reloads within a second). `{story}` as `thau hide` takes it, percent-encoded.
-pub(super) async fn admin_hide(
+/// `POST /api/stories/{story}/{verb}`, behind the admin token: `hide`
+/// and `unhide` (JSON body `{"reason": "…"}`), `pin` and `unpin`
+/// (`{"section": "…", "until": "…"}`), `pick` and `unpick`
+/// (`{"section": "…"}`), as the `thau` commands of those names, editing
+/// feeds.toml (which the daemon reloads within a second). `{story}` as
+/// `thau hide` takes it, percent-encoded.
+pub(super) async fn admin_story(
     State(state): State<Arc<AppState>>,
     Path((story, verb)): Path<(String, String)>,
     headers: HeaderMap,
@@ -257,35 +259,54 @@ pub(super) async fn admin_hide(
     if let Some(refused) = admin_refused(&config, &headers) {
         return refused;
     }
-    let hide = match verb.as_str() {
-        "hide" => true,
-        "unhide" => false,
-        _ => return plain(StatusCode::NOT_FOUND, "not found\n"),
-    };
-    let reason = match body.is_empty() {
-        true => None,
+    if !matches!(verb.as_str(), "hide" | "unhide" | "pin" | "unpin" | "pick" | "unpick") {
+        return plain(StatusCode::NOT_FOUND, "not found\n");
+    }
+    let asked = match body.is_empty() {
+        true => serde_json::Value::Null,
         false => match serde_json::from_slice::<serde_json::Value>(&body) {
-            Ok(v) => v["reason"].as_str().map(str::to_owned),
+            Ok(v) => v,
             Err(e) => return plain(StatusCode::BAD_REQUEST, &format!("the body is not JSON: {e}\n")),
         },
     };
-    let story = crate::hidden::story_name(&story);
-    let path = config.file.clone();
-    let name = story.clone();
+    let field = |name: &str| asked[name].as_str().map(str::to_owned);
+    let (reason, section, until) = (field("reason"), field("section"), field("until"));
+    let story = crate::desk::story_name(&story);
+    if matches!(verb.as_str(), "pin" | "pick" | "unpick") && section.is_none() {
+        return plain(
+            StatusCode::BAD_REQUEST,
+            &format!("{verb}: give {{\"section\": \"…\"}}\n"),
+        );
+    }
+    let (path, name, doing) = (config.file.clone(), story.clone(), verb.clone());
     let edited = tokio::task::spawn_blocking(move || {
         crate::edit::edit_file(&path, |text, now| {
-            let named = now.hidden.iter().any(|h| h.story == name);
-            match (hide, named) {
-                (true, true) => Ok(text.to_string()),
-                (true, false) => crate::edit::hide_story(text, &path, &name, reason.as_deref(), Utc::now()),
-                (false, _) => crate::edit::unhide_story(text, &path, &name),
+            let section = section.as_deref().unwrap_or_default();
+            let (hidden, pinned, picked) = (
+                now.hidden.iter().any(|h| h.story == name),
+                now.pinned.iter().any(|p| p.story == name && p.section == section),
+                now.picked.iter().any(|p| p.story == name && p.section == section),
+            );
+            let at = Utc::now();
+            match doing.as_str() {
+                "hide" if hidden => Ok(text.to_string()),
+                "hide" => crate::edit::hide_story(text, &path, &name, reason.as_deref(), at),
+                "unhide" => crate::edit::unhide_story(text, &path, &name),
+                "pin" if pinned => Ok(text.to_string()),
+                "pin" => crate::edit::pin_story(text, &path, true, &name, section, until.as_deref(), at),
+                "unpin" => crate::edit::unpin_story(text, &path, true, &name, (!section.is_empty()).then_some(section)),
+                "pick" if picked => Ok(text.to_string()),
+                "pick" => crate::edit::pin_story(text, &path, false, &name, section, None, at),
+                _ => crate::edit::unpin_story(text, &path, false, &name, Some(section)),
             }
         })
     })
     .await;
     match edited {
-        Ok(Ok(())) => json(&serde_json::json!({ "story": story, "hidden": hide })),
+        Ok(Ok(())) => json(&serde_json::json!({ "story": story, "done": verb })),
         Ok(Err(e @ crate::edit::EditError::NotHidden(_))) => plain(StatusCode::NOT_FOUND, &format!("{e}\n")),
+        // (An unknown section, a bad date: the edit would not pass `thau check`.)
+        Ok(Err(e @ crate::edit::EditError::Invalid(_))) => plain(StatusCode::BAD_REQUEST, &format!("{e}\n")),
         Ok(Err(e)) => plain(StatusCode::CONFLICT, &format!("{e}\n")),
         Err(_) => plain(StatusCode::SERVICE_UNAVAILABLE, "shutting down\n"),
     }

@@ -1,4 +1,5 @@
-//! The editorial desk's tables: `[[hidden]]` (stories taken down), a
+//! The editorial desk's tables: `[[hidden]]` (stories taken down),
+//! `[[pinned]]` and `[[picked]]` (stories leading or put in a section), a
 //! source's `[[sources.rewrite]]` rules and `remove` selectors.
 
 use super::*;
@@ -70,6 +71,70 @@ impl Checker {
                 None
             }
         }
+    }
+
+    /// `[[pinned]]` (`story`, `section` or "front", `until`, `at`) and
+    /// `[[picked]]` (`story`, `section`, `at`): sections that exist, each
+    /// story once per section.
+    pub(super) fn picks(&mut self, root: &Tbl<'_>, sections: &[Section]) -> (Vec<PinnedStory>, Vec<PickedStory>) {
+        let slugs: Vec<&str> = sections.iter().map(|s| s.slug.as_str()).collect();
+        let date = |s: &str| {
+            DateTime::parse_from_rfc3339(s)
+                .ok()
+                .map(|d| d.with_timezone(&Utc))
+                .or_else(|| {
+                    chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
+                        .ok()
+                        .and_then(|d| d.and_hms_opt(0, 0, 0))
+                        .map(|d| d.and_utc())
+                })
+        };
+        let mut pinned = Vec::new();
+        let mut picked = Vec::new();
+        for (key, known) in [("pinned", PINNED_KEYS), ("picked", PICKED_KEYS)] {
+            let mut seen: HashMap<(String, String), usize> = HashMap::new();
+            for t in self.array_of_tables(root, key) {
+                self.unknown_keys(&t, known);
+                let story = self.required_string(&t, "story");
+                let section = self.required_string(&t, "section");
+                let at = self.parsed(&t, "at", "a date such as \"2026-12-03T08:00:00Z\"", date);
+                let until = self.parsed(
+                    &t,
+                    "until",
+                    "a date such as \"2026-12-24\" or \"2026-12-24T18:00:00Z\"",
+                    date,
+                );
+                let (Some((story, line)), Some((section, section_line))) = (story, section) else {
+                    continue;
+                };
+                let story = story.trim().to_string();
+                let front = key == "pinned" && section == FRONT;
+                if !front && !slugs.contains(&section.as_str()) {
+                    let hint = did_you_mean(&section, slugs.iter().copied());
+                    self.problem(section_line, format!("{}: unknown section \"{section}\"{hint}", t.what));
+                    continue;
+                }
+                if let Some(first) = seen.get(&(story.clone(), section.clone())) {
+                    let message = format!(
+                        "{}: story \"{story}\" is already {key} in \"{section}\" (line {first})",
+                        t.what
+                    );
+                    self.problem(line, message);
+                    continue;
+                }
+                seen.insert((story.clone(), section.clone()), line);
+                match key {
+                    "pinned" => pinned.push(PinnedStory {
+                        story,
+                        section,
+                        until,
+                        at,
+                    }),
+                    _ => picked.push(PickedStory { story, section, at }),
+                }
+            }
+        }
+        (pinned, picked)
     }
 
     /// `[[hidden]]`: `story` (required, once each), `reason`, `at` (RFC 3339).

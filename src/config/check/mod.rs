@@ -26,8 +26,12 @@ pub(super) const TOP_KEYS: &[&str] = &[
     "sections",
     "sources",
     "hidden",
+    "pinned",
+    "picked",
 ];
 pub(super) const HIDDEN_KEYS: &[&str] = &["story", "reason", "at"];
+pub(super) const PINNED_KEYS: &[&str] = &["story", "section", "until", "at"];
+pub(super) const PICKED_KEYS: &[&str] = &["story", "section", "at"];
 pub(super) const EXPORT_KEYS: &[&str] = &["dir"];
 pub(super) const SITE_KEYS: &[&str] = &["title", "description", "language", "image_proxy", "assets"];
 pub(super) const WEBSUB_KEYS: &[&str] = &["hub", "max_lease", "retry", "internal_callbacks", "poll_interval"];
@@ -79,6 +83,7 @@ pub(super) const SECTION_KEYS: &[&str] = &[
     "digest_delay",
     "include",
     "exclude",
+    "picks",
 ];
 pub(super) const SOURCE_KEYS: &[&str] = &[
     "name",
@@ -195,6 +200,7 @@ impl Checker {
         let websub_default = poll.as_ref().and_then(|t| self.boolean(t, "websub")).unwrap_or(false);
         let sources = self.sources(&root, &sections, timezone, websub_default, poll_config.proxy.clone());
         let hidden = self.hidden(&root);
+        let (pinned, picked) = self.picks(&root, &sections);
 
         Config {
             file: path.to_owned(),
@@ -207,6 +213,8 @@ impl Checker {
             export_dir,
             sections,
             hidden,
+            pinned,
+            picked,
             by_name: sources.iter().enumerate().map(|(i, s)| (s.name.clone(), i)).collect(),
             sources,
         }

@@ -46,6 +46,7 @@ impl Checker {
             let retention = self.retention(&t);
             let digest = self.digest(&t, timezone);
             let filter = self.filter(&t);
+            let picks = self.boolean(&t, "picks").unwrap_or(false);
             if let (Some((slug, _)), Some((title, _))) = (slug, title) {
                 sections.push(Section {
                     slug,
@@ -61,6 +62,7 @@ impl Checker {
                     retention,
                     digest,
                     filter,
+                    picks,
                 });
             }
         }

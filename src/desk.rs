@@ -1,8 +1,10 @@
-//! Stories taken down by hand (`[[hidden]]`, `thau hide`): what each names
-//! (a story page's id, an entry's id in the feeds, a link) matched against
-//! the store's keys, so that every list the site makes (section feeds and
-//! pages, archive pages, digests, the export) leaves them out. Depends on
-//! `config`, `model`, `normalize` and `store`.
+//! Stories the desk names by hand: taken down (`[[hidden]]`, `thau hide`),
+//! leading a section (`[[pinned]]`, `thau pin`) or put in one
+//! (`[[picked]]`, `thau pick`). What each names (a story page's id, an
+//! entry's id in the feeds, a link) is matched against the store's keys,
+//! so that every list the site makes (section feeds and pages, archive
+//! pages, digests, the export) follows. Depends on `config`, `model`,
+//! `normalize` and `store`.
 
 use std::collections::HashSet;
 
@@ -14,9 +16,10 @@ use crate::normalize::canonical_url;
 use crate::publish::story_id_of_key;
 use crate::store::{Store, StoreError};
 
-/// The hidden stories of one configuration, resolved against a store.
+/// Stories named by hand (the hidden ones, a section's picks, a pin),
+/// resolved against a store.
 #[derive(Debug, Default, Clone)]
-pub struct Hidden {
+pub struct Named {
     /// Store keys: of stories found by link, and the keys a link or a
     /// linked guid gives (`u:{link}`).
     keys: HashSet<String>,
@@ -29,16 +32,29 @@ pub struct Hidden {
     /// The latest `at` of the list: what archive pages that lost a story
     /// to it are dated.
     pub since: Option<DateTime<Utc>>,
+    /// Keys of stored stories seen to be named ([`Named::add_key`]).
+    found: std::collections::BTreeSet<String>,
 }
 
+/// The stories taken down by hand.
+pub type Hidden = Named;
+
 impl Hidden {
-    /// Resolves `config`'s `[[hidden]]` against `store` (a link leads to
-    /// the key of the story stored under it).
-    pub fn resolve(config: &Config, store: &Store) -> Result<Hidden, StoreError> {
-        let mut hidden = Hidden::default();
-        for h in &config.hidden {
-            let name = h.story.trim();
-            hidden.since = hidden.since.max(h.at);
+    /// Resolves `config`'s `[[hidden]]` against `store`.
+    pub fn hidden(config: &Config, store: &Store) -> Result<Named, StoreError> {
+        Named::resolve(config.hidden.iter().map(|h| (h.story.as_str(), h.at)), store)
+    }
+
+    /// Resolves stories named by hand, with when they were, against
+    /// `store` (a link leads to the key of the story stored under it).
+    pub fn resolve<'a>(
+        names: impl IntoIterator<Item = (&'a str, Option<DateTime<Utc>>)>,
+        store: &Store,
+    ) -> Result<Named, StoreError> {
+        let mut hidden = Named::default();
+        for (name, at) in names {
+            let name = name.trim();
+            hidden.since = hidden.since.max(at);
             if is_story_id(name) {
                 hidden.ids.insert(name.to_ascii_lowercase());
                 continue;
@@ -102,9 +118,16 @@ impl Hidden {
             || story.link.as_ref().is_some_and(|l| self.names.contains(l.as_str()))
     }
 
-    /// Counts `key` as hidden from now on (an entry matched by its text).
+    /// Counts `key` as named from now on (an entry matched by its text or
+    /// its page's id): [`Named::found`] lists it.
     pub fn add_key(&mut self, key: &str) {
         self.keys.insert(key.to_string());
+        self.found.insert(key.to_string());
+    }
+
+    /// The stored stories found named, by key.
+    pub fn found(&self) -> &std::collections::BTreeSet<String> {
+        &self.found
     }
 
     /// The page ids of the stories hidden by key or id: the pages an export
@@ -160,19 +183,19 @@ mod tests {
 
     #[test]
     fn keys_made_of_a_guid_or_a_hash_are_matched_by_that_id() {
-        let hidden = Hidden {
+        let hidden = Named {
             names: ["tag:courrier,2026:42".to_string(), "urn:sha256:abcd".to_string()].into(),
-            ..Hidden::default()
+            ..Named::default()
         };
         assert!(hidden.covers("g:courrier\ntag:courrier,2026:42"));
         assert!(hidden.covers("h:mairie\nabcd"));
         assert!(!hidden.covers("g:courrier\ntag:courrier,2026:43"));
         assert!(!hidden.covers("u:https://sete.example/a/1"));
-        let by_id = Hidden {
+        let by_id = Named {
             ids: [story_id_of_key("u:https://sete.example/a/1")].into(),
-            ..Hidden::default()
+            ..Named::default()
         };
         assert!(by_id.covers("u:https://sete.example/a/1"));
-        assert!(!Hidden::default().covers("u:https://sete.example/a/1"));
+        assert!(!Named::default().covers("u:https://sete.example/a/1"));
     }
 }
