@@ -7,6 +7,10 @@
 #
 # usage: bench/scale.sh [N] [ROUNDS]        (defaults: 1000 sources, 3 rounds)
 #        KEEP=1 bench/scale.sh …            keep the temporary folder
+#        DESK=1 bench/scale.sh …            with the editorial desk's work: 20 hidden
+#                                           stories (10 by page id, 10 by link), a pin
+#                                           per section, rewrite rules and remove on
+#                                           every tenth source
 # needs: nginx (apt-get install nginx-light), python3, GNU time
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -44,7 +48,19 @@ serve_generated_feeds "$n" "$port"
     url="http://127.0.0.$((s % 32 + 1)):$port/feed-$s.xml"
     echo "$url" >> "$tmp/urls.txt"
     printf '[[sources]]\nname = "s%d"\nurl = "%s"\n' "$s" "$url"
+    if [ -n "${DESK:-}" ] && [ $((s % 10)) -eq 0 ]; then
+      printf 'remove = ["a"]\n[[sources.rewrite]]\nfield = "title"\npattern = %s\nreplace = "$1"\n' "\"^[^:]+ : (.*)$\""
+    fi
   done
+  if [ -n "${DESK:-}" ]; then
+    for k in $(seq 1 10); do
+      printf '[[hidden]]\nstory = "%020x"\n' "$k"
+      printf '[[hidden]]\nstory = "https://source%d.example/articles/%d.html"\n' "$((k * 7))" "$k"
+    done
+    for t in sete meze agde montbazin marseillan balaruc frontignan bouzigues; do
+      printf '[[pinned]]\nstory = "https://source3.example/articles/5.html"\nsection = "%s"\n' "$t"
+    done
+  fi
 } > "$tmp/feeds.toml"
 
 secs() { python3 -c 'import sys,json; print(json.loads(sys.stdin.read())["seconds"])'; }

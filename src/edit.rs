@@ -147,6 +147,48 @@ pub fn unpin_story(
     remove_tables(text, path, if pin { "pinned" } else { "picked" }, story, section)
 }
 
+/// `text` with a `[[keys]]` table: subscriber `name`, the private
+/// `sections` the key opens, and its SHA-256 (the key is never written).
+pub fn add_key(text: &str, path: &Path, name: &str, sections: &[String], sha256: &str) -> Result<String, EditError> {
+    let mut doc = parse(text, path)?;
+    if !doc.contains_key("keys") {
+        doc.insert("keys", Item::ArrayOfTables(ArrayOfTables::new()));
+    }
+    let array = doc["keys"]
+        .as_array_of_tables_mut()
+        .ok_or_else(|| EditError::Toml(path.display().to_string(), "keys is not an array of tables".into()))?;
+    let mut t = Table::new();
+    t.decor_mut().set_prefix("\n");
+    t["name"] = value(name);
+    let mut list = toml_edit::Array::new();
+    for slug in sections {
+        list.push(slug.as_str());
+    }
+    t["sections"] = value(list);
+    t["sha256"] = value(sha256);
+    array.push(t);
+    checked(doc.to_string(), path)
+}
+
+/// `text` without the `[[keys]]` table of subscriber `name`.
+pub fn remove_key(text: &str, path: &Path, name: &str) -> Result<String, EditError> {
+    let mut doc = parse(text, path)?;
+    let none = || EditError::NoSuchSource(format!("no key named \"{name}\""));
+    let array = doc
+        .get_mut("keys")
+        .and_then(Item::as_array_of_tables_mut)
+        .ok_or_else(none)?;
+    let at = array
+        .iter()
+        .position(|t| t.get("name").and_then(Item::as_str) == Some(name))
+        .ok_or_else(none)?;
+    array.remove(at);
+    if array.is_empty() {
+        doc.remove("keys");
+    }
+    checked(doc.to_string(), path)
+}
+
 /// `text` with a `[[key]]` table of `fields` (those given) and `at`.
 fn add_table(
     text: &str,

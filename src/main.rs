@@ -119,6 +119,11 @@ enum Command {
         #[arg(long)]
         section: String,
     },
+    /// Subscribers' keys to private sections (private = true).
+    Key {
+        #[command(subcommand)]
+        action: KeyAction,
+    },
     /// Take a picked story out of a section.
     Unpick {
         story: String,
@@ -151,6 +156,23 @@ enum Command {
         #[arg(long)]
         path: Option<PathBuf>,
     },
+}
+
+#[derive(clap::Subcommand)]
+enum KeyAction {
+    /// Make a key for a subscriber, printed once (only its SHA-256 is kept
+    /// in feeds.toml), opening the private sections given.
+    Add {
+        /// Who it is for (unique).
+        name: String,
+        /// A private section it opens (repeatable).
+        #[arg(long, required = true)]
+        section: Vec<String>,
+    },
+    /// Revoke a subscriber's key.
+    Remove { name: String },
+    /// The keys: names and the sections they open.
+    List,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -243,6 +265,11 @@ fn main() -> ExitCode {
         Command::Unpin { story, section } => cli::edits::unpin(path, true, &story, section.as_deref()),
         Command::Pick { story, section } => cli::edits::pin(&config, path, false, &story, Some(&section), None),
         Command::Unpick { story, section } => cli::edits::unpin(path, false, &story, Some(&section)),
+        Command::Key { action } => match action {
+            KeyAction::Add { name, section } => cli::edits::key_add(&config, path, &name, &section),
+            KeyAction::Remove { name } => cli::edits::key_remove(path, &name),
+            KeyAction::List => cli::edits::key_list(&config),
+        },
         Command::TestSource { name } => cli::inspect::test_source(&config, &name),
         Command::Sources { opml } => cli::inspect::sources(&config, opml),
     }

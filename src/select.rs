@@ -100,6 +100,8 @@ pub struct Selection {
     /// and whether only they are (`picks = true`).
     picked: Vec<Named>,
     picks_only: Vec<bool>,
+    /// Per section: whether it is private (kept out of the "all sections" feed).
+    private: Vec<bool>,
     /// Stories leading a section or the front page.
     pins: Vec<Pin>,
     /// Per section: where its archive ends (the newest archived story's
@@ -139,6 +141,7 @@ impl Selection {
             hidden: Hidden::hidden(config, store)?,
             picked: Vec::new(),
             picks_only: config.sections.iter().map(|s| s.picks).collect(),
+            private: config.sections.iter().map(|s| s.private).collect(),
             pins: Vec::new(),
         };
         let slug = |slug: &str| config.sections.iter().position(|s| s.slug == slug);
@@ -183,7 +186,8 @@ impl Selection {
                 if member != Membership::In {
                     continue;
                 }
-                anywhere = true;
+                // (A private section's stories stay out of the "all sections" feed.)
+                anywhere |= !selection.private[i];
                 let keep = selection.keep;
                 selection.picks[i].scanned(&row, keep, || load(store, &row.key, &mut entry))?;
                 if selection.past_mark(i, &row) {
@@ -243,7 +247,7 @@ impl Selection {
                         self.picks[i].filtered = self.picks[i].filtered.saturating_sub(1);
                     }
                     if member == Membership::In {
-                        anywhere = true;
+                        anywhere |= !self.private[i];
                         dirty[i] |= self.picks[i].removed(row);
                         if self.past_mark(i, row) {
                             self.beyond[i] = self.beyond[i].saturating_sub(1);
@@ -269,7 +273,7 @@ impl Selection {
                         self.picks[i].filtered += 1;
                     }
                     if member == Membership::In {
-                        anywhere = true;
+                        anywhere |= !self.private[i];
                         dirty[i] |= self.picks[i].added(row, entry, self.keep);
                         if self.past_mark(i, row) {
                             self.beyond[i] += 1;
@@ -313,7 +317,7 @@ impl Selection {
                 self.member(i, &row, || load(store, &row.key, &mut entry))?
             } else {
                 let mut any = false;
-                for j in 0..n {
+                for j in (0..n).filter(|&j| !self.private[j]) {
                     if self.member(j, &row, || load(store, &row.key, &mut entry))? {
                         any = true;
                         break;

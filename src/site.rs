@@ -262,6 +262,7 @@ impl Site {
         let pinned = self.front_pin.as_ref()?;
         self.sections
             .iter()
+            .filter(|s| !s.section.private)
             .find(|s| s.entries.iter().any(|e| e.key == pinned.key))
             .map(|s| (pinned.clone(), &s.section))
     }
@@ -428,7 +429,9 @@ impl Site {
             true,
             old.filter(|_| clean),
         )?;
-        let opml = publish::opml(base_url, &summaries(&sections), &publish::OPML_FORMATS);
+        // (Private sections are not listed: their feeds need a key.)
+        let public: Vec<SectionSummary> = summaries(&sections).into_iter().filter(|s| !s.private).collect();
+        let opml = publish::opml(base_url, &public, &publish::OPML_FORMATS);
         let opml = marks.doc("sections.opml", "text/x-opml; charset=utf-8", opml)?;
         Ok(Site {
             base_url: base_url.to_string(),
@@ -548,6 +551,7 @@ fn summaries(sections: &[SiteSection]) -> Vec<SectionSummary> {
             description: s.section.description.clone(),
             entries: s.total,
             filtered: s.filtered,
+            private: s.section.private,
         })
         .collect()
 }
@@ -607,6 +611,7 @@ pub fn all_sections(config: &Config) -> Section {
         digest: None,
         filter: Default::default(),
         picks: false,
+        private: false,
     }
 }
 

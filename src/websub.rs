@@ -144,7 +144,8 @@ fn topic_feed<'s>(site: &'s Site, topic: &str) -> Option<(&'s SiteSection, bool,
     }
     let (slug, file) = rest.strip_prefix("/sections/")?.split_once('/')?;
     let format = Format::ALL.into_iter().find(|f| f.file_name() == file)?;
-    Some((site.section(slug)?, false, format))
+    // (A private section's feeds are not topics: they need a key.)
+    Some((site.section(slug).filter(|s| !s.section.private)?, false, format))
 }
 
 /// The hub: verifies requests and delivers content, in the background.
@@ -284,7 +285,9 @@ impl Hub {
             feeds.push((all, previous.all.as_ref(), true));
         }
         for (now, before, all) in feeds {
-            let Some(before) = before else { continue };
+            let Some(before) = before.filter(|_| !now.section.private) else {
+                continue;
+            };
             // A feed that lost a story (taken down, pruned) is pushed whole:
             // subscribers get the feed as it is now; otherwise what is new.
             let fresh = match lost_entries(before, now, site.page_size) {

@@ -672,3 +672,138 @@ sections = ["sete"]
     wait_for("Article 3 to lead", || first_title(&feed()) == "Article 3");
     wait_for("the pin to end", || first_title(&feed()) == "Article 0");
 }
+
+/// A private section's feeds and page need a subscriber's key (`?key=` or
+/// the password of Basic authentication), one per subscriber from `thau
+/// key add`, kept hashed and revocable; it stays out of everything public:
+/// the front page, the "all sections" feed, the OPML, WebSub, the export.
+#[test]
+fn a_private_section_opens_only_with_a_subscriber_s_key() {
+    let origin = Origin::start();
+    origin.route("/courrier.xml", Route::feed(rss(3), "application/rss+xml"));
+    origin.route(
+        "/premium.xml",
+        Route::feed(feed("premium", "Premium", "Exclusif", 3, 1), "application/rss+xml"),
+    );
+    let site = Site::new(&format!(
+        r#"[server]
+listen = "127.0.0.1:0"
+
+[export]
+dir = "public"
+
+[[sections]]
+slug = "sete"
+title = "Sète"
+
+[[sections]]
+slug = "abonnes"
+title = "Abonnés"
+private = true
+
+[[sources]]
+name = "courrier"
+url = "{}"
+sections = ["sete"]
+
+[[sources]]
+name = "premium"
+url = "{}"
+sections = ["abonnes"]
+"#,
+        origin.url("/courrier.xml"),
+        origin.url("/premium.xml")
+    ));
+    let run = site.thau(&["key", "add", "alice", "--section", "abonnes"]);
+    assert_eq!(run.code(), 0, "{}", run.stderr());
+    let key = run.stdout().lines().nth(1).unwrap().trim().to_string();
+    assert_eq!(key.len(), 48, "{}", run.stdout());
+    let toml = std::fs::read_to_string(site.config_path()).unwrap();
+    assert!(
+        toml.contains("sha256 = ") && !toml.contains(&key),
+        "only its hash is kept:\n{toml}"
+    );
+    // A public section cannot be given keys.
+    assert_eq!(site.thau(&["key", "add", "bob", "--section", "sete"]).code(), 2);
+
+    assert_eq!(site.thau(&["poll"]).code(), 0);
+    let serve = site.serve();
+    let feed_url = serve.url("/sections/abonnes/rss.xml");
+    let refused = get(&feed_url);
+    assert_eq!(refused.status, 401, "{}", refused.text());
+    assert!(refused.header("www-authenticate").unwrap().starts_with("Basic"));
+    assert_eq!(get(&format!("{feed_url}?key=wrong")).status, 401);
+    let opened = get(&format!("{feed_url}?key={key}"));
+    assert_eq!(opened.status, 200);
+    assert_eq!(opened.header("cache-control"), Some("private, no-cache"));
+    assert!(opened.text().contains("Exclusif 0"));
+    use base64::Engine;
+    let basic = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("alice:{key}"))
+    );
+    assert_eq!(http("GET", &feed_url, &[("Authorization", &basic)]).status, 200);
+    assert_eq!(get(&format!("{feed_url}?limit=1&key={key}")).status, 200);
+    assert_eq!(get(&format!("{}?limit=1", feed_url)).status, 401);
+    let page_url = serve.url("/sections/abonnes/");
+    assert_eq!(get(&page_url).status, 401);
+    let page = get(&format!("{page_url}?key={key}"));
+    assert_eq!(page.status, 200);
+    let story = story_address(&page.text(), "Exclusif 0");
+    let story = story.replace("http://127.0.0.1:0", &serve.base);
+    let story = if story.starts_with("http") {
+        story
+    } else {
+        serve.url(&story)
+    };
+    assert_eq!(get(&story).status, 401, "a story only in a private section");
+    assert_eq!(get(&format!("{story}?key={key}")).status, 200);
+
+    // Out of everything public.
+    for path in ["/", "/feed.xml", "/sections.opml", "/sections/sete/"] {
+        let doc = get(&serve.url(path)).text();
+        assert!(
+            !doc.contains("Exclusif") && !doc.contains("/sections/abonnes/"),
+            "{path}:\n{doc}"
+        );
+    }
+    let status = get(&serve.url("/status")).text();
+    assert!(
+        !status.contains("abonnes/rss.xml") && status.contains("private"),
+        "{status}"
+    );
+    let form = format!(
+        "hub.mode=subscribe&hub.topic={}&hub.callback=http%3A%2F%2F127.0.0.1%3A9%2Fcb",
+        serve
+            .url("/sections/abonnes/atom.xml")
+            .replace(':', "%3A")
+            .replace('/', "%2F")
+    );
+    let len = form.len().to_string();
+    let sub = support::http_with_body(
+        "POST",
+        &serve.url("/websub"),
+        &[
+            ("Content-Type", "application/x-www-form-urlencoded"),
+            ("Content-Length", &len),
+        ],
+        form.as_bytes(),
+    );
+    assert!(
+        (400..500).contains(&sub.status),
+        "a private feed is no WebSub topic: {}",
+        sub.status
+    );
+    let out = site.dir.path().join("public");
+    wait_for("the export", || out.join("sections/sete/rss.xml").exists());
+    assert!(
+        !out.join("sections/abonnes").exists(),
+        "a private section is not exported"
+    );
+
+    // Revoked: the key opens nothing within seconds.
+    assert_eq!(site.thau(&["key", "remove", "alice"]).code(), 0);
+    wait_for("the key to be revoked", || {
+        get(&format!("{feed_url}?key={key}")).status == 401
+    });
+}

@@ -22,7 +22,9 @@ pub fn export(config: &Config, out: &Path) -> anyhow::Result<ExportReport> {
 
 pub(super) fn write_site(site: &Site, store: &Store, config: &Config, out: &Path) -> anyhow::Result<ExportReport> {
     let mut docs: Vec<(PathBuf, &crate::site::Doc)> = Vec::new();
-    for s in &site.sections {
+    // A private section is not exported: static files have no keys.
+    let public = || site.sections.iter().filter(|s| !s.section.private);
+    for s in public() {
         for format in Format::ALL {
             let path = Path::new("sections").join(&s.section.slug).join(format.file_name());
             docs.push((path, &s.feeds[&format]));
@@ -45,7 +47,7 @@ pub(super) fn write_site(site: &Site, store: &Store, config: &Config, out: &Path
     // Archive pages: each written once. A page already in the folder is not
     // rendered again (so a poll does not rewrite thousands of pages).
     let mut archive_pages = Vec::new();
-    for s in &site.sections {
+    for s in public() {
         for n in 1..=s.archives {
             let dir = Path::new("sections").join(&s.section.slug).join("archive");
             if out.join(&dir).join(format!("{n}.xml")).exists() && !site.archive_hides(store, &s.section.slug, n)? {
@@ -126,12 +128,13 @@ pub(super) fn site_pages(site: &Site, config: &Config) -> Vec<(PathBuf, Vec<u8>)
             entries: &s.entries[..s.entries.len().min(n)],
         }
     }
-    let fronts: Vec<_> = site.sections.iter().map(|s| listing(s, site.page_size)).collect();
+    let public = || site.sections.iter().filter(|s| !s.section.private);
+    let fronts: Vec<_> = public().map(|s| listing(s, site.page_size)).collect();
     let lead = site.front_lead();
     let lead = lead.as_ref().map(|(e, s)| (e.as_ref(), *s));
     let mut out = vec![(PathBuf::from("index.html"), pages.front_with_lead(&fronts, lead))];
     let mut stories = std::collections::BTreeSet::new();
-    for s in &site.sections {
+    for s in public() {
         let listing = listing(s, site.page_size);
         out.push((
             Path::new("sections").join(&s.section.slug).join("index.html"),
@@ -143,7 +146,7 @@ pub(super) fn site_pages(site: &Site, config: &Config) -> Vec<(PathBuf, Vec<u8>)
         if let Some((entry, sections)) = site.story(&id) {
             out.push((
                 Path::new("stories").join(format!("{id}.html")),
-                pages.story(&entry, &sections),
+                pages.story(&entry, &sections.into_iter().filter(|s| !s.private).collect::<Vec<_>>()),
             ));
         }
     }

@@ -1,5 +1,5 @@
 //! `thau add`, `import`, `remove`, `hide`, `unhide`, `pin`, `unpin`,
-//! `pick` and `unpick`: feeds.toml edited (comments kept,
+//! `pick`, `unpick` and `key`: feeds.toml edited (comments kept,
 //! checked, atomic) under its edit lock, credentials never echoed.
 
 use std::io::IsTerminal;
@@ -384,6 +384,76 @@ pub fn list_pins(config: &Config) -> ExitCode {
     }
     for p in &config.picked {
         println!("picked\t{}\t{}", p.section, p.story);
+    }
+    ExitCode::SUCCESS
+}
+
+/// `thau key add NAME --section S…`: a new random key, printed once with
+/// the addresses it opens; feeds.toml keeps only its SHA-256.
+pub fn key_add(config: &Config, path: &Path, name: &str, sections: &[String]) -> ExitCode {
+    for slug in sections {
+        match config.sections.iter().find(|s| &s.slug == slug) {
+            Some(s) if s.private => {}
+            Some(_) => {
+                eprintln!("thau: section \"{slug}\" is not private: set private = true on it first");
+                return ExitCode::from(UNUSABLE);
+            }
+            None => {
+                let hint = crate::config::did_you_mean(slug, config.sections.iter().map(|s| s.slug.as_str()));
+                eprintln!("thau: no section \"{slug}\"{hint}");
+                return ExitCode::from(UNUSABLE);
+            }
+        }
+    }
+    if config.keys.iter().any(|k| k.name == name) {
+        eprintln!("thau: there is a key named \"{name}\" already (thau key remove {name} first)");
+        return ExitCode::from(UNUSABLE);
+    }
+    let mut bytes = [0u8; 24];
+    if let Err(e) = getrandom::fill(&mut bytes) {
+        eprintln!("thau: no randomness from the operating system: {e}");
+        return ExitCode::from(UNUSABLE);
+    }
+    let key = crate::normalize::hex(&bytes);
+    let sha256 = {
+        use sha2::Digest;
+        crate::normalize::hex(&sha2::Sha256::digest(key.as_bytes()))
+    };
+    if let Err(code) = edited(path, |text, _| {
+        crate::edit::add_key(text, path, name, sections, &sha256)
+    }) {
+        return code;
+    }
+    println!("key for {name} (shown once; feeds.toml keeps only its SHA-256):\n  {key}");
+    let base = config
+        .server
+        .base_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{}", config.server.listen));
+    for slug in sections {
+        println!("  {base}/sections/{slug}/rss.xml?key={key}");
+    }
+    ExitCode::SUCCESS
+}
+
+/// `thau key remove NAME`: the key no longer opens anything.
+pub fn key_remove(path: &Path, name: &str) -> ExitCode {
+    match edited(path, |text, _| crate::edit::remove_key(text, path, name)) {
+        Ok(()) => {
+            println!("key \"{name}\" revoked ({})", path.display());
+            ExitCode::SUCCESS
+        }
+        Err(code) => code,
+    }
+}
+
+/// `thau key list`.
+pub fn key_list(config: &Config) -> ExitCode {
+    if config.keys.is_empty() {
+        println!("no keys");
+    }
+    for k in &config.keys {
+        println!("{}\t{}", k.name, k.sections.join(", "));
     }
     ExitCode::SUCCESS
 }

@@ -50,6 +50,8 @@ pub struct Config {
     pub pinned: Vec<PinnedStory>,
     /// Stories put in a section by hand (`[[picked]]`, `thau pick`).
     pub picked: Vec<PickedStory>,
+    /// The subscribers' keys of private sections (`[[keys]]`, `thau key add`).
+    pub keys: Vec<SectionKey>,
     /// Position of each source in `sources`, by name.
     by_name: HashMap<String, usize>,
 }
@@ -76,6 +78,27 @@ pub struct PinnedStory {
     pub section: String,
     pub until: Option<DateTime<Utc>>,
     pub at: Option<DateTime<Utc>>,
+}
+
+/// One subscriber's key to private sections: only its SHA-256 is kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SectionKey {
+    pub name: String,
+    pub sections: Vec<String>,
+    /// The key's SHA-256, in lowercase hex.
+    pub sha256: String,
+}
+
+impl Config {
+    /// Whether `key` (as a subscriber gives it) opens section `slug`.
+    pub fn key_opens(&self, key: &str, slug: &str) -> bool {
+        use sha2::Digest;
+        let given = crate::normalize::hex(&sha2::Sha256::digest(key.trim().as_bytes()));
+        self.keys
+            .iter()
+            .filter(|k| k.sections.iter().any(|s| s == slug))
+            .any(|k| same_secret(k.sha256.as_bytes(), given.as_bytes()))
+    }
 }
 
 /// What `thau pin --section` calls the front page.
@@ -454,6 +477,10 @@ pub struct Section {
     /// Filled only by hand (`picks = true`): only its `[[picked]]` and
     /// `[[pinned]]` stories.
     pub picks: bool,
+    /// Its feeds and page need a subscriber's key (`private = true`); it
+    /// stays out of the front page, the "all sections" feed, the OPML,
+    /// WebSub and the export.
+    pub private: bool,
 }
 
 /// A section's digest: one entry per period, once the period has ended.

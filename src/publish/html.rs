@@ -20,6 +20,8 @@ pub struct SectionSummary {
     pub entries: usize,
     /// Entries its `include`/`exclude` keeps out.
     pub filtered: usize,
+    /// Its feeds need a key: not linked.
+    pub private: bool,
 }
 
 /// A source as the index lists it.
@@ -68,7 +70,7 @@ pub fn index_html(
         l.title,
         esc(&site.title)
     );
-    for s in sections {
+    for s in sections.iter().filter(|s| !s.private) {
         for format in Format::ALL {
             let _ = writeln!(
                 h,
@@ -237,6 +239,10 @@ fn sections_table(h: &mut String, l: &Labels, base_url: &str, sections: &[Sectio
             let _ = write!(h, "<br><small>{}</small>", (l.kept_out)(s.filtered as u64));
         }
         let _ = write!(h, "</td><td data-label=\"{c_feeds_label}\">");
+        if s.private {
+            let _ = write!(h, "{}</td></tr>", l.private);
+            continue;
+        }
         for (i, format) in Format::ALL.into_iter().enumerate() {
             let _ = write!(
                 h,
@@ -327,6 +333,7 @@ struct Labels {
     sections: &'static str,
     sources: &'static str,
     section_columns: [&'static str; 3],
+    private: &'static str,
     hidden: &'static str,
     hidden_columns: [&'static str; 4],
     hidden_action: &'static str,
@@ -362,6 +369,7 @@ const EN: Labels = Labels {
     sections: "Sections",
     sources: "Sources",
     section_columns: ["Section", "Entries", "Feeds"],
+    private: "private: for subscribers with a key",
     hidden: "Stories handled by hand",
     hidden_columns: ["Story", "Done", "On", "Reason"],
     hidden_action: "hidden",
@@ -397,6 +405,7 @@ const FR: Labels = Labels {
     sections: "Rubriques",
     sources: "Sources",
     section_columns: ["Rubrique", "Articles", "Fils"],
+    private: "privée : pour les abonnés munis d'une clé",
     hidden: "Articles traités à la main",
     hidden_columns: ["Article", "Action", "Le", "Motif"],
     hidden_action: "retiré",

@@ -419,7 +419,13 @@ impl Pages<'_> {
             esc(&self.site.title),
             l.sections
         );
-        for s in self.sections {
+        // (A private section is not named to everyone: its subscribers
+        // have its address.)
+        for s in self
+            .sections
+            .iter()
+            .filter(|s| !s.private || current == Some(s.slug.as_str()))
+        {
             let here = if current == Some(s.slug.as_str()) {
                 " aria-current=\"page\""
             } else {

@@ -22,6 +22,9 @@ pub(super) async fn section_feed(State(state): State<Arc<AppState>>, request: Re
     if let Some(slug) = path.strip_prefix("/sections/").and_then(|r| r.strip_suffix('/'))
         && !slug.contains('/')
     {
+        if let Some(refused) = section_refused(&state, slug, request.uri().query(), request.headers()) {
+            return refused;
+        }
         let slug = slug.to_string();
         return off_lane(state, move |state| section_page(state, &slug)).await;
     }
@@ -39,6 +42,9 @@ pub(super) async fn section_feed(State(state): State<Arc<AppState>>, request: Re
     if opened_in_browser(request.headers())
         && let Some((slug, format)) = plain_feed(path)
     {
+        if let Some(refused) = section_refused(&state, &slug, request.uri().query(), request.headers()) {
+            return refused;
+        }
         return off_lane(state, move |state| super::pages::feed_page(state, &slug, format)).await;
     }
     match feed_response(&state, request.uri(), request.headers()) {
@@ -46,6 +52,14 @@ pub(super) async fn section_feed(State(state): State<Arc<AppState>>, request: Re
         FeedAnswer::Render(render) => render_variant(state.clone(), render, request.headers().clone()).await,
         FeedAnswer::Archive(page) => archive_page(state.clone(), page, request.headers().clone()).await,
     }
+}
+
+/// Why a request for section `slug`'s page is refused (a private section
+/// and no key that opens it).
+fn section_refused(state: &AppState, slug: &str, query: Option<&str>, headers: &HeaderMap) -> Option<Response> {
+    let site = state.site();
+    let section = site.section(slug)?;
+    private_refused(&state.config(), &section.section, query, headers)
 }
 
 /// Whether a browser's reader opened this address itself (a top-level
@@ -86,6 +100,17 @@ pub(super) struct ArchiveRequest {
     format: Format,
 }
 
+/// A private section's documents: kept by no shared cache, revalidated.
+pub(super) const PRIVATE_CACHE_CONTROL: HeaderValue = HeaderValue::from_static("private, no-cache");
+
+/// How a document of section `slug` (`""`: all sections) may be cached.
+fn cache_control(site: &Site, slug: &str) -> HeaderValue {
+    match site.section(slug).is_some_and(|s| s.section.private) {
+        true => PRIVATE_CACHE_CONTROL,
+        false => site.cache_control.clone(),
+    }
+}
+
 /// Archive pages change only when a story is pruned: cached for a week.
 pub(super) const ARCHIVE_CACHE_CONTROL: HeaderValue = HeaderValue::from_static("public, max-age=604800");
 
@@ -94,12 +119,16 @@ pub(super) const ARCHIVE_CACHE_CONTROL: HeaderValue = HeaderValue::from_static("
 pub(super) async fn archive_page(state: Arc<AppState>, page: ArchiveRequest, headers: HeaderMap) -> Response {
     let site = state.site.load_full();
     let store = state.store.clone();
+    let cache = match site.section(&page.slug).is_some_and(|s| s.section.private) {
+        true => PRIVATE_CACHE_CONTROL,
+        false => ARCHIVE_CACHE_CONTROL,
+    };
     let rendered = {
         let site = site.clone();
         tokio::task::spawn_blocking(move || site.archive_page(&store, &page.slug, page.n, page.format)).await
     };
     match rendered {
-        Ok(Ok(Some(doc))) => serve_doc(&doc, &headers, &ARCHIVE_CACHE_CONTROL),
+        Ok(Ok(Some(doc))) => serve_doc(&doc, &headers, &cache),
         Ok(Ok(None)) => plain(StatusCode::NOT_FOUND, "no such archive page\n"),
         Ok(Err(e)) => {
             warn!(error = %e, "reading an archive page failed");
@@ -134,6 +163,9 @@ pub(super) fn feed_response(state: &AppState, uri: &Uri, headers: &HeaderMap) ->
             let Some(section) = site.section(slug) else {
                 return not_found(&format!("no section \"{slug}\"\n"));
             };
+            if let Some(refused) = private_refused(&state.config(), &section.section, query, headers) {
+                return FeedAnswer::Now(refused);
+            }
             if let Some(page) = file.strip_prefix("archive/") {
                 let parsed = page.split_once('.').and_then(|(n, ext)| {
                     // One spelling per page: digits only (no sign), no leading zero.
@@ -154,7 +186,7 @@ pub(super) fn feed_response(state: &AppState, uri: &Uri, headers: &HeaderMap) ->
             if let Some(format) = Format::ALL.into_iter().find(|f| f.digest_file_name() == file) {
                 // One document per section: ?limit and ?since do not apply.
                 return match section.digest.get(&format) {
-                    Some(doc) => FeedAnswer::Now(serve_doc(doc, headers, &site.cache_control)),
+                    Some(doc) => FeedAnswer::Now(serve_doc(doc, headers, &cache_control(&site, slug))),
                     None => not_found(&format!("section \"{slug}\" has no digest (set digest = \"daily\")\n")),
                 };
             }
@@ -169,7 +201,7 @@ pub(super) fn feed_response(state: &AppState, uri: &Uri, headers: &HeaderMap) ->
         Err(message) => return FeedAnswer::Now(plain(StatusCode::BAD_REQUEST, &format!("{message}\n"))),
     };
     if params.is_default(site.page_size) {
-        return FeedAnswer::Now(serve_doc(&section.feeds[&format], headers, &site.cache_control));
+        return FeedAnswer::Now(serve_doc(&section.feeds[&format], headers, &cache_control(&site, slug)));
     }
     let key = VariantKey {
         slug: slug.to_string(),
@@ -178,7 +210,7 @@ pub(super) fn feed_response(state: &AppState, uri: &Uri, headers: &HeaderMap) ->
         since: params.since,
     };
     match site.variants.get(&key) {
-        Some(doc) => FeedAnswer::Now(serve_doc(&doc, headers, &site.cache_control)),
+        Some(doc) => FeedAnswer::Now(serve_doc(&doc, headers, &cache_control(&site, slug))),
         None => FeedAnswer::Render(key),
     }
 }
@@ -193,7 +225,7 @@ pub(super) async fn render_variant(state: Arc<AppState>, key: VariantKey, header
     let site = state.site.load_full();
     // Another request may have rendered it while this one waited.
     if let Some(doc) = site.variants.get(&key) {
-        return serve_doc(&doc, &headers, &site.cache_control);
+        return serve_doc(&doc, &headers, &cache_control(&site, &key.slug));
     }
     let rendered = {
         let (site, key) = (site.clone(), key.clone());
@@ -201,8 +233,9 @@ pub(super) async fn render_variant(state: Arc<AppState>, key: VariantKey, header
     };
     match rendered {
         Ok(Some(doc)) => {
+            let cache = cache_control(&site, &key.slug);
             let doc = site.variants.insert(key, doc);
-            serve_doc(&doc, &headers, &site.cache_control)
+            serve_doc(&doc, &headers, &cache)
         }
         Ok(None) => plain(StatusCode::NOT_FOUND, "no such section\n"),
         Err(e) => {

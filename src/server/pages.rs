@@ -43,6 +43,7 @@ pub(super) async fn front_page(State(state): State<Arc<AppState>>) -> Response {
     let listings: Vec<publish::Listing<'_>> = site
         .sections
         .iter()
+        .filter(|s| !s.section.private)
         .map(|s| publish::Listing {
             section: &s.section,
             // (The front page picks its few among them, each story once.)
@@ -68,7 +69,12 @@ pub(super) fn section_page(state: &AppState, slug: &str) -> Response {
         section: &section.section,
         entries: &section.entries[..section.entries.len().min(site.page_size)],
     };
-    page(StatusCode::OK, pages(&config, &site).section(&listing))
+    let mut r = page(StatusCode::OK, pages(&config, &site).section(&listing));
+    if section.section.private {
+        r.headers_mut()
+            .insert(header::CACHE_CONTROL, super::feeds::PRIVATE_CACHE_CONTROL);
+    }
+    r
 }
 
 /// A feed opened in a browser: what it is, how to subscribe, its stories
@@ -109,11 +115,21 @@ pub(super) fn feed_page(state: &AppState, slug: &str, format: Format) -> Respons
     );
     r.headers_mut()
         .insert(header::VARY, HeaderValue::from_static("sec-fetch-dest"));
+    if section.section.private {
+        r.headers_mut()
+            .insert(header::CACHE_CONTROL, super::feeds::PRIVATE_CACHE_CONTROL);
+    }
     r
 }
 
 /// `/stories/{id}.html`: one story.
-pub(super) async fn story_page(State(state): State<Arc<AppState>>, Path(file): Path<String>) -> Response {
+/// A story shown only in private sections needs a key to one of them.
+pub(super) async fn story_page(
+    State(state): State<Arc<AppState>>,
+    Path(file): Path<String>,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
+) -> Response {
     off_lane(state, move |state| {
         let site = state.site();
         if !site.ready {
@@ -122,7 +138,26 @@ pub(super) async fn story_page(State(state): State<Arc<AppState>>, Path(file): P
         let config = state.config();
         let pages = pages(&config, &site);
         match file.strip_suffix(".html").and_then(|id| site.story(id)) {
-            Some((entry, sections)) => page(StatusCode::OK, pages.story(&entry, &sections)),
+            Some((entry, sections)) if !sections.is_empty() && sections.iter().all(|s| s.private) => {
+                let refusals: Vec<Response> = sections
+                    .iter()
+                    .map_while(|s| super::status::private_refused(&config, s, uri.query(), &headers))
+                    .collect();
+                match refusals.len() == sections.len() {
+                    true => refusals.into_iter().next().expect("a private section"),
+                    false => {
+                        let mut r = page(StatusCode::OK, pages.story(&entry, &sections));
+                        r.headers_mut()
+                            .insert(header::CACHE_CONTROL, super::feeds::PRIVATE_CACHE_CONTROL);
+                        r
+                    }
+                }
+            }
+            Some((entry, sections)) => {
+                // (Its private sections are not named to everyone.)
+                let public: Vec<&crate::config::Section> = sections.into_iter().filter(|s| !s.private).collect();
+                page(StatusCode::OK, pages.story(&entry, &public))
+            }
             None => page(StatusCode::NOT_FOUND, pages.not_found()),
         }
     })

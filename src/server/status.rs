@@ -320,17 +320,67 @@ pub(super) fn bearer_matches(headers: &HeaderMap, token: &str) -> bool {
 /// Whether the request carries Basic credentials whose password is `token`
 /// (any user name).
 pub(super) fn basic_password_matches(headers: &HeaderMap, token: &str) -> bool {
+    basic_password(headers).is_some_and(|password| crate::config::same_secret(&password, token.as_bytes()))
+}
+
+/// The password of the request's Basic credentials (any user name).
+fn basic_password(headers: &HeaderMap) -> Option<Vec<u8>> {
     use base64::Engine;
-    let Some(decoded) =
-        credentials(headers, "basic").and_then(|c| base64::engine::general_purpose::STANDARD.decode(c).ok())
-    else {
-        return false;
-    };
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(credentials(headers, "basic")?)
+        .ok()?;
     let password = decoded
         .iter()
         .position(|&b| b == b':')
         .map_or(&[][..], |i| &decoded[i + 1..]);
-    crate::config::same_secret(password, token.as_bytes())
+    Some(password.to_vec())
+}
+
+/// Why a request for a private section's feed or page is refused: it
+/// carries no key that opens the section (`?key=`, a Basic password, a
+/// Bearer token; the admin token opens every section). None for a public
+/// section.
+pub(super) fn private_refused(
+    config: &Config,
+    section: &crate::config::Section,
+    query: Option<&str>,
+    headers: &HeaderMap,
+) -> Option<Response> {
+    if !section.private {
+        return None;
+    }
+    let from_query = url::form_urlencoded::parse(query.unwrap_or("").as_bytes())
+        .find(|(k, _)| k == "key")
+        .map(|(_, v)| v.into_owned());
+    let given = from_query
+        .into_iter()
+        .chain(basic_password(headers).map(|p| String::from_utf8_lossy(&p).into_owned()))
+        .chain(credentials(headers, "bearer").map(str::to_owned));
+    let admin = config.server.admin_token.as_deref();
+    for key in given {
+        if config.key_opens(&key, &section.slug)
+            || admin.is_some_and(|t| crate::config::same_secret(key.as_bytes(), t.as_bytes()))
+        {
+            return None;
+        }
+    }
+    let mut r = plain(
+        StatusCode::UNAUTHORIZED,
+        &format!(
+            "section \"{}\" is private: give your key (?key=… or as the password)\n",
+            section.slug
+        ),
+    );
+    let realm = format!(
+        "Basic realm=\"{}\", charset=\"UTF-8\"",
+        section.title.replace(['"', '\\'], "")
+    );
+    if let Ok(v) = HeaderValue::from_str(&realm) {
+        r.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+    }
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Some(r)
 }
 
 /// The credentials of `Authorization: <scheme> <credentials>` (the scheme

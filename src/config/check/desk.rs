@@ -137,6 +137,50 @@ impl Checker {
         (pinned, picked)
     }
 
+    /// `[[keys]]`: a subscriber's `name` (once), the private `sections` it
+    /// opens, the key's `sha256`.
+    pub(super) fn keys(&mut self, root: &Tbl<'_>, sections: &[Section]) -> Vec<SectionKey> {
+        let mut keys = Vec::new();
+        let mut seen: HashMap<String, usize> = HashMap::new();
+        for t in self.array_of_tables(root, "keys") {
+            self.unknown_keys(&t, KEY_KEYS);
+            let name = self.required_string(&t, "name");
+            let sha256 = self.required_string(&t, "sha256");
+            let mut opens = Vec::new();
+            for (slug, line) in self.string_list(&t, "sections").unwrap_or_default() {
+                match sections.iter().find(|s| s.slug == slug) {
+                    Some(s) if s.private => opens.push(slug),
+                    Some(_) => self.problem(line, format!("{}: section \"{slug}\" is not private = true", t.what)),
+                    None => {
+                        let hint = did_you_mean(&slug, sections.iter().map(|s| s.slug.as_str()));
+                        self.problem(line, format!("{}: unknown section \"{slug}\"{hint}", t.what));
+                    }
+                }
+            }
+            let (Some((name, line)), Some((sha256, hash_line))) = (name, sha256) else {
+                continue;
+            };
+            if sha256.len() != 64 || !sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
+                self.problem(hash_line, format!("{}: sha256: expected 64 hexadecimal digits", t.what));
+                continue;
+            }
+            if let Some(first) = seen.get(&name) {
+                self.problem(
+                    line,
+                    format!("{}: name \"{name}\" is used by another key (line {first})", t.what),
+                );
+                continue;
+            }
+            seen.insert(name.clone(), line);
+            keys.push(SectionKey {
+                name,
+                sections: opens,
+                sha256: sha256.to_ascii_lowercase(),
+            });
+        }
+        keys
+    }
+
     /// `[[hidden]]`: `story` (required, once each), `reason`, `at` (RFC 3339).
     pub(super) fn hidden(&mut self, root: &Tbl<'_>) -> Vec<HiddenStory> {
         let mut hidden = Vec::new();

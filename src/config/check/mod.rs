@@ -28,7 +28,9 @@ pub(super) const TOP_KEYS: &[&str] = &[
     "hidden",
     "pinned",
     "picked",
+    "keys",
 ];
+pub(super) const KEY_KEYS: &[&str] = &["name", "sections", "sha256"];
 pub(super) const HIDDEN_KEYS: &[&str] = &["story", "reason", "at"];
 pub(super) const PINNED_KEYS: &[&str] = &["story", "section", "until", "at"];
 pub(super) const PICKED_KEYS: &[&str] = &["story", "section", "at"];
@@ -84,6 +86,7 @@ pub(super) const SECTION_KEYS: &[&str] = &[
     "include",
     "exclude",
     "picks",
+    "private",
 ];
 pub(super) const SOURCE_KEYS: &[&str] = &[
     "name",
@@ -201,6 +204,7 @@ impl Checker {
         let sources = self.sources(&root, &sections, timezone, websub_default, poll_config.proxy.clone());
         let hidden = self.hidden(&root);
         let (pinned, picked) = self.picks(&root, &sections);
+        let keys = self.keys(&root, &sections);
 
         Config {
             file: path.to_owned(),
@@ -215,6 +219,7 @@ impl Checker {
             hidden,
             pinned,
             picked,
+            keys,
             by_name: sources.iter().enumerate().map(|(i, s)| (s.name.clone(), i)).collect(),
             sources,
         }

@@ -47,6 +47,7 @@ impl Checker {
             let digest = self.digest(&t, timezone);
             let filter = self.filter(&t);
             let picks = self.boolean(&t, "picks").unwrap_or(false);
+            let private = self.boolean(&t, "private").unwrap_or(false);
             if let (Some((slug, _)), Some((title, _))) = (slug, title) {
                 sections.push(Section {
                     slug,
@@ -63,6 +64,7 @@ impl Checker {
                     digest,
                     filter,
                     picks,
+                    private,
                 });
             }
         }
