@@ -5,7 +5,7 @@
 //! categories), spread over sources `s0`…, dated over the last year, and
 //! written in polls of 20 (each source's last poll lists 20 entries).
 //!
-//! usage: fill_store STORE_PATH SOURCES ENTRIES_PER_SOURCE
+//! usage: [THAU_NEAR=0.65] fill_store STORE_PATH SOURCES ENTRIES_PER_SOURCE
 
 use chrono::{Duration, Utc};
 use thau::model::{Entry, FetchState, SourceRef};
@@ -19,6 +19,8 @@ fn main() {
     };
     let (sources, per_source): (u64, u64) = (sources.parse().unwrap(), per_source.parse().unwrap());
     let store = Store::open(std::path::Path::new(path)).unwrap();
+    // THAU_NEAR=0.65: with near-duplicate detection ([dedupe] similarity).
+    store.set_near_duplicates(std::env::var("THAU_NEAR").ok().and_then(|s| s.parse().ok()));
     let towns = [
         "Sète",
         "Mèze",

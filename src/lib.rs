@@ -20,6 +20,7 @@
 //!   pollers' leases and change notifications).
 //! - [`route`]: pure: which sections an entry belongs to.
 //! - [`desk`]: stories named by hand (hidden, pinned, picked), matched against the store's keys.
+//! - [`near`]: pure: near-duplicate stories across sources (MinHash signatures, bands).
 //! - [`select`]: which entries each section (and the "all sections" feed) shows,
 //!   kept up to date from the store's changes.
 //! - [`archive`]: RFC 5005 archive pages, written once a section's stories leave its feed.
@@ -67,6 +68,7 @@ pub mod filter;
 pub mod legacy_ns;
 pub mod metrics;
 pub mod model;
+pub mod near;
 pub mod normalize;
 pub mod outbound;
 pub mod pipeline;

@@ -807,3 +807,112 @@ sections = ["abonnes"]
         get(&format!("{feed_url}?key={key}")).status == 401
     });
 }
+
+/// An agency story three papers carry under their own URLs is one story
+/// with `[dedupe] similarity`: every source kept, one story in the feeds,
+/// and the paper's next version of it is still that story. Two stories of
+/// one source are never merged, however alike; without the key nothing
+/// is merged on text.
+#[test]
+fn one_story_from_the_wire_whatever_its_urls() {
+    const WIRE: &str = "Le préfet de l'Hérault a annoncé mardi la fermeture temporaire de la pêche aux \
+        coquillages dans l'étang de Thau après la détection d'une contamination bactérienne dans \
+        plusieurs parcs conchylicoles entre Bouzigues et Mèze, une mesure qui devrait durer au moins \
+        deux semaines selon les services de l'État, qui procéderont à de nouvelles analyses.";
+    let item = |host: &str, n: usize, title: &str, text: &str| {
+        format!(
+            "<item><title>{title}</title><link>https://{host}/{n}</link><guid isPermaLink=\"false\">{host}-{n}</guid>\
+             <pubDate>Tue, 01 Dec 2026 0{n}:00:00 GMT</pubDate><description>{text}</description></item>"
+        )
+    };
+    let channel = |host: &str, items: &[String]| {
+        format!(
+            "<?xml version=\"1.0\"?><rss version=\"2.0\"><channel><title>{host}</title><link>https://{host}/</link>{}</channel></rss>",
+            items.concat()
+        )
+    };
+    let origin = Origin::start();
+    origin.route(
+        "/agence.xml",
+        Route::feed(
+            channel(
+                "agence.example",
+                &[item(
+                    "agence.example",
+                    1,
+                    "Thau : la pêche aux coquillages fermée",
+                    WIRE,
+                )],
+            ),
+            "application/rss+xml",
+        ),
+    );
+    let paper = |edit: &str| {
+        channel(
+            "courrier.example",
+            &[
+                item(
+                    "courrier.example",
+                    2,
+                    "Étang de Thau : fermeture de la pêche aux coquillages",
+                    &format!("{WIRE} Les producteurs de Bouzigues s'inquiètent{edit}. (Avec agence)"),
+                ),
+                // Its own follow-up, worded like the first: never merged with it.
+                item(
+                    "courrier.example",
+                    3,
+                    "Étang de Thau : la pêche aux coquillages rouvre",
+                    &WIRE.replace("fermeture temporaire", "réouverture"),
+                ),
+            ],
+        )
+    };
+    origin.route("/courrier.xml", Route::feed(paper(""), "application/rss+xml"));
+    let config = |dedupe: &str| {
+        format!(
+            "{dedupe}\n[[sections]]\nslug = \"thau\"\ntitle = \"Thau\"\n\n\
+             [[sources]]\nname = \"agence\"\nurl = \"{}\"\nsections = [\"thau\"]\n\n\
+             [[sources]]\nname = \"courrier\"\nurl = \"{}\"\nsections = [\"thau\"]\n",
+            origin.url("/agence.xml"),
+            origin.url("/courrier.xml")
+        )
+    };
+    // Without [dedupe]: three stories.
+    let plain = Site::new(&config(""));
+    assert_eq!(plain.thau(&["poll"]).code(), 0);
+    assert_eq!(plain.entries().len(), 3);
+
+    let site = Site::new(&config("[dedupe]\nsimilarity = 0.6\n"));
+    assert_eq!(site.thau(&["poll", "--source", "agence"]).code(), 0);
+    assert_eq!(site.thau(&["poll", "--source", "courrier"]).code(), 0);
+    let stories = site.entries();
+    assert_eq!(
+        stories.len(),
+        2,
+        "{:#?}",
+        stories.iter().map(|e| &e.title).collect::<Vec<_>>()
+    );
+    let wire = stories
+        .iter()
+        .find(|e| e.sources.len() == 2)
+        .expect("one story, both sources");
+    let names: Vec<&str> = wire.sources.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["agence", "courrier"]);
+    assert!(
+        stories.iter().any(|e| e.title.contains("rouvre")),
+        "the paper's own story stays"
+    );
+
+    // The paper edits its copy: still the same story.
+    origin.route(
+        "/courrier.xml",
+        Route::feed(paper(" et demandent des aides"), "application/rss+xml"),
+    );
+    assert_eq!(site.thau(&["poll", "--source", "courrier"]).code(), 0);
+    assert_eq!(site.entries().len(), 2);
+    // A bad similarity is a `thau check` error.
+    site.write_config(&config("[dedupe]\nsimilarity = 2\n"));
+    let run = site.thau(&["check"]);
+    assert_eq!(run.code(), 2);
+    assert!(format!("{}{}", run.stdout(), run.stderr()).contains("a number from 0.3 to 1"));
+}

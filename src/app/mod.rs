@@ -106,6 +106,7 @@ pub async fn serve(
     on_listening: impl FnOnce(Option<SocketAddr>, &str),
 ) -> anyhow::Result<()> {
     let store = Arc::new(Store::open_config(&config.store)?);
+    store.set_near_duplicates(config.near_duplicates);
     if role != Role::All && store.shared().is_none() {
         anyhow::bail!(
             "--role {} needs [store] backend = \"postgres\": a sled store belongs to one process",

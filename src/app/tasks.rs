@@ -184,6 +184,7 @@ pub async fn reload(path: &Path, state: &AppState, schedules: Option<&Schedules>
         warn!("[server].listen and [store].path take effect at the next restart");
     }
     state.polls.retain(|name| new.source(name).is_some());
+    state.store.set_near_duplicates(new.near_duplicates);
     state.config.store(Arc::new(new));
     if let Some(schedules) = schedules {
         schedules.reschedule().await;

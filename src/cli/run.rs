@@ -36,6 +36,7 @@ pub fn prune(config: &Config) -> ExitCode {
             return ExitCode::from(UNUSABLE);
         }
     };
+    store.set_near_duplicates(config.near_duplicates);
     let pruned = crate::retention::prune(&store, config, chrono::Utc::now())
         .and_then(|n| store.trim_log(crate::store::LOG_KEEP).map(|_| n));
     match pruned {
@@ -196,6 +197,7 @@ pub fn poll(config: &Config, only: Option<&str>) -> ExitCode {
             return ExitCode::from(UNUSABLE);
         }
     };
+    store.set_near_duplicates(config.near_duplicates);
     let Some(runtime) = runtime(true) else {
         return ExitCode::from(UNUSABLE);
     };

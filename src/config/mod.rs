@@ -52,6 +52,9 @@ pub struct Config {
     pub picked: Vec<PickedStory>,
     /// The subscribers' keys of private sections (`[[keys]]`, `thau key add`).
     pub keys: Vec<SectionKey>,
+    /// `[dedupe] similarity`: stories of different sources this similar
+    /// are one story (near-duplicate detection); off when absent.
+    pub near_duplicates: Option<f64>,
     /// Position of each source in `sources`, by name.
     by_name: HashMap<String, usize>,
 }

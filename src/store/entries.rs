@@ -6,6 +6,7 @@ use super::*;
 
 /// Merges one source poll into what `reads` finds stored: the batch that
 /// writes it, the counts, and what it changed.
+#[allow(clippy::too_many_arguments)]
 pub(super) fn merge_poll(
     reads: &mut Reads<'_>,
     source: &str,
@@ -14,7 +15,14 @@ pub(super) fn merge_poll(
     state: &mut FetchState,
     now: DateTime<Utc>,
     versions: Versions,
+    near: Option<Near>,
 ) -> Result<(Batch, Counts, Change), StoreError> {
+    let (similarity, mut signatures) = match near {
+        Some(n) => (Some(n.similarity), n.signatures),
+        None => (None, Vec::new()),
+    };
+    // The band lists this poll adds to, as they will be written.
+    let mut buckets: HashMap<Vec<u8>, Vec<String>> = HashMap::new();
     let mut counts = Counts {
         unchanged: unchanged.len() as u32,
         ..Counts::default()
@@ -28,9 +36,40 @@ pub(super) fn merge_poll(
     let mut encoded: HashMap<String, Vec<u8>> = HashMap::new();
     let mut new_links: HashMap<String, String> = HashMap::new();
 
-    for (entry, bytes) in incoming {
+    for (i, (entry, bytes)) in incoming.into_iter().enumerate() {
         let fingerprint = entry.sources.first().map(|s| s.fingerprint.clone()).unwrap_or_default();
-        let Some(key) = same_story(reads, &entry, source, &touched)? else {
+        let signature = signatures.get_mut(i).and_then(Option::take);
+        let mut found = same_story(reads, &entry, source, &touched)?;
+        if found.is_none()
+            && let (Some(similarity), Some(signature)) = (similarity, &signature)
+        {
+            found = near_story(reads, &entry, signature, source, similarity, &buckets, &touched)?;
+            // Its link leads to the story it was merged into: the source's
+            // next version of it is found by link.
+            if let (Some(key), Some(link)) = (&found, entry.link.as_ref().filter(|_| !entry.generic_link)) {
+                new_links.entry(link.clone()).or_insert_with(|| key.clone());
+            }
+        }
+        let Some(key) = found else {
+            if let Some(signature) = &signature {
+                for bucket in crate::near::bands(signature)
+                    .iter()
+                    .enumerate()
+                    .map(|(b, h)| near_key(b, *h))
+                {
+                    let list = match buckets.get_mut(&bucket) {
+                        Some(list) => list,
+                        None => {
+                            let stored = near_list(reads, &bucket)?;
+                            buckets.entry(bucket).or_insert(stored)
+                        }
+                    };
+                    list.push(entry.key.clone());
+                    if list.len() > NEAR_BUCKET {
+                        list.remove(0);
+                    }
+                }
+            }
             if let Some(link) = entry.link.as_ref().filter(|_| !entry.generic_link) {
                 new_links.entry(link.clone()).or_insert_with(|| entry.key.clone());
             }
@@ -90,6 +129,9 @@ pub(super) fn merge_poll(
         batch.insert(entry_key(&key), bytes);
         change.added.push((row, Arc::new(t.entry)));
     }
+    for (bucket, list) in buckets {
+        batch.insert(bucket, list.join("\0").into_bytes());
+    }
     for (link, key) in new_links {
         // An entry keyed by its link is found without this row.
         if key.strip_prefix("u:") != Some(link.as_str()) {
@@ -102,6 +144,106 @@ pub(super) fn merge_poll(
     listed.dedup_by(|a, b| a.key == b.key);
     batch.insert(listed_key(source), codec::encode_listed(&listed));
     Ok((batch, counts, change))
+}
+
+/// What near-duplicate detection needs in a write: the similarity from
+/// which two stories are one, and each incoming entry's signature (worked
+/// out before the write lock is taken).
+pub(super) struct Near {
+    pub similarity: f64,
+    pub signatures: Vec<Option<crate::near::Signature>>,
+}
+
+/// Stories one band bucket keeps (the newest): a bucket of very common
+/// wording stays small.
+const NEAR_BUCKET: usize = 32;
+/// Candidates judged for one new story at most, the newest of each
+/// bucket first: wording many stories share costs a bounded time.
+const NEAR_CANDIDATES: usize = 24;
+/// How far apart two stories' dates may be to be one story.
+const NEAR_WINDOW: chrono::TimeDelta = chrono::TimeDelta::days(3);
+
+/// `w\0{band}{bucket}`: the stories whose signature falls in `bucket`
+/// in band `band`.
+pub(super) fn near_key(band: usize, bucket: u64) -> Vec<u8> {
+    let mut k = b"w\0".to_vec();
+    k.push(band as u8);
+    k.extend_from_slice(&bucket.to_be_bytes());
+    k
+}
+
+fn near_list(reads: &mut Reads<'_>, bucket: &[u8]) -> Result<Vec<String>, StoreError> {
+    Ok(match reads.get(bucket.to_vec())? {
+        Some(v) if !v.is_empty() => String::from_utf8_lossy(&v).split('\0').map(str::to_owned).collect(),
+        _ => Vec::new(),
+    })
+}
+
+/// The stored story of another source that `entry` is a copy of: among
+/// the stories that share a band bucket with it, dated within
+/// [`NEAR_WINDOW`] of it, carried by no source this one is (two stories
+/// of one source are never merged), the most similar at `similarity` or
+/// more (the oldest key on a tie, so the answer does not depend on the
+/// order of the buckets).
+fn near_story(
+    reads: &mut Reads<'_>,
+    entry: &Entry,
+    signature: &crate::near::Signature,
+    source: &str,
+    similarity: f64,
+    pending: &HashMap<Vec<u8>, Vec<String>>,
+    touched: &BTreeMap<String, Touched>,
+) -> Result<Option<String>, StoreError> {
+    let mut lists = Vec::new();
+    for (b, h) in crate::near::bands(signature).iter().enumerate() {
+        let bucket = near_key(b, *h);
+        let list = match pending.get(&bucket) {
+            Some(list) => list.clone(),
+            None => near_list(reads, &bucket)?,
+        };
+        lists.push(list);
+    }
+    // Round robin over the buckets, newest first, each key once.
+    let mut candidates: Vec<String> = Vec::new();
+    let longest = lists.iter().map(Vec::len).max().unwrap_or(0);
+    'gather: for depth in 0..longest {
+        for list in &lists {
+            if let Some(key) = list.len().checked_sub(depth + 1).map(|at| &list[at])
+                && !candidates.contains(key)
+            {
+                candidates.push(key.clone());
+                if candidates.len() == NEAR_CANDIDATES {
+                    break 'gather;
+                }
+            }
+        }
+    }
+    // (The oldest key wins a tie: the answer does not depend on the
+    // order the buckets were read in.)
+    candidates.sort();
+    let mut best: Option<(f64, String)> = None;
+    for key in candidates {
+        if key == entry.key {
+            continue;
+        }
+        // (As this poll left it: a story it merged a copy into is this source's now.)
+        let stored = match touched.get(&key) {
+            Some(t) => Some(t.entry.clone()),
+            None => reads.entry(&key)?,
+        };
+        let Some(stored) = stored else { continue };
+        if stored.sources.iter().any(|s| s.name == source) || (stored.published - entry.published).abs() > NEAR_WINDOW {
+            continue;
+        }
+        let Some(theirs) = crate::near::signature(&stored) else {
+            continue;
+        };
+        let s = crate::near::similarity(signature, &theirs);
+        if s >= similarity && best.as_ref().is_none_or(|(b, _)| s > *b) {
+            best = Some((s, key));
+        }
+    }
+    Ok(best.map(|(_, key)| key))
 }
 
 /// The entry this one is the same story as: one this poll already
@@ -365,6 +507,18 @@ pub(super) fn index_row(kv: Result<(db::Value, db::Value), StoreError>) -> Resul
 }
 
 impl Store {
+    /// Looks for near-duplicates of new stories among other sources'
+    /// (`[dedupe] similarity`), or not (None).
+    pub fn set_near_duplicates(&self, similarity: Option<f64>) {
+        let bits = similarity.filter(|s| *s > 0.0).map_or(0, f64::to_bits);
+        self.near.store(bits, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    fn near_duplicates(&self) -> Option<f64> {
+        let bits = self.near.load(std::sync::atomic::Ordering::Relaxed);
+        (bits != 0).then(|| f64::from_bits(bits))
+    }
+
     /// The key of the stored story whose canonical link is `link`.
     pub fn key_of_link(&self, link: &str) -> Result<Option<String>, StoreError> {
         let db = self.db()?;
@@ -494,19 +648,40 @@ impl Store {
         for chunk in keys.chunks(REMOVE_BATCH) {
             let chunk: Vec<String> = chunk.iter().map(|k| k.to_string()).collect();
             let entry_keys: Vec<Vec<u8>> = chunk.iter().map(|k| entry_key(k)).collect();
+            let near = self.near_duplicates().is_some();
             removed += self.write_with(entry_keys, move |reads| {
                 let mut batch = Batch::default();
                 let mut change = Change::default();
+                let mut buckets: HashMap<Vec<u8>, Vec<String>> = HashMap::new();
                 for key in &chunk {
                     let Some(entry) = reads.entry(key)? else { continue };
                     batch.remove(entry_key(key));
                     batch.remove(time_key(&entry));
+                    // Out of its near-duplicate buckets.
+                    if let Some(signature) = crate::near::signature(&entry).filter(|_| near) {
+                        for (b, h) in crate::near::bands(&signature).iter().enumerate() {
+                            let bucket = near_key(b, *h);
+                            if !buckets.contains_key(&bucket) {
+                                let list = near_list(reads, &bucket)?;
+                                buckets.insert(bucket.clone(), list);
+                            }
+                            if let Some(list) = buckets.get_mut(&bucket) {
+                                list.retain(|k| k != key);
+                            }
+                        }
+                    }
                     if let Some(link) = &entry.link
                         && reads.get(link_key(link))?.is_some_and(|k| k.as_ref() == key.as_bytes())
                     {
                         batch.remove(link_key(link));
                     }
                     change.removed.push((IndexRow::of(&entry), Some(Arc::new(entry))));
+                }
+                for (bucket, list) in buckets {
+                    match list.is_empty() {
+                        true => batch.remove(bucket),
+                        false => batch.insert(bucket, list.join("\0").into_bytes()),
+                    }
                 }
                 let removed = change.removed.len();
                 Ok((batch, change, removed))
@@ -599,6 +774,19 @@ impl Store {
                 keys.push(link_key(link));
             }
         }
+        // Near-duplicates: signatures worked out before the lock, and their
+        // buckets held by the write as the stories' identity is.
+        let near = self.near_duplicates().map(|similarity| Near {
+            similarity,
+            signatures: incoming.iter().map(|(e, _)| crate::near::signature(e)).collect(),
+        });
+        if let Some(near) = &near {
+            for signature in near.signatures.iter().flatten() {
+                for (b, h) in crate::near::bands(signature).iter().enumerate() {
+                    keys.push(near_key(b, *h));
+                }
+            }
+        }
         let (source_name, mut written_state) = (source.to_string(), state.clone());
         let (counts, written_state) = self.write_with(keys, move |reads| {
             let (batch, counts, change) = merge_poll(
@@ -609,6 +797,7 @@ impl Store {
                 &mut written_state,
                 now,
                 versions,
+                near,
             )?;
             Ok((batch, change, (counts, written_state)))
         })?;

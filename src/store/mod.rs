@@ -173,6 +173,8 @@ pub struct Store {
     reopened: std::sync::atomic::AtomicU64,
     /// sled's own lock file (None on PostgreSQL, which many share).
     _lock: Option<File>,
+    /// `[dedupe] similarity` as f64 bits; 0: near-duplicates are not looked for.
+    near: std::sync::atomic::AtomicU64,
 }
 
 /// What one write did to the entries: the index rows it removed (with the
@@ -263,6 +265,7 @@ impl Store {
             changes: Mutex::new(None),
             log: Mutex::new(None),
             reopened: std::sync::atomic::AtomicU64::new(0),
+            near: std::sync::atomic::AtomicU64::new(0),
             _lock: None,
         }
     }
@@ -408,6 +411,7 @@ impl Store {
             changes: Mutex::new(None),
             log: Mutex::new(None),
             reopened: std::sync::atomic::AtomicU64::new(0),
+            near: std::sync::atomic::AtomicU64::new(0),
             _lock: Some(lock),
         })
     }

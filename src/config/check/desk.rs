@@ -181,6 +181,19 @@ impl Checker {
         keys
     }
 
+    /// `[dedupe] similarity`: a number from 0.3 to 1.
+    pub(super) fn similarity(&mut self, t: &Tbl<'_>) -> Option<f64> {
+        let (v, line) = self.value(t, "similarity")?;
+        let n = v.and_then(|v| v.as_float().or_else(|| v.as_integer().map(|i| i as f64)));
+        match n.filter(|n| (0.3..=1.0).contains(n)) {
+            Some(n) => Some(n),
+            None => {
+                self.type_problem(t, "similarity", line, "a number from 0.3 to 1 (such as 0.6)");
+                None
+            }
+        }
+    }
+
     /// `[[hidden]]`: `story` (required, once each), `reason`, `at` (RFC 3339).
     pub(super) fn hidden(&mut self, root: &Tbl<'_>) -> Vec<HiddenStory> {
         let mut hidden = Vec::new();

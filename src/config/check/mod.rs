@@ -29,7 +29,9 @@ pub(super) const TOP_KEYS: &[&str] = &[
     "pinned",
     "picked",
     "keys",
+    "dedupe",
 ];
+pub(super) const DEDUPE_KEYS: &[&str] = &["similarity"];
 pub(super) const KEY_KEYS: &[&str] = &["name", "sections", "sha256"];
 pub(super) const HIDDEN_KEYS: &[&str] = &["story", "reason", "at"];
 pub(super) const PINNED_KEYS: &[&str] = &["story", "section", "until", "at"];
@@ -205,6 +207,10 @@ impl Checker {
         let hidden = self.hidden(&root);
         let (pinned, picked) = self.picks(&root, &sections);
         let keys = self.keys(&root, &sections);
+        let near_duplicates = self.table(&root, "dedupe").and_then(|t| {
+            self.unknown_keys(&t, DEDUPE_KEYS);
+            self.similarity(&t)
+        });
 
         Config {
             file: path.to_owned(),
@@ -220,6 +226,7 @@ impl Checker {
             pinned,
             picked,
             keys,
+            near_duplicates,
             by_name: sources.iter().enumerate().map(|(i, s)| (s.name.clone(), i)).collect(),
             sources,
         }
