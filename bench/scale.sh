@@ -10,7 +10,8 @@
 #        DESK=1 bench/scale.sh …            with the editorial desk's work: 20 hidden
 #                                           stories (10 by page id, 10 by link), a pin
 #                                           per section, rewrite rules and remove on
-#                                           every tenth source
+#                                           every tenth source, and [dedupe]
+#                                           similarity = 0.65
 # needs: nginx (apt-get install nginx-light), python3, GNU time
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -57,6 +58,7 @@ serve_generated_feeds "$n" "$port"
       printf '[[hidden]]\nstory = "%020x"\n' "$k"
       printf '[[hidden]]\nstory = "https://source%d.example/articles/%d.html"\n' "$((k * 7))" "$k"
     done
+    printf '[dedupe]\nsimilarity = 0.65\n'
     for t in sete meze agde montbazin marseillan balaruc frontignan bouzigues; do
       printf '[[pinned]]\nstory = "https://source3.example/articles/5.html"\nsection = "%s"\n' "$t"
     done
