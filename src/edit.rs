@@ -98,6 +98,57 @@ pub fn remove_source(text: &str, path: &Path, name: &str) -> Result<String, Edit
     checked(doc.to_string(), path)
 }
 
+/// What the desk does to a story: `thau hide`, `pin`, `pick` and their
+/// undoing, and the admin API's verbs of those names.
+#[derive(Debug, Clone, Copy)]
+pub enum DeskEdit<'a> {
+    Hide {
+        reason: Option<&'a str>,
+    },
+    Unhide,
+    Pin {
+        section: &'a str,
+        until: Option<&'a str>,
+    },
+    /// In `section`, or everywhere.
+    Unpin {
+        section: Option<&'a str>,
+    },
+    Pick {
+        section: &'a str,
+    },
+    Unpick {
+        section: &'a str,
+    },
+}
+
+impl DeskEdit<'_> {
+    /// `text` (the file at `path`, which holds `now`) with this done to
+    /// `story`, checked; None when it is so already.
+    pub fn apply(
+        self,
+        text: &str,
+        path: &Path,
+        now: &Config,
+        story: &str,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Option<String>, EditError> {
+        let pinned = |section: &str| now.pinned.iter().any(|p| p.story == story && p.section == section);
+        let picked = |section: &str| now.picked.iter().any(|p| p.story == story && p.section == section);
+        Ok(Some(match self {
+            DeskEdit::Hide { .. } if now.hidden.iter().any(|h| h.story == story) => return Ok(None),
+            DeskEdit::Hide { reason } => hide_story(text, path, story, reason, at)?,
+            DeskEdit::Unhide => unhide_story(text, path, story)?,
+            DeskEdit::Pin { section, .. } if pinned(section) => return Ok(None),
+            DeskEdit::Pin { section, until } => pin_story(text, path, true, story, section, until, at)?,
+            DeskEdit::Unpin { section } => unpin_story(text, path, true, story, section)?,
+            DeskEdit::Pick { section } if picked(section) => return Ok(None),
+            DeskEdit::Pick { section } => pin_story(text, path, false, story, section, None, at)?,
+            DeskEdit::Unpick { section } => unpin_story(text, path, false, story, Some(section))?,
+        }))
+    }
+}
+
 /// `text` with a `[[hidden]]` table for `story` appended, checked.
 pub fn hide_story(
     text: &str,

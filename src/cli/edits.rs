@@ -261,11 +261,10 @@ pub fn hide(config: &Config, path: &Path, story: Option<&str>, reason: Option<&s
     }
     let mut already = false;
     let hidden = edited(path, |text, now| {
-        if now.hidden.iter().any(|h| h.story == story) {
-            already = true;
-            return Ok(text.to_string());
-        }
-        crate::edit::hide_story(text, path, &story, reason, chrono::Utc::now())
+        let edit = crate::edit::DeskEdit::Hide { reason };
+        let edited = edit.apply(text, path, now, &story, chrono::Utc::now())?;
+        already = edited.is_none();
+        Ok(edited.unwrap_or_else(|| text.to_string()))
     });
     match hidden {
         Ok(()) if already => {
@@ -322,15 +321,13 @@ pub fn pin(
     }
     let mut already = false;
     let edited = edited(path, |text, now| {
-        let same = |s: &str, sec: &str| s == story && sec == section;
-        already = match pin {
-            true => now.pinned.iter().any(|p| same(&p.story, &p.section)),
-            false => now.picked.iter().any(|p| same(&p.story, &p.section)),
+        let edit = match pin {
+            true => crate::edit::DeskEdit::Pin { section, until },
+            false => crate::edit::DeskEdit::Pick { section },
         };
-        if already {
-            return Ok(text.to_string());
-        }
-        crate::edit::pin_story(text, path, pin, &story, section, until, chrono::Utc::now())
+        let edited = edit.apply(text, path, now, &story, chrono::Utc::now())?;
+        already = edited.is_none();
+        Ok(edited.unwrap_or_else(|| text.to_string()))
     });
     match edited {
         Ok(()) if already => {

@@ -173,11 +173,13 @@ impl Pages<'_> {
             ));
         }
         feeds.extend(self.all_feeds());
-        let mut h = self.head(&format!("{} · {}", s.title, self.site.title), &feeds, Some(&s.slug));
         // The section's own face: its icon, its logo by its name, its rights.
-        if let (Some(icon), Some(at)) = (&s.icon, h.find("<style>")) {
-            h.insert_str(at, &format!("<link rel=\"icon\" href=\"{}\">\n", esc(icon.as_str())));
-        }
+        let icon = s
+            .icon
+            .as_ref()
+            .map(|icon| format!("<link rel=\"icon\" href=\"{}\">\n", esc(icon.as_str())));
+        let title = format!("{} · {}", s.title, self.site.title);
+        let mut h = self.head_with(&title, &feeds, Some(&s.slug), icon.as_deref().unwrap_or(""));
         let _ = write!(h, "<main id=\"main\">\n<h1>");
         if let Some(logo) = &s.logo {
             let _ = write!(
@@ -350,11 +352,8 @@ impl Pages<'_> {
     /// so, and reloads itself.
     pub fn starting(&self) -> Vec<u8> {
         let l = self.labels();
-        let mut h = self.head(&format!("{} · {}", l.starting, self.site.title), &[], None);
-        // (In the head: a browser reads it there.)
-        if let Some(at) = h.find("<style>") {
-            h.insert_str(at, "<meta http-equiv=\"refresh\" content=\"2\">\n");
-        }
+        let title = format!("{} · {}", l.starting, self.site.title);
+        let mut h = self.head_with(&title, &[], None, "<meta http-equiv=\"refresh\" content=\"2\">\n");
         let _ = writeln!(
             h,
             "<main id=\"main\">\n<h1>{}</h1>\n<p>{}</p>\n</main>",
@@ -393,6 +392,18 @@ impl Pages<'_> {
     /// The page's head and the site's header; `current` is the slug of the
     /// section this page is (marked in the navigation).
     pub(super) fn head(&self, title: &str, feeds: &[(String, String, &'static str)], current: Option<&str>) -> String {
+        self.head_with(title, feeds, current, "")
+    }
+
+    /// [`Pages::head`], with `extra` lines in the document's head (an
+    /// icon, a refresh).
+    fn head_with(
+        &self,
+        title: &str,
+        feeds: &[(String, String, &'static str)],
+        current: Option<&str>,
+        extra: &str,
+    ) -> String {
         let l = self.labels();
         let mut h = String::with_capacity(16 * 1024);
         let _ = write!(
@@ -410,6 +421,7 @@ impl Pages<'_> {
                 esc(href)
             );
         }
+        h.push_str(extra);
         h.push_str(STYLE);
         let _ = write!(
             h,

@@ -280,25 +280,27 @@ pub(super) async fn admin_story(
     }
     let (path, name, doing) = (config.file.clone(), story.clone(), verb.clone());
     let edited = tokio::task::spawn_blocking(move || {
+        use crate::edit::DeskEdit;
+        let section = section.as_deref().unwrap_or_default();
+        let edit = match doing.as_str() {
+            "hide" => DeskEdit::Hide {
+                reason: reason.as_deref(),
+            },
+            "unhide" => DeskEdit::Unhide,
+            "pin" => DeskEdit::Pin {
+                section,
+                until: until.as_deref(),
+            },
+            "unpin" => DeskEdit::Unpin {
+                section: (!section.is_empty()).then_some(section),
+            },
+            "pick" => DeskEdit::Pick { section },
+            _ => DeskEdit::Unpick { section },
+        };
         crate::edit::edit_file(&path, |text, now| {
-            let section = section.as_deref().unwrap_or_default();
-            let (hidden, pinned, picked) = (
-                now.hidden.iter().any(|h| h.story == name),
-                now.pinned.iter().any(|p| p.story == name && p.section == section),
-                now.picked.iter().any(|p| p.story == name && p.section == section),
-            );
-            let at = Utc::now();
-            match doing.as_str() {
-                "hide" if hidden => Ok(text.to_string()),
-                "hide" => crate::edit::hide_story(text, &path, &name, reason.as_deref(), at),
-                "unhide" => crate::edit::unhide_story(text, &path, &name),
-                "pin" if pinned => Ok(text.to_string()),
-                "pin" => crate::edit::pin_story(text, &path, true, &name, section, until.as_deref(), at),
-                "unpin" => crate::edit::unpin_story(text, &path, true, &name, (!section.is_empty()).then_some(section)),
-                "pick" if picked => Ok(text.to_string()),
-                "pick" => crate::edit::pin_story(text, &path, false, &name, section, None, at),
-                _ => crate::edit::unpin_story(text, &path, false, &name, Some(section)),
-            }
+            Ok(edit
+                .apply(text, &path, now, &name, Utc::now())?
+                .unwrap_or_else(|| text.to_string()))
         })
     })
     .await;

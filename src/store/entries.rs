@@ -22,7 +22,7 @@ pub(super) fn merge_poll(
         None => (None, Vec::new()),
     };
     // The band lists this poll adds to, as they will be written.
-    let mut buckets: HashMap<Vec<u8>, Vec<String>> = HashMap::new();
+    let mut buckets = Buckets::default();
     let mut counts = Counts {
         unchanged: unchanged.len() as u32,
         ..Counts::default()
@@ -52,18 +52,8 @@ pub(super) fn merge_poll(
         }
         let Some(key) = found else {
             if let Some(signature) = &signature {
-                for bucket in crate::near::bands(signature)
-                    .iter()
-                    .enumerate()
-                    .map(|(b, h)| near_key(b, *h))
-                {
-                    let list = match buckets.get_mut(&bucket) {
-                        Some(list) => list,
-                        None => {
-                            let stored = near_list(reads, &bucket)?;
-                            buckets.entry(bucket).or_insert(stored)
-                        }
-                    };
+                for bucket in near_keys(signature) {
+                    let list = buckets.list(reads, bucket)?;
                     list.push(entry.key.clone());
                     if list.len() > NEAR_BUCKET {
                         list.remove(0);
@@ -129,9 +119,7 @@ pub(super) fn merge_poll(
         batch.insert(entry_key(&key), bytes);
         change.added.push((row, Arc::new(t.entry)));
     }
-    for (bucket, list) in buckets {
-        batch.insert(bucket, list.join("\0").into_bytes());
-    }
+    buckets.write(&mut batch);
     for (link, key) in new_links {
         // An entry keyed by its link is found without this row.
         if key.strip_prefix("u:") != Some(link.as_str()) {
@@ -172,11 +160,49 @@ pub(super) fn near_key(band: usize, bucket: u64) -> Vec<u8> {
     k
 }
 
-fn near_list(reads: &mut Reads<'_>, bucket: &[u8]) -> Result<Vec<String>, StoreError> {
-    Ok(match reads.get(bucket.to_vec())? {
-        Some(v) if !v.is_empty() => String::from_utf8_lossy(&v).split('\0').map(str::to_owned).collect(),
-        _ => Vec::new(),
-    })
+/// The band buckets of a signature, as store keys.
+fn near_keys(signature: &crate::near::Signature) -> impl Iterator<Item = Vec<u8>> {
+    crate::near::bands(signature)
+        .into_iter()
+        .enumerate()
+        .map(|(b, h)| near_key(b, h))
+}
+
+/// The band lists a write changes, as they will be written, over what is
+/// stored.
+#[derive(Default)]
+struct Buckets(HashMap<Vec<u8>, Vec<String>>);
+
+impl Buckets {
+    /// `bucket`'s list as stored (or as this write left it).
+    fn peek(&self, reads: &mut Reads<'_>, bucket: &[u8]) -> Result<Vec<String>, StoreError> {
+        if let Some(list) = self.0.get(bucket) {
+            return Ok(list.clone());
+        }
+        Ok(match reads.get(bucket.to_vec())? {
+            Some(v) if !v.is_empty() => String::from_utf8_lossy(&v).split('\0').map(str::to_owned).collect(),
+            _ => Vec::new(),
+        })
+    }
+
+    /// `bucket`'s list, to change: written with the batch.
+    fn list(&mut self, reads: &mut Reads<'_>, bucket: Vec<u8>) -> Result<&mut Vec<String>, StoreError> {
+        if !self.0.contains_key(&bucket) {
+            let stored = self.peek(reads, &bucket)?;
+            self.0.insert(bucket.clone(), stored);
+        }
+        Ok(self.0.get_mut(&bucket).expect("inserted above"))
+    }
+
+    /// The changed lists into `batch` (an empty one removed).
+    fn write(self, batch: &mut Batch) {
+        for (bucket, list) in self.0 {
+            match list.is_empty() {
+                true => batch.remove(bucket),
+                false => batch.insert(bucket, list.join("\0").into_bytes()),
+            }
+        }
+    }
 }
 
 /// The stored story of another source that `entry` is a copy of: among
@@ -191,17 +217,12 @@ fn near_story(
     signature: &crate::near::Signature,
     source: &str,
     similarity: f64,
-    pending: &HashMap<Vec<u8>, Vec<String>>,
+    pending: &Buckets,
     touched: &BTreeMap<String, Touched>,
 ) -> Result<Option<String>, StoreError> {
     let mut lists = Vec::new();
-    for (b, h) in crate::near::bands(signature).iter().enumerate() {
-        let bucket = near_key(b, *h);
-        let list = match pending.get(&bucket) {
-            Some(list) => list.clone(),
-            None => near_list(reads, &bucket)?,
-        };
-        lists.push(list);
+    for bucket in near_keys(signature) {
+        lists.push(pending.peek(reads, &bucket)?);
     }
     // Round robin over the buckets, newest first, each key once.
     let mut candidates: Vec<String> = Vec::new();
@@ -652,22 +673,15 @@ impl Store {
             removed += self.write_with(entry_keys, move |reads| {
                 let mut batch = Batch::default();
                 let mut change = Change::default();
-                let mut buckets: HashMap<Vec<u8>, Vec<String>> = HashMap::new();
+                let mut buckets = Buckets::default();
                 for key in &chunk {
                     let Some(entry) = reads.entry(key)? else { continue };
                     batch.remove(entry_key(key));
                     batch.remove(time_key(&entry));
                     // Out of its near-duplicate buckets.
                     if let Some(signature) = crate::near::signature(&entry).filter(|_| near) {
-                        for (b, h) in crate::near::bands(&signature).iter().enumerate() {
-                            let bucket = near_key(b, *h);
-                            if !buckets.contains_key(&bucket) {
-                                let list = near_list(reads, &bucket)?;
-                                buckets.insert(bucket.clone(), list);
-                            }
-                            if let Some(list) = buckets.get_mut(&bucket) {
-                                list.retain(|k| k != key);
-                            }
+                        for bucket in near_keys(&signature) {
+                            buckets.list(reads, bucket)?.retain(|k| k != key);
                         }
                     }
                     if let Some(link) = &entry.link
@@ -677,12 +691,7 @@ impl Store {
                     }
                     change.removed.push((IndexRow::of(&entry), Some(Arc::new(entry))));
                 }
-                for (bucket, list) in buckets {
-                    match list.is_empty() {
-                        true => batch.remove(bucket),
-                        false => batch.insert(bucket, list.join("\0").into_bytes()),
-                    }
-                }
+                buckets.write(&mut batch);
                 let removed = change.removed.len();
                 Ok((batch, change, removed))
             })?;
@@ -782,9 +791,7 @@ impl Store {
         });
         if let Some(near) = &near {
             for signature in near.signatures.iter().flatten() {
-                for (b, h) in crate::near::bands(signature).iter().enumerate() {
-                    keys.push(near_key(b, *h));
-                }
+                keys.extend(near_keys(signature));
             }
         }
         let (source_name, mut written_state) = (source.to_string(), state.clone());

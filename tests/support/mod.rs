@@ -488,7 +488,7 @@ pub fn http(method: &str, url: &str, headers: &[(&str, &str)]) -> Resp {
     http_with_body(method, url, headers, b"")
 }
 
-/// As [`http`], sending `body` after the headers (give its length).
+/// As [`http`], sending `body` (with its `Content-Length`) after the headers.
 pub fn http_with_body(method: &str, url: &str, headers: &[(&str, &str)], body: &[u8]) -> Resp {
     let rest = url.strip_prefix("http://").expect("http URL");
     let (host, path) = rest
@@ -500,6 +500,9 @@ pub fn http_with_body(method: &str, url: &str, headers: &[(&str, &str)], body: &
     let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n");
     for (k, v) in headers {
         req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    if !body.is_empty() {
+        req.push_str(&format!("Content-Length: {}\r\n", body.len()));
     }
     req.push_str("\r\n");
     stream.write_all(req.as_bytes()).unwrap();
