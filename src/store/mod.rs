@@ -19,6 +19,7 @@
 //! | `r\0{slug}\0{page, u32}`          | a section's archive page ([`crate::model::ArchivePage`] as JSON), written once |
 //! | `w\0{topic}\0{callback}`          | a verified WebSub subscription to one of our feeds (`websub::Subscription` as JSON) |
 //! | `W\0{source}`                    | our subscription to a source's hub (`websub::subscriber::Push` as JSON) |
+//! | `n\0{band, u8}{bucket, u64}`     | with `[dedupe]`: the keys of the newest stories whose signature falls in that band's bucket, `\0`-separated |
 //!
 //! The `t` index is what sections are rendered from: a scan newest-first
 //! that decides membership from the small [`Routing`] value alone, without
@@ -30,7 +31,7 @@
 //! pool, the shared schedule's claims, the change log's notifications);
 //! `codec` the value encodings. Above them, one file per kind of record,
 //! each owning its key space: `entries` (merge, link index, section
-//! index), `fetch_state`, `archive`, `digests`, `subscriptions`, `log`
+//! index), `near` (near-duplicate buckets), `fetch_state`, `archive`, `digests`, `subscriptions`, `log`
 //! (changes for publishers), and `commit` (group commit of polls'
 //! batches). [`Store`] is the handle they hang from.
 use chrono::{DateTime, Utc};
@@ -50,6 +51,7 @@ mod entries;
 mod fetch_state;
 mod kv;
 mod log;
+mod near;
 mod pg;
 mod subscriptions;
 
@@ -59,6 +61,7 @@ use entries::*;
 use fetch_state::*;
 use log::*;
 pub use log::{LOG_KEEP, Taken};
+use near::*;
 
 pub use codec::Listed;
 use db::Batch;
