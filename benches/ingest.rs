@@ -119,6 +119,7 @@ fn thau_ingest(store: &Store, source: &str, bytes: &[u8]) -> u32 {
         id_from: Default::default(),
         full_text: false,
         max_text: thau::normalize::DEFAULT_MAX_TEXT,
+        rewrites: Default::default(),
     };
     let report = thau::pipeline::ingest(store, source, &options, doc, state, Utc::now());
     assert!(report.error.is_none(), "{:?}", report.error);
