@@ -766,7 +766,7 @@ fn postgres_migrates_once_and_refuses_a_newer_schema() {
         .query_one("SELECT count(*) FROM thau_schema", &[])
         .unwrap()
         .get(0);
-    assert_eq!(versions, 3, "each migration recorded once");
+    assert_eq!(versions, 4, "each of the four migrations recorded once");
     client
         .batch_execute("INSERT INTO thau_schema (version) VALUES (99)")
         .unwrap();

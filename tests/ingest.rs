@@ -867,7 +867,7 @@ fn a_store_of_another_schema_version_is_refused_clearly() {
     assert_eq!(run.code(), 2);
     assert!(
         run.stderr()
-            .contains("has schema version 999, but this thau reads version 2"),
+            .contains("has schema version 999, but this thau reads version 3"),
         "{}",
         run.stderr()
     );

@@ -66,7 +66,7 @@ fn concurrent_polls_waiting_for_their_flush_never_hang() {
 }
 
 /// A store written by an earlier thau (schema 1: JSON records) is read as
-/// it is and marked schema 2; nothing is lost, and an older thau then
+/// it is and marked with today's schema; nothing is lost, and an older thau then
 /// refuses it clearly rather than misreading compact records.
 #[test]
 fn a_schema_1_store_is_read_and_upgraded() {
@@ -133,5 +133,66 @@ fn a_schema_1_store_is_read_and_upgraded() {
     assert_eq!(store.listed("mairie").unwrap()[0].fingerprint, "f1");
     drop(store);
     let db = sled::open(dir.path()).unwrap();
-    assert_eq!(db.get(b"meta\0schema").unwrap().unwrap().as_ref(), b"2");
+    assert_eq!(db.get(b"meta\0schema").unwrap().unwrap().as_ref(), b"3");
+}
+
+/// A store written by the thau of commit fe32137 (schema 2: entries as
+/// LZ4-compressed JSON; `tests/fixtures/store-schema-2`) opens in place:
+/// every entry reads back, a changed entry is rewritten in today's form
+/// beside the untouched old ones, and the store is marked with today's
+/// schema.
+#[test]
+fn a_store_written_by_an_earlier_thau_opens_and_upgrades_in_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/store-schema-2");
+    for file in ["conf", "db"] {
+        std::fs::copy(fixture.join(file), dir.path().join(file)).unwrap();
+    }
+    let form = |key: &str| {
+        let db = sled::open(dir.path()).unwrap();
+        db.get(format!("e\0{key}")).unwrap().unwrap()[0]
+    };
+    let keys: Vec<String> = {
+        let store = Store::open(dir.path()).unwrap();
+        store.recent().map(|row| row.unwrap().key).collect()
+    };
+    assert_eq!(keys.len(), 11, "the demo's eleven stories");
+    assert!(keys.iter().all(|k| form(k) == 1), "the fixture holds old records");
+
+    let store = Store::open(dir.path()).unwrap();
+    let before: Vec<thau::model::Entry> = keys.iter().map(|k| store.entry(k).unwrap().unwrap()).collect();
+    assert!(before.iter().all(|e| !e.title.is_empty() && !e.sources.is_empty()));
+    assert!(
+        before
+            .iter()
+            .any(|e| e.content.as_deref().is_some_and(|c| c.contains("<p>")))
+    );
+    // Its source gives one of them again, changed.
+    let mut changed = before[0].clone();
+    changed.title.push_str(" (mis à jour)");
+    changed.sources[0].fingerprint = "changed".into();
+    let source = changed.sources[0].name.clone();
+    let mut state = store.fetch_state(&source).unwrap().unwrap();
+    let counts = store
+        .apply_poll(&source, vec![changed.clone()], vec![], &mut state, chrono::Utc::now())
+        .unwrap();
+    assert_eq!(counts.updated, 1);
+    drop(store);
+
+    assert_eq!(form(&keys[0]), 2, "rewritten in today's form");
+    assert!(
+        keys[1..].iter().all(|k| form(k) == 1),
+        "the others are left as they were"
+    );
+    let store = Store::open(dir.path()).unwrap();
+    assert_eq!(store.entry(&keys[0]).unwrap().unwrap().title, changed.title);
+    for (key, entry) in keys.iter().zip(&before).skip(1) {
+        assert_eq!(&store.entry(key).unwrap().unwrap(), entry);
+    }
+    drop(store);
+    let db = sled::open(dir.path()).unwrap();
+    assert_eq!(
+        db.get(b"meta\0schema").unwrap().unwrap().as_ref(),
+        thau::store::SCHEMA_VERSION.to_string().as_bytes()
+    );
 }

@@ -9,7 +9,7 @@
 //! | key                             | value                                  |
 //! |---------------------------------|----------------------------------------|
 //! | `meta\0schema`                  | schema version (decimal)               |
-//! | `e\0{entry key}`                | [`Entry`], compressed JSON ([`codec`]) |
+//! | `e\0{entry key}`                | [`Entry`], binary, compressed ([`codec`]) |
 //! | `l\0{canonical link}`           | entry key, when it is not `u:{link}`   |
 //! | `f\0{source}`                   | [`FetchState`] as JSON                 |
 //! | `t\0{published, newest first}{key}` | [`Routing`]: what sections need    |
@@ -64,16 +64,19 @@ pub use log::{LOG_KEEP, Taken};
 use near::*;
 
 pub use codec::Listed;
+/// An entry's stored bytes, written and read (for `examples/store_bytes.rs`).
+pub use codec::{decode_entry, encode_entry};
 use db::Batch;
 pub use db::Db;
 pub use pg::{Duty, Pg};
 
 /// Bumped whenever the layout above or the meaning of a record changes.
-/// 2: compact records ([`codec`]); version 1 stores (JSON records) are
-/// read as they are and marked 2, so an older thau refuses them clearly.
-pub const SCHEMA_VERSION: u32 = 2;
+/// 2: compact records ([`codec`]); 3: entries in a binary form. Stores of
+/// an earlier version are read as they are (each record says its form) and
+/// marked with this one, so an older thau refuses them clearly.
+pub const SCHEMA_VERSION: u32 = 3;
 
-const READABLE_VERSIONS: [&[u8]; 2] = [b"1", b"2"];
+const READABLE_VERSIONS: [&[u8]; 3] = [b"1", b"2", b"3"];
 
 const SCHEMA_KEY: &[u8] = b"meta\0schema";
 

@@ -40,6 +40,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/postgres/0001_init.sql"),
     include_str!("../../../migrations/postgres/0002_log.sql"),
     include_str!("../../../migrations/postgres/0003_leased_index.sql"),
+    include_str!("../../../migrations/postgres/0004_binary_entries.sql"),
 ];
 
 pub const SCHEMA_VERSION: usize = MIGRATIONS.len();
