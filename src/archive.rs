@@ -62,7 +62,7 @@ pub fn archive_due(
             let mut last = None;
             for row in rows.by_ref() {
                 let row = row?;
-                if selection.member_entry(store, i, &row)?.is_some() {
+                if selection.is_member(store, i, &row)? {
                     keys.push(row.key.clone());
                     last = Some((row.published, row.key));
                     if keys.len() == per_page {

@@ -374,6 +374,17 @@ impl Selection {
         Ok(None)
     }
 
+    /// Whether `row` belongs to section `i`, reading its entry only when
+    /// the section's rules need it (keywords): what an archive page's list
+    /// of keys needs, without decoding every story of the section.
+    pub fn is_member(&self, store: &Store, i: usize, row: &IndexRow) -> Result<bool, StoreError> {
+        if self.hidden.covers(&row.key) {
+            return Ok(false);
+        }
+        let mut entry = None;
+        self.member(i, row, || load(store, &row.key, &mut entry))
+    }
+
     /// Section `i`'s members published in `[start, end)`, newest first
     /// (one range of the time index, not a scan of the store).
     pub fn members_between(

@@ -209,11 +209,27 @@ impl Site {
         if let Some(doc) = self.archive_pages.get(&key) {
             return Ok(Some(doc));
         }
+        Ok(self
+            .archive_docs(store, slug, n, &[format])?
+            .pop()
+            .map(|(_, doc)| self.archive_pages.insert(key, doc)))
+    }
+
+    /// Page `n` of a section's archive in each of `formats`, its stories
+    /// read once (as an export writes it), not kept with the site. Empty
+    /// when there is no such page.
+    pub fn archive_docs(
+        &self,
+        store: &Store,
+        slug: &str,
+        n: u32,
+        formats: &[Format],
+    ) -> Result<Vec<(Format, Doc)>, StoreError> {
         let Some(section) = self.section(slug).filter(|s| (1..=s.archives).contains(&n)) else {
-            return Ok(None);
+            return Ok(Vec::new());
         };
         let Some(page) = store.archive_page::<crate::model::ArchivePage>(slug, n)? else {
-            return Ok(None);
+            return Ok(Vec::new());
         };
         let mut entries = Vec::with_capacity(page.keys.len());
         let mut written = page.written.trunc_subsecs(0);
@@ -240,10 +256,14 @@ impl Site {
             archives: section.archives,
             hub: self.hub.as_deref(),
         };
-        let body = format.render(&feed);
-        let hash = hex_sha256(&body);
-        let doc = Doc::on_request(format.content_type(), body, hash, written);
-        Ok(Some(self.archive_pages.insert(key, doc)))
+        Ok(formats
+            .iter()
+            .map(|&format| {
+                let body = format.render(&feed);
+                let hash = hex_sha256(&body);
+                (format, Doc::on_request(format.content_type(), body, hash, written))
+            })
+            .collect())
     }
 
     /// Whether archive page `n` of section `slug` lists a hidden story

@@ -44,27 +44,6 @@ pub(super) fn write_site(site: &Site, store: &Store, config: &Config, out: &Path
         }
     }
     docs.push(("sections.opml".into(), &site.opml));
-    // Archive pages: each written once. A page already in the folder is not
-    // rendered again (so a poll does not rewrite thousands of pages).
-    let mut archive_pages = Vec::new();
-    for s in public() {
-        for n in 1..=s.archives {
-            let dir = Path::new("sections").join(&s.section.slug).join("archive");
-            if out.join(&dir).join(format!("{n}.xml")).exists() && !site.archive_hides(store, &s.section.slug, n)? {
-                continue;
-            }
-            for format in Format::ALL {
-                if let Some(doc) = site.archive_page(store, &s.section.slug, n, format)? {
-                    archive_pages.push((dir.join(format!("{n}.{}", format.archive_extension())), doc));
-                }
-            }
-        }
-    }
-    // The RSS page last, so that an interrupted export writes it again.
-    archive_pages.sort_by_key(|(path, _)| path.extension().is_some_and(|e| e == "xml"));
-    for (path, doc) in &archive_pages {
-        docs.push((path.clone(), doc));
-    }
     // No "next poll" in a static page: it would change every minute. A
     // private status is not exported (static files have no token), and
     // one exported while it was public is taken away.
@@ -87,17 +66,7 @@ pub(super) fn write_site(site: &Site, store: &Store, config: &Config, out: &Path
             )
         }
     };
-    let mut files: Vec<(PathBuf, &[u8])> = Vec::new();
-    for (path, doc) in &docs {
-        files.push((path.clone(), &doc.identity));
-        let sibling = |ext: &str| PathBuf::from(format!("{}.{ext}", path.display()));
-        if !doc.gzip.is_empty() {
-            files.push((sibling("gz"), &doc.gzip));
-        }
-        if !doc.brotli.is_empty() {
-            files.push((sibling("br"), &doc.brotli));
-        }
-    }
+    let mut files = with_siblings(docs.iter().map(|(path, doc)| (path.clone(), *doc)));
     if !private {
         files.push(("status.html".into(), &index));
     }
@@ -109,7 +78,47 @@ pub(super) fn write_site(site: &Site, store: &Store, config: &Config, out: &Path
     for (path, bytes) in &pages {
         files.push((path.clone(), bytes));
     }
-    Ok(crate::export::write_files(out, files)?)
+    let mut report = crate::export::write_files(out, files)?;
+    // Archive pages: each written once, and one at a time, so that an
+    // export holds one page in memory however many the store has (a first
+    // export at 10,000 sources writes thousands). A page already in the
+    // folder is not rendered again (so a poll does not rewrite them all).
+    for s in public() {
+        for n in 1..=s.archives {
+            let dir = Path::new("sections").join(&s.section.slug).join("archive");
+            if out.join(&dir).join(format!("{n}.xml")).exists() && !site.archive_hides(store, &s.section.slug, n)? {
+                continue;
+            }
+            let mut page: Vec<_> = site
+                .archive_docs(store, &s.section.slug, n, &Format::ALL)?
+                .into_iter()
+                .map(|(format, doc)| (dir.join(format!("{n}.{}", format.archive_extension())), doc))
+                .collect();
+            // The RSS page last, so that an interrupted export writes it again.
+            page.sort_by_key(|(path, _)| path.extension().is_some_and(|e| e == "xml"));
+            let written = crate::export::write_files(out, with_siblings(page.iter().map(|(p, d)| (p.clone(), d))))?;
+            report.unchanged += written.unchanged;
+            report.written.extend(written.written);
+        }
+    }
+    Ok(report)
+}
+
+/// Each document's bytes at its path, then its `.gz` and `.br` siblings
+/// when it has them.
+fn with_siblings<'a>(docs: impl Iterator<Item = (PathBuf, &'a crate::site::Doc)>) -> Vec<(PathBuf, &'a [u8])> {
+    let mut files: Vec<(PathBuf, &[u8])> = Vec::new();
+    for (path, doc) in docs {
+        let sibling = |ext: &str| PathBuf::from(format!("{}.{ext}", path.display()));
+        if !doc.gzip.is_empty() {
+            files.push((sibling("gz"), &doc.gzip));
+        }
+        if !doc.brotli.is_empty() {
+            files.push((sibling("br"), &doc.brotli));
+        }
+        files.push((path, &doc.identity));
+    }
+    files
 }
 
 /// The reading pages of a static export: the front page, each section's
