@@ -126,7 +126,12 @@ pub(super) fn merge_poll(
     batch.insert(state_key(source), to_json(&*state));
     listed.sort_by(|a, b| a.key.cmp(&b.key));
     listed.dedup_by(|a, b| a.key == b.key);
-    batch.insert(listed_key(source), codec::encode_listed(&listed));
+    // A poll that found the listing as it was (an unchanged document, the
+    // same stories) does not write it again.
+    let listing = codec::encode_listed(&listed);
+    if reads.get(listed_key(source))?.as_deref() != Some(&listing[..]) {
+        batch.insert(listed_key(source), listing);
+    }
     Ok((batch, counts, change))
 }
 
@@ -626,7 +631,7 @@ impl Store {
         now: DateTime<Utc>,
         versions: Versions,
     ) -> Result<Counts, StoreError> {
-        // Encoding (JSON, compressed) is the costly part of writing an entry: done
+        // Encoding (binary, compressed) is the costly part of writing an entry: done
         // before taking the write lock, so polls do it in parallel; used as
         // is for every entry that is new (re-encoded only when merged).
         let incoming: Vec<(Entry, Vec<u8>)> = incoming
@@ -638,7 +643,9 @@ impl Store {
             .collect();
         // What decides which stored story each entry is: held by this
         // write against writers on other instances, and read in one go.
-        let mut keys = Vec::with_capacity(incoming.len() * 3);
+        // (And the source's listing, compared before it is written again.)
+        let mut keys = Vec::with_capacity(incoming.len() * 3 + 1);
+        keys.push(listed_key(source));
         for (e, _) in &incoming {
             keys.push(entry_key(&e.key));
             if let Some(link) = &e.link {

@@ -651,6 +651,41 @@ mod tests {
         }
     }
 
+    /// What one poll's batch writes, given what is stored.
+    fn poll_batch(stored: &BTreeMap<Vec<u8>, Vec<u8>>, incoming: Vec<Entry>, unchanged: Vec<Listed>) -> kv::Ops {
+        let mut reads = Reads::with(|k| Ok(stored.get(k).map(|v| db::Value::from(&v[..]))));
+        let incoming = incoming
+            .into_iter()
+            .map(|e| (e.clone(), codec::encode_entry(&e)))
+            .collect();
+        let mut state = FetchState::default();
+        let (batch, ..) = entries::merge_poll(
+            &mut reads,
+            "mairie",
+            incoming,
+            unchanged,
+            &mut state,
+            Utc::now(),
+            Versions::Latest,
+            None,
+        )
+        .unwrap();
+        batch.into_parts().0
+    }
+
+    #[test]
+    fn a_poll_that_changed_nothing_writes_only_the_fetch_state() {
+        let first = poll_batch(&BTreeMap::new(), vec![entry("mairie", "k", "a", &["Sète"])], vec![]);
+        let written: Vec<String> = first.keys().map(|k| String::from_utf8_lossy(k).into_owned()).collect();
+        assert_eq!(written[..4], ["d\0mairie", "e\0k", "f\0mairie", "l\0https://ex.org/k"]);
+        assert!(written.len() == 5 && written[4].starts_with("t\0"), "{written:?}");
+        let stored: BTreeMap<_, _> = first.into_iter().map(|(k, v)| (k, v.unwrap())).collect();
+        // The next poll finds the same story, unchanged.
+        let listed = codec::decode_listed(b"d", &stored[&listed_key("mairie")]).unwrap();
+        let second = poll_batch(&stored, vec![], listed);
+        assert_eq!(second.keys().collect::<Vec<_>>(), [&state_key("mairie")]);
+    }
+
     #[test]
     fn a_relay_adds_its_source_and_categories_but_not_its_text() {
         let now = Utc::now();
