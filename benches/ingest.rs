@@ -3,7 +3,41 @@
 //!
 //! `cargo bench --bench ingest` — prints MB/s for each and the ratio.
 
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
+
+/// The system allocator, counting calls (allocations and reallocations):
+/// how many each path makes per entry is printed beside its speed.
+struct Counting;
+
+static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static COUNTING: Counting = Counting;
+
+/// Allocations per entry (of the 40) that `f` makes.
+fn allocations_per_entry(f: impl FnOnce()) -> u64 {
+    let before = ALLOCATIONS.load(Ordering::Relaxed);
+    f();
+    (ALLOCATIONS.load(Ordering::Relaxed) - before) / 40
+}
 
 use chrono::Utc;
 use thau::fetch::{Document, Validators};
@@ -144,6 +178,25 @@ fn main() {
     let warmup = sample_feed(usize::MAX, 0);
     feed_rs_sanitize(&warmup);
     thau_ingest(&store, "warmup", &warmup);
+    // Allocations, once each, on a feed of its own.
+    let counted = sample_feed(usize::MAX - 1, 0);
+    let allocations = [
+        allocations_per_entry(|| {
+            feed_rs_sanitize(&counted);
+        }),
+        allocations_per_entry(|| {
+            thau_ingest(&store, "counted", &counted);
+        }),
+        allocations_per_entry(|| {
+            thau_ingest(&store, "counted", &sample_feed(usize::MAX - 1, 2));
+        }),
+        allocations_per_entry(|| {
+            parse_and_sanitize_only(&counted);
+        }),
+        allocations_per_entry(|| {
+            thau_normalize(&counted);
+        }),
+    ];
     let (mut base, mut first, mut again) = (Vec::new(), Vec::new(), Vec::new());
     let mut next = Vec::new();
     let (mut plain, mut normalized, mut flushed) = (Vec::new(), Vec::new(), Vec::new());
@@ -198,17 +251,34 @@ fn main() {
         "ingest benchmark: {} KB RSS feed, 40 items, {rounds} interleaved rounds, median",
         n / 1000
     );
-    row("feed-rs parse + sanitize (baseline)", base, base);
-    row("thau ingest, all entries new", first, base);
-    row("  ... and waiting for the sled flush", flushed, base);
-    row("thau ingest, unchanged re-fetch (200)", again, base);
-    row("thau ingest, next poll: 2 new of 40 (200)", next, base);
+    println!("  (last column: allocations per entry, counted on one run)");
+    row("feed-rs parse + sanitize (baseline)", base, base, Some(allocations[0]));
+    row("thau ingest, all entries new", first, base, Some(allocations[1]));
+    row("  ... and waiting for the sled flush", flushed, base, None);
+    row("thau ingest, unchanged re-fetch (200)", again, base, None);
+    row(
+        "thau ingest, next poll: 2 new of 40 (200)",
+        next,
+        base,
+        Some(allocations[2]),
+    );
     println!("where the time goes:");
-    row("feed-rs parse alone", plain, base);
-    row("feed-rs parse + ammonia on the HTML only", floor, base);
-    row("thau parse + normalize + sanitize", normalized, base);
+    row("feed-rs parse alone", plain, base, None);
+    row(
+        "feed-rs parse + ammonia on the HTML only",
+        floor,
+        base,
+        Some(allocations[3]),
+    );
+    row(
+        "thau parse + normalize + sanitize",
+        normalized,
+        base,
+        Some(allocations[4]),
+    );
 }
 
-fn row(label: &str, mb_s: f64, base: f64) {
-    println!("  {label:<40} {mb_s:8.1} MB/s  {:.2}x", mb_s / base);
+fn row(label: &str, mb_s: f64, base: f64, allocations: Option<u64>) {
+    let allocations = allocations.map(|a| a.to_string()).unwrap_or_default();
+    println!("  {label:<40} {mb_s:8.1} MB/s  {:.2}x  {allocations:>8}", mb_s / base);
 }
