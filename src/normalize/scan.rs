@@ -5,6 +5,8 @@
 //! categories of modules it skips (Dublin Core, Media RSS, iTunes, Atom
 //! elements inside RSS items, XHTML bodies).
 
+use std::rc::Rc;
+
 use quick_xml::events::{BytesStart, Event};
 use url::Url;
 
@@ -106,12 +108,17 @@ fn as_html(raw: &str) -> String {
     out.trim().to_string()
 }
 
+/// An open element's xml:base and namespace declarations (prefix, URI).
+type Scope = (Option<Rc<Url>>, Vec<(String, String)>);
+
 /// Each `<entry>`/`<item>` in document order (an entry inside another,
 /// such as one in an `atom:source`, is not one).
 pub fn scan_entries(bytes: &[u8], doc: Option<&Url>) -> Vec<EntryScan> {
     let mut reader = quick_xml::Reader::from_reader(bytes);
     // Per open element: its xml:base and its namespace declarations.
-    let mut stack: Vec<(Option<Url>, Vec<(String, String)>)> = Vec::new();
+    // (Shared: every element under a base points to the same one.)
+    let mut stack: Vec<Scope> = Vec::new();
+    let doc = doc.cloned().map(Rc::new);
     let mut scans: Vec<EntryScan> = Vec::new();
     // The depth of the entry being read, while in one.
     let mut in_entry: Option<usize> = None;
@@ -129,19 +136,18 @@ pub fn scan_entries(bytes: &[u8], doc: Option<&Url>) -> Vec<EntryScan> {
             Ok(Event::Eof) | Err(_) => break,
             Ok(_) => continue,
         };
-        let parent = stack.last().and_then(|(b, _)| b.clone()).or_else(|| doc.cloned());
+        let parent = stack.last().map_or_else(|| doc.clone(), |(b, _)| b.clone());
         let base = match element.try_get_attribute("xml:base") {
             Ok(Some(attr)) => {
                 let value = attr.value.into_owned();
                 // A base that is not http(s) (`javascript:…//`) is never
                 // used: relative links would inherit its scheme.
-                super::http_url(&value, parent.as_ref()).or(parent)
+                super::http_url(&value, parent.as_deref()).map(Rc::new).or(parent)
             }
             _ => parent,
         };
         let declared = declarations(&element);
         let (ns, local) = resolve(&element, &declared, &stack);
-        let local = local.to_ascii_lowercase();
         let ns = ns.map(|n| {
             if n.eq_ignore_ascii_case(ITUNES) {
                 ITUNES.to_string()
@@ -152,7 +158,7 @@ pub fn scan_entries(bytes: &[u8], doc: Option<&Url>) -> Vec<EntryScan> {
         let depth = stack.len();
         if in_entry.is_none() && matches!(local.as_str(), "entry" | "item") {
             scans.push(EntryScan {
-                base: base.clone(),
+                base: base.as_deref().cloned(),
                 ..EntryScan::default()
             });
             if !empty {
@@ -347,8 +353,7 @@ fn declarations(element: &BytesStart<'_>) -> Vec<(String, String)> {
         .attributes()
         .flatten()
         .filter_map(|a| {
-            let key = a.key.as_ref().to_string();
-            let prefix = match key.strip_prefix("xmlns") {
+            let prefix = match a.key.into_inner().strip_prefix("xmlns") {
                 Some("") => String::new(),
                 Some(p) => p.strip_prefix(':')?.to_string(),
                 None => return None,
@@ -359,20 +364,20 @@ fn declarations(element: &BytesStart<'_>) -> Vec<(String, String)> {
 }
 
 /// An element's namespace URI (through the declarations in force) and
-/// local name.
-fn resolve<'e>(
-    element: &'e BytesStart<'_>,
+/// local name, lowercase.
+fn resolve(
+    element: &BytesStart<'_>,
     own: &[(String, String)],
-    stack: &[(Option<Url>, Vec<(String, String)>)],
+    stack: &[Scope],
 ) -> (Option<String>, String) {
-    let name = element.name().as_ref().to_string();
-    let (prefix, local) = name.split_once(':').map_or(("", name.as_str()), |(p, l)| (p, l));
+    let name = element.name().into_inner();
+    let (prefix, local) = name.split_once(':').unwrap_or(("", name));
     let uri = own
         .iter()
         .chain(stack.iter().rev().flat_map(|(_, d)| d.iter()))
         .find(|(p, _)| p == prefix)
         .map(|(_, uri)| uri.clone());
-    (uri, local.to_string())
+    (uri, local.to_ascii_lowercase())
 }
 
 /// The text of an element's raw content: CDATA sections opened, entities
