@@ -5,6 +5,8 @@
 # the time to republish after one poll, then thau prune and thau export.
 #
 # usage: bench/million.sh [SOURCES] [PER_SOURCE]   (defaults: 10000 100)
+#        THAU_BIN=… FILL_BIN=… bench/million.sh …   another build's thau and
+#                                                 fill_store, to compare
 # needs: nginx, python3, GNU time
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,7 +14,7 @@ sources=${1:-10000}
 per=${2:-100}
 cargo build --release -q --bin thau --example fill_store
 target=${CARGO_TARGET_DIR:-target}
-thau=$target/release/thau
+thau=${THAU_BIN:-$target/release/thau}
 tmp=$(mktemp -d)
 chmod 755 "$tmp"
 cleanup() {
@@ -22,7 +24,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-/usr/bin/time -f "%e %M" -o "$tmp/time" "$target/release/examples/fill_store" "$tmp/store" "$sources" "$per" > /dev/null 2>&1
+/usr/bin/time -f "%e %M" -o "$tmp/time" "${FILL_BIN:-$target/release/examples/fill_store}" "$tmp/store" "$sources" "$per" > /dev/null 2>&1
 read -r fill_s fill_kib < "$tmp/time"
 echo "filled $((sources * per)) entries in ${fill_s}s (peak $((fill_kib / 1024)) MiB); store $(du -sm "$tmp/store" | cut -f1) MiB"
 
