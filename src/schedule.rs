@@ -149,7 +149,7 @@ mod tests {
             shared_tick(&every, t("2026-11-28T10:05:00Z")),
             Some(t("2026-11-28T10:10:00Z"))
         );
-        let cron = Timing::Cron(Schedule::parse("0 */2 * * *").unwrap());
+        let cron = Timing::Cron(Box::new(Schedule::parse("0 */2 * * *").unwrap()));
         assert_eq!(
             shared_tick(&cron, t("2026-11-28T10:02:11Z")),
             Some(t("2026-11-28T12:00:00Z"))
@@ -211,7 +211,7 @@ mod tests {
     #[test]
     fn next_poll_follows_cron_or_every_past_the_gate() {
         let now = t("2026-11-25T10:07:30Z");
-        let cron = Timing::Cron(Schedule::parse("*/15 * * * *").unwrap());
+        let cron = Timing::Cron(Box::new(Schedule::parse("*/15 * * * *").unwrap()));
         let healthy = FetchState::default();
         assert_eq!(
             next_poll(&cron, &healthy, now, CAP, false),

@@ -427,7 +427,9 @@ pub const DEFAULT_INTERNAL_NETWORKS: &[&str] = &[
 /// When a source is polled.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Timing {
-    Cron(Schedule),
+    /// (Boxed: a parsed schedule is 330 bytes, and a desk has thousands of
+    /// sources.)
+    Cron(Box<Schedule>),
     Every(Duration),
 }
 
@@ -534,7 +536,7 @@ pub struct Source {
     /// Its own `proxy`, else `[poll]`'s.
     pub proxy: Option<Url>,
     /// `[sources.scrape]`: a web page read with CSS selectors.
-    pub scrape: Option<crate::scrape::Rules>,
+    pub scrape: Option<Box<crate::scrape::Rules>>,
     /// What identifies its entries (`id = "guid" | "link" | "content"`).
     pub id_from: crate::normalize::IdFrom,
     /// Fetch the page of each new entry that is only a teaser and publish

@@ -365,11 +365,7 @@ fn declarations(element: &BytesStart<'_>) -> Vec<(String, String)> {
 
 /// An element's namespace URI (through the declarations in force) and
 /// local name, lowercase.
-fn resolve(
-    element: &BytesStart<'_>,
-    own: &[(String, String)],
-    stack: &[Scope],
-) -> (Option<String>, String) {
+fn resolve(element: &BytesStart<'_>, own: &[(String, String)], stack: &[Scope]) -> (Option<String>, String) {
     let name = element.name().into_inner();
     let (prefix, local) = name.split_once(':').unwrap_or(("", name));
     let uri = own

@@ -84,7 +84,7 @@ impl Checker {
                     headers,
                     encoding,
                     proxy: own_proxy.or_else(|| proxy.clone()),
-                    scrape,
+                    scrape: scrape.map(Box::new),
                     id_from,
                     full_text,
                     rewrites,
@@ -155,7 +155,7 @@ impl Checker {
                 self.problem(line, format!("{prefix} give either schedule or every, not both"));
                 None
             }
-            (Some(cron), None) => Some(Timing::Cron(cron)),
+            (Some(cron), None) => Some(Timing::Cron(Box::new(cron))),
             (None, Some(every)) => Some(Timing::Every(every)),
             (None, None) => None,
         }

@@ -139,10 +139,11 @@ impl Checker {
 
     /// `[poll]`.
     pub(super) fn poll(&mut self, poll: Option<&Tbl<'_>>) -> PollConfig {
-        let timing = poll
-            .as_ref()
-            .and_then(|t| self.timing(t))
-            .unwrap_or_else(|| Timing::Cron(Schedule::parse(DEFAULT_SCHEDULE).expect("default schedule parses")));
+        let timing = poll.as_ref().and_then(|t| self.timing(t)).unwrap_or_else(|| {
+            Timing::Cron(Box::new(
+                Schedule::parse(DEFAULT_SCHEDULE).expect("default schedule parses"),
+            ))
+        });
         let per_host = poll
             .as_ref()
             .and_then(|t| self.integer(t, "per_host", 1, 1024))
