@@ -193,6 +193,13 @@ pub fn test_source(config: &Config, name: &str) -> ExitCode {
                 };
                 println!("   date:     {date}");
                 println!("   id:       {}", e.id);
+                // The text a reader sees first, as a line: words lost or
+                // kept show here before they show in a feed.
+                for (label, html) in [("summary:", &e.summary), ("content:", &e.content)] {
+                    if let Some(html) = html {
+                        println!("   {label:<9} {}", excerpt(&crate::normalize::html_to_text(html), 160));
+                    }
+                }
                 if !e.categories.is_empty() {
                     println!("   category: {}", e.categories.join(", "));
                 }
@@ -215,5 +222,14 @@ pub fn test_source(config: &Config, name: &str) -> ExitCode {
             eprintln!("thau: {name}: {e}");
             ExitCode::from(SOME_FAILED)
         }
+    }
+}
+
+/// The first `max` characters of a text on one line, `…` when cut.
+fn excerpt(text: &str, max: usize) -> String {
+    let line = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    match line.char_indices().nth(max) {
+        Some((at, _)) => format!("{}…", &line[..at]),
+        None => line,
     }
 }
