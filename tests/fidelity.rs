@@ -327,6 +327,81 @@ fn formulas_are_kept() {
     assert!(feed.contains("msup"), "{feed}");
 }
 
+/// Words a reader sees that the sanitizer or the decoder lost: an SVG
+/// logo's letters (`intertwingly.net`'s "W"), an iframe's fallback text
+/// (shown as raw tags), a stray `<` (dropped as a broken tag), CDATA in
+/// XHTML (a `]]>` left over), a `dc:description` that says more, an
+/// Atom-style `<summary>` in RSS, XML content (shown as nothing).
+#[test]
+fn drawings_fallbacks_and_stray_brackets_keep_their_words() {
+    let atom = r##"<feed xmlns="http://www.w3.org/2005/Atom"><title>t</title><id>urn:f</id><updated>2026-11-20T10:00:00Z</updated>
+        <entry><id>urn:svg</id><title>Démos</title><updated>2026-11-20T10:00:00Z</updated>
+          <content type="xhtml"><div xmlns="http://www.w3.org/1999/xhtml"><svg xmlns="http://www.w3.org/2000/svg" width="100" height="100" viewBox="0 0 100 100" onload="alert(1)"><path d="M4,14h92" stroke="#4682b4"/><text x="50" y="90" font-size="90"><![CDATA[W]]></text></svg><p>chat partage un champ.</p></div></content></entry>
+        <entry><id>urn:frame</id><title>Cadre</title><updated>2026-11-20T09:00:00Z</updated>
+          <content type="html">vidéo&lt;iframe src="https://video.example/"&gt; &lt;b&gt;en direct&lt;/b&gt;&lt;/iframe&gt;</content></entry>
+        <entry><id>urn:lt</id><title type="html">Le signe &lt;a</title><updated>2026-11-20T08:00:00Z</updated>
+          <summary type="html">&lt;!' puis &lt;a</summary></entry>
+        <entry><id>urn:cdata</id><title>CDATA</title><updated>2026-11-20T07:00:00Z</updated>
+          <summary type="xhtml"><![CDATA[<p>Pas du balisage</p>]]></summary></entry>
+        <entry><id>urn:xml</id><title>XML</title><updated>2026-11-20T06:00:00Z</updated>
+          <content type="application/atom+xml">&lt;x/&gt;</content></entry></feed>"##;
+    let (entries, serve, _site, _origin) = served(atom, "application/atom+xml");
+    let text_of = |id: &str| {
+        let e = entries
+            .iter()
+            .find(|e| e.id == id)
+            .unwrap_or_else(|| panic!("{id} lost"));
+        let html = e.content.as_deref().or(e.summary.as_deref()).unwrap_or_default();
+        (e.title.clone(), thau::normalize::html_to_text(html))
+    };
+    let svg = entries
+        .iter()
+        .find(|e| e.id == "urn:svg")
+        .and_then(|e| e.content.clone())
+        .unwrap_or_default();
+    assert!(svg.contains(">W</text>") && svg.contains("chat partage"), "{svg}");
+    let feed = get(&serve.url("/sections/s/atom.xml")).text();
+    assert!(
+        feed.contains("&lt;svg") && feed.contains("viewBox") && !feed.contains("onload"),
+        "{feed}"
+    );
+    assert_eq!(
+        text_of("urn:frame").1.split_whitespace().collect::<Vec<_>>(),
+        ["vidéo", "en", "direct"]
+    );
+    let (title, summary) = text_of("urn:lt");
+    assert_eq!((title.as_str(), summary.trim()), ("Le signe <a", "<!' puis <a"));
+    assert_eq!(text_of("urn:cdata").1.trim(), "<p>Pas du balisage</p>");
+    assert_eq!(text_of("urn:xml").1.trim(), "<x/>");
+
+    let rss = r#"<rss version="2.0" xmlns:dc="http://purl.org/dc/elements/1.1/"><channel><title>t</title>
+        <item><guid>dc</guid><title>DC</title><description>Foo</description><dc:description>Foo, et bien plus</dc:description></item>
+        <item><guid>sum</guid><title>Épisode</title><summary>Premier épisode</summary></item>
+        </channel></rss>"#;
+    let (entries, _serve, _site, _origin) = served(rss, "application/rss+xml");
+    let summary = |id: &str| entries.iter().find(|e| e.id == id).and_then(|e| e.summary.clone());
+    assert_eq!(summary("dc").as_deref(), Some("Foo, et bien plus"));
+    assert_eq!(summary("sum").as_deref(), Some("Premier épisode"));
+}
+
+/// A feed that says ISO-8859-1 (in its declaration or its HTTP header) but
+/// is UTF-8, the commonest mislabel: `isn’t` became `isnâ€™t`.
+#[test]
+fn a_feed_that_misnames_its_charset_keeps_its_letters() {
+    let rss = "<?xml version='1.0' encoding='iso-8859-1'?><rss version=\"2.0\"><channel><title>t</title>\
+        <item><guid>a</guid><title>Sète isn’t Mèze</title></item></channel></rss>";
+    let (entries, serve, _site, _origin) = served(rss, "application/rss+xml");
+    assert_eq!(entries[0].title, "Sète isn’t Mèze");
+    assert!(
+        get(&serve.url("/sections/s/rss.xml"))
+            .text()
+            .contains("Sète isn’t Mèze")
+    );
+    let undeclared = rss.replace("<?xml version='1.0' encoding='iso-8859-1'?>", "");
+    let (entries, _serve, _site, _origin) = served(&undeclared, "application/rss+xml; charset=ISO-8859-1");
+    assert_eq!(entries[0].title, "Sète isn’t Mèze");
+}
+
 /// A JSON Feed whose version is `http://jsonfeed.org/version/1` (not
 /// https), or that starts with a byte-order mark, was refused; a scraped
 /// summary carried an inline script's text.

@@ -79,20 +79,31 @@ pub(super) fn decode<'b>(bytes: &'b [u8], content_type: Option<&str>) -> Cow<'b,
     if bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{') {
         return Cow::Borrowed(bytes);
     }
-    let Some(http) = content_type
-        .and_then(charset)
-        .and_then(|l| Encoding::for_label(l.as_bytes()))
-    else {
-        return Cow::Borrowed(bytes);
-    };
     let declared = xml_declaration(bytes)
         .and_then(declared_encoding)
         .and_then(|l| Encoding::for_label(l.as_bytes()));
+    let http = content_type
+        .and_then(charset)
+        .and_then(|l| Encoding::for_label(l.as_bytes()));
+    if [http, declared].into_iter().flatten().any(|e| e.is_single_byte()) && is_multibyte_utf8(bytes) {
+        return Cow::Owned(transcode(bytes, encoding_rs::UTF_8));
+    }
+    let Some(http) = http else {
+        return Cow::Borrowed(bytes);
+    };
     match declared {
         Some(d) if d == http => Cow::Borrowed(bytes),
         None if http == encoding_rs::UTF_8 => Cow::Borrowed(bytes),
         _ => Cow::Owned(transcode(bytes, http)),
     }
+}
+
+/// Whether `bytes` are UTF-8 with characters beyond ASCII: a document
+/// that says it is ISO-8859-1 or windows-1252 (the commonest mislabel)
+/// and is this is UTF-8, since Latin text almost never forms valid
+/// multi-byte sequences (`isn’t` must not become `isnâ€™t`).
+fn is_multibyte_utf8(bytes: &[u8]) -> bool {
+    !bytes.is_ascii() && std::str::from_utf8(bytes).is_ok()
 }
 
 /// UTF-32 (which encoding_rs does not do), with or without a BOM.

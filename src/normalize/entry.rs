@@ -237,6 +237,11 @@ impl RawEntry {
                 let body = c.body.as_deref()?;
                 Some(match c.content_type.as_str() {
                     "text/plain" => capped(body, &escape_html),
+                    // XML that is not XHTML (an Atom entry, an SVG file):
+                    // shown as its source, as feedparser shows it.
+                    t if t != "application/xhtml+xml" && (t.ends_with("/xml") || t.ends_with("+xml")) => {
+                        capped(body.trim(), &escape_html)
+                    }
                     _ => capped(body, &|h| sanitize_html(h, base)),
                 })
             })

@@ -518,6 +518,15 @@ fn amend_text(inner: &mut fm::Entry, scan: &EntryScan) {
     {
         inner.summary = Some(text(mixed, "text/html"));
     }
+    // A dc:description that holds the description and goes on is the
+    // fuller text (feedparser shows the later of the two).
+    if let Some(dc) = &scan.dc_description
+        && let Some(summary) = &inner.summary
+        && dc.trim().len() > summary.content.trim().len()
+        && dc.contains(summary.content.trim())
+    {
+        inner.summary = Some(text(dc, "text/html"));
+    }
     if inner.summary.as_ref().is_none_or(|s| s.content.trim().is_empty())
         && let Some(other) = &scan.other_text
     {
@@ -666,6 +675,18 @@ mod tests {
         let text = std::str::from_utf8(&out).unwrap();
         assert!(text.contains("<title>Sète</title>"), "{text}");
         assert!(text.starts_with(r#"<?xml version="1.0" encoding="utf-8"?>"#));
+    }
+
+    #[test]
+    fn utf8_said_to_be_latin1_is_read_as_utf8() {
+        let doc = "<?xml version='1.0' encoding='iso-8859-1'?><rss version=\"2.0\"><channel><item><guid>g</guid><title>Sète isn’t</title></item></channel></rss>";
+        assert_eq!(entries_of(doc.as_bytes())[0].title, "Sète isn’t");
+        let undeclared = doc.replace("<?xml version='1.0' encoding='iso-8859-1'?>", "");
+        let out = decode(undeclared.as_bytes(), Some("application/rss+xml; charset=windows-1252"));
+        assert!(std::str::from_utf8(&out).unwrap().contains("Sète isn’t"));
+        // Latin-1 bytes stay Latin-1.
+        let latin = b"<?xml version='1.0' encoding='iso-8859-1'?><rss version=\"2.0\"><channel><item><guid>g</guid><title>S\xe8te</title></item></channel></rss>";
+        assert_eq!(entries_of(latin)[0].title, "Sète");
     }
 
     #[test]

@@ -46,6 +46,8 @@ pub struct EntryScan {
     /// `dc:description`, `media:description`, `itunes:summary`.
     pub body: Option<String>,
     pub other_text: Option<String>,
+    /// `dc:description`: the text when it says more than `<description>`.
+    pub dc_description: Option<String>,
     /// `itunes:summary`: a podcast's longer text, which feedparser shows
     /// over a shorter `<description>`.
     pub itunes_summary: Option<String>,
@@ -243,7 +245,7 @@ fn wanted(place: &Place<'_>, in_group: bool) -> bool {
         (Some(DC), "title" | "subject" | "description") | (Some(ITUNES), "summary" | "duration") => top,
         // An XHTML body, with or without its namespace; feedparser's `fullitem`.
         (_, "body" | "fullitem") => top,
-        (None, "description") => top,
+        (None, "description" | "summary") => top,
         (Some(RSS_10), "description") => top,
         (Some(ATOM), "content" | "summary") => top,
         // (Its text, when it has no href.)
@@ -273,6 +275,11 @@ fn read_element(scan: &mut EntryScan, element: &BytesStart<'_>, place: &Place<'_
         }
         (Some(DC), "subject") if top => scan.subjects.push(text()),
         (Some(DC), "description") if top => {
+            scan.dc_description.get_or_insert_with(text);
+            scan.other_text.get_or_insert_with(text);
+        }
+        // An Atom-style summary without its namespace in an RSS item.
+        (None, "summary") if top => {
             scan.other_text.get_or_insert_with(text);
         }
         (Some(MEDIA), "description") => {
@@ -307,7 +314,7 @@ fn read_element(scan: &mut EntryScan, element: &BytesStart<'_>, place: &Place<'_
                 scan.body.get_or_insert(html);
             }
             scan.body.get_or_insert_with(|| match kind.as_deref() {
-                Some("xhtml") => raw.trim().to_string(),
+                Some("xhtml") => as_html(raw),
                 Some("html") => inner_text(raw),
                 _ => super::escape_html(&inner_text(raw)),
             });

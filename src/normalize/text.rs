@@ -267,7 +267,7 @@ pub fn html_to_text(html: &str) -> String {
         b.clean_content_tags(["script", "style", "title"].into_iter().collect());
         b
     });
-    let escaped = TEXT_ONLY.clean(&nesting::bound(html)).to_string();
+    let escaped = TEXT_ONLY.clean(&nesting::bound(&as_written(html))).to_string();
     unescape_serialized(&escaped)
 }
 
@@ -367,6 +367,47 @@ pub fn is_tracking_pixel(tag: &str) -> bool {
     beacon || (tiny_w && tiny_h)
 }
 
+/// `html` read as its author wrote it where a browser's parser would hide
+/// words: the fallback markup of an `<iframe>`, `<noembed>` or
+/// `<noframes>` (raw text to the parser, shown as tags once the frame is
+/// sanitized away) becomes markup again; a `<` that starts no tag (`<!'`,
+/// an unterminated `<a` at the end) stays a visible `<`.
+pub(super) fn as_written(html: &str) -> Cow<'_, str> {
+    static FRAME: LazyLock<regex::Regex> =
+        LazyLock::new(|| regex::Regex::new(r"(?i)</?(?:iframe|noembed|noframes)\b[^>]*>").expect("static regex"));
+    let mut out = Cow::Borrowed(html);
+    if ["<i", "<I", "<n", "<N"].iter().any(|p| html.contains(p))
+        && let Cow::Owned(unwrapped) = FRAME.replace_all(html, "")
+    {
+        out = Cow::Owned(unwrapped);
+    }
+    // `<!` opens a comment, a doctype or CDATA; else it is text.
+    let opens = |after: &str| {
+        let after = after.as_bytes();
+        [&b"--"[..], b"[cdata[", b"doctype"]
+            .iter()
+            .any(|p| after.len() >= p.len() && after[..p.len()].eq_ignore_ascii_case(p))
+    };
+    if out.match_indices("<!").any(|(at, _)| !opens(&out[at + 2..])) {
+        let mut fixed = String::with_capacity(out.len() + 8);
+        let mut rest: &str = &out;
+        while let Some(at) = rest.find("<!") {
+            fixed.push_str(&rest[..at]);
+            fixed.push_str(if opens(&rest[at + 2..]) { "<!" } else { "&lt;!" });
+            rest = &rest[at + 2..];
+        }
+        fixed.push_str(rest);
+        out = Cow::Owned(fixed);
+    }
+    // A last `<` that no `>` closes is no tag.
+    if let Some(at) = out.rfind('<').filter(|&at| !out[at..].contains('>')) {
+        let mut fixed = out.into_owned();
+        fixed.replace_range(at..at + 1, "&lt;");
+        out = Cow::Owned(fixed);
+    }
+    out
+}
+
 /// `html` without its tracking pixels.
 pub(super) fn without_tracking_pixels(html: &str) -> Cow<'_, str> {
     static IMG: LazyLock<regex::Regex> =
@@ -419,6 +460,99 @@ pub(super) const MATHML: [&str; 31] = [
     "annotation",
 ];
 
+/// Inline SVG drawings kept in sanitized HTML (a blog's logo, a chart, an
+/// icon with its letters): shapes, text and gradients only. No `a`-less
+/// escape hatch: no `use`, `image`, `foreignObject`, `script`, `style`
+/// element or animation, so a drawing can neither load nor run anything;
+/// ammonia checks that each element is where the HTML parser puts SVG.
+pub(super) const SVG: [&str; 18] = [
+    "svg",
+    "g",
+    "defs",
+    "title",
+    "desc",
+    "path",
+    "rect",
+    "circle",
+    "ellipse",
+    "line",
+    "polyline",
+    "polygon",
+    "text",
+    "tspan",
+    "linearGradient",
+    "radialGradient",
+    "stop",
+    "clipPath",
+];
+
+/// What an SVG element may say about its geometry and paint (no ids, no
+/// references out, no event handlers).
+const SVG_ATTRIBUTES: [&str; 47] = [
+    "viewBox",
+    "preserveAspectRatio",
+    "version",
+    "baseProfile",
+    "width",
+    "height",
+    "x",
+    "y",
+    "x1",
+    "y1",
+    "x2",
+    "y2",
+    "cx",
+    "cy",
+    "r",
+    "rx",
+    "ry",
+    "fx",
+    "fy",
+    "dx",
+    "dy",
+    "d",
+    "points",
+    "transform",
+    "fill",
+    "fill-opacity",
+    "fill-rule",
+    "stroke",
+    "stroke-width",
+    "stroke-opacity",
+    "stroke-linecap",
+    "stroke-linejoin",
+    "stroke-dasharray",
+    "opacity",
+    "clip-rule",
+    "font-size",
+    "font-family",
+    "font-weight",
+    "font-style",
+    "text-anchor",
+    "dominant-baseline",
+    "offset",
+    "stop-color",
+    "stop-opacity",
+    "gradientUnits",
+    "gradientTransform",
+    "style",
+];
+
+/// The properties an SVG element's `style` may set (`style` is allowed on
+/// SVG elements only): paint and where the drawing floats.
+const SVG_STYLE: [&str; 10] = [
+    "fill",
+    "fill-opacity",
+    "stroke",
+    "stroke-width",
+    "stroke-opacity",
+    "opacity",
+    "float",
+    "font-size",
+    "font-family",
+    "text-anchor",
+];
+
 /// Sanitizes HTML with ammonia (no script, style, iframe, event handlers or
 /// `javascript:` URLs), making every relative `href`/`src` absolute against
 /// `base`, or dropping it when there is no base to resolve it against.
@@ -434,6 +568,12 @@ pub fn sanitize_html(html: &str, base: Option<&Url>) -> String {
         b.url_relative(ammonia::UrlRelative::Custom(Box::new(absolute)));
         // MathML a reader sees (presentation markup: no links, no scripts).
         b.add_tags(MATHML);
+        // SVG drawings, with their text (a logo's letters).
+        b.add_tags(SVG);
+        for tag in SVG {
+            b.add_tag_attributes(tag, SVG_ATTRIBUTES);
+        }
+        b.filter_style_properties(SVG_STYLE.into_iter().collect());
         b.add_generic_attributes([
             "mathvariant",
             "display",
@@ -462,7 +602,8 @@ pub fn sanitize_html(html: &str, base: Option<&Url>) -> String {
         return escape_html(html);
     }
     HTML_BASE.set(base.filter(|b| matches!(b.scheme(), "http" | "https")).cloned());
-    let html = without_tracking_pixels(html);
+    let html = as_written(html);
+    let html = without_tracking_pixels(&html);
     let clean = HTML.clean(&nesting::bound(&html)).to_string();
     HTML_BASE.set(None);
     clean.trim().to_string()
@@ -490,5 +631,41 @@ mod sanitizer_tests {
             "{out}"
         );
         assert!(!out.contains("maction"), "{out}");
+    }
+
+    #[test]
+    fn svg_drawings_keep_their_shapes_and_text_and_lose_anything_active() {
+        let logo = r##"<svg style="float:right;position:fixed" xmlns="http://www.w3.org/2000/svg" width="100" viewBox="0 0 100 100" onload="alert(1)"><title>Logo</title><path d="M4,14h92" stroke="#4682b4"></path><text x="50" y="90" font-size="90"><![CDATA[W]]></text></svg><p>Texte</p>"##;
+        let out = super::sanitize_html(logo, None);
+        for kept in [
+            r#"viewBox="0 0 100 100""#,
+            "<title>Logo</title>",
+            r#"d="M4,14h92""#,
+            ">W</text>",
+            "float:right",
+        ] {
+            assert!(out.contains(kept), "{kept} missing from {out}");
+        }
+        for gone in ["onload", "position"] {
+            assert!(!out.contains(gone), "{gone} left in {out}");
+        }
+        let active = [
+            r##"<svg><a href="javascript:alert(1)"><text>x</text></a></svg>"##,
+            r##"<svg><a xlink:href="javascript:alert(1)"><text>x</text></a></svg>"##,
+            r##"<svg><animate attributeName="href" values="javascript:alert(1)"/></svg>"##,
+            r##"<svg><set attributeName="onmouseover" to="alert(1)"/></svg>"##,
+            r##"<svg><use href="https://tracker.example/s.svg#a"/></svg>"##,
+            r##"<svg><image href="https://tracker.example/p.gif"/></svg>"##,
+            r##"<svg><script>alert(1)</script></svg>"##,
+            r##"<svg><style>*{background:url(https://tracker.example/)}</style></svg>"##,
+            r##"<svg><foreignObject><iframe src="https://x.example/"></iframe></foreignObject></svg>"##,
+            r##"<svg><rect id="x" fill="red"/></svg>"##,
+        ];
+        for html in active {
+            let out = super::sanitize_html(html, None);
+            for gone in ["javascript", "alert", "tracker", "iframe", "<use", "<image", "id="] {
+                assert!(!out.contains(gone), "{gone} left of {html}: {out}");
+            }
+        }
     }
 }
