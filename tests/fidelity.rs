@@ -175,6 +175,14 @@ fn every_readable_date_is_read() {
     assert_eq!(published("Espaces"), "2003-07-01T06:55:07+00:00");
     // Carried into the next month, as feedparser and mktime read it.
     assert_eq!(published("Jour 32"), "2003-08-01T20:51:30+00:00");
+
+    // An RSS item's own pubDate wins over an extension's date beside it,
+    // whichever comes first.
+    let rss = r#"<rss version="2.0" xmlns:atom="http://www.w3.org/2005/Atom"><channel><title>t</title>
+        <item><guid>a</guid><title>Deux dates</title><atom:published>2002-12-31T01:15:07-05:00</atom:published><pubDate>Tue, 31 Dec 2002 14:20:20 GMT</pubDate></item>
+        </channel></rss>"#;
+    let (entries, _serve, _site, _origin) = served(rss, "application/rss+xml");
+    assert_eq!(entries[0].published.to_rfc3339(), "2002-12-31T14:20:20+00:00");
 }
 
 /// A visible link was not read: an Atom link under any prefix in an RSS
@@ -382,6 +390,38 @@ fn drawings_fallbacks_and_stray_brackets_keep_their_words() {
     let summary = |id: &str| entries.iter().find(|e| e.id == id).and_then(|e| e.summary.clone());
     assert_eq!(summary("dc").as_deref(), Some("Foo, et bien plus"));
     assert_eq!(summary("sum").as_deref(), Some("Premier épisode"));
+}
+
+/// Plain text keeps its lines: a video's `media:description` (YouTube's
+/// chapters, one per line), Atom `type="text"` content; an RSS
+/// description stays HTML, whose line breaks are layout.
+#[test]
+fn plain_text_keeps_its_lines() {
+    let atom = r#"<feed xmlns="http://www.w3.org/2005/Atom" xmlns:media="http://search.yahoo.com/mrss/"><title>t</title><id>urn:f</id><updated>2026-11-20T10:00:00Z</updated>
+        <entry><id>yt:video:v1</id><title>Sète vue du ciel</title><updated>2026-11-20T10:00:00Z</updated><link rel="alternate" href="https://video.example/watch?v=v1"/>
+          <media:group><media:description>Le port &amp; le mont.
+
+00:00 Intro
+01:30 Le port &lt;3</media:description></media:group></entry>
+        <entry><id>urn:t</id><title>Notes</title><updated>2026-11-20T09:00:00Z</updated><content type="text">ligne 1
+ligne 2</content></entry></feed>"#;
+    let (entries, _serve, _site, _origin) = served(atom, "application/atom+xml");
+    let html = |id: &str| {
+        let e = entries.iter().find(|e| e.id == id).unwrap();
+        e.content.clone().or(e.summary.clone()).unwrap_or_default()
+    };
+    assert_eq!(
+        html("yt:video:v1"),
+        "Le port &amp; le mont.<br>\n<br>\n00:00 Intro<br>\n01:30 Le port &lt;3"
+    );
+    assert_eq!(html("urn:t"), "ligne 1<br>\nligne 2");
+    let rss = "<rss version=\"2.0\"><channel><title>t</title><item><guid>a</guid><title>A</title><description>une phrase\n  coupée</description></item></channel></rss>";
+    let (entries, _serve, _site, _origin) = served(rss, "application/rss+xml");
+    assert!(
+        !entries[0].summary.as_deref().unwrap_or_default().contains("<br>"),
+        "{:?}",
+        entries[0].summary
+    );
 }
 
 /// A feed that says ISO-8859-1 (in its declaration or its HTTP header) but

@@ -224,7 +224,10 @@ impl RawEntry {
                 if rss && t.content_type.as_str() == "text/plain" && holds_markup(&t.content) {
                     capped(&t.content, &|h| sanitize_html(h, base))
                 } else if t.content_type.as_str() == "text/plain" {
-                    capped(t.content.trim(), &escape_html)
+                    // An RSS description is HTML whose line breaks are
+                    // layout; Atom and JSON Feed text keeps its lines.
+                    let as_html: &dyn Fn(&str) -> String = if rss { &escape_html } else { &plain_text_html };
+                    capped(t.content.trim(), as_html)
                 } else {
                     capped(&t.content, &|h| sanitize_html(h, base))
                 }
@@ -236,7 +239,7 @@ impl RawEntry {
             .and_then(|c| {
                 let body = c.body.as_deref()?;
                 Some(match c.content_type.as_str() {
-                    "text/plain" => capped(body, &escape_html),
+                    "text/plain" => capped(body, &plain_text_html),
                     // XML that is not XHTML (an Atom entry, an SVG file):
                     // shown as its source, as feedparser shows it.
                     t if t != "application/xhtml+xml" && (t.ends_with("/xml") || t.ends_with("+xml")) => {

@@ -542,7 +542,7 @@ fn amend_text(inner: &mut fm::Entry, scan: &EntryScan) {
             .is_none_or(|s| s.content.trim().len() < long.trim().len())
     {
         inner.content = Some(fm::Content {
-            body: Some(escape_html(long)),
+            body: Some(plain_text_html(long)),
             content_type: "text/html".parse().expect("a media type"),
             ..fm::Content::default()
         });

@@ -26,6 +26,8 @@ pub struct EntryScan {
     pub base: Option<Url>,
     /// Its first publication-date and update-date elements' text.
     pub published: Option<String>,
+    /// `published` is an RSS `<pubDate>`, not an extension's date.
+    pub published_is_pubdate: bool,
     pub updated: Option<String>,
     /// How many of each it has: more than one means feed-rs kept the last.
     pub dates: usize,
@@ -282,8 +284,17 @@ fn read_element(scan: &mut EntryScan, element: &BytesStart<'_>, place: &Place<'_
         (None, "summary") if top => {
             scan.other_text.get_or_insert_with(text);
         }
+        // Plain text unless typed html (Media RSS), or written as HTML
+        // anyway (as feedparser reads it): plain text keeps its lines.
         (Some(MEDIA), "description") => {
-            scan.other_text.get_or_insert_with(text);
+            scan.other_text.get_or_insert_with(|| {
+                let text = text();
+                match attr("type").as_deref() {
+                    Some("html") => text,
+                    _ if super::holds_markup(&text) => text,
+                    _ => super::plain_text_html(&text),
+                }
+            });
         }
         (Some(ITUNES), "duration") if top => {
             scan.duration.get_or_insert_with(text);
@@ -340,6 +351,15 @@ fn read_element(scan: &mut EntryScan, element: &BytesStart<'_>, place: &Place<'_
         (_, "link") if top => {
             scan.rss_links += 1;
             scan.last_rss_link = Some(text());
+        }
+        // An RSS item's own first pubDate wins over a date an extension
+        // (atom:published, dcterms:issued) gives beside it.
+        (None, "pubdate") if top => {
+            scan.dates += 1;
+            if !scan.published_is_pubdate {
+                scan.published = Some(text());
+                scan.published_is_pubdate = true;
+            }
         }
         (_, "pubdate" | "published" | "issued") if top => {
             scan.dates += 1;

@@ -283,6 +283,30 @@ pub(super) fn unescape_serialized(s: &str) -> String {
         .replace("&amp;", "&")
 }
 
+/// Plain text as HTML a reader sees as written: escaped, its line breaks
+/// kept (`<br>`; a blank line between paragraphs stays one), so a video's
+/// description or a podcast's notes do not run into one line.
+pub fn plain_text_html(s: &str) -> String {
+    let s = s.trim();
+    if !s.contains('\n') {
+        return escape_html(s);
+    }
+    let mut out = String::with_capacity(s.len() + 32);
+    let mut blank = false;
+    for (i, line) in s.lines().map(str::trim_end).enumerate() {
+        if line.trim().is_empty() {
+            blank = true;
+            continue;
+        }
+        if i > 0 {
+            out.push_str(if blank { "<br>\n<br>\n" } else { "<br>\n" });
+        }
+        blank = false;
+        out.push_str(&escape_html(line));
+    }
+    out
+}
+
 pub fn escape_html(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 16);
     for c in s.chars() {
