@@ -251,13 +251,15 @@ impl Poller {
         if scrape.is_some() {
             // The page is decoded there (in `encoding` if given).
         } else if let Some(encoding) = source.encoding {
-            // `encoding` wins over what the document or the server says.
+            // `encoding` wins over what the document or the server says
+            // (and over any guess): the bytes are decoded here, once.
+            doc.body = normalize::transcode_from(&doc.body, encoding);
             let media = doc
                 .content_type
                 .as_deref()
                 .and_then(|c| c.split(';').next())
                 .unwrap_or("application/xml");
-            doc.content_type = Some(format!("{}; charset={}", media.trim(), encoding.name()));
+            doc.content_type = Some(format!("{}; charset=utf-8", media.trim()));
         }
         let store = self.store.clone();
         let owned = name.to_string();

@@ -160,6 +160,16 @@ pub(super) fn declared_encoding(declaration: &[u8]) -> Option<String> {
     Some(value[..value.find(quote)?].to_string())
 }
 
+/// A document in the encoding its source's `encoding` names, whatever it
+/// declares or seems to be: UTF-8 with a declaration that says so. (A
+/// byte-order mark still wins: the document is left for it.)
+pub fn transcode_from(bytes: &[u8], encoding: &'static Encoding) -> Vec<u8> {
+    match Encoding::for_bom(bytes) {
+        Some(_) => bytes.to_vec(),
+        None => transcode(bytes, encoding),
+    }
+}
+
 /// Decodes `bytes` as `encoding` into UTF-8 and makes the XML declaration say so.
 pub(super) fn transcode(bytes: &[u8], encoding: &'static Encoding) -> Vec<u8> {
     let (text, _) = encoding.decode_without_bom_handling(bytes);

@@ -45,6 +45,7 @@ mod rss1;
 mod scan;
 mod text;
 
+pub use charset::transcode_from;
 use charset::*;
 pub use entry::*;
 pub use links::*;
