@@ -8,7 +8,9 @@
 #        NGINX_FILE_CACHE=off bench/serve.sh …   nginx without open_file_cache
 #        (as Debian's stock nginx.conf has it)
 #        KINDS="304" bench/serve.sh …   only some of: identity gzip 304, or
-#        304-new (a new connection per request, as most feed readers poll)
+#        304-new (a new connection per request, as most feed readers poll),
+#        or variant (thau's `?limit=10` variant, rendered per request, against
+#        nginx's static file: #24 asks for at least 0.5x)
 # needs: nginx, wrk (apt-get install nginx-light wrk), python3
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -97,6 +99,10 @@ done
 [ -n "$etag_thau" ] && [ -n "$etag_nginx" ] || { echo "missing ETag (nginx '$etag_nginx', thau '$etag_thau')" >&2; exit 1; }
 echo "  etags: nginx $etag_nginx, thau $etag_thau" >&2
 
+# The variant must be a feed of 10 stories, or its rate means nothing.
+items=$(curl -sf "http://127.0.0.1:$port_thau$path?limit=10" | grep -o '<item>' | wc -l)
+[ "$items" = 10 ] || { echo "?limit=10 served $items items" >&2; exit 1; }
+
 rps() { wrk -t2 -c64 -d"${secs}s" "$@" | awk '/Requests\/sec/{print $2}'; }
 # Each round measures the two servers back to back (nginx first in odd
 # rounds, thau first in even ones) and keeps their ratio: a paired ratio is
@@ -108,13 +114,15 @@ for round in $(seq "$rounds"); do
     declare -A got=()
     for server in $order; do
       port_var=port_$server; port=${!port_var}; etag_var=etag_$server; etag=${!etag_var}
+      url="http://127.0.0.1:$port$path"
       case $kind in
         identity) args=() ;;
+        variant) args=(); [ "$server" = thau ] && url="$url?limit=10" ;;
         gzip) args=(-H 'Accept-Encoding: gzip') ;;
         304) args=(-H "If-None-Match: $etag") ;;
         304-new) args=(-H "If-None-Match: $etag" -H 'Connection: close') ;;
       esac
-      got[$server]=$(rps "${args[@]}" "http://127.0.0.1:$port$path")
+      got[$server]=$(rps "${args[@]}" "$url")
       total[$server-$kind]=$(echo "${total[$server-$kind]:-0} + ${got[$server]}" | bc)
     done
     ratios[$kind]+="$(echo "${got[thau]} / ${got[nginx]}" | bc -l) "
