@@ -625,12 +625,16 @@ fn test_source_shows_a_feed_s_entries_as_they_would_be_stored() {
     let run = site.thau(&["test-source", "courrier"]);
     assert_eq!(run.code(), 0, "{}", run.stderr());
     let out = run.stdout();
-    // (windows-1252 decoded, the date in UTC, categories kept.)
+    // (windows-1252 decoded, the date in UTC, the texts as a reader sees
+    // them, categories kept.)
     assert!(
         out.contains(
             "1. Sète : la Saint-Louis attire 200 000 visiteurs sur le canal\n   \
              link:     https://courrier-thau.example/sete/saint-louis-2026.html\n   \
-             date:     2026-11-24T17:30:00+00:00\n   id:       courrier-thau-4102\n   category: Sète, Culture\n"
+             date:     2026-11-24T17:30:00+00:00\n   id:       courrier-thau-4102\n   \
+             summary:  Les joutes nautiques ont réuni une foule record sur le canal royal.\n   \
+             content:  Les joutes nautiques ont réuni une foule record. Le palmarès complet.\n   \
+             category: Sète, Culture\n"
         ),
         "{out}"
     );
