@@ -78,10 +78,7 @@ fn report_moves(config: &Config) {
 /// What a source's rewrite rules changed in an entry, field by field (HTML
 /// as its text, shortened).
 fn print_rewritten(before: &crate::model::Entry, after: &crate::model::Entry) {
-    let text = |html: &Option<String>| {
-        let text = html.as_deref().map(crate::normalize::html_to_text).unwrap_or_default();
-        text.split_whitespace().collect::<Vec<_>>().join(" ")
-    };
+    let text = visible_text;
     let fields = [
         ("title", before.title.clone(), after.title.clone()),
         (
@@ -196,8 +193,8 @@ pub fn test_source(config: &Config, name: &str) -> ExitCode {
                 // The text a reader sees first, as a line: words lost or
                 // kept show here before they show in a feed.
                 for (label, html) in [("summary:", &e.summary), ("content:", &e.content)] {
-                    if let Some(html) = html {
-                        println!("   {label:<9} {}", excerpt(&crate::normalize::html_to_text(html), 160));
+                    if html.is_some() {
+                        println!("   {label:<9} {}", crate::publish::shorten(&visible_text(html), 160));
                     }
                 }
                 if !e.categories.is_empty() {
@@ -225,11 +222,8 @@ pub fn test_source(config: &Config, name: &str) -> ExitCode {
     }
 }
 
-/// The first `max` characters of a text on one line, `…` when cut.
-fn excerpt(text: &str, max: usize) -> String {
-    let line = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    match line.char_indices().nth(max) {
-        Some((at, _)) => format!("{}…", &line[..at]),
-        None => line,
-    }
+/// An entry's HTML as the text a reader sees, on one line.
+fn visible_text(html: &Option<String>) -> String {
+    let text = html.as_deref().map(crate::normalize::html_to_text).unwrap_or_default();
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }

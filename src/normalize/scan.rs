@@ -277,8 +277,8 @@ fn read_element(scan: &mut EntryScan, element: &BytesStart<'_>, place: &Place<'_
         }
         (Some(DC), "subject") if top => scan.subjects.push(text()),
         (Some(DC), "description") if top => {
-            scan.dc_description.get_or_insert_with(text);
-            scan.other_text.get_or_insert_with(text);
+            let dc = scan.dc_description.get_or_insert_with(text);
+            scan.other_text.get_or_insert_with(|| dc.clone());
         }
         // An Atom-style summary without its namespace in an RSS item.
         (None, "summary") if top => {

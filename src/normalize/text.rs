@@ -294,7 +294,7 @@ pub fn plain_text_html(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 32);
     let mut blank = false;
     for (i, line) in s.lines().map(str::trim_end).enumerate() {
-        if line.trim().is_empty() {
+        if line.is_empty() {
             blank = true;
             continue;
         }
@@ -412,15 +412,16 @@ pub(super) fn as_written(html: &str) -> Cow<'_, str> {
             .iter()
             .any(|p| after.len() >= p.len() && after[..p.len()].eq_ignore_ascii_case(p))
     };
-    if out.match_indices("<!").any(|(at, _)| !opens(&out[at + 2..])) {
-        let mut fixed = String::with_capacity(out.len() + 8);
-        let mut rest: &str = &out;
-        while let Some(at) = rest.find("<!") {
-            fixed.push_str(&rest[..at]);
-            fixed.push_str(if opens(&rest[at + 2..]) { "<!" } else { "&lt;!" });
-            rest = &rest[at + 2..];
+    let stray: Vec<usize> = out
+        .match_indices("<!")
+        .map(|(at, _)| at)
+        .filter(|&at| !opens(&out[at + 2..]))
+        .collect();
+    if !stray.is_empty() {
+        let mut fixed = out.into_owned();
+        for at in stray.into_iter().rev() {
+            fixed.replace_range(at..at + 1, "&lt;");
         }
-        fixed.push_str(rest);
         out = Cow::Owned(fixed);
     }
     // A last `<` that no `>` closes is no tag.
@@ -485,10 +486,12 @@ pub(super) const MATHML: [&str; 31] = [
 ];
 
 /// Inline SVG drawings kept in sanitized HTML (a blog's logo, a chart, an
-/// icon with its letters): shapes, text and gradients only. No `a`-less
-/// escape hatch: no `use`, `image`, `foreignObject`, `script`, `style`
-/// element or animation, so a drawing can neither load nor run anything;
-/// ammonia checks that each element is where the HTML parser puts SVG.
+/// icon with its letters): shapes and text. No `use`, `image`,
+/// `foreignObject`, `script`, `style` element or animation, so a drawing
+/// can neither load nor run anything; ammonia checks that each element is
+/// where the HTML parser puts SVG. `defs`, gradients and clip paths stay
+/// so that what they hold is not drawn (ids are stripped, so nothing can
+/// point at them).
 pub(super) const SVG: [&str; 18] = [
     "svg",
     "g",
